@@ -1,0 +1,107 @@
+import { z } from 'zod';
+
+/**
+ * All configuration, read once from the environment and validated. A wrong value stops the
+ * process at startup with a message naming the variable, instead of failing later at 3 a.m.
+ */
+const int = (def: number, min = 0, max = Number.MAX_SAFE_INTEGER) => z.coerce.number().int().min(min).max(max).default(def);
+const bool = (def: boolean) =>
+  z
+    .enum(['true', 'false', '1', '0', 'yes', 'no'])
+    .default(def ? 'true' : 'false')
+    .transform((v) => v === 'true' || v === '1' || v === 'yes');
+const list = z
+  .string()
+  .default('')
+  .transform((v) =>
+    v
+      .split(',')
+      .map((s) => s.trim())
+      .filter((s) => s.length > 0),
+  );
+const url = (protocols: string[]) =>
+  z.string().refine((v) => {
+    try {
+      return protocols.includes(new URL(v).protocol);
+    } catch {
+      return false;
+    }
+  }, `must be a URL with protocol ${protocols.join(' or ')}`);
+
+export const configSchema = z.object({
+  NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  HOST: z.string().min(1).default('127.0.0.1'),
+  PORT: int(3000, 0, 65535),
+  BODY_LIMIT_BYTES: int(16 * 1024, 256, 10 * 1024 * 1024),
+
+  DATABASE_URL: url(['postgres:', 'postgresql:']).optional(),
+  REDIS_URL: url(['redis:', 'rediss:']).optional(),
+  /** Where the dev tools look for PostgreSQL and Redis before starting embedded ones. */
+  PROBE_DATABASE_URL: url(['postgres:', 'postgresql:']).default('postgres://postgres@127.0.0.1:5432/saga_dev'),
+  PROBE_REDIS_URL: url(['redis:', 'rediss:']).default('redis://127.0.0.1:6379'),
+  EMBEDDED_PG_PORT: int(54329, 1, 65535),
+  EMBEDDED_REDIS_PORT: int(63790, 1, 65535),
+  DATA_DIR: z.string().min(1).default('.data'),
+  DB_POOL_SIZE: int(10, 1, 200),
+
+  SAGA_STYLE: z.enum(['choreography', 'orchestration']).default('choreography'),
+  EVENT_BUS: z.enum(['memory', 'bullmq', 'ecs']).default('bullmq'),
+  BULLMQ_PREFIX: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]+$/, 'letters, digits, _ and - only')
+    .default('saga'),
+  WORKER_CONCURRENCY: int(8, 1, 256),
+
+  /** A PENDING order (or an orchestrated saga awaiting a reply) is rejected with TIMEOUT after this. */
+  ORDER_DEADLINE_MS: int(60_000, 100),
+  DELIVERY_MAX_ATTEMPTS: int(8, 1, 100),
+  RETRY_BASE_MS: int(500, 1),
+  RETRY_MAX_MS: int(5 * 60_000, 1),
+  /** A pending delivery that was signalled this long ago and is still pending is signalled again. */
+  REDELIVERY_AFTER_MS: int(15_000, 100),
+  SWEEP_INTERVAL_MS: int(1_000, 10),
+  RELAY_POLL_MS: int(1_000, 10),
+  RELAY_BATCH_SIZE: int(200, 1, 10_000),
+
+  RETENTION_DONE_MS: int(24 * 3_600_000, 0),
+  RETENTION_DEAD_MS: int(30 * 24 * 3_600_000, 0),
+  RETENTION_IDEMPOTENCY_MS: int(24 * 3_600_000, 0),
+  CLEANUP_INTERVAL_MS: int(3_600_000, 1_000),
+
+  ECS_CLUSTER: z.string().min(1).default('default'),
+  ECS_SUBNETS: list,
+  ECS_SECURITY_GROUPS: list,
+  ECS_ASSIGN_PUBLIC_IP: bool(false),
+  ECS_LAUNCH_TYPE: z.enum(['FARGATE', 'EC2', 'EXTERNAL']).optional(),
+  /** e.g. "FARGATE_SPOT:3,FARGATE:1" (weight per capacity provider); overrides ECS_LAUNCH_TYPE. */
+  ECS_CAPACITY_PROVIDER_STRATEGY: list,
+  ECS_TASK_DEFINITION_PREFIX: z.string().default(''),
+  ECS_CONTAINER_NAME: z.string().min(1).default('app'),
+  ECS_MAX_TASKS_PER_USE_CASE: int(10, 1, 10),
+  /** Pending deliveries per running task above which the relay launches one more task. */
+  ECS_SCALE_OUT_BACKLOG: int(500, 1),
+  LEASE_TTL_MS: int(30_000, 1_000),
+  TASK_IDLE_GRACE_MS: int(2_000, 0),
+  TASK_MAX_RUNTIME_MS: int(10 * 60_000, 1_000),
+  TASK_BATCH_SIZE: int(50, 1, 1_000),
+});
+
+export type Config = z.infer<typeof configSchema>;
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`Invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
+  // An empty variable means "not set", as in most shells' `FOO= cmd`.
+  const cleaned = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
+  const parsed = configSchema.safeParse(cleaned);
+  if (!parsed.success) {
+    throw new ConfigError(parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`));
+  }
+  return parsed.data;
+}
