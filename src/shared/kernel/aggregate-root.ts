@@ -17,6 +17,11 @@ export abstract class AggregateRoot<E extends DomainEvent = DomainEvent> {
     return this.currentVersion;
   }
 
+  /** Called by the repository once the change is stored under `version`. */
+  markPersisted(version: number): void {
+    this.currentVersion = version;
+  }
+
   protected record(event: E): void {
     this.recorded.push(event);
   }

@@ -7,3 +7,5 @@ export * from './uuid.js';
 export * from './ports/clock.port.js';
 export * from './ports/event-bus.port.js';
 export * from './ports/transaction.port.js';
+export * from './routing.js';
+export * from './message-definition.js';

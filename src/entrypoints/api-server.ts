@@ -1,0 +1,29 @@
+import { baseLogger, configOrExit, createApi, createMonolith, onShutdown } from './bootstrap.js';
+
+/**
+ * Production API: HTTP and the relay of the outbox rows it writes. No workers (use cases run as
+ * ECS tasks, or in `worker.js`), no embedded services and no automatic migration: it refuses to
+ * start while migrations are pending (run `migrate.js` first).
+ */
+const config = configOrExit();
+const logger = baseLogger(config, 'api');
+if (!config.DATABASE_URL) {
+  logger.fatal('DATABASE_URL is required');
+  process.exit(78);
+}
+const runtime = await createMonolith({ config, logger, databaseUrl: config.DATABASE_URL, redisUrl: config.REDIS_URL });
+const pending = await runtime.pendingMigrations();
+if (pending.length > 0) {
+  logger.fatal({ pending }, 'database migrations are pending: run `node dist/entrypoints/migrate.js` before starting the API');
+  await runtime.close();
+  process.exit(1);
+}
+runtime.startRelay();
+const app = await createApi(runtime);
+await app.listen({ host: config.HOST, port: config.PORT });
+logger.info({ port: config.PORT, eventBus: config.EVENT_BUS, sagaStyle: config.SAGA_STYLE }, 'api ready');
+
+onShutdown(logger, async () => {
+  await app.close();
+  await runtime.close();
+});

@@ -1,0 +1,119 @@
+import { readFileSync } from 'node:fs';
+import { ConfigError, loadConfig, type Config } from '../shared/infrastructure/config/config.js';
+import type { ModuleDefinition } from '../shared/infrastructure/composition/module-definition.js';
+import { Runtime } from '../shared/infrastructure/composition/runtime.js';
+import { createHttpServer } from '../shared/infrastructure/http/http-server.js';
+import { createLogger, type Logger } from '../shared/infrastructure/logging/logger.js';
+import { BullMqTransport } from '../shared/infrastructure/messaging/bullmq-transport.js';
+import { MemoryTransport } from '../shared/infrastructure/messaging/memory-transport.js';
+import type { DeliveryTransport } from '../shared/infrastructure/messaging/transport.js';
+import { ALL_INBOXES, ALL_MODULES } from './all-modules.js';
+import type { FastifyInstance } from 'fastify';
+
+export function configOrExit(env: Record<string, string | undefined> = process.env): Config {
+  try {
+    return loadConfig(env);
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      process.stderr.write(`${error.message}\n`);
+      process.exit(78); // EX_CONFIG
+    }
+    throw error;
+  }
+}
+
+export function packageVersion(): string {
+  try {
+    const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version?: string };
+    return pkg.version ?? '0.0.0';
+  } catch {
+    return '0.0.0';
+  }
+}
+
+export function createTransport(config: Config, redisUrl: string | undefined, logger: Logger): DeliveryTransport {
+  switch (config.EVENT_BUS) {
+    case 'memory':
+      return new MemoryTransport(logger);
+    case 'bullmq':
+      if (!redisUrl) throw new Error('EVENT_BUS=bullmq needs REDIS_URL');
+      return new BullMqTransport({ redisUrl, prefix: config.BULLMQ_PREFIX, concurrency: config.WORKER_CONCURRENCY }, logger);
+    case 'ecs':
+      throw new Error('EVENT_BUS=ecs is not available in this build');
+  }
+}
+
+export interface MonolithOptions {
+  readonly config: Config;
+  readonly logger: Logger;
+  readonly databaseUrl: string;
+  readonly redisUrl?: string;
+  readonly modules?: readonly ModuleDefinition[];
+  readonly transport?: DeliveryTransport;
+}
+
+/** The monolith's runtime: every module, routed with every contract. */
+export function createMonolith(options: MonolithOptions): Promise<Runtime> {
+  return Runtime.create({
+    config: options.config,
+    logger: options.logger,
+    databaseUrl: options.databaseUrl,
+    modules: options.modules ?? ALL_MODULES,
+    inboxes: ALL_INBOXES,
+    transport: () => options.transport ?? createTransport(options.config, options.redisUrl, options.logger),
+  });
+}
+
+/** The HTTP API over a runtime: every hosted module's routes, health checks on PostgreSQL and the transport. */
+export async function createApi(runtime: Runtime): Promise<FastifyInstance> {
+  const app = await createHttpServer({
+    logger: runtime.logger,
+    bodyLimit: runtime.config.BODY_LIMIT_BYTES,
+    title: 'Order & credit saga API',
+    version: packageVersion(),
+    readiness: [
+      { name: 'postgres', check: () => Promise.all(runtime.modules.map((m) => m.db.ping())).then(() => undefined) },
+      { name: runtime.transport.name === 'bullmq' ? 'redis' : runtime.transport.name, check: () => runtime.transport.ping() },
+    ],
+  });
+  for (const m of runtime.modules) m.definition.registerRoutes?.(app, m.container);
+  return app;
+}
+
+/**
+ * Stops on SIGTERM/SIGINT: `stop` stops accepting work, drains and closes connections; the
+ * process exits 0 when that succeeds, 1 when it fails or takes longer than `timeoutMs`.
+ * A second signal exits at once.
+ */
+export function onShutdown(logger: Logger, stop: () => Promise<void>, timeoutMs = 25_000): void {
+  let stopping = false;
+  const handler = (signal: NodeJS.Signals) => {
+    if (stopping) {
+      logger.warn({ signal }, 'second signal: exiting now');
+      process.exit(1);
+    }
+    stopping = true;
+    logger.info({ signal }, 'shutting down');
+    const timer = setTimeout(() => {
+      logger.error('shutdown took too long; exiting');
+      process.exit(1);
+    }, timeoutMs);
+    timer.unref();
+    stop().then(
+      () => {
+        logger.info('stopped cleanly');
+        process.exit(0);
+      },
+      (error: unknown) => {
+        logger.error({ err: error }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', handler);
+  process.on('SIGINT', handler);
+}
+
+export function baseLogger(config: Config, name: string): Logger {
+  return createLogger({ level: config.LOG_LEVEL, name });
+}

@@ -1,0 +1,110 @@
+/**
+ * `npm run ecs:local`: a local ECS API endpoint (RunTask, DescribeTasks, ListTasks, StopTask)
+ * that runs each task's container command as a child process of this one, so the production
+ * launch path works on this machine with the real AWS SDK:
+ *
+ *   AWS_ENDPOINT_URL_ECS=http://127.0.0.1:4010 EVENT_BUS=ecs npm run dev
+ *
+ * Tasks inherit this process' environment (DATABASE_URL, REDIS_URL...), then their task
+ * definition's `environment`, then the RunTask overrides. Ctrl-C stops the tasks (SIGTERM, then
+ * SIGKILL after the grace) and exits; a second Ctrl-C kills them at once.
+ */
+import { z } from 'zod';
+import { createLogger } from '../shared/infrastructure/logging/logger.js';
+import { startLocalEcs } from '../shared/infrastructure/ecs-local/index.js';
+
+const intVar = (def: number, min: number, max: number) => z.coerce.number().int().min(min).max(max).default(def);
+const rateVar = z.coerce.number().min(0).max(1).default(0);
+
+const envSchema = z.object({
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  ECS_LOCAL_PORT: intVar(4010, 0, 65535),
+  ECS_LOCAL_HOST: z.string().min(1).default('127.0.0.1'),
+  ECS_LOCAL_TASK_DEFINITIONS_DIR: z.string().min(1).default('deploy/ecs'),
+  ECS_LOCAL_PROJECT_ROOT: z.string().min(1).optional(),
+  ECS_LOCAL_THROTTLE_RATE: rateVar,
+  ECS_LOCAL_FAILURE_RATE: rateVar,
+  ECS_LOCAL_TASK_START_DELAY_MS: intVar(0, 0, 600_000),
+  ECS_LOCAL_STOP_TIMEOUT_MS: intVar(30_000, 0, 600_000),
+  ECS_LOCAL_REGION: z
+    .string()
+    .regex(/^[a-z]{2}(-[a-z]+)+-\d$/, 'an AWS region such as us-east-1')
+    .optional(),
+  /** Comma-separated: the only clusters that exist. Unset: any valid cluster name is accepted. */
+  ECS_LOCAL_CLUSTERS: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]{1,255}(\s*,\s*[A-Za-z0-9_-]{1,255})*$/, 'comma-separated cluster names')
+    .optional(),
+  /** When set, each task's output goes to <dir>/<taskId>.log instead of this console. */
+  ECS_LOCAL_TASK_LOG_DIR: z.string().min(1).optional(),
+  ECS_LOCAL_MAX_STOPPED_TASKS: intVar(10_000, 1, 1_000_000),
+});
+
+function readEnv(): z.infer<typeof envSchema> {
+  // An empty variable means "not set".
+  const cleaned = Object.fromEntries(Object.entries(process.env).filter(([, v]) => v !== undefined && v !== ''));
+  const parsed = envSchema.safeParse(cleaned);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((i) => `  - ${i.path.join('.')}: ${i.message}`).join('\n');
+    process.stderr.write(`ecs-local: invalid environment:\n${problems}\n`);
+    process.exit(1);
+  }
+  return parsed.data;
+}
+
+async function main(): Promise<void> {
+  const env = readEnv();
+  const logger = createLogger({ level: env.LOG_LEVEL, name: 'ecs-local' });
+  const region = env.ECS_LOCAL_REGION ?? 'us-east-1';
+
+  const ecs = await startLocalEcs({
+    port: env.ECS_LOCAL_PORT,
+    host: env.ECS_LOCAL_HOST,
+    taskDefinitionsDir: env.ECS_LOCAL_TASK_DEFINITIONS_DIR,
+    projectRoot: env.ECS_LOCAL_PROJECT_ROOT ?? process.cwd(),
+    throttleRate: env.ECS_LOCAL_THROTTLE_RATE,
+    failureRate: env.ECS_LOCAL_FAILURE_RATE,
+    taskStartDelayMs: env.ECS_LOCAL_TASK_START_DELAY_MS,
+    stopTimeoutMs: env.ECS_LOCAL_STOP_TIMEOUT_MS,
+    region,
+    ...(env.ECS_LOCAL_CLUSTERS === undefined ? {} : { clusters: env.ECS_LOCAL_CLUSTERS.split(',').map((c) => c.trim()) }),
+    ...(env.ECS_LOCAL_TASK_LOG_DIR === undefined ? {} : { taskLogDir: env.ECS_LOCAL_TASK_LOG_DIR }),
+    maxStoppedTasks: env.ECS_LOCAL_MAX_STOPPED_TASKS,
+    logger,
+  });
+
+  logger.info(
+    {
+      url: ecs.url,
+      sdk: `AWS_ENDPOINT_URL_ECS=${ecs.url} AWS_REGION=${region} (any credentials; new ECSClient({ endpoint: '${ecs.url}' }) works too)`,
+      admin: [`GET ${ecs.url}/_local/stats`, `POST ${ecs.url}/_local/faults`, `POST ${ecs.url}/_local/reset-stats`],
+    },
+    `local ECS endpoint ready: point the SDK at it with AWS_ENDPOINT_URL_ECS=${ecs.url}`,
+  );
+
+  let stopping = false;
+  const shutdown = (signal: NodeJS.Signals) => {
+    if (stopping) {
+      logger.warn({ signal }, 'second signal: killing the running tasks');
+      ecs.killTasks();
+      process.exit(130);
+    }
+    stopping = true;
+    logger.info({ signal }, 'stopping the running tasks (SIGTERM, then SIGKILL after the grace); signal again to kill them now');
+    ecs.close().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        logger.error({ err }, 'shutdown failed');
+        ecs.killTasks();
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGINT', shutdown);
+  process.on('SIGTERM', shutdown);
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`ecs-local: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,19 @@
+import type { ModuleInbox } from '../../../shared/kernel/index.js';
+
+/** The use cases the Customer module runs for incoming messages, and where their deliveries wait. */
+export const CUSTOMER_USE_CASES = {
+  reserveCredit: 'customer.reserve-credit',
+  releaseCredit: 'customer.release-credit',
+} as const;
+
+export const customerInbox: ModuleInbox = {
+  module: 'customer',
+  schema: 'customers',
+  routes: [
+    { useCase: CUSTOMER_USE_CASES.reserveCredit, messageType: 'order.created.v1', styles: ['choreography'] },
+    { useCase: CUSTOMER_USE_CASES.reserveCredit, messageType: 'customer.reserve-credit.v1', styles: ['orchestration'] },
+    { useCase: CUSTOMER_USE_CASES.releaseCredit, messageType: 'order.rejected.v1', styles: ['choreography'] },
+    { useCase: CUSTOMER_USE_CASES.releaseCredit, messageType: 'order.cancelled.v1', styles: ['choreography'] },
+    { useCase: CUSTOMER_USE_CASES.releaseCredit, messageType: 'customer.release-credit.v1', styles: ['orchestration'] },
+  ],
+};

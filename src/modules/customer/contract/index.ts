@@ -1,0 +1,2 @@
+export * from './customer.inbox.js';
+export * from './customer.messages.js';

@@ -1,0 +1,69 @@
+import { ContainerModule, type Container, type ServiceIdentifier } from 'inversify';
+import { SHARED } from '../../shared/infrastructure/composition/tokens.js';
+import type { ModuleDefinition } from '../../shared/infrastructure/composition/module-definition.js';
+import { subscribe, type Subscription } from '../../shared/infrastructure/messaging/subscription.js';
+import { OrderCancelledV1, OrderCreatedV1, OrderRejectedV1 } from '../order/contract/index.js';
+import { GetCustomerQuery } from './application/get-customer/get-customer.query.js';
+import type { CreditReservationRepositoryPort } from './application/ports/credit-reservation.repository.port.js';
+import type { CustomerRepositoryPort } from './application/ports/customer.repository.port.js';
+import { RegisterCustomerHandler } from './application/register-customer/register-customer.handler.js';
+import { ReleaseCreditOnOrderClosed } from './application/release-credit/release-credit-on-order-closed.handler.js';
+import { ReleaseCreditHandler } from './application/release-credit/release-credit.handler.js';
+import { ReserveCreditOnCommand } from './application/reserve-credit/reserve-credit-on-command.handler.js';
+import { ReserveCreditOnOrderCreated } from './application/reserve-credit/reserve-credit-on-order-created.handler.js';
+import { ReserveCreditHandler } from './application/reserve-credit/reserve-credit.handler.js';
+import { CUSTOMER_USE_CASES, customerInbox } from './contract/customer.inbox.js';
+import { ReleaseCreditV1, ReserveCreditV1 } from './contract/customer.messages.js';
+import { registerCustomerRoutes } from './infrastructure/http/customer.routes.js';
+import { CreditReservationSchema, CustomerSchema } from './infrastructure/persistence/customer.entity-schema.js';
+import { customerMigrations } from './infrastructure/persistence/migrations/index.js';
+import { MikroOrmCreditReservationRepository, MikroOrmCustomerRepository } from './infrastructure/persistence/mikro-orm-customer.repository.js';
+
+export const CUSTOMER = {
+  Customers: Symbol.for('customer.CustomerRepository') as ServiceIdentifier<CustomerRepositoryPort>,
+  Reservations: Symbol.for('customer.CreditReservationRepository') as ServiceIdentifier<CreditReservationRepositoryPort>,
+  RegisterCustomer: Symbol.for('customer.RegisterCustomer') as ServiceIdentifier<RegisterCustomerHandler>,
+  GetCustomer: Symbol.for('customer.GetCustomer') as ServiceIdentifier<GetCustomerQuery>,
+  ReserveCredit: Symbol.for('customer.ReserveCredit') as ServiceIdentifier<ReserveCreditHandler>,
+  ReleaseCredit: Symbol.for('customer.ReleaseCredit') as ServiceIdentifier<ReleaseCreditHandler>,
+} as const;
+
+/** The Customer module's wiring: application classes stay free of the container. */
+const bindings = new ContainerModule(({ bind }) => {
+  bind(CUSTOMER.Customers).toDynamicValue((c) => new MikroOrmCustomerRepository(c.get(SHARED.Database)));
+  bind(CUSTOMER.Reservations).toDynamicValue((c) => new MikroOrmCreditReservationRepository(c.get(SHARED.Database)));
+  bind(CUSTOMER.RegisterCustomer).toDynamicValue((c) => new RegisterCustomerHandler(c.get(SHARED.Transaction), c.get(CUSTOMER.Customers), c.get(SHARED.Clock)));
+  bind(CUSTOMER.GetCustomer).toDynamicValue((c) => new GetCustomerQuery(c.get(CUSTOMER.Customers)));
+  bind(CUSTOMER.ReserveCredit).toDynamicValue(
+    (c) => new ReserveCreditHandler(c.get(SHARED.Transaction), c.get(CUSTOMER.Customers), c.get(CUSTOMER.Reservations), c.get(SHARED.EventBus), c.get(SHARED.Clock)),
+  );
+  bind(CUSTOMER.ReleaseCredit).toDynamicValue(
+    (c) => new ReleaseCreditHandler(c.get(SHARED.Transaction), c.get(CUSTOMER.Customers), c.get(CUSTOMER.Reservations), c.get(SHARED.EventBus), c.get(SHARED.Clock)),
+  );
+});
+
+function subscriptions(container: Container): Subscription[] {
+  const reserveOnOrderCreated = new ReserveCreditOnOrderCreated(container.get(CUSTOMER.ReserveCredit));
+  const reserveOnCommand = new ReserveCreditOnCommand(container.get(CUSTOMER.ReserveCredit));
+  const release = new ReleaseCreditOnOrderClosed(container.get(CUSTOMER.ReleaseCredit));
+  const { reserveCredit, releaseCredit } = CUSTOMER_USE_CASES;
+  return [
+    subscribe(reserveCredit, OrderCreatedV1, ['choreography'], reserveOnOrderCreated),
+    subscribe(reserveCredit, ReserveCreditV1, ['orchestration'], reserveOnCommand),
+    subscribe(releaseCredit, OrderRejectedV1, ['choreography'], release),
+    subscribe(releaseCredit, OrderCancelledV1, ['choreography'], release),
+    subscribe(releaseCredit, ReleaseCreditV1, ['orchestration'], release),
+  ];
+}
+
+export const customerModule: ModuleDefinition = {
+  name: 'customer',
+  inbox: customerInbox,
+  entities: [CustomerSchema, CreditReservationSchema],
+  migrations: customerMigrations,
+  bindings,
+  subscriptions,
+  registerRoutes(app, container) {
+    registerCustomerRoutes(app, { register: container.get(CUSTOMER.RegisterCustomer), get: container.get(CUSTOMER.GetCustomer) });
+  },
+};

@@ -1,0 +1,55 @@
+import type { FastifyInstance } from 'fastify';
+import { moneyResponseSchema, moneySchema, uuidSchema } from '../../../../shared/infrastructure/http/schemas.js';
+import { problemSchema } from '../../../../shared/infrastructure/http/problem.js';
+import type { GetCustomerQuery } from '../../application/get-customer/get-customer.query.js';
+import type { RegisterCustomerCommand, RegisterCustomerHandler } from '../../application/register-customer/register-customer.handler.js';
+
+const customerSchema = {
+  type: 'object',
+  required: ['id', 'name', 'creditLimit', 'availableCredit'],
+  properties: {
+    id: { type: 'string' },
+    name: { type: 'string' },
+    creditLimit: moneyResponseSchema,
+    availableCredit: moneyResponseSchema,
+  },
+} as const;
+
+export function registerCustomerRoutes(app: FastifyInstance, deps: { register: RegisterCustomerHandler; get: GetCustomerQuery }): void {
+  app.post<{ Body: RegisterCustomerCommand }>(
+    '/customers',
+    {
+      schema: {
+        tags: ['customers'],
+        summary: 'Register a customer with a credit limit',
+        body: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['name', 'creditLimit'],
+          properties: {
+            name: { type: 'string', minLength: 1, maxLength: 200 },
+            creditLimit: moneySchema(0),
+          },
+        },
+        response: { 201: customerSchema, 400: problemSchema, 422: problemSchema },
+      },
+    },
+    async (request, reply) => {
+      const customer = await deps.register.execute(request.body);
+      return reply.status(201).header('location', `/customers/${customer.id}`).send(customer);
+    },
+  );
+
+  app.get<{ Params: { id: string } }>(
+    '/customers/:id',
+    {
+      schema: {
+        tags: ['customers'],
+        summary: 'A customer and its available credit',
+        params: { type: 'object', required: ['id'], properties: { id: uuidSchema } },
+        response: { 200: customerSchema, 404: problemSchema },
+      },
+    },
+    async (request) => deps.get.execute(request.params.id.toLowerCase()),
+  );
+}

@@ -1,0 +1,72 @@
+import { ConflictError, Money, traceparent, uuidv7, type Clock, type MoneyJson, type SagaStyle, type TransactionPort } from '../../../../shared/kernel/index.js';
+import { Order } from '../../domain/order.aggregate.js';
+import type { OrderChanges } from '../order-changes.js';
+import type { PlaceOrderSagaOrchestrator } from '../place-order-saga/place-order-saga.orchestrator.js';
+import type { IdempotencyStorePort } from '../ports/idempotency.port.js';
+import type { OrderRepositoryPort } from '../ports/order.repository.port.js';
+import { toOrderView, type OrderView } from '../order.view.js';
+
+export interface PlaceOrderCommand {
+  readonly customerId: string;
+  readonly total: MoneyJson;
+  /** With an idempotency key, a retried request returns the order of the first one. */
+  readonly idempotency?: { readonly key: string; readonly requestHash: string };
+  readonly traceparent?: string;
+}
+
+export interface PlaceOrderSettings {
+  readonly style: SagaStyle;
+  readonly deadlineMs: number;
+}
+
+export interface PlaceOrderResult {
+  readonly order: OrderView;
+  readonly replayed: boolean;
+}
+
+/**
+ * Places an order (PENDING) and starts its saga in the same transaction: in choreography by
+ * publishing order.created.v1, in orchestration by starting the PlaceOrderSaga, which sends
+ * customer.reserve-credit.v1. The saga's id, and every message's correlationId, is the order's id.
+ */
+export class PlaceOrderHandler {
+  constructor(
+    private readonly tx: TransactionPort,
+    private readonly orders: OrderRepositoryPort,
+    private readonly idempotency: IdempotencyStorePort,
+    private readonly changes: OrderChanges,
+    private readonly orchestrator: PlaceOrderSagaOrchestrator,
+    private readonly clock: Clock,
+    private readonly settings: PlaceOrderSettings,
+  ) {}
+
+  execute(command: PlaceOrderCommand): Promise<PlaceOrderResult> {
+    const total = Money.fromJson(command.total);
+    return this.tx.run(async () => {
+      const now = this.clock.now();
+      const id = uuidv7(now.getTime());
+      const key = command.idempotency;
+      // Claim the key first: a concurrent request with the same key waits on the unique index,
+      // then finds the winner's row and replays it.
+      if (key && !(await this.idempotency.save({ key: key.key, requestHash: key.requestHash, orderId: id }))) {
+        const previous = await this.idempotency.find(key.key);
+        if (!previous) throw new ConflictError('IDEMPOTENCY_KEY_IN_USE', 'a request with this Idempotency-Key is being processed; retry');
+        return this.replay(previous.orderId, previous.requestHash, key.requestHash);
+      }
+      const order = Order.place(id, command.customerId, total, this.settings.style, new Date(now.getTime() + this.settings.deadlineMs), now);
+      const context = { correlationId: id, causationId: null, traceparent: traceparent(command.traceparent) };
+      if (this.settings.style === 'orchestration') await this.orchestrator.start(order, context);
+      else await this.changes.commit(order, context, { isNew: true });
+      return { order: toOrderView(order), replayed: false };
+    });
+  }
+
+  private async replay(orderId: string, storedHash: string, requestHash: string): Promise<PlaceOrderResult> {
+    if (storedHash !== requestHash) {
+      throw new ConflictError('IDEMPOTENCY_KEY_REUSED', 'this Idempotency-Key was used with a different request body');
+    }
+    const order = await this.orders.findById(orderId);
+    if (!order) throw new Error(`idempotency key points at missing order ${orderId}`);
+    return { order: toOrderView(order), replayed: true };
+  }
+}

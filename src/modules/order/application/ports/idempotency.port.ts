@@ -1,0 +1,11 @@
+export interface IdempotencyRecord {
+  readonly key: string;
+  readonly requestHash: string;
+  readonly orderId: string;
+}
+
+export interface IdempotencyStorePort {
+  find(key: string): Promise<IdempotencyRecord | null>;
+  /** Stores the key unless it exists (waiting for a concurrent insert of it to commit); false when it existed. */
+  save(record: IdempotencyRecord): Promise<boolean>;
+}

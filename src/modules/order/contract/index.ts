@@ -1,0 +1,2 @@
+export * from './order.inbox.js';
+export * from './order.messages.js';

@@ -1,0 +1,22 @@
+import type { ModuleInbox } from '../../../shared/kernel/index.js';
+
+/** The use cases the Order module runs for incoming messages, and where their deliveries wait. */
+export const ORDER_USE_CASES = {
+  approveOrder: 'order.approve-order',
+  rejectOrder: 'order.reject-order',
+  recordCreditRelease: 'order.record-credit-release',
+  placeOrderSaga: 'order.place-order-saga',
+} as const;
+
+export const orderInbox: ModuleInbox = {
+  module: 'order',
+  schema: 'ordering',
+  routes: [
+    { useCase: ORDER_USE_CASES.approveOrder, messageType: 'customer.credit-reserved.v1', styles: ['choreography'] },
+    { useCase: ORDER_USE_CASES.rejectOrder, messageType: 'customer.credit-reservation-failed.v1', styles: ['choreography'] },
+    { useCase: ORDER_USE_CASES.recordCreditRelease, messageType: 'customer.credit-released.v1', styles: ['choreography'] },
+    { useCase: ORDER_USE_CASES.placeOrderSaga, messageType: 'customer.credit-reserved.v1', styles: ['orchestration'] },
+    { useCase: ORDER_USE_CASES.placeOrderSaga, messageType: 'customer.credit-reservation-failed.v1', styles: ['orchestration'] },
+    { useCase: ORDER_USE_CASES.placeOrderSaga, messageType: 'customer.credit-released.v1', styles: ['orchestration'] },
+  ],
+};

@@ -1,0 +1,148 @@
+import { createHash } from 'node:crypto';
+import type { FastifyInstance } from 'fastify';
+import { ValidationError, type MoneyJson } from '../../../../shared/kernel/index.js';
+import { problemSchema } from '../../../../shared/infrastructure/http/problem.js';
+import { moneyResponseSchema, moneySchema, uuidSchema } from '../../../../shared/infrastructure/http/schemas.js';
+import type { CancelOrderHandler } from '../../application/cancel-order/cancel-order.handler.js';
+import type { GetOrderQuery } from '../../application/get-order/get-order.query.js';
+import { MAX_PAGE_SIZE, type ListOrdersQuery } from '../../application/list-orders/list-orders.query.js';
+import type { PlaceOrderHandler } from '../../application/place-order/place-order.handler.js';
+
+const orderSchema = {
+  type: 'object',
+  required: ['id', 'customerId', 'total', 'status'],
+  properties: {
+    id: { type: 'string' },
+    customerId: { type: 'string' },
+    total: moneyResponseSchema,
+    status: { type: 'string', enum: ['PENDING', 'APPROVED', 'REJECTED', 'CANCELLED'] },
+    rejectionReason: { type: 'string' },
+    saga: {
+      type: 'object',
+      properties: {
+        style: { type: 'string', enum: ['choreography', 'orchestration'] },
+        state: { type: 'string' },
+        steps: {
+          type: 'array',
+          items: {
+            type: 'object',
+            properties: { name: { type: 'string' }, at: { type: 'string' }, outcome: { type: 'string' }, detail: { type: 'string' } },
+          },
+        },
+      },
+    },
+  },
+} as const;
+
+const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,200}$/;
+
+interface PlaceOrderBody {
+  customerId: string;
+  total: MoneyJson;
+}
+
+export interface OrderRouteDeps {
+  readonly place: PlaceOrderHandler;
+  readonly cancel: CancelOrderHandler;
+  readonly get: GetOrderQuery;
+  readonly list: ListOrdersQuery;
+}
+
+export function registerOrderRoutes(app: FastifyInstance, deps: OrderRouteDeps): void {
+  app.post<{ Body: PlaceOrderBody; Headers: { 'idempotency-key'?: string; traceparent?: string } }>(
+    '/orders',
+    {
+      schema: {
+        tags: ['orders'],
+        summary: 'Place an order; it is PENDING until its saga decides',
+        description: 'Send an Idempotency-Key header to make retries safe: the same key and body return the same order.',
+        body: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['customerId', 'total'],
+          properties: { customerId: uuidSchema, total: moneySchema(1) },
+        },
+        headers: { type: 'object', properties: { 'idempotency-key': { type: 'string' } } },
+        response: { 202: orderSchema, 400: problemSchema, 409: problemSchema, 422: problemSchema },
+      },
+    },
+    async (request, reply) => {
+      const key = request.headers['idempotency-key'];
+      if (key !== undefined && !IDEMPOTENCY_KEY.test(key)) {
+        throw new ValidationError('INVALID_IDEMPOTENCY_KEY', 'Idempotency-Key must be 1 to 200 visible ASCII characters');
+      }
+      const body = { customerId: request.body.customerId.toLowerCase(), total: request.body.total };
+      const result = await deps.place.execute({
+        ...body,
+        ...(key ? { idempotency: { key, requestHash: hashOf(body) } } : {}),
+        ...(request.headers.traceparent ? { traceparent: request.headers.traceparent } : {}),
+      });
+      if (result.replayed) void reply.header('idempotent-replayed', 'true');
+      return reply.status(202).header('location', `/orders/${result.order.id}`).send(result.order);
+    },
+  );
+
+  app.get<{ Querystring: { customerId?: string; limit?: string; cursor?: string } }>(
+    '/orders',
+    {
+      schema: {
+        tags: ['orders'],
+        summary: 'Orders, newest first, with keyset pagination',
+        querystring: {
+          type: 'object',
+          additionalProperties: false,
+          properties: {
+            customerId: uuidSchema,
+            limit: { type: 'string', pattern: '^[0-9]{1,3}$', description: `1 to ${MAX_PAGE_SIZE}, default 20` },
+            cursor: { type: 'string', maxLength: 100 },
+          },
+        },
+        response: {
+          200: { type: 'object', required: ['items', 'nextCursor'], properties: { items: { type: 'array', items: orderSchema }, nextCursor: { type: ['string', 'null'] } } },
+          400: problemSchema,
+          422: problemSchema,
+        },
+      },
+    },
+    async (request) =>
+      deps.list.execute({
+        limit: request.query.limit === undefined ? 20 : Number(request.query.limit),
+        ...(request.query.customerId ? { customerId: request.query.customerId.toLowerCase() } : {}),
+        ...(request.query.cursor !== undefined ? { cursor: request.query.cursor } : {}),
+      }),
+  );
+
+  app.get<{ Params: { id: string } }>(
+    '/orders/:id',
+    {
+      schema: {
+        tags: ['orders'],
+        summary: 'An order, with the steps its saga took',
+        params: { type: 'object', required: ['id'], properties: { id: uuidSchema } },
+        response: { 200: orderSchema, 404: problemSchema },
+      },
+    },
+    async (request) => deps.get.execute(request.params.id.toLowerCase()),
+  );
+
+  app.post<{ Params: { id: string } }>(
+    '/orders/:id/cancel',
+    {
+      schema: {
+        tags: ['orders'],
+        summary: 'Cancel an APPROVED order; its credit is released asynchronously',
+        params: { type: 'object', required: ['id'], properties: { id: uuidSchema } },
+        response: { 202: orderSchema, 404: problemSchema, 409: problemSchema },
+      },
+    },
+    async (request, reply) => {
+      const order = await deps.cancel.execute(request.params.id.toLowerCase(), request.headers.traceparent ? { traceparent: String(request.headers.traceparent) } : {});
+      return reply.status(202).send(order);
+    },
+  );
+}
+
+function hashOf(body: PlaceOrderBody): string {
+  const canonical = JSON.stringify([body.customerId, body.total.amount, body.total.currency]);
+  return createHash('sha256').update(canonical).digest('hex');
+}

@@ -1,0 +1,7 @@
+import type { MigrationObject } from '@mikro-orm/core';
+import { Migration20261126000000OrderingInitial } from './Migration20261126000000OrderingInitial.js';
+
+/** Listed in code (not discovered on disk) so compiled, bundled and test runs apply the same set. */
+export const orderMigrations: MigrationObject[] = [
+  { name: 'Migration20261126000000OrderingInitial', class: Migration20261126000000OrderingInitial },
+];

@@ -1,0 +1,114 @@
+import { ContainerModule, type Container, type ServiceIdentifier } from 'inversify';
+import { SHARED } from '../../shared/infrastructure/composition/tokens.js';
+import type { ModuleDefinition } from '../../shared/infrastructure/composition/module-definition.js';
+import { subscribe, type Subscription } from '../../shared/infrastructure/messaging/subscription.js';
+import { CreditReleasedV1, CreditReservationFailedV1, CreditReservedV1 } from '../customer/contract/index.js';
+import { ApproveOrderOnCreditReserved } from './application/approve-order/approve-order-on-credit-reserved.handler.js';
+import { CancelOrderHandler } from './application/cancel-order/cancel-order.handler.js';
+import { ExpireOverdueOrdersHandler } from './application/expire-overdue-orders/expire-overdue-orders.handler.js';
+import { GetOrderQuery } from './application/get-order/get-order.query.js';
+import { ListOrdersQuery } from './application/list-orders/list-orders.query.js';
+import { OrderChanges } from './application/order-changes.js';
+import { PlaceOrderSagaRepliesHandler } from './application/place-order-saga/place-order-saga-replies.handler.js';
+import { PlaceOrderSagaOrchestrator } from './application/place-order-saga/place-order-saga.orchestrator.js';
+import { PlaceOrderHandler } from './application/place-order/place-order.handler.js';
+import type { OrderRepositoryPort } from './application/ports/order.repository.port.js';
+import type { PlaceOrderSagaRepositoryPort } from './application/ports/saga.repository.port.js';
+import type { SagaLogPort } from './application/ports/saga-log.port.js';
+import { RecordCreditReleaseOnCreditReleased } from './application/record-credit-release/record-credit-release-on-credit-released.handler.js';
+import { RejectOrderOnCreditReservationFailed } from './application/reject-order/reject-order-on-credit-reservation-failed.handler.js';
+import { ORDER_USE_CASES, orderInbox } from './contract/order.inbox.js';
+import { registerOrderRoutes } from './infrastructure/http/order.routes.js';
+import { IdempotencyKeySchema, OrderSchema, SagaInstanceSchema, SagaStepSchema } from './infrastructure/persistence/order.entity-schema.js';
+import { orderMigrations } from './infrastructure/persistence/migrations/index.js';
+import {
+  MikroOrmIdempotencyStore,
+  MikroOrmOrderRepository,
+  MikroOrmPlaceOrderSagaRepository,
+  MikroOrmSagaLog,
+} from './infrastructure/persistence/mikro-orm-order.repositories.js';
+
+export const ORDER = {
+  Orders: Symbol.for('order.OrderRepository') as ServiceIdentifier<OrderRepositoryPort>,
+  Sagas: Symbol.for('order.PlaceOrderSagaRepository') as ServiceIdentifier<PlaceOrderSagaRepositoryPort>,
+  SagaLog: Symbol.for('order.SagaLog') as ServiceIdentifier<SagaLogPort>,
+  Idempotency: Symbol.for('order.IdempotencyStore') as ServiceIdentifier<MikroOrmIdempotencyStore>,
+  Changes: Symbol.for('order.OrderChanges') as ServiceIdentifier<OrderChanges>,
+  Orchestrator: Symbol.for('order.PlaceOrderSagaOrchestrator') as ServiceIdentifier<PlaceOrderSagaOrchestrator>,
+  PlaceOrder: Symbol.for('order.PlaceOrder') as ServiceIdentifier<PlaceOrderHandler>,
+  CancelOrder: Symbol.for('order.CancelOrder') as ServiceIdentifier<CancelOrderHandler>,
+  GetOrder: Symbol.for('order.GetOrder') as ServiceIdentifier<GetOrderQuery>,
+  ListOrders: Symbol.for('order.ListOrders') as ServiceIdentifier<ListOrdersQuery>,
+  ExpireOverdueOrders: Symbol.for('order.ExpireOverdueOrders') as ServiceIdentifier<ExpireOverdueOrdersHandler>,
+} as const;
+
+/** The Order module's wiring: application classes stay free of the container. */
+const bindings = new ContainerModule(({ bind }) => {
+  bind(ORDER.Orders).toDynamicValue((c) => new MikroOrmOrderRepository(c.get(SHARED.Database)));
+  bind(ORDER.Sagas).toDynamicValue((c) => new MikroOrmPlaceOrderSagaRepository(c.get(SHARED.Database)));
+  bind(ORDER.SagaLog).toDynamicValue((c) => new MikroOrmSagaLog(c.get(SHARED.Database)));
+  bind(ORDER.Idempotency).toDynamicValue((c) => new MikroOrmIdempotencyStore(c.get(SHARED.Database)));
+  bind(ORDER.Changes).toDynamicValue((c) => new OrderChanges(c.get(ORDER.Orders), c.get(SHARED.EventBus), c.get(ORDER.SagaLog), c.get(SHARED.Clock)));
+  bind(ORDER.Orchestrator).toDynamicValue((c) => new PlaceOrderSagaOrchestrator(c.get(ORDER.Sagas), c.get(ORDER.Orders), c.get(ORDER.Changes), c.get(SHARED.Clock)));
+  bind(ORDER.PlaceOrder).toDynamicValue((c) => {
+    const config = c.get(SHARED.Config);
+    return new PlaceOrderHandler(
+      c.get(SHARED.Transaction),
+      c.get(ORDER.Orders),
+      c.get(ORDER.Idempotency),
+      c.get(ORDER.Changes),
+      c.get(ORDER.Orchestrator),
+      c.get(SHARED.Clock),
+      { style: config.SAGA_STYLE, deadlineMs: config.ORDER_DEADLINE_MS },
+    );
+  });
+  bind(ORDER.CancelOrder).toDynamicValue(
+    (c) => new CancelOrderHandler(c.get(SHARED.Transaction), c.get(ORDER.Orders), c.get(ORDER.Changes), c.get(ORDER.Orchestrator), c.get(SHARED.Clock)),
+  );
+  bind(ORDER.GetOrder).toDynamicValue((c) => new GetOrderQuery(c.get(ORDER.Orders), c.get(ORDER.Sagas), c.get(ORDER.SagaLog)));
+  bind(ORDER.ListOrders).toDynamicValue((c) => new ListOrdersQuery(c.get(ORDER.Orders)));
+  bind(ORDER.ExpireOverdueOrders).toDynamicValue(
+    (c) =>
+      new ExpireOverdueOrdersHandler(c.get(SHARED.Transaction), c.get(ORDER.Orders), c.get(ORDER.Sagas), c.get(ORDER.Changes), c.get(ORDER.Orchestrator), c.get(SHARED.Clock)),
+  );
+});
+
+function subscriptions(container: Container): Subscription[] {
+  const changes = container.get(ORDER.Changes);
+  const orders = container.get(ORDER.Orders);
+  const clock = container.get(SHARED.Clock);
+  const replies = new PlaceOrderSagaRepliesHandler(container.get(ORDER.Orchestrator));
+  const { approveOrder, rejectOrder, recordCreditRelease, placeOrderSaga } = ORDER_USE_CASES;
+  return [
+    subscribe(approveOrder, CreditReservedV1, ['choreography'], new ApproveOrderOnCreditReserved(orders, changes, clock)),
+    subscribe(rejectOrder, CreditReservationFailedV1, ['choreography'], new RejectOrderOnCreditReservationFailed(orders, changes, clock)),
+    subscribe(recordCreditRelease, CreditReleasedV1, ['choreography'], new RecordCreditReleaseOnCreditReleased(changes)),
+    subscribe(placeOrderSaga, CreditReservedV1, ['orchestration'], replies),
+    subscribe(placeOrderSaga, CreditReservationFailedV1, ['orchestration'], replies),
+    subscribe(placeOrderSaga, CreditReleasedV1, ['orchestration'], replies),
+  ];
+}
+
+export const orderModule: ModuleDefinition = {
+  name: 'order',
+  inbox: orderInbox,
+  entities: [OrderSchema, SagaInstanceSchema, SagaStepSchema, IdempotencyKeySchema],
+  migrations: orderMigrations,
+  bindings,
+  subscriptions,
+  registerRoutes(app, container) {
+    registerOrderRoutes(app, {
+      place: container.get(ORDER.PlaceOrder),
+      cancel: container.get(ORDER.CancelOrder),
+      get: container.get(ORDER.GetOrder),
+      list: container.get(ORDER.ListOrders),
+    });
+  },
+  jobs(container) {
+    const config = container.get(SHARED.Config);
+    return [
+      { name: 'order.expire-overdue-orders', intervalMs: Math.min(1_000, config.ORDER_DEADLINE_MS), run: () => container.get(ORDER.ExpireOverdueOrders).execute() },
+      { name: 'order.purge-idempotency-keys', intervalMs: config.CLEANUP_INTERVAL_MS, run: () => container.get(ORDER.Idempotency).purge(config.RETENTION_IDEMPOTENCY_MS) },
+    ];
+  },
+};

@@ -1,0 +1,142 @@
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify';
+import { DomainError, uuidv7 } from '../../kernel/index.js';
+import { withLogContext, type Logger } from '../logging/logger.js';
+import { problem, problemFromDomainError, PROBLEM_CONTENT_TYPE, type Problem } from './problem.js';
+
+export interface ReadinessCheck {
+  readonly name: string;
+  check(): Promise<void>;
+}
+
+export interface HttpServerOptions {
+  readonly logger: Logger;
+  readonly bodyLimit: number;
+  readonly readiness: readonly ReadinessCheck[];
+  readonly title: string;
+  readonly version: string;
+}
+
+const READINESS_TIMEOUT_MS = 2_000;
+
+function isConnectionError(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return (
+    typeof code === 'string' &&
+    (['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', '57P01', '57P03', '08006', '08001', '08003', '53300'].includes(code) ||
+      /^08/.test(code))
+  ) || (error instanceof Error && /Connection terminated|connect ECONNREFUSED|timeout exceeded when trying to connect|Knex: Timeout acquiring a connection/i.test(error.message));
+}
+
+/** Maps anything thrown by a route, a hook or Fastify itself to a problem+json response. */
+export function toProblem(error: unknown): Problem {
+  if (error instanceof DomainError) return problemFromDomainError(error);
+  const fastifyError = error as Partial<FastifyError> & { validation?: Array<{ instancePath: string; message?: string; params?: Record<string, unknown> }> };
+  if (fastifyError.validation) {
+    const errors = fastifyError.validation.map((v) => {
+      const extra = v.params?.['additionalProperty'];
+      const path = (v.instancePath || '/') + (typeof extra === 'string' ? (v.instancePath ? '/' : '') + extra : '');
+      return { path, message: v.message ?? 'is invalid' };
+    });
+    return problem(400, 'VALIDATION_FAILED', `The ${fastifyError.validationContext ?? 'request'} is invalid: ${errors.map((e) => `${e.path} ${e.message}`).join('; ')}`, { errors });
+  }
+  switch (fastifyError.code) {
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return problem(413, 'PAYLOAD_TOO_LARGE', 'The request body is larger than this server accepts');
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+      return problem(415, 'UNSUPPORTED_MEDIA_TYPE', 'Send the body as application/json');
+    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+      return problem(400, 'MALFORMED_JSON', 'The body is empty but the content type says JSON');
+    case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
+      return problem(400, 'BAD_REQUEST', 'Content-Length does not match the body');
+    default:
+      break;
+  }
+  if (error instanceof SyntaxError || fastifyError.code === 'FST_ERR_CTP_INVALID_JSON_BODY') {
+    return problem(400, 'MALFORMED_JSON', 'The body is not valid JSON');
+  }
+  if (isConnectionError(error)) return problem(503, 'SERVICE_UNAVAILABLE', 'A backing service is unavailable; retry later');
+  const status = fastifyError.statusCode;
+  if (typeof status === 'number' && status >= 400 && status < 500) {
+    return problem(status, 'BAD_REQUEST', fastifyError.message ?? 'The request is invalid');
+  }
+  return problem(500, 'INTERNAL_ERROR', 'An unexpected error occurred; it has been logged');
+}
+
+async function withTimeout(work: Promise<void>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  work.catch(() => undefined);
+  try {
+    await Promise.race([work, new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms)))]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/**
+ * The Fastify instance every HTTP entrypoint starts from: strict JSON validation (unknown
+ * properties and wrong types are refused, never coerced or dropped), a body size limit,
+ * problem+json for every error, health endpoints and the OpenAPI document.
+ */
+export async function createHttpServer(options: HttpServerOptions): Promise<FastifyInstance> {
+  const app = Fastify({
+    loggerInstance: options.logger as FastifyBaseLogger,
+    bodyLimit: options.bodyLimit,
+    disableRequestLogging: true,
+    genReqId: () => uuidv7(),
+    return503OnClosing: true,
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: false, allErrors: false } },
+  });
+
+  app.addHook('onRequest', (request, _reply, done) => {
+    withLogContext({ requestId: request.id }, done);
+  });
+  app.addHook('onResponse', (request, reply, done) => {
+    request.log.info({ method: request.method, url: request.url, status: reply.statusCode, ms: Math.round(reply.elapsedTime) }, 'request');
+    done();
+  });
+
+  app.setErrorHandler((error, request, reply) => {
+    const body = { ...toProblem(error), instance: request.url };
+    if (body.status >= 500) request.log.error({ err: error, problem: body.code }, 'request failed');
+    void reply.status(body.status).type(PROBLEM_CONTENT_TYPE).send(body);
+  });
+  app.setNotFoundHandler((request, reply) => {
+    void reply
+      .status(404)
+      .type(PROBLEM_CONTENT_TYPE)
+      .send({ ...problem(404, 'ROUTE_NOT_FOUND', `No route ${request.method} ${request.url.split('?')[0]}`), instance: request.url });
+  });
+
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: { title: options.title, version: options.version },
+    },
+  });
+  await app.register(swaggerUi, { routePrefix: '/docs' });
+  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+
+  app.get('/health/live', { schema: { hide: true } }, async () => ({ status: 'ok' }));
+  app.get('/health/ready', { schema: { hide: true } }, async (_request, reply) => {
+    const results = await Promise.all(
+      options.readiness.map(async (c) => {
+        try {
+          await withTimeout(c.check(), READINESS_TIMEOUT_MS);
+          return { name: c.name, status: 'ok' as const };
+        } catch (error) {
+          return { name: c.name, status: 'unavailable' as const, error: error instanceof Error ? error.message : String(error) };
+        }
+      }),
+    );
+    const checks = Object.fromEntries(results.map(({ name, ...rest }) => [name, rest]));
+    if (results.every((r) => r.status === 'ok')) return { status: 'ok', checks };
+    return reply
+      .status(503)
+      .type(PROBLEM_CONTENT_TYPE)
+      .send({ ...problem(503, 'NOT_READY', 'A backing service does not answer'), checks });
+  });
+
+  return app;
+}

@@ -1,0 +1,35 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
+import { pino, type Logger } from 'pino';
+
+export type { Logger } from 'pino';
+
+/** Fields every log line written while handling a message (or a request) carries. */
+export interface LogContext {
+  correlationId?: string;
+  causationId?: string | null;
+  messageId?: string;
+  messageType?: string;
+  useCase?: string;
+  requestId?: string;
+}
+
+const storage = new AsyncLocalStorage<LogContext>();
+
+export function withLogContext<T>(context: LogContext, work: () => T): T {
+  const parent = storage.getStore();
+  return storage.run(parent ? { ...parent, ...context } : context, work);
+}
+
+export function currentLogContext(): LogContext | undefined {
+  return storage.getStore();
+}
+
+export function createLogger(options: { level: string; name?: string }): Logger {
+  return pino({
+    level: options.level,
+    base: options.name ? { service: options.name } : {},
+    timestamp: pino.stdTimeFunctions.isoTime,
+    mixin: () => storage.getStore() ?? {},
+    redact: { paths: ['databaseUrl', 'redisUrl', '*.password', 'req.headers.authorization'], censor: '[redacted]' },
+  });
+}

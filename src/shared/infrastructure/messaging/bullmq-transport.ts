@@ -1,0 +1,124 @@
+import { Queue, Worker, type Job } from 'bullmq';
+import { Redis } from 'ioredis';
+import type { Logger } from '../logging/logger.js';
+import type { Delivery } from './subscription.js';
+import type { DeliveryDispatcher, DeliveryTransport } from './transport.js';
+
+export interface BullMqOptions {
+  readonly redisUrl: string;
+  readonly prefix: string;
+  readonly concurrency: number;
+  /** Short locks so a killed worker's jobs run again within seconds, not a minute. */
+  readonly lockDurationMs?: number;
+  readonly stalledIntervalMs?: number;
+}
+
+interface DeliveryJob {
+  readonly messageId: string;
+}
+
+const SIGNAL_TIMEOUT_MS = 2_000;
+
+async function withTimeout<T>(work: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  // If the timeout wins, a later rejection of `work` must not become an unhandled rejection.
+  work.catch(() => undefined);
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} timed out after ${ms} ms`)), ms);
+  });
+  try {
+    return await Promise.race([work, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** BullMQ queue names may not contain ':'; use-case ids never do. */
+export function queueNameOf(useCase: string): string {
+  return useCase;
+}
+
+/**
+ * One queue per subscribing use case; the job id is the message id, so a signal repeated while
+ * its job waits is a no-op. BullMQ's own retries are off: attempts, backoff and dead letters
+ * are rows in PostgreSQL, and a job lost with Redis is signalled again by the sweeper.
+ */
+export class BullMqTransport implements DeliveryTransport {
+  readonly name = 'bullmq' as const;
+  private readonly queues = new Map<string, Queue<DeliveryJob>>();
+  private readonly workers: Worker<DeliveryJob>[] = [];
+  private readonly connection: Redis;
+  private readonly workerConnections: Redis[] = [];
+
+  constructor(
+    private readonly options: BullMqOptions,
+    private readonly logger: Logger,
+  ) {
+    this.connection = this.newConnection();
+  }
+
+  private newConnection(): Redis {
+    const redis = new Redis(this.options.redisUrl, { maxRetriesPerRequest: null, enableOfflineQueue: true });
+    redis.on('error', (error) => this.logger.warn({ err: error }, 'redis connection error'));
+    return redis;
+  }
+
+  private queue(useCase: string): Queue<DeliveryJob> {
+    let queue = this.queues.get(useCase);
+    if (!queue) {
+      queue = new Queue<DeliveryJob>(queueNameOf(useCase), {
+        connection: this.connection,
+        prefix: this.options.prefix,
+        defaultJobOptions: { attempts: 1, removeOnComplete: true, removeOnFail: 1000 },
+      });
+      queue.on('error', (error) => this.logger.warn({ err: error, useCase }, 'bullmq queue error'));
+      this.queues.set(useCase, queue);
+    }
+    return queue;
+  }
+
+  async startConsumers(dispatcher: DeliveryDispatcher): Promise<void> {
+    for (const useCase of dispatcher.useCases()) {
+      const connection = this.newConnection();
+      this.workerConnections.push(connection);
+      const worker = new Worker<DeliveryJob>(
+        queueNameOf(useCase),
+        async (job: Job<DeliveryJob>) => dispatcher.process({ useCase, messageId: job.data.messageId }),
+        {
+          connection,
+          prefix: this.options.prefix,
+          concurrency: this.options.concurrency,
+          lockDuration: this.options.lockDurationMs ?? 10_000,
+          stalledInterval: this.options.stalledIntervalMs ?? 5_000,
+          maxStalledCount: 1_000,
+        },
+      );
+      worker.on('error', (error) => this.logger.warn({ err: error, useCase }, 'bullmq worker error'));
+      worker.on('failed', (job, error) => this.logger.error({ err: error, useCase, jobId: job?.id }, 'bullmq job failed'));
+      this.workers.push(worker);
+    }
+    await Promise.all(this.workers.map((w) => w.waitUntilReady()));
+  }
+
+  async signal(deliveries: readonly Delivery[]): Promise<void> {
+    const byUseCase = new Map<string, Delivery[]>();
+    for (const d of deliveries) byUseCase.set(d.useCase, [...(byUseCase.get(d.useCase) ?? []), d]);
+    const added = Promise.all(
+      [...byUseCase].map(([useCase, list]) =>
+        this.queue(useCase).addBulk(list.map((d) => ({ name: 'delivery', data: { messageId: d.messageId }, opts: { jobId: d.messageId } }))),
+      ),
+    );
+    // With Redis down, ioredis queues commands forever; a relay must not wait on a wake-up signal.
+    await withTimeout(added, SIGNAL_TIMEOUT_MS, 'signalling BullMQ');
+  }
+
+  async ping(): Promise<void> {
+    await withTimeout(this.connection.ping(), SIGNAL_TIMEOUT_MS, 'pinging Redis');
+  }
+
+  async close(): Promise<void> {
+    await Promise.allSettled(this.workers.map((w) => w.close()));
+    await Promise.allSettled([...this.queues.values()].map((q) => q.close()));
+    await Promise.allSettled([this.connection, ...this.workerConnections].map((c) => c.quit()));
+  }
+}

@@ -1,0 +1,74 @@
+import type { ModuleDatabase } from '../persistence/module-database.js';
+import { quoteIdent } from '../persistence/messaging-tables.js';
+
+export interface DeadLetter {
+  readonly schema: string;
+  readonly useCase: string;
+  readonly messageId: string;
+  readonly type: string;
+  readonly correlationId: string;
+  readonly attempts: number;
+  readonly errorCode: string | null;
+  readonly error: string | null;
+  readonly deadSince: string;
+  readonly envelope: unknown;
+}
+
+interface DeadRow {
+  use_case: string;
+  message_id: string;
+  type: string;
+  correlation_id: string;
+  attempts: number;
+  error_code: string | null;
+  last_error: string | null;
+  updated_at: Date;
+  envelope: unknown;
+}
+
+export async function listDeadLetters(db: ModuleDatabase, options: { limit: number; useCase?: string }): Promise<DeadLetter[]> {
+  const rows = await db.query<DeadRow>(
+    `select use_case, message_id, type, correlation_id, attempts, error_code, last_error, updated_at, envelope
+     from ${quoteIdent(db.schema)}.inbox where status = 'dead' ${options.useCase ? 'and use_case = ?' : ''}
+     order by updated_at desc limit ?`,
+    options.useCase ? [options.useCase, options.limit] : [options.limit],
+  );
+  return rows.map((r) => ({
+    schema: db.schema,
+    useCase: r.use_case,
+    messageId: r.message_id,
+    type: r.type,
+    correlationId: r.correlation_id,
+    attempts: r.attempts,
+    errorCode: r.error_code,
+    error: r.last_error,
+    deadSince: new Date(r.updated_at).toISOString(),
+    envelope: r.envelope,
+  }));
+}
+
+/**
+ * Puts dead deliveries back to pending with a fresh attempt budget; the sweeper signals them on
+ * its next pass. With `envelope`, the stored message is replaced first (to repair a poison message).
+ */
+export async function redriveDeadLetters(
+  db: ModuleDatabase,
+  filter: { messageId?: string; useCase?: string; all?: boolean },
+): Promise<number> {
+  if (!filter.messageId && !filter.useCase && !filter.all) throw new Error('redrive needs a messageId, a useCase or all');
+  const conditions = ["status = 'dead'"];
+  const params: unknown[] = [];
+  if (filter.messageId) {
+    conditions.push('message_id = ?');
+    params.push(filter.messageId);
+  }
+  if (filter.useCase) {
+    conditions.push('use_case = ?');
+    params.push(filter.useCase);
+  }
+  return db.exec(
+    `update ${quoteIdent(db.schema)}.inbox set status = 'pending', attempts = 0, available_at = now(), signaled_at = null, updated_at = now()
+     where ${conditions.join(' and ')}`,
+    params,
+  );
+}

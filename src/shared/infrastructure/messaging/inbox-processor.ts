@@ -1,0 +1,161 @@
+import { DomainError, parseEnvelope, type Envelope } from '../../kernel/index.js';
+import { withLogContext, type Logger } from '../logging/logger.js';
+import type { ModuleDatabase } from '../persistence/module-database.js';
+import { quoteIdent } from '../persistence/messaging-tables.js';
+import { backoffMs } from './backoff.js';
+import type { Delivery, Subscription } from './subscription.js';
+import type { DeliveryDispatcher } from './transport.js';
+
+export interface InboxOptions {
+  readonly maxAttempts: number;
+  readonly retryBaseMs: number;
+  readonly retryMaxMs: number;
+}
+
+export type DeliveryOutcome = 'done' | 'duplicate' | 'busy' | 'not-due' | 'retry' | 'dead' | 'empty';
+
+interface InboxRow {
+  message_id: string;
+  use_case: string;
+  type: string;
+  envelope: unknown;
+  status: 'pending' | 'done' | 'dead';
+  attempts: number;
+  due: boolean;
+}
+
+class PermanentFailure extends Error {
+  constructor(
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/**
+ * Runs a module's use cases for its pending deliveries. The delivery row is locked, the
+ * handler's effect and outgoing messages are written, and the delivery is marked done, in ONE
+ * transaction: a redelivered message finds it done and has no second effect. A failed handler
+ * is retried with backoff scheduled in PostgreSQL; after `maxAttempts`, or at once for a
+ * message that does not match its contract, the delivery is dead-lettered with the reason.
+ */
+export class InboxProcessor implements DeliveryDispatcher {
+  private readonly byUseCase = new Map<string, Map<string, Subscription>>();
+  private readonly inbox: string;
+
+  constructor(
+    private readonly db: ModuleDatabase,
+    subscriptions: readonly Subscription[],
+    private readonly logger: Logger,
+    private readonly options: InboxOptions,
+  ) {
+    this.inbox = `${quoteIdent(db.schema)}.inbox`;
+    for (const s of subscriptions) {
+      const handlers = this.byUseCase.get(s.useCase) ?? new Map<string, Subscription>();
+      handlers.set(s.message.type, s);
+      this.byUseCase.set(s.useCase, handlers);
+    }
+  }
+
+  useCases(): string[] {
+    return [...this.byUseCase.keys()];
+  }
+
+  handles(useCase: string): boolean {
+    return this.byUseCase.has(useCase);
+  }
+
+  async process(delivery: Delivery): Promise<void> {
+    await this.processOne(delivery);
+  }
+
+  /** Processes one given delivery (the transports' path). */
+  processOne(delivery: Delivery): Promise<DeliveryOutcome> {
+    return this.attempt(delivery.useCase, () =>
+      this.db.query<InboxRow>(
+        `select message_id, use_case, type, envelope, status, attempts, available_at <= now() as due
+         from ${this.inbox} where use_case = ? and message_id = ? for update skip locked`,
+        [delivery.useCase, delivery.messageId],
+      ),
+    );
+  }
+
+  /** Claims and processes the oldest due delivery of a use case (the draining task's path). */
+  processNext(useCase: string): Promise<DeliveryOutcome> {
+    return this.attempt(useCase, () =>
+      this.db.query<InboxRow>(
+        `select message_id, use_case, type, envelope, status, attempts, true as due
+         from ${this.inbox} where use_case = ? and status = 'pending' and available_at <= now()
+         order by available_at, created_at limit 1 for update skip locked`,
+        [useCase],
+      ),
+    );
+  }
+
+  private async attempt(useCase: string, claim: () => Promise<InboxRow[]>): Promise<DeliveryOutcome> {
+    const handlers = this.byUseCase.get(useCase);
+    if (!handlers) throw new Error(`${this.db.schema} has no use case ${useCase}`);
+    let claimed: InboxRow | undefined;
+    try {
+      return await this.db.run(async () => {
+        const [row] = await claim();
+        if (!row) return 'busy' satisfies DeliveryOutcome;
+        claimed = row;
+        if (row.status !== 'pending') return 'duplicate';
+        if (!row.due) return 'not-due';
+        const message = this.validate(row, handlers);
+        await withLogContext(
+          { useCase, messageId: message.id, messageType: message.type, correlationId: message.correlationId, causationId: message.causationId },
+          async () => {
+            const subscription = handlers.get(message.type)!;
+            await subscription.handle(message);
+            await this.db.exec(
+              `update ${this.inbox} set status = 'done', attempts = attempts + 1, done_at = now(), updated_at = now(), last_error = null
+               where use_case = ? and message_id = ?`,
+              [useCase, row.message_id],
+            );
+            this.logger.debug('delivery done');
+          },
+        );
+        return 'done';
+      });
+    } catch (error) {
+      if (!claimed) throw error;
+      return this.recordFailure(claimed, error);
+    }
+  }
+
+  private validate(row: InboxRow, handlers: Map<string, Subscription>): Envelope {
+    const subscription = handlers.get(row.type);
+    if (!subscription) {
+      // Retried, not dead-lettered at once: during a rolling deploy (or a saga-style switch) another
+      // process version may handle it; after the last attempt it is dead-lettered and can be re-driven.
+      throw new DomainError('UNROUTABLE_MESSAGE', `use case ${row.use_case} does not handle ${row.type} in this process`);
+    }
+    const envelope = parseEnvelope(row.envelope);
+    if (!envelope.ok) throw new PermanentFailure(envelope.error.code, envelope.error.message);
+    const payload = subscription.message.parse(envelope.value.payload);
+    if (!payload.ok) throw new PermanentFailure(payload.error.code, `${row.type}: ${payload.error.message}`);
+    return { ...envelope.value, payload: payload.value };
+  }
+
+  private async recordFailure(row: InboxRow, error: unknown): Promise<DeliveryOutcome> {
+    const permanent = error instanceof PermanentFailure;
+    const attempts = row.attempts + 1;
+    const dead = permanent || attempts >= this.options.maxAttempts;
+    const code = error instanceof PermanentFailure || error instanceof DomainError ? error.code : 'HANDLER_FAILED';
+    const reason = error instanceof Error ? error.message : String(error);
+    const delay = backoffMs(attempts, this.options.retryBaseMs, this.options.retryMaxMs);
+    const context = { useCase: row.use_case, messageId: row.message_id, messageType: row.type, attempts, code };
+    await this.db.exec(
+      `update ${this.inbox} set attempts = ?, status = ?, error_code = ?, last_error = ?,
+         available_at = now() + (? * interval '1 millisecond'), signaled_at = null, updated_at = now()
+       where use_case = ? and message_id = ? and status = 'pending'`,
+      [attempts, dead ? 'dead' : 'pending', code, reason.slice(0, 4000), dead ? 0 : delay, row.use_case, row.message_id],
+    );
+    if (dead) this.logger.error({ ...context, err: error }, permanent ? 'invalid message dead-lettered' : 'delivery dead-lettered after its last attempt');
+    else this.logger.warn({ ...context, retryInMs: delay, err: error }, 'delivery failed; retry scheduled');
+    return dead ? 'dead' : 'retry';
+  }
+}

@@ -1,0 +1,42 @@
+import type { Logger } from '../logging/logger.js';
+import type { Delivery } from './subscription.js';
+import type { DeliveryDispatcher, DeliveryTransport } from './transport.js';
+
+/**
+ * Carries signals by calling the dispatcher in the same process, asynchronously (never inside
+ * the publisher's call stack). Deliveries still live in PostgreSQL, so semantics match the other
+ * transports: at-least-once, retries and dead letters in the inbox.
+ */
+export class MemoryTransport implements DeliveryTransport {
+  readonly name = 'memory' as const;
+  private dispatcher: DeliveryDispatcher | undefined;
+  private readonly inFlight = new Set<Promise<void>>();
+  private closed = false;
+
+  constructor(private readonly logger: Logger) {}
+
+  async startConsumers(dispatcher: DeliveryDispatcher): Promise<void> {
+    this.dispatcher = dispatcher;
+  }
+
+  async signal(deliveries: readonly Delivery[]): Promise<void> {
+    const dispatcher = this.dispatcher;
+    if (!dispatcher || this.closed) return;
+    const served = new Set(dispatcher.useCases());
+    for (const delivery of deliveries) {
+      if (!served.has(delivery.useCase)) continue;
+      const run = new Promise<void>((resolve) => setImmediate(resolve))
+        .then(() => dispatcher.process(delivery))
+        .catch((error: unknown) => this.logger.error({ err: error, ...delivery }, 'in-memory delivery failed'))
+        .finally(() => this.inFlight.delete(run));
+      this.inFlight.add(run);
+    }
+  }
+
+  async ping(): Promise<void> {}
+
+  async close(): Promise<void> {
+    this.closed = true;
+    await Promise.allSettled([...this.inFlight]);
+  }
+}

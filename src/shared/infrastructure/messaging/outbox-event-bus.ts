@@ -1,0 +1,46 @@
+import type { Envelope, EventBusPort } from '../../kernel/index.js';
+import { currentLogContext } from '../logging/logger.js';
+import type { ModuleDatabase } from '../persistence/module-database.js';
+import { quoteIdent } from '../persistence/messaging-tables.js';
+
+/**
+ * The event-bus port as the write side of the transactional outbox: messages become rows in
+ * the module's own schema, in the caller's transaction. After commit the relay is woken to
+ * fan them out; if the process dies first, the relay's poll finds them.
+ */
+export class OutboxEventBus implements EventBusPort {
+  private readonly insertSql: string;
+
+  constructor(
+    private readonly db: ModuleDatabase,
+    private readonly defaultProducer: string,
+    private readonly onCommitted: () => void,
+  ) {
+    this.insertSql = `insert into ${quoteIdent(db.schema)}.outbox
+      (id, type, correlation_id, causation_id, traceparent, occurred_at, payload, produced_by)
+      select r.id, r.type, r.correlation_id, r.causation_id, r.traceparent, r.occurred_at, r.payload, r.produced_by
+      from json_to_recordset(?::json) as r(id uuid, type text, correlation_id uuid, causation_id uuid,
+        traceparent text, occurred_at timestamptz, payload jsonb, produced_by text)`;
+  }
+
+  async publish(messages: readonly Envelope[]): Promise<void> {
+    if (messages.length === 0) return;
+    if (!this.db.inTransaction()) {
+      // Publishing outside a transaction could emit a message for a change that never commits.
+      throw new Error('EventBusPort.publish must run inside a transaction (TransactionPort.run)');
+    }
+    const producedBy = currentLogContext()?.useCase ?? this.defaultProducer;
+    const rows = messages.map((m) => ({
+      id: m.id,
+      type: m.type,
+      correlation_id: m.correlationId,
+      causation_id: m.causationId,
+      traceparent: m.traceparent,
+      occurred_at: m.occurredAt,
+      payload: m.payload,
+      produced_by: producedBy,
+    }));
+    await this.db.exec(this.insertSql, [JSON.stringify(rows)]);
+    this.db.afterCommit(this.onCommitted);
+  }
+}

@@ -1,0 +1,87 @@
+import type { Envelope, MessageDefinition, MessageHandler, ModuleInbox, SagaStyle } from '../../kernel/index.js';
+
+/** A use case that runs when a message of `message.type` reaches its module. */
+export interface Subscription {
+  readonly useCase: string;
+  readonly message: MessageDefinition<unknown>;
+  readonly styles: readonly SagaStyle[];
+  readonly handle: (message: Envelope) => Promise<void>;
+}
+
+/** Subscribes a handler typed by its contract message; the inbox validates the payload before calling it. */
+export function subscribe<P>(useCase: string, message: MessageDefinition<P>, styles: readonly SagaStyle[], handler: MessageHandler<P>): Subscription {
+  return { useCase, message, styles, handle: (envelope) => handler.handle(envelope as Envelope<P>) };
+}
+
+export interface Delivery {
+  readonly useCase: string;
+  readonly messageId: string;
+}
+
+export interface ConsumerAddress {
+  readonly useCase: string;
+  readonly schema: string;
+}
+
+/**
+ * Which use cases (and inboxes) receive each message type under the configured saga style.
+ * Built from every module's contract, so any process can route what it writes.
+ */
+export class RoutingTable {
+  private readonly byType = new Map<string, ConsumerAddress[]>();
+  private readonly schemaByUseCase = new Map<string, string>();
+
+  constructor(
+    inboxes: readonly ModuleInbox[],
+    readonly style: SagaStyle,
+  ) {
+    for (const inbox of inboxes) {
+      for (const route of inbox.routes) {
+        const known = this.schemaByUseCase.get(route.useCase);
+        if (known && known !== inbox.schema) {
+          throw new Error(`use case ${route.useCase} is declared by two modules (${known}, ${inbox.schema})`);
+        }
+        this.schemaByUseCase.set(route.useCase, inbox.schema);
+        if (!route.styles.includes(style)) continue;
+        const consumers = this.byType.get(route.messageType) ?? [];
+        if (!consumers.some((c) => c.useCase === route.useCase)) consumers.push({ useCase: route.useCase, schema: inbox.schema });
+        this.byType.set(route.messageType, consumers);
+      }
+    }
+  }
+
+  consumersOf(messageType: string): readonly ConsumerAddress[] {
+    return this.byType.get(messageType) ?? [];
+  }
+
+  schemaOf(useCase: string): string {
+    const schema = this.schemaByUseCase.get(useCase);
+    if (!schema) throw new Error(`unknown use case ${useCase}`);
+    return schema;
+  }
+
+  /** Use cases active under the configured style. */
+  activeUseCases(): string[] {
+    return [...new Set([...this.byType.values()].flat().map((c) => c.useCase))].sort();
+  }
+
+  allUseCases(): string[] {
+    return [...this.schemaByUseCase.keys()].sort();
+  }
+}
+
+/** Fails fast when a module's subscriptions and its contract's declared routes disagree. */
+export function assertSubscriptionsMatchInbox(inbox: ModuleInbox, subscriptions: readonly Subscription[]): void {
+  const key = (useCase: string, type: string, styles: readonly string[]) => `${useCase} <- ${type} [${[...styles].sort().join(',')}]`;
+  const declared = new Set(inbox.routes.map((r) => key(r.useCase, r.messageType, r.styles)));
+  const subscribed = new Set(subscriptions.map((s) => key(s.useCase, s.message.type, s.styles)));
+  const missing = [...declared].filter((k) => !subscribed.has(k));
+  const undeclared = [...subscribed].filter((k) => !declared.has(k));
+  if (missing.length > 0 || undeclared.length > 0) {
+    throw new Error(
+      `module ${inbox.module}: subscriptions and contract routes differ.` +
+        (missing.length ? ` Declared without a handler: ${missing.join('; ')}.` : '') +
+        (undeclared.length ? ` Handled but not declared in the contract: ${undeclared.join('; ')}.` : ''),
+    );
+  }
+}

@@ -1,0 +1,21 @@
+import type { Delivery } from './subscription.js';
+
+/** Processes one pending delivery; what a transport calls when it carries a signal. */
+export interface DeliveryDispatcher {
+  useCases(): readonly string[];
+  process(delivery: Delivery): Promise<void>;
+}
+
+/**
+ * Carries "a delivery is pending" signals to whatever runs the use case: an in-process call,
+ * a BullMQ job, or an ECS task launch. PostgreSQL holds the deliveries; a lost signal costs
+ * time (the sweeper signals again), never a message.
+ */
+export interface DeliveryTransport {
+  readonly name: 'memory' | 'bullmq' | 'ecs';
+  /** Start consuming for these use cases (workers); producers-only processes never call it. */
+  startConsumers(dispatcher: DeliveryDispatcher): Promise<void>;
+  signal(deliveries: readonly Delivery[]): Promise<void>;
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}

@@ -1,0 +1,76 @@
+/**
+ * The messaging tables every module owns in its own schema: the outbox it writes, the inbox
+ * (one pending delivery per message and subscribing use case) it consumes, and the lease and
+ * launch-attempt rows the ECS transport coordinates task launches with. A module's first
+ * migration creates them, so a module never depends on another module's tables.
+ */
+export function messagingTablesSql(schema: string): string[] {
+  const s = quoteIdent(schema);
+  return [
+    `create table ${s}.outbox (
+      seq bigserial primary key,
+      id uuid not null unique,
+      type text not null,
+      correlation_id uuid not null,
+      causation_id uuid,
+      traceparent text not null,
+      occurred_at timestamptz not null,
+      payload jsonb not null,
+      produced_by text not null,
+      created_at timestamptz not null default now(),
+      relayed_at timestamptz
+    )`,
+    `create index outbox_unrelayed_idx on ${s}.outbox (seq) where relayed_at is null`,
+    `create index outbox_producer_unrelayed_idx on ${s}.outbox (produced_by, seq) where relayed_at is null`,
+    `create index outbox_relayed_idx on ${s}.outbox (relayed_at) where relayed_at is not null`,
+    `create table ${s}.inbox (
+      use_case text not null,
+      message_id uuid not null,
+      type text not null,
+      correlation_id uuid not null,
+      envelope jsonb not null,
+      status text not null default 'pending' check (status in ('pending', 'done', 'dead')),
+      attempts integer not null default 0,
+      available_at timestamptz not null default now(),
+      signaled_at timestamptz,
+      last_error text,
+      error_code text,
+      created_at timestamptz not null default now(),
+      updated_at timestamptz not null default now(),
+      done_at timestamptz,
+      primary key (use_case, message_id)
+    )`,
+    `create index inbox_pending_idx on ${s}.inbox (use_case, available_at) where status = 'pending'`,
+    `create index inbox_dead_idx on ${s}.inbox (updated_at) where status = 'dead'`,
+    `create index inbox_done_idx on ${s}.inbox (done_at) where status = 'done'`,
+    `create index inbox_correlation_idx on ${s}.inbox (correlation_id)`,
+    `create table ${s}.task_leases (
+      use_case text primary key,
+      holder text,
+      tasks integer not null default 0,
+      expires_at timestamptz not null default now(),
+      updated_at timestamptz not null default now()
+    )`,
+    `create table ${s}.launch_attempts (
+      id uuid primary key,
+      use_case text not null,
+      client_token text not null unique check (char_length(client_token) <= 64),
+      task_count integer not null,
+      status text not null default 'pending' check (status in ('pending', 'started', 'failed')),
+      attempts integer not null default 0,
+      task_arns text[] not null default '{}',
+      last_error text,
+      created_at timestamptz not null default now(),
+      updated_at timestamptz not null default now()
+    )`,
+    `create index launch_attempts_pending_idx on ${s}.launch_attempts (use_case) where status = 'pending'`,
+  ];
+}
+
+const IDENT = /^[a-z_][a-z0-9_]*$/;
+
+/** Schema and table names come from module definitions, never from input; still, refuse anything unusual. */
+export function quoteIdent(name: string): string {
+  if (!IDENT.test(name)) throw new Error(`invalid SQL identifier ${JSON.stringify(name)}`);
+  return `"${name}"`;
+}

@@ -1,0 +1,132 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
+import { MikroORM, TransactionContext, type EntitySchema, type MigrationObject } from '@mikro-orm/core';
+import { PostgreSqlDriver, type EntityManager, type Knex } from '@mikro-orm/postgresql';
+import type { TransactionPort } from '../../kernel/index.js';
+import type { Logger } from '../logging/logger.js';
+
+export interface ModuleDatabaseOptions {
+  /** The module's PostgreSQL schema, e.g. `ordering`; also its MikroORM context name. */
+  readonly schema: string;
+  readonly entities: readonly EntitySchema[];
+  readonly migrations: readonly MigrationObject[];
+  readonly databaseUrl: string;
+  readonly poolSize: number;
+  readonly logger: Logger;
+  readonly applicationName?: string;
+}
+
+interface TransactionState {
+  readonly afterCommit: Array<() => void>;
+}
+
+/**
+ * One MikroORM instance per module: its own mappings, its own schema, its own migrations table,
+ * so a process that runs one use case loads only its module. Also the module's unit of work:
+ * `run` starts a transaction or joins the current one, and repositories, the outbox and the
+ * inbox all write through it.
+ */
+export class ModuleDatabase implements TransactionPort {
+  private readonly txState = new AsyncLocalStorage<TransactionState>();
+
+  private constructor(
+    readonly orm: MikroORM<PostgreSqlDriver>,
+    readonly schema: string,
+    private readonly logger: Logger,
+  ) {}
+
+  static async connect(options: ModuleDatabaseOptions): Promise<ModuleDatabase> {
+    const orm = await MikroORM.init<PostgreSqlDriver>({
+      driver: PostgreSqlDriver,
+      clientUrl: options.databaseUrl,
+      schema: options.schema,
+      contextName: options.schema,
+      entities: [...options.entities],
+      discovery: { warnWhenNoEntities: false },
+      allowGlobalContext: false,
+      pool: { min: 0, max: options.poolSize },
+      driverOptions: { connection: { application_name: options.applicationName ?? `saga:${options.schema}` } },
+      migrations: {
+        tableName: `${options.schema}.mikro_orm_migrations`,
+        migrationsList: [...options.migrations],
+        transactional: true,
+        allOrNothing: true,
+        snapshot: false,
+        silent: true,
+      },
+      debug: false,
+      logger: (message) => options.logger.debug({ schema: options.schema }, message),
+      // Connecting lazily keeps a task's start short; the first query connects.
+      connect: false,
+    });
+    return new ModuleDatabase(orm, options.schema, options.logger);
+  }
+
+  /** The EntityManager of the current transaction, or a fresh fork outside one. */
+  em(): EntityManager {
+    return (TransactionContext.getEntityManager(this.schema) as EntityManager | undefined) ?? this.orm.em.fork();
+  }
+
+  inTransaction(): boolean {
+    return TransactionContext.getEntityManager(this.schema) !== undefined;
+  }
+
+  async run<T>(work: () => Promise<T>): Promise<T> {
+    if (this.inTransaction()) return work();
+    const state: TransactionState = { afterCommit: [] };
+    const result = await this.txState.run(state, () => this.orm.em.fork().transactional(() => work()));
+    for (const callback of state.afterCommit) {
+      try {
+        callback();
+      } catch (error) {
+        this.logger.error({ err: error }, 'after-commit callback failed');
+      }
+    }
+    return result;
+  }
+
+  /** Runs `callback` once the current transaction commits (never if it rolls back); at once outside a transaction. */
+  afterCommit(callback: () => void): void {
+    const state = this.inTransaction() ? this.txState.getStore() : undefined;
+    if (state) state.afterCommit.push(callback);
+    else callback();
+  }
+
+  private knex(): Knex {
+    return this.orm.em.getConnection().getKnex();
+  }
+
+  private raw(sql: string, params: readonly unknown[]): Knex.Raw {
+    const raw = this.knex().raw(sql, params as Knex.RawBinding[]);
+    const em = TransactionContext.getEntityManager(this.schema);
+    const trx = em?.getTransactionContext<Knex.Transaction>();
+    return trx ? raw.transacting(trx) : raw;
+  }
+
+  /** A parameterised statement (`?` placeholders) in the current transaction, if any; returns the rows. */
+  async query<T extends object = Record<string, unknown>>(sql: string, params: readonly unknown[] = []): Promise<T[]> {
+    const result = (await this.raw(sql, params)) as { rows: T[] };
+    return result.rows;
+  }
+
+  /** Like `query`, returning the number of rows affected. */
+  async exec(sql: string, params: readonly unknown[] = []): Promise<number> {
+    const result = (await this.raw(sql, params)) as { rowCount: number | null };
+    return result.rowCount ?? 0;
+  }
+
+  async migrate(): Promise<void> {
+    await this.orm.getMigrator().up();
+  }
+
+  async pendingMigrations(): Promise<string[]> {
+    return (await this.orm.getMigrator().getPendingMigrations()).map((m) => m.name);
+  }
+
+  async ping(): Promise<void> {
+    await this.knex().raw('select 1');
+  }
+
+  async close(): Promise<void> {
+    await this.orm.close(true);
+  }
+}

@@ -1,0 +1,24 @@
+import { ValidationError, err, ok, type Result } from './errors.js';
+import { MESSAGE_TYPE, type MessageDefinition, type MessageKind } from './message.js';
+
+/**
+ * The shape of a schema-library object the kernel can use without importing the library:
+ * zod's `safeParse` matches it structurally. Contracts pass their zod schemas here.
+ */
+export interface SchemaLike<P> {
+  safeParse(input: unknown): { success: true; data: P } | { success: false; error: { issues: ReadonlyArray<{ path: ReadonlyArray<PropertyKey>; message: string }> } };
+}
+
+export function defineMessage<P>(type: string, kind: MessageKind, schema: SchemaLike<P>): MessageDefinition<P> {
+  if (!MESSAGE_TYPE.test(type)) throw new Error(`message type ${type} is not a versioned name like "order.created.v1"`);
+  return {
+    type,
+    kind,
+    parse(payload: unknown): Result<P, ValidationError> {
+      const result = schema.safeParse(payload);
+      if (result.success) return ok(result.data);
+      const issues = result.error.issues.map((i) => `${i.path.map(String).join('.') || '(payload)'}: ${i.message}`);
+      return err(new ValidationError('INVALID_PAYLOAD', issues.join('; '), { issues }));
+    },
+  };
+}

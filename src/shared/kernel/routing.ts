@@ -1,0 +1,33 @@
+/**
+ * How messages reach a module: the use cases it runs for each message type, and the schema
+ * whose inbox holds their pending deliveries. A module publishes this in its contract, so a
+ * process that loads only one module can still route what it writes to every consumer.
+ */
+export type SagaStyle = 'choreography' | 'orchestration';
+
+export const SAGA_STYLES: readonly SagaStyle[] = ['choreography', 'orchestration'];
+
+export interface InboundRoute {
+  /** e.g. `customer.reserve-credit`: names the application folder, the queue and the task. */
+  readonly useCase: string;
+  readonly messageType: string;
+  /** The saga styles under which this route is active. */
+  readonly styles: readonly SagaStyle[];
+}
+
+export interface ModuleInbox {
+  readonly module: string;
+  readonly schema: string;
+  readonly routes: readonly InboundRoute[];
+}
+
+const USE_CASE = /^[a-z][a-z0-9]*(-[a-z0-9]+)*\.[a-z][a-z0-9]*(-[a-z0-9]+)*$/;
+
+export function isUseCaseId(value: string): boolean {
+  return USE_CASE.test(value);
+}
+
+/** ECS names allow only [A-Za-z0-9_-]: the task definition family is the use-case id with `-` for `.`. */
+export function taskFamilyOf(useCase: string): string {
+  return useCase.replace('.', '-');
+}

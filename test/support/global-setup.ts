@@ -1,0 +1,85 @@
+import { randomBytes } from 'node:crypto';
+import { loadConfig } from '../../src/shared/infrastructure/config/config.js';
+import { dropDatabase, ensureDatabase, listDatabases } from '../../src/shared/infrastructure/provisioning/database.js';
+import { maskUrl } from '../../src/shared/infrastructure/provisioning/mask-url.js';
+import { resolveEndpoints } from '../../src/shared/infrastructure/provisioning/provisioning.js';
+import { deleteKeysWithPrefix } from '../../src/shared/infrastructure/provisioning/redis.js';
+
+/**
+ * Runs once per `vitest` run, in the main process, before any worker starts:
+ * - finds PostgreSQL and Redis like the dev tools do (DATABASE_URL / REDIS_URL, endpoints.json, the
+ *   local servers, else embedded ones started under DATA_DIR and left running for the next run);
+ * - creates a database of its own for this run, `saga_test_<yyyymmddhhmmss>_<random>`, and a BullMQ
+ *   prefix `test-<same id>`, so that runs in parallel (two terminals, CI jobs) never see each other;
+ * - hands them to the test workers through the environment: the forks pool builds each worker's
+ *   environment from `process.env` when it starts the run, i.e. after this function
+ *   (test/integration/provisioning.test.ts checks that they arrive);
+ * - on teardown drops the run's database and deletes the run's Redis keys.
+ */
+
+const TEST_DATABASE_PREFIX = 'saga_test_';
+/** Databases of runs that never reached their teardown (killed, crashed) are dropped after this long. */
+const ABANDONED_AFTER_MS = 24 * 3_600_000;
+
+function log(msg: string, data?: object): void {
+  process.stderr.write(`[test-setup] ${msg}${data ? ` ${JSON.stringify(data)}` : ''}\n`);
+}
+
+function timestamp(date: Date): string {
+  return date.toISOString().replace(/\D/g, '').slice(0, 14); // yyyymmddhhmmss, UTC
+}
+
+/** Drops databases of runs older than ABANDONED_AFTER_MS (their name carries their start time). */
+async function dropAbandonedDatabases(serverUrl: string): Promise<void> {
+  const cutoff = timestamp(new Date(Date.now() - ABANDONED_AFTER_MS));
+  for (const name of await listDatabases(serverUrl, TEST_DATABASE_PREFIX)) {
+    const started = /^saga_test_(\d{14})_/.exec(name)?.[1];
+    if (started !== undefined && started < cutoff) {
+      await dropDatabase(serverUrl, name).then(
+        () => log('dropped the database of an abandoned test run', { database: name }),
+        (error: unknown) => log('could not drop the database of an abandoned test run', { database: name, error: String(error) }),
+      );
+    }
+  }
+}
+
+export default async function setup(): Promise<() => Promise<void>> {
+  const config = loadConfig(process.env);
+  const quiet = (msg: string): void => {
+    // Only what costs time or changes the machine is worth a line in the test output.
+    if (/start|creat|waiting/.test(msg)) log(msg);
+  };
+  const endpoints = await resolveEndpoints(config, { allowEmbedded: true, log: quiet });
+
+  const runId = `${timestamp(new Date())}_${randomBytes(4).toString('hex')}`;
+  const databaseName = `${TEST_DATABASE_PREFIX}${runId}`;
+  const bullmqPrefix = `test-${runId}`;
+
+  await dropAbandonedDatabases(endpoints.databaseUrl);
+  const { databaseUrl } = await ensureDatabase(endpoints.databaseUrl, databaseName);
+  try {
+    // migrations are applied here
+  } catch (error) {
+    // vitest runs no teardown for a setup that failed.
+    await dropDatabase(databaseUrl, databaseName).catch(() => undefined);
+    throw error;
+  }
+
+  process.env.DATABASE_URL = databaseUrl;
+  process.env.REDIS_URL = endpoints.redisUrl;
+  process.env.BULLMQ_PREFIX = bullmqPrefix;
+  process.env.NODE_ENV = 'test';
+  process.env.LOG_LEVEL ||= 'silent';
+
+  return async () => {
+    const [database, keys] = await Promise.allSettled([
+      dropDatabase(databaseUrl, databaseName),
+      deleteKeysWithPrefix(endpoints.redisUrl, bullmqPrefix),
+    ]);
+    // A leftover is not a test failure: report it; the database is swept by a later run.
+    if (database.status === 'rejected') {
+      log('could not drop the test database', { database: databaseName, server: maskUrl(endpoints.databaseUrl), error: String(database.reason) });
+    }
+    if (keys.status === 'rejected') log('could not delete the test run keys', { prefix: `${bullmqPrefix}:*`, error: String(keys.reason) });
+  };
+}
