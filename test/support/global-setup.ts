@@ -4,6 +4,21 @@ import { dropDatabase, ensureDatabase, listDatabases } from '../../src/shared/in
 import { maskUrl } from '../../src/shared/infrastructure/provisioning/mask-url.js';
 import { resolveEndpoints } from '../../src/shared/infrastructure/provisioning/provisioning.js';
 import { deleteKeysWithPrefix } from '../../src/shared/infrastructure/provisioning/redis.js';
+import { createMonolith } from '../../src/entrypoints/bootstrap.js';
+import { createLogger } from '../../src/shared/infrastructure/logging/logger.js';
+import { MemoryTransport } from '../../src/shared/infrastructure/messaging/memory-transport.js';
+
+/** Applies every module's migrations to the run's database, which test systems then clone. */
+async function migrateAll(databaseUrl: string): Promise<void> {
+  const config = loadConfig({ ...process.env, DATABASE_URL: databaseUrl });
+  const logger = createLogger({ level: 'warn', name: 'test-setup' });
+  const runtime = await createMonolith({ config, logger, databaseUrl, transport: new MemoryTransport(logger) });
+  try {
+    await runtime.migrate();
+  } finally {
+    await runtime.close();
+  }
+}
 
 /**
  * Runs once per `vitest` run, in the main process, before any worker starts:
@@ -58,7 +73,7 @@ export default async function setup(): Promise<() => Promise<void>> {
   await dropAbandonedDatabases(endpoints.databaseUrl);
   const { databaseUrl } = await ensureDatabase(endpoints.databaseUrl, databaseName);
   try {
-    // migrations are applied here
+    await migrateAll(databaseUrl);
   } catch (error) {
     // vitest runs no teardown for a setup that failed.
     await dropDatabase(databaseUrl, databaseName).catch(() => undefined);
@@ -72,8 +87,9 @@ export default async function setup(): Promise<() => Promise<void>> {
   process.env.LOG_LEVEL ||= 'silent';
 
   return async () => {
+    const clones = await listDatabases(endpoints.databaseUrl, `${databaseName}_`).catch(() => [] as string[]);
     const [database, keys] = await Promise.allSettled([
-      dropDatabase(databaseUrl, databaseName),
+      Promise.all([databaseName, ...clones].map((name) => dropDatabase(databaseUrl, name))),
       deleteKeysWithPrefix(endpoints.redisUrl, bullmqPrefix),
     ]);
     // A leftover is not a test failure: report it; the database is swept by a later run.

@@ -2,8 +2,9 @@ import { AggregateRoot, type Money, type SagaStyle } from '../../../shared/kerne
 import { NonPositiveOrderTotalError, OrderCannotBeCancelledError } from './order.errors.js';
 import type { OrderEvent } from './order.events.js';
 
-export type OrderStatus = 'PENDING' | 'APPROVED' | 'REJECTED' | 'CANCELLED';
-export type RejectionReason = 'CREDIT_LIMIT_EXCEEDED' | 'CUSTOMER_NOT_FOUND' | 'CURRENCY_MISMATCH' | 'TIMEOUT';
+import type { OrderStatus, RejectionReason } from './order-status.js';
+
+export type { OrderStatus, RejectionReason } from './order-status.js';
 
 export interface OrderSnapshot {
   readonly id: string;

@@ -1,5 +1,5 @@
 import { ConflictError, ValidationError } from '../../../shared/kernel/index.js';
-import type { OrderStatus } from './order.aggregate.js';
+import type { OrderStatus } from './order-status.js';
 
 export class OrderCannotBeCancelledError extends ConflictError {
   constructor(orderId: string, status: OrderStatus) {

@@ -1,5 +1,5 @@
 import type { DomainEvent, Money } from '../../../shared/kernel/index.js';
-import type { RejectionReason } from './order.aggregate.js';
+import type { RejectionReason } from './order-status.js';
 
 interface OrderEventBase extends DomainEvent {
   readonly orderId: string;

@@ -1,4 +1,4 @@
-import type { RejectionReason } from './order.aggregate.js';
+import type { RejectionReason } from './order-status.js';
 
 export type PlaceOrderSagaState =
   | 'AWAITING_CREDIT'

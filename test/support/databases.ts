@@ -1,0 +1,39 @@
+import pg from 'pg';
+import { randomBytes } from 'node:crypto';
+
+/**
+ * A fresh database for one test system, cloned from the run's migrated database (its template):
+ * test files run in parallel and kill, flush and count things, so each gets tables of its own.
+ * Clones are dropped with the run (their names start with the run database's name).
+ */
+export async function cloneRunDatabase(): Promise<string> {
+  const runUrl = process.env['DATABASE_URL'];
+  if (!runUrl) throw new Error('DATABASE_URL is not set: the vitest global setup provides it');
+  const url = new URL(runUrl);
+  const template = url.pathname.slice(1);
+  const name = `${template}_${randomBytes(4).toString('hex')}`;
+  const admin = new URL(runUrl);
+  admin.pathname = '/postgres';
+  const client = new pg.Client({ connectionString: admin.toString() });
+  await client.connect();
+  try {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await client.query(`create database "${name}" template "${template}"`);
+        break;
+      } catch (error) {
+        // 55006: another clone is reading the template right now.
+        if ((error as { code?: string }).code !== '55006' || attempt >= 50) throw error;
+        await new Promise((r) => setTimeout(r, 50 + Math.random() * 150));
+      }
+    }
+  } finally {
+    await client.end();
+  }
+  url.pathname = `/${name}`;
+  return url.toString();
+}
+
+export function uniquePrefix(): string {
+  return `${process.env['BULLMQ_PREFIX'] ?? 'test'}-${randomBytes(3).toString('hex')}`;
+}

@@ -1,0 +1,134 @@
+import type { FastifyInstance } from 'fastify';
+import { loadConfig, type Config } from '../../src/shared/infrastructure/config/config.js';
+import type { Runtime } from '../../src/shared/infrastructure/composition/runtime.js';
+import { createLogger } from '../../src/shared/infrastructure/logging/logger.js';
+import type { DeliveryTransport } from '../../src/shared/infrastructure/messaging/transport.js';
+import { createApi, createMonolith } from '../../src/entrypoints/bootstrap.js';
+import { cloneRunDatabase, uniquePrefix } from './databases.js';
+
+export interface TestSystem {
+  readonly runtime: Runtime;
+  readonly app: FastifyInstance;
+  readonly config: Config;
+  /** Stops HTTP, workers, relay, jobs and connections. */
+  close(): Promise<void>;
+}
+
+export interface TestSystemOptions {
+  /** Share a database between systems (a restart); by default each system gets a fresh clone. */
+  readonly databaseUrl?: string;
+  /** Environment overrides on top of the test run's (DATABASE_URL, REDIS_URL, BULLMQ_PREFIX come from the global setup). */
+  readonly env?: Record<string, string>;
+  readonly transport?: DeliveryTransport;
+  /** Start workers, relay and periodic jobs (default true); false gives a producer-only process. */
+  readonly consume?: boolean;
+  readonly jobs?: boolean;
+}
+
+/**
+ * The whole monolith in this test process, against the run's own database and BullMQ prefix.
+ * `app.inject` exercises HTTP without a socket.
+ */
+export async function startTestSystem(options: TestSystemOptions = {}): Promise<TestSystem> {
+  const databaseUrl = options.databaseUrl ?? (await cloneRunDatabase());
+  const config = loadConfig({
+    ...process.env,
+    DATABASE_URL: databaseUrl,
+    BULLMQ_PREFIX: uniquePrefix(),
+    SWEEP_INTERVAL_MS: '200',
+    RELAY_POLL_MS: '200',
+    REDELIVERY_AFTER_MS: '2000',
+    ...options.env,
+  });
+  if (!config.DATABASE_URL) throw new Error('DATABASE_URL is not set: the vitest global setup provides it');
+  const logger = createLogger({ level: config.LOG_LEVEL, name: 'test' });
+  const runtime = await createMonolith({
+    config,
+    logger,
+    databaseUrl: config.DATABASE_URL,
+    ...(config.REDIS_URL ? { redisUrl: config.REDIS_URL } : {}),
+    ...(options.transport ? { transport: options.transport } : {}),
+  });
+  if (options.consume !== false) {
+    await runtime.startConsumers();
+    runtime.startRelay();
+  }
+  if (options.jobs ?? options.consume !== false) runtime.startJobs();
+  const app = await createApi(runtime);
+  await app.ready();
+  return {
+    runtime,
+    app,
+    config,
+    async close() {
+      await app.close();
+      await runtime.close();
+    },
+  };
+}
+
+export interface MoneyJson {
+  amount: number;
+  currency: string;
+}
+
+export async function registerCustomer(app: FastifyInstance, creditLimit: MoneyJson, name = 'Test customer'): Promise<string> {
+  const res = await app.inject({ method: 'POST', url: '/customers', payload: { name, creditLimit } });
+  if (res.statusCode !== 201) throw new Error(`POST /customers: ${res.statusCode} ${res.body}`);
+  return (res.json() as { id: string }).id;
+}
+
+export async function placeOrder(app: FastifyInstance, customerId: string, total: MoneyJson, headers: Record<string, string> = {}): Promise<string> {
+  const res = await app.inject({ method: 'POST', url: '/orders', payload: { customerId, total }, headers });
+  if (res.statusCode !== 202) throw new Error(`POST /orders: ${res.statusCode} ${res.body}`);
+  return (res.json() as { id: string }).id;
+}
+
+export interface OrderJson {
+  id: string;
+  customerId: string;
+  total: MoneyJson;
+  status: 'PENDING' | 'APPROVED' | 'REJECTED' | 'CANCELLED';
+  rejectionReason?: string;
+  saga?: { style: string; state: string; steps: Array<{ name: string; at: string; outcome: string; detail?: string }> };
+}
+
+export async function getOrder(app: FastifyInstance, id: string): Promise<OrderJson> {
+  const res = await app.inject({ method: 'GET', url: `/orders/${id}` });
+  if (res.statusCode !== 200) throw new Error(`GET /orders/${id}: ${res.statusCode} ${res.body}`);
+  return res.json() as OrderJson;
+}
+
+export async function availableCredit(app: FastifyInstance, customerId: string): Promise<number> {
+  const res = await app.inject({ method: 'GET', url: `/customers/${customerId}` });
+  if (res.statusCode !== 200) throw new Error(`GET /customers/${customerId}: ${res.statusCode} ${res.body}`);
+  return (res.json() as { availableCredit: MoneyJson }).availableCredit.amount;
+}
+
+/** Polls until `check` returns a value (not undefined) or the time is up. */
+export async function eventually<T>(check: () => Promise<T | undefined>, options: { timeoutMs?: number; intervalMs?: number; what?: string } = {}): Promise<T> {
+  const deadline = Date.now() + (options.timeoutMs ?? 15_000);
+  let last: unknown;
+  for (;;) {
+    try {
+      const value = await check();
+      if (value !== undefined) return value;
+    } catch (error) {
+      last = error;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${options.what ?? 'a condition'}${last ? `: ${String(last)}` : ''}`);
+    await new Promise((r) => setTimeout(r, options.intervalMs ?? 50));
+  }
+}
+
+export function waitForStatus(app: FastifyInstance, id: string, statuses: OrderJson['status'][], timeoutMs?: number): Promise<OrderJson> {
+  return eventually(
+    async () => {
+      const order = await getOrder(app, id);
+      return statuses.includes(order.status) ? order : undefined;
+    },
+    { what: `order ${id} to be ${statuses.join('|')}`, ...(timeoutMs ? { timeoutMs } : {}) },
+  );
+}
+
+export const TERMINAL: OrderJson['status'][] = ['APPROVED', 'REJECTED', 'CANCELLED'];
