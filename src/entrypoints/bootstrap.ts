@@ -2,10 +2,10 @@ import { readFileSync } from 'node:fs';
 import { ConfigError, loadConfig, type Config } from '../shared/infrastructure/config/config.js';
 import type { ModuleDefinition } from '../shared/infrastructure/composition/module-definition.js';
 import { Runtime } from '../shared/infrastructure/composition/runtime.js';
+import { adminAccess, DeliveryAdministration, registerAdminRoutes } from '../shared/infrastructure/http/admin.routes.js';
 import { createHttpServer } from '../shared/infrastructure/http/http-server.js';
 import { createLogger, type Logger } from '../shared/infrastructure/logging/logger.js';
-import { BullMqTransport } from '../shared/infrastructure/messaging/bullmq-transport.js';
-import { MemoryTransport } from '../shared/infrastructure/messaging/memory-transport.js';
+import { createTransport } from '../shared/infrastructure/composition/transports.js';
 import type { DeliveryTransport } from '../shared/infrastructure/messaging/transport.js';
 import { ALL_INBOXES, ALL_MODULES } from './all-modules.js';
 import type { FastifyInstance } from 'fastify';
@@ -31,18 +31,6 @@ export function packageVersion(): string {
   }
 }
 
-export function createTransport(config: Config, redisUrl: string | undefined, logger: Logger): DeliveryTransport {
-  switch (config.EVENT_BUS) {
-    case 'memory':
-      return new MemoryTransport(logger);
-    case 'bullmq':
-      if (!redisUrl) throw new Error('EVENT_BUS=bullmq needs REDIS_URL');
-      return new BullMqTransport({ redisUrl, prefix: config.BULLMQ_PREFIX, concurrency: config.WORKER_CONCURRENCY }, logger);
-    case 'ecs':
-      throw new Error('EVENT_BUS=ecs is not available in this build');
-  }
-}
-
 export interface MonolithOptions {
   readonly config: Config;
   readonly logger: Logger;
@@ -60,7 +48,15 @@ export function createMonolith(options: MonolithOptions): Promise<Runtime> {
     databaseUrl: options.databaseUrl,
     modules: options.modules ?? ALL_MODULES,
     inboxes: ALL_INBOXES,
-    transport: () => options.transport ?? createTransport(options.config, options.redisUrl, options.logger),
+    transport: (_dispatcher, routing) =>
+      options.transport ??
+      createTransport({
+        config: options.config,
+        logger: options.logger,
+        databaseUrl: options.databaseUrl,
+        routing,
+        ...(options.redisUrl ? { redisUrl: options.redisUrl } : {}),
+      }),
   });
 }
 
@@ -77,6 +73,12 @@ export async function createApi(runtime: Runtime): Promise<FastifyInstance> {
     ],
   });
   for (const m of runtime.modules) m.definition.registerRoutes?.(app, m.container);
+  registerAdminRoutes(app, {
+    access: adminAccess(runtime.config),
+    administration: new DeliveryAdministration(runtime.modules.map((m) => ({ db: m.db, useCases: m.definition.inbox.routes.map((r) => r.useCase) }))),
+    logger: runtime.logger,
+    onRedriven: () => runtime.sweeper.sweepOnce(),
+  });
   return app;
 }
 

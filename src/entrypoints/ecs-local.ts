@@ -12,6 +12,8 @@
 import { z } from 'zod';
 import { createLogger } from '../shared/infrastructure/logging/logger.js';
 import { startLocalEcs } from '../shared/infrastructure/ecs-local/index.js';
+import { loadConfig } from '../shared/infrastructure/config/config.js';
+import { resolveEndpoints } from '../shared/infrastructure/provisioning/index.js';
 
 const intVar = (def: number, min: number, max: number) => z.coerce.number().int().min(min).max(max).default(def);
 const rateVar = z.coerce.number().min(0).max(1).default(0);
@@ -56,12 +58,16 @@ async function main(): Promise<void> {
   const env = readEnv();
   const logger = createLogger({ level: env.LOG_LEVEL, name: 'ecs-local' });
   const region = env.ECS_LOCAL_REGION ?? 'us-east-1';
+  // Tasks must reach the same PostgreSQL and Redis as the dev server: resolve them the same way
+  // (DATABASE_URL/REDIS_URL, .data/endpoints.json, the local defaults, else embedded ones).
+  const endpoints = await resolveEndpoints(loadConfig(process.env), { allowEmbedded: true, log: (msg, data) => logger.info(data ?? {}, msg) });
 
   const ecs = await startLocalEcs({
     port: env.ECS_LOCAL_PORT,
     host: env.ECS_LOCAL_HOST,
     taskDefinitionsDir: env.ECS_LOCAL_TASK_DEFINITIONS_DIR,
     projectRoot: env.ECS_LOCAL_PROJECT_ROOT ?? process.cwd(),
+    env: { DATABASE_URL: endpoints.databaseUrl, REDIS_URL: endpoints.redisUrl },
     throttleRate: env.ECS_LOCAL_THROTTLE_RATE,
     failureRate: env.ECS_LOCAL_FAILURE_RATE,
     taskStartDelayMs: env.ECS_LOCAL_TASK_START_DELAY_MS,

@@ -27,7 +27,7 @@ export interface RuntimeOptions {
   readonly modules: readonly ModuleDefinition[];
   /** Every module's inbox declaration (from their contracts), so what this process writes reaches all consumers. */
   readonly inboxes: readonly ModuleInbox[];
-  readonly transport: (dispatcher: DeliveryDispatcher) => DeliveryTransport;
+  readonly transport: (dispatcher: DeliveryDispatcher, routing: RoutingTable) => DeliveryTransport | Promise<DeliveryTransport>;
   readonly clock?: Clock;
 }
 
@@ -90,7 +90,7 @@ export class Runtime implements DeliveryDispatcher {
         return runtime.process(d);
       },
     };
-    const transport = options.transport(dispatcher);
+    const transport = await options.transport(dispatcher, routing);
 
     const hosted: HostedModule[] = [];
     for (const definition of options.modules) {
@@ -164,6 +164,9 @@ export class Runtime implements DeliveryDispatcher {
     const retention = { doneMs: this.config.RETENTION_DONE_MS, deadMs: this.config.RETENTION_DEAD_MS };
     return [
       { name: 'messaging.sweep-deliveries', intervalMs: this.config.SWEEP_INTERVAL_MS, run: () => this.sweeper.sweepOnce() },
+      ...(this.transport.maintain
+        ? [{ name: `messaging.${this.transport.name}-maintenance`, intervalMs: this.config.SWEEP_INTERVAL_MS, run: () => this.transport.maintain!(this.modules.map((m) => m.db.schema)) }]
+        : []),
       ...this.modules.map((m) => ({
         name: `messaging.purge-${m.db.schema}`,
         intervalMs: this.config.CLEANUP_INTERVAL_MS,

@@ -44,6 +44,11 @@ export const configSchema = z.object({
   EMBEDDED_REDIS_PORT: int(63790, 1, 65535),
   DATA_DIR: z.string().min(1).default('.data'),
   DB_POOL_SIZE: int(10, 1, 200),
+  /**
+   * Bearer token for the /admin routes (dead letters, delivery stats). Unset: the routes exist
+   * only outside production, without authentication.
+   */
+  ADMIN_TOKEN: z.string().min(16, 'use at least 16 characters').optional(),
 
   SAGA_STYLE: z.enum(['choreography', 'orchestration']).default('choreography'),
   EVENT_BUS: z.enum(['memory', 'bullmq', 'ecs']).default('bullmq'),
@@ -81,6 +86,8 @@ export const configSchema = z.object({
   ECS_MAX_TASKS_PER_USE_CASE: int(10, 1, 10),
   /** Pending deliveries per running task above which the relay launches one more task. */
   ECS_SCALE_OUT_BACKLOG: int(500, 1),
+  ECS_MAX_LAUNCH_RETRIES: int(6, 1, 50),
+  ECS_RETRY_BASE_MS: int(200, 1),
   LEASE_TTL_MS: int(30_000, 1_000),
   TASK_IDLE_GRACE_MS: int(2_000, 0),
   TASK_MAX_RUNTIME_MS: int(10 * 60_000, 1_000),

@@ -1,5 +1,5 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
-import { pino, type Logger } from 'pino';
+import { pino, type DestinationStream, type Logger } from 'pino';
 
 export type { Logger } from 'pino';
 
@@ -24,12 +24,14 @@ export function currentLogContext(): LogContext | undefined {
   return storage.getStore();
 }
 
-export function createLogger(options: { level: string; name?: string }): Logger {
-  return pino({
+/** Logs to stdout unless `destination` is given (a test reading what was logged, a file). */
+export function createLogger(options: { level: string; name?: string; destination?: DestinationStream }): Logger {
+  const settings = {
     level: options.level,
     base: options.name ? { service: options.name } : {},
     timestamp: pino.stdTimeFunctions.isoTime,
     mixin: () => storage.getStore() ?? {},
     redact: { paths: ['databaseUrl', 'redisUrl', '*.password', 'req.headers.authorization'], censor: '[redacted]' },
-  });
+  };
+  return options.destination ? pino(settings, options.destination) : pino(settings);
 }

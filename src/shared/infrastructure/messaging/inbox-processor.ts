@@ -72,7 +72,7 @@ export class InboxProcessor implements DeliveryDispatcher {
 
   /** Processes one given delivery (the transports' path). */
   processOne(delivery: Delivery): Promise<DeliveryOutcome> {
-    return this.attempt(delivery.useCase, () =>
+    return this.attempt(delivery.useCase, 'busy', () =>
       this.db.query<InboxRow>(
         `select message_id, use_case, type, envelope, status, attempts, available_at <= now() as due
          from ${this.inbox} where use_case = ? and message_id = ? for update skip locked`,
@@ -83,7 +83,7 @@ export class InboxProcessor implements DeliveryDispatcher {
 
   /** Claims and processes the oldest due delivery of a use case (the draining task's path). */
   processNext(useCase: string): Promise<DeliveryOutcome> {
-    return this.attempt(useCase, () =>
+    return this.attempt(useCase, 'empty', () =>
       this.db.query<InboxRow>(
         `select message_id, use_case, type, envelope, status, attempts, true as due
          from ${this.inbox} where use_case = ? and status = 'pending' and available_at <= now()
@@ -93,14 +93,14 @@ export class InboxProcessor implements DeliveryDispatcher {
     );
   }
 
-  private async attempt(useCase: string, claim: () => Promise<InboxRow[]>): Promise<DeliveryOutcome> {
+  private async attempt(useCase: string, unclaimed: DeliveryOutcome, claim: () => Promise<InboxRow[]>): Promise<DeliveryOutcome> {
     const handlers = this.byUseCase.get(useCase);
     if (!handlers) throw new Error(`${this.db.schema} has no use case ${useCase}`);
     let claimed: InboxRow | undefined;
     try {
       return await this.db.run(async () => {
         const [row] = await claim();
-        if (!row) return 'busy' satisfies DeliveryOutcome;
+        if (!row) return unclaimed;
         claimed = row;
         if (row.status !== 'pending') return 'duplicate';
         if (!row.due) return 'not-due';

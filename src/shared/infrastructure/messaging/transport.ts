@@ -17,5 +17,7 @@ export interface DeliveryTransport {
   startConsumers(dispatcher: DeliveryDispatcher): Promise<void>;
   signal(deliveries: readonly Delivery[]): Promise<void>;
   ping(): Promise<void>;
+  /** Periodic upkeep the sweeper runs (e.g. relaunching for ECS leases whose tasks died). */
+  maintain?(schemas: readonly string[]): Promise<unknown>;
   close(): Promise<void>;
 }

@@ -52,13 +52,16 @@ export class PlaceOrderSagaOrchestrator {
     const saga = await this.sagas.findById(orderId);
     if (!saga) throw new NotFoundError('SAGA_NOT_FOUND', `no place-order saga ${orderId}`, { sagaId: orderId });
     const now = this.clock.now();
+    const stateBefore = saga.state;
     const action = this.apply(saga, input, now);
-    const received: SagaStep = this.changes.step(STEP_OF_INPUT[input.kind], action.kind === 'none' ? 'ignored' : 'received', input.kind === 'credit-reservation-failed' ? input.reason : undefined);
+    // Some transitions end the saga without an action (credit released): they must still be saved.
+    const moved = saga.state !== stateBefore;
+    const received: SagaStep = this.changes.step(STEP_OF_INPUT[input.kind], moved ? 'received' : 'ignored', input.kind === 'credit-reservation-failed' ? input.reason : undefined);
+    if (moved) await this.sagas.save(saga);
     if (action.kind === 'none') {
       await this.changes.commitSteps(orderId, [received]);
       return action;
     }
-    await this.sagas.save(saga);
     const order = await this.orders.findByIdForUpdate(orderId);
     if (!order) throw new NotFoundError('ORDER_NOT_FOUND', `order ${orderId} of saga ${orderId} does not exist`, { orderId });
     switch (action.kind) {

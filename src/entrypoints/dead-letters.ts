@@ -1,0 +1,109 @@
+import { parseArgs } from 'node:util';
+import { ConfigError, loadConfig } from '../shared/infrastructure/config/config.js';
+import { DEFAULT_DEAD_LETTER_LIMIT, DeliveryAdministration } from '../shared/infrastructure/http/admin.routes.js';
+import { createLogger } from '../shared/infrastructure/logging/logger.js';
+import { MemoryTransport } from '../shared/infrastructure/messaging/memory-transport.js';
+import { ProvisioningError, resolveEndpoints } from '../shared/infrastructure/provisioning/index.js';
+import { DomainError, isUuid } from '../shared/kernel/index.js';
+import { createMonolith } from './bootstrap.js';
+
+/**
+ * Operators' command line for dead letters, against DATABASE_URL (or the local dev instances):
+ *   dead-letters list [--use-case X] [--limit N]
+ *   dead-letters redrive --message-id ID | --use-case X | --all
+ * Prints JSON on stdout; errors go to stderr as JSON with a code, and the exit code is non-zero
+ * (2: wrong usage, 78: configuration, 1: anything else). Re-driven deliveries are signalled by
+ * the sweeper of the running system on its next pass.
+ */
+
+const USAGE = 'usage: dead-letters list [--use-case X] [--limit N] | dead-letters redrive --message-id ID | --use-case X | --all';
+
+class UsageError extends Error {}
+
+interface Command {
+  readonly name: 'list' | 'redrive';
+  readonly useCase?: string;
+  readonly messageId?: string;
+  readonly limit: number;
+  readonly all: boolean;
+}
+
+function parseFlags(argv: string[]) {
+  try {
+    return parseArgs({
+      args: argv,
+      allowPositionals: true,
+      strict: true,
+      options: {
+        'use-case': { type: 'string' },
+        'message-id': { type: 'string' },
+        limit: { type: 'string' },
+        all: { type: 'boolean', default: false },
+      },
+    });
+  } catch (error) {
+    throw new UsageError(error instanceof Error ? error.message : String(error));
+  }
+}
+
+function parseCommand(argv: string[]): Command {
+  const { positionals, values } = parseFlags(argv);
+  const [name, ...extra] = positionals;
+  if ((name !== 'list' && name !== 'redrive') || extra.length > 0) throw new UsageError(`expected "list" or "redrive", got ${JSON.stringify(positionals.join(' '))}`);
+  const useCase = values['use-case'];
+  const messageId = values['message-id'];
+  const all = values.all ?? false;
+  if (name === 'list') {
+    if (messageId !== undefined || all) throw new UsageError('list takes only --use-case and --limit');
+    const limit = values.limit === undefined ? DEFAULT_DEAD_LETTER_LIMIT : Number(values.limit);
+    return { name, limit, all: false, ...(useCase !== undefined ? { useCase } : {}) };
+  }
+  if (values.limit !== undefined) throw new UsageError('redrive takes no --limit');
+  if (messageId === undefined && useCase === undefined && !all) throw new UsageError('redrive needs --message-id, --use-case or --all');
+  if (messageId !== undefined && !isUuid(messageId.toLowerCase())) throw new UsageError(`--message-id must be a UUID, got ${JSON.stringify(messageId)}`);
+  return { name, limit: 0, all, ...(useCase !== undefined ? { useCase } : {}), ...(messageId !== undefined ? { messageId: messageId.toLowerCase() } : {}) };
+}
+
+async function main(argv: string[]): Promise<unknown> {
+  const command = parseCommand(argv);
+  const config = loadConfig();
+  // stdout carries the JSON result alone; failures reach stderr through the error handler below.
+  const logger = createLogger({ level: 'silent', name: 'dead-letters' });
+  const databaseUrl = config.DATABASE_URL ?? (await resolveEndpoints(config, { allowEmbedded: false })).databaseUrl;
+  const runtime = await createMonolith({ config, logger, databaseUrl, transport: new MemoryTransport(logger) });
+  try {
+    const administration = new DeliveryAdministration(
+      runtime.modules.map((m) => ({ db: m.db, useCases: m.definition.inbox.routes.map((r) => r.useCase) })),
+    );
+    if (command.name === 'list') {
+      return { items: await administration.listDeadLetters({ limit: command.limit, ...(command.useCase !== undefined ? { useCase: command.useCase } : {}) }) };
+    }
+    return {
+      redriven: await administration.redrive({
+        ...(command.messageId !== undefined ? { messageId: command.messageId } : {}),
+        ...(command.useCase !== undefined ? { useCase: command.useCase } : {}),
+        ...(command.all ? { all: true } : {}),
+      }),
+    };
+  } finally {
+    await runtime.close();
+  }
+}
+
+function fail(code: string, message: string, exitCode: number): void {
+  process.stderr.write(`${JSON.stringify({ error: { code, message } })}\n`);
+  process.exitCode = exitCode;
+}
+
+main(process.argv.slice(2)).then(
+  (result) => {
+    process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+  },
+  (error: unknown) => {
+    if (error instanceof UsageError) fail('USAGE', `${error.message}\n${USAGE}`, 2);
+    else if (error instanceof DomainError) fail(error.code, error.message, 2);
+    else if (error instanceof ConfigError) fail('INVALID_CONFIGURATION', error.message, 78);
+    else if (error instanceof ProvisioningError) fail('NO_DATABASE', error.message, 1);
+    else fail('FAILED', error instanceof Error ? error.message : String(error), 1);
+  },
+);

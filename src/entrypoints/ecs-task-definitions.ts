@@ -1,0 +1,111 @@
+import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { taskFamilyOf } from '../shared/kernel/index.js';
+import { ALL_INBOXES } from './tasks/inboxes.js';
+
+/**
+ * Generates one ECS task definition per use case (and one for the sweeper) from the modules'
+ * declared subscriptions, so task definitions are never written by hand twice.
+ * `--check` exits non-zero when deploy/ecs is stale (CI and a test run it).
+ */
+export const DEPLOY_DIR = 'deploy/ecs';
+
+export interface TaskDefinition {
+  readonly family: string;
+  readonly [key: string]: unknown;
+}
+
+export function taskEntrypointOf(useCase: string): string {
+  const [module, name] = useCase.split('.') as [string, string];
+  return `dist/entrypoints/tasks/${module}/${name}.task.js`;
+}
+
+function definition(family: string, command: string[], extraEnv: Record<string, string>): TaskDefinition {
+  return {
+    family,
+    requiresCompatibilities: ['FARGATE'],
+    networkMode: 'awsvpc',
+    cpu: '256',
+    memory: '512',
+    runtimePlatform: { operatingSystemFamily: 'LINUX', cpuArchitecture: 'X86_64' },
+    taskRoleArn: '${TASK_ROLE_ARN}',
+    executionRoleArn: '${EXECUTION_ROLE_ARN}',
+    containerDefinitions: [
+      {
+        name: 'app',
+        image: '${IMAGE}',
+        essential: true,
+        command,
+        stopTimeout: 30,
+        environment: [
+          { name: 'NODE_ENV', value: 'production' },
+          { name: 'EVENT_BUS', value: 'ecs' },
+          { name: 'AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED', value: 'true' },
+          ...Object.entries(extraEnv).map(([name, value]) => ({ name, value })),
+        ],
+        secrets: [{ name: 'DATABASE_URL', valueFrom: '${DATABASE_URL_SECRET_ARN}' }],
+        logConfiguration: {
+          logDriver: 'awslogs',
+          options: { 'awslogs-group': '/saga/tasks', 'awslogs-region': '${AWS_REGION}', 'awslogs-stream-prefix': family },
+        },
+      },
+    ],
+  };
+}
+
+export function generateTaskDefinitions(): TaskDefinition[] {
+  const useCases = [...new Set(ALL_INBOXES.flatMap((inbox) => inbox.routes.map((r) => r.useCase)))].sort();
+  return [
+    ...useCases.map((u) => definition(taskFamilyOf(u), ['node', taskEntrypointOf(u)], { TASK_USE_CASE: u })),
+    definition('saga-sweeper', ['node', 'dist/entrypoints/sweeper.js'], {}),
+  ];
+}
+
+function render(def: TaskDefinition): string {
+  return `${JSON.stringify(def, null, 2)}\n`;
+}
+
+export function staleTaskDefinitions(dir = DEPLOY_DIR): string[] {
+  const wanted = new Map(generateTaskDefinitions().map((d) => [`${d.family}.json`, render(d)]));
+  let existing: string[] = [];
+  try {
+    existing = readdirSync(dir).filter((f) => f.endsWith('.json'));
+  } catch {
+    existing = [];
+  }
+  const problems: string[] = [];
+  for (const [file, content] of wanted) {
+    let current: string | undefined;
+    try {
+      current = readFileSync(join(dir, file), 'utf8');
+    } catch {
+      current = undefined;
+    }
+    if (current === undefined) problems.push(`${file} is missing`);
+    else if (current !== content) problems.push(`${file} is stale`);
+  }
+  for (const file of existing) if (!wanted.has(file)) problems.push(`${file} has no use case`);
+  return problems;
+}
+
+export function writeTaskDefinitions(dir = DEPLOY_DIR): string[] {
+  mkdirSync(dir, { recursive: true });
+  const wanted = generateTaskDefinitions();
+  const names = new Set(wanted.map((d) => `${d.family}.json`));
+  for (const file of readdirSync(dir)) if (file.endsWith('.json') && !names.has(file)) rmSync(join(dir, file));
+  for (const def of wanted) writeFileSync(join(dir, `${def.family}.json`), render(def));
+  return [...names];
+}
+
+if (process.argv[1] && import.meta.url.endsWith(process.argv[1].split('/').pop() ?? '\0')) {
+  if (process.argv.includes('--check')) {
+    const problems = staleTaskDefinitions();
+    if (problems.length > 0) {
+      process.stderr.write(`deploy/ecs is out of date (run npm run ecs:task-definitions):\n${problems.map((p) => `  - ${p}`).join('\n')}\n`);
+      process.exit(1);
+    }
+    process.stdout.write('deploy/ecs is up to date\n');
+  } else {
+    process.stdout.write(`wrote ${writeTaskDefinitions().join(', ')} to ${DEPLOY_DIR}\n`);
+  }
+}

@@ -1,0 +1,5 @@
+import { orderModule } from '../../../modules/order/order.module.js';
+import { runUseCaseTask } from '../task-runner.js';
+
+/** ECS task entrypoint of `order.approve-order`: `node dist/entrypoints/tasks/order/approve-order.task.js`. */
+await runUseCaseTask(orderModule, 'order.approve-order');

@@ -1,0 +1,5 @@
+import { orderModule } from '../../../modules/order/order.module.js';
+import { runUseCaseTask } from '../task-runner.js';
+
+/** ECS task entrypoint of `order.place-order-saga`: `node dist/entrypoints/tasks/order/place-order-saga.task.js`. */
+await runUseCaseTask(orderModule, 'order.place-order-saga');

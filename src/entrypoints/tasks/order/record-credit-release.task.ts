@@ -1,0 +1,5 @@
+import { orderModule } from '../../../modules/order/order.module.js';
+import { runUseCaseTask } from '../task-runner.js';
+
+/** ECS task entrypoint of `order.record-credit-release`: `node dist/entrypoints/tasks/order/record-credit-release.task.js`. */
+await runUseCaseTask(orderModule, 'order.record-credit-release');

@@ -1,0 +1,134 @@
+import { isUseCaseId } from '../../shared/kernel/index.js';
+import { ConfigError, loadConfig, type Config } from '../../shared/infrastructure/config/config.js';
+import type { ModuleDefinition } from '../../shared/infrastructure/composition/module-definition.js';
+import { Runtime } from '../../shared/infrastructure/composition/runtime.js';
+import { createTransport } from '../../shared/infrastructure/composition/transports.js';
+import { createLogger, type Logger } from '../../shared/infrastructure/logging/logger.js';
+import type { EcsTransport } from '../../shared/infrastructure/messaging/ecs/ecs-transport.js';
+import { heartbeatLease, releaseLease, releaseLeaseIfIdle } from '../../shared/infrastructure/messaging/ecs/task-lease.js';
+import { ALL_INBOXES } from './inboxes.js';
+
+type StopReason = 'drained' | 'time-limit' | 'signal';
+
+function loadTaskConfig(): Config {
+  try {
+    return loadConfig(process.env);
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      process.stderr.write(`${error.message}\n`);
+      process.exit(78);
+    }
+    throw error;
+  }
+}
+
+/**
+ * The container command of one use case's ECS task. It hosts only its own module, drains ALL
+ * due deliveries of its use case (SKIP LOCKED, so several tasks can share a backlog), relays the
+ * outbox rows its use case wrote (which launches the next use case's task), and exits 0 when
+ * idle for TASK_IDLE_GRACE_MS or at TASK_MAX_RUNTIME_MS (launching its successor if work remains).
+ * SIGTERM (StopTask, spot interruption) finishes the message in hand and exits cleanly.
+ * A fatal error exits non-zero; its deliveries stay pending and the sweeper relaunches.
+ */
+export async function runUseCaseTask(module: ModuleDefinition, useCase: string): Promise<void> {
+  const config = loadTaskConfig();
+  const logger = createLogger({ level: config.LOG_LEVEL, name: useCase }).child({ task: process.env['ECS_TASK_ARN'] ?? null });
+  if (!isUseCaseId(useCase) || !module.inbox.routes.some((r) => r.useCase === useCase)) {
+    logger.fatal({ useCase }, 'unknown use case for this module');
+    process.exit(78);
+  }
+  if (!config.DATABASE_URL) {
+    logger.fatal('DATABASE_URL is required');
+    process.exit(78);
+  }
+  let runtime: Runtime | undefined;
+  try {
+    const databaseUrl = config.DATABASE_URL;
+    runtime = await Runtime.create({
+      config,
+      logger,
+      databaseUrl,
+      modules: [module],
+      inboxes: ALL_INBOXES,
+      transport: (_dispatcher, routing) => createTransport({ config, logger, databaseUrl, routing, ...(config.REDIS_URL ? { redisUrl: config.REDIS_URL } : {}) }),
+    });
+    const reason = await drain(runtime, useCase, config, logger);
+    logger.info({ reason }, 'task finished');
+    await runtime.close();
+    process.exit(0);
+  } catch (error) {
+    logger.fatal({ err: error }, 'task failed');
+    await runtime?.close().catch(() => undefined);
+    process.exit(1);
+  }
+}
+
+async function drain(runtime: Runtime, useCase: string, config: Config, logger: Logger): Promise<StopReason> {
+  const hosted = runtime.modules[0]!;
+  const inbox = runtime.inboxOf(useCase);
+  const startedAt = Date.now();
+  const deadline = startedAt + config.TASK_MAX_RUNTIME_MS;
+  let stopping = false;
+  const onSignal = (signal: NodeJS.Signals) => {
+    logger.info({ signal }, 'stop requested: finishing the message in hand');
+    stopping = true;
+  };
+  process.once('SIGTERM', onSignal);
+  process.once('SIGINT', onSignal);
+  const heartbeat = setInterval(() => {
+    heartbeatLease(hosted.db, useCase, config.LEASE_TTL_MS).catch((error: unknown) => logger.warn({ err: error }, 'lease heartbeat failed'));
+  }, Math.max(1_000, Math.floor(config.LEASE_TTL_MS / 3)));
+  heartbeat.unref();
+  await heartbeatLease(hosted.db, useCase, config.LEASE_TTL_MS);
+
+  let processed = 0;
+  let firstLogged = false;
+  const shouldStop = () => stopping || Date.now() >= deadline;
+  const worker = async (): Promise<void> => {
+    while (!shouldStop()) {
+      const outcome = await inbox.processNext(useCase);
+      if (outcome === 'empty') return;
+      processed += 1;
+      if (!firstLogged && outcome === 'done') {
+        firstLogged = true;
+        // Spawn to first committed delivery: what a cold task costs before it does useful work.
+        logger.info({ sinceSpawnMs: Math.round(process.uptime() * 1000) }, 'first delivery committed');
+      }
+      if (processed % config.TASK_BATCH_SIZE === 0) await runtime.relay.drainAll(useCase);
+    }
+  };
+
+  try {
+    for (;;) {
+      await Promise.all(Array.from({ length: config.WORKER_CONCURRENCY }, () => worker()));
+      await runtime.relay.drainAll(useCase);
+      if (stopping) {
+        await releaseLease(hosted.db, useCase);
+        return 'signal';
+      }
+      if (Date.now() >= deadline) {
+        await releaseLease(hosted.db, useCase);
+        // Work may remain: decide a launch for a successor rather than leaving it to the sweeper.
+        if (runtime.transport.name === 'ecs') await (runtime.transport as EcsTransport).launcher.ensureRunning(useCase);
+        return 'time-limit';
+      }
+      const idleUntil = Date.now() + config.TASK_IDLE_GRACE_MS;
+      let work = false;
+      while (!shouldStop() && Date.now() < idleUntil) {
+        await new Promise((r) => setTimeout(r, Math.min(200, config.TASK_IDLE_GRACE_MS)));
+        if ((await inbox.processNext(useCase)) !== 'empty') {
+          processed += 1;
+          work = true;
+          break;
+        }
+      }
+      if (work || shouldStop()) continue;
+      if (await releaseLeaseIfIdle(hosted.db, useCase)) {
+        logger.info({ processed, ms: Date.now() - startedAt }, 'drained');
+        return 'drained';
+      }
+    }
+  } finally {
+    clearInterval(heartbeat);
+  }
+}

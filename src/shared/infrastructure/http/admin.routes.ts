@@ -1,0 +1,321 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { ValidationError } from '../../kernel/index.js';
+import type { Config } from '../config/config.js';
+import type { Logger } from '../logging/logger.js';
+import { listDeadLetters, redriveDeadLetters, type DeadLetter } from '../messaging/dead-letters.js';
+import type { ModuleDatabase } from '../persistence/module-database.js';
+import { quoteIdent } from '../persistence/messaging-tables.js';
+import { problem, problemSchema, PROBLEM_CONTENT_TYPE } from './problem.js';
+import { uuidSchema } from './schemas.js';
+
+/** A module's inbox as the operators see it: its database and the use cases it declares. */
+export interface AdministeredInbox {
+  readonly db: ModuleDatabase;
+  readonly useCases: readonly string[];
+}
+
+export interface RedriveFilter {
+  readonly messageId?: string;
+  readonly useCase?: string;
+  readonly all?: boolean;
+}
+
+export interface UseCaseDeliveryStats {
+  readonly useCase: string;
+  readonly counts: { readonly pending: number; readonly done: number; readonly dead: number };
+  /** Age of the oldest pending delivery (due or waiting for a retry), null when none is pending. */
+  readonly oldestPendingAgeMs: number | null;
+}
+
+export interface SchemaDeliveryStats {
+  readonly schema: string;
+  readonly outbox: { readonly unrelayed: number; readonly oldestUnrelayedAgeMs: number | null };
+  readonly useCases: readonly UseCaseDeliveryStats[];
+}
+
+export const DEFAULT_DEAD_LETTER_LIMIT = 50;
+export const MAX_DEAD_LETTER_LIMIT = 500;
+
+/**
+ * The operators' view of every hosted module's inbox: dead letters (list, re-drive) and
+ * delivery statistics. Shared by the /admin routes and the `dead-letters` CLI.
+ */
+export class DeliveryAdministration {
+  constructor(private readonly inboxes: readonly AdministeredInbox[]) {}
+
+  useCases(): string[] {
+    return [...new Set(this.inboxes.flatMap((i) => i.useCases))].sort();
+  }
+
+  /** Dead letters of every hosted module (or of one use case), most recently dead first. */
+  async listDeadLetters(options: { limit: number; useCase?: string }): Promise<DeadLetter[]> {
+    if (!Number.isInteger(options.limit) || options.limit < 1 || options.limit > MAX_DEAD_LETTER_LIMIT) {
+      throw new ValidationError('INVALID_LIMIT', `limit must be an integer from 1 to ${MAX_DEAD_LETTER_LIMIT}`);
+    }
+    const lists = await Promise.all(this.inboxesFor(options.useCase).map((i) => listDeadLetters(i.db, options)));
+    return lists
+      .flat()
+      .sort((a, b) => b.deadSince.localeCompare(a.deadSince))
+      .slice(0, options.limit);
+  }
+
+  /** Puts matching dead deliveries back to pending with a fresh attempt budget; returns how many. */
+  async redrive(filter: RedriveFilter): Promise<number> {
+    const { messageId, useCase, all } = filter;
+    if (all && (messageId !== undefined || useCase !== undefined)) {
+      throw new ValidationError('REDRIVE_FILTER_CONFLICT', '"all" re-drives every dead letter: send it alone, or send messageId and/or useCase without it');
+    }
+    if (!all && messageId === undefined && useCase === undefined) {
+      throw new ValidationError('REDRIVE_FILTER_REQUIRED', 'name what to re-drive: messageId, useCase, or all');
+    }
+    const counts = await Promise.all(
+      this.inboxesFor(useCase).map((i) =>
+        redriveDeadLetters(i.db, {
+          ...(messageId !== undefined ? { messageId } : {}),
+          ...(useCase !== undefined ? { useCase } : {}),
+          ...(all ? { all } : {}),
+        }),
+      ),
+    );
+    return counts.reduce((sum, n) => sum + n, 0);
+  }
+
+  async stats(): Promise<SchemaDeliveryStats[]> {
+    return Promise.all(this.inboxes.map((i) => schemaStats(i)));
+  }
+
+  private inboxesFor(useCase: string | undefined): readonly AdministeredInbox[] {
+    if (useCase === undefined) return this.inboxes;
+    const owners = this.inboxes.filter((i) => i.useCases.includes(useCase));
+    if (owners.length === 0) {
+      throw new ValidationError('UNKNOWN_USE_CASE', `no hosted module has the use case ${JSON.stringify(useCase)}; known: ${this.useCases().join(', ')}`, {
+        useCase,
+      });
+    }
+    return owners;
+  }
+}
+
+interface UseCaseRow {
+  use_case: string;
+  pending: number;
+  done: number;
+  dead: number;
+  oldest_pending_age_ms: number | null;
+}
+
+async function schemaStats(inbox: AdministeredInbox): Promise<SchemaDeliveryStats> {
+  const s = quoteIdent(inbox.db.schema);
+  const ageMs = (filter: string) => `round(extract(epoch from now() - min(created_at) filter (where ${filter})) * 1000)::float8`;
+  const [rows, [outbox]] = await Promise.all([
+    inbox.db.query<UseCaseRow>(
+      `select use_case,
+         (count(*) filter (where status = 'pending'))::int as pending,
+         (count(*) filter (where status = 'done'))::int as done,
+         (count(*) filter (where status = 'dead'))::int as dead,
+         ${ageMs("status = 'pending'")} as oldest_pending_age_ms
+       from ${s}.inbox group by use_case`,
+    ),
+    inbox.db.query<{ unrelayed: number; oldest_unrelayed_age_ms: number | null }>(
+      `select (count(*) filter (where relayed_at is null))::int as unrelayed, ${ageMs('relayed_at is null')} as oldest_unrelayed_age_ms
+       from ${s}.outbox`,
+    ),
+  ]);
+  const byUseCase = new Map(rows.map((r) => [r.use_case, r]));
+  const useCases = [...new Set([...inbox.useCases, ...byUseCase.keys()])].sort();
+  return {
+    schema: inbox.db.schema,
+    outbox: { unrelayed: outbox?.unrelayed ?? 0, oldestUnrelayedAgeMs: outbox?.oldest_unrelayed_age_ms ?? null },
+    useCases: useCases.map((useCase) => {
+      const row = byUseCase.get(useCase);
+      return {
+        useCase,
+        counts: { pending: row?.pending ?? 0, done: row?.done ?? 0, dead: row?.dead ?? 0 },
+        oldestPendingAgeMs: row?.oldest_pending_age_ms ?? null,
+      };
+    }),
+  };
+}
+
+/** Who may call the /admin routes. */
+export type AdminAccess = { readonly mode: 'token'; readonly token: string } | { readonly mode: 'open' } | { readonly mode: 'disabled' };
+
+/** With ADMIN_TOKEN, a bearer token guards the routes; without it they exist only outside production. */
+export function adminAccess(config: Pick<Config, 'ADMIN_TOKEN' | 'NODE_ENV'>): AdminAccess {
+  if (config.ADMIN_TOKEN) return { mode: 'token', token: config.ADMIN_TOKEN };
+  return config.NODE_ENV === 'production' ? { mode: 'disabled' } : { mode: 'open' };
+}
+
+export interface AdminRouteOptions {
+  readonly access: AdminAccess;
+  readonly administration: DeliveryAdministration;
+  readonly logger: Logger;
+  /** Signals re-driven deliveries at once instead of at the sweeper's next pass. */
+  readonly onRedriven?: () => Promise<unknown>;
+}
+
+// Digests have one length whatever the input, so comparing them leaks neither content nor length.
+const digest = (value: string): Buffer => createHash('sha256').update(value, 'utf8').digest();
+
+function bearerGuard(token: string) {
+  const expected = digest(token);
+  return async (request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply | undefined> => {
+    const presented = /^Bearer +(\S+) *$/i.exec(request.headers.authorization ?? '')?.[1];
+    if (presented !== undefined && timingSafeEqual(digest(presented), expected)) return undefined;
+    return reply
+      .status(401)
+      .header('www-authenticate', 'Bearer realm="admin"')
+      .type(PROBLEM_CONTENT_TYPE)
+      .send({
+        ...problem(401, 'UNAUTHORIZED', 'The admin routes need the header "Authorization: Bearer <ADMIN_TOKEN>"'),
+        title: 'Unauthorized',
+        instance: request.url,
+      });
+  };
+}
+
+const deadLetterSchema = {
+  type: 'object',
+  required: ['schema', 'useCase', 'messageId', 'type', 'correlationId', 'attempts', 'errorCode', 'error', 'deadSince', 'envelope'],
+  properties: {
+    schema: { type: 'string' },
+    useCase: { type: 'string' },
+    messageId: { type: 'string' },
+    type: { type: 'string' },
+    correlationId: { type: 'string' },
+    attempts: { type: 'integer' },
+    errorCode: { type: ['string', 'null'] },
+    error: { type: ['string', 'null'] },
+    deadSince: { type: 'string', format: 'date-time' },
+    envelope: { type: 'object', additionalProperties: true },
+  },
+} as const;
+
+const nullableMs = { type: ['number', 'null'] } as const;
+
+const statsSchema = {
+  type: 'object',
+  required: ['schemas'],
+  properties: {
+    schemas: {
+      type: 'array',
+      items: {
+        type: 'object',
+        required: ['schema', 'outbox', 'useCases'],
+        properties: {
+          schema: { type: 'string' },
+          outbox: {
+            type: 'object',
+            required: ['unrelayed', 'oldestUnrelayedAgeMs'],
+            properties: { unrelayed: { type: 'integer' }, oldestUnrelayedAgeMs: nullableMs },
+          },
+          useCases: {
+            type: 'array',
+            items: {
+              type: 'object',
+              required: ['useCase', 'counts', 'oldestPendingAgeMs'],
+              properties: {
+                useCase: { type: 'string' },
+                counts: {
+                  type: 'object',
+                  required: ['pending', 'done', 'dead'],
+                  properties: { pending: { type: 'integer' }, done: { type: 'integer' }, dead: { type: 'integer' } },
+                },
+                oldestPendingAgeMs: nullableMs,
+              },
+            },
+          },
+        },
+      },
+    },
+  },
+} as const;
+
+const USE_CASE = { type: 'string', pattern: '^[a-z][a-z0-9-]*(\\.[a-z][a-z0-9-]*)+$', maxLength: 200 } as const;
+
+/**
+ * Operators' routes: dead letters across every hosted module (list and re-drive) and delivery
+ * statistics. Nothing is registered when access is disabled (production without ADMIN_TOKEN).
+ */
+export function registerAdminRoutes(app: FastifyInstance, options: AdminRouteOptions): void {
+  const { access, administration } = options;
+  if (access.mode === 'disabled') return;
+  const guard = access.mode === 'token' ? { onRequest: bearerGuard(access.token) } : {};
+  const auth = access.mode === 'token' ? ' Needs "Authorization: Bearer <ADMIN_TOKEN>".' : '';
+  const errors = { 400: problemSchema, 401: problemSchema, 422: problemSchema };
+
+  app.get<{ Querystring: { useCase?: string; limit?: string } }>(
+    '/admin/dead-letters',
+    {
+      ...guard,
+      schema: {
+        tags: ['admin'],
+        summary: 'Dead-lettered deliveries of every hosted module, most recently dead first',
+        description: `Each names its use case, message, attempts, error code and reason.${auth}`,
+        querystring: {
+          type: 'object',
+          additionalProperties: false,
+          properties: {
+            useCase: USE_CASE,
+            limit: { type: 'string', pattern: '^[0-9]{1,4}$', description: `1 to ${MAX_DEAD_LETTER_LIMIT}, default ${DEFAULT_DEAD_LETTER_LIMIT}` },
+          },
+        },
+        response: { 200: { type: 'object', required: ['items'], properties: { items: { type: 'array', items: deadLetterSchema } } }, ...errors },
+      },
+    },
+    async (request) => ({
+      items: await administration.listDeadLetters({
+        limit: request.query.limit === undefined ? DEFAULT_DEAD_LETTER_LIMIT : Number(request.query.limit),
+        ...(request.query.useCase !== undefined ? { useCase: request.query.useCase } : {}),
+      }),
+    }),
+  );
+
+  app.post<{ Body: RedriveFilter }>(
+    '/admin/dead-letters/redrive',
+    {
+      ...guard,
+      schema: {
+        tags: ['admin'],
+        summary: 'Re-drive dead letters: back to pending with a fresh attempt budget',
+        description: `Name one message, one use case (both narrow each other), or {"all": true}.${auth}`,
+        body: {
+          type: 'object',
+          additionalProperties: false,
+          minProperties: 1,
+          properties: { messageId: uuidSchema, useCase: USE_CASE, all: { type: 'boolean', const: true } },
+        },
+        response: { 200: { type: 'object', required: ['redriven'], properties: { redriven: { type: 'integer' } } }, ...errors },
+      },
+    },
+    async (request) => {
+      const { messageId, useCase, all } = request.body;
+      const redriven = await administration.redrive({
+        ...(messageId !== undefined ? { messageId: messageId.toLowerCase() } : {}),
+        ...(useCase !== undefined ? { useCase } : {}),
+        ...(all ? { all } : {}),
+      });
+      options.logger.info({ filter: request.body, redriven }, 'dead letters re-driven');
+      if (redriven > 0 && options.onRedriven) {
+        // The rows are committed: a failed signal only waits for the sweeper's next pass.
+        await options.onRedriven().catch((error: unknown) => options.logger.warn({ err: error }, 'could not signal re-driven deliveries'));
+      }
+      return { redriven };
+    },
+  );
+
+  app.get(
+    '/admin/deliveries/stats',
+    {
+      ...guard,
+      schema: {
+        tags: ['admin'],
+        summary: 'Deliveries per schema and use case: counts by status, age of the oldest pending one',
+        description: `Also the outbox rows not relayed yet.${auth}`,
+        response: { 200: statsSchema, 401: problemSchema },
+      },
+    },
+    async () => ({ schemas: await administration.stats() }),
+  );
+}
