@@ -16,7 +16,6 @@ import { CUSTOMER_USE_CASES, customerInbox } from './contract/customer.inbox.js'
 import { ReleaseCreditV1, ReserveCreditV1 } from './contract/customer.messages.js';
 import { registerCustomerRoutes } from './infrastructure/http/customer.routes.js';
 import { CreditReservationSchema, CustomerSchema } from './infrastructure/persistence/customer.entity-schema.js';
-import { customerMigrations } from './infrastructure/persistence/migrations/index.js';
 import { MikroOrmCreditReservationRepository, MikroOrmCustomerRepository } from './infrastructure/persistence/mikro-orm-customer.repository.js';
 
 export const CUSTOMER = {
@@ -60,7 +59,7 @@ export const customerModule: ModuleDefinition = {
   name: 'customer',
   inbox: customerInbox,
   entities: [CustomerSchema, CreditReservationSchema],
-  migrations: customerMigrations,
+  migrations: async () => (await import('./infrastructure/persistence/migrations/index.js')).customerMigrations,
   bindings,
   subscriptions,
   registerRoutes(app, container) {

@@ -20,7 +20,6 @@ import { RejectOrderOnCreditReservationFailed } from './application/reject-order
 import { ORDER_USE_CASES, orderInbox } from './contract/order.inbox.js';
 import { registerOrderRoutes } from './infrastructure/http/order.routes.js';
 import { IdempotencyKeySchema, OrderSchema, SagaInstanceSchema, SagaStepSchema } from './infrastructure/persistence/order.entity-schema.js';
-import { orderMigrations } from './infrastructure/persistence/migrations/index.js';
 import {
   MikroOrmIdempotencyStore,
   MikroOrmOrderRepository,
@@ -93,7 +92,7 @@ export const orderModule: ModuleDefinition = {
   name: 'order',
   inbox: orderInbox,
   entities: [OrderSchema, SagaInstanceSchema, SagaStepSchema, IdempotencyKeySchema],
-  migrations: orderMigrations,
+  migrations: async () => (await import('./infrastructure/persistence/migrations/index.js')).orderMigrations,
   bindings,
   subscriptions,
   registerRoutes(app, container) {

@@ -20,7 +20,8 @@ export interface ModuleDefinition {
   readonly name: string;
   readonly inbox: ModuleInbox;
   readonly entities: readonly EntitySchema[];
-  readonly migrations: readonly MigrationObject[];
+  /** Loaded only to migrate: a task never pays for the migrator. */
+  migrations(): Promise<readonly MigrationObject[]>;
   readonly bindings: ContainerModule;
   subscriptions(container: Container): Subscription[];
   registerRoutes?(app: FastifyInstance, container: Container): void;

@@ -18,6 +18,8 @@ interface InboxRow {
   message_id: string;
   use_case: string;
   type: string;
+  correlation_id: string;
+  causation_id: string | null;
   envelope: unknown;
   status: 'pending' | 'done' | 'dead';
   attempts: number;
@@ -74,7 +76,7 @@ export class InboxProcessor implements DeliveryDispatcher {
   processOne(delivery: Delivery): Promise<DeliveryOutcome> {
     return this.attempt(delivery.useCase, 'busy', () =>
       this.db.query<InboxRow>(
-        `select message_id, use_case, type, envelope, status, attempts, available_at <= now() as due
+        `select message_id, use_case, type, correlation_id, envelope->>'causationId' as causation_id, envelope, status, attempts, available_at <= now() as due
          from ${this.inbox} where use_case = ? and message_id = ? for update skip locked`,
         [delivery.useCase, delivery.messageId],
       ),
@@ -85,7 +87,7 @@ export class InboxProcessor implements DeliveryDispatcher {
   processNext(useCase: string): Promise<DeliveryOutcome> {
     return this.attempt(useCase, 'empty', () =>
       this.db.query<InboxRow>(
-        `select message_id, use_case, type, envelope, status, attempts, true as due
+        `select message_id, use_case, type, correlation_id, envelope->>'causationId' as causation_id, envelope, status, attempts, true as due
          from ${this.inbox} where use_case = ? and status = 'pending' and available_at <= now()
          order by available_at, created_at limit 1 for update skip locked`,
         [useCase],
@@ -147,7 +149,16 @@ export class InboxProcessor implements DeliveryDispatcher {
     const code = error instanceof PermanentFailure || error instanceof DomainError ? error.code : 'HANDLER_FAILED';
     const reason = error instanceof Error ? error.message : String(error);
     const delay = backoffMs(attempts, this.options.retryBaseMs, this.options.retryMaxMs);
-    const context = { useCase: row.use_case, messageId: row.message_id, messageType: row.type, attempts, code };
+    // Failures are logged outside the handler's log context: name the saga here.
+    const context = {
+      useCase: row.use_case,
+      messageId: row.message_id,
+      messageType: row.type,
+      correlationId: row.correlation_id,
+      causationId: row.causation_id,
+      attempts,
+      code,
+    };
     await this.db.exec(
       `update ${this.inbox} set attempts = ?, status = ?, error_code = ?, last_error = ?,
          available_at = now() + (? * interval '1 millisecond'), signaled_at = null, updated_at = now()

@@ -8,7 +8,7 @@ export interface ModuleDatabaseOptions {
   /** The module's PostgreSQL schema, e.g. `ordering`; also its MikroORM context name. */
   readonly schema: string;
   readonly entities: readonly EntitySchema[];
-  readonly migrations: readonly MigrationObject[];
+  readonly migrations: () => Promise<readonly MigrationObject[]>;
   readonly databaseUrl: string;
   readonly poolSize: number;
   readonly logger: Logger;
@@ -32,6 +32,7 @@ export class ModuleDatabase implements TransactionPort {
     readonly orm: MikroORM<PostgreSqlDriver>,
     readonly schema: string,
     private readonly logger: Logger,
+    private readonly loadMigrations: () => Promise<readonly MigrationObject[]>,
   ) {}
 
   static async connect(options: ModuleDatabaseOptions): Promise<ModuleDatabase> {
@@ -47,7 +48,6 @@ export class ModuleDatabase implements TransactionPort {
       driverOptions: { connection: { application_name: options.applicationName ?? `saga:${options.schema}` } },
       migrations: {
         tableName: `${options.schema}.mikro_orm_migrations`,
-        migrationsList: [...options.migrations],
         transactional: true,
         allOrNothing: true,
         snapshot: false,
@@ -58,7 +58,7 @@ export class ModuleDatabase implements TransactionPort {
       // Connecting lazily keeps a task's start short; the first query connects.
       connect: false,
     });
-    return new ModuleDatabase(orm, options.schema, options.logger);
+    return new ModuleDatabase(orm, options.schema, options.logger, options.migrations);
   }
 
   /** The EntityManager of the current transaction, or a fresh fork outside one. */
@@ -115,11 +115,17 @@ export class ModuleDatabase implements TransactionPort {
   }
 
   async migrate(): Promise<void> {
-    await this.orm.getMigrator().up();
+    await (await this.migrator()).up();
   }
 
   async pendingMigrations(): Promise<string[]> {
-    return (await this.orm.getMigrator().getPendingMigrations()).map((m) => m.name);
+    return (await (await this.migrator()).getPendingMigrations()).map((m) => m.name);
+  }
+
+  private async migrator() {
+    // The migration classes (and @mikro-orm/migrations) load only here, never in a task.
+    this.orm.config.get('migrations').migrationsList = [...(await this.loadMigrations())];
+    return this.orm.getMigrator();
   }
 
   async ping(): Promise<void> {

@@ -1,0 +1,107 @@
+import { parseArgs } from 'node:util';
+import pg from 'pg';
+import { ConfigError, loadConfig } from '../shared/infrastructure/config/config.js';
+import { maskUrl, provisioningPaths, readEndpointsFile } from '../shared/infrastructure/provisioning/index.js';
+import { checkConsistency, DEFAULT_OPTIONS, SchemaMissingError, type CheckMode } from './consistency/consistency-checks.js';
+import { formatReport } from './consistency/format-report.js';
+
+/**
+ * `npm run check:consistency`: checks the system's invariants against its database and reports
+ * orders or sagas stuck past their deadline, customers whose available credit differs from
+ * limit - approved totals, messages with two effects, deliveries pending too long, unrelayed
+ * outbox rows and dead letters. Reads only. Exit code 0: every invariant holds; 1: one failed;
+ * 2: the check could not run.
+ *
+ * The database: --database-url, else DATABASE_URL, else the one the dev tools recorded in
+ * <DATA_DIR>/endpoints.json, else PROBE_DATABASE_URL.
+ */
+
+const USAGE = `usage: check-consistency [options]
+  --json                   print the report as JSON
+  --settled                the system is idle: anything in flight is a failure
+  --grace-ms <ms>          live: a PENDING order or saga is stuck this long past its deadline (default ${DEFAULT_OPTIONS.deadlineGraceMs})
+  --pending-after-ms <ms>  live: a delivery, outbox row or compensation is stuck after this long (default ${DEFAULT_OPTIONS.pendingAfterMs})
+  --limit <n>              offending rows listed per invariant (default ${DEFAULT_OPTIONS.sampleLimit})
+  --database-url <url>     the database to check
+  --help`;
+
+const EXIT_OK = 0;
+const EXIT_FAILED = 1;
+const EXIT_ERROR = 2;
+
+class UsageError extends Error {}
+/** A failure the message explains fully: no stack trace for the operator. */
+class CheckError extends Error {}
+
+function nonNegativeInt(name: string, raw: string | undefined, fallback: number): number {
+  if (raw === undefined) return fallback;
+  const n = Number(raw);
+  if (!/^\d+$/.test(raw) || !Number.isSafeInteger(n)) throw new UsageError(`${name} must be a non-negative integer, got ${JSON.stringify(raw)}`);
+  return n;
+}
+
+async function databaseUrlFrom(flag: string | undefined): Promise<string> {
+  if (flag) return flag;
+  const config = loadConfig();
+  if (config.DATABASE_URL) return config.DATABASE_URL;
+  const recorded = await readEndpointsFile(provisioningPaths(config.DATA_DIR).endpointsFile);
+  return recorded?.databaseUrl ?? config.PROBE_DATABASE_URL;
+}
+
+async function main(argv: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      json: { type: 'boolean', default: false },
+      settled: { type: 'boolean', default: false },
+      'grace-ms': { type: 'string' },
+      'pending-after-ms': { type: 'string' },
+      limit: { type: 'string' },
+      'database-url': { type: 'string' },
+      help: { type: 'boolean', default: false },
+    },
+    strict: true,
+    allowPositionals: false,
+  });
+  if (values.help) {
+    process.stdout.write(`${USAGE}\n`);
+    return EXIT_OK;
+  }
+  const mode: CheckMode = values.settled ? 'settled' : 'live';
+  const options = {
+    mode,
+    deadlineGraceMs: nonNegativeInt('--grace-ms', values['grace-ms'], DEFAULT_OPTIONS.deadlineGraceMs),
+    pendingAfterMs: nonNegativeInt('--pending-after-ms', values['pending-after-ms'], DEFAULT_OPTIONS.pendingAfterMs),
+    sampleLimit: Math.max(1, nonNegativeInt('--limit', values.limit, DEFAULT_OPTIONS.sampleLimit)),
+  };
+  const url = await databaseUrlFrom(values['database-url']);
+  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 10_000, application_name: 'saga:check-consistency' });
+  client.on('error', () => undefined);
+  try {
+    await client.connect();
+  } catch (error) {
+    throw new CheckError(`cannot connect to ${maskUrl(url)}: ${error instanceof Error ? error.message : String(error)}`);
+  }
+  try {
+    const report = await checkConsistency(client, options);
+    process.stdout.write(values.json ? `${JSON.stringify({ database: maskUrl(url), ...report }, null, 2)}\n` : `${formatReport(report, maskUrl(url))}\n`);
+    return report.ok ? EXIT_OK : EXIT_FAILED;
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (error: unknown) => {
+    const code = (error as { code?: unknown } | null)?.code;
+    const usage = error instanceof UsageError || (typeof code === 'string' && code.startsWith('ERR_PARSE_ARGS'));
+    const explained = usage || error instanceof CheckError || error instanceof ConfigError || error instanceof SchemaMissingError;
+    process.stderr.write(`check-consistency: ${error instanceof Error ? error.message : String(error)}\n`);
+    if (usage) process.stderr.write(`${USAGE}\n`);
+    else if (!explained && error instanceof Error && error.stack) process.stderr.write(`${error.stack}\n`);
+    process.exitCode = EXIT_ERROR;
+  },
+);

@@ -1,0 +1,96 @@
+import { ECSClient, ListTasksCommand, DescribeTasksCommand } from '@aws-sdk/client-ecs';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { LocalEcs } from '../../src/shared/infrastructure/ecs-local/index.js';
+import type { EcsTransport } from '../../src/shared/infrastructure/messaging/ecs/ecs-transport.js';
+import { cloneRunDatabase } from '../support/databases.js';
+import { ecsSystemEnv, startTestEcs } from '../support/ecs.js';
+import { availableCredit, placeOrder, registerCustomer, startTestSystem, TERMINAL, waitForStatus, type TestSystem } from '../support/system.js';
+
+let ecs: LocalEcs | undefined;
+let system: TestSystem | undefined;
+
+afterEach(async () => {
+  await system?.close();
+  await ecs?.close();
+  system = undefined;
+  ecs = undefined;
+});
+
+async function start(style: 'choreography' | 'orchestration', ecsEnv: Record<string, string> = {}, systemEnv: Record<string, string> = {}) {
+  const databaseUrl = await cloneRunDatabase();
+  ecs = await startTestEcs(databaseUrl, { SAGA_STYLE: style, ...ecsEnv });
+  system = await startTestSystem({ databaseUrl, env: { ...ecsSystemEnv(ecs.url), SAGA_STYLE: style, ...systemEnv } });
+  return { ecs, system };
+}
+
+describe.each(['choreography', 'orchestration'] as const)('the saga on ECS tasks (%s)', (style) => {
+  it('runs every use case in its own task process and ends like the other adapters', { timeout: 90_000 }, async () => {
+    const { ecs, system } = await start(style);
+    const { app } = system;
+    const customer = await registerCustomer(app, { amount: 10_000, currency: 'USD' });
+    const first = await placeOrder(app, customer, { amount: 6_000, currency: 'USD' });
+    expect((await waitForStatus(app, first, TERMINAL, 30_000)).status).toBe('APPROVED');
+    const second = await placeOrder(app, customer, { amount: 6_000, currency: 'USD' });
+    const rejected = await waitForStatus(app, second, TERMINAL, 30_000);
+    expect(rejected).toMatchObject({ status: 'REJECTED', rejectionReason: 'CREDIT_LIMIT_EXCEEDED' });
+    expect(await availableCredit(app, customer)).toBe(4_000);
+    const cancel = await app.inject({ method: 'POST', url: `/orders/${first}/cancel` });
+    expect(cancel.statusCode).toBe(202);
+    await expect.poll(() => availableCredit(app, customer), { timeout: 30_000, interval: 100 }).toBe(10_000);
+
+    // Each task ran its own use case's task definition, and exited 0 once drained.
+    const client = new ECSClient({});
+    const arns = [
+      ...((await client.send(new ListTasksCommand({ cluster: 'local', desiredStatus: 'STOPPED' }))).taskArns ?? []),
+      ...((await client.send(new ListTasksCommand({ cluster: 'local', desiredStatus: 'RUNNING' }))).taskArns ?? []),
+    ];
+    const tasks = (await client.send(new DescribeTasksCommand({ cluster: 'local', tasks: arns }))).tasks ?? [];
+    const families = new Set(tasks.map((t) => t.group));
+    const expected =
+      style === 'choreography'
+        ? ['family:customer-reserve-credit', 'family:order-approve-order', 'family:order-reject-order', 'family:customer-release-credit']
+        : ['family:customer-reserve-credit', 'family:order-place-order-saga', 'family:customer-release-credit'];
+    for (const family of expected) expect(families).toContain(family);
+    for (const task of tasks.filter((t) => t.lastStatus === 'STOPPED')) expect(task.containers?.[0]?.exitCode).toBe(0);
+    client.destroy();
+    expect(ecs.stats().tasksExitedNonZero).toBe(0);
+  });
+});
+
+describe('launch coalescing', () => {
+  it('a burst costs a handful of launches, not one per message', { timeout: 120_000 }, async () => {
+    const { ecs, system } = await start('choreography');
+    const { app } = system;
+    const customers = await Promise.all(Array.from({ length: 20 }, (_, i) => registerCustomer(app, { amount: 1_000_000, currency: 'USD' }, `c${i}`)));
+    ecs.resetStats();
+    const orders: string[] = [];
+    for (let batch = 0; batch < 10; batch++) {
+      orders.push(...(await Promise.all(customers.map((c) => placeOrder(app, c, { amount: 100, currency: 'USD' })))));
+    }
+    for (const id of orders) expect((await waitForStatus(app, id, TERMINAL, 60_000)).status).toBe('APPROVED');
+    const stats = ecs.stats();
+    const messages = orders.length * 2; // order.created.v1 and customer.credit-reserved.v1 each launch a use case
+    // 400 messages for two use cases: a few launches each, far below one per message.
+    expect(stats.tasksStarted).toBeLessThanOrEqual(16);
+    expect(stats.tasksStarted / messages).toBeLessThan(0.05);
+    const launcher = (system.runtime.transport as EcsTransport).launcher;
+    expect(launcher.counters.tasksStarted).toBeGreaterThan(0);
+  });
+});
+
+describe('faults on the ECS API', () => {
+  it('throttling and placement failures cost time, never an order', { timeout: 120_000 }, async () => {
+    const { ecs, system } = await start('choreography', {}, { ECS_MAX_LAUNCH_RETRIES: '20' });
+    ecs.setFaults({ throttleRate: 0.5, failureRate: 0.3 });
+    const { app } = system;
+    const customers = await Promise.all(Array.from({ length: 10 }, (_, i) => registerCustomer(app, { amount: 1_000, currency: 'USD' }, `f${i}`)));
+    const orders = await Promise.all(customers.flatMap((c) => [placeOrder(app, c, { amount: 600, currency: 'USD' }), placeOrder(app, c, { amount: 600, currency: 'USD' })]));
+    const outcomes = await Promise.all(orders.map((id) => waitForStatus(app, id, TERMINAL, 90_000)));
+    // Per customer: exactly one of its two orders fits the limit.
+    expect(outcomes.filter((o) => o.status === 'APPROVED')).toHaveLength(10);
+    expect(outcomes.filter((o) => o.status === 'REJECTED')).toHaveLength(10);
+    const stats = ecs.stats();
+    expect(stats.runTaskThrottled + stats.runTaskFailures).toBeGreaterThan(0);
+    for (const c of customers) expect(await availableCredit(app, c)).toBe(400);
+  });
+});

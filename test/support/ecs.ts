@@ -1,0 +1,47 @@
+import { existsSync } from 'node:fs';
+import { startLocalEcs, type LocalEcs } from '../../src/shared/infrastructure/ecs-local/index.js';
+
+/**
+ * The local ECS endpoint for tests, running the compiled task entrypoints (`npm test` builds
+ * first) with the test system's database. The SDK in this process reaches it through the
+ * standard AWS settings, as in production.
+ */
+export async function startTestEcs(databaseUrl: string, env: Record<string, string> = {}): Promise<LocalEcs> {
+  if (!existsSync('dist/entrypoints/tasks/customer/reserve-credit.task.js')) {
+    throw new Error('dist/ is missing: run `npm run build` (npm test does) before the ECS tests');
+  }
+  const ecs = await startLocalEcs({
+    port: 0,
+    taskDefinitionsDir: 'deploy/ecs',
+    projectRoot: process.cwd(),
+    stopTimeoutMs: 5_000,
+    env: {
+      DATABASE_URL: databaseUrl,
+      LOG_LEVEL: process.env['LOG_LEVEL'] ?? 'silent',
+      TASK_IDLE_GRACE_MS: '300',
+      LEASE_TTL_MS: '5000',
+      ECS_RETRY_BASE_MS: '20',
+      ...env,
+    },
+  });
+  Object.assign(process.env, {
+    AWS_ENDPOINT_URL_ECS: ecs.url,
+    AWS_REGION: 'us-east-1',
+    AWS_ACCESS_KEY_ID: 'test',
+    AWS_SECRET_ACCESS_KEY: 'test',
+    AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+  });
+  return ecs;
+}
+
+/** The settings the system (relay, sweeper) needs to launch tasks on the local endpoint. */
+export function ecsSystemEnv(url: string): Record<string, string> {
+  return {
+    EVENT_BUS: 'ecs',
+    ECS_CLUSTER: 'local',
+    AWS_ENDPOINT_URL_ECS: url,
+    TASK_IDLE_GRACE_MS: '300',
+    LEASE_TTL_MS: '5000',
+    ECS_RETRY_BASE_MS: '20',
+  };
+}
