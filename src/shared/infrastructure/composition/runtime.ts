@@ -65,9 +65,7 @@ export class Runtime implements DeliveryDispatcher {
       { redeliveryAfterMs: config.REDELIVERY_AFTER_MS, batchSize: config.RELAY_BATCH_SIZE },
     );
     for (const m of modules) {
-      for (const useCase of m.inbox.useCases()) {
-        if (this.routing.activeUseCases().includes(useCase)) this.byUseCase.set(useCase, m.inbox);
-      }
+      for (const useCase of m.inbox.useCases()) this.byUseCase.set(useCase, m.inbox);
     }
   }
 
@@ -109,8 +107,9 @@ export class Runtime implements DeliveryDispatcher {
       container.load(definition.bindings);
       const subscriptions = definition.subscriptions(container);
       assertSubscriptionsMatchInbox(definition.inbox, subscriptions);
-      const active = subscriptions.filter((s) => s.styles.includes(config.SAGA_STYLE));
-      const inbox = new InboxProcessor(db, active, logger, {
+      // Every subscription, whatever the style: the routing table decides (by style) what is
+      // delivered, and a delivery routed before a style switch is still handled.
+      const inbox = new InboxProcessor(db, subscriptions, logger, {
         maxAttempts: config.DELIVERY_MAX_ATTEMPTS,
         retryBaseMs: config.RETRY_BASE_MS,
         retryMaxMs: config.RETRY_MAX_MS,
@@ -134,8 +133,10 @@ export class Runtime implements DeliveryDispatcher {
     return m;
   }
 
+  /** The hosted use cases that receive messages under the configured saga style (the ones worth a worker). */
   useCases(): string[] {
-    return [...this.byUseCase.keys()];
+    const active = new Set(this.routing.activeUseCases());
+    return [...this.byUseCase.keys()].filter((u) => active.has(u));
   }
 
   async process(delivery: Delivery): Promise<void> {

