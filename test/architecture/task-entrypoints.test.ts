@@ -20,6 +20,8 @@ describe('one ECS task per use case', () => {
     const [module] = useCase.split('.');
     expect(text).toContain(`runUseCaseTask(${module}Module, '${useCase}')`);
     expect(text).toContain(`/modules/${module}/${module}.module.js'`);
+    // The stop-signal handler must be installed before the slow imports evaluate.
+    expect(text.split('\n')[0]).toBe("import '../stop-signal.js';");
   });
 
   it('deploy/ecs holds exactly the generated task definitions', () => {

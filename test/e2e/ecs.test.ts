@@ -1,4 +1,4 @@
-import { ECSClient, ListTasksCommand, DescribeTasksCommand } from '@aws-sdk/client-ecs';
+import { DescribeTasksCommand, ECSClient, ListTasksCommand, StopTaskCommand } from '@aws-sdk/client-ecs';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { LocalEcs } from '../../src/shared/infrastructure/ecs-local/index.js';
 import type { EcsTransport } from '../../src/shared/infrastructure/messaging/ecs/ecs-transport.js';
@@ -92,5 +92,59 @@ describe('faults on the ECS API', () => {
     const stats = ecs.stats();
     expect(stats.runTaskThrottled + stats.runTaskFailures).toBeGreaterThan(0);
     for (const c of customers) expect(await availableCredit(app, c)).toBe(400);
+  });
+});
+
+describe('tasks stopped or killed mid-batch', () => {
+  async function backlog(system: TestSystem, orders: number) {
+    const { app } = system;
+    const customers = await Promise.all(Array.from({ length: 10 }, (_, i) => registerCustomer(app, { amount: 1_000_000, currency: 'USD' }, `s${i}`)));
+    const ids: string[] = [];
+    for (let i = 0; ids.length < orders; i++) ids.push(...(await Promise.all(customers.map((c) => placeOrder(app, c, { amount: 100, currency: 'USD' })))));
+    return ids;
+  }
+
+  async function runningTask(family: string): Promise<string> {
+    const client = new ECSClient({});
+    try {
+      for (let i = 0; i < 200; i++) {
+        const arns = (await client.send(new ListTasksCommand({ cluster: 'local', family, desiredStatus: 'RUNNING' }))).taskArns ?? [];
+        if (arns[0]) return arns[0];
+        await new Promise((r) => setTimeout(r, 25));
+      }
+      throw new Error(`no running ${family} task`);
+    } finally {
+      client.destroy();
+    }
+  }
+
+  it('StopTask (SIGTERM) finishes the message in hand, exits 0, and the rest is carried by a new task', { timeout: 120_000 }, async () => {
+    const { ecs, system } = await start('choreography', { WORKER_CONCURRENCY: '1' });
+    const ids = await backlog(system, 200);
+    const arn = await runningTask('customer-reserve-credit');
+    const client = new ECSClient({});
+    await client.send(new StopTaskCommand({ cluster: 'local', task: arn, reason: 'test: spot interruption' }));
+    await expect
+      .poll(async () => (await client.send(new DescribeTasksCommand({ cluster: 'local', tasks: [arn] }))).tasks?.[0]?.lastStatus, { timeout: 20_000 })
+      .toBe('STOPPED');
+    const stopped = (await client.send(new DescribeTasksCommand({ cluster: 'local', tasks: [arn] }))).tasks![0]!;
+    client.destroy();
+    expect(stopped.stopCode).toBe('UserInitiated');
+    expect(stopped.containers?.[0]?.exitCode).toBe(0);
+    for (const id of ids) expect((await waitForStatus(system.app, id, TERMINAL, 60_000)).status).toBe('APPROVED');
+    expect(ecs.stats().tasksExitedNonZero).toBe(0);
+  });
+
+  it('a task killed mid-batch (SIGKILL) loses nothing: its lease expires and a new task finishes the backlog', { timeout: 120_000 }, async () => {
+    const { ecs, system } = await start('choreography', { WORKER_CONCURRENCY: '1', LEASE_TTL_MS: '2000' }, { LEASE_TTL_MS: '2000' });
+    const ids = await backlog(system, 200);
+    const arn = await runningTask('customer-reserve-credit');
+    for (const pid of ecs.taskPids(arn)) process.kill(pid, 'SIGKILL');
+    for (const id of ids) expect((await waitForStatus(system.app, id, TERMINAL, 60_000)).status).toBe('APPROVED');
+    // One reservation per order: the killed task's transaction in flight rolled back, nothing ran twice.
+    const rows = await system.runtime.module('customer').db.query<{ n: number; orders: number }>(
+      'select count(*)::int as n, count(distinct order_id)::int as orders from customers.credit_reservations',
+    );
+    expect(rows[0]).toEqual({ n: ids.length, orders: ids.length });
   });
 });

@@ -7,8 +7,10 @@ import { createLogger, type Logger } from '../../shared/infrastructure/logging/l
 import type { EcsTransport } from '../../shared/infrastructure/messaging/ecs/ecs-transport.js';
 import { heartbeatLease, releaseLease, releaseLeaseIfIdle } from '../../shared/infrastructure/messaging/ecs/task-lease.js';
 import { ALL_INBOXES } from './inboxes.js';
+import { stopRequested } from './stop-signal.js';
 
 type StopReason = 'drained' | 'time-limit' | 'signal';
+
 
 function loadTaskConfig(): Config {
   try {
@@ -68,13 +70,15 @@ async function drain(runtime: Runtime, useCase: string, config: Config, logger: 
   const inbox = runtime.inboxOf(useCase);
   const startedAt = Date.now();
   const deadline = startedAt + config.TASK_MAX_RUNTIME_MS;
-  let stopping = false;
-  const onSignal = (signal: NodeJS.Signals) => {
-    logger.info({ signal }, 'stop requested: finishing the message in hand');
-    stopping = true;
+  let logged = false;
+  const stopping = () => {
+    const signal = stopRequested();
+    if (signal && !logged) {
+      logged = true;
+      logger.info({ signal }, 'stop requested: finishing the message in hand');
+    }
+    return signal !== undefined;
   };
-  process.once('SIGTERM', onSignal);
-  process.once('SIGINT', onSignal);
   const heartbeat = setInterval(() => {
     heartbeatLease(hosted.db, useCase, config.LEASE_TTL_MS).catch((error: unknown) => logger.warn({ err: error }, 'lease heartbeat failed'));
   }, Math.max(1_000, Math.floor(config.LEASE_TTL_MS / 3)));
@@ -83,7 +87,7 @@ async function drain(runtime: Runtime, useCase: string, config: Config, logger: 
 
   let processed = 0;
   let firstLogged = false;
-  const shouldStop = () => stopping || Date.now() >= deadline;
+  const shouldStop = () => stopping() || Date.now() >= deadline;
   const worker = async (): Promise<void> => {
     while (!shouldStop()) {
       const outcome = await inbox.processNext(useCase);
@@ -102,7 +106,7 @@ async function drain(runtime: Runtime, useCase: string, config: Config, logger: 
     for (;;) {
       await Promise.all(Array.from({ length: config.WORKER_CONCURRENCY }, () => worker()));
       await runtime.relay.drainAll(useCase);
-      if (stopping) {
+      if (stopping()) {
         await releaseLease(hosted.db, useCase);
         return 'signal';
       }

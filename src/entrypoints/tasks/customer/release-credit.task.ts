@@ -1,3 +1,4 @@
+import '../stop-signal.js';
 import { customerModule } from '../../../modules/customer/customer.module.js';
 import { runUseCaseTask } from '../task-runner.js';
 

@@ -1,3 +1,4 @@
+import '../stop-signal.js';
 import { orderModule } from '../../../modules/order/order.module.js';
 import { runUseCaseTask } from '../task-runner.js';
 
