@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import type { FastifyInstance } from 'fastify';
 import { ConfigError, loadConfig, type Config } from '../shared/infrastructure/config/config.js';
 import type { ModuleDefinition } from '../shared/infrastructure/composition/module-definition.js';
 import { Runtime } from '../shared/infrastructure/composition/runtime.js';
@@ -8,7 +9,6 @@ import { createLogger, type Logger } from '../shared/infrastructure/logging/logg
 import { createTransport } from '../shared/infrastructure/composition/transports.js';
 import type { DeliveryTransport } from '../shared/infrastructure/messaging/transport.js';
 import { ALL_INBOXES, ALL_MODULES } from './all-modules.js';
-import type { FastifyInstance } from 'fastify';
 
 export function configOrExit(env: Record<string, string | undefined> = process.env): Config {
   try {

@@ -1,5 +1,6 @@
 import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { taskFamilyOf } from '../shared/kernel/index.js';
 import { ALL_INBOXES } from './tasks/inboxes.js';
 
@@ -97,7 +98,8 @@ export function writeTaskDefinitions(dir = DEPLOY_DIR): string[] {
   return [...names];
 }
 
-if (process.argv[1] && import.meta.url.endsWith(process.argv[1].split('/').pop() ?? '\0')) {
+const invokedDirectly = process.argv[1] !== undefined && import.meta.url === pathToFileURL(resolve(process.argv[1])).href;
+if (invokedDirectly) {
   if (process.argv.includes('--check')) {
     const problems = staleTaskDefinitions();
     if (problems.length > 0) {
