@@ -12,6 +12,7 @@ import { OrderChanges } from './application/order-changes.js';
 import { PlaceOrderSagaRepliesHandler } from './application/place-order-saga/place-order-saga-replies.handler.js';
 import { PlaceOrderSagaOrchestrator } from './application/place-order-saga/place-order-saga.orchestrator.js';
 import { PlaceOrderHandler } from './application/place-order/place-order.handler.js';
+import type { IdempotencyStorePort } from './application/ports/idempotency.port.js';
 import type { OrderRepositoryPort } from './application/ports/order.repository.port.js';
 import type { PlaceOrderSagaRepositoryPort } from './application/ports/saga.repository.port.js';
 import type { SagaLogPort } from './application/ports/saga-log.port.js';
@@ -31,7 +32,7 @@ export const ORDER = {
   Orders: Symbol.for('order.OrderRepository') as ServiceIdentifier<OrderRepositoryPort>,
   Sagas: Symbol.for('order.PlaceOrderSagaRepository') as ServiceIdentifier<PlaceOrderSagaRepositoryPort>,
   SagaLog: Symbol.for('order.SagaLog') as ServiceIdentifier<SagaLogPort>,
-  Idempotency: Symbol.for('order.IdempotencyStore') as ServiceIdentifier<MikroOrmIdempotencyStore>,
+  Idempotency: Symbol.for('order.IdempotencyStore') as ServiceIdentifier<IdempotencyStorePort>,
   Changes: Symbol.for('order.OrderChanges') as ServiceIdentifier<OrderChanges>,
   Orchestrator: Symbol.for('order.PlaceOrderSagaOrchestrator') as ServiceIdentifier<PlaceOrderSagaOrchestrator>,
   PlaceOrder: Symbol.for('order.PlaceOrder') as ServiceIdentifier<PlaceOrderHandler>,
@@ -68,7 +69,9 @@ const bindings = new ContainerModule(({ bind }) => {
   bind(ORDER.ListOrders).toDynamicValue((c) => new ListOrdersQuery(c.get(ORDER.Orders)));
   bind(ORDER.ExpireOverdueOrders).toDynamicValue(
     (c) =>
-      new ExpireOverdueOrdersHandler(c.get(SHARED.Transaction), c.get(ORDER.Orders), c.get(ORDER.Sagas), c.get(ORDER.Changes), c.get(ORDER.Orchestrator), c.get(SHARED.Clock)),
+      new ExpireOverdueOrdersHandler(c.get(SHARED.Transaction), c.get(ORDER.Orders), c.get(ORDER.Sagas), c.get(ORDER.Changes), c.get(ORDER.Orchestrator), c.get(SHARED.Clock), ({ id, error }) =>
+        c.get(SHARED.Logger).warn({ err: error, orderId: id, correlationId: id }, 'could not expire an overdue order; the next run retries'),
+      ),
   );
 });
 
@@ -107,7 +110,7 @@ export const orderModule: ModuleDefinition = {
     const config = container.get(SHARED.Config);
     return [
       { name: 'order.expire-overdue-orders', intervalMs: Math.min(1_000, config.ORDER_DEADLINE_MS), run: () => container.get(ORDER.ExpireOverdueOrders).execute() },
-      { name: 'order.purge-idempotency-keys', intervalMs: config.CLEANUP_INTERVAL_MS, run: () => container.get(ORDER.Idempotency).purge(config.RETENTION_IDEMPOTENCY_MS) },
+      { name: 'order.purge-idempotency-keys', intervalMs: config.CLEANUP_INTERVAL_MS, run: () => container.get(ORDER.Idempotency).purgeOlderThan(config.RETENTION_IDEMPOTENCY_MS) },
     ];
   },
 };

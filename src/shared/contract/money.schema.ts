@@ -9,3 +9,6 @@ export const moneySchema = z.object({
 });
 
 export type MoneyPayload = z.infer<typeof moneySchema>;
+
+/** An amount that must be positive: order totals, reservations, releases. */
+export const positiveMoneySchema = moneySchema.extend({ amount: z.number().int().min(1).max(Number.MAX_SAFE_INTEGER) });

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { defineMessage } from '../../../shared/kernel/index.js';
-import { moneySchema } from '../../../shared/contract/money.schema.js';
+import { positiveMoneySchema } from '../../../shared/contract/money.schema.js';
 
 /**
  * Messages the Customer module publishes, and the commands it accepts. Payload objects accept
@@ -12,7 +12,7 @@ export type CreditReservationFailureReason = (typeof CREDIT_RESERVATION_FAILURE_
 const creditReserved = z.object({
   orderId: z.uuid(),
   customerId: z.uuid(),
-  amount: moneySchema,
+  amount: positiveMoneySchema,
 });
 export const CreditReservedV1 = defineMessage('customer.credit-reserved.v1', 'event', creditReserved);
 export type CreditReservedV1 = z.infer<typeof creditReserved>;
@@ -28,7 +28,7 @@ export type CreditReservationFailedV1 = z.infer<typeof creditReservationFailed>;
 const creditReleased = z.object({
   orderId: z.uuid(),
   customerId: z.uuid(),
-  amount: moneySchema,
+  amount: positiveMoneySchema,
 });
 export const CreditReleasedV1 = defineMessage('customer.credit-released.v1', 'event', creditReleased);
 export type CreditReleasedV1 = z.infer<typeof creditReleased>;
@@ -37,7 +37,7 @@ export type CreditReleasedV1 = z.infer<typeof creditReleased>;
 const reserveCredit = z.object({
   orderId: z.uuid(),
   customerId: z.uuid(),
-  amount: moneySchema,
+  amount: positiveMoneySchema,
 });
 export const ReserveCreditV1 = defineMessage('customer.reserve-credit.v1', 'command', reserveCredit);
 export type ReserveCreditV1 = z.infer<typeof reserveCredit>;

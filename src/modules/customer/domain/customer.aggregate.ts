@@ -4,6 +4,9 @@ import { creditRefusal, type CreditRefusal } from './credit-rules.js';
 import { InvalidCustomerNameError, NegativeCreditLimitError, NonPositiveReservationError } from './customer.errors.js';
 import type { CustomerEvent } from './customer.events.js';
 
+/** A name is shown to people; a control character (NUL cannot even be stored) is never part of one. */
+const CONTROL_CHARACTER = /[\u0000-\u001f\u007f]/;
+
 export interface CustomerSnapshot {
   readonly id: string;
   readonly name: string;
@@ -31,7 +34,7 @@ export class Customer extends AggregateRoot<CustomerEvent> {
 
   static register(id: string, name: string, creditLimit: Money, at: Date): Customer {
     const trimmed = name.trim();
-    if (trimmed.length === 0 || name.length > 200) throw new InvalidCustomerNameError();
+    if (trimmed.length === 0 || name.length > 200 || CONTROL_CHARACTER.test(name)) throw new InvalidCustomerNameError();
     if (creditLimit.isNegative()) throw new NegativeCreditLimitError();
     const customer = new Customer(id, trimmed, creditLimit, creditLimit, 0);
     customer.record({ name: 'CustomerRegistered', occurredAt: at, customerId: id, creditLimit });

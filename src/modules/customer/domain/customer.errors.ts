@@ -2,7 +2,7 @@ import { ValidationError } from '../../../shared/kernel/index.js';
 
 export class InvalidCustomerNameError extends ValidationError {
   constructor() {
-    super('INVALID_CUSTOMER_NAME', 'a customer name must be 1 to 200 characters, not only spaces');
+    super('INVALID_CUSTOMER_NAME', 'a customer name must be 1 to 200 characters, not only spaces, without control characters');
   }
 }
 

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { defineMessage } from '../../../shared/kernel/index.js';
-import { moneySchema } from '../../../shared/contract/money.schema.js';
+import { positiveMoneySchema } from '../../../shared/contract/money.schema.js';
 
 /**
  * Messages the Order module publishes. Payload objects accept added fields (they are dropped),
@@ -12,7 +12,7 @@ export type OrderRejectionReason = (typeof ORDER_REJECTION_REASONS)[number];
 const orderCreated = z.object({
   orderId: z.uuid(),
   customerId: z.uuid(),
-  total: moneySchema,
+  total: positiveMoneySchema,
 });
 export const OrderCreatedV1 = defineMessage('order.created.v1', 'event', orderCreated);
 export type OrderCreatedV1 = z.infer<typeof orderCreated>;
@@ -20,7 +20,7 @@ export type OrderCreatedV1 = z.infer<typeof orderCreated>;
 const orderApproved = z.object({
   orderId: z.uuid(),
   customerId: z.uuid(),
-  total: moneySchema,
+  total: positiveMoneySchema,
 });
 export const OrderApprovedV1 = defineMessage('order.approved.v1', 'event', orderApproved);
 export type OrderApprovedV1 = z.infer<typeof orderApproved>;
@@ -37,7 +37,7 @@ export type OrderRejectedV1 = z.infer<typeof orderRejected>;
 const orderCancelled = z.object({
   orderId: z.uuid(),
   customerId: z.uuid(),
-  total: moneySchema,
+  total: positiveMoneySchema,
 });
 export const OrderCancelledV1 = defineMessage('order.cancelled.v1', 'event', orderCancelled);
 export type OrderCancelledV1 = z.infer<typeof orderCancelled>;

@@ -26,6 +26,8 @@ interface InboxRow {
   due: boolean;
 }
 
+const MAX_ENVELOPE_BYTES = 256 * 1024;
+
 class PermanentFailure extends Error {
   constructor(
     readonly code: string,
@@ -76,8 +78,10 @@ export class InboxProcessor implements DeliveryDispatcher {
   processOne(delivery: Delivery): Promise<DeliveryOutcome> {
     return this.attempt(delivery.useCase, 'busy', () =>
       this.db.query<InboxRow>(
-        `select message_id, use_case, type, correlation_id, envelope->>'causationId' as causation_id, envelope, status, attempts, available_at <= now() as due
-         from ${this.inbox} where use_case = ? and message_id = ? for update skip locked`,
+        this.claimSql(
+          `select message_id, use_case, type, correlation_id, envelope->>'causationId' as causation_id, envelope, status, attempts, available_at <= now() as due
+           from ${this.inbox} where use_case = ? and message_id = ? for update skip locked`,
+        ),
         [delivery.useCase, delivery.messageId],
       ),
     );
@@ -87,12 +91,29 @@ export class InboxProcessor implements DeliveryDispatcher {
   processNext(useCase: string): Promise<DeliveryOutcome> {
     return this.attempt(useCase, 'empty', () =>
       this.db.query<InboxRow>(
-        `select message_id, use_case, type, correlation_id, envelope->>'causationId' as causation_id, envelope, status, attempts, true as due
-         from ${this.inbox} where use_case = ? and status = 'pending' and available_at <= now()
-         order by available_at, created_at limit 1 for update skip locked`,
+        this.claimSql(
+          `select message_id, use_case, type, correlation_id, envelope->>'causationId' as causation_id, envelope, status, attempts, true as due
+           from ${this.inbox} where use_case = ? and status = 'pending' and available_at <= now()
+           order by available_at, created_at limit 1 for update skip locked`,
+        ),
         [useCase],
       ),
     );
+  }
+
+  /**
+   * Claims a delivery and, when it is pending and due, marks it done in the same statement: one
+   * round trip less per delivery. The mark is part of the transaction that runs the handler, so a
+   * handler that fails (or a message that does not validate) rolls it back with the handler's
+   * effect, and `recordFailure` then finds the delivery pending. `claimed` shows the row as it was.
+   */
+  private claimSql(claim: string): string {
+    return `with claimed as (${claim}),
+      done as (
+        update ${this.inbox} i set status = 'done', attempts = i.attempts + 1, done_at = now(), updated_at = now(), last_error = null
+        from claimed c where i.use_case = c.use_case and i.message_id = c.message_id and c.status = 'pending' and c.due
+      )
+      select * from claimed`;
   }
 
   private async attempt(useCase: string, unclaimed: DeliveryOutcome, claim: () => Promise<InboxRow[]>): Promise<DeliveryOutcome> {
@@ -112,11 +133,6 @@ export class InboxProcessor implements DeliveryDispatcher {
           async () => {
             const subscription = handlers.get(message.type)!;
             await subscription.handle(message);
-            await this.db.exec(
-              `update ${this.inbox} set status = 'done', attempts = attempts + 1, done_at = now(), updated_at = now(), last_error = null
-               where use_case = ? and message_id = ?`,
-              [useCase, row.message_id],
-            );
             this.logger.debug('delivery done');
           },
         );
@@ -129,6 +145,12 @@ export class InboxProcessor implements DeliveryDispatcher {
   }
 
   private validate(row: InboxRow, handlers: Map<string, Subscription>): Envelope {
+    // Brokers cap messages (SQS, EventBridge: 256 KiB); ours carry ids and amounts, so a bigger one is
+    // a producer's bug, refused before any handler loads it.
+    const size = Buffer.byteLength(JSON.stringify(row.envelope) ?? '');
+    if (size > MAX_ENVELOPE_BYTES) {
+      throw new PermanentFailure('MESSAGE_TOO_LARGE', `the message is ${size} bytes; at most ${MAX_ENVELOPE_BYTES} are accepted`);
+    }
     const subscription = handlers.get(row.type);
     if (!subscription) {
       // Retried, not dead-lettered at once: during a rolling deploy (or a saga-style switch) another
@@ -143,7 +165,8 @@ export class InboxProcessor implements DeliveryDispatcher {
   }
 
   private async recordFailure(row: InboxRow, error: unknown): Promise<DeliveryOutcome> {
-    const permanent = error instanceof PermanentFailure;
+    // A message the domain refuses as invalid (e.g. a non-positive amount) will never succeed: dead-letter it now.
+    const permanent = error instanceof PermanentFailure || (error instanceof DomainError && error.kind === 'validation');
     const attempts = row.attempts + 1;
     const dead = permanent || attempts >= this.options.maxAttempts;
     const code = error instanceof PermanentFailure || error instanceof DomainError ? error.code : 'HANDLER_FAILED';

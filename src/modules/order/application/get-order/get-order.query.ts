@@ -23,8 +23,10 @@ export class GetOrderQuery {
   async execute(id: string): Promise<OrderView> {
     const order = await this.orders.findById(id);
     if (!order) throw new NotFoundError('ORDER_NOT_FOUND', `order ${id} does not exist`, { orderId: id });
-    const steps = await this.sagaLog.list(id);
+    // Separate reads, each seeing what had committed when it ran: the saga's state goes before its
+    // steps, so the steps shown always include the one that led to that state.
     const saga = order.sagaStyle === 'orchestration' ? await this.sagas.findById(id) : null;
+    const steps = await this.sagaLog.list(id);
     return toOrderView(order, { state: saga ? saga.state : CHOREOGRAPHY_STATE[order.status], steps });
   }
 }

@@ -6,6 +6,8 @@ export interface IdempotencyRecord {
 
 export interface IdempotencyStorePort {
   find(key: string): Promise<IdempotencyRecord | null>;
+  /** Forgets keys older than the retention period; returns how many. */
+  purgeOlderThan(ms: number): Promise<number>;
   /** Stores the key unless it exists (waiting for a concurrent insert of it to commit); false when it existed. */
   save(record: IdempotencyRecord): Promise<boolean>;
 }

@@ -12,8 +12,8 @@ export interface OrderRepositoryPort {
   findByIdForUpdate(id: string): Promise<Order | null>;
   /** Persists a change; throws ConcurrencyError when the stored version moved on. */
   save(order: Order): Promise<void>;
-  /** Ids of PENDING orders past their deadline, locked (others skip them). */
-  lockOverdue(now: Date, limit: number): Promise<string[]>;
+  /** Ids of choreography orders still PENDING past their deadline, oldest deadline first. */
+  findOverdue(now: Date, limit: number): Promise<string[]>;
   /** Newest first; `beforeId` is the keyset cursor (ids are time-ordered UUIDv7). */
   list(filter: { customerId?: string; beforeId?: string; limit: number }): Promise<OrderPage>;
 }

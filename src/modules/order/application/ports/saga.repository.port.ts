@@ -5,6 +5,6 @@ export interface PlaceOrderSagaRepositoryPort {
   findById(id: string): Promise<PlaceOrderSaga | null>;
   /** Saves the new state if the stored version is still the loaded one; throws ConcurrencyError otherwise. */
   save(saga: PlaceOrderSaga): Promise<void>;
-  /** Ids of sagas awaiting a reply past their deadline, locked (others skip them). */
-  lockOverdue(now: Date, limit: number): Promise<string[]>;
+  /** Ids of sagas still awaiting a reply past their deadline, oldest deadline first. */
+  findOverdue(now: Date, limit: number): Promise<string[]>;
 }

@@ -68,11 +68,11 @@ export class MikroOrmOrderRepository implements OrderRepositoryPort {
     order.markPersisted(next);
   }
 
-  async lockOverdue(now: Date, limit: number): Promise<string[]> {
+  async findOverdue(now: Date, limit: number): Promise<string[]> {
     const rows = await this.db.query<{ id: string }>(
       `select id from "ordering"."orders"
        where status = 'PENDING' and saga_style = 'choreography' and deadline_at <= ?
-       order by deadline_at limit ? for update skip locked`,
+       order by deadline_at limit ?`,
       [now, limit],
     );
     return rows.map((r) => r.id);
@@ -115,11 +115,11 @@ export class MikroOrmPlaceOrderSagaRepository implements PlaceOrderSagaRepositor
     if (updated !== 1) throw new ConcurrencyError('place-order saga', saga.id);
   }
 
-  async lockOverdue(now: Date, limit: number): Promise<string[]> {
+  async findOverdue(now: Date, limit: number): Promise<string[]> {
     const rows = await this.db.query<{ id: string }>(
       `select id from "ordering"."saga_instances"
        where state = 'AWAITING_CREDIT' and deadline_at <= ?
-       order by deadline_at limit ? for update skip locked`,
+       order by deadline_at limit ?`,
       [now, limit],
     );
     return rows.map((r) => r.id);
@@ -160,7 +160,7 @@ export class MikroOrmIdempotencyStore implements IdempotencyStorePort {
     return rows.length === 1;
   }
 
-  async purge(olderThanMs: number): Promise<number> {
+  async purgeOlderThan(olderThanMs: number): Promise<number> {
     return this.db.exec(`delete from "ordering"."idempotency_keys" where created_at < now() - (? * interval '1 millisecond')`, [olderThanMs]);
   }
 }

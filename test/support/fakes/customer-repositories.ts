@@ -1,0 +1,90 @@
+import { ConcurrencyError, type Money } from '../../../src/shared/kernel/index.js';
+import type { CreditReservationRepositoryPort } from '../../../src/modules/customer/application/ports/credit-reservation.repository.port.js';
+import type { CustomerRepositoryPort } from '../../../src/modules/customer/application/ports/customer.repository.port.js';
+import { CreditReservation, type CreditReservationStatus } from '../../../src/modules/customer/domain/credit-reservation.entity.js';
+import { Customer, type CustomerSnapshot } from '../../../src/modules/customer/domain/customer.aggregate.js';
+import { InMemoryTable, UniqueViolation, type InMemoryDatabase } from './in-memory-database.js';
+
+/** Same contract as MikroOrmCustomerRepository: version 1 on insert, +1 per save, stale saves refused. */
+export class InMemoryCustomerRepository extends InMemoryTable<string, CustomerSnapshot> implements CustomerRepositoryPort {
+  constructor(db: InMemoryDatabase) {
+    super(db);
+  }
+
+  async add(customer: Customer): Promise<void> {
+    await this.fault('add');
+    if (this.rows.has(customer.id)) throw new UniqueViolation('customers', customer.id);
+    this.rows.set(customer.id, { ...customer.snapshot(), version: 1 });
+    customer.markPersisted(1);
+  }
+
+  async findById(id: string): Promise<Customer | null> {
+    const row = this.rows.get(id);
+    return row ? Customer.rehydrate(row) : null;
+  }
+
+  async findByIdForUpdate(id: string): Promise<Customer | null> {
+    this.db.assertInTransaction('CustomerRepository.findByIdForUpdate');
+    return this.findById(id);
+  }
+
+  async save(customer: Customer): Promise<void> {
+    await this.fault('save');
+    const stored = this.rows.get(customer.id);
+    if (!stored || stored.version !== customer.version) throw new ConcurrencyError('customer', customer.id);
+    const next = customer.version + 1;
+    // Like the SQL update: only the available credit (and the version) change.
+    this.rows.set(customer.id, { ...stored, availableCredit: customer.availableCredit, version: next });
+    customer.markPersisted(next);
+  }
+
+  /** Test access to what is stored, without going through the port. */
+  stored(id: string): CustomerSnapshot | undefined {
+    return this.rows.get(id);
+  }
+}
+
+export interface CreditReservationRow {
+  readonly orderId: string;
+  readonly customerId: string;
+  readonly amount: Money;
+  readonly status: CreditReservationStatus;
+}
+
+/** Same contract as MikroOrmCreditReservationRepository: a new reservation is inserted (one per order), a loaded one updated. */
+export class InMemoryCreditReservationRepository extends InMemoryTable<string, CreditReservationRow> implements CreditReservationRepositoryPort {
+  constructor(db: InMemoryDatabase) {
+    super(db);
+  }
+
+  async findByOrderIdForUpdate(orderId: string): Promise<CreditReservation | null> {
+    this.db.assertInTransaction('CreditReservationRepository.findByOrderIdForUpdate');
+    const row = this.rows.get(orderId);
+    return row ? CreditReservation.rehydrate(row.orderId, row.customerId, row.amount, row.status) : null;
+  }
+
+  async save(reservation: CreditReservation): Promise<void> {
+    await this.fault('save');
+    const stored = this.rows.get(reservation.orderId);
+    if (reservation.isNew) {
+      if (stored) throw new UniqueViolation('credit_reservations', reservation.orderId);
+      this.rows.set(reservation.orderId, {
+        orderId: reservation.orderId,
+        customerId: reservation.customerId,
+        amount: reservation.amount,
+        status: reservation.status,
+      });
+      return;
+    }
+    if (stored) this.rows.set(reservation.orderId, { ...stored, status: reservation.status });
+  }
+
+  stored(orderId: string): CreditReservationRow | undefined {
+    return this.rows.get(orderId);
+  }
+
+  all(): CreditReservationRow[] {
+    return [...this.rows.values()];
+  }
+}
+

@@ -1,0 +1,47 @@
+import { Container } from 'inversify';
+import { CUSTOMER, customerModule } from '../../../src/modules/customer/customer.module.js';
+import type { MikroOrmIdempotencyStore } from '../../../src/modules/order/infrastructure/persistence/mikro-orm-order.repositories.js';
+import { ORDER, orderModule } from '../../../src/modules/order/order.module.js';
+import { SHARED } from '../../../src/shared/infrastructure/composition/tokens.js';
+import { loadConfig, type Config } from '../../../src/shared/infrastructure/config/config.js';
+import type { SagaStyle } from '../../../src/shared/kernel/index.js';
+import { InMemoryCreditReservationRepository, InMemoryCustomerRepository } from './customer-repositories.js';
+import type { FixedClock } from './fixed-clock.js';
+import type { InMemoryDatabase } from './in-memory-database.js';
+import { InMemoryIdempotencyStore, InMemoryOrderRepository, InMemoryPlaceOrderSagaRepository, InMemorySagaLog } from './order-repositories.js';
+
+export function testConfig(style: SagaStyle, env: Record<string, string> = {}): Config {
+  return loadConfig({ SAGA_STYLE: style, EVENT_BUS: 'memory', ...env });
+}
+
+/**
+ * A module's own composition (its ContainerModule) with the shared services and its
+ * repositories replaced by in-memory fakes. No database is bound: resolving one fails.
+ */
+function moduleContainer(config: Config, db: InMemoryDatabase, clock: FixedClock): Container {
+  const container = new Container({ defaultScope: 'Singleton' });
+  container.bind(SHARED.Config).toConstantValue(config);
+  container.bind(SHARED.Clock).toConstantValue(clock);
+  container.bind(SHARED.Transaction).toConstantValue(db);
+  container.bind(SHARED.EventBus).toConstantValue(db.eventBus);
+  return container;
+}
+
+export function customerContainer(config: Config, db: InMemoryDatabase, clock: FixedClock): Container {
+  const container = moduleContainer(config, db, clock);
+  container.load(customerModule.bindings);
+  container.rebind(CUSTOMER.Customers).toConstantValue(new InMemoryCustomerRepository(db));
+  container.rebind(CUSTOMER.Reservations).toConstantValue(new InMemoryCreditReservationRepository(db));
+  return container;
+}
+
+export function orderContainer(config: Config, db: InMemoryDatabase, clock: FixedClock): Container {
+  const container = moduleContainer(config, db, clock);
+  container.load(orderModule.bindings);
+  container.rebind(ORDER.Orders).toConstantValue(new InMemoryOrderRepository(db));
+  container.rebind(ORDER.Sagas).toConstantValue(new InMemoryPlaceOrderSagaRepository(db));
+  container.rebind(ORDER.SagaLog).toConstantValue(new InMemorySagaLog(db));
+  // The token names the MikroORM class (for its purge job); the use cases see only the port the fake implements.
+  container.rebind(ORDER.Idempotency).toConstantValue(new InMemoryIdempotencyStore(db) as unknown as MikroOrmIdempotencyStore);
+  return container;
+}
