@@ -34,7 +34,8 @@ function loadTaskConfig(): Config {
  */
 export async function runUseCaseTask(module: ModuleDefinition, useCase: string): Promise<void> {
   const config = loadTaskConfig();
-  const logger = createLogger({ level: config.LOG_LEVEL, name: useCase }).child({ task: process.env['ECS_TASK_ARN'] ?? null });
+  // The launch attempt (the RunTask clientToken) ties this task's logs to the decision that started it.
+  const logger = createLogger({ level: config.LOG_LEVEL, name: useCase }).child({ launchAttempt: process.env['TASK_LAUNCH_ATTEMPT'] ?? null });
   if (!isUseCaseId(useCase) || !module.inbox.routes.some((r) => r.useCase === useCase)) {
     logger.fatal({ useCase }, 'unknown use case for this module');
     process.exit(78);

@@ -45,10 +45,31 @@ export async function createTransport({ config, logger, databaseUrl, redisUrl, r
             leaseTtlMs: config.LEASE_TTL_MS,
             maxLaunchRetries: config.ECS_MAX_LAUNCH_RETRIES,
             retryBaseMs: config.ECS_RETRY_BASE_MS,
+            propagatedEnvironment: propagatedEnvironment(config),
           },
         },
         logger,
       );
     }
   }
+}
+
+/** The launch settings every task of a deployment must share; see EcsLaunchSettings.propagatedEnvironment. */
+function propagatedEnvironment(config: Config): Record<string, string> {
+  const settings: Record<string, string | undefined> = {
+    SAGA_STYLE: config.SAGA_STYLE,
+    EVENT_BUS: 'ecs',
+    ECS_CLUSTER: config.ECS_CLUSTER,
+    ECS_SUBNETS: config.ECS_SUBNETS.join(','),
+    ECS_SECURITY_GROUPS: config.ECS_SECURITY_GROUPS.join(','),
+    ECS_ASSIGN_PUBLIC_IP: String(config.ECS_ASSIGN_PUBLIC_IP),
+    ECS_LAUNCH_TYPE: config.ECS_LAUNCH_TYPE,
+    ECS_CAPACITY_PROVIDER_STRATEGY: config.ECS_CAPACITY_PROVIDER_STRATEGY.join(','),
+    ECS_TASK_DEFINITION_PREFIX: config.ECS_TASK_DEFINITION_PREFIX,
+    ECS_CONTAINER_NAME: config.ECS_CONTAINER_NAME,
+    ECS_MAX_TASKS_PER_USE_CASE: String(config.ECS_MAX_TASKS_PER_USE_CASE),
+    ECS_SCALE_OUT_BACKLOG: String(config.ECS_SCALE_OUT_BACKLOG),
+    LEASE_TTL_MS: String(config.LEASE_TTL_MS),
+  };
+  return Object.fromEntries(Object.entries(settings).filter((e): e is [string, string] => e[1] !== undefined && e[1] !== ''));
 }

@@ -32,7 +32,8 @@ function isConnectionError(error: unknown): boolean {
 /** Maps anything thrown by a route, a hook or Fastify itself to a problem+json response. */
 export function toProblem(error: unknown): Problem {
   if (error instanceof DomainError) return problemFromDomainError(error);
-  const fastifyError = error as Partial<FastifyError> & { validation?: Array<{ instancePath: string; message?: string; params?: Record<string, unknown> }> };
+  // `throw null` and `throw undefined` are legal JavaScript: they must still become a 500.
+  const fastifyError = (error ?? {}) as Partial<FastifyError> & { validation?: Array<{ instancePath: string; message?: string; params?: Record<string, unknown> }> };
   if (fastifyError.validation) {
     const errors = fastifyError.validation.map((v) => {
       const extra = v.params?.['additionalProperty'];
@@ -89,6 +90,8 @@ export async function createHttpServer(options: HttpServerOptions): Promise<Fast
     return503OnClosing: true,
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: false, allErrors: false } },
   });
+  // Bodies are JSON only: Fastify's default text/plain parser would turn a 415 into a misleading 400.
+  app.removeContentTypeParser('text/plain');
 
   app.addHook('onRequest', (request, _reply, done) => {
     withLogContext({ requestId: request.id }, done);

@@ -69,7 +69,9 @@ export class BullMqTransport implements DeliveryTransport {
       queue = new Queue<DeliveryJob>(queueNameOf(useCase), {
         connection: this.connection,
         prefix: this.options.prefix,
-        defaultJobOptions: { attempts: 1, removeOnComplete: true, removeOnFail: 1000 },
+        // A job is dropped whatever its end: a kept job (even failed) would make the sweeper's next
+        // signal for its delivery, which reuses the message id as job id, a silent no-op.
+        defaultJobOptions: { attempts: 1, removeOnComplete: true, removeOnFail: true },
       });
       queue.on('error', (error) => this.logger.warn({ err: error, useCase }, 'bullmq queue error'));
       this.queues.set(useCase, queue);
@@ -119,6 +121,7 @@ export class BullMqTransport implements DeliveryTransport {
   async close(): Promise<void> {
     await Promise.allSettled(this.workers.map((w) => w.close()));
     await Promise.allSettled([...this.queues.values()].map((q) => q.close()));
-    await Promise.allSettled([this.connection, ...this.workerConnections].map((c) => c.quit()));
+    // QUIT waits behind the commands queued while Redis was unreachable, forever if it stays so.
+    await Promise.allSettled([this.connection, ...this.workerConnections].map((c) => (c.status === 'ready' ? c.quit() : c.disconnect())));
   }
 }

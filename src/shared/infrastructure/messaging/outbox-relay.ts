@@ -4,17 +4,6 @@ import { quoteIdent } from '../persistence/messaging-tables.js';
 import type { Delivery, RoutingTable } from './subscription.js';
 import type { DeliveryTransport } from './transport.js';
 
-interface OutboxRow {
-  seq: string;
-  id: string;
-  type: string;
-  correlation_id: string;
-  causation_id: string | null;
-  traceparent: string;
-  occurred_at: Date;
-  payload: unknown;
-}
-
 export interface RelayOptions {
   readonly batchSize: number;
   readonly pollMs: number;
@@ -31,6 +20,8 @@ export class OutboxRelay {
   private running: Promise<void> | undefined;
   private again = false;
   private stopped = true;
+  private readonly sqlCache = new Map<string, string>();
+  private routesJson: string | undefined;
 
   constructor(
     private readonly producers: readonly ModuleDatabase[],
@@ -97,50 +88,64 @@ export class OutboxRelay {
     return total;
   }
 
+  /**
+   * One statement, so one round trip and its own transaction: lock a batch of unrelayed rows
+   * (SKIP LOCKED), insert a delivery per row and subscribing use case into each consumer's inbox,
+   * mark the rows relayed. The routes are a parameter; the envelope is built in SQL exactly as
+   * consumers parse it (occurredAt in ISO-8601 UTC with milliseconds).
+   */
+  private relaySql(schema: string, byProducer: boolean): string {
+    const key = `${schema}:${byProducer}`;
+    const cached = this.sqlCache.get(key);
+    if (cached) return cached;
+    const consumers = [...new Set(this.routing.routes().map((r) => r.schema))].sort();
+    const inserts = consumers.map(
+      (consumer, i) => `ins_${i} as (
+        insert into ${quoteIdent(consumer)}.inbox (use_case, message_id, type, correlation_id, envelope, signaled_at)
+        select use_case, id, type, correlation_id, envelope, now() from deliveries where schema = '${consumer}' order by seq
+        on conflict do nothing
+        returning use_case, message_id
+      ),`,
+    );
+    const sql = `with batch as (
+        select seq, id, type, correlation_id, causation_id, traceparent, occurred_at, payload
+        from ${quoteIdent(schema)}.outbox where relayed_at is null ${byProducer ? 'and produced_by = ?' : ''}
+        order by seq limit ? for update skip locked
+      ),
+      routes as (
+        select r.message_type, r.use_case, r.schema from json_to_recordset(?::json) as r(message_type text, use_case text, schema text)
+      ),
+      deliveries as (
+        select rt.schema, rt.use_case, b.seq, b.id, b.type, b.correlation_id,
+          jsonb_build_object(
+            'id', b.id, 'type', b.type,
+            'occurredAt', to_char(b.occurred_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'),
+            'correlationId', b.correlation_id, 'causationId', b.causation_id, 'traceparent', b.traceparent, 'payload', b.payload
+          ) as envelope
+        from batch b join routes rt on rt.message_type = b.type
+      ),
+      ${inserts.join('\n      ')}
+      marked as (
+        update ${quoteIdent(schema)}.outbox o set relayed_at = now() from batch b where o.seq = b.seq returning o.seq
+      )
+      ${consumers.map((_, i) => `select use_case, message_id, null::bigint as relayed from ins_${i} union all`).join('\n      ')}
+      select null, null, count(*) from marked`;
+    this.sqlCache.set(key, sql);
+    return sql;
+  }
+
   async relayBatch(db: ModuleDatabase, producedBy?: string): Promise<number> {
-    const outbox = `${quoteIdent(db.schema)}.outbox`;
-    let created: Delivery[] = [];
-    const relayed = await db.run(async () => {
-      const rows = await db.query<OutboxRow>(
-        `select seq, id, type, correlation_id, causation_id, traceparent, occurred_at, payload
-         from ${outbox} where relayed_at is null ${producedBy ? 'and produced_by = ?' : ''}
-         order by seq limit ? for update skip locked`,
-        producedBy ? [producedBy, this.options.batchSize] : [this.options.batchSize],
-      );
-      if (rows.length === 0) return 0;
-      const bySchema = new Map<string, Array<Record<string, unknown>>>();
-      for (const row of rows) {
-        const envelope = {
-          id: row.id,
-          type: row.type,
-          occurredAt: new Date(row.occurred_at).toISOString(),
-          correlationId: row.correlation_id,
-          causationId: row.causation_id,
-          traceparent: row.traceparent,
-          payload: row.payload,
-        };
-        for (const consumer of this.routing.consumersOf(row.type)) {
-          const list = bySchema.get(consumer.schema) ?? [];
-          list.push({ use_case: consumer.useCase, message_id: row.id, type: row.type, correlation_id: row.correlation_id, envelope });
-          bySchema.set(consumer.schema, list);
-        }
-      }
-      const inserted: Delivery[] = [];
-      for (const [schema, deliveries] of bySchema) {
-        const result = await db.query<{ use_case: string; message_id: string }>(
-          `insert into ${quoteIdent(schema)}.inbox (use_case, message_id, type, correlation_id, envelope, signaled_at)
-           select r.use_case, r.message_id, r.type, r.correlation_id, r.envelope, now()
-           from json_to_recordset(?::json) as r(use_case text, message_id uuid, type text, correlation_id uuid, envelope jsonb)
-           on conflict do nothing
-           returning use_case, message_id`,
-          [JSON.stringify(deliveries)],
-        );
-        for (const r of result) inserted.push({ useCase: r.use_case, messageId: r.message_id });
-      }
-      await db.exec(`update ${outbox} set relayed_at = now() where seq = any(?::bigint[])`, [rows.map((r) => r.seq)]);
-      created = inserted;
-      return rows.length;
-    });
+    const routes = (this.routesJson ??= JSON.stringify(this.routing.routes().map((r) => ({ message_type: r.messageType, use_case: r.useCase, schema: r.schema }))));
+    const rows = await db.query<{ use_case: string | null; message_id: string | null; relayed: string | null }>(
+      this.relaySql(db.schema, producedBy !== undefined),
+      producedBy ? [producedBy, this.options.batchSize, routes] : [this.options.batchSize, routes],
+    );
+    const created: Delivery[] = [];
+    let relayed = 0;
+    for (const r of rows) {
+      if (r.relayed !== null) relayed = Number(r.relayed);
+      else if (r.use_case !== null && r.message_id !== null) created.push({ useCase: r.use_case, messageId: r.message_id });
+    }
     if (created.length > 0) {
       try {
         await this.transport.signal(created);

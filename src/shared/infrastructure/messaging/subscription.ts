@@ -54,6 +54,11 @@ export class RoutingTable {
     return this.byType.get(messageType) ?? [];
   }
 
+  /** Every (message type, consumer) pair under the configured style. */
+  routes(): Array<ConsumerAddress & { readonly messageType: string }> {
+    return [...this.byType].flatMap(([messageType, consumers]) => consumers.map((c) => ({ messageType, ...c })));
+  }
+
   schemaOf(useCase: string): string {
     const schema = this.schemaByUseCase.get(useCase);
     if (!schema) throw new Error(`unknown use case ${useCase}`);

@@ -1,8 +1,21 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { MikroORM, TransactionContext, type EntitySchema, type MigrationObject } from '@mikro-orm/core';
 import { PostgreSqlDriver, type EntityManager, type Knex } from '@mikro-orm/postgresql';
+import type { QueryResult } from 'pg';
 import type { TransactionPort } from '../../kernel/index.js';
 import type { Logger } from '../logging/logger.js';
+
+/**
+ * The two methods of knex's client that its own query runner uses to get a `pg` connection: from
+ * the pool, or (on a transaction's client) the transaction's connection. Calling them directly
+ * skips knex's per-query compilation and events on the hot path.
+ */
+interface KnexConnections {
+  acquireConnection(): Promise<{ query(text: string, values: unknown[]): Promise<QueryResult> }>;
+  releaseConnection(connection: unknown): Promise<unknown>;
+}
+
+const POSITIONAL_CACHE_LIMIT = 1_000;
 
 export interface ModuleDatabaseOptions {
   /** The module's PostgreSQL schema, e.g. `ordering`; also its MikroORM context name. */
@@ -27,6 +40,7 @@ interface TransactionState {
  */
 export class ModuleDatabase implements TransactionPort {
   private readonly txState = new AsyncLocalStorage<TransactionState>();
+  private readonly positionalCache = new Map<string, { readonly text: string | null; readonly placeholders: number }>();
 
   private constructor(
     readonly orm: MikroORM<PostgreSqlDriver>,
@@ -95,23 +109,54 @@ export class ModuleDatabase implements TransactionPort {
     return this.orm.em.getConnection().getKnex();
   }
 
-  private raw(sql: string, params: readonly unknown[]): Knex.Raw {
+  private raw(sql: string, params: readonly unknown[], trx: Knex.Transaction | undefined): Knex.Raw {
     const raw = this.knex().raw(sql, params as Knex.RawBinding[]);
-    const em = TransactionContext.getEntityManager(this.schema);
-    const trx = em?.getTransactionContext<Knex.Transaction>();
     return trx ? raw.transacting(trx) : raw;
+  }
+
+  /**
+   * `sql` with knex's `?` placeholders numbered for `pg` ($1, $2...), or null when it uses what
+   * only knex understands (`??` identifiers, `\?` escapes): such statements go through knex.
+   */
+  private positional(sql: string, count: number): string | null {
+    let cached = this.positionalCache.get(sql);
+    if (cached === undefined) {
+      let n = 0;
+      const text = /\\\?|\?\?/.test(sql) ? null : sql.replace(/\?/g, () => `$${++n}`);
+      cached = { text, placeholders: n };
+      if (this.positionalCache.size < POSITIONAL_CACHE_LIMIT) this.positionalCache.set(sql, cached);
+    }
+    // A count mismatch goes to knex too, which reports it.
+    return cached.placeholders === count ? cached.text : null;
+  }
+
+  private async execute(sql: string, params: readonly unknown[]): Promise<QueryResult> {
+    const trx = TransactionContext.getEntityManager(this.schema)?.getTransactionContext<Knex.Transaction>();
+    const text = this.positional(sql, params.length);
+    // knex refuses undefined bindings (pg would send NULL): let it.
+    if (text === null || params.includes(undefined)) return (await this.raw(sql, params, trx)) as unknown as QueryResult;
+    if (trx) {
+      if (trx.isCompleted()) throw new Error('Transaction query already complete, run with DEBUG=knex:tx for more info');
+      const connection = await (trx.client as unknown as KnexConnections).acquireConnection();
+      return connection.query(text, [...params]);
+    }
+    const pool = this.knex().client as unknown as KnexConnections;
+    const connection = await pool.acquireConnection();
+    try {
+      return await connection.query(text, [...params]);
+    } finally {
+      await pool.releaseConnection(connection);
+    }
   }
 
   /** A parameterised statement (`?` placeholders) in the current transaction, if any; returns the rows. */
   async query<T extends object = Record<string, unknown>>(sql: string, params: readonly unknown[] = []): Promise<T[]> {
-    const result = (await this.raw(sql, params)) as { rows: T[] };
-    return result.rows;
+    return (await this.execute(sql, params)).rows as T[];
   }
 
   /** Like `query`, returning the number of rows affected. */
   async exec(sql: string, params: readonly unknown[] = []): Promise<number> {
-    const result = (await this.raw(sql, params)) as { rowCount: number | null };
-    return result.rowCount ?? 0;
+    return (await this.execute(sql, params)).rowCount ?? 0;
   }
 
   async migrate(): Promise<void> {

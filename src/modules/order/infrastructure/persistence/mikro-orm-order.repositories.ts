@@ -1,4 +1,3 @@
-import { LockMode } from '@mikro-orm/core';
 import { ConcurrencyError, Money } from '../../../../shared/kernel/index.js';
 import type { ModuleDatabase } from '../../../../shared/infrastructure/persistence/module-database.js';
 import type { IdempotencyRecord, IdempotencyStorePort } from '../../application/ports/idempotency.port.js';
@@ -7,7 +6,7 @@ import type { SagaLogPort, SagaStep, SagaStepOutcome } from '../../application/p
 import type { PlaceOrderSagaRepositoryPort } from '../../application/ports/saga.repository.port.js';
 import { Order, type RejectionReason } from '../../domain/order.aggregate.js';
 import { PlaceOrderSaga, type PlaceOrderSagaState } from '../../domain/place-order-saga.js';
-import { IdempotencyKeySchema, OrderSchema, SagaInstanceSchema, SagaStepSchema, type OrderRow } from './order.entity-schema.js';
+import { OrderSchema, SagaStepSchema, type OrderRow } from './order.entity-schema.js';
 
 function toOrder(row: OrderRow): Order {
   return Order.rehydrate({
@@ -24,45 +23,44 @@ function toOrder(row: OrderRow): Order {
   });
 }
 
-/** Native inserts and conditional updates (no unit-of-work flush) keep a saga step to a few round trips. */
+/** The orders table's columns as `OrderRow` names: hot paths read rows with one plain statement. */
+const ORDER_COLUMNS = `id, customer_id as "customerId", total_amount as "totalAmount", currency, status, rejection_reason as "rejectionReason",
+  saga_style as "sagaStyle", deadline_at as "deadlineAt", created_at as "createdAt", decided_at as "decidedAt", updated_at as "updatedAt", version`;
+
+/**
+ * Saga steps run through here several times per order, so reads, inserts and conditional
+ * updates are single parameterised statements in the caller's transaction: no query building,
+ * no unit of work, one round trip each. `list` (not on a saga's path) keeps MikroORM's builder.
+ */
 export class MikroOrmOrderRepository implements OrderRepositoryPort {
   constructor(private readonly db: ModuleDatabase) {}
 
   async add(order: Order): Promise<void> {
     const s = order.snapshot();
-    await this.db.em().insert(OrderSchema, {
-      id: s.id,
-      customerId: s.customerId,
-      totalAmount: s.total.amount,
-      currency: s.total.currency,
-      status: s.status,
-      rejectionReason: s.rejectionReason,
-      sagaStyle: s.sagaStyle,
-      deadlineAt: s.deadlineAt,
-      createdAt: s.createdAt,
-      decidedAt: s.decidedAt,
-      updatedAt: s.createdAt,
-      version: 1,
-    });
+    await this.db.exec(
+      `insert into "ordering"."orders"
+         (id, customer_id, total_amount, currency, status, rejection_reason, saga_style, deadline_at, created_at, decided_at, updated_at, version)
+       values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)`,
+      [s.id, s.customerId, s.total.amount, s.total.currency, s.status, s.rejectionReason, s.sagaStyle, s.deadlineAt, s.createdAt, s.decidedAt, s.createdAt],
+    );
     order.markPersisted(1);
   }
 
   async findById(id: string): Promise<Order | null> {
-    const row = await this.db.em().findOne(OrderSchema, { id }, { disableIdentityMap: true });
+    const [row] = await this.db.query<OrderRow>(`select ${ORDER_COLUMNS} from "ordering"."orders" where id = ?`, [id]);
     return row ? toOrder(row) : null;
   }
 
   async findByIdForUpdate(id: string): Promise<Order | null> {
-    const row = await this.db.em().findOne(OrderSchema, { id }, { lockMode: LockMode.PESSIMISTIC_WRITE, disableIdentityMap: true });
+    const [row] = await this.db.query<OrderRow>(`select ${ORDER_COLUMNS} from "ordering"."orders" where id = ? for update`, [id]);
     return row ? toOrder(row) : null;
   }
 
   async save(order: Order): Promise<void> {
     const next = order.version + 1;
-    const updated = await this.db.em().nativeUpdate(
-      OrderSchema,
-      { id: order.id, version: order.version },
-      { status: order.status, rejectionReason: order.rejectionReason, decidedAt: order.decidedAt, updatedAt: new Date(), version: next },
+    const updated = await this.db.exec(
+      `update "ordering"."orders" set status = ?, rejection_reason = ?, decided_at = ?, updated_at = ?, version = ? where id = ? and version = ?`,
+      [order.status, order.rejectionReason, order.decidedAt, new Date(), next, order.id, order.version],
     );
     if (updated !== 1) throw new ConcurrencyError('order', order.id);
     order.markPersisted(next);
@@ -92,26 +90,28 @@ export class MikroOrmPlaceOrderSagaRepository implements PlaceOrderSagaRepositor
 
   async add(saga: PlaceOrderSaga): Promise<void> {
     const now = new Date();
-    await this.db.em().insert(SagaInstanceSchema, {
-      id: saga.id,
-      type: 'place-order',
-      state: saga.state,
-      deadlineAt: saga.deadlineAt,
-      version: 1,
-      createdAt: now,
-      updatedAt: now,
-    });
+    await this.db.exec(
+      `insert into "ordering"."saga_instances" (id, type, state, deadline_at, version, created_at, updated_at) values (?, 'place-order', ?, ?, 1, ?, ?)`,
+      [saga.id, saga.state, saga.deadlineAt, now, now],
+    );
   }
 
   async findById(id: string): Promise<PlaceOrderSaga | null> {
-    const row = await this.db.em().findOne(SagaInstanceSchema, { id }, { disableIdentityMap: true });
+    const [row] = await this.db.query<{ id: string; state: string; deadlineAt: Date; version: number }>(
+      `select id, state, deadline_at as "deadlineAt", version from "ordering"."saga_instances" where id = ?`,
+      [id],
+    );
     return row ? PlaceOrderSaga.rehydrate({ id: row.id, state: row.state as PlaceOrderSagaState, deadlineAt: row.deadlineAt, version: row.version }) : null;
   }
 
   async save(saga: PlaceOrderSaga): Promise<void> {
-    const updated = await this.db
-      .em()
-      .nativeUpdate(SagaInstanceSchema, { id: saga.id, version: saga.version }, { state: saga.state, version: saga.version + 1, updatedAt: new Date() });
+    const updated = await this.db.exec(`update "ordering"."saga_instances" set state = ?, version = ?, updated_at = ? where id = ? and version = ?`, [
+      saga.state,
+      saga.version + 1,
+      new Date(),
+      saga.id,
+      saga.version,
+    ]);
     if (updated !== 1) throw new ConcurrencyError('place-order saga', saga.id);
   }
 
@@ -131,9 +131,9 @@ export class MikroOrmSagaLog implements SagaLogPort {
 
   async append(orderId: string, steps: readonly SagaStep[]): Promise<void> {
     if (steps.length === 0) return;
-    await this.db.em().insertMany(
-      SagaStepSchema,
-      steps.map((s) => ({ orderId, name: s.name, outcome: s.outcome, detail: s.detail ?? null, at: s.at })),
+    await this.db.exec(
+      `insert into "ordering"."saga_steps" (order_id, name, outcome, detail, at) values ${steps.map(() => '(?, ?, ?, ?, ?)').join(', ')}`,
+      steps.flatMap((s) => [orderId, s.name, s.outcome, s.detail ?? null, s.at]),
     );
   }
 
@@ -147,7 +147,10 @@ export class MikroOrmIdempotencyStore implements IdempotencyStorePort {
   constructor(private readonly db: ModuleDatabase) {}
 
   async find(key: string): Promise<IdempotencyRecord | null> {
-    const row = await this.db.em().findOne(IdempotencyKeySchema, { key }, { disableIdentityMap: true });
+    const [row] = await this.db.query<IdempotencyRecord>(
+      `select key, request_hash as "requestHash", order_id as "orderId" from "ordering"."idempotency_keys" where key = ?`,
+      [key],
+    );
     return row ? { key: row.key, requestHash: row.requestHash, orderId: row.orderId } : null;
   }
 

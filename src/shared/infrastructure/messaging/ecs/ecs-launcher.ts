@@ -22,6 +22,12 @@ export interface EcsLaunchSettings {
   readonly leaseTtlMs: number;
   readonly maxLaunchRetries: number;
   readonly retryBaseMs: number;
+  /**
+   * Settings a launched task needs to launch the next use case's task the same way (saga style,
+   * cluster, network, prefixes), passed in the overrides so every task of a saga agrees with the
+   * process that started it, whatever its task definition says. Settings only, never payloads.
+   */
+  readonly propagatedEnvironment: Readonly<Record<string, string>>;
 }
 
 export interface LaunchCounters {
@@ -160,6 +166,7 @@ export class EcsLauncher {
             environment: [
               { name: 'TASK_USE_CASE', value: useCase },
               { name: 'TASK_LAUNCH_ATTEMPT', value: decision.attemptId },
+              ...Object.entries(s.propagatedEnvironment).map(([name, value]) => ({ name, value })),
             ],
           },
         ],
