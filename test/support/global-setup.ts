@@ -90,7 +90,7 @@ export default async function setup(): Promise<() => Promise<void>> {
     const clones = await listDatabases(endpoints.databaseUrl, `${databaseName}_`).catch(() => [] as string[]);
     const [database, keys] = await Promise.allSettled([
       Promise.all([databaseName, ...clones].map((name) => dropDatabase(databaseUrl, name))),
-      deleteKeysWithPrefix(endpoints.redisUrl, bullmqPrefix),
+      deleteKeysWithPrefix(endpoints.redisUrl, bullmqPrefix, { includeDerivedPrefixes: true }),
     ]);
     // A leftover is not a test failure: report it; the database is swept by a later run.
     if (database.status === 'rejected') {

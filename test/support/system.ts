@@ -1,7 +1,8 @@
 import type { FastifyInstance } from 'fastify';
 import { loadConfig, type Config } from '../../src/shared/infrastructure/config/config.js';
+import type { ModuleDefinition } from '../../src/shared/infrastructure/composition/module-definition.js';
 import type { Runtime } from '../../src/shared/infrastructure/composition/runtime.js';
-import { createLogger } from '../../src/shared/infrastructure/logging/logger.js';
+import { createLogger, type Logger } from '../../src/shared/infrastructure/logging/logger.js';
 import type { DeliveryTransport } from '../../src/shared/infrastructure/messaging/transport.js';
 import { createApi, createMonolith } from '../../src/entrypoints/bootstrap.js';
 import { cloneRunDatabase, uniquePrefix } from './databases.js';
@@ -23,6 +24,10 @@ export interface TestSystemOptions {
   /** Start workers, relay and periodic jobs (default true); false gives a producer-only process. */
   readonly consume?: boolean;
   readonly jobs?: boolean;
+  /** Host only these modules (e.g. an Order side whose Customer side runs elsewhere, or not at all); default all. */
+  readonly modules?: readonly ModuleDefinition[];
+  /** Log through this logger (e.g. one writing to a stream the test reads) instead of the configured one. */
+  readonly logger?: Logger;
 }
 
 /**
@@ -41,11 +46,12 @@ export async function startTestSystem(options: TestSystemOptions = {}): Promise<
     ...options.env,
   });
   if (!config.DATABASE_URL) throw new Error('DATABASE_URL is not set: the vitest global setup provides it');
-  const logger = createLogger({ level: config.LOG_LEVEL, name: 'test' });
+  const logger = options.logger ?? createLogger({ level: config.LOG_LEVEL, name: 'test' });
   const runtime = await createMonolith({
     config,
     logger,
     databaseUrl: config.DATABASE_URL,
+    ...(options.modules ? { modules: options.modules } : {}),
     ...(config.REDIS_URL ? { redisUrl: config.REDIS_URL } : {}),
     ...(options.transport ? { transport: options.transport } : {}),
   });

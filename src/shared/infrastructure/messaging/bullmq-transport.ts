@@ -33,6 +33,14 @@ async function withTimeout<T>(work: Promise<T>, ms: number, what: string): Promi
   }
 }
 
+/**
+ * The message id, so a signal repeated while its job waits is a no-op. A redelivery gets an id of
+ * its own: a job record that outlived its queue (a partial Redis loss) must not swallow it.
+ */
+function jobIdOf(messageId: string, redelivery: boolean): string {
+  return redelivery ? `${messageId}-r${Date.now().toString(36)}` : messageId;
+}
+
 /** BullMQ queue names may not contain ':'; use-case ids never do. */
 export function queueNameOf(useCase: string): string {
   return useCase;
@@ -102,12 +110,12 @@ export class BullMqTransport implements DeliveryTransport {
     await Promise.all(this.workers.map((w) => w.waitUntilReady()));
   }
 
-  async signal(deliveries: readonly Delivery[]): Promise<void> {
+  async signal(deliveries: readonly Delivery[], options: { readonly redelivery?: boolean } = {}): Promise<void> {
     const byUseCase = new Map<string, Delivery[]>();
     for (const d of deliveries) byUseCase.set(d.useCase, [...(byUseCase.get(d.useCase) ?? []), d]);
     const added = Promise.all(
       [...byUseCase].map(([useCase, list]) =>
-        this.queue(useCase).addBulk(list.map((d) => ({ name: 'delivery', data: { messageId: d.messageId }, opts: { jobId: d.messageId } }))),
+        this.queue(useCase).addBulk(list.map((d) => ({ name: 'delivery', data: { messageId: d.messageId }, opts: { jobId: jobIdOf(d.messageId, options.redelivery === true) } }))),
       ),
     );
     // With Redis down, ioredis queues commands forever; a relay must not wait on a wake-up signal.

@@ -43,7 +43,7 @@ export class DeliverySweeper {
       const deliveries: Delivery[] = rows.map((r) => ({ useCase: r.use_case, messageId: r.message_id }));
       this.logger.info({ schema: db.schema, count: deliveries.length }, 'signalling due deliveries again');
       try {
-        await this.transport.signal(deliveries);
+        await this.transport.signal(deliveries, { redelivery: true });
       } catch (error) {
         this.logger.warn({ err: error }, 'could not signal due deliveries; next sweep retries');
       }

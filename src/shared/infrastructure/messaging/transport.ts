@@ -15,7 +15,11 @@ export interface DeliveryTransport {
   readonly name: 'memory' | 'bullmq' | 'ecs';
   /** Start consuming for these use cases (workers); producers-only processes never call it. */
   startConsumers(dispatcher: DeliveryDispatcher): Promise<void>;
-  signal(deliveries: readonly Delivery[]): Promise<void>;
+  /**
+   * `redelivery`: the sweeper signals again a delivery an earlier signal did not bring to an end;
+   * a transport that deduplicates signals must not swallow this one.
+   */
+  signal(deliveries: readonly Delivery[], options?: { readonly redelivery?: boolean }): Promise<void>;
   ping(): Promise<void>;
   /** Periodic upkeep the sweeper runs (e.g. relaunching for ECS leases whose tasks died). */
   maintain?(schemas: readonly string[]): Promise<unknown>;

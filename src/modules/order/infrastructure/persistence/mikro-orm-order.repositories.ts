@@ -8,7 +8,19 @@ import { Order, type RejectionReason } from '../../domain/order.aggregate.js';
 import { PlaceOrderSaga, type PlaceOrderSagaState } from '../../domain/place-order-saga.js';
 import { OrderSchema, SagaStepSchema, type OrderRow } from './order.entity-schema.js';
 
-function toOrder(row: OrderRow): Order {
+/**
+ * A row as MikroORM maps it, or as a plain statement returns it: the ORM's pg settings leave
+ * timestamps as text and bigints as strings, which only the ORM's own mapping converts.
+ */
+type OrderRecord = Omit<OrderRow, 'totalAmount' | 'deadlineAt' | 'createdAt' | 'decidedAt' | 'updatedAt'> & {
+  totalAmount: number | string;
+  deadlineAt: Date | string;
+  createdAt: Date | string;
+  decidedAt: Date | string | null;
+  updatedAt: Date | string;
+};
+
+function toOrder(row: OrderRecord): Order {
   return Order.rehydrate({
     id: row.id,
     customerId: row.customerId,
@@ -16,9 +28,9 @@ function toOrder(row: OrderRow): Order {
     status: row.status,
     rejectionReason: row.rejectionReason as RejectionReason | null,
     sagaStyle: row.sagaStyle,
-    deadlineAt: row.deadlineAt,
-    createdAt: row.createdAt,
-    decidedAt: row.decidedAt,
+    deadlineAt: new Date(row.deadlineAt),
+    createdAt: new Date(row.createdAt),
+    decidedAt: row.decidedAt === null ? null : new Date(row.decidedAt),
     version: row.version,
   });
 }
@@ -47,12 +59,12 @@ export class MikroOrmOrderRepository implements OrderRepositoryPort {
   }
 
   async findById(id: string): Promise<Order | null> {
-    const [row] = await this.db.query<OrderRow>(`select ${ORDER_COLUMNS} from "ordering"."orders" where id = ?`, [id]);
+    const [row] = await this.db.query<OrderRecord>(`select ${ORDER_COLUMNS} from "ordering"."orders" where id = ?`, [id]);
     return row ? toOrder(row) : null;
   }
 
   async findByIdForUpdate(id: string): Promise<Order | null> {
-    const [row] = await this.db.query<OrderRow>(`select ${ORDER_COLUMNS} from "ordering"."orders" where id = ? for update`, [id]);
+    const [row] = await this.db.query<OrderRecord>(`select ${ORDER_COLUMNS} from "ordering"."orders" where id = ? for update`, [id]);
     return row ? toOrder(row) : null;
   }
 
@@ -97,11 +109,11 @@ export class MikroOrmPlaceOrderSagaRepository implements PlaceOrderSagaRepositor
   }
 
   async findById(id: string): Promise<PlaceOrderSaga | null> {
-    const [row] = await this.db.query<{ id: string; state: string; deadlineAt: Date; version: number }>(
+    const [row] = await this.db.query<{ id: string; state: string; deadlineAt: string; version: number }>(
       `select id, state, deadline_at as "deadlineAt", version from "ordering"."saga_instances" where id = ?`,
       [id],
     );
-    return row ? PlaceOrderSaga.rehydrate({ id: row.id, state: row.state as PlaceOrderSagaState, deadlineAt: row.deadlineAt, version: row.version }) : null;
+    return row ? PlaceOrderSaga.rehydrate({ id: row.id, state: row.state as PlaceOrderSagaState, deadlineAt: new Date(row.deadlineAt), version: row.version }) : null;
   }
 
   async save(saga: PlaceOrderSaga): Promise<void> {
