@@ -120,8 +120,12 @@ describe('tasks stopped or killed mid-batch', () => {
 
   it('StopTask (SIGTERM) finishes the message in hand, exits 0, and the rest is carried by a new task', { timeout: 120_000 }, async () => {
     const { ecs, system } = await start('choreography', { WORKER_CONCURRENCY: '1' });
-    const ids = await backlog(system, 200);
+    const ids = await backlog(system, 500);
     const arn = await runningTask('customer-reserve-credit');
+    // Stop it mid-batch: once it has committed work (a SIGTERM while Node itself boots is out of our hands).
+    const reservations = () =>
+      system.runtime.module('customer').db.query<{ n: number }>('select count(*)::int as n from customers.credit_reservations').then((r) => r[0]?.n ?? 0);
+    await expect.poll(reservations, { timeout: 20_000, interval: 20 }).toBeGreaterThan(0);
     const client = new ECSClient({});
     await client.send(new StopTaskCommand({ cluster: 'local', task: arn, reason: 'test: spot interruption' }));
     await expect
