@@ -1,7 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { customerModule } from '../../src/modules/customer/customer.module.js';
 import { orderModule } from '../../src/modules/order/order.module.js';
-import { deleteKeysWithPrefix } from '../../src/shared/infrastructure/provisioning/redis.js';
 import { uniquePrefix } from '../support/databases.js';
 import {
   availableCredit,
@@ -9,11 +8,11 @@ import {
   getOrder,
   placeOrder,
   registerCustomer,
-  startTestSystem,
   waitForStatus,
   type OrderJson,
   type TestSystem,
-  type TestSystemOptions,
+  sql,
+  systemsClosedAfterEach,
 } from '../support/system.js';
 
 /**
@@ -23,29 +22,11 @@ import {
  * is never timed out.
  */
 
-const redisUrl = process.env.REDIS_URL ?? '';
 const USD = (amount: number) => ({ amount, currency: 'USD' });
 const LIMIT = USD(10_000);
 const DEADLINE_MS = 500;
 
-const started: TestSystem[] = [];
-async function start(options: TestSystemOptions = {}): Promise<TestSystem> {
-  const system = await startTestSystem(options);
-  started.push(system);
-  return system;
-}
-
-afterEach(async () => {
-  const systems = started.splice(0);
-  await Promise.allSettled(systems.map((s) => s.close()));
-  await Promise.allSettled([...new Set(systems.map((s) => s.config.BULLMQ_PREFIX))].map((prefix) => deleteKeysWithPrefix(redisUrl, prefix)));
-});
-
-function sql<T extends object = Record<string, unknown>>(system: TestSystem, text: string, params: unknown[] = []): Promise<T[]> {
-  const db = system.runtime.modules[0]?.db;
-  if (!db) throw new Error('the system hosts no module');
-  return db.query<T>(text, params);
-}
+const start = systemsClosedAfterEach(afterEach);
 
 async function messages(system: TestSystem, schema: 'ordering' | 'customers', correlationId: string): Promise<string[]> {
   const rows = await sql<{ type: string }>(system, `select type from "${schema}".outbox where correlation_id = ? order by seq`, [correlationId]);

@@ -16,11 +16,11 @@ import {
   getOrder,
   placeOrder,
   registerCustomer,
-  startTestSystem,
   TERMINAL,
   waitForStatus,
   type TestSystem,
-  type TestSystemOptions,
+  sql,
+  systemsClosedAfterEach,
 } from '../support/system.js';
 
 /**
@@ -34,24 +34,7 @@ const redisUrl = process.env.REDIS_URL ?? '';
 const USD = (amount: number) => ({ amount, currency: 'USD' });
 const LIMIT = USD(10_000);
 
-const started: TestSystem[] = [];
-async function start(options: TestSystemOptions = {}): Promise<TestSystem> {
-  const system = await startTestSystem(options);
-  started.push(system);
-  return system;
-}
-
-afterEach(async () => {
-  const systems = started.splice(0);
-  await Promise.allSettled(systems.map((s) => s.close()));
-  await Promise.allSettled([...new Set(systems.map((s) => s.config.BULLMQ_PREFIX))].map((prefix) => deleteKeysWithPrefix(redisUrl, prefix)));
-});
-
-function sql<T extends object = Record<string, unknown>>(system: TestSystem, text: string, params: unknown[] = []): Promise<T[]> {
-  const db = system.runtime.modules[0]?.db;
-  if (!db) throw new Error('the system hosts no module');
-  return db.query<T>(text, params);
-}
+const start = systemsClosedAfterEach(afterEach);
 
 async function count(system: TestSystem, text: string, params: unknown[] = []): Promise<number> {
   const [row] = await sql<{ n: number }>(system, `select count(*)::int as n from (${text}) q`, params);

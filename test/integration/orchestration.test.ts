@@ -3,7 +3,6 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { CreditReservationFailedV1, CreditReservedV1 } from '../../src/modules/customer/contract/index.js';
 import { SHARED } from '../../src/shared/infrastructure/composition/tokens.js';
 import { listDeadLetters } from '../../src/shared/infrastructure/messaging/dead-letters.js';
-import { deleteKeysWithPrefix } from '../../src/shared/infrastructure/provisioning/redis.js';
 import { createMessage, traceparent, uuidv7, type Envelope, type MessageContext } from '../../src/shared/kernel/index.js';
 import {
   availableCredit,
@@ -11,11 +10,11 @@ import {
   getOrder,
   placeOrder,
   registerCustomer,
-  startTestSystem,
   waitForStatus,
   type OrderJson,
   type TestSystem,
-  type TestSystemOptions,
+  sql,
+  systemsClosedAfterEach,
 } from '../support/system.js';
 
 /**
@@ -24,30 +23,12 @@ import {
  * and a cancellation that must give the credit back.
  */
 
-const redisUrl = process.env.REDIS_URL ?? '';
 const USD = (amount: number) => ({ amount, currency: 'USD' });
 const LIMIT = USD(10_000);
 const ORCHESTRATION = { SAGA_STYLE: 'orchestration' };
 const SAGA = 'order.place-order-saga';
 
-const started: TestSystem[] = [];
-async function start(options: TestSystemOptions = {}): Promise<TestSystem> {
-  const system = await startTestSystem(options);
-  started.push(system);
-  return system;
-}
-
-afterEach(async () => {
-  const systems = started.splice(0);
-  await Promise.allSettled(systems.map((s) => s.close()));
-  await Promise.allSettled([...new Set(systems.map((s) => s.config.BULLMQ_PREFIX))].map((prefix) => deleteKeysWithPrefix(redisUrl, prefix)));
-});
-
-function sql<T extends object = Record<string, unknown>>(system: TestSystem, text: string, params: unknown[] = []): Promise<T[]> {
-  const db = system.runtime.modules[0]?.db;
-  if (!db) throw new Error('the system hosts no module');
-  return db.query<T>(text, params);
-}
+const start = systemsClosedAfterEach(afterEach);
 
 async function messages(system: TestSystem, schema: 'ordering' | 'customers', correlationId: string): Promise<Array<{ id: string; type: string; causation_id: string }>> {
   return sql(system, `select id, type, causation_id from "${schema}".outbox where correlation_id = ? order by seq`, [correlationId]);

@@ -6,6 +6,7 @@ import { createLogger, type Logger } from '../../src/shared/infrastructure/loggi
 import type { DeliveryTransport } from '../../src/shared/infrastructure/messaging/transport.js';
 import { createApi, createMonolith } from '../../src/entrypoints/bootstrap.js';
 import { cloneRunDatabase, uniquePrefix } from './databases.js';
+import { deleteKeysWithPrefix } from '../../src/shared/infrastructure/provisioning/redis.js';
 
 export interface TestSystem {
   readonly runtime: Runtime;
@@ -138,3 +139,29 @@ export function waitForStatus(app: FastifyInstance, id: string, statuses: OrderJ
 }
 
 export const TERMINAL: OrderJson['status'][] = ['APPROVED', 'REJECTED', 'CANCELLED'];
+
+/**
+ * Systems a test file starts through `start` are closed (and their BullMQ keys deleted) after
+ * each test. Call once at the top of a file.
+ */
+export function systemsClosedAfterEach(afterEachHook: (fn: () => Promise<void>) => void): (options?: TestSystemOptions) => Promise<TestSystem> {
+  const started: TestSystem[] = [];
+  afterEachHook(async () => {
+    const systems = started.splice(0);
+    await Promise.allSettled(systems.map((s) => s.close()));
+    const redisUrl = process.env['REDIS_URL'];
+    if (redisUrl) await Promise.allSettled([...new Set(systems.map((s) => s.config.BULLMQ_PREFIX))].map((prefix) => deleteKeysWithPrefix(redisUrl, prefix)));
+  });
+  return async (options = {}) => {
+    const system = await startTestSystem(options);
+    started.push(system);
+    return system;
+  };
+}
+
+/** A parameterised query on the first hosted module's connection (any schema of the run's database). */
+export function sql<T extends object = Record<string, unknown>>(system: TestSystem, text: string, params: unknown[] = []): Promise<T[]> {
+  const db = system.runtime.modules[0]?.db;
+  if (!db) throw new Error('the system hosts no module');
+  return db.query<T>(text, params);
+}
