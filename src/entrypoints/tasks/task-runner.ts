@@ -120,7 +120,8 @@ async function drain(runtime: Runtime, useCase: string, config: Config, logger: 
       const idleUntil = Date.now() + config.TASK_IDLE_GRACE_MS;
       let work = false;
       while (!shouldStop() && Date.now() < idleUntil) {
-        await new Promise((r) => setTimeout(r, Math.min(200, config.TASK_IDLE_GRACE_MS)));
+        // Short polls: the next hop of a saga often lands within milliseconds of the last one.
+        await new Promise((r) => setTimeout(r, Math.min(25, config.TASK_IDLE_GRACE_MS)));
         if ((await inbox.processNext(useCase)) !== 'empty') {
           processed += 1;
           work = true;

@@ -1,0 +1,311 @@
+import type pg from 'pg';
+import type { CpuMeter } from './cpu.js';
+import type { HttpClient } from './http-client.js';
+import { sleep, summarize, type LatencySummary } from './stats.js';
+
+/** Far above what a run spends, so every order is approved and each saga does the same work. */
+const CREDIT_LIMIT = 1_000_000_000_000;
+const ORDER_AMOUNT = 100;
+
+export async function registerCustomers(http: HttpClient, count: number, concurrency: number): Promise<string[]> {
+  const ids: string[] = [];
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < count) {
+      const n = next++;
+      const res = await http.send('POST', '/customers', { name: `bench customer ${n}`, creditLimit: { amount: CREDIT_LIMIT, currency: 'USD' } });
+      if (res.status !== 201) throw new Error(`POST /customers: ${res.status} ${JSON.stringify(res.body)}`);
+      ids.push((res.body as { id: string }).id);
+    }
+  };
+  await Promise.all(Array.from({ length: concurrency }, worker));
+  return ids;
+}
+
+/**
+ * Learns when sagas end from the orders table (one indexed query per tick for every saga still
+ * awaited), instead of polling the API once per order.
+ */
+class CompletionTracker {
+  private readonly waiting = new Map<string, () => void>();
+  private timer: NodeJS.Timeout | undefined;
+  private stopped = false;
+
+  constructor(
+    private readonly db: pg.Pool,
+    private readonly intervalMs: number,
+  ) {}
+
+  start(): void {
+    this.stopped = false;
+    const tick = async (): Promise<void> => {
+      if (this.stopped) return;
+      if (this.waiting.size > 0) {
+        const { rows } = await this.db
+          .query<{ id: string }>(`select id from ordering.orders where id = any($1::uuid[]) and status <> 'PENDING'`, [[...this.waiting.keys()]])
+          .catch(() => ({ rows: [] as { id: string }[] }));
+        for (const { id } of rows) {
+          this.waiting.get(id)?.();
+          this.waiting.delete(id);
+        }
+      }
+      if (!this.stopped) this.timer = setTimeout(() => void tick(), this.intervalMs);
+    };
+    void tick();
+  }
+
+  /** Resolves true when the saga ended, false when `timeoutMs` passed first. */
+  wait(id: string, timeoutMs: number): Promise<boolean> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.waiting.delete(id);
+        resolve(false);
+      }, timeoutMs);
+      this.waiting.set(id, () => {
+        clearTimeout(timer);
+        resolve(true);
+      });
+    });
+  }
+
+  stop(): void {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    for (const resolve of this.waiting.values()) resolve();
+    this.waiting.clear();
+  }
+}
+
+export interface LoadTarget {
+  readonly http: HttpClient;
+  /** The system's database, read-only for the driver: the sagas' own timestamps. */
+  readonly db: pg.Pool;
+  readonly customers: readonly string[];
+  readonly cpu: CpuMeter;
+}
+
+export interface PhaseResult {
+  readonly kind: 'saturation' | 'open-loop';
+  /** Open loop: the arrival rate offered. */
+  readonly offeredPerSec: number | null;
+  /** Closed loop: sagas kept in flight. */
+  readonly inFlight: number | null;
+  readonly windowMs: number;
+  readonly posted: number;
+  readonly postErrors: number;
+  /** Open-loop arrivals not sent because too many requests were outstanding (the system fell behind). */
+  readonly skippedArrivals: number;
+  /** Sagas that reached a terminal state (decided_at) inside the measurement window, per second. */
+  readonly throughputPerSec: number;
+  /** created_at → decided_at of the orders created inside the measurement window. */
+  readonly latencyMs: LatencySummary;
+  /** POST /orders as the driver saw it (request sent → 202 read). */
+  readonly httpPostMs: LatencySummary;
+  readonly approved: number;
+  readonly rejected: number;
+  /** Orders created in the window still PENDING after the drain: sagas that did not finish. */
+  readonly unfinished: number;
+  /**
+   * Where a saga's time goes, per use case it went through, from the inbox rows' own timestamps
+   * (mean ms after the order's created_at): `relayedAfterMs` when the relay created the delivery,
+   * `claimedAfterMs` when the transaction that processed it began.
+   */
+  readonly timeline: ReadonlyArray<{ useCase: string; relayedAfterMs: number; claimedAfterMs: number }>;
+  /** CPU ms per completed saga inside the window: the system process, and the PostgreSQL backends of its database. */
+  readonly cpuMsPerSaga: { readonly system: number; readonly postgres: number };
+}
+
+/** Reads the CPU meter over exactly the measurement window. */
+function meterWindow(cpu: CpuMeter, from: number, to: number): Promise<{ systemMs: number; postgresMs: number }> {
+  return new Promise((resolve, reject) => {
+    setTimeout(() => {
+      cpu.start().then(
+        () => setTimeout(() => cpu.stop().then(resolve, reject), Math.max(0, to - Date.now())),
+        reject,
+      );
+    }, Math.max(0, from - Date.now()));
+  });
+}
+
+interface PhaseTiming {
+  readonly warmupMs: number;
+  readonly durationMs: number;
+  readonly drainTimeoutMs: number;
+}
+
+class Poster {
+  posted = 0;
+  errors = 0;
+  readonly latencies: number[] = [];
+  private next = 0;
+
+  constructor(
+    private readonly target: LoadTarget,
+    private readonly inWindow: (now: number) => boolean,
+  ) {}
+
+  async post(): Promise<string | undefined> {
+    const customerId = this.target.customers[this.next++ % this.target.customers.length]!;
+    const t0 = performance.now();
+    try {
+      const res = await this.target.http.send('POST', '/orders', { customerId, total: { amount: ORDER_AMOUNT, currency: 'USD' } });
+      if (this.inWindow(Date.now())) this.latencies.push(performance.now() - t0);
+      this.posted++;
+      if (res.status !== 202) {
+        this.errors++;
+        return undefined;
+      }
+      return (res.body as { id: string }).id;
+    } catch {
+      this.errors++;
+      return undefined;
+    }
+  }
+}
+
+/**
+ * Saturation: a closed loop that keeps `inFlight` sagas running (each slot places an order over
+ * HTTP, waits until its saga ends, places the next), customers taken round-robin. The window
+ * opens after the warm-up once `inFlight` sagas have ended (steady state) and closes after
+ * `durationMs` once at least 2 × `inFlight` more have ended, so a slow system still yields a
+ * measurable window; both waits are bounded (5× and 4× their nominal length).
+ */
+export async function runSaturation(target: LoadTarget, inFlight: number, timing: PhaseTiming): Promise<PhaseResult> {
+  const start = Date.now();
+  let from = Number.POSITIVE_INFINITY;
+  let to = Number.POSITIVE_INFINITY;
+  let stop = false;
+  let ended = 0;
+  const poster = new Poster(target, (now) => now >= from && now < to);
+  const tracker = new CompletionTracker(target.db, 5);
+  const control = async (): Promise<{ systemMs: number; postgresMs: number }> => {
+    while ((Date.now() - start < timing.warmupMs || ended < inFlight) && Date.now() - start < timing.warmupMs * 5) await sleep(20);
+    await target.cpu.start();
+    from = Date.now();
+    const endedAtStart = ended;
+    while ((Date.now() - from < timing.durationMs || ended - endedAtStart < 2 * inFlight) && Date.now() - from < timing.durationMs * 4) await sleep(20);
+    to = Date.now();
+    const cpu = await target.cpu.stop();
+    stop = true;
+    return cpu;
+  };
+  tracker.start();
+  let cpu: { systemMs: number; postgresMs: number };
+  try {
+    const slot = async (): Promise<void> => {
+      while (!stop) {
+        const id = await poster.post();
+        if (id === undefined) await sleep(20);
+        else if (await tracker.wait(id, timing.durationMs * 4 + timing.drainTimeoutMs)) ended++;
+      }
+    };
+    [cpu] = await Promise.all([control(), ...Array.from({ length: inFlight }, slot)]);
+  } finally {
+    tracker.stop();
+  }
+  return measure(target, { kind: 'saturation', offeredPerSec: null, inFlight }, poster, 0, from, to, timing.drainTimeoutMs, cpu);
+}
+
+/** Open loop: orders arrive at a fixed rate whatever the system does; latency is read from the orders table. */
+export async function runOpenLoop(target: LoadTarget, ratePerSec: number, timing: PhaseTiming, maxOutstanding: number): Promise<PhaseResult> {
+  const start = Date.now();
+  const from = start + timing.warmupMs;
+  const to = from + timing.durationMs;
+  const poster = new Poster(target, (now) => now >= from && now < to);
+  const cpu = meterWindow(target.cpu, from, to);
+  const total = Math.floor((ratePerSec * (timing.warmupMs + timing.durationMs)) / 1000);
+  const t0 = performance.now();
+  const outstanding = new Set<Promise<unknown>>();
+  let skipped = 0;
+  for (let i = 0; i < total; i++) {
+    const wait = t0 + (i * 1000) / ratePerSec - performance.now();
+    if (wait >= 1) await sleep(wait);
+    if (outstanding.size >= maxOutstanding) {
+      skipped++;
+      continue;
+    }
+    const request: Promise<unknown> = poster.post().finally(() => outstanding.delete(request));
+    outstanding.add(request);
+  }
+  await Promise.allSettled([...outstanding]);
+  return measure(target, { kind: 'open-loop', offeredPerSec: ratePerSec, inFlight: null }, poster, skipped, from, to, timing.drainTimeoutMs, await cpu);
+}
+
+async function measure(
+  target: LoadTarget,
+  phase: Pick<PhaseResult, 'kind' | 'offeredPerSec' | 'inFlight'>,
+  poster: Poster,
+  skippedArrivals: number,
+  from: number,
+  to: number,
+  drainTimeoutMs: number,
+  cpu: { systemMs: number; postgresMs: number },
+): Promise<PhaseResult> {
+  const drainUntil = Date.now() + drainTimeoutMs;
+  while (Date.now() < drainUntil) {
+    const { rows } = await target.db.query<{ n: string }>(`select count(*) as n from ordering.orders where status = 'PENDING'`);
+    if (Number(rows[0]?.n ?? 0) === 0) break;
+    await sleep(100);
+  }
+  const window = [new Date(from), new Date(to)];
+  const decided = await target.db.query<{ n: string }>(`select count(*) as n from ordering.orders where decided_at >= $1 and decided_at < $2`, window);
+  const created = await target.db.query<{ status: string; ms: number | null }>(
+    `select status, (extract(epoch from (decided_at - created_at)) * 1000)::float8 as ms
+     from ordering.orders where created_at >= $1 and created_at < $2`,
+    window,
+  );
+  const timeline = await target.db.query<{ use_case: string; relayed: number; claimed: number }>(
+    `select use_case, avg(relayed)::float8 as relayed, avg(claimed)::float8 as claimed from (
+       select i.use_case, extract(epoch from (i.created_at - o.created_at)) * 1000 as relayed, extract(epoch from (i.done_at - o.created_at)) * 1000 as claimed
+       from ordering.orders o join customers.inbox i on i.correlation_id = o.id where o.created_at >= $1 and o.created_at < $2
+       union all
+       select i.use_case, extract(epoch from (i.created_at - o.created_at)) * 1000, extract(epoch from (i.done_at - o.created_at)) * 1000
+       from ordering.orders o join ordering.inbox i on i.correlation_id = o.id where o.created_at >= $1 and o.created_at < $2
+     ) t group by use_case order by avg(relayed)`,
+    window,
+  );
+  const completed = Number(decided.rows[0]?.n ?? 0);
+  const latencies = created.rows.filter((r) => r.ms !== null && r.status !== 'PENDING').map((r) => r.ms!);
+  return {
+    ...phase,
+    windowMs: to - from,
+    posted: poster.posted,
+    postErrors: poster.errors,
+    skippedArrivals,
+    throughputPerSec: Math.round((completed / ((to - from) / 1000)) * 10) / 10,
+    latencyMs: summarize(latencies),
+    httpPostMs: summarize(poster.latencies),
+    approved: created.rows.filter((r) => r.status === 'APPROVED').length,
+    rejected: created.rows.filter((r) => r.status === 'REJECTED').length,
+    unfinished: created.rows.filter((r) => r.status === 'PENDING').length,
+    cpuMsPerSaga: {
+      system: Math.round((cpu.systemMs / Math.max(1, completed)) * 100) / 100,
+      postgres: Math.round((cpu.postgresMs / Math.max(1, completed)) * 100) / 100,
+    },
+    timeline: timeline.rows.map((r) => ({ useCase: r.use_case, relayedAfterMs: Math.round(r.relayed), claimedAfterMs: Math.round(r.claimed) })),
+  };
+}
+
+export interface ConsistencyCheck {
+  readonly ok: boolean;
+  readonly orders: number;
+  readonly pending: number;
+  readonly approvedTotal: number;
+  readonly reservedTotal: number;
+  readonly deadLetters: number;
+}
+
+/**
+ * After a run: every order ended, and the credit the customers lost equals what their approved
+ * orders hold, so the speed was not bought with a broken saga.
+ */
+export async function checkConsistency(db: pg.Pool): Promise<ConsistencyCheck> {
+  const one = async (sql: string): Promise<number> => Number((await db.query<{ n: string | null }>(sql)).rows[0]?.n ?? 0);
+  const orders = await one(`select count(*) as n from ordering.orders`);
+  const pending = await one(`select count(*) as n from ordering.orders where status = 'PENDING'`);
+  const approvedTotal = await one(`select coalesce(sum(total_amount), 0) as n from ordering.orders where status = 'APPROVED'`);
+  const reservedTotal = await one(`select coalesce(sum(credit_limit - available_credit), 0) as n from customers.customers`);
+  const deadLetters =
+    (await one(`select count(*) as n from ordering.inbox where status = 'dead'`)) + (await one(`select count(*) as n from customers.inbox where status = 'dead'`));
+  return { ok: pending === 0 && approvedTotal === reservedTotal && deadLetters === 0, orders, pending, approvedTotal, reservedTotal, deadLetters };
+}

@@ -1,0 +1,109 @@
+import type { ConsistencyCheck, PhaseResult } from './load.js';
+
+export interface StyleResult {
+  /** Completed sagas per second at saturation. */
+  readonly throughputPerSec: number;
+  /** POST /orders → terminal state at half of saturation. */
+  readonly latencyMs: { readonly p50: number; readonly p95: number; readonly p99: number; readonly max: number };
+  readonly saturation: PhaseResult;
+  readonly loadPoints: readonly PhaseResult[];
+  readonly peakRssMb: number;
+  readonly consistency: ConsistencyCheck;
+}
+
+export interface TargetCheck {
+  readonly name: string;
+  readonly value: number;
+  readonly target: string;
+  readonly met: boolean;
+}
+
+export interface BenchResults {
+  readonly generatedAt: string;
+  readonly command: string;
+  readonly mode: 'quick' | 'full';
+  readonly durationSec: number;
+  readonly machine: Record<string, unknown>;
+  readonly settings: Record<string, unknown>;
+  readonly baselines: {
+    readonly sagaStepTps: number;
+    readonly sagaStepLatencyMs: number;
+    readonly bullmqJobsPerSec: number;
+    readonly nodeStartMs: number;
+    readonly details: Record<string, unknown>;
+  };
+  readonly saga: Partial<Record<'memory' | 'bullmq' | 'ecs', Partial<Record<'choreography' | 'orchestration', StyleResult>> | null>>;
+  readonly ecs: {
+    readonly runTaskCallsPerMessage: number;
+    readonly tasksPerMessage: number;
+    readonly taskStartMs: number;
+    readonly [extra: string]: unknown;
+  } | null;
+  readonly memory: { readonly peakRssMb: number; readonly byRun: Record<string, number> };
+  readonly ratios: Record<string, unknown> & { readonly targets: readonly TargetCheck[] };
+  /** Why a section is null. */
+  readonly skipped: Record<string, string>;
+}
+
+export const SECTION_START = '<!-- bench:results:start (written by npm run bench; edit outside these markers) -->';
+export const SECTION_END = '<!-- bench:results:end -->';
+
+const fmt = (n: number | null | undefined): string => (n === null || n === undefined || !Number.isFinite(n) ? '–' : String(n));
+
+/** The generated part of BENCHMARKS.md: the command, the machine, and the tables of the run. */
+export function renderResultsSection(r: BenchResults): string {
+  const lines: string[] = [SECTION_START, '', `## Latest results`, ''];
+  lines.push(`Produced by \`${r.command}\` on ${r.generatedAt.slice(0, 10)} in ${r.durationSec} s; raw data: [bench/results/latest.json](bench/results/latest.json).`);
+  const m = r.machine;
+  lines.push('', `Machine: ${String(m['cpus'])} × ${String(m['cpuModel'])}, ${String(m['memoryGb'])} GiB, ${String(m['os'])}, Node ${String(m['node'])}, PostgreSQL ${String(m['postgres'])}, Redis ${String(m['redis'])}; commit ${String(m['gitCommit'])}${m['gitDirty'] ? ' (with uncommitted changes in src/)' : ''}. Load average (1 min) ${String(m['loadAverageAtStart'])} at the start, ${String(m['loadAverageAtEnd'])} at the end: the machine is shared, see above.`);
+  lines.push('', '### Baselines (same run, same PostgreSQL and Redis)', '', '| baseline | value |', '|---|---|');
+  lines.push(`| saga step in raw SQL through \`pg\`, pool ${String((r.baselines.details['sagaStep'] as { poolSize?: number } | undefined)?.poolSize ?? '')} | ${fmt(r.baselines.sagaStepTps)} tx/s, ${fmt(r.baselines.sagaStepLatencyMs)} ms mean |`);
+  lines.push(`| raw BullMQ, add + process | ${fmt(r.baselines.bullmqJobsPerSec)} jobs/s |`);
+  lines.push(`| \`node -e 0\` (median) | ${fmt(r.baselines.nodeStartMs)} ms |`);
+  lines.push('', '### Sagas (POST /orders over HTTP → APPROVED, from the orders table\'s created_at and decided_at)', '');
+  lines.push('| adapter | style | saturation, sagas/s | p50 / p95 / p99 / max at ½ saturation, ms | p50 / p99 at saturation, ms | POST /orders p50 / p99 at ½, ms | CPU per saga at saturation, system + PostgreSQL, ms | peak RSS, MiB |');
+  lines.push('|---|---|---|---|---|---|---|---|');
+  for (const [adapter, byStyle] of Object.entries(r.saga)) {
+    if (!byStyle) {
+      lines.push(`| ${adapter} | – | not run: ${r.skipped[adapter] ?? 'no result'} | | | | | |`);
+      continue;
+    }
+    for (const [style, s] of Object.entries(byStyle)) {
+      if (!s) continue;
+      const half = s.loadPoints.find((p) => p.offeredPerSec !== null && Math.abs(p.offeredPerSec / s.throughputPerSec - 0.5) < 0.02);
+      lines.push(
+        `| ${adapter} | ${style} | ${fmt(s.throughputPerSec)} | ${fmt(s.latencyMs.p50)} / ${fmt(s.latencyMs.p95)} / ${fmt(s.latencyMs.p99)} / ${fmt(s.latencyMs.max)} | ${fmt(s.saturation.latencyMs.p50)} / ${fmt(s.saturation.latencyMs.p99)} | ${fmt(half?.httpPostMs.p50)} / ${fmt(half?.httpPostMs.p99)} | ${fmt(s.saturation.cpuMsPerSaga.system)} + ${fmt(s.saturation.cpuMsPerSaga.postgres)} | ${fmt(s.peakRssMb)} |`,
+      );
+    }
+  }
+  lines.push('', '### ECS', '');
+  if (r.ecs) {
+    lines.push(
+      `RunTask calls per delivered message ${fmt(r.ecs.runTaskCallsPerMessage)} (${String(r.ecs['runTaskCalls'])} calls for ${String(r.ecs['deliveries'])} deliveries), tasks per message ${fmt(r.ecs.tasksPerMessage)}; a task's spawn to its first committed delivery ${fmt(r.ecs.taskStartMs)} ms (median of ${String(r.ecs['taskStartSamples'])} tasks).`,
+    );
+  } else {
+    lines.push(`Not measured: ${r.skipped['ecs'] ?? 'not requested'}.`);
+  }
+  lines.push('', '### Latency against load', '', '| adapter | style | offered, sagas/s | done, sagas/s | p50 / p99 / max, ms |', '|---|---|---|---|---|');
+  for (const [adapter, byStyle] of Object.entries(r.saga)) {
+    for (const [style, s] of Object.entries(byStyle ?? {})) {
+      if (!s) continue;
+      for (const p of [...s.loadPoints, s.saturation]) {
+        lines.push(`| ${adapter} | ${style} | ${p.offeredPerSec === null ? `saturation (${String(p.inFlight)} in flight)` : fmt(p.offeredPerSec)} | ${fmt(p.throughputPerSec)} | ${fmt(p.latencyMs.p50)} / ${fmt(p.latencyMs.p99)} / ${fmt(p.latencyMs.max)} |`);
+      }
+    }
+  }
+  lines.push('', '### Targets (ratios to this run\'s baselines)', '', '| target | value | goal | |', '|---|---|---|---|');
+  for (const t of r.ratios.targets) lines.push(`| ${t.name} | ${fmt(t.value)} | ${t.target} | ${t.met ? 'met' : '**missed**'} |`);
+  lines.push('', `Peak RSS of the system process: ${fmt(r.memory.peakRssMb)} MiB (largest of the runs).`);
+  lines.push('', '![Saga latency against load](bench/results/latency-vs-load.svg)', '', SECTION_END);
+  return lines.join('\n');
+}
+
+/** Replaces the generated section of BENCHMARKS.md, or appends it; the rest of the file is left as written. */
+export function replaceResultsSection(markdown: string, section: string): string {
+  const start = markdown.indexOf(SECTION_START);
+  const end = markdown.indexOf(SECTION_END);
+  if (start === -1 || end === -1 || end < start) return `${markdown.trimEnd()}\n\n${section}\n`;
+  return `${markdown.slice(0, start)}${section}${markdown.slice(end + SECTION_END.length)}`;
+}

@@ -1,0 +1,489 @@
+/**
+ * `npm run bench` (about 10 minutes) and `npm run bench -- --quick` (about a minute): saga
+ * throughput and latency of the compiled system, run as its own process over real HTTP, against
+ * baselines measured in the same run on the same PostgreSQL and Redis. Writes
+ * bench/results/latest.json and bench/results/latency-vs-load.svg; a full run also rewrites the
+ * results section of BENCHMARKS.md.
+ *
+ * Options: --quick; --profile (system processes run with --cpu-prof; writes profile summaries
+ * instead of latest.json); --adapters=memory,bullmq,ecs and --styles=choreography,orchestration
+ * (a partial run writes bench/results/partial.json.tmp); --in-flight=N (sagas kept running at saturation);
+ * --dist=DIR (another compiled tree); --out=FILE; --keep (keep the work directory: system and task logs);
+ * --render (only rewrite the chart and BENCHMARKS.md from bench/results/latest.json).
+ */
+import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { cpus, loadavg, release, tmpdir, totalmem } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import pg from 'pg';
+import { Redis } from 'ioredis';
+import { loadConfig } from '../src/shared/infrastructure/config/config.js';
+import { deleteKeysWithPrefix } from '../src/shared/infrastructure/provisioning/redis.js';
+import { measureBullMq, measureNodeStart, measureSagaStep } from './lib/baselines.js';
+import { latencyChart, type ChartSeries } from './lib/chart.js';
+import { CpuMeter } from './lib/cpu.js';
+import { BenchDatabases } from './lib/databases.js';
+import { detectEcs } from './lib/ecs.js';
+import { HttpClient } from './lib/http-client.js';
+import { checkConsistency, registerCustomers, runOpenLoop, runSaturation, type ConsistencyCheck, type PhaseResult } from './lib/load.js';
+import { summarizeProfile } from './lib/profile.js';
+import { median, round } from './lib/stats.js';
+import { freePort, startSystem, type SystemProcess } from './lib/system-process.js';
+import { renderResultsSection, replaceResultsSection, type BenchResults, type StyleResult, type TargetCheck } from './lib/report.js';
+
+type Adapter = 'memory' | 'bullmq' | 'ecs';
+type Style = 'choreography' | 'orchestration';
+const ADAPTERS: readonly Adapter[] = ['memory', 'bullmq', 'ecs'];
+const STYLES: readonly Style[] = ['choreography', 'orchestration'];
+
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const RESULTS = join(ROOT, 'bench/results');
+
+function option(name: string): string | undefined {
+  const prefix = `--${name}=`;
+  return process.argv.find((a) => a.startsWith(prefix))?.slice(prefix.length);
+}
+function flag(name: string): boolean {
+  return process.argv.includes(`--${name}`);
+}
+function listOption<T extends string>(name: string, all: readonly T[]): T[] {
+  const value = option(name);
+  if (value === undefined) return [...all];
+  const picked = value.split(',').map((v) => v.trim());
+  const unknown = picked.filter((v) => !(all as readonly string[]).includes(v));
+  if (unknown.length > 0) throw new Error(`--${name}: unknown ${unknown.join(', ')} (choose from ${all.join(', ')})`);
+  return picked as T[];
+}
+
+const quick = flag('quick');
+const profile = flag('profile');
+const adapters = listOption('adapters', ADAPTERS);
+const styles = listOption('styles', STYLES);
+const partial = adapters.length < ADAPTERS.length || styles.length < STYLES.length || option('dist') !== undefined;
+
+/** Every phase is bounded in time; the whole run too. */
+const plan = quick
+  ? {
+      stepWarmupMs: 1_000,
+      stepMs: 2_000,
+      bullmqJobs: 5_000,
+      nodeStartRuns: 5,
+      customers: 100,
+      saturation: { warmupMs: 1_000, durationMs: 2_500, drainTimeoutMs: 15_000 },
+      open: { warmupMs: 1_000, durationMs: 2_500, drainTimeoutMs: 15_000 },
+      loadFractions: [0.5],
+      runDeadlineMs: 150_000,
+    }
+  : {
+      stepWarmupMs: 2_000,
+      stepMs: 10_000,
+      bullmqJobs: 30_000,
+      nodeStartRuns: 11,
+      customers: 500,
+      saturation: { warmupMs: 3_000, durationMs: 15_000, drainTimeoutMs: 30_000 },
+      open: { warmupMs: 2_000, durationMs: 12_000, drainTimeoutMs: 30_000 },
+      loadFractions: [0.25, 0.5, 0.75, 0.9],
+      runDeadlineMs: 30 * 60_000,
+    };
+
+const baseConfig = loadConfig(process.env);
+const inFlight = Number(option('in-flight') ?? 32);
+/** Another compiled tree of the system (an A/B comparison of two builds); dist/ by default. */
+const dist = resolve(ROOT, option('dist') ?? 'dist');
+const command = `npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`;
+const runId = `${new Date().toISOString().replace(/\D/g, '').slice(0, 14)}_${randomBytes(3).toString('hex')}`;
+const prefixes: string[] = [];
+const started = Date.now();
+
+function log(message: string): void {
+  process.stdout.write(`[bench ${((Date.now() - started) / 1000).toFixed(1).padStart(5)}s] ${message}\n`);
+}
+
+function checkDeadline(): void {
+  if (Date.now() - started > plan.runDeadlineMs) throw new Error(`the bench ran past its ${plan.runDeadlineMs / 1000} s limit`);
+}
+
+function loopbackOnly(url: string, what: string): string {
+  const host = new URL(url).hostname;
+  if (!['127.0.0.1', 'localhost', '[::1]', '::1'].includes(host)) throw new Error(`${what} must be on loopback, not ${host}`);
+  return url;
+}
+
+async function machine(serverUrl: string, redisUrl: string): Promise<Record<string, unknown>> {
+  const client = new pg.Client({ connectionString: serverUrl });
+  await client.connect();
+  const pgVersion = (await client.query<{ server_version: string }>('show server_version')).rows[0]?.server_version;
+  await client.end();
+  const redis = new Redis(redisUrl, { maxRetriesPerRequest: 1 });
+  const redisVersion = /^redis_version:(\S+)/m.exec(await redis.info('server'))?.[1];
+  await redis.quit();
+  const git = (args: string[]) => {
+    try {
+      return execFileSync('git', args, { cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+    } catch {
+      return undefined;
+    }
+  };
+  return {
+    cpuModel: cpus()[0]?.model ?? 'unknown',
+    cpus: cpus().length,
+    memoryGb: round(totalmem() / 1024 ** 3),
+    os: `${process.platform} ${release()}`,
+    node: process.version,
+    postgres: pgVersion,
+    redis: redisVersion,
+    gitCommit: git(['rev-parse', '--short', 'HEAD']),
+    gitDirty: (git(['status', '--porcelain', '--', 'src']) ?? '') !== '',
+    /** Other work on the machine skews every figure: the 1-minute load average when the run started. */
+    loadAverageAtStart: round(loadavg()[0] ?? Number.NaN, 2),
+  };
+}
+
+interface RunContext {
+  readonly databases: BenchDatabases;
+  readonly redisUrl: string;
+  readonly workDir: string;
+}
+
+interface StyleRun {
+  readonly result: StyleResult;
+  readonly deliveries: number;
+}
+
+/** One system process (adapter × style) on a fresh database: saturation, then fractions of it. */
+async function runSystem(
+  ctx: RunContext,
+  adapter: Adapter,
+  style: Style,
+  prepare: (env: Record<string, string>) => Promise<Record<string, string>> = async () => ({}),
+): Promise<StyleRun> {
+  const databaseUrl = await ctx.databases.clone(`${adapter.slice(0, 2)}_${style.slice(0, 2)}`);
+  const prefix = `bench-${runId}-${adapter}-${style}`;
+  prefixes.push(prefix);
+  const env: Record<string, string> = {
+    DATABASE_URL: databaseUrl,
+    REDIS_URL: ctx.redisUrl,
+    BULLMQ_PREFIX: prefix,
+    EVENT_BUS: adapter,
+    SAGA_STYLE: style,
+    LOG_LEVEL: process.env['BENCH_LOG_LEVEL'] ?? 'warn',
+    NODE_ENV: 'production',
+  };
+  Object.assign(env, await prepare(env));
+  const profileDir = profile ? join(ctx.workDir, `profile-${adapter}-${style}`) : undefined;
+  if (profileDir) await mkdir(profileDir, { recursive: true });
+  const system: SystemProcess = await startSystem({
+    entrypoint: join(dist, 'entrypoints/dev-server.js'),
+    env,
+    logFile: join(ctx.workDir, `system-${adapter}-${style}.log`),
+    ...(profileDir ? { cpuProfileDir: profileDir } : {}),
+    readyTimeoutMs: 60_000,
+  });
+  const http = new HttpClient(system.baseUrl, inFlight * 2 + 16);
+  const db = new pg.Pool({ connectionString: databaseUrl, max: 2, application_name: 'bench:driver' });
+  db.on('error', () => undefined);
+  let peakRssMb = Number.NaN;
+  let consistency: ConsistencyCheck;
+  const phases: PhaseResult[] = [];
+  try {
+    const customers = await registerCustomers(http, plan.customers, 16);
+    const target = { http, db, customers, cpu: new CpuMeter(system.pid, db) };
+    log(`${adapter}/${style}: pid ${system.pid}, ${customers.length} customers; saturation with ${inFlight} sagas in flight`);
+    const saturation = await runSaturation(target, inFlight, plan.saturation);
+    phases.push(saturation);
+    log(`${adapter}/${style}: saturation ${saturation.throughputPerSec}/s, p50 ${saturation.latencyMs.p50} ms, p99 ${saturation.latencyMs.p99} ms; POST p50 ${saturation.httpPostMs.p50} ms; CPU/saga ${saturation.cpuMsPerSaga.system} ms system + ${saturation.cpuMsPerSaga.postgres} ms PostgreSQL`);
+    log(`${adapter}/${style}:   timeline ${saturation.timeline.map((t) => `${t.useCase} +${t.relayedAfterMs}/+${t.claimedAfterMs}`).join(', ')}`);
+    if (saturation.throughputPerSec === 0) throw new Error(`no saga completed at saturation (${saturation.unfinished} of ${saturation.posted} orders still PENDING after the drain)`);
+    for (const fraction of plan.loadFractions) {
+      checkDeadline();
+      const rate = Math.max(1, round(saturation.throughputPerSec * fraction));
+      const point = await runOpenLoop(target, rate, plan.open, inFlight * 4);
+      phases.push(point);
+      log(`${adapter}/${style}: ${fraction * 100}% = ${rate}/s offered, ${point.throughputPerSec}/s done, p50 ${point.latencyMs.p50} ms, p99 ${point.latencyMs.p99} ms, max ${point.latencyMs.max} ms`);
+      log(`${adapter}/${style}:   timeline ${point.timeline.map((t) => `${t.useCase} +${t.relayedAfterMs}/+${t.claimedAfterMs}`).join(', ')}`);
+    }
+    consistency = await checkConsistency(db);
+    peakRssMb = await system.peakRssMb();
+  } finally {
+    http.close();
+    const code = await system.stop();
+    if (code !== 0) log(`${adapter}/${style}: the system exited with ${String(code)} (log: ${join(ctx.workDir, `system-${adapter}-${style}.log`)})`);
+  }
+  const deliveries = Number(
+    (await db.query<{ n: string }>(`select (select count(*) from ordering.inbox) + (select count(*) from customers.inbox) as n`)).rows[0]?.n ?? 0,
+  );
+  await db.end();
+  if (!consistency.ok) log(`${adapter}/${style}: CONSISTENCY CHECK FAILED ${JSON.stringify(consistency)}`);
+  if (profileDir) await reportProfile(profileDir, adapter, style);
+  const half = phases.find((p) => p.kind === 'open-loop' && p.offeredPerSec !== null && Math.abs(p.offeredPerSec / phases[0]!.throughputPerSec - 0.5) < 0.02);
+  const reference = half ?? phases[phases.length - 1]!;
+  const { p50, p95, p99, max } = reference.latencyMs;
+  return {
+    result: {
+      throughputPerSec: phases[0]!.throughputPerSec,
+      latencyMs: { p50, p95, p99, max },
+      saturation: phases[0]!,
+      loadPoints: phases.slice(1),
+      peakRssMb,
+      consistency,
+    },
+    deliveries,
+  };
+}
+
+async function reportProfile(dir: string, adapter: Adapter, style: Style): Promise<void> {
+  const files = (await readdir(dir)).filter((f) => f.endsWith('.cpuprofile'));
+  if (files.length === 0) {
+    log(`${adapter}/${style}: no CPU profile was written`);
+    return;
+  }
+  const summary = await summarizeProfile(join(dir, files[0]!), 40);
+  const out = join(RESULTS, `profile-${adapter}-${style}.json.tmp`);
+  await writeFile(out, `${JSON.stringify(summary, null, 2)}\n`);
+  log(`${adapter}/${style}: profile (${files[0]}) summarised in ${out}`);
+  for (const o of summary.byOrigin.slice(0, 12)) log(`  ${String(o.share).padStart(5)}%  ${o.origin}`);
+}
+
+/** `sinceSpawnMs` of every task's "first delivery committed" log line: what a cold task costs before it does useful work. */
+async function firstDeliveryTimes(dir: string): Promise<number[]> {
+  const times: number[] = [];
+  for (const file of await readdir(dir).catch(() => [] as string[])) {
+    for (const line of (await readFile(join(dir, file), 'utf8')).split('\n')) {
+      if (!line.includes('first delivery committed')) continue;
+      try {
+        // The endpoint prefixes each line of a task's output with a timestamp, the container and the stream.
+        const ms = (JSON.parse(line.slice(line.indexOf('{'))) as { sinceSpawnMs?: unknown }).sinceSpawnMs;
+        if (typeof ms === 'number') times.push(ms);
+      } catch {
+        // not a JSON log line
+      }
+    }
+  }
+  return times;
+}
+
+async function runEcs(ctx: RunContext): Promise<{ styles: Partial<Record<Style, StyleResult>>; ecs: BenchResults['ecs']; reason?: string }> {
+  const support = await detectEcs(ROOT, process.env['BENCH_ECS_TASK_DEFINITIONS_DIR'] ?? 'deploy/ecs');
+  if (!support.ok) return { styles: {}, ecs: null, reason: support.reason };
+  // Loaded only when the adapter exists, so a build without it does not pay for the import.
+  const { startLocalEcs, silentEcsLocalLogger } = await import('../src/shared/infrastructure/ecs-local/index.js');
+  const results: Partial<Record<Style, StyleResult>> = {};
+  const aws = {
+    AWS_REGION: 'us-east-1',
+    // The local endpoint accepts any signature; the SDK only needs something to sign with.
+    AWS_ACCESS_KEY_ID: 'bench',
+    AWS_SECRET_ACCESS_KEY: 'bench',
+    AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+  };
+  const taskStarts: number[] = [];
+  let runTaskCalls = 0;
+  let tasksStarted = 0;
+  let deliveries = 0;
+  try {
+    for (const style of quick ? (['choreography'] as Style[]).filter((s) => styles.includes(s)) : styles) {
+      checkDeadline();
+      let ecs: Awaited<ReturnType<typeof startLocalEcs>> | undefined;
+      const taskLogDir = join(ctx.workDir, `ecs-tasks-${style}`);
+      await mkdir(taskLogDir, { recursive: true });
+      try {
+        // Tasks get the system's settings (its database, Redis, this endpoint) from the endpoint's environment, as on AWS from their task definition.
+        const run = await runSystem(ctx, 'ecs', style, async (env) => {
+          const port = await freePort();
+          const endpoint = { AWS_ENDPOINT_URL_ECS: `http://127.0.0.1:${port}`, ...aws };
+          ecs = await startLocalEcs({
+            port,
+            host: '127.0.0.1',
+            taskDefinitionsDir: join(ROOT, support.taskDefinitionsDir),
+            projectRoot: ROOT,
+            // Tasks log at info so that each reports how long after its spawn it committed its first delivery.
+            env: { ...env, ...endpoint, LOG_LEVEL: 'info' },
+            taskLogDir,
+            logger: silentEcsLocalLogger,
+            stopTimeoutMs: 5_000,
+          });
+          return endpoint;
+        });
+        results[style] = run.result;
+        const stats = ecs!.stats();
+        runTaskCalls += stats.runTaskCalls;
+        tasksStarted += stats.tasksStarted;
+        deliveries += run.deliveries;
+      } finally {
+        await ecs?.close();
+      }
+      taskStarts.push(...(await firstDeliveryTimes(taskLogDir)));
+    }
+    if (taskStarts.length === 0) throw new Error('no ECS task reported its first delivery');
+    return {
+      styles: results,
+      ecs: {
+        runTaskCallsPerMessage: round(runTaskCalls / Math.max(1, deliveries), 4),
+        tasksPerMessage: round(tasksStarted / Math.max(1, deliveries), 4),
+        taskStartMs: round(median(taskStarts)),
+        taskStartSamples: taskStarts.length,
+        runTaskCalls,
+        tasksStarted,
+        deliveries,
+      },
+    };
+  } catch (error) {
+    return { styles: results, ecs: null, reason: `EVENT_BUS=ecs could not be benchmarked: ${error instanceof Error ? error.message.split('\n')[0] : String(error)}` };
+  }
+}
+
+function targets(results: Pick<BenchResults, 'baselines' | 'saga'>): { perRun: Record<string, Record<string, number>>; checks: TargetCheck[] } {
+  const perRun: Record<string, Record<string, number>> = {};
+  const checks: TargetCheck[] = [];
+  for (const [adapter, byStyle] of Object.entries(results.saga)) {
+    for (const [style, r] of Object.entries(byStyle ?? {})) {
+      if (!r) continue;
+      const throughputRatio = round(r.throughputPerSec / results.baselines.sagaStepTps, 3);
+      const latencyRatio = round(r.latencyMs.p99 / results.baselines.sagaStepLatencyMs, 1);
+      perRun[`${adapter}.${style}`] = { throughputVsSagaStepTps: throughputRatio, p99HalfLoadVsSagaStepLatency: latencyRatio };
+      if (adapter === 'bullmq' && style === 'choreography') {
+        checks.push({ name: 'completed sagas/s, BullMQ choreography ÷ raw saga-step TPS', value: throughputRatio, target: '>= 0.2', met: throughputRatio >= 0.2 });
+      }
+      checks.push({ name: `p99 at half of saturation, ${adapter} ${style} ÷ raw saga-step latency`, value: latencyRatio, target: '<= 30', met: latencyRatio <= 30 });
+    }
+  }
+  return { perRun, checks };
+}
+
+/** The chart, and (after a full run) the results section of BENCHMARKS.md, from a run's results. */
+async function writeArtifacts(results: BenchResults): Promise<void> {
+  const series: ChartSeries[] = Object.entries(results.saga).flatMap(([a, byStyle]) =>
+    Object.entries(byStyle ?? {}).flatMap(([s, r]) =>
+      r ? [{ label: `${a} ${s}`, points: [...r.loadPoints, r.saturation].map((p) => ({ x: p.throughputPerSec, p50: p.latencyMs.p50, p99: p.latencyMs.p99 })) }] : [],
+    ),
+  );
+  const title = `Saga latency against load (${results.mode} run, ${String(results.machine['cpus'])} cores)`;
+  await writeFile(join(RESULTS, 'latency-vs-load.svg'), latencyChart(title, series));
+  log(`wrote ${join(RESULTS, 'latency-vs-load.svg')}`);
+  if (results.mode === 'full') {
+    const mdPath = join(ROOT, 'BENCHMARKS.md');
+    const current = existsSync(mdPath) ? await readFile(mdPath, 'utf8') : '# Benchmarks\n';
+    await writeFile(mdPath, replaceResultsSection(current, renderResultsSection(results)));
+    log('updated the results section of BENCHMARKS.md');
+  }
+}
+
+async function main(): Promise<void> {
+  if (flag('render')) {
+    // Re-renders the chart and BENCHMARKS.md from bench/results/latest.json without running anything.
+    await writeArtifacts(JSON.parse(await readFile(join(RESULTS, 'latest.json'), 'utf8')) as BenchResults);
+    return;
+  }
+  if (!existsSync(join(dist, 'entrypoints/dev-server.js'))) throw new Error(`${dist} has no entrypoints/dev-server.js: \`npm run bench\` builds dist/ (npm run build)`);
+  const serverUrl = loopbackOnly(process.env['BENCH_DATABASE_URL'] ?? 'postgres://postgres@127.0.0.1:5432/postgres', 'BENCH_DATABASE_URL');
+  const redisUrl = loopbackOnly(process.env['BENCH_REDIS_URL'] ?? 'redis://127.0.0.1:6379', 'BENCH_REDIS_URL');
+  const workDir = await mkdtemp(join(tmpdir(), 'saga-bench-'));
+  const databases = new BenchDatabases(serverUrl, runId);
+  const ctx: RunContext = { databases, redisUrl, workDir };
+  let failed = false;
+  const interrupted = () => {
+    log('interrupted: cleaning up');
+    void cleanup().finally(() => process.exit(130));
+  };
+  const cleanup = async () => {
+    await databases.dropAll();
+    for (const p of prefixes) await deleteKeysWithPrefix(redisUrl, p).catch(() => undefined);
+  };
+  process.once('SIGINT', interrupted);
+  process.once('SIGTERM', interrupted);
+  try {
+    log(`${quick ? 'quick' : 'full'} run ${runId}: ${command}`);
+    const machineInfo = await machine(serverUrl, redisUrl);
+    await databases.createTemplate();
+
+    const stepDb = await databases.clone('baseline');
+    const step = await measureSagaStep(stepDb, baseConfig.DB_POOL_SIZE, plan.stepWarmupMs, plan.stepMs);
+    log(`baseline saga step (raw pg, pool ${step.poolSize}): ${step.tps} tx/s, ${step.meanLatencyMs} ms mean`);
+    const bullPrefix = `bench-${runId}-baseline`;
+    prefixes.push(bullPrefix);
+    const bull = await measureBullMq(redisUrl, bullPrefix, plan.bullmqJobs, baseConfig.WORKER_CONCURRENCY, 60_000);
+    log(`baseline BullMQ (concurrency ${bull.concurrency}): ${bull.jobsPerSec} jobs/s added and processed (${bull.addOnlyPerSec}/s add only)`);
+    const nodeStartMs = measureNodeStart(plan.nodeStartRuns);
+    log(`baseline node -e 0: ${nodeStartMs} ms (median of ${plan.nodeStartRuns})`);
+
+    const saga: BenchResults['saga'] = {};
+    const skipped: Record<string, string> = {};
+    for (const adapter of adapters.filter((a): a is Exclude<Adapter, 'ecs'> => a !== 'ecs')) {
+      saga[adapter] = {};
+      for (const style of styles) {
+        checkDeadline();
+        saga[adapter]![style] = (await runSystem(ctx, adapter, style)).result;
+      }
+    }
+    let ecs: BenchResults['ecs'] = null;
+    if (adapters.includes('ecs')) {
+      const outcome = await runEcs(ctx);
+      ecs = outcome.ecs;
+      saga.ecs = Object.keys(outcome.styles).length > 0 ? outcome.styles : null;
+      if (outcome.reason) {
+        skipped['ecs'] = outcome.reason;
+        log(`ecs: skipped: ${outcome.reason}`);
+      }
+    }
+
+    const baselines: BenchResults['baselines'] = {
+      sagaStepTps: step.tps,
+      sagaStepLatencyMs: step.meanLatencyMs,
+      bullmqJobsPerSec: bull.jobsPerSec,
+      nodeStartMs,
+      details: { sagaStep: step, bullmq: bull },
+    };
+    const runs = Object.entries(saga).flatMap(([a, byStyle]) => Object.entries(byStyle ?? {}).map(([s, r]) => [`${a}.${s}`, r?.peakRssMb ?? Number.NaN] as const));
+    const { perRun, checks } = targets({ baselines, saga });
+    const results: BenchResults = {
+      generatedAt: new Date().toISOString(),
+      command,
+      mode: quick ? 'quick' : 'full',
+      durationSec: Math.round((Date.now() - started) / 1000),
+      machine: { ...machineInfo, loadAverageAtEnd: round(loadavg()[0] ?? Number.NaN, 2) },
+      settings: {
+        DB_POOL_SIZE: baseConfig.DB_POOL_SIZE,
+        WORKER_CONCURRENCY: baseConfig.WORKER_CONCURRENCY,
+        RELAY_BATCH_SIZE: baseConfig.RELAY_BATCH_SIZE,
+        customers: plan.customers,
+        sagasInFlightAtSaturation: inFlight,
+        saturation: plan.saturation,
+        openLoop: plan.open,
+        loadFractions: plan.loadFractions,
+        systemLogLevel: process.env['BENCH_LOG_LEVEL'] ?? 'warn',
+      },
+      baselines,
+      saga,
+      ecs,
+      memory: { peakRssMb: Math.max(...runs.map(([, v]) => v).filter(Number.isFinite)), byRun: Object.fromEntries(runs) },
+      ratios: { ...perRun, targets: checks },
+      skipped,
+    };
+
+    await mkdir(RESULTS, { recursive: true });
+    const jsonOut = option('out') ? resolve(option('out')!) : profile ? join(RESULTS, 'profile.json.tmp') : partial ? join(RESULTS, 'partial.json.tmp') : join(RESULTS, 'latest.json');
+    await writeFile(jsonOut, `${JSON.stringify(results, null, 2)}\n`);
+    log(`wrote ${jsonOut}`);
+    if (!profile && !partial) await writeArtifacts(results);
+    for (const c of checks) log(`target ${c.met ? 'MET   ' : 'MISSED'} ${c.name}: ${c.value} (target ${c.target})`);
+    const broken = Object.entries(saga).flatMap(([a, byStyle]) => Object.entries(byStyle ?? {}).filter(([, r]) => r && !r.consistency.ok).map(([s]) => `${a}/${s}`));
+    if (broken.length > 0) {
+      failed = true;
+      log(`consistency check failed for ${broken.join(', ')}: the numbers above are not valid`);
+    }
+  } catch (error) {
+    failed = true;
+    log(`failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+    log(`system logs kept in ${workDir}`);
+  } finally {
+    await cleanup();
+    if (!failed && !profile && !flag('keep')) await rm(workDir, { recursive: true, force: true });
+    else log(`work directory: ${workDir}`);
+  }
+  log(`done in ${Math.round((Date.now() - started) / 1000)} s`);
+  process.exit(failed ? 1 : 0);
+}
+
+void main();
