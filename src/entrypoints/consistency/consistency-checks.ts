@@ -75,6 +75,10 @@ function q(schema: string): string {
   if (!IDENT.test(schema)) throw new Error(`unexpected schema name ${JSON.stringify(schema)}`);
   return `"${schema}"`;
 }
+/** Who consumes what, per saga style, as the modules' contracts declare it. */
+const ROUTES = [orderInbox, customerInbox].flatMap((inbox) =>
+  inbox.routes.flatMap((route) => route.styles.map((style) => ({ message_type: route.messageType, use_case: route.useCase, consumer_schema: inbox.schema, style }))),
+);
 const O = q(ORDERING);
 const C = q(CUSTOMERS);
 
@@ -212,6 +216,19 @@ function definitions(o: ConsistencyOptions): CheckDefinition[] {
               from ${q(s)}.inbox group by correlation_id, use_case, type having count(*) > 1`,
             ).join('\n            ')}
             order by 1, 2`,
+    },
+    {
+      name: 'messages-reach-their-consumers',
+      description: "every relayed message of an order's saga has a delivery for each use case that subscribes to it under that saga's style",
+      sql: `with routes as (select * from json_to_recordset($1::json) as r(message_type text, use_case text, consumer_schema text, style text)),
+            sent as (${MESSAGING_SCHEMAS.map((s) => `select '${s}' as producer, id, type, correlation_id, relayed_at from ${q(s)}.outbox where relayed_at is not null`).join(' union all ')})
+            select m.producer as "producer", m.id as "messageId", m.type, m.correlation_id as "correlationId", r.use_case as "useCase", m.relayed_at as "relayedAt"
+            from sent m
+            join ${O}.orders o on o.id = m.correlation_id
+            join routes r on r.message_type = m.type and r.style = o.saga_style
+            where not (${MESSAGING_SCHEMAS.map((s) => `(r.consumer_schema = '${s}' and exists (select 1 from ${q(s)}.inbox i where i.use_case = r.use_case and i.message_id = m.id))`).join(' or ')})
+            order by m.relayed_at`,
+      params: [JSON.stringify(ROUTES)],
     },
     {
       name: 'deliveries-are-delivered',

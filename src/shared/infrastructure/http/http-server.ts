@@ -20,13 +20,14 @@ export interface HttpServerOptions {
 
 const READINESS_TIMEOUT_MS = 2_000;
 
+/** PostgreSQL went away: its codes, and the messages pg and knex give when a connection (or the transaction on it) was lost. */
 function isConnectionError(error: unknown): boolean {
   const code = (error as { code?: unknown } | null)?.code;
   return (
     typeof code === 'string' &&
     (['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', '57P01', '57P03', '08006', '08001', '08003', '53300'].includes(code) ||
       /^08/.test(code))
-  ) || (error instanceof Error && /Connection terminated|connect ECONNREFUSED|timeout exceeded when trying to connect|Knex: Timeout acquiring a connection/i.test(error.message));
+  ) || (error instanceof Error && /Connection terminated|Connection ended unexpectedly|Client has encountered a connection error|Transaction query already complete|connect ECONNREFUSED|timeout exceeded when trying to connect|Knex: Timeout acquiring a connection/i.test(error.message));
 }
 
 /** Maps anything thrown by a route, a hook or Fastify itself to a problem+json response. */

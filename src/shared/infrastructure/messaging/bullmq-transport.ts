@@ -101,6 +101,9 @@ export class BullMqTransport implements DeliveryTransport {
           lockDuration: this.options.lockDurationMs ?? 10_000,
           stalledInterval: this.options.stalledIntervalMs ?? 5_000,
           maxStalledCount: 1_000,
+          // After a Redis outage BullMQ waits this long before fetching jobs again (15 s by default):
+          // once Redis is back, the deliveries the sweeper signals again should run within a second.
+          runRetryDelay: 1_000,
         },
       );
       worker.on('error', (error) => this.logger.warn({ err: error, useCase }, 'bullmq worker error'));

@@ -1,0 +1,208 @@
+import pg from 'pg';
+import { checkConsistency, type CheckResult, type ConsistencyReport } from '../../../src/entrypoints/consistency/consistency-checks.js';
+import type { IntendedOrder } from './load.js';
+import { count, withDatabase } from './sql.js';
+import { AssertionFailure, sleep } from './util.js';
+
+/** What must hold once a scenario's faults are over. */
+export interface SettleExpectations {
+  readonly databaseUrl: string;
+  /** The orders the clients placed (each accepted exactly once, with what the clients sent). */
+  readonly intended?: readonly IntendedOrder[];
+  /** Customers that exist: orders for others must be REJECTED with CUSTOMER_NOT_FOUND. */
+  readonly knownCustomers?: ReadonlySet<string>;
+  /**
+   * Whether an order may end by its deadline (TIMEOUT). Not in the fault scenarios: there the
+   * deadline is far longer than any fault, so a TIMEOUT means a saga stalled.
+   */
+  readonly allowTimeouts: boolean;
+  /** Message ids that must be dead-lettered (poison messages); any other dead letter fails. */
+  readonly expectedDeadLetters?: ReadonlySet<string>;
+  /** The system must be idle and consistent within this. */
+  readonly timeoutMs: number;
+}
+
+export interface SettleResult {
+  /** From the call until the system was idle (no order PENDING, nothing pending or unrelayed). */
+  readonly settleMs: number;
+  readonly ordersByStatus: Record<string, number>;
+  readonly rejectionReasons: Record<string, number>;
+  readonly deadLetters: number;
+  readonly report: ConsistencyReport;
+}
+
+/** The checks that say "nothing is in flight any more". */
+const QUIESCENCE = ['orders-reach-an-end', 'sagas-reach-an-end', 'deliveries-are-delivered', 'outbox-drains'];
+
+interface OrderRow {
+  id: string;
+  customer_id: string;
+  total_amount: string;
+  currency: string;
+  status: string;
+  rejection_reason: string | null;
+}
+
+function describe(check: CheckResult): string {
+  const rows = check.sample.slice(0, 5).map((r) => `    ${JSON.stringify(r)}`);
+  return [`${check.name}: ${check.count} (${check.description})`, ...rows].join('\n');
+}
+
+/**
+ * Waits (bounded) until the system is idle, then asserts every invariant: the consistency
+ * checks of `npm run check:consistency` in settled mode, the expected dead letters and nothing
+ * else, and the clients' view: every order they placed exists once, as they sent it, ended, and
+ * is CANCELLED exactly when they cancelled it.
+ */
+export async function assertSettled(expectations: SettleExpectations): Promise<SettleResult> {
+  const started = Date.now();
+  const client = new pg.Client({ connectionString: expectations.databaseUrl, connectionTimeoutMillis: 5_000 });
+  client.on('error', () => undefined);
+  await client.connect();
+  try {
+    let report: ConsistencyReport;
+    for (;;) {
+      report = await checkConsistency(client, { mode: 'settled', sampleLimit: 10_000 });
+      const idle = report.checks.filter((c) => QUIESCENCE.includes(c.name)).every((c) => c.ok);
+      if (idle) break;
+      if (Date.now() - started > expectations.timeoutMs) {
+        const stuck = report.checks.filter((c) => QUIESCENCE.includes(c.name) && !c.ok).map(describe);
+        throw new AssertionFailure(`the system did not settle within ${expectations.timeoutMs} ms:\n${stuck.join('\n')}`);
+      }
+      await sleep(200);
+    }
+    const settleMs = Date.now() - started;
+    const problems: string[] = [];
+
+    for (const check of report.checks) {
+      if (check.ok || check.name === 'no-dead-letters') continue;
+      problems.push(describe(check));
+    }
+    const expectedDead = expectations.expectedDeadLetters ?? new Set<string>();
+    const dead = report.checks.find((c) => c.name === 'no-dead-letters')?.sample ?? [];
+    const deadIds = new Set(dead.map((r) => String(r['messageId'])));
+    const unexpectedDead = dead.filter((r) => !expectedDead.has(String(r['messageId'])));
+    if (unexpectedDead.length > 0) {
+      problems.push(`unexpected dead letters: ${unexpectedDead.length}\n${unexpectedDead.slice(0, 5).map((r) => `    ${JSON.stringify(r)}`).join('\n')}`);
+    }
+    const missingDead = [...expectedDead].filter((id) => !deadIds.has(id));
+    if (missingDead.length > 0) problems.push(`messages that should be dead-lettered but are not: ${missingDead.length} (${missingDead.slice(0, 5).join(', ')})`);
+
+    const orders = (await client.query<OrderRow>('select id, customer_id, total_amount, currency, status, rejection_reason from ordering.orders')).rows;
+    const ordersByStatus: Record<string, number> = {};
+    const rejectionReasons: Record<string, number> = {};
+    for (const o of orders) {
+      ordersByStatus[o.status] = (ordersByStatus[o.status] ?? 0) + 1;
+      if (o.rejection_reason) rejectionReasons[o.rejection_reason] = (rejectionReasons[o.rejection_reason] ?? 0) + 1;
+    }
+    if (!expectations.allowTimeouts && (rejectionReasons['TIMEOUT'] ?? 0) > 0) {
+      problems.push(`${rejectionReasons['TIMEOUT']} orders ended by their deadline (TIMEOUT): some message of their saga never arrived`);
+    }
+    if (expectations.intended) problems.push(...clientViewProblems(expectations.intended, orders, expectations.knownCustomers));
+
+    if (problems.length > 0) throw new AssertionFailure(`invariants violated:\n${problems.join('\n')}`);
+    return { settleMs, ordersByStatus, rejectionReasons, deadLetters: dead.length, report };
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
+
+function clientViewProblems(intended: readonly IntendedOrder[], orders: readonly OrderRow[], knownCustomers: ReadonlySet<string> | undefined): string[] {
+  const problems: string[] = [];
+  const byId = new Map(orders.map((o) => [o.id, o]));
+  const seen = new Set<string>();
+  let lost = 0;
+  let wrong = 0;
+  let cancelMismatch = 0;
+  let reasonMismatch = 0;
+  const examples: string[] = [];
+  for (const order of intended) {
+    if (!order.orderId) {
+      lost++;
+      examples.push(`${order.key}: never accepted`);
+      continue;
+    }
+    if (seen.has(order.orderId)) problems.push(`two idempotency keys answered with the same order ${order.orderId}`);
+    seen.add(order.orderId);
+    const row = byId.get(order.orderId);
+    if (!row) {
+      lost++;
+      examples.push(`${order.key}: accepted as ${order.orderId}, not in the database`);
+      continue;
+    }
+    if (row.customer_id !== order.customerId || Number(row.total_amount) !== order.amount || row.currency !== order.currency) {
+      wrong++;
+      examples.push(`${order.key}: stored as ${row.customer_id} ${row.total_amount} ${row.currency}`);
+    }
+    if ((row.status === 'CANCELLED') !== order.cancelConfirmed) {
+      cancelMismatch++;
+      examples.push(`${order.key}: ${row.status}, cancel confirmed to the client: ${order.cancelConfirmed}`);
+    }
+    const expectedReason = knownCustomers && !knownCustomers.has(order.customerId) ? 'CUSTOMER_NOT_FOUND' : order.currency !== 'USD' ? 'CURRENCY_MISMATCH' : undefined;
+    if (expectedReason && row.rejection_reason !== expectedReason) {
+      reasonMismatch++;
+      examples.push(`${order.key}: ${row.status} ${row.rejection_reason ?? ''}, expected REJECTED ${expectedReason}`);
+    }
+  }
+  const extra = orders.filter((o) => !seen.has(o.id)).length;
+  if (lost > 0) problems.push(`${lost} accepted orders lost`);
+  if (wrong > 0) problems.push(`${wrong} orders stored differently from what the client sent`);
+  if (cancelMismatch > 0) problems.push(`${cancelMismatch} orders whose CANCELLED status disagrees with the cancellations the clients saw succeed`);
+  if (reasonMismatch > 0) problems.push(`${reasonMismatch} orders without their expected rejection`);
+  if (extra > 0) problems.push(`${extra} orders in the database that no client was told about (a retried request created a second order?)`);
+  if (examples.length > 0) problems.push(`  e.g. ${examples.slice(0, 5).join('; ')}`);
+  return problems;
+}
+
+interface OpenFault {
+  readonly orderIds: readonly string[];
+  readonly endedAt: number;
+  readonly done: (ms: number) => void;
+  readonly fail: (error: Error) => void;
+}
+
+/**
+ * Time to recover from each fault of a scenario: from the moment the fault ended until every
+ * order accepted before then has left PENDING (orders placed afterwards do not count). One
+ * background poller for all of them, bounded in time.
+ */
+export class RecoveryClock {
+  private readonly open: OpenFault[] = [];
+  private readonly results: Array<Promise<number>> = [];
+  private polling: Promise<void> | undefined;
+
+  constructor(
+    private readonly databaseUrl: string,
+    private readonly timeoutMs = 120_000,
+  ) {}
+
+  /** The fault is over (the process is back, the server restarted...): start its clock. */
+  faultEnded(orderIds: readonly string[]): void {
+    const endedAt = Date.now();
+    const result = new Promise<number>((done, fail) => this.open.push({ orderIds: [...orderIds], endedAt, done, fail }));
+    result.catch(() => undefined);
+    this.results.push(result);
+    this.polling ??= this.poll();
+  }
+
+  /** The recovery time of each fault, in order. */
+  all(): Promise<number[]> {
+    return Promise.all(this.results);
+  }
+
+  private async poll(): Promise<void> {
+    while (this.open.length > 0) {
+      await withDatabase(this.databaseUrl, async (client) => {
+        for (const fault of [...this.open]) {
+          const pending = await count(client, `select count(*) from ordering.orders where status = 'PENDING' and id = any($1::uuid[])`, [fault.orderIds]);
+          if (pending === 0) fault.done(Date.now() - fault.endedAt);
+          else if (Date.now() - fault.endedAt > this.timeoutMs) fault.fail(new AssertionFailure(`${pending} orders accepted before a fault were still PENDING ${this.timeoutMs} ms after it ended`));
+          else continue;
+          this.open.splice(this.open.indexOf(fault), 1);
+        }
+      }).catch(() => undefined); // PostgreSQL may be the fault being recovered from: poll again.
+      await sleep(200);
+    }
+    this.polling = undefined;
+  }
+}
