@@ -197,12 +197,12 @@ export class OrderLoad {
       if (this.nextIndex < this.intended.length) {
         const index = this.nextIndex++;
         const order = this.intended[index]!;
-        if (this.options.ratePerSecond) {
-          const due = this.startedAt + (index * 1_000) / this.options.ratePerSecond;
-          if (due > Date.now()) await sleep(due - Date.now());
-        }
         this.inFlightPlacements++;
         try {
+          if (this.options.ratePerSecond) {
+            const due = this.startedAt + (index * 1_000) / this.options.ratePerSecond;
+            if (due > Date.now()) await sleep(due - Date.now());
+          }
           await this.place(order);
         } finally {
           this.inFlightPlacements--;

@@ -170,6 +170,10 @@ export class ModuleDatabase implements TransactionPort {
   private async migrator() {
     // The migration classes (and @mikro-orm/migrations) load only here, never in a task.
     this.orm.config.get('migrations').migrationsList = [...(await this.loadMigrations())];
+    // Registered explicitly: MikroORM's own lookup (a CommonJS require from the working directory)
+    // does not find the package from every install layout.
+    const { Migrator } = await import('@mikro-orm/migrations');
+    Migrator.register(this.orm);
     return this.orm.getMigrator();
   }
 
