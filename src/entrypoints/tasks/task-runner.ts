@@ -91,15 +91,16 @@ async function drain(runtime: Runtime, useCase: string, config: Config, logger: 
   const shouldStop = () => stopping() || Date.now() >= deadline;
   const worker = async (): Promise<void> => {
     while (!shouldStop()) {
-      const outcome = await inbox.processNext(useCase);
-      if (outcome === 'empty') return;
-      processed += 1;
-      if (!firstLogged && outcome === 'done') {
+      const outcomes = await inbox.processNextBatch(useCase, config.DELIVERY_BATCH_SIZE);
+      if (outcomes.length === 0) return;
+      const before = processed;
+      processed += outcomes.length;
+      if (!firstLogged && outcomes.includes('done')) {
         firstLogged = true;
         // Spawn to first committed delivery: what a cold task costs before it does useful work.
         logger.info({ sinceSpawnMs: Math.round(process.uptime() * 1000) }, 'first delivery committed');
       }
-      if (processed % config.TASK_BATCH_SIZE === 0) await runtime.relay.drainAll(useCase);
+      if (Math.floor(processed / config.TASK_BATCH_SIZE) > Math.floor(before / config.TASK_BATCH_SIZE)) await runtime.relay.drainAll(useCase);
     }
   };
 
@@ -122,8 +123,9 @@ async function drain(runtime: Runtime, useCase: string, config: Config, logger: 
       while (!shouldStop() && Date.now() < idleUntil) {
         // Short polls: the next hop of a saga often lands within milliseconds of the last one.
         await new Promise((r) => setTimeout(r, Math.min(25, config.TASK_IDLE_GRACE_MS)));
-        if ((await inbox.processNext(useCase)) !== 'empty') {
-          processed += 1;
+        const outcomes = await inbox.processNextBatch(useCase, config.DELIVERY_BATCH_SIZE);
+        if (outcomes.length > 0) {
+          processed += outcomes.length;
           work = true;
           break;
         }

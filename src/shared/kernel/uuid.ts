@@ -9,13 +9,28 @@ const UUID_V7 = /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f
 let lastMs = 0;
 let sequence = 0;
 
+// Random bytes are drawn 4 KiB at a time: one getRandomValues call per 256 ids, not one per id.
+const POOL_SIZE = 4096;
+const pool = new Uint8Array(POOL_SIZE);
+let poolOffset = POOL_SIZE;
+const HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
+
+function randomBytes16(): Uint8Array {
+  if (poolOffset + 16 > POOL_SIZE) {
+    globalThis.crypto.getRandomValues(pool);
+    poolOffset = 0;
+  }
+  const bytes = pool.slice(poolOffset, poolOffset + 16);
+  poolOffset += 16;
+  return bytes;
+}
+
 export function uuidv7(now: number = Date.now()): string {
   // Checked before touching the generator's state: a NaN would reset it and break the ordering.
   if (!Number.isSafeInteger(now) || now < 0 || now > 0xffff_ffff_ffff) {
     throw new RangeError(`uuidv7: timestamp must be an integer number of ms in [0, 2^48), got ${String(now)}`);
   }
-  const bytes = new Uint8Array(16);
-  globalThis.crypto.getRandomValues(bytes);
+  const bytes = randomBytes16();
   // Monotonic within a millisecond: a 12-bit counter in rand_a, reseeded each new millisecond.
   if (now <= lastMs) {
     sequence = (sequence + 1) & 0xfff;
@@ -23,15 +38,22 @@ export function uuidv7(now: number = Date.now()): string {
     now = lastMs;
   } else {
     lastMs = now;
-    sequence = (bytes[6]! & 0x07) << 8 | bytes[7]!;
+    sequence = ((bytes[6]! & 0x07) << 8) | bytes[7]!;
   }
-  const ms = BigInt(now);
-  for (let i = 0; i < 6; i++) bytes[i] = Number((ms >> BigInt(8 * (5 - i))) & 0xffn);
+  // 48-bit milliseconds, big-endian: the high 16 bits and the low 32 bits (bit operations are 32-bit).
+  const high = Math.floor(now / 0x1_0000_0000);
+  const low = now >>> 0;
+  bytes[0] = (high >>> 8) & 0xff;
+  bytes[1] = high & 0xff;
+  bytes[2] = (low >>> 24) & 0xff;
+  bytes[3] = (low >>> 16) & 0xff;
+  bytes[4] = (low >>> 8) & 0xff;
+  bytes[5] = low & 0xff;
   bytes[6] = 0x70 | ((sequence >> 8) & 0x0f);
   bytes[7] = sequence & 0xff;
   bytes[8] = (bytes[8]! & 0x3f) | 0x80;
-  const hex = Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
-  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+  const h = (i: number) => HEX[bytes[i]!]!;
+  return `${h(0)}${h(1)}${h(2)}${h(3)}-${h(4)}${h(5)}-${h(6)}${h(7)}-${h(8)}${h(9)}-${h(10)}${h(11)}${h(12)}${h(13)}${h(14)}${h(15)}`;
 }
 
 export function isUuid(value: unknown): value is string {

@@ -6,7 +6,7 @@ import { DeliverySweeper, purgeMessaging } from '../messaging/delivery-sweeper.j
 import { InboxProcessor } from '../messaging/inbox-processor.js';
 import { OutboxEventBus } from '../messaging/outbox-event-bus.js';
 import { OutboxRelay } from '../messaging/outbox-relay.js';
-import { assertSubscriptionsMatchInbox, RoutingTable, type Delivery } from '../messaging/subscription.js';
+import { assertSubscriptionsMatchInbox, RoutingTable } from '../messaging/subscription.js';
 import type { DeliveryDispatcher, DeliveryTransport } from '../messaging/transport.js';
 import { ModuleDatabase } from '../persistence/module-database.js';
 import type { ModuleDefinition, ScheduledJob } from './module-definition.js';
@@ -83,9 +83,9 @@ export class Runtime implements DeliveryDispatcher {
     let runtime: Runtime | undefined;
     const dispatcher: DeliveryDispatcher = {
       useCases: () => runtime?.useCases() ?? [],
-      process: (d) => {
+      process: (useCase, messageIds) => {
         if (!runtime) throw new Error('runtime not started');
-        return runtime.process(d);
+        return runtime.process(useCase, messageIds);
       },
     };
     const transport = await options.transport(dispatcher, routing);
@@ -103,7 +103,7 @@ export class Runtime implements DeliveryDispatcher {
       const container = new Container({ parent: root, defaultScope: 'Singleton' });
       container.bind(SHARED.Database).toConstantValue(db);
       container.bind(SHARED.Transaction).toConstantValue(db);
-      container.bind(SHARED.EventBus).toConstantValue(new OutboxEventBus(db, `${definition.name}.api`, () => relay?.wake()));
+      container.bind(SHARED.EventBus).toConstantValue(new OutboxEventBus(db, `${definition.name}.api`, () => relay?.wake(db)));
       container.load(definition.bindings);
       const subscriptions = definition.subscriptions(container);
       assertSubscriptionsMatchInbox(definition.inbox, subscriptions);
@@ -139,10 +139,8 @@ export class Runtime implements DeliveryDispatcher {
     return [...this.byUseCase.keys()].filter((u) => active.has(u));
   }
 
-  async process(delivery: Delivery): Promise<void> {
-    const inbox = this.byUseCase.get(delivery.useCase);
-    if (!inbox) throw new Error(`use case ${delivery.useCase} is not hosted by this process`);
-    await inbox.processOne(delivery);
+  async process(useCase: string, messageIds: readonly string[]): Promise<void> {
+    await this.inboxOf(useCase).process(useCase, messageIds);
   }
 
   inboxOf(useCase: string): InboxProcessor {

@@ -19,11 +19,11 @@ export interface TransportContext {
 export async function createTransport({ config, logger, databaseUrl, redisUrl, routing }: TransportContext): Promise<DeliveryTransport> {
   switch (config.EVENT_BUS) {
     case 'memory':
-      return new MemoryTransport(logger);
+      return new MemoryTransport(logger, config.DELIVERY_BATCH_SIZE);
     case 'bullmq': {
       if (!redisUrl) throw new Error('EVENT_BUS=bullmq needs REDIS_URL');
       const { BullMqTransport } = await import('../messaging/bullmq-transport.js');
-      return new BullMqTransport({ redisUrl, prefix: config.BULLMQ_PREFIX, concurrency: config.WORKER_CONCURRENCY }, logger);
+      return new BullMqTransport({ redisUrl, prefix: config.BULLMQ_PREFIX, concurrency: config.WORKER_CONCURRENCY, batchSize: config.DELIVERY_BATCH_SIZE }, logger);
     }
     case 'ecs': {
       const { EcsTransport } = await import('../messaging/ecs/ecs-transport.js');

@@ -57,6 +57,11 @@ export const configSchema = z.object({
     .regex(/^[A-Za-z0-9_-]+$/, 'letters, digits, _ and - only')
     .default('saga'),
   WORKER_CONCURRENCY: int(8, 1, 256),
+  /**
+   * Deliveries of one use case handled in one transaction: what one BullMQ job or in-process call
+   * carries and what a task claims at a time. 1 means a transaction per delivery.
+   */
+  DELIVERY_BATCH_SIZE: int(16, 1, 500),
 
   /** A PENDING order (or an orchestrated saga awaiting a reply) is rejected with TIMEOUT after this. */
   ORDER_DEADLINE_MS: int(60_000, 100),

@@ -2,19 +2,28 @@ import { Queue, Worker, type Job } from 'bullmq';
 import { Redis } from 'ioredis';
 import type { Logger } from '../logging/logger.js';
 import type { Delivery } from './subscription.js';
-import type { DeliveryDispatcher, DeliveryTransport } from './transport.js';
+import { batchesOf, type DeliveryDispatcher, type DeliveryTransport } from './transport.js';
 
 export interface BullMqOptions {
   readonly redisUrl: string;
   readonly prefix: string;
   readonly concurrency: number;
+  /** Deliveries of one use case carried by one job (and handled in one transaction). */
+  readonly batchSize?: number;
   /** Short locks so a killed worker's jobs run again within seconds, not a minute. */
   readonly lockDurationMs?: number;
   readonly stalledIntervalMs?: number;
 }
 
+/** `messageIds`: the deliveries this job signals. `messageId`: the one-delivery shape of earlier versions, still accepted. */
 interface DeliveryJob {
-  readonly messageId: string;
+  readonly messageIds?: readonly string[];
+  readonly messageId?: string;
+}
+
+function idsOf(job: DeliveryJob): string[] {
+  if (Array.isArray(job.messageIds)) return job.messageIds.filter((id): id is string => typeof id === 'string');
+  return typeof job.messageId === 'string' ? [job.messageId] : [];
 }
 
 const SIGNAL_TIMEOUT_MS = 2_000;
@@ -34,11 +43,12 @@ async function withTimeout<T>(work: Promise<T>, ms: number, what: string): Promi
 }
 
 /**
- * The message id, so a signal repeated while its job waits is a no-op. A redelivery gets an id of
- * its own: a job record that outlived its queue (a partial Redis loss) must not swallow it.
+ * The (first) message id, so a signal repeated while its job waits is a no-op. A redelivery gets
+ * an id of its own: a job record that outlived its queue (a partial Redis loss) must not swallow it.
  */
-function jobIdOf(messageId: string, redelivery: boolean): string {
-  return redelivery ? `${messageId}-r${Date.now().toString(36)}` : messageId;
+function jobIdOf(messageIds: readonly string[], redelivery: boolean): string {
+  const id = messageIds.length === 1 ? messageIds[0]! : `${messageIds[0]!}-b${messageIds.length}`;
+  return redelivery ? `${id}-r${Date.now().toString(36)}` : id;
 }
 
 /** BullMQ queue names may not contain ':'; use-case ids never do. */
@@ -47,8 +57,9 @@ export function queueNameOf(useCase: string): string {
 }
 
 /**
- * One queue per subscribing use case; the job id is the message id, so a signal repeated while
- * its job waits is a no-op. BullMQ's own retries are off: attempts, backoff and dead letters
+ * One queue per subscribing use case; a job carries up to `batchSize` deliveries signalled
+ * together (the worker handles them in one transaction) and its id is derived from the message
+ * ids, so a signal repeated while its job waits is a no-op. BullMQ's own retries are off: attempts, backoff and dead letters
  * are rows in PostgreSQL, and a job lost with Redis is signalled again by the sweeper.
  */
 export class BullMqTransport implements DeliveryTransport {
@@ -93,7 +104,12 @@ export class BullMqTransport implements DeliveryTransport {
       this.workerConnections.push(connection);
       const worker = new Worker<DeliveryJob>(
         queueNameOf(useCase),
-        async (job: Job<DeliveryJob>) => dispatcher.process({ useCase, messageId: job.data.messageId }),
+        async (job: Job<DeliveryJob>) => {
+          const ids = idsOf(job.data);
+          // A job without ids is not ours to interpret; its deliveries (if any) are signalled again by the sweeper.
+          if (ids.length === 0) this.logger.warn({ useCase, jobId: job.id }, 'bullmq job without message ids ignored');
+          else await dispatcher.process(useCase, ids);
+        },
         {
           connection,
           prefix: this.options.prefix,
@@ -114,13 +130,13 @@ export class BullMqTransport implements DeliveryTransport {
   }
 
   async signal(deliveries: readonly Delivery[], options: { readonly redelivery?: boolean } = {}): Promise<void> {
-    const byUseCase = new Map<string, Delivery[]>();
-    for (const d of deliveries) byUseCase.set(d.useCase, [...(byUseCase.get(d.useCase) ?? []), d]);
-    const added = Promise.all(
-      [...byUseCase].map(([useCase, list]) =>
-        this.queue(useCase).addBulk(list.map((d) => ({ name: 'delivery', data: { messageId: d.messageId }, opts: { jobId: jobIdOf(d.messageId, options.redelivery === true) } }))),
-      ),
-    );
+    const byUseCase = new Map<string, Array<{ name: string; data: DeliveryJob; opts: { jobId: string } }>>();
+    for (const { useCase, messageIds } of batchesOf(deliveries, this.options.batchSize ?? 1)) {
+      const jobs = byUseCase.get(useCase) ?? [];
+      jobs.push({ name: 'delivery', data: { messageIds }, opts: { jobId: jobIdOf(messageIds, options.redelivery === true) } });
+      byUseCase.set(useCase, jobs);
+    }
+    const added = Promise.all([...byUseCase].map(([useCase, jobs]) => this.queue(useCase).addBulk(jobs)));
     // With Redis down, ioredis queues commands forever; a relay must not wait on a wake-up signal.
     await withTimeout(added, SIGNAL_TIMEOUT_MS, 'signalling BullMQ');
   }

@@ -28,6 +28,8 @@ interface InboxRow {
 
 const MAX_ENVELOPE_BYTES = 256 * 1024;
 
+const CLAIMED_COLUMNS = `message_id, use_case, type, correlation_id, envelope->>'causationId' as causation_id, envelope, status, attempts`;
+
 class PermanentFailure extends Error {
   constructor(
     readonly code: string,
@@ -70,16 +72,21 @@ export class InboxProcessor implements DeliveryDispatcher {
     return this.byUseCase.has(useCase);
   }
 
-  async process(delivery: Delivery): Promise<void> {
-    await this.processOne(delivery);
+  /**
+   * Processes the given deliveries of one use case (the transports' path): one alone in its own
+   * transaction, several in one transaction (see `processBatch`). Returns an outcome per id.
+   */
+  async process(useCase: string, messageIds: readonly string[]): Promise<DeliveryOutcome[]> {
+    if (messageIds.length === 1) return [await this.processOne({ useCase, messageId: messageIds[0]! })];
+    return this.processBatch(useCase, messageIds);
   }
 
-  /** Processes one given delivery (the transports' path). */
+  /** Processes one given delivery in its own transaction. */
   processOne(delivery: Delivery): Promise<DeliveryOutcome> {
     return this.attempt(delivery.useCase, 'busy', () =>
       this.db.query<InboxRow>(
         this.claimSql(
-          `select message_id, use_case, type, correlation_id, envelope->>'causationId' as causation_id, envelope, status, attempts, available_at <= now() as due
+          `select ${CLAIMED_COLUMNS}, available_at <= now() as due
            from ${this.inbox} where use_case = ? and message_id = ? for update skip locked`,
         ),
         [delivery.useCase, delivery.messageId],
@@ -87,18 +94,81 @@ export class InboxProcessor implements DeliveryDispatcher {
     );
   }
 
-  /** Claims and processes the oldest due delivery of a use case (the draining task's path). */
+  /** Claims and processes the oldest due delivery of a use case in its own transaction. */
   processNext(useCase: string): Promise<DeliveryOutcome> {
     return this.attempt(useCase, 'empty', () =>
-      this.db.query<InboxRow>(
-        this.claimSql(
-          `select message_id, use_case, type, correlation_id, envelope->>'causationId' as causation_id, envelope, status, attempts, true as due
-           from ${this.inbox} where use_case = ? and status = 'pending' and available_at <= now()
-           order by available_at, created_at limit 1 for update skip locked`,
-        ),
-        [useCase],
-      ),
+      this.db.query<InboxRow>(this.claimSql(`${this.nextDueSql()} limit 1 for update skip locked`), [useCase]),
     );
+  }
+
+  /**
+   * Processes several given deliveries of one use case in ONE transaction: one claim statement
+   * for all of them, each handler in turn, the outbox rows of all of them in one statement, one
+   * commit. Each delivery still has exactly one effect: the claim marks the rows done in the
+   * transaction that carries the effects. If any of them fails (a handler throws, a message does
+   * not validate, a lock wait ends in a deadlock), the whole transaction rolls back and each
+   * delivery is processed again alone, so the failure is recorded for that one only and the
+   * others commit. A delivery another transaction holds is skipped ('busy'); its holder ends it.
+   */
+  processBatch(useCase: string, messageIds: readonly string[]): Promise<DeliveryOutcome[]> {
+    const ids = [...new Set(messageIds)];
+    return this.attemptBatch(
+      useCase,
+      () =>
+        this.db.query<InboxRow>(
+          this.claimSql(
+            `select ${CLAIMED_COLUMNS}, available_at <= now() as due
+             from ${this.inbox} where use_case = ? and message_id = any(?::uuid[])
+             order by created_at, message_id for update skip locked`,
+          ),
+          [useCase, ids],
+        ),
+      messageIds,
+    );
+  }
+
+  /** Claims up to `limit` of the oldest due deliveries of a use case and processes them as one batch (the draining task's path); [] when none is due. */
+  processNextBatch(useCase: string, limit: number): Promise<DeliveryOutcome[]> {
+    if (limit <= 1) return this.processNext(useCase).then((outcome) => (outcome === 'empty' ? [] : [outcome]));
+    return this.attemptBatch(
+      useCase,
+      () => this.db.query<InboxRow>(this.claimSql(`${this.nextDueSql()} limit ? for update skip locked`), [useCase, limit]),
+      undefined,
+    );
+  }
+
+  private nextDueSql(): string {
+    return `select ${CLAIMED_COLUMNS}, true as due
+      from ${this.inbox} where use_case = ? and status = 'pending' and available_at <= now()
+      order by available_at, created_at`;
+  }
+
+  private async attemptBatch(useCase: string, claim: () => Promise<InboxRow[]>, requested: readonly string[] | undefined): Promise<DeliveryOutcome[]> {
+    const handlers = this.handlersOf(useCase);
+    let claimed: InboxRow[] = [];
+    let outcomes: Map<string, DeliveryOutcome>;
+    try {
+      outcomes = await this.db.run(async () => {
+        claimed = await claim();
+        const done = new Map<string, DeliveryOutcome>();
+        for (const row of claimed) {
+          if (row.status !== 'pending') done.set(row.message_id, 'duplicate');
+          else if (!row.due) done.set(row.message_id, 'not-due');
+          else {
+            await this.handle(useCase, this.validate(row, handlers), handlers);
+            done.set(row.message_id, 'done');
+          }
+        }
+        return done;
+      });
+    } catch (error) {
+      // The claim itself failed (e.g. PostgreSQL unreachable): nothing was claimed, nothing changed.
+      if (claimed.length === 0) throw error;
+      this.logger.info({ useCase, deliveries: claimed.length, err: error }, 'a delivery of the batch failed; processing each alone');
+      outcomes = new Map();
+      for (const row of claimed) outcomes.set(row.message_id, await this.processOne({ useCase, messageId: row.message_id }));
+    }
+    return requested ? requested.map((id) => outcomes.get(id) ?? 'busy') : [...outcomes.values()];
   }
 
   /**
@@ -117,8 +187,7 @@ export class InboxProcessor implements DeliveryDispatcher {
   }
 
   private async attempt(useCase: string, unclaimed: DeliveryOutcome, claim: () => Promise<InboxRow[]>): Promise<DeliveryOutcome> {
-    const handlers = this.byUseCase.get(useCase);
-    if (!handlers) throw new Error(`${this.db.schema} has no use case ${useCase}`);
+    const handlers = this.handlersOf(useCase);
     let claimed: InboxRow | undefined;
     try {
       return await this.db.run(async () => {
@@ -127,21 +196,29 @@ export class InboxProcessor implements DeliveryDispatcher {
         claimed = row;
         if (row.status !== 'pending') return 'duplicate';
         if (!row.due) return 'not-due';
-        const message = this.validate(row, handlers);
-        await withLogContext(
-          { useCase, messageId: message.id, messageType: message.type, correlationId: message.correlationId, causationId: message.causationId },
-          async () => {
-            const subscription = handlers.get(message.type)!;
-            await subscription.handle(message);
-            this.logger.debug('delivery done');
-          },
-        );
+        await this.handle(useCase, this.validate(row, handlers), handlers);
         return 'done';
       });
     } catch (error) {
       if (!claimed) throw error;
       return this.recordFailure(claimed, error);
     }
+  }
+
+  private handlersOf(useCase: string): Map<string, Subscription> {
+    const handlers = this.byUseCase.get(useCase);
+    if (!handlers) throw new Error(`${this.db.schema} has no use case ${useCase}`);
+    return handlers;
+  }
+
+  private handle(useCase: string, message: Envelope, handlers: Map<string, Subscription>): Promise<void> {
+    return withLogContext(
+      { useCase, messageId: message.id, messageType: message.type, correlationId: message.correlationId, causationId: message.causationId },
+      async () => {
+        await handlers.get(message.type)!.handle(message);
+        this.logger.debug('delivery done');
+      },
+    );
   }
 
   private validate(row: InboxRow, handlers: Map<string, Subscription>): Envelope {

@@ -1,6 +1,6 @@
 import type { Logger } from '../logging/logger.js';
 import type { Delivery } from './subscription.js';
-import type { DeliveryDispatcher, DeliveryTransport } from './transport.js';
+import { batchesOf, type DeliveryDispatcher, type DeliveryTransport } from './transport.js';
 
 /**
  * Carries signals by calling the dispatcher in the same process, asynchronously (never inside
@@ -13,7 +13,11 @@ export class MemoryTransport implements DeliveryTransport {
   private readonly inFlight = new Set<Promise<void>>();
   private closed = false;
 
-  constructor(private readonly logger: Logger) {}
+  constructor(
+    private readonly logger: Logger,
+    /** Deliveries of one use case handled per call (one transaction). */
+    private readonly batchSize = 1,
+  ) {}
 
   async startConsumers(dispatcher: DeliveryDispatcher): Promise<void> {
     this.dispatcher = dispatcher;
@@ -23,11 +27,13 @@ export class MemoryTransport implements DeliveryTransport {
     const dispatcher = this.dispatcher;
     if (!dispatcher || this.closed) return;
     const served = new Set(dispatcher.useCases());
-    for (const delivery of deliveries) {
-      if (!served.has(delivery.useCase)) continue;
+    for (const { useCase, messageIds } of batchesOf(deliveries, this.batchSize)) {
+      if (!served.has(useCase)) continue;
       const run = new Promise<void>((resolve) => setImmediate(resolve))
-        .then(() => dispatcher.process(delivery))
-        .catch((error: unknown) => this.logger.error({ err: error, ...delivery }, 'in-memory delivery failed'))
+        .then(async () => {
+          await dispatcher.process(useCase, messageIds);
+        })
+        .catch((error: unknown) => this.logger.error({ err: error, useCase, messageIds }, 'in-memory delivery failed'))
         .finally(() => this.inFlight.delete(run));
       this.inFlight.add(run);
     }

@@ -3,10 +3,23 @@ import { currentLogContext } from '../logging/logger.js';
 import type { ModuleDatabase } from '../persistence/module-database.js';
 import { quoteIdent } from '../persistence/messaging-tables.js';
 
+interface OutboxRow {
+  readonly id: string;
+  readonly type: string;
+  readonly correlation_id: string;
+  readonly causation_id: string | null;
+  readonly traceparent: string;
+  readonly occurred_at: string;
+  readonly payload: unknown;
+  readonly produced_by: string;
+}
+
 /**
  * The event-bus port as the write side of the transactional outbox: messages become rows in
- * the module's own schema, in the caller's transaction. After commit the relay is woken to
- * fan them out; if the process dies first, the relay's poll finds them.
+ * the module's own schema, in the caller's transaction. The rows of one transaction are written
+ * in one statement just before it commits (a transaction that handles several deliveries
+ * publishes once per delivery). After commit the relay is woken to fan them out; if the process
+ * dies first, the relay's poll finds them.
  */
 export class OutboxEventBus implements EventBusPort {
   private readonly insertSql: string;
@@ -30,7 +43,7 @@ export class OutboxEventBus implements EventBusPort {
       throw new Error('EventBusPort.publish must run inside a transaction (TransactionPort.run)');
     }
     const producedBy = currentLogContext()?.useCase ?? this.defaultProducer;
-    const rows = messages.map((m) => ({
+    const rows = messages.map((m): OutboxRow => ({
       id: m.id,
       type: m.type,
       correlation_id: m.correlationId,
@@ -40,7 +53,14 @@ export class OutboxEventBus implements EventBusPort {
       payload: m.payload,
       produced_by: producedBy,
     }));
-    await this.db.exec(this.insertSql, [JSON.stringify(rows)]);
-    this.db.afterCommit(this.onCommitted);
+    const pending = this.db.transactionBuffer<OutboxRow[]>(
+      this,
+      () => {
+        this.db.afterCommit(this.onCommitted);
+        return [];
+      },
+      (buffered) => (buffered.length > 0 ? { sql: this.insertSql, params: [JSON.stringify(buffered)] } : null),
+    );
+    pending.push(...rows);
   }
 }

@@ -20,6 +20,10 @@ export class OutboxRelay {
   private running: Promise<void> | undefined;
   private again = false;
   private stopped = true;
+  /** Producers whose commits woke the relay since its last pass; a poll (timer) relays every producer. */
+  private readonly woken = new Set<ModuleDatabase>();
+  private pollAll = true;
+  private lastFullPassAt = 0;
   private readonly sqlCache = new Map<string, string>();
   private routesJson: string | undefined;
 
@@ -42,9 +46,14 @@ export class OutboxRelay {
     await this.running;
   }
 
-  /** Relay soon: called after a commit that wrote outbox rows. Coalesces bursts into one pass. */
-  wake(): void {
+  /**
+   * Relay soon: called after a commit that wrote outbox rows (of `producer`: only its outbox is
+   * read on that pass; without it, every producer's). Coalesces bursts into one pass.
+   */
+  wake(producer?: ModuleDatabase): void {
     if (this.stopped) return;
+    if (producer && this.producers.includes(producer)) this.woken.add(producer);
+    else this.pollAll = true;
     if (this.running) {
       this.again = true;
       return;
@@ -52,9 +61,12 @@ export class OutboxRelay {
     this.schedule(0);
   }
 
-  private schedule(delayMs: number): void {
+  private schedule(delayMs: number, poll = false): void {
     if (this.timer) clearTimeout(this.timer);
-    this.timer = setTimeout(() => void this.pass(), delayMs);
+    this.timer = setTimeout(() => {
+      if (poll) this.pollAll = true;
+      void this.pass();
+    }, delayMs);
     this.timer.unref();
   }
 
@@ -63,8 +75,15 @@ export class OutboxRelay {
     this.running = (async () => {
       do {
         this.again = false;
+        // Under a steady stream of wakes the poll timer never fires: every pollMs, read every outbox
+        // anyway (rows written by other processes are found by polling only).
+        const full = this.pollAll || Date.now() - this.lastFullPassAt >= this.options.pollMs;
+        const producers = full ? this.producers : this.producers.filter((db) => this.woken.has(db));
+        if (full) this.lastFullPassAt = Date.now();
+        this.pollAll = false;
+        this.woken.clear();
         try {
-          await this.drainAll();
+          await this.drain(producers);
         } catch (error) {
           this.logger.warn({ err: error }, 'outbox relay pass failed; will retry');
         }
@@ -72,13 +91,17 @@ export class OutboxRelay {
     })();
     await this.running;
     this.running = undefined;
-    if (!this.stopped) this.schedule(this.options.pollMs);
+    if (!this.stopped) this.schedule(this.options.pollMs, true);
   }
 
   /** Relays everything currently unrelayed (optionally only what one use case produced). */
-  async drainAll(producedBy?: string): Promise<number> {
+  drainAll(producedBy?: string): Promise<number> {
+    return this.drain(this.producers, producedBy);
+  }
+
+  private async drain(producers: readonly ModuleDatabase[], producedBy?: string): Promise<number> {
     let total = 0;
-    for (const db of this.producers) {
+    for (const db of producers) {
       for (;;) {
         const n = await this.relayBatch(db, producedBy);
         total += n;

@@ -1,9 +1,31 @@
 import type { Delivery } from './subscription.js';
 
-/** Processes one pending delivery; what a transport calls when it carries a signal. */
+/**
+ * Processes pending deliveries of one use case; what a transport calls when it carries a signal.
+ * Several ids are processed in one transaction (the inbox falls back to one per transaction when
+ * one of them fails).
+ */
 export interface DeliveryDispatcher {
   useCases(): readonly string[];
-  process(delivery: Delivery): Promise<void>;
+  process(useCase: string, messageIds: readonly string[]): Promise<unknown>;
+}
+
+/**
+ * Splits signalled deliveries into batches: by use case, at most `max` ids each, in the order
+ * given (the relay's order). What one transport call (a job, an in-process call) carries.
+ */
+export function batchesOf(deliveries: readonly Delivery[], max: number): Array<{ readonly useCase: string; readonly messageIds: string[] }> {
+  const byUseCase = new Map<string, string[]>();
+  for (const d of deliveries) {
+    const ids = byUseCase.get(d.useCase);
+    if (ids) ids.push(d.messageId);
+    else byUseCase.set(d.useCase, [d.messageId]);
+  }
+  const batches: Array<{ useCase: string; messageIds: string[] }> = [];
+  for (const [useCase, ids] of byUseCase) {
+    for (let i = 0; i < ids.length; i += Math.max(1, max)) batches.push({ useCase, messageIds: ids.slice(i, i + Math.max(1, max)) });
+  }
+  return batches;
 }
 
 /**

@@ -138,15 +138,34 @@ export class MikroOrmPlaceOrderSagaRepository implements PlaceOrderSagaRepositor
   }
 }
 
+interface StepRow {
+  readonly order_id: string;
+  readonly name: string;
+  readonly outcome: SagaStepOutcome;
+  readonly detail: string | null;
+  readonly at: string;
+}
+
+/** One statement text whatever the number of steps, so it is prepared once per connection. */
+const INSERT_STEPS = `insert into "ordering"."saga_steps" (order_id, name, outcome, detail, at)
+  select r.order_id, r.name, r.outcome, r.detail, r.at from json_to_recordset(?::json) as r(order_id uuid, name text, outcome text, detail text, at timestamptz)`;
+
 export class MikroOrmSagaLog implements SagaLogPort {
   constructor(private readonly db: ModuleDatabase) {}
 
+  /**
+   * In a transaction, the steps are written with its other buffered rows just before it commits
+   * (one statement for every order of a batch); outside one, at once.
+   */
   async append(orderId: string, steps: readonly SagaStep[]): Promise<void> {
     if (steps.length === 0) return;
-    await this.db.exec(
-      `insert into "ordering"."saga_steps" (order_id, name, outcome, detail, at) values ${steps.map(() => '(?, ?, ?, ?, ?)').join(', ')}`,
-      steps.flatMap((s) => [orderId, s.name, s.outcome, s.detail ?? null, s.at]),
-    );
+    const rows = steps.map((s) => ({ order_id: orderId, name: s.name, outcome: s.outcome, detail: s.detail ?? null, at: s.at.toISOString() }));
+    if (!this.db.inTransaction()) {
+      await this.db.exec(INSERT_STEPS, [JSON.stringify(rows)]);
+      return;
+    }
+    const pending = this.db.transactionBuffer<StepRow[]>(this, () => [], (buffered) => (buffered.length > 0 ? { sql: INSERT_STEPS, params: [JSON.stringify(buffered)] } : null));
+    pending.push(...rows);
   }
 
   async list(orderId: string): Promise<SagaStep[]> {
