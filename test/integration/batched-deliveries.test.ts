@@ -168,6 +168,34 @@ describe('several deliveries in one transaction', () => {
   });
 });
 
+describe('transactions that only buffer rows', () => {
+  it('place an order with one statement and no BEGIN/COMMIT: the order, its message and its saga step', async () => {
+    const system = await start({ consume: false, env: { EVENT_BUS: 'memory' } });
+    const customerId = await registerCustomer(system.app, USD(1_000));
+    // A first order opens the pool's connection (knex asks a new connection for the server version).
+    await placeOrder(system.app, customerId, USD(100));
+    const sent = vi.spyOn(pg.Client.prototype, 'query');
+    const orderId = await placeOrder(system.app, customerId, USD(100));
+    const texts = sent.mock.calls.map(([q]) => (typeof q === 'string' ? q : (q as { text: string }).text));
+    sent.mockRestore();
+    expect(texts).toHaveLength(1);
+    expect(texts[0]).toMatch(/^with flush_0 as \(insert into "ordering"\."orders"/);
+    const [order] = await sql<{ xmin: string }>(system, 'select xmin::text as xmin from ordering.orders where id = ?', [orderId]);
+    expect(await writers(system, 'ordering.outbox', 'correlation_id', [orderId])).toEqual([order!.xmin]);
+    expect(await writers(system, 'ordering.saga_steps', 'order_id', [orderId])).toEqual([order!.xmin]);
+  });
+
+  it('write nothing when that one statement fails', async () => {
+    const system = await start({ consume: false, env: { EVENT_BUS: 'memory' } });
+    const customer = system.runtime.module('customer');
+    const bus = customer.container.get<EventBusPort>(SHARED.EventBus);
+    const first = createMessage(OrderCreatedV1, { orderId: uuidv7(), customerId: uuidv7(), total: USD(1) }, { correlationId: uuidv7(), causationId: null, traceparent: traceparent() });
+    const again = { ...first, correlationId: uuidv7() };
+    await expect(customer.db.run(() => bus.publish([first, again]))).rejects.toThrow(/duplicate key/);
+    expect(await count(system, 'select 1 from customers.outbox where id = ?', [first.id])).toBe(0);
+  });
+});
+
 describe('transports carry batches', () => {
   it('handles the deliveries of one BullMQ job together, and still accepts the one-delivery jobs of earlier versions', async () => {
     const system = await start({ env: { EVENT_BUS: 'bullmq', DELIVERY_BATCH_SIZE: '8' } });

@@ -121,7 +121,7 @@ export class Runtime implements DeliveryDispatcher {
       routing,
       transport,
       logger,
-      { batchSize: config.RELAY_BATCH_SIZE, pollMs: config.RELAY_POLL_MS },
+      { batchSize: config.RELAY_BATCH_SIZE, pollMs: config.RELAY_POLL_MS, lingerMs: config.RELAY_LINGER_MS },
     );
     runtime = new Runtime(config, logger, hosted, routing, transport, relay);
     return runtime;

@@ -72,6 +72,8 @@ export const configSchema = z.object({
   REDELIVERY_AFTER_MS: int(15_000, 100),
   SWEEP_INTERVAL_MS: int(1_000, 10),
   RELAY_POLL_MS: int(1_000, 10),
+  /** After a busy relay pass (several rows), the next one waits this long to gather more; 0 never waits. */
+  RELAY_LINGER_MS: int(5, 0, 1_000),
   RELAY_BATCH_SIZE: int(200, 1, 10_000),
 
   RETENTION_DONE_MS: int(24 * 3_600_000, 0),

@@ -7,6 +7,12 @@ import type { DeliveryTransport } from './transport.js';
 export interface RelayOptions {
   readonly batchSize: number;
   readonly pollMs: number;
+  /**
+   * After a pass that found several rows (the system is busy), the next pass waits this long for
+   * more: bigger batches per relay statement, per signal and per consumer transaction. A pass
+   * that found at most one row never waits, so a lone saga's latency is unchanged. 0: never.
+   */
+  readonly lingerMs?: number;
 }
 
 /**
@@ -82,11 +88,14 @@ export class OutboxRelay {
         if (full) this.lastFullPassAt = Date.now();
         this.pollAll = false;
         this.woken.clear();
+        let relayed = 0;
         try {
-          await this.drain(producers);
+          relayed = await this.drain(producers);
         } catch (error) {
           this.logger.warn({ err: error }, 'outbox relay pass failed; will retry');
         }
+        const linger = this.options.lingerMs ?? 0;
+        if (this.again && relayed > 1 && linger > 0 && !this.stopped) await new Promise((resolve) => setTimeout(resolve, linger));
       } while (this.again && !this.stopped);
     })();
     await this.running;

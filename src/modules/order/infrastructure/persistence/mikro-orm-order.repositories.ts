@@ -44,17 +44,49 @@ const ORDER_COLUMNS = `id, customer_id as "customerId", total_amount as "totalAm
  * updates are single parameterised statements in the caller's transaction: no query building,
  * no unit of work, one round trip each. `list` (not on a saga's path) keeps MikroORM's builder.
  */
+interface NewOrderRow {
+  readonly id: string;
+  readonly customer_id: string;
+  readonly total_amount: number;
+  readonly currency: string;
+  readonly status: string;
+  readonly rejection_reason: string | null;
+  readonly saga_style: string;
+  readonly deadline_at: string;
+  readonly created_at: string;
+  readonly decided_at: string | null;
+}
+
+const INSERT_ORDERS = `insert into "ordering"."orders"
+    (id, customer_id, total_amount, currency, status, rejection_reason, saga_style, deadline_at, created_at, decided_at, updated_at, version)
+  select r.id, r.customer_id, r.total_amount, r.currency, r.status, r.rejection_reason, r.saga_style, r.deadline_at, r.created_at, r.decided_at, r.created_at, 1
+  from json_to_recordset(?::json) as r(id uuid, customer_id uuid, total_amount bigint, currency text, status text, rejection_reason text,
+    saga_style text, deadline_at timestamptz, created_at timestamptz, decided_at timestamptz)`;
+
 export class MikroOrmOrderRepository implements OrderRepositoryPort {
   constructor(private readonly db: ModuleDatabase) {}
 
+  /**
+   * In a transaction, a new order is written with the transaction's other buffered rows (its
+   * outbox message, its saga step) in one statement just before the commit, so it cannot be read
+   * back in the transaction that adds it; outside one, at once.
+   */
   async add(order: Order): Promise<void> {
     const s = order.snapshot();
-    await this.db.exec(
-      `insert into "ordering"."orders"
-         (id, customer_id, total_amount, currency, status, rejection_reason, saga_style, deadline_at, created_at, decided_at, updated_at, version)
-       values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)`,
-      [s.id, s.customerId, s.total.amount, s.total.currency, s.status, s.rejectionReason, s.sagaStyle, s.deadlineAt, s.createdAt, s.decidedAt, s.createdAt],
-    );
+    const row: NewOrderRow = {
+      id: s.id,
+      customer_id: s.customerId,
+      total_amount: s.total.amount,
+      currency: s.total.currency,
+      status: s.status,
+      rejection_reason: s.rejectionReason,
+      saga_style: s.sagaStyle,
+      deadline_at: s.deadlineAt.toISOString(),
+      created_at: s.createdAt.toISOString(),
+      decided_at: s.decidedAt?.toISOString() ?? null,
+    };
+    if (this.db.inTransaction()) this.db.transactionBuffer<NewOrderRow[]>(this, () => [], (rows) => (rows.length > 0 ? { sql: INSERT_ORDERS, params: [JSON.stringify(rows)] } : null)).push(row);
+    else await this.db.exec(INSERT_ORDERS, [JSON.stringify([row])]);
     order.markPersisted(1);
   }
 
