@@ -6,8 +6,9 @@ import { createTransport } from '../../shared/infrastructure/composition/transpo
 import { createLogger, type Logger } from '../../shared/infrastructure/logging/logger.js';
 import type { EcsTransport } from '../../shared/infrastructure/messaging/ecs/ecs-transport.js';
 import { heartbeatLease, releaseLease, releaseLeaseIfIdle } from '../../shared/infrastructure/messaging/ecs/task-lease.js';
+import { Doorbell, InboxListener } from '../../shared/infrastructure/messaging/inbox-listener.js';
 import { ALL_INBOXES } from './inboxes.js';
-import { stopRequested } from './stop-signal.js';
+import { onStopRequested, stopRequested } from './stop-signal.js';
 
 type StopReason = 'drained' | 'time-limit' | 'signal';
 
@@ -30,6 +31,8 @@ function loadTaskConfig(): Config {
  * outbox rows its use case wrote (which launches the next use case's task), and exits 0 when
  * idle for TASK_IDLE_GRACE_MS or at TASK_MAX_RUNTIME_MS (launching its successor if work remains).
  * SIGTERM (StopTask, spot interruption) finishes the message in hand and exits cleanly.
+ * While idle it waits for its use case's NOTIFY (one dedicated connection LISTENs, opened beside
+ * the runtime so as not to delay the first delivery) or its fallback poll, whichever comes first.
  * A fatal error exits non-zero; its deliveries stay pending and the sweeper relaunches.
  */
 export async function runUseCaseTask(module: ModuleDefinition, useCase: string): Promise<void> {
@@ -44,9 +47,18 @@ export async function runUseCaseTask(module: ModuleDefinition, useCase: string):
     logger.fatal('DATABASE_URL is required');
     process.exit(78);
   }
+  const databaseUrl = config.DATABASE_URL;
+  // Rung by a notification of a new delivery, by LISTEN (re)starting, and by a stop request.
+  const doorbell = new Doorbell();
+  const listener = config.TASK_WAKE_NOTIFY ? new InboxListener({ databaseUrl, useCase, logger, onWake: () => doorbell.ring() }) : undefined;
+  listener?.start();
+  const unsubscribe = onStopRequested(() => doorbell.ring());
+  const stopListening = async () => {
+    unsubscribe();
+    await listener?.close();
+  };
   let runtime: Runtime | undefined;
   try {
-    const databaseUrl = config.DATABASE_URL;
     runtime = await Runtime.create({
       config,
       logger,
@@ -55,18 +67,24 @@ export async function runUseCaseTask(module: ModuleDefinition, useCase: string):
       inboxes: ALL_INBOXES,
       transport: (_dispatcher, routing) => createTransport({ config, logger, databaseUrl, routing, ...(config.REDIS_URL ? { redisUrl: config.REDIS_URL } : {}) }),
     });
-    const reason = await drain(runtime, useCase, config, logger);
+    const idlePollMs = config.TASK_IDLE_POLL_MS ?? (listener ? 500 : 25);
+    const reason = await drain(runtime, useCase, config, logger, (ms) => doorbell.wait(Math.min(ms, idlePollMs)));
     logger.info({ reason }, 'task finished');
+    await stopListening();
     await runtime.close();
     process.exit(0);
   } catch (error) {
     logger.fatal({ err: error }, 'task failed');
+    await stopListening().catch(() => undefined);
     await runtime?.close().catch(() => undefined);
     process.exit(1);
   }
 }
 
-async function drain(runtime: Runtime, useCase: string, config: Config, logger: Logger): Promise<StopReason> {
+/** Waits at most `ms` (and at most the idle poll) for a sign of new work. */
+type IdleWait = (ms: number) => Promise<unknown>;
+
+async function drain(runtime: Runtime, useCase: string, config: Config, logger: Logger, idleWait: IdleWait): Promise<StopReason> {
   const hosted = runtime.modules[0]!;
   const inbox = runtime.inboxOf(useCase);
   const startedAt = Date.now();
@@ -118,19 +136,26 @@ async function drain(runtime: Runtime, useCase: string, config: Config, logger: 
         if (runtime.transport.name === 'ecs') await (runtime.transport as EcsTransport).launcher.ensureRunning(useCase);
         return 'time-limit';
       }
-      const idleUntil = Date.now() + config.TASK_IDLE_GRACE_MS;
-      let work = false;
+      let idleUntil = Date.now() + config.TASK_IDLE_GRACE_MS;
+      let backlog = false;
       while (!shouldStop() && Date.now() < idleUntil) {
-        // Short polls: the next hop of a saga often lands within milliseconds of the last one.
-        await new Promise((r) => setTimeout(r, Math.min(25, config.TASK_IDLE_GRACE_MS)));
+        // The next hop of a saga often lands within milliseconds of the last one: the relay that
+        // commits it NOTIFYs, which ends this wait at once; the poll covers lost notifications.
+        await idleWait(Math.min(idleUntil, deadline) - Date.now());
+        if (shouldStop()) break;
         const outcomes = await inbox.processNextBatch(useCase, config.DELIVERY_BATCH_SIZE);
-        if (outcomes.length > 0) {
-          processed += outcomes.length;
-          work = true;
+        if (outcomes.length === 0) continue;
+        processed += outcomes.length;
+        await runtime.relay.drainAll(useCase);
+        // A full batch: more may be waiting, drain with every worker. Less: that was all of it, and
+        // the task keeps waiting here (the grace starts again) without a round of empty claims.
+        if (outcomes.length >= config.DELIVERY_BATCH_SIZE) {
+          backlog = true;
           break;
         }
+        idleUntil = Date.now() + config.TASK_IDLE_GRACE_MS;
       }
-      if (work || shouldStop()) continue;
+      if (backlog || shouldStop()) continue;
       if (await releaseLeaseIfIdle(hosted.db, useCase)) {
         logger.info({ processed, ms: Date.now() - startedAt }, 'drained');
         return 'drained';

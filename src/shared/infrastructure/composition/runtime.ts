@@ -121,7 +121,13 @@ export class Runtime implements DeliveryDispatcher {
       routing,
       transport,
       logger,
-      { batchSize: config.RELAY_BATCH_SIZE, pollMs: config.RELAY_POLL_MS, lingerMs: config.RELAY_LINGER_MS },
+      // On ECS a running task waits for its use case's NOTIFY instead of polling (TASK_WAKE_NOTIFY).
+      {
+        batchSize: config.RELAY_BATCH_SIZE,
+        pollMs: config.RELAY_POLL_MS,
+        lingerMs: config.RELAY_LINGER_MS,
+        notify: transport.name === 'ecs' && config.TASK_WAKE_NOTIFY,
+      },
     );
     runtime = new Runtime(config, logger, hosted, routing, transport, relay);
     return runtime;

@@ -70,6 +70,8 @@ function propagatedEnvironment(config: Config): Record<string, string> {
     ECS_MAX_TASKS_PER_USE_CASE: String(config.ECS_MAX_TASKS_PER_USE_CASE),
     ECS_SCALE_OUT_BACKLOG: String(config.ECS_SCALE_OUT_BACKLOG),
     LEASE_TTL_MS: String(config.LEASE_TTL_MS),
+    // A task LISTENs only if the relays that feed it NOTIFY.
+    TASK_WAKE_NOTIFY: String(config.TASK_WAKE_NOTIFY),
   };
   return Object.fromEntries(Object.entries(settings).filter((e): e is [string, string] => e[1] !== undefined && e[1] !== ''));
 }

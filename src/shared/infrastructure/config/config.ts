@@ -97,6 +97,19 @@ export const configSchema = z.object({
   ECS_RETRY_BASE_MS: int(200, 1),
   LEASE_TTL_MS: int(30_000, 1_000),
   TASK_IDLE_GRACE_MS: int(2_000, 0),
+  /**
+   * With EVENT_BUS=ecs: the relay's statement NOTIFYs the channel of each use case it delivers to
+   * (PostgreSQL sends it on commit), and a running task LISTENs on its own, so an idle task starts
+   * on a new delivery at once instead of at its next poll. Turn it off where LISTEN cannot work
+   * (behind a transaction-pooling PgBouncer): tasks then only poll. Passed on to launched tasks.
+   */
+  TASK_WAKE_NOTIFY: bool(true),
+  /**
+   * How often an idle task looks for due deliveries by itself. With TASK_WAKE_NOTIFY it is the
+   * fallback for notifications lost while the listening connection was down (default 500 ms);
+   * without it, the only way to notice new work (default 25 ms).
+   */
+  TASK_IDLE_POLL_MS: z.coerce.number().int().min(1).max(60_000).optional(),
   TASK_MAX_RUNTIME_MS: int(10 * 60_000, 1_000),
   TASK_BATCH_SIZE: int(50, 1, 1_000),
 });

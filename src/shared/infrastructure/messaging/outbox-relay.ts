@@ -1,6 +1,7 @@
 import type { Logger } from '../logging/logger.js';
 import type { ModuleDatabase } from '../persistence/module-database.js';
 import { quoteIdent } from '../persistence/messaging-tables.js';
+import { inboxChannel } from './inbox-channel.js';
 import type { Delivery, RoutingTable } from './subscription.js';
 import type { DeliveryTransport } from './transport.js';
 
@@ -13,6 +14,11 @@ export interface RelayOptions {
    * that found at most one row never waits, so a lone saga's latency is unchanged. 0: never.
    */
   readonly lingerMs?: number;
+  /**
+   * NOTIFY the inbox channel (`inboxChannel`) of each use case that got a delivery, in the same
+   * statement: PostgreSQL sends it on commit, once per channel, to the running task that LISTENs.
+   */
+  readonly notify?: boolean;
 }
 
 /**
@@ -124,13 +130,16 @@ export class OutboxRelay {
    * One statement, so one round trip and its own transaction: lock a batch of unrelayed rows
    * (SKIP LOCKED), insert a delivery per row and subscribing use case into each consumer's inbox,
    * mark the rows relayed. The routes are a parameter; the envelope is built in SQL exactly as
-   * consumers parse it (occurredAt in ISO-8601 UTC with milliseconds).
+   * consumers parse it (occurredAt in ISO-8601 UTC with milliseconds). With `notify`, the same
+   * statement notifies the channel of each use case that got a new delivery (none for a delivery
+   * that already existed); the main query reads `notified` so that PostgreSQL evaluates it.
    */
   private relaySql(schema: string, byProducer: boolean): string {
     const key = `${schema}:${byProducer}`;
     const cached = this.sqlCache.get(key);
     if (cached) return cached;
     const consumers = [...new Set(this.routing.routes().map((r) => r.schema))].sort();
+    const notify = this.options.notify === true && consumers.length > 0;
     const inserts = consumers.map(
       (consumer, i) => `ins_${i} as (
         insert into ${quoteIdent(consumer)}.inbox (use_case, message_id, type, correlation_id, envelope, signaled_at)
@@ -139,13 +148,23 @@ export class OutboxRelay {
         returning use_case, message_id
       ),`,
     );
+    // One row, counting the channels notified. The main query selects from it: a plain SELECT in
+    // WITH is evaluated only as far as the main query reads it.
+    const notified = notify
+      ? `,
+      notified as (
+        select count(pg_notify(c.channel, '')) from (
+          select distinct channel from routes where use_case in (${consumers.map((_, i) => `select use_case from ins_${i}`).join(' union all ')})
+        ) c
+      )`
+      : '';
     const sql = `with batch as (
         select seq, id, type, correlation_id, causation_id, traceparent, occurred_at, payload
         from ${quoteIdent(schema)}.outbox where relayed_at is null ${byProducer ? 'and produced_by = ?' : ''}
         order by seq limit ? for update skip locked
       ),
       routes as (
-        select r.message_type, r.use_case, r.schema from json_to_recordset(?::json) as r(message_type text, use_case text, schema text)
+        select r.message_type, r.use_case, r.schema, r.channel from json_to_recordset(?::json) as r(message_type text, use_case text, schema text, channel text)
       ),
       deliveries as (
         select rt.schema, rt.use_case, b.seq, b.id, b.type, b.correlation_id,
@@ -159,15 +178,15 @@ export class OutboxRelay {
       ${inserts.join('\n      ')}
       marked as (
         update ${quoteIdent(schema)}.outbox o set relayed_at = now() from batch b where o.seq = b.seq returning o.seq
-      )
+      )${notified}
       ${consumers.map((_, i) => `select use_case, message_id, null::bigint as relayed from ins_${i} union all`).join('\n      ')}
-      select null, null, count(*) from marked`;
+      ${notify ? 'select null, null, (select count(*) from marked) from notified' : 'select null, null, count(*) from marked'}`;
     this.sqlCache.set(key, sql);
     return sql;
   }
 
   async relayBatch(db: ModuleDatabase, producedBy?: string): Promise<number> {
-    const routes = (this.routesJson ??= JSON.stringify(this.routing.routes().map((r) => ({ message_type: r.messageType, use_case: r.useCase, schema: r.schema }))));
+    const routes = (this.routesJson ??= JSON.stringify(this.routing.routes().map((r) => ({ message_type: r.messageType, use_case: r.useCase, schema: r.schema, channel: inboxChannel(r.useCase) }))));
     const rows = await db.query<{ use_case: string | null; message_id: string | null; relayed: string | null }>(
       this.relaySql(db.schema, producedBy !== undefined),
       producedBy ? [producedBy, this.options.batchSize, routes] : [this.options.batchSize, routes],

@@ -53,6 +53,13 @@ describe('loadConfig', () => {
     });
   });
 
+  it('wakes ECS tasks by NOTIFY unless told not to; the idle poll is unset (the task picks 500 or 25 ms) or 1 to 60,000 ms', () => {
+    expect(loadConfig({}).TASK_WAKE_NOTIFY).toBe(true);
+    expect(loadConfig({}).TASK_IDLE_POLL_MS).toBeUndefined();
+    expect(loadConfig({ TASK_WAKE_NOTIFY: 'false', TASK_IDLE_POLL_MS: '250' })).toMatchObject({ TASK_WAKE_NOTIFY: false, TASK_IDLE_POLL_MS: 250 });
+    expect(problemsOf({ TASK_IDLE_POLL_MS: '0' })[0]).toMatch(/^TASK_IDLE_POLL_MS: /);
+  });
+
   it('treats an empty variable as unset', () => {
     const config = loadConfig({ SAGA_STYLE: '', PORT: '', DATABASE_URL: '', ORDER_DEADLINE_MS: undefined });
     expect(config.SAGA_STYLE).toBe('choreography');
