@@ -129,15 +129,24 @@ export class MikroOrmOrderRepository implements OrderRepositoryPort {
   }
 }
 
+interface NewSagaRow {
+  readonly id: string;
+  readonly state: string;
+  readonly deadline_at: string;
+  readonly at: string;
+}
+
+const INSERT_SAGAS = `insert into "ordering"."saga_instances" (id, type, state, deadline_at, version, created_at, updated_at)
+  select r.id, 'place-order', r.state, r.deadline_at, 1, r.at, r.at from json_to_recordset(?::json) as r(id uuid, state text, deadline_at timestamptz, at timestamptz)`;
+
 export class MikroOrmPlaceOrderSagaRepository implements PlaceOrderSagaRepositoryPort {
   constructor(private readonly db: ModuleDatabase) {}
 
+  /** Like `MikroOrmOrderRepository.add`: in a transaction, written with its other buffered rows just before the commit. */
   async add(saga: PlaceOrderSaga): Promise<void> {
-    const now = new Date();
-    await this.db.exec(
-      `insert into "ordering"."saga_instances" (id, type, state, deadline_at, version, created_at, updated_at) values (?, 'place-order', ?, ?, 1, ?, ?)`,
-      [saga.id, saga.state, saga.deadlineAt, now, now],
-    );
+    const row: NewSagaRow = { id: saga.id, state: saga.state, deadline_at: saga.deadlineAt.toISOString(), at: new Date().toISOString() };
+    if (this.db.inTransaction()) this.db.transactionBuffer<NewSagaRow[]>(this, () => [], (rows) => (rows.length > 0 ? { sql: INSERT_SAGAS, params: [JSON.stringify(rows)] } : null)).push(row);
+    else await this.db.exec(INSERT_SAGAS, [JSON.stringify([row])]);
   }
 
   async findById(id: string): Promise<PlaceOrderSaga | null> {
