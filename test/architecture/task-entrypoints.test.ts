@@ -14,7 +14,8 @@ describe('one ECS task per use case', () => {
   });
 
   it.each(useCases)('%s has a task entrypoint that runs exactly that use case with its own module', (useCase) => {
-    const source = taskEntrypointOf(useCase).replace(/^dist\//, 'src/').replace(/\.js$/, '.ts');
+    // The container runs the bundle of src/entrypoints/tasks/<module>/<use-case>.task.ts.
+    const source = taskEntrypointOf(useCase).replace(/^dist\/tasks\//, 'src/entrypoints/tasks/').replace(/\.js$/, '.ts');
     expect(existsSync(source), `${source} is missing`).toBe(true);
     const text = readFileSync(source, 'utf8');
     const [module] = useCase.split('.');
@@ -45,11 +46,11 @@ describe('one ECS task per use case', () => {
     }
   });
 
-  it('task commands run compiled JavaScript with node, never tsx', () => {
+  it('task commands run compiled JavaScript with node, never tsx; use-case tasks run their bundle', () => {
     for (const def of generateTaskDefinitions()) {
       const command = (def['containerDefinitions'] as Array<{ command: string[] }>)[0]!.command;
       expect(command[0]).toBe('node');
-      expect(command[1]).toMatch(/^dist\/entrypoints\/.+\.js$/);
+      expect(command[1]).toMatch(def.family === 'saga-sweeper' ? /^dist\/entrypoints\/.+\.js$/ : /^dist\/tasks\/[^/]+\/[^/]+\.task\.js$/);
     }
   });
 });

@@ -5,13 +5,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { generateTaskDefinitions } from '../../src/entrypoints/ecs-task-definitions.js';
 import { cloneRunDatabase } from '../support/databases.js';
 
 /**
  * No Docker engine runs here, so this stands in for the image: the build output plus
  * `npm ci --omit=dev` in a scratch directory (what the Dockerfile's final stage holds) must start
- * the compiled production server and run every compiled task entrypoint. A devDependency used at
- * run time, or a file the build does not emit, fails here.
+ * the compiled production server and run every task the ECS task definitions name (the bundled
+ * task entrypoints). A devDependency used at run time, or a file the build does not emit, fails here.
  */
 const run = promisify(execFile);
 let dir: string;
@@ -86,11 +87,18 @@ describe('the production image stand-in (dist + production dependencies only)', 
     expect(await exited, output).toBe(0);
   }, 60_000);
 
-  const tasks = readdirSync('src/entrypoints/tasks', { recursive: true, encoding: 'utf8' })
-    .filter((f) => f.endsWith('.task.ts'))
-    .map((f) => `dist/entrypoints/tasks/${f.replace(/\.ts$/, '.js')}`);
+  // What the containers run: every use case's task definition command (dist/tasks/**, the bundles).
+  const tasks = generateTaskDefinitions()
+    .map((def) => (def['containerDefinitions'] as Array<{ command: string[] }>)[0]!.command)
+    .filter((command) => command[1]!.startsWith('dist/tasks/'))
+    .map((command) => command[1]!);
 
-  it.each(tasks)('%s starts, finds nothing to do and exits 0', async (task) => {
+  it('runs a bundle for every use-case task entrypoint', () => {
+    const sources = readdirSync('src/entrypoints/tasks', { recursive: true, encoding: 'utf8' }).filter((f) => f.endsWith('.task.ts'));
+    expect([...tasks].sort()).toEqual(sources.map((f) => `dist/tasks/${f.replace(/\.ts$/, '.js')}`).sort());
+  });
+
+  it.each(tasks)('%s starts with its code cache, finds nothing to do and exits 0', async (task) => {
     const child = spawn('node', [task], {
       cwd: dir,
       env: { ...baseEnv(), EVENT_BUS: 'ecs', AWS_REGION: 'us-east-1', TASK_IDLE_GRACE_MS: '0' },
@@ -100,6 +108,8 @@ describe('the production image stand-in (dist + production dependencies only)', 
     child.stdout?.on('data', (d: Buffer) => (output += d.toString()));
     child.stderr?.on('data', (d: Buffer) => (output += d.toString()));
     expect(await exitOf(child), output).toBe(0);
+    // The cache was written by the Node that built dist/ (this one): a rejection would mean it is broken.
+    expect(output).not.toContain('code cache rejected');
   }, 30_000);
 
   it('the sweeper runs one pass and exits 0', async () => {

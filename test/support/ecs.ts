@@ -2,12 +2,12 @@ import { existsSync } from 'node:fs';
 import { startLocalEcs, type LocalEcs } from '../../src/shared/infrastructure/ecs-local/index.js';
 
 /**
- * The local ECS endpoint for tests, running the compiled task entrypoints (`npm test` builds
- * first) with the test system's database. The SDK in this process reaches it through the
- * standard AWS settings, as in production.
+ * The local ECS endpoint for tests, running what the task definitions name (dist/tasks/, which
+ * `npm test` builds first) with the test system's database. The SDK in this process reaches it
+ * through the standard AWS settings, as in production.
  */
 export async function startTestEcs(databaseUrl: string, env: Record<string, string> = {}): Promise<LocalEcs> {
-  if (!existsSync('dist/entrypoints/tasks/customer/reserve-credit.task.js')) {
+  if (!existsSync('dist/tasks/customer/reserve-credit.task.js')) {
     throw new Error('dist/ is missing: run `npm run build` (npm test does) before the ECS tests');
   }
   const ecs = await startLocalEcs({

@@ -65,7 +65,8 @@ export async function runUseCaseTask(module: ModuleDefinition, useCase: string):
       databaseUrl,
       modules: [module],
       inboxes: ALL_INBOXES,
-      transport: (_dispatcher, routing) => createTransport({ config, logger, databaseUrl, routing, ...(config.REDIS_URL ? { redisUrl: config.REDIS_URL } : {}) }),
+      transport: (_dispatcher, routing) =>
+        createTransport({ config, logger, databaseUrl, routing, deferEcsDriver: true, ...(config.REDIS_URL ? { redisUrl: config.REDIS_URL } : {}) }),
     });
     const idlePollMs = config.TASK_IDLE_POLL_MS ?? (listener ? 500 : 25);
     const reason = await drain(runtime, useCase, config, logger, (ms) => doorbell.wait(Math.min(ms, idlePollMs)));

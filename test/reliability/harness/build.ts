@@ -1,10 +1,12 @@
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
+import { bundleTasks } from '../../../scripts/bundle-tasks.js';
 
 /**
  * Compiles `src` into a directory of the suite's own (not the shared `dist/`, which other
- * work may be rebuilding at the same time): the system under test runs as compiled JavaScript,
- * which starts in a fraction of tsx's time, so restarts measure the system, not the compiler.
+ * work may be rebuilding at the same time), and bundles its task entrypoints as `npm run build`
+ * does: the system under test runs as compiled JavaScript, which starts in a fraction of tsx's
+ * time, so restarts measure the system, not the compiler.
  */
 export async function buildSystem(projectRoot: string, outDir: string): Promise<number> {
   const started = Date.now();
@@ -23,5 +25,6 @@ export async function buildSystem(projectRoot: string, outDir: string): Promise<
     });
   });
   if (output.code !== 0) throw new Error(`compiling src failed (tsc exit code ${String(output.code)}):\n${output.text.trim()}`);
+  await bundleTasks(outDir);
   return Date.now() - started;
 }

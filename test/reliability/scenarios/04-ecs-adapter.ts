@@ -30,7 +30,7 @@ async function suiteTaskPids(taskCwd: string): Promise<number[]> {
     if (!/^\d+$/.test(entry)) continue;
     try {
       const [cwd, cmdline] = await Promise.all([readlink(`/proc/${entry}/cwd`), readFile(`/proc/${entry}/cmdline`, 'utf8')]);
-      if (cwd === taskCwd && cmdline.includes('entrypoints/tasks/')) pids.push(Number(entry));
+      if (cwd === taskCwd && cmdline.includes('dist/tasks/')) pids.push(Number(entry));
     } catch {
       // gone meanwhile, or not ours to read
     }
@@ -121,7 +121,7 @@ export const ecsAdapter: Scenario = {
         ECS_LOCAL_HOST: '127.0.0.1',
         ECS_LOCAL_PORT: String(endpointPort),
         ECS_LOCAL_TASK_DEFINITIONS_DIR: join(ctx.projectRoot, 'deploy', 'ecs'),
-        // Task definitions run `node dist/entrypoints/tasks/...`: from here, that is the suite's own build.
+        // Task definitions run `node dist/tasks/...`: from here, that is the suite's own build.
         ECS_LOCAL_PROJECT_ROOT: taskCwd,
         ECS_LOCAL_TASK_LOG_DIR: join(ctx.workDir, 'tasks'),
         ECS_LOCAL_STOP_TIMEOUT_MS: '5000',

@@ -3,6 +3,7 @@ import type { Logger } from '../logging/logger.js';
 import { MemoryTransport } from '../messaging/memory-transport.js';
 import type { RoutingTable } from '../messaging/subscription.js';
 import type { DeliveryTransport } from '../messaging/transport.js';
+import { DeferredEcsTransport } from './deferred-ecs-transport.js';
 
 export interface TransportContext {
   readonly config: Config;
@@ -10,13 +11,19 @@ export interface TransportContext {
   readonly databaseUrl: string;
   readonly redisUrl?: string;
   readonly routing: RoutingTable;
+  /**
+   * Load the ECS driver (the AWS SDK) on the first signal rather than now: a use-case task needs
+   * it only to launch the next task, after its own first delivery.
+   */
+  readonly deferEcsDriver?: boolean;
 }
 
 /**
  * The transport EVENT_BUS names: in-process calls, BullMQ queues, or ECS task launches. Drivers
- * are imported on demand, so an ECS task never loads BullMQ and a dev server never loads the AWS SDK.
+ * are imported on demand, so an ECS task never loads BullMQ and a dev server never loads the AWS SDK;
+ * with `deferEcsDriver`, a task loads the AWS SDK only once it has something to launch.
  */
-export async function createTransport({ config, logger, databaseUrl, redisUrl, routing }: TransportContext): Promise<DeliveryTransport> {
+export async function createTransport({ config, logger, databaseUrl, redisUrl, routing, deferEcsDriver }: TransportContext): Promise<DeliveryTransport> {
   switch (config.EVENT_BUS) {
     case 'memory':
       return new MemoryTransport(logger, config.DELIVERY_BATCH_SIZE);
@@ -26,30 +33,33 @@ export async function createTransport({ config, logger, databaseUrl, redisUrl, r
       return new BullMqTransport({ redisUrl, prefix: config.BULLMQ_PREFIX, concurrency: config.WORKER_CONCURRENCY, batchSize: config.DELIVERY_BATCH_SIZE }, logger);
     }
     case 'ecs': {
-      const { EcsTransport } = await import('../messaging/ecs/ecs-transport.js');
-      return new EcsTransport(
-        {
-          databaseUrl,
-          schemaOf: (useCase) => routing.schemaOf(useCase),
-          settings: {
-            cluster: config.ECS_CLUSTER,
-            subnets: config.ECS_SUBNETS,
-            securityGroups: config.ECS_SECURITY_GROUPS,
-            assignPublicIp: config.ECS_ASSIGN_PUBLIC_IP,
-            ...(config.ECS_LAUNCH_TYPE ? { launchType: config.ECS_LAUNCH_TYPE } : {}),
-            capacityProviderStrategy: config.ECS_CAPACITY_PROVIDER_STRATEGY,
-            taskDefinitionPrefix: config.ECS_TASK_DEFINITION_PREFIX,
-            containerName: config.ECS_CONTAINER_NAME,
-            maxTasksPerUseCase: config.ECS_MAX_TASKS_PER_USE_CASE,
-            scaleOutBacklog: config.ECS_SCALE_OUT_BACKLOG,
-            leaseTtlMs: config.LEASE_TTL_MS,
-            maxLaunchRetries: config.ECS_MAX_LAUNCH_RETRIES,
-            retryBaseMs: config.ECS_RETRY_BASE_MS,
-            propagatedEnvironment: propagatedEnvironment(config),
+      const load = async () => {
+        const { EcsTransport } = await import('../messaging/ecs/ecs-transport.js');
+        return new EcsTransport(
+          {
+            databaseUrl,
+            schemaOf: (useCase) => routing.schemaOf(useCase),
+            settings: {
+              cluster: config.ECS_CLUSTER,
+              subnets: config.ECS_SUBNETS,
+              securityGroups: config.ECS_SECURITY_GROUPS,
+              assignPublicIp: config.ECS_ASSIGN_PUBLIC_IP,
+              ...(config.ECS_LAUNCH_TYPE ? { launchType: config.ECS_LAUNCH_TYPE } : {}),
+              capacityProviderStrategy: config.ECS_CAPACITY_PROVIDER_STRATEGY,
+              taskDefinitionPrefix: config.ECS_TASK_DEFINITION_PREFIX,
+              containerName: config.ECS_CONTAINER_NAME,
+              maxTasksPerUseCase: config.ECS_MAX_TASKS_PER_USE_CASE,
+              scaleOutBacklog: config.ECS_SCALE_OUT_BACKLOG,
+              leaseTtlMs: config.LEASE_TTL_MS,
+              maxLaunchRetries: config.ECS_MAX_LAUNCH_RETRIES,
+              retryBaseMs: config.ECS_RETRY_BASE_MS,
+              propagatedEnvironment: propagatedEnvironment(config),
+            },
           },
-        },
-        logger,
-      );
+          logger,
+        );
+      };
+      return deferEcsDriver ? new DeferredEcsTransport(load) : load();
     }
   }
 }

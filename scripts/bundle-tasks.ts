@@ -1,0 +1,205 @@
+/**
+ * The second half of `npm run build` ([ADR 15](../docs/adr/0015-bundled-task-entrypoints.md)): turns
+ * the compiled use-case task entrypoints into what their ECS task definitions run.
+ *
+ * - `dist/tasks/<module>/module.cjs`: one esbuild bundle per module holding the stop-signal
+ *   handler, the module and the task runner (about 1,700 modules otherwise), with
+ *   `module.cjs.cache`, the V8 code cache of loading it, written by the Node that built it.
+ * - `dist/tasks/<module>/<use-case>.task.js`: the container command's script, which loads the
+ *   bundle with that cache (src/entrypoints/tasks/task-bundle.ts) and runs its use case. It is
+ *   written from `src/entrypoints/tasks/<module>/<use-case>.task.ts`, which must therefore be
+ *   exactly the four statements every task entrypoint is.
+ *
+ * Code reached only through `import()` (the ECS driver, BullMQ, migrations) loads only when used.
+ * The build fails when a task would load at start what it must load lazily, when a dependency
+ * patched below no longer looks the way the patch expects, or when Node rejects the code cache.
+ */
+import { execFileSync } from 'node:child_process';
+import { readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { dirname, join, relative, resolve } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { build, type Metafile, type Plugin } from 'esbuild';
+
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+
+/**
+ * Database drivers knex and MikroORM can load for other dialects: never installed, never loaded
+ * with PostgreSQL. Left as run-time requires, which is what they are unbundled.
+ */
+const OTHER_DIALECT_DRIVERS = ['better-sqlite3', 'libsql', 'mariadb', 'mariadb/*', 'mysql', 'mysql2', 'oracledb', 'pg-native', 'pg-query-stream', 'sqlite3', 'tedious'];
+
+/**
+ * Loaded only by what a task never does in production (BullMQ transport, migrations): required
+ * from node_modules if ever used, rather than carried in every bundle.
+ */
+const LEFT_IN_NODE_MODULES = ['bullmq', 'ioredis', '@mikro-orm/migrations'];
+
+/** What a task may load only once it needs it; reached from a bundle's entry without an `import()`, it fails the build. */
+const LAZY_ONLY = /(^|\/)node_modules\/(@aws-sdk|@smithy|bullmq|ioredis|fastify|@fastify|@mikro-orm\/migrations|umzug)\//;
+
+const VIRTUAL = 'task-bundle';
+
+/**
+ * pg decides when it loads whether it runs in Cloudflare Workers, by touching the global
+ * `Response`; on Node 20 that global is lazy, and touching it loads Node's whole fetch
+ * implementation (undici: 40 to 100 ms here). On Node that probe is always false (a Node
+ * `Response` has no `cf`), so the bundle answers it without the probe.
+ */
+const nodeOnlyPg: Plugin = {
+  name: 'node-only-pg',
+  setup(builder) {
+    builder.onLoad({ filter: /[\\/]node_modules[\\/]pg[\\/]lib[\\/]stream\.js$/ }, async (args) => {
+      const text = await readFile(args.path, 'utf8');
+      const probe = "typeof Response === 'function'";
+      if (!text.includes(probe)) throw new Error(`${args.path} no longer probes Response: review the node-only-pg plugin of scripts/bundle-tasks.ts`);
+      return { contents: text.replace(probe, 'false /* Node, never Cloudflare Workers: see scripts/bundle-tasks.ts */'), loader: 'js' };
+    });
+  },
+};
+
+interface Task {
+  readonly module: string;
+  readonly name: string;
+  readonly useCase: string;
+  readonly source: string;
+}
+
+/** Every `src/entrypoints/tasks/<module>/<use-case>.task.ts`, checked to be the entrypoint its bundle is written from. */
+function tasks(): Task[] {
+  const dir = join(ROOT, 'src/entrypoints/tasks');
+  const found = readdirSync(dir, { recursive: true, encoding: 'utf8' })
+    .filter((f) => f.endsWith('.task.ts'))
+    .sort()
+    .map((f) => {
+      const [module = '', file = ''] = f.split('/');
+      const name = file.replace(/\.task\.ts$/, '');
+      return { module, name, useCase: `${module}.${name}`, source: join(dir, f) };
+    });
+  for (const task of found) {
+    const statements = readFileSync(task.source, 'utf8')
+      .replace(/\/\*[\s\S]*?\*\//g, '')
+      .replace(/^\s*\/\/.*$/gm, '')
+      .split('\n')
+      .map((line) => line.trim())
+      .filter((line) => line !== '');
+    const expected = [
+      "import '../stop-signal.js';",
+      `import { ${task.module}Module } from '../../../modules/${task.module}/${task.module}.module.js';`,
+      "import { runUseCaseTask } from '../task-runner.js';",
+      `await runUseCaseTask(${task.module}Module, '${task.useCase}');`,
+    ];
+    if (JSON.stringify(statements) !== JSON.stringify(expected)) {
+      throw new Error(
+        `${relative(ROOT, task.source)} must be exactly these statements, from which its bundle is written; startup code belongs in task-runner.ts:\n${expected.join('\n')}`,
+      );
+    }
+  }
+  return found;
+}
+
+/** Every input a bundle evaluates when it loads: reached from its entry without an `import()`. */
+function loadedAtStart(metafile: Metafile, entry: string): Set<string> {
+  const seen = new Set<string>();
+  const visit = (input: string) => {
+    if (seen.has(input)) return;
+    seen.add(input);
+    for (const i of metafile.inputs[input]?.imports ?? []) if (i.kind !== 'dynamic-import' && !i.external) visit(i.path);
+  };
+  visit(entry);
+  return seen;
+}
+
+/** The container command's script of one use case. */
+function entrypoint(task: Task): string {
+  return [
+    `// Written by scripts/bundle-tasks.ts from src/entrypoints/tasks/${task.module}/${task.name}.task.ts: the ECS task of \`${task.useCase}\`.`,
+    "import { loadTaskBundle } from '../../entrypoints/tasks/task-bundle.js';",
+    '',
+    "const { module, runUseCaseTask } = loadTaskBundle(new URL('./module.cjs', import.meta.url));",
+    `await runUseCaseTask(module, '${task.useCase}');`,
+    '',
+  ].join('\n');
+}
+
+/** Runs `code` (an ES module) in a plain `node`, as the container does: no loader or flag of this build's own process. */
+function node(code: string): string {
+  const env = { ...process.env };
+  delete env['NODE_OPTIONS'];
+  return execFileSync(process.execPath, ['--input-type=module', '-e', code], { cwd: ROOT, env, encoding: 'utf8' });
+}
+
+/**
+ * Writes `<distDir>/tasks/`: a bundle and its code cache per module, a script per use case (the
+ * one its task definition names). `<distDir>/entrypoints/` must hold tsc's output. Returns the
+ * number of use-case scripts.
+ */
+export async function bundleTasks(distDir = join(ROOT, 'dist')): Promise<number> {
+  const all = tasks();
+  if (all.length === 0) throw new Error('no src/entrypoints/tasks/<module>/<use-case>.task.ts');
+  const outdir = join(distDir, 'tasks');
+  rmSync(outdir, { recursive: true, force: true });
+  const modules = [...new Set(all.map((t) => t.module))];
+  const result = await build({
+    absWorkingDir: ROOT,
+    entryPoints: modules.map((m) => ({ in: `${VIRTUAL}:${m}`, out: `${m}/module` })),
+    outdir,
+    outExtension: { '.js': '.cjs' },
+    bundle: true,
+    format: 'cjs',
+    platform: 'node',
+    target: 'node20',
+    external: [...OTHER_DIALECT_DRIVERS, ...LEFT_IN_NODE_MODULES],
+    // Bundling renames clashing classes and functions (pg's DatabaseError becomes DatabaseError2):
+    // keep their `name`, which error logs, MikroORM and the AWS SDK read.
+    keepNames: true,
+    plugins: [
+      nodeOnlyPg,
+      {
+        name: VIRTUAL,
+        setup(builder) {
+          builder.onResolve({ filter: new RegExp(`^${VIRTUAL}:`) }, (args) => ({ path: args.path.slice(VIRTUAL.length + 1), namespace: VIRTUAL }));
+          // The bundle's entry: the stop-signal handler first, as in every task entrypoint.
+          builder.onLoad({ filter: /.*/, namespace: VIRTUAL }, (args) => ({
+            resolveDir: join(distDir, 'entrypoints/tasks'),
+            loader: 'js',
+            contents: [
+              "import './stop-signal.js';",
+              `export { ${args.path}Module as module } from '../../modules/${args.path}/${args.path}.module.js';`,
+              "export { runUseCaseTask } from './task-runner.js';",
+            ].join('\n'),
+          }));
+        },
+      },
+    ],
+    sourcemap: 'linked',
+    metafile: true,
+    logLevel: 'warning',
+  });
+  const problems: string[] = [];
+  for (const m of modules) {
+    const eager = [...loadedAtStart(result.metafile, `${VIRTUAL}:${m}`)].filter((input) => LAZY_ONLY.test(input));
+    if (eager.length > 0) problems.push(`the ${m} task bundle loads at start what it must load lazily: ${eager.slice(0, 5).join(', ')}${eager.length > 5 ? ', ...' : ''}`);
+  }
+  if (problems.length > 0) throw new Error(problems.join('\n'));
+
+  const loader = pathToFileURL(join(distDir, 'entrypoints/tasks/task-bundle.js')).href;
+  for (const m of modules) {
+    const bundle = pathToFileURL(join(outdir, m, 'module.cjs')).href;
+    node(`import { writeTaskBundleCache } from '${loader}'; writeTaskBundleCache(new URL('${bundle}')); process.exit(0);`);
+    const state = node(`import { taskBundleCacheState } from '${loader}'; process.stdout.write(taskBundleCacheState(new URL('${bundle}')));`);
+    if (state !== 'accepted') throw new Error(`node ${process.version} does not accept the code cache it wrote for the ${m} task bundle (${state})`);
+  }
+  for (const task of all) writeFileSync(join(outdir, task.module, `${task.name}.task.js`), entrypoint(task));
+  return all.length;
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(resolve(process.argv[1])).href) {
+  bundleTasks().then(
+    (count) => process.stdout.write(`bundled the task entrypoints of ${count} use cases into dist/tasks/\n`),
+    (error: unknown) => {
+      process.stderr.write(`bundle-tasks: ${error instanceof Error ? error.message : String(error)}\n`);
+      process.exit(1);
+    },
+  );
+}
