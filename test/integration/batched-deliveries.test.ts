@@ -196,6 +196,38 @@ describe('transactions that only buffer rows', () => {
   });
 });
 
+describe('statements and commits', () => {
+  it('names its statements (prepared once per connection) unless DB_PREPARED_STATEMENTS=false', async () => {
+    for (const [setting, named] of [['true', true], ['false', false]] as const) {
+      const system = await start({ consume: false, env: { EVENT_BUS: 'memory', DB_PREPARED_STATEMENTS: setting } });
+      const customerId = await registerCustomer(system.app, USD(1_000));
+      const sent = vi.spyOn(pg.Client.prototype, 'query');
+      await placeOrder(system.app, customerId, USD(100));
+      // pg's overloads type the first argument as a string; the module sends query configs.
+      const configs = sent.mock.calls.map(([q]) => q as unknown).filter((q): q is { name?: string; text: string } => typeof q === 'object' && q !== null && 'text' in q);
+      sent.mockRestore();
+      expect(configs.length, `DB_PREPARED_STATEMENTS=${setting}`).toBeGreaterThan(0);
+      expect(configs.every((q) => (q.name !== undefined) === named), `DB_PREPARED_STATEMENTS=${setting}`).toBe(true);
+    }
+  });
+
+  it('refuses to report as committed a transaction PostgreSQL rolled back at COMMIT', async () => {
+    const system = await start({ consume: false, env: { EVENT_BUS: 'memory' } });
+    const db = system.runtime.module('customer').db;
+    const committed = vi.fn();
+    await expect(
+      db.run(async () => {
+        db.afterCommit(committed);
+        // A failed statement whose error the work swallows: the transaction is aborted, and its COMMIT is a ROLLBACK.
+        await db.exec('select 1 / 0').catch(() => undefined);
+        return 'looks fine';
+      }),
+    ).rejects.toThrow(/rolled back at COMMIT/);
+    expect(committed).not.toHaveBeenCalled();
+    expect(await db.query('select 1 as one')).toEqual([{ one: 1 }]);
+  });
+});
+
 describe('transports carry batches', () => {
   it('handles the deliveries of one BullMQ job together, and still accepts the one-delivery jobs of earlier versions', async () => {
     const system = await start({ env: { EVENT_BUS: 'bullmq', DELIVERY_BATCH_SIZE: '8' } });

@@ -98,6 +98,7 @@ export class Runtime implements DeliveryDispatcher {
         migrations: definition.migrations,
         databaseUrl: options.databaseUrl,
         poolSize: config.DB_POOL_SIZE,
+        preparedStatements: config.DB_PREPARED_STATEMENTS,
         logger,
       });
       const container = new Container({ parent: root, defaultScope: 'Singleton' });

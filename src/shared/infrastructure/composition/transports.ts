@@ -82,6 +82,7 @@ function propagatedEnvironment(config: Config): Record<string, string> {
     LEASE_TTL_MS: String(config.LEASE_TTL_MS),
     // A task LISTENs only if the relays that feed it NOTIFY.
     TASK_WAKE_NOTIFY: String(config.TASK_WAKE_NOTIFY),
+    DB_PREPARED_STATEMENTS: String(config.DB_PREPARED_STATEMENTS),
   };
   return Object.fromEntries(Object.entries(settings).filter((e): e is [string, string] => e[1] !== undefined && e[1] !== ''));
 }

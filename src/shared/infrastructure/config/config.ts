@@ -44,6 +44,8 @@ export const configSchema = z.object({
   EMBEDDED_REDIS_PORT: int(63790, 1, 65535),
   DATA_DIR: z.string().min(1).default('.data'),
   DB_POOL_SIZE: int(10, 1, 200),
+  /** Named (prepared) statements; false behind PgBouncer in transaction mode before 1.21 (or with max_prepared_statements=0). */
+  DB_PREPARED_STATEMENTS: bool(true),
   /**
    * Bearer token for the /admin routes (dead letters, delivery stats). Unset: the routes exist
    * only outside production, without authentication.

@@ -133,7 +133,9 @@ export class BullMqTransport implements DeliveryTransport {
     const byUseCase = new Map<string, Array<{ name: string; data: DeliveryJob; opts: { jobId: string } }>>();
     for (const { useCase, messageIds } of batchesOf(deliveries, this.options.batchSize ?? 1)) {
       const jobs = byUseCase.get(useCase) ?? [];
-      jobs.push({ name: 'delivery', data: { messageIds }, opts: { jobId: jobIdOf(messageIds, options.redelivery === true) } });
+      // `messageId` too for one delivery: workers of the previous version read only that field.
+      const data: DeliveryJob = messageIds.length === 1 ? { messageIds, messageId: messageIds[0]! } : { messageIds };
+      jobs.push({ name: 'delivery', data, opts: { jobId: jobIdOf(messageIds, options.redelivery === true) } });
       byUseCase.set(useCase, jobs);
     }
     const added = Promise.all([...byUseCase].map(([useCase, jobs]) => this.queue(useCase).addBulk(jobs)));

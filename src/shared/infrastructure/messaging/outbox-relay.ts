@@ -106,7 +106,11 @@ export class OutboxRelay {
     })();
     await this.running;
     this.running = undefined;
-    if (!this.stopped) this.schedule(this.options.pollMs, true);
+    if (this.stopped) return;
+    // A wake that came after the loop's last check (an after-commit callback in that gap) set
+    // `again` only: relay now, not at the next poll.
+    if (this.again) this.schedule(0);
+    else this.schedule(this.options.pollMs, true);
   }
 
   /** Relays everything currently unrelayed (optionally only what one use case produced). */

@@ -32,6 +32,12 @@ export interface ModuleDatabaseOptions {
   readonly poolSize: number;
   readonly logger: Logger;
   readonly applicationName?: string;
+  /**
+   * Send the application's statements as named (prepared) statements: parsed and planned once per
+   * connection. Off behind a pooler that moves sessions between server connections without
+   * tracking prepared statements (PgBouncer in transaction mode before 1.21).
+   */
+  readonly preparedStatements?: boolean;
 }
 
 /** What a transaction buffer writes at the end of its transaction: a data-modifying statement (`?` placeholders). */
@@ -54,6 +60,8 @@ interface TransactionState {
   begun: Promise<unknown> | undefined;
   /** Set once COMMIT or ROLLBACK was sent: a statement issued later (a stray promise) must fail, not run outside the transaction. */
   ended: boolean;
+  /** Set when the buffers are turned into their statement: a row buffered later would never be written. */
+  flushing: boolean;
   readonly afterCommit: Array<() => void>;
   /** Per-transaction buffers (e.g. the outbox rows), written once just before the commit. */
   readonly buffers: Map<object, { readonly value: unknown; readonly toStatement: (value: never) => BufferedStatement | null }>;
@@ -74,6 +82,7 @@ export class ModuleDatabase implements TransactionPort {
     readonly schema: string,
     private readonly logger: Logger,
     private readonly loadMigrations: () => Promise<readonly MigrationObject[]>,
+    private readonly preparedStatements: boolean,
   ) {}
 
   static async connect(options: ModuleDatabaseOptions): Promise<ModuleDatabase> {
@@ -99,7 +108,7 @@ export class ModuleDatabase implements TransactionPort {
       // Connecting lazily keeps a task's start short; the first query connects.
       connect: false,
     });
-    return new ModuleDatabase(orm, options.schema, options.logger, options.migrations);
+    return new ModuleDatabase(orm, options.schema, options.logger, options.migrations, options.preparedStatements ?? true);
   }
 
   /**
@@ -131,7 +140,7 @@ export class ModuleDatabase implements TransactionPort {
     if (this.inTransaction()) return work();
     const pool = this.connections();
     const connection = await pool.acquireConnection();
-    const state: TransactionState = { connection, begun: undefined, ended: false, afterCommit: [], buffers: new Map() };
+    const state: TransactionState = { connection, begun: undefined, ended: false, flushing: false, afterCommit: [], buffers: new Map() };
     let result: T;
     try {
       result = await this.txState.run(state, async () => {
@@ -146,7 +155,12 @@ export class ModuleDatabase implements TransactionPort {
         return value;
       });
       state.ended = true;
-      if (state.begun) await connection.query('commit');
+      if (state.begun) {
+        // COMMIT of a transaction in which a statement failed (its error caught by the work) is a
+        // ROLLBACK without an error: never report it as committed.
+        const commit = await connection.query('commit');
+        if (commit.command !== 'COMMIT') throw new Error(`the transaction was rolled back at COMMIT (${commit.command}): a statement in it had failed`);
+      }
     } catch (error) {
       state.ended = true;
       try {
@@ -186,6 +200,7 @@ export class ModuleDatabase implements TransactionPort {
   transactionBuffer<T>(key: object, create: () => T, toStatement: (value: T) => BufferedStatement | null): T {
     const state = this.txState.getStore();
     if (!state || state.ended) throw new Error('transactionBuffer must be used inside a transaction (run)');
+    if (state.flushing) throw new Error('a row was buffered after its transaction wrote its buffers (a stray promise in the transaction)');
     const existing = state.buffers.get(key);
     if (existing) return existing.value as T;
     const value = create();
@@ -195,6 +210,7 @@ export class ModuleDatabase implements TransactionPort {
 
   /** One statement for every buffer (each buffer's statement a data-modifying CTE of it), or null when nothing is buffered. */
   private bufferedStatement(state: TransactionState): BufferedStatement | null {
+    state.flushing = true;
     const statements: BufferedStatement[] = [];
     for (const buffer of state.buffers.values()) {
       const statement = buffer.toStatement(buffer.value as never);
@@ -229,7 +245,7 @@ export class ModuleDatabase implements TransactionPort {
       let n = 0;
       const text = /\\\?|\?\?/.test(sql) ? null : sql.replace(/\?/g, () => `$${++n}`);
       const cacheable = this.positionalCache.size < POSITIONAL_CACHE_LIMIT;
-      cached = cacheable && text !== null ? { text, placeholders: n, name: `${this.schema}_${this.positionalCache.size + 1}` } : { text, placeholders: n };
+      cached = cacheable && text !== null && this.preparedStatements ? { text, placeholders: n, name: `${this.schema}_${this.positionalCache.size + 1}` } : { text, placeholders: n };
       if (cacheable) this.positionalCache.set(sql, cached);
     }
     // A count mismatch goes to knex too, which reports it.
