@@ -1,8 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { LocalEcs } from '../../src/shared/infrastructure/ecs-local/index.js';
-import { cloneRunDatabase } from '../support/databases.js';
-import { ecsSystemEnv, startTestEcs } from '../support/ecs.js';
-import { eventually, getOrder, placeOrder, registerCustomer, sql, startTestSystem, TERMINAL, waitForStatus, type TestSystem } from '../support/system.js';
+import { ecsSystemsClosedAfterEach } from '../support/ecs.js';
+import { eventually, getOrder, placeOrder, registerCustomer, sql, TERMINAL, waitForStatus, type TestSystem } from '../support/system.js';
 
 /**
  * A running task learns of a new delivery of its use case when the delivery commits (the relay's
@@ -11,26 +10,15 @@ import { eventually, getOrder, placeOrder, registerCustomer, sql, startTestSyste
  * notifications; the control shows that without them it does not.
  */
 
-let ecs: LocalEcs | undefined;
-let system: TestSystem | undefined;
-
-afterEach(async () => {
-  await system?.close();
-  await ecs?.close();
-  system = undefined;
-  ecs = undefined;
-});
+const startEcs = ecsSystemsClosedAfterEach(afterEach);
 
 const IDLE = { TASK_IDLE_GRACE_MS: '30000', TASK_IDLE_POLL_MS: '60000' };
 /** Well below the fallback poll and the idle grace, well above a saga on a loaded machine. */
 const BOUND_MS = 5_000;
 
-async function start(notify: boolean) {
-  const databaseUrl = await cloneRunDatabase();
-  ecs = await startTestEcs(databaseUrl, IDLE);
+function start(notify: boolean) {
   // TASK_WAKE_NOTIFY is passed on to the tasks the system launches.
-  system = await startTestSystem({ databaseUrl, env: { ...ecsSystemEnv(ecs.url), ...IDLE, TASK_WAKE_NOTIFY: String(notify) } });
-  return { ecs, system };
+  return startEcs(IDLE, { ...IDLE, TASK_WAKE_NOTIFY: String(notify) });
 }
 
 /** The backends of the tasks' listening connections. */

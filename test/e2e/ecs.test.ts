@@ -1,26 +1,13 @@
 import { DescribeTasksCommand, ECSClient, ListTasksCommand, StopTaskCommand } from '@aws-sdk/client-ecs';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { LocalEcs } from '../../src/shared/infrastructure/ecs-local/index.js';
 import type { EcsTransport } from '../../src/shared/infrastructure/messaging/ecs/ecs-transport.js';
-import { cloneRunDatabase } from '../support/databases.js';
-import { ecsSystemEnv, startTestEcs } from '../support/ecs.js';
-import { availableCredit, placeOrder, registerCustomer, startTestSystem, TERMINAL, waitForStatus, type TestSystem } from '../support/system.js';
+import { ecsSystemsClosedAfterEach } from '../support/ecs.js';
+import { availableCredit, placeOrder, registerCustomer, TERMINAL, waitForStatus, type TestSystem } from '../support/system.js';
 
-let ecs: LocalEcs | undefined;
-let system: TestSystem | undefined;
+const startEcs = ecsSystemsClosedAfterEach(afterEach);
 
-afterEach(async () => {
-  await system?.close();
-  await ecs?.close();
-  system = undefined;
-  ecs = undefined;
-});
-
-async function start(style: 'choreography' | 'orchestration', ecsEnv: Record<string, string> = {}, systemEnv: Record<string, string> = {}) {
-  const databaseUrl = await cloneRunDatabase();
-  ecs = await startTestEcs(databaseUrl, { SAGA_STYLE: style, ...ecsEnv });
-  system = await startTestSystem({ databaseUrl, env: { ...ecsSystemEnv(ecs.url), SAGA_STYLE: style, ...systemEnv } });
-  return { ecs, system };
+function start(style: 'choreography' | 'orchestration', ecsEnv: Record<string, string> = {}, systemEnv: Record<string, string> = {}) {
+  return startEcs({ SAGA_STYLE: style, ...ecsEnv }, { SAGA_STYLE: style, ...systemEnv });
 }
 
 describe.each(['choreography', 'orchestration'] as const)('the saga on ECS tasks (%s)', (style) => {

@@ -1,5 +1,7 @@
 import { existsSync } from 'node:fs';
 import { startLocalEcs, type LocalEcs } from '../../src/shared/infrastructure/ecs-local/index.js';
+import { cloneRunDatabase } from './databases.js';
+import { startTestSystem, type TestSystem } from './system.js';
 
 /**
  * The local ECS endpoint for tests, running what the task definitions name (dist/tasks/, which
@@ -43,5 +45,28 @@ export function ecsSystemEnv(url: string): Record<string, string> {
     TASK_IDLE_GRACE_MS: '300',
     LEASE_TTL_MS: '5000',
     ECS_RETRY_BASE_MS: '20',
+  };
+}
+
+/**
+ * A fresh database, the local ECS endpoint on it (`ecsEnv` for its tasks) and a system that
+ * launches tasks there (`systemEnv`), both closed after each test. Call once at the top of a file.
+ */
+export function ecsSystemsClosedAfterEach(
+  afterEachHook: (fn: () => Promise<void>) => void,
+): (ecsEnv?: Record<string, string>, systemEnv?: Record<string, string>) => Promise<{ ecs: LocalEcs; system: TestSystem }> {
+  const started: Array<{ ecs: LocalEcs; system?: TestSystem }> = [];
+  afterEachHook(async () => {
+    for (const { ecs, system } of started.splice(0)) {
+      await system?.close();
+      await ecs.close();
+    }
+  });
+  return async (ecsEnv = {}, systemEnv = {}) => {
+    const databaseUrl = await cloneRunDatabase();
+    const entry: { ecs: LocalEcs; system?: TestSystem } = { ecs: await startTestEcs(databaseUrl, ecsEnv) };
+    started.push(entry);
+    entry.system = await startTestSystem({ databaseUrl, env: { ...ecsSystemEnv(entry.ecs.url), ...systemEnv } });
+    return { ecs: entry.ecs, system: entry.system };
   };
 }
