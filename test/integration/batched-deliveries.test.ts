@@ -123,13 +123,15 @@ describe('several deliveries in one transaction', () => {
 
   it('skips a delivery another transaction holds, and claims the oldest due ones up to a limit', async () => {
     const system = await start({ consume: false, env: { EVENT_BUS: 'memory' } });
-    const { messageIds } = await pendingReservations(system, 5);
+    const { messageIds, customerIds } = await pendingReservations(system, 5);
     const holder = new pg.Client({ connectionString: system.config.DATABASE_URL });
     await holder.connect();
     try {
       await holder.query('begin');
       await holder.query('select 1 from customers.inbox where use_case = $1 and message_id = $2 for update', [RESERVE, messageIds[0]]);
       expect(await system.runtime.inboxOf(RESERVE).processBatch(RESERVE, messageIds.slice(0, 2))).toEqual(['busy', 'done']);
+      // A consumer holding a delivery also holds its key (the customer).
+      await holder.query(`select pg_advisory_xact_lock(hashtextextended('customers/' || $1, 0))`, [customerIds[0]]);
       // The oldest due first, at most `limit`, never the held one.
       expect(await system.runtime.inboxOf(RESERVE).processNextBatch(RESERVE, 2)).toEqual(['done', 'done']);
       const done = await sql<{ message_id: string }>(system, `select message_id from customers.inbox where use_case = ? and status = 'done'`, [RESERVE]);

@@ -13,6 +13,12 @@ export interface InboundRoute {
   readonly messageType: string;
   /** The saga styles under which this route is active. */
   readonly styles: readonly SagaStyle[];
+  /**
+   * The payload field naming the aggregate the handler locks (e.g. `customerId`): the delivery's
+   * key. Consumers never handle two deliveries of one key at once, and handle a key's deliveries
+   * in the order they arrived (the message-group idea of SQS FIFO).
+   */
+  readonly key: string;
 }
 
 export interface ModuleInbox {

@@ -10,10 +10,10 @@ export const customerInbox: ModuleInbox = {
   module: 'customer',
   schema: 'customers',
   routes: [
-    { useCase: CUSTOMER_USE_CASES.reserveCredit, messageType: 'order.created.v1', styles: ['choreography'] },
-    { useCase: CUSTOMER_USE_CASES.reserveCredit, messageType: 'customer.reserve-credit.v1', styles: ['orchestration'] },
-    { useCase: CUSTOMER_USE_CASES.releaseCredit, messageType: 'order.rejected.v1', styles: ['choreography'] },
-    { useCase: CUSTOMER_USE_CASES.releaseCredit, messageType: 'order.cancelled.v1', styles: ['choreography'] },
-    { useCase: CUSTOMER_USE_CASES.releaseCredit, messageType: 'customer.release-credit.v1', styles: ['orchestration'] },
+    { useCase: CUSTOMER_USE_CASES.reserveCredit, messageType: 'order.created.v1', styles: ['choreography'], key: 'customerId' },
+    { useCase: CUSTOMER_USE_CASES.reserveCredit, messageType: 'customer.reserve-credit.v1', styles: ['orchestration'], key: 'customerId' },
+    { useCase: CUSTOMER_USE_CASES.releaseCredit, messageType: 'order.rejected.v1', styles: ['choreography'], key: 'customerId' },
+    { useCase: CUSTOMER_USE_CASES.releaseCredit, messageType: 'order.cancelled.v1', styles: ['choreography'], key: 'customerId' },
+    { useCase: CUSTOMER_USE_CASES.releaseCredit, messageType: 'customer.release-credit.v1', styles: ['orchestration'], key: 'customerId' },
   ],
 };

@@ -12,11 +12,11 @@ export const orderInbox: ModuleInbox = {
   module: 'order',
   schema: 'ordering',
   routes: [
-    { useCase: ORDER_USE_CASES.approveOrder, messageType: 'customer.credit-reserved.v1', styles: ['choreography'] },
-    { useCase: ORDER_USE_CASES.rejectOrder, messageType: 'customer.credit-reservation-failed.v1', styles: ['choreography'] },
-    { useCase: ORDER_USE_CASES.recordCreditRelease, messageType: 'customer.credit-released.v1', styles: ['choreography'] },
-    { useCase: ORDER_USE_CASES.placeOrderSaga, messageType: 'customer.credit-reserved.v1', styles: ['orchestration'] },
-    { useCase: ORDER_USE_CASES.placeOrderSaga, messageType: 'customer.credit-reservation-failed.v1', styles: ['orchestration'] },
-    { useCase: ORDER_USE_CASES.placeOrderSaga, messageType: 'customer.credit-released.v1', styles: ['orchestration'] },
+    { useCase: ORDER_USE_CASES.approveOrder, messageType: 'customer.credit-reserved.v1', styles: ['choreography'], key: 'orderId' },
+    { useCase: ORDER_USE_CASES.rejectOrder, messageType: 'customer.credit-reservation-failed.v1', styles: ['choreography'], key: 'orderId' },
+    { useCase: ORDER_USE_CASES.recordCreditRelease, messageType: 'customer.credit-released.v1', styles: ['choreography'], key: 'orderId' },
+    { useCase: ORDER_USE_CASES.placeOrderSaga, messageType: 'customer.credit-reserved.v1', styles: ['orchestration'], key: 'orderId' },
+    { useCase: ORDER_USE_CASES.placeOrderSaga, messageType: 'customer.credit-reservation-failed.v1', styles: ['orchestration'], key: 'orderId' },
+    { useCase: ORDER_USE_CASES.placeOrderSaga, messageType: 'customer.credit-released.v1', styles: ['orchestration'], key: 'orderId' },
   ],
 };

@@ -28,6 +28,12 @@ interface InboxRow {
 
 const MAX_ENVELOPE_BYTES = 256 * 1024;
 
+/** A delivery's key; deliveries written before keys existed are keyed by their message id. */
+const KEY = 'coalesce(delivery_key, message_id::text)';
+
+/** How many of the oldest due deliveries (per delivery wanted) a claim looks through for free keys. */
+const KEY_WINDOW = 8;
+
 const CLAIMED_COLUMNS = `message_id, use_case, type, correlation_id, envelope->>'causationId' as causation_id, envelope, status, attempts`;
 
 class PermanentFailure extends Error {
@@ -81,24 +87,16 @@ export class InboxProcessor implements DeliveryDispatcher {
     return this.processBatch(useCase, messageIds);
   }
 
-  /** Processes one given delivery in its own transaction. */
+  /** Processes one given delivery in its own transaction (once its key is free). */
   processOne(delivery: Delivery): Promise<DeliveryOutcome> {
     return this.attempt(delivery.useCase, 'busy', () =>
-      this.db.query<InboxRow>(
-        this.claimSql(
-          `select ${CLAIMED_COLUMNS}, available_at <= now() as due
-           from ${this.inbox} where use_case = ? and message_id = ? for update skip locked`,
-        ),
-        [delivery.useCase, delivery.messageId],
-      ),
+      this.db.query<InboxRow>(this.claimSql(this.givenSql('message_id = ?')), [delivery.useCase, delivery.messageId, delivery.useCase, delivery.messageId]),
     );
   }
 
-  /** Claims and processes the oldest due delivery of a use case in its own transaction. */
+  /** Claims and processes the oldest due delivery of a use case whose key is free, in its own transaction. */
   processNext(useCase: string): Promise<DeliveryOutcome> {
-    return this.attempt(useCase, 'empty', () =>
-      this.db.query<InboxRow>(this.claimSql(`${this.nextDueSql()} limit 1 for update skip locked`), [useCase]),
-    );
+    return this.attempt(useCase, 'empty', () => this.db.query<InboxRow>(this.claimSql(this.nextDueSql()), this.nextDueParams(useCase, 1)));
   }
 
   /**
@@ -106,41 +104,91 @@ export class InboxProcessor implements DeliveryDispatcher {
    * for all of them, each handler in turn, the outbox rows of all of them in one statement, one
    * commit. Each delivery still has exactly one effect: the claim marks the rows done in the
    * transaction that carries the effects. If any of them fails (a handler throws, a message does
-   * not validate, a lock wait ends in a deadlock), the whole transaction rolls back and each
-   * delivery is processed again alone, so the failure is recorded for that one only and the
-   * others commit. A delivery another transaction holds is skipped ('busy'); its holder ends it.
+   * not validate), the whole transaction rolls back and each delivery is processed again alone,
+   * so the failure is recorded for that one only and the others commit. A delivery another
+   * transaction holds is skipped ('busy'); its holder ends it.
    */
   processBatch(useCase: string, messageIds: readonly string[]): Promise<DeliveryOutcome[]> {
     const ids = [...new Set(messageIds)];
     return this.attemptBatch(
       useCase,
-      () =>
-        this.db.query<InboxRow>(
-          this.claimSql(
-            `select ${CLAIMED_COLUMNS}, available_at <= now() as due
-             from ${this.inbox} where use_case = ? and message_id = any(?::uuid[])
-             order by created_at, message_id for update skip locked`,
-          ),
-          [useCase, ids],
-        ),
+      () => this.db.query<InboxRow>(this.claimSql(this.givenSql('message_id = any(?::uuid[])')), [useCase, ids, useCase, ids]),
       messageIds,
     );
   }
 
-  /** Claims up to `limit` of the oldest due deliveries of a use case and processes them as one batch (the draining task's path); [] when none is due. */
+  /**
+   * Claims up to `limit` of the oldest due deliveries of a use case on keys no other transaction
+   * holds and processes them as one batch (the draining task's path); [] when none is free.
+   */
   processNextBatch(useCase: string, limit: number): Promise<DeliveryOutcome[]> {
     if (limit <= 1) return this.processNext(useCase).then((outcome) => (outcome === 'empty' ? [] : [outcome]));
-    return this.attemptBatch(
-      useCase,
-      () => this.db.query<InboxRow>(this.claimSql(`${this.nextDueSql()} limit ? for update skip locked`), [useCase, limit]),
-      undefined,
-    );
+    return this.attemptBatch(useCase, () => this.db.query<InboxRow>(this.claimSql(this.nextDueSql()), this.nextDueParams(useCase, limit)), undefined);
   }
 
+  /**
+   * The lock of a delivery key: a transaction-level advisory lock, one number per schema and key
+   * (a 64-bit hash; a collision only makes two keys wait for each other). Every consumer of the
+   * schema takes it before it claims, so two transactions never hold deliveries of one key, and
+   * the handlers' row locks (the customer, the order) are never contended between consumers.
+   */
+  private keyLock(key: string): string {
+    return `hashtextextended('${this.db.schema}/' || ${key}, 0)`;
+  }
+
+  /**
+   * Claims given deliveries (the transports' path) once their keys are free: first waits for the
+   * locks of their keys in ascending key order, so two claimers that want the same keys queue up
+   * instead of deadlocking; then locks the rows (a row another transaction holds is 'busy').
+   * The batch is handled in key order, a key's deliveries in arrival order (message ids are
+   * UUIDv7: they sort by the time the message was written). The statement's
+   * snapshot predates the wait, but FOR UPDATE returns the rows' latest version (their status).
+   * Parameters: use case and ids for the keys, then again for the rows.
+   */
+  private givenSql(ids: string): string {
+    return `with keys as materialized (
+        select count(pg_advisory_xact_lock(${this.keyLock('k')})) as n from (
+          select distinct ${KEY} as k from ${this.inbox} where use_case = ? and ${ids} and status = 'pending' order by 1
+        ) wanted
+      )
+      select ${CLAIMED_COLUMNS}, available_at <= now() as due
+      from ${this.inbox} where use_case = ? and ${ids} and (select n from keys) >= 0
+      order by ${KEY}, message_id for update skip locked`;
+  }
+
+  /**
+   * Claims due deliveries on free keys (the draining task's path): walks the keys of the oldest
+   * due deliveries in order of arrival, TRIES each key's lock and keeps the keys it gets until
+   * they hold `limit` deliveries, then locks those keys' due rows. A key another transaction
+   * holds is skipped, never waited for, so concurrent claimers spread over keys: a hot customer
+   * is handled by one transaction at a time while the others take other customers. The
+   * recursive walk tries one key per step (OFFSET 0 keeps the lock call from being inlined and
+   * evaluated twice). Parameters: use case, window, limit, use case, limit.
+   */
   private nextDueSql(): string {
-    return `select ${CLAIMED_COLUMNS}, true as due
-      from ${this.inbox} where use_case = ? and status = 'pending' and available_at <= now()
-      order by available_at, created_at`;
+    return `with recursive candidates as materialized (
+        select ${KEY} as k, available_at, message_id from ${this.inbox}
+        where use_case = ? and status = 'pending' and available_at <= now()
+        order by available_at, message_id limit ?
+      ),
+      keys as materialized (
+        select row_number() over (order by min(available_at), min(message_id::text), k) as i, k, count(*) as n from candidates group by k
+      ),
+      walk (i, k, held, taken) as (
+        select 0::bigint, null::text, false, 0::bigint
+        union all
+        select keys.i, keys.k, l.held, walk.taken + (case when l.held then keys.n else 0 end)
+        from walk join keys on keys.i = walk.i + 1
+        cross join lateral (select pg_try_advisory_xact_lock(${this.keyLock('keys.k')}) as held offset 0) l
+        where walk.taken < ?
+      )
+      select ${CLAIMED_COLUMNS}, true as due from ${this.inbox}
+      where use_case = ? and status = 'pending' and available_at <= now() and ${KEY} in (select k from walk where held)
+      order by ${KEY}, message_id limit ? for update skip locked`;
+  }
+
+  private nextDueParams(useCase: string, limit: number): unknown[] {
+    return [useCase, limit * KEY_WINDOW, limit, useCase, limit];
   }
 
   private async attemptBatch(useCase: string, claim: () => Promise<InboxRow[]>, requested: readonly string[] | undefined): Promise<DeliveryOutcome[]> {

@@ -132,7 +132,8 @@ export class OutboxRelay {
 
   /**
    * One statement, so one round trip and its own transaction: lock a batch of unrelayed rows
-   * (SKIP LOCKED), insert a delivery per row and subscribing use case into each consumer's inbox,
+   * (SKIP LOCKED), insert a delivery per row and subscribing use case into each consumer's inbox
+   * (keyed by the payload field its route names),
    * mark the rows relayed. The routes are a parameter; the envelope is built in SQL exactly as
    * consumers parse it (occurredAt in ISO-8601 UTC with milliseconds). With `notify`, the same
    * statement notifies the channel of each use case that got a new delivery (none for a delivery
@@ -146,8 +147,8 @@ export class OutboxRelay {
     const notify = this.options.notify === true && consumers.length > 0;
     const inserts = consumers.map(
       (consumer, i) => `ins_${i} as (
-        insert into ${quoteIdent(consumer)}.inbox (use_case, message_id, type, correlation_id, envelope, signaled_at)
-        select use_case, id, type, correlation_id, envelope, now() from deliveries where schema = '${consumer}' order by seq
+        insert into ${quoteIdent(consumer)}.inbox (use_case, message_id, type, correlation_id, envelope, delivery_key, signaled_at)
+        select use_case, id, type, correlation_id, envelope, delivery_key, now() from deliveries where schema = '${consumer}' order by seq
         on conflict do nothing
         returning use_case, message_id
       ),`,
@@ -168,10 +169,10 @@ export class OutboxRelay {
         order by seq limit ? for update skip locked
       ),
       routes as (
-        select r.message_type, r.use_case, r.schema, r.channel from json_to_recordset(?::json) as r(message_type text, use_case text, schema text, channel text)
+        select r.message_type, r.use_case, r.schema, r.channel, r.key from json_to_recordset(?::json) as r(message_type text, use_case text, schema text, channel text, key text)
       ),
       deliveries as (
-        select rt.schema, rt.use_case, b.seq, b.id, b.type, b.correlation_id,
+        select rt.schema, rt.use_case, b.seq, b.id, b.type, b.correlation_id, b.payload->>rt.key as delivery_key,
           jsonb_build_object(
             'id', b.id, 'type', b.type,
             'occurredAt', to_char(b.occurred_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'),
@@ -190,7 +191,7 @@ export class OutboxRelay {
   }
 
   async relayBatch(db: ModuleDatabase, producedBy?: string): Promise<number> {
-    const routes = (this.routesJson ??= JSON.stringify(this.routing.routes().map((r) => ({ message_type: r.messageType, use_case: r.useCase, schema: r.schema, channel: inboxChannel(r.useCase) }))));
+    const routes = (this.routesJson ??= JSON.stringify(this.routing.routes().map((r) => ({ message_type: r.messageType, use_case: r.useCase, schema: r.schema, channel: inboxChannel(r.useCase), key: r.key }))));
     const rows = await db.query<{ use_case: string | null; message_id: string | null; relayed: string | null }>(
       this.relaySql(db.schema, producedBy !== undefined),
       producedBy ? [producedBy, this.options.batchSize, routes] : [this.options.batchSize, routes],

@@ -21,6 +21,8 @@ export interface Delivery {
 export interface ConsumerAddress {
   readonly useCase: string;
   readonly schema: string;
+  /** The payload field holding the delivery's key (the aggregate the handler locks). */
+  readonly key: string;
 }
 
 /**
@@ -44,7 +46,7 @@ export class RoutingTable {
         this.schemaByUseCase.set(route.useCase, inbox.schema);
         if (!route.styles.includes(style)) continue;
         const consumers = this.byType.get(route.messageType) ?? [];
-        if (!consumers.some((c) => c.useCase === route.useCase)) consumers.push({ useCase: route.useCase, schema: inbox.schema });
+        if (!consumers.some((c) => c.useCase === route.useCase)) consumers.push({ useCase: route.useCase, schema: inbox.schema, key: route.key });
         this.byType.set(route.messageType, consumers);
       }
     }

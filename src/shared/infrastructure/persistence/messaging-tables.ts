@@ -74,3 +74,16 @@ export function quoteIdent(name: string): string {
   if (!IDENT.test(name)) throw new Error(`invalid SQL identifier ${JSON.stringify(name)}`);
   return `"${name}"`;
 }
+
+/**
+ * Delivery keys (ADR 16): each delivery names the aggregate its handler locks, so consumers can
+ * keep two transactions off one key. Rows written before this migration have none; they are keyed
+ * by their message id (the SQL reads `coalesce(delivery_key, message_id::text)`).
+ */
+export function deliveryKeysSql(schema: string): string[] {
+  const s = quoteIdent(schema);
+  return [
+    `alter table ${s}.inbox add column delivery_key text`,
+    `create index inbox_pending_key_idx on ${s}.inbox (use_case, delivery_key) where status = 'pending'`,
+  ];
+}

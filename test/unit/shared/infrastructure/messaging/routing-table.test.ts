@@ -1,14 +1,33 @@
 import { describe, expect, it } from 'vitest';
-import { customerInbox } from '../../../../../src/modules/customer/contract/index.js';
-import { orderInbox } from '../../../../../src/modules/order/contract/index.js';
+import * as customerContract from '../../../../../src/modules/customer/contract/index.js';
+import * as orderContract from '../../../../../src/modules/order/contract/index.js';
 import { assertSubscriptionsMatchInbox, RoutingTable, type Subscription } from '../../../../../src/shared/infrastructure/messaging/subscription.js';
 import { ok, type MessageDefinition, type ModuleInbox } from '../../../../../src/shared/kernel/index.js';
 
+const { customerInbox } = customerContract;
+const { orderInbox } = orderContract;
 const INBOXES = [orderInbox, customerInbox];
+
+/** Every message definition the contracts export, by type. */
+const MESSAGES = new Map(
+  ([...Object.values(customerContract), ...Object.values(orderContract)] as unknown[])
+    .filter((v): v is MessageDefinition<unknown> => typeof v === 'object' && v !== null && 'type' in v && 'parse' in v)
+    .map((d) => [d.type, d]),
+);
+
+describe('delivery keys', () => {
+  it.each(INBOXES.flatMap((i) => i.routes.map((r) => [r.useCase, r.messageType, r.key] as const)))('%s <- %s is keyed by a required field of the payload (%s)', (_useCase, type, key) => {
+    const message = MESSAGES.get(type);
+    expect(message, `the contracts define ${type}`).toBeDefined();
+    const result = message!.parse({});
+    expect(result.ok).toBe(false);
+    if (!result.ok) expect(result.error.message).toMatch(new RegExp(`(^|; )${key}: `));
+  });
+});
 
 describe('RoutingTable', () => {
   it('routes order.created.v1 to the Customer module’s reserve-credit only under choreography', () => {
-    expect(new RoutingTable(INBOXES, 'choreography').consumersOf('order.created.v1')).toEqual([{ useCase: 'customer.reserve-credit', schema: 'customers' }]);
+    expect(new RoutingTable(INBOXES, 'choreography').consumersOf('order.created.v1')).toEqual([{ useCase: 'customer.reserve-credit', schema: 'customers', key: 'customerId' }]);
     expect(new RoutingTable(INBOXES, 'orchestration').consumersOf('order.created.v1')).toEqual([]);
   });
 
@@ -16,9 +35,9 @@ describe('RoutingTable', () => {
     const choreography = new RoutingTable(INBOXES, 'choreography');
     const orchestration = new RoutingTable(INBOXES, 'orchestration');
     expect(choreography.consumersOf('customer.reserve-credit.v1')).toEqual([]);
-    expect(orchestration.consumersOf('customer.reserve-credit.v1')).toEqual([{ useCase: 'customer.reserve-credit', schema: 'customers' }]);
-    expect(orchestration.consumersOf('customer.credit-reserved.v1')).toEqual([{ useCase: 'order.place-order-saga', schema: 'ordering' }]);
-    expect(choreography.consumersOf('customer.credit-reserved.v1')).toEqual([{ useCase: 'order.approve-order', schema: 'ordering' }]);
+    expect(orchestration.consumersOf('customer.reserve-credit.v1')).toEqual([{ useCase: 'customer.reserve-credit', schema: 'customers', key: 'customerId' }]);
+    expect(orchestration.consumersOf('customer.credit-reserved.v1')).toEqual([{ useCase: 'order.place-order-saga', schema: 'ordering', key: 'orderId' }]);
+    expect(choreography.consumersOf('customer.credit-reserved.v1')).toEqual([{ useCase: 'order.approve-order', schema: 'ordering', key: 'orderId' }]);
   });
 
   it('routes a type nobody subscribes to nowhere', () => {
@@ -51,7 +70,7 @@ describe('RoutingTable', () => {
       const declared = INBOXES.flatMap((inbox) => inbox.routes.filter((r) => r.styles.includes(style)).map((r) => key({ ...r, schema: inbox.schema })));
       expect(new RoutingTable(INBOXES, style).routes().map(key).sort()).toEqual(declared.sort());
     }
-    expect(new RoutingTable(INBOXES, 'orchestration').routes()).toContainEqual({ messageType: 'customer.release-credit.v1', useCase: 'customer.release-credit', schema: 'customers' });
+    expect(new RoutingTable(INBOXES, 'orchestration').routes()).toContainEqual({ messageType: 'customer.release-credit.v1', useCase: 'customer.release-credit', schema: 'customers', key: 'customerId' });
   });
 
   it('knows the schema of every use case, active or not', () => {
@@ -66,15 +85,15 @@ describe('RoutingTable', () => {
       module: 'm',
       schema: 's',
       routes: [
-        { useCase: 'm.do-it', messageType: 'x.happened.v1', styles: ['choreography'] },
-        { useCase: 'm.do-it', messageType: 'x.happened.v1', styles: ['choreography', 'orchestration'] },
+        { useCase: 'm.do-it', messageType: 'x.happened.v1', styles: ['choreography'], key: 'xId' },
+        { useCase: 'm.do-it', messageType: 'x.happened.v1', styles: ['choreography', 'orchestration'], key: 'xId' },
       ],
     };
-    expect(new RoutingTable([inbox], 'choreography').consumersOf('x.happened.v1')).toEqual([{ useCase: 'm.do-it', schema: 's' }]);
+    expect(new RoutingTable([inbox], 'choreography').consumersOf('x.happened.v1')).toEqual([{ useCase: 'm.do-it', schema: 's', key: 'xId' }]);
   });
 
   it('refuses one use case declared by two modules', () => {
-    const clash: ModuleInbox = { module: 'other', schema: 'other', routes: [{ useCase: 'customer.reserve-credit', messageType: 'x.happened.v1', styles: ['choreography'] }] };
+    const clash: ModuleInbox = { module: 'other', schema: 'other', routes: [{ useCase: 'customer.reserve-credit', messageType: 'x.happened.v1', styles: ['choreography'], key: 'xId' }] };
     expect(() => new RoutingTable([...INBOXES, clash], 'choreography')).toThrow('use case customer.reserve-credit is declared by two modules (customers, other)');
   });
 });

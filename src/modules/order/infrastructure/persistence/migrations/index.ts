@@ -1,7 +1,9 @@
 import type { MigrationObject } from '@mikro-orm/core';
 import { Migration20261126000000OrderingInitial } from './Migration20261126000000OrderingInitial.js';
+import { Migration20261203000000OrderingDeliveryKeys } from './Migration20261203000000OrderingDeliveryKeys.js';
 
 /** Listed in code (not discovered on disk) so compiled, bundled and test runs apply the same set. */
 export const orderMigrations: MigrationObject[] = [
   { name: 'Migration20261126000000OrderingInitial', class: Migration20261126000000OrderingInitial },
+  { name: 'Migration20261203000000OrderingDeliveryKeys', class: Migration20261203000000OrderingDeliveryKeys },
 ];
