@@ -190,6 +190,7 @@ describe('a handler that keeps failing', () => {
     const reserve = schemas.find((s) => s.schema === 'customers')?.useCases.find((u) => u.useCase === RESERVE);
     expect(reserve?.counts).toMatchObject({ dead: 1, done: expect.any(Number), pending: expect.any(Number) });
     expect(reserve!.counts['done']).toBeGreaterThanOrEqual(5);
+    expect((stats.json() as { deadlocks: unknown }).deadlocks).toEqual(expect.any(Number));
 
     const listed = await cli('list', '--use-case', RESERVE);
     expect(listed.code, listed.stderr).toBe(0);

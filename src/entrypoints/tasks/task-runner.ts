@@ -48,6 +48,7 @@ export async function runUseCaseTask(module: ModuleDefinition, useCase: string):
     process.exit(78);
   }
   const databaseUrl = config.DATABASE_URL;
+  const applicationName = `saga-task:${useCase}`;
   // Rung by a notification of a new delivery, by LISTEN (re)starting, and by a stop request.
   const doorbell = new Doorbell();
   const listener = config.TASK_WAKE_NOTIFY ? new InboxListener({ databaseUrl, useCase, logger, onWake: () => doorbell.ring() }) : undefined;
@@ -65,8 +66,11 @@ export async function runUseCaseTask(module: ModuleDefinition, useCase: string):
       databaseUrl,
       modules: [module],
       inboxes: ALL_INBOXES,
+      // One connection per claimer and one for the relay and the lease heartbeat: what the connection budget counts per task.
+      poolSize: config.TASK_CONCURRENCY + 1,
+      applicationName,
       transport: (_dispatcher, routing) =>
-        createTransport({ config, logger, databaseUrl, routing, deferEcsDriver: true, ...(config.REDIS_URL ? { redisUrl: config.REDIS_URL } : {}) }),
+        createTransport({ config, logger, databaseUrl, routing, deferEcsDriver: true, applicationName, ...(config.REDIS_URL ? { redisUrl: config.REDIS_URL } : {}) }),
     });
     const idlePollMs = config.TASK_IDLE_POLL_MS ?? (listener ? 500 : 25);
     const reason = await drain(runtime, useCase, config, logger, (ms) => doorbell.wait(Math.min(ms, idlePollMs)));
@@ -125,7 +129,7 @@ async function drain(runtime: Runtime, useCase: string, config: Config, logger: 
 
   try {
     for (;;) {
-      await Promise.all(Array.from({ length: config.WORKER_CONCURRENCY }, () => worker()));
+      await Promise.all(Array.from({ length: config.TASK_CONCURRENCY }, () => worker()));
       await runtime.relay.drainAll(useCase);
       if (stopping()) {
         await releaseLease(hosted.db, useCase);

@@ -29,6 +29,10 @@ export interface RuntimeOptions {
   readonly inboxes: readonly ModuleInbox[];
   readonly transport: (dispatcher: DeliveryDispatcher, routing: RoutingTable) => DeliveryTransport | Promise<DeliveryTransport>;
   readonly clock?: Clock;
+  /** Connections per module (default DB_POOL_SIZE; a task sizes it to its claimers). */
+  readonly poolSize?: number;
+  /** Names the connections in pg_stat_activity (default `saga:<schema>`). */
+  readonly applicationName?: string;
 }
 
 /**
@@ -97,9 +101,10 @@ export class Runtime implements DeliveryDispatcher {
         entities: definition.entities,
         migrations: definition.migrations,
         databaseUrl: options.databaseUrl,
-        poolSize: config.DB_POOL_SIZE,
+        poolSize: options.poolSize ?? config.DB_POOL_SIZE,
         preparedStatements: config.DB_PREPARED_STATEMENTS,
         logger,
+        ...(options.applicationName ? { applicationName: options.applicationName } : {}),
       });
       const container = new Container({ parent: root, defaultScope: 'Singleton' });
       container.bind(SHARED.Database).toConstantValue(db);

@@ -1,4 +1,4 @@
-import type { Config } from '../config/config.js';
+import { checkConnectionBudget, LAUNCHER_POOL_SIZE, maxEcsTasks, type Config } from '../config/config.js';
 import type { Logger } from '../logging/logger.js';
 import { MemoryTransport } from '../messaging/memory-transport.js';
 import type { RoutingTable } from '../messaging/subscription.js';
@@ -16,6 +16,8 @@ export interface TransportContext {
    * it only to launch the next task, after its own first delivery.
    */
   readonly deferEcsDriver?: boolean;
+  /** Names this process's connections in pg_stat_activity (a task's: `saga-task:<use case>`). */
+  readonly applicationName?: string;
 }
 
 /**
@@ -23,7 +25,7 @@ export interface TransportContext {
  * are imported on demand, so an ECS task never loads BullMQ and a dev server never loads the AWS SDK;
  * with `deferEcsDriver`, a task loads the AWS SDK only once it has something to launch.
  */
-export async function createTransport({ config, logger, databaseUrl, redisUrl, routing, deferEcsDriver }: TransportContext): Promise<DeliveryTransport> {
+export async function createTransport({ config, logger, databaseUrl, redisUrl, routing, deferEcsDriver, applicationName }: TransportContext): Promise<DeliveryTransport> {
   switch (config.EVENT_BUS) {
     case 'memory':
       return new MemoryTransport(logger, config.DELIVERY_BATCH_SIZE);
@@ -33,11 +35,19 @@ export async function createTransport({ config, logger, databaseUrl, redisUrl, r
       return new BullMqTransport({ redisUrl, prefix: config.BULLMQ_PREFIX, concurrency: config.WORKER_CONCURRENCY, batchSize: config.DELIVERY_BATCH_SIZE }, logger);
     }
     case 'ecs': {
+      const modules = new Set(routing.allUseCases().map((u) => routing.schemaOf(u))).size;
+      const activeUseCases = routing.activeUseCases().map((useCase) => ({ useCase, schema: routing.schemaOf(useCase) }));
+      const maxTasks = maxEcsTasks(config, modules);
+      // Long-lived processes check the arithmetic once; a task inherits the launching process's ECS_MAX_TASKS.
+      if (!deferEcsDriver) checkConnectionBudget(config, modules, activeUseCases.length);
       const load = async () => {
         const { EcsTransport } = await import('../messaging/ecs/ecs-transport.js');
         return new EcsTransport(
           {
             databaseUrl,
+            // A task launches what its own use case wrote, one use case at a time: one connection.
+            poolSize: deferEcsDriver ? 1 : LAUNCHER_POOL_SIZE,
+            ...(applicationName ? { applicationName } : {}),
             schemaOf: (useCase) => routing.schemaOf(useCase),
             settings: {
               cluster: config.ECS_CLUSTER,
@@ -49,11 +59,14 @@ export async function createTransport({ config, logger, databaseUrl, redisUrl, r
               taskDefinitionPrefix: config.ECS_TASK_DEFINITION_PREFIX,
               containerName: config.ECS_CONTAINER_NAME,
               maxTasksPerUseCase: config.ECS_MAX_TASKS_PER_USE_CASE,
+              maxTasks,
+              taskConcurrency: config.TASK_CONCURRENCY,
+              activeUseCases,
               scaleOutBacklog: config.ECS_SCALE_OUT_BACKLOG,
               leaseTtlMs: config.LEASE_TTL_MS,
               maxLaunchRetries: config.ECS_MAX_LAUNCH_RETRIES,
               retryBaseMs: config.ECS_RETRY_BASE_MS,
-              propagatedEnvironment: propagatedEnvironment(config),
+              propagatedEnvironment: propagatedEnvironment(config, maxTasks),
             },
           },
           logger,
@@ -65,7 +78,7 @@ export async function createTransport({ config, logger, databaseUrl, redisUrl, r
 }
 
 /** The launch settings every task of a deployment must share; see EcsLaunchSettings.propagatedEnvironment. */
-function propagatedEnvironment(config: Config): Record<string, string> {
+function propagatedEnvironment(config: Config, maxTasks: number): Record<string, string> {
   const settings: Record<string, string | undefined> = {
     SAGA_STYLE: config.SAGA_STYLE,
     EVENT_BUS: 'ecs',
@@ -79,6 +92,9 @@ function propagatedEnvironment(config: Config): Record<string, string> {
     ECS_CONTAINER_NAME: config.ECS_CONTAINER_NAME,
     ECS_MAX_TASKS_PER_USE_CASE: String(config.ECS_MAX_TASKS_PER_USE_CASE),
     ECS_SCALE_OUT_BACKLOG: String(config.ECS_SCALE_OUT_BACKLOG),
+    // The budget's arithmetic is the launching process's: tasks size their pools and count launches the same way.
+    ECS_MAX_TASKS: String(maxTasks),
+    TASK_CONCURRENCY: String(config.TASK_CONCURRENCY),
     LEASE_TTL_MS: String(config.LEASE_TTL_MS),
     // A task LISTENs only if the relays that feed it NOTIFY.
     TASK_WAKE_NOTIFY: String(config.TASK_WAKE_NOTIFY),

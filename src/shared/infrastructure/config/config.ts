@@ -43,7 +43,15 @@ export const configSchema = z.object({
   EMBEDDED_PG_PORT: int(54329, 1, 65535),
   EMBEDDED_REDIS_PORT: int(63790, 1, 65535),
   DATA_DIR: z.string().min(1).default('.data'),
+  /** Connections per hosted module in a long-lived process (dev server, API, worker, sweeper). */
   DB_POOL_SIZE: int(10, 1, 200),
+  /**
+   * PostgreSQL connections the whole system may hold: every long-lived process and every running
+   * ECS task (docs/deployment.md has the arithmetic). Launches that would exceed it wait.
+   */
+  DB_CONNECTION_BUDGET: int(80, 4, 100_000),
+  /** How many long-lived processes (API replicas, workers, the sweeper) share the budget with the tasks. */
+  DB_LONG_LIVED_PROCESSES: int(1, 1, 1_000),
   /** Named (prepared) statements; false behind PgBouncer in transaction mode before 1.21 (or with max_prepared_statements=0). */
   DB_PREPARED_STATEMENTS: bool(true),
   /**
@@ -93,6 +101,11 @@ export const configSchema = z.object({
   ECS_TASK_DEFINITION_PREFIX: z.string().default(''),
   ECS_CONTAINER_NAME: z.string().min(1).default('app'),
   ECS_MAX_TASKS_PER_USE_CASE: int(10, 1, 10),
+  /**
+   * Tasks of all use cases running at once. Unset: what DB_CONNECTION_BUDGET leaves for tasks
+   * once the long-lived processes have their pools, divided by one task's connections.
+   */
+  ECS_MAX_TASKS: z.coerce.number().int().min(1).max(10_000).optional(),
   /** Pending deliveries per running task above which the relay launches one more task. */
   ECS_SCALE_OUT_BACKLOG: int(500, 1),
   ECS_MAX_LAUNCH_RETRIES: int(6, 1, 50),
@@ -113,6 +126,11 @@ export const configSchema = z.object({
    */
   TASK_IDLE_POLL_MS: z.coerce.number().int().min(1).max(60_000).optional(),
   TASK_MAX_RUNTIME_MS: int(10 * 60_000, 1_000),
+  /**
+   * Claimers in one use-case task. Its pool holds one connection more (relay, lease heartbeat);
+   * with the LISTEN connection and the launcher's, a task holds at most TASK_CONCURRENCY + 3.
+   */
+  TASK_CONCURRENCY: int(4, 1, 64),
   TASK_BATCH_SIZE: int(50, 1, 1_000),
 });
 
@@ -133,4 +151,34 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     throw new ConfigError(parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`));
   }
   return parsed.data;
+}
+
+/** Connections the launcher of a process holds at most (lease decisions, launch attempts). */
+export const LAUNCHER_POOL_SIZE = 2;
+
+/** The most connections one use-case task holds: its pool (claimers + 1), the LISTEN connection, the launcher's. */
+export function taskConnections(config: Config): number {
+  return config.TASK_CONCURRENCY + 1 + 1 + 1;
+}
+
+/**
+ * How many tasks may run at once: ECS_MAX_TASKS, or what the budget leaves once each long-lived
+ * process (a pool per module, the launcher's) is counted, in whole tasks.
+ */
+export function maxEcsTasks(config: Config, modules: number): number {
+  if (config.ECS_MAX_TASKS !== undefined) return config.ECS_MAX_TASKS;
+  const longLived = config.DB_LONG_LIVED_PROCESSES * (modules * config.DB_POOL_SIZE + LAUNCHER_POOL_SIZE);
+  return Math.max(0, Math.floor((config.DB_CONNECTION_BUDGET - longLived) / taskConnections(config)));
+}
+
+/** Refuses a budget that cannot give every active use case a task of its own (EVENT_BUS=ecs). */
+export function checkConnectionBudget(config: Config, modules: number, useCases: number): void {
+  const tasks = maxEcsTasks(config, modules);
+  if (tasks >= useCases) return;
+  const longLived = config.DB_LONG_LIVED_PROCESSES * (modules * config.DB_POOL_SIZE + LAUNCHER_POOL_SIZE);
+  throw new ConfigError([
+    `DB_CONNECTION_BUDGET: ${config.DB_CONNECTION_BUDGET} connections leave room for ${tasks} ECS task(s), fewer than the ${useCases} use cases that each need one: ` +
+      `${config.DB_LONG_LIVED_PROCESSES} long-lived process(es) × (${modules} modules × DB_POOL_SIZE ${config.DB_POOL_SIZE} + ${LAUNCHER_POOL_SIZE}) = ${longLived}, ` +
+      `plus ${taskConnections(config)} per task (TASK_CONCURRENCY ${config.TASK_CONCURRENCY} + 3). Raise the budget, or lower DB_POOL_SIZE or TASK_CONCURRENCY.`,
+  ]);
 }

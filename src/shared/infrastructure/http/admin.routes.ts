@@ -85,6 +85,18 @@ export class DeliveryAdministration {
     return Promise.all(this.inboxes.map((i) => schemaStats(i)));
   }
 
+  /**
+   * Deadlocks PostgreSQL detected in this database since its statistics were reset (every
+   * process, not only this one). Delivery keys keep the saga's transactions out of them: a rise
+   * means a handler locks more than its key. Backends report it within seconds, or when they end.
+   */
+  async deadlocks(): Promise<number | null> {
+    const db = this.inboxes[0]?.db;
+    if (!db) return null;
+    const [row] = await db.query<{ deadlocks: string }>('select deadlocks::text as deadlocks from pg_stat_database where datname = current_database()');
+    return row ? Number(row.deadlocks) : null;
+  }
+
   private inboxesFor(useCase: string | undefined): readonly AdministeredInbox[] {
     if (useCase === undefined) return this.inboxes;
     const owners = this.inboxes.filter((i) => i.useCases.includes(useCase));
@@ -196,8 +208,9 @@ const nullableMs = { type: ['number', 'null'] } as const;
 
 const statsSchema = {
   type: 'object',
-  required: ['schemas'],
+  required: ['schemas', 'deadlocks'],
   properties: {
+    deadlocks: { type: ['integer', 'null'], description: 'Deadlocks PostgreSQL detected in this database since its statistics were reset (all processes)' },
     schemas: {
       type: 'array',
       items: {
@@ -316,6 +329,9 @@ export function registerAdminRoutes(app: FastifyInstance, options: AdminRouteOpt
         response: { 200: statsSchema, 401: problemSchema },
       },
     },
-    async () => ({ schemas: await administration.stats() }),
+    async () => {
+      const [schemas, deadlocks] = await Promise.all([administration.stats(), administration.deadlocks()]);
+      return { schemas, deadlocks };
+    },
   );
 }

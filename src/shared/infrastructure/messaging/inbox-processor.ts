@@ -36,6 +36,10 @@ const KEY_WINDOW = 8;
 
 const CLAIMED_COLUMNS = `message_id, use_case, type, correlation_id, envelope->>'causationId' as causation_id, envelope, status, attempts`;
 
+function isDeadlock(error: unknown): boolean {
+  return (error as { code?: unknown } | null)?.code === '40P01';
+}
+
 class PermanentFailure extends Error {
   constructor(
     readonly code: string,
@@ -53,6 +57,8 @@ class PermanentFailure extends Error {
  * message that does not match its contract, the delivery is dead-lettered with the reason.
  */
 export class InboxProcessor implements DeliveryDispatcher {
+  /** Deadlocks this processor's transactions lost (see `reportDeadlock`). */
+  deadlocks = 0;
   private readonly byUseCase = new Map<string, Map<string, Subscription>>();
   private readonly inbox: string;
 
@@ -212,7 +218,8 @@ export class InboxProcessor implements DeliveryDispatcher {
     } catch (error) {
       // The claim itself failed (e.g. PostgreSQL unreachable): nothing was claimed, nothing changed.
       if (claimed.length === 0) throw error;
-      this.logger.info({ useCase, deliveries: claimed.length, err: error }, 'a delivery of the batch failed; processing each alone');
+      if (isDeadlock(error)) await this.reportDeadlock(useCase, error);
+      else this.logger.info({ useCase, deliveries: claimed.length, err: error }, 'a delivery of the batch failed; processing each alone');
       outcomes = new Map();
       for (const row of claimed) outcomes.set(row.message_id, await this.processOne({ useCase, messageId: row.message_id }));
     }
@@ -249,8 +256,27 @@ export class InboxProcessor implements DeliveryDispatcher {
       });
     } catch (error) {
       if (!claimed) throw error;
+      if (isDeadlock(error)) await this.reportDeadlock(useCase, error);
       return this.recordFailure(claimed, error);
     }
+  }
+
+  /**
+   * Delivery keys make the saga's own transactions deadlock-free (ADR 16): a deadlock means a
+   * handler locks something its key does not cover, or another kind of transaction interferes.
+   * Logged at error level with this side's statement and what the other processes were running
+   * (PostgreSQL's server log has both statements too); pg_stat_database counts it.
+   */
+  private async reportDeadlock(useCase: string, error: unknown): Promise<void> {
+    this.deadlocks += 1;
+    const { detail, statement } = error as { detail?: string; statement?: string };
+    const pids = [...(detail ?? '').matchAll(/process (\d+)/g)].map((m) => Number(m[1]));
+    const others = await this.db
+      .query<{ pid: number; application_name: string; query: string }>('select pid, application_name, left(query, 1000) as query from pg_stat_activity where pid = any(?::int[])', [
+        [...new Set(pids)],
+      ])
+      .catch(() => []);
+    this.logger.error({ useCase, err: error, detail, statement, others, deadlocks: this.deadlocks }, 'deadlock in a delivery transaction; each delivery of it is retried alone');
   }
 
   private handlersOf(useCase: string): Map<string, Subscription> {

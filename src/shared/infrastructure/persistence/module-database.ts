@@ -253,6 +253,18 @@ export class ModuleDatabase implements TransactionPort {
   }
 
   private async execute(sql: string, params: readonly unknown[]): Promise<QueryResult> {
+    try {
+      return await this.executeOn(sql, params);
+    } catch (error) {
+      // Which statement lost a deadlock (or a serialization failure) is what its report needs.
+      if (typeof error === 'object' && error !== null && ['40P01', '40001'].includes(String((error as { code?: unknown }).code))) {
+        Object.assign(error, { statement: sql.slice(0, 1000) });
+      }
+      throw error;
+    }
+  }
+
+  private async executeOn(sql: string, params: readonly unknown[]): Promise<QueryResult> {
     const state = this.txState.getStore();
     if (state) {
       if (state.ended) throw new Error('Transaction query already complete: a statement was issued after its transaction ended');

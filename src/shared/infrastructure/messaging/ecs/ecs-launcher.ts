@@ -16,6 +16,12 @@ export interface EcsLaunchSettings {
   readonly taskDefinitionPrefix: string;
   readonly containerName: string;
   readonly maxTasksPerUseCase: number;
+  /** Tasks of all use cases at once (the connection budget's share for tasks, in whole tasks). */
+  readonly maxTasks: number;
+  /** Claimers per task: more tasks than the backlog's keys can keep busy are not launched. */
+  readonly taskConcurrency: number;
+  /** Every use case that may need a task, with the schema of its lease: each keeps room for one task. */
+  readonly activeUseCases: ReadonlyArray<{ readonly useCase: string; readonly schema: string }>;
   /** Pending deliveries per task above which one more task is launched. */
   readonly scaleOutBacklog: number;
   /** How long a launch (or a heartbeat) keeps a lease alive. */
@@ -42,6 +48,9 @@ interface LeaseDecision {
   readonly attemptId: string;
   readonly count: number;
 }
+
+/** The advisory lock under which launch decisions check the connection budget (any fixed number unique to it). */
+const BUDGET_LOCK = '7310558214590371861';
 
 const RETRYABLE_ERRORS = new Set(['ThrottlingException', 'ServerException', 'ServiceUnavailableException', 'RequestLimitExceeded', 'TimeoutError']);
 
@@ -99,14 +108,22 @@ export class EcsLauncher {
         `select tasks, expires_at > now() as live from ${s}.task_leases where use_case = $1 for update`,
         [useCase],
       );
-      const backlogRow = await client.query<{ n: number }>(
-        `select count(*)::int as n from (select 1 from ${s}.inbox where use_case = $1 and status = 'pending' and available_at <= now() limit $2) due`,
+      const backlogRow = await client.query<{ n: number; keys: number }>(
+        `select count(*)::int as n, count(distinct k)::int as keys from (
+           select coalesce(delivery_key, message_id::text) as k from ${s}.inbox where use_case = $1 and status = 'pending' and available_at <= now() limit $2
+         ) due`,
         [useCase, this.settings.scaleOutBacklog * this.settings.maxTasksPerUseCase],
       );
       const backlog = backlogRow.rows[0]?.n ?? 0;
+      const keys = backlogRow.rows[0]?.keys ?? 0;
       const current = lease.rows[0]?.live ? (lease.rows[0]?.tasks ?? 0) : 0;
-      const wanted = backlog === 0 ? 0 : Math.min(this.settings.maxTasksPerUseCase, Math.ceil(backlog / this.settings.scaleOutBacklog));
-      const count = Math.min(10, wanted - current);
+      // A key is handled by one transaction at a time: tasks beyond what the backlog's keys can keep busy only wait.
+      const wanted =
+        backlog === 0
+          ? 0
+          : Math.min(this.settings.maxTasksPerUseCase, Math.ceil(backlog / this.settings.scaleOutBacklog), Math.ceil(keys / this.settings.taskConcurrency));
+      let count = Math.min(10, wanted - current);
+      if (count > 0) count = Math.min(count, await this.budgetAllows(client, useCase, current));
       if (count <= 0) {
         await client.query('commit');
         return null;
@@ -126,6 +143,34 @@ export class EcsLauncher {
     } finally {
       client.release();
     }
+  }
+
+  /**
+   * How many more tasks the connection budget allows this use case, decided under one advisory
+   * lock shared by every launcher (launches are rare; this keeps two of them from both taking the
+   * last room). Running tasks are counted from the live leases of every active use case, and each
+   * use case without a task keeps room for one: scale-out never takes the room a first launch
+   * needs. A use case without a task always gets one (the startup check makes that fit).
+   */
+  private async budgetAllows(client: pg.PoolClient, useCase: string, current: number): Promise<number> {
+    await client.query('select pg_advisory_xact_lock($1)', [BUDGET_LOCK]);
+    const schemas = [...new Set(this.settings.activeUseCases.map((u) => u.schema))];
+    const rows = await client.query<{ use_case: string; tasks: number }>(
+      schemas.map((schema) => `select use_case, case when expires_at > now() then tasks else 0 end as tasks from ${quoteIdent(schema)}.task_leases`).join(' union all '),
+    );
+    const live = new Map(rows.rows.map((r) => [r.use_case, r.tasks]));
+    let running = current;
+    let waiting = 0;
+    for (const other of this.settings.activeUseCases) {
+      if (other.useCase === useCase) continue;
+      const tasks = live.get(other.useCase) ?? 0;
+      running += tasks;
+      if (tasks === 0) waiting += 1;
+    }
+    const room = this.settings.maxTasks - running - waiting;
+    if (current === 0) return Math.max(1, room);
+    if (room <= 0) this.logger.info({ useCase, running, maxTasks: this.settings.maxTasks }, 'connection budget reached: no more tasks for this backlog');
+    return room;
   }
 
   private input(useCase: string, decision: LeaseDecision): RunTaskCommandInput {

@@ -10,6 +10,10 @@ export interface EcsTransportOptions {
   readonly settings: EcsLaunchSettings;
   /** The consumer schema of each use case (from the routing table). */
   readonly schemaOf: (useCase: string) => string;
+  /** Connections of the launcher's pool (one in a task, which rarely launches more than one use case at a time). */
+  readonly poolSize: number;
+  /** Marks the launcher's connections in pg_stat_activity. */
+  readonly applicationName?: string;
   /** Region, credentials and endpoint (AWS_ENDPOINT_URL_ECS) come from the standard AWS settings. */
   readonly client?: ECSClient;
 }
@@ -29,7 +33,7 @@ export class EcsTransport implements DeliveryTransport {
     private readonly options: EcsTransportOptions,
     private readonly logger: Logger,
   ) {
-    this.pool = new pg.Pool({ connectionString: options.databaseUrl, max: 3, application_name: 'saga:ecs-launcher' });
+    this.pool = new pg.Pool({ connectionString: options.databaseUrl, max: options.poolSize, application_name: options.applicationName ?? 'saga:ecs-launcher' });
     this.pool.on('error', (error) => logger.warn({ err: error }, 'ecs launcher pool error'));
     // The launcher retries with its own backoff and token rules; the SDK must not retry underneath it.
     this.ecs = options.client ?? new ECSClient({ maxAttempts: 1 });
