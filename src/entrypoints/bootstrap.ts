@@ -7,6 +7,7 @@ import { adminAccess, DeliveryAdministration, registerAdminRoutes } from '../sha
 import { createHttpServer } from '../shared/infrastructure/http/http-server.js';
 import { createLogger, type Logger } from '../shared/infrastructure/logging/logger.js';
 import { createTransport } from '../shared/infrastructure/composition/transports.js';
+import { DeliveryLag, SagaAdmission } from '../shared/infrastructure/messaging/delivery-lag.js';
 import type { DeliveryTransport } from '../shared/infrastructure/messaging/transport.js';
 import { ALL_INBOXES, ALL_MODULES } from './all-modules.js';
 
@@ -60,6 +61,9 @@ export function createMonolith(options: MonolithOptions): Promise<Runtime> {
   });
 }
 
+/** How often the API reads the consumers' lag for its backpressure (between reads, requests use the last value). */
+const ADMISSION_REFRESH_MS = 250;
+
 /** The HTTP API over a runtime: every hosted module's routes, health checks on PostgreSQL and the transport. */
 export async function createApi(runtime: Runtime): Promise<FastifyInstance> {
   const app = await createHttpServer({
@@ -67,6 +71,13 @@ export async function createApi(runtime: Runtime): Promise<FastifyInstance> {
     bodyLimit: runtime.config.BODY_LIMIT_BYTES,
     title: 'Order & credit saga API',
     version: packageVersion(),
+    admission: new SagaAdmission(
+      new DeliveryLag(
+        runtime.modules.map((m) => ({ db: m.db, useCases: m.inbox.useCases().filter((u) => runtime.routing.activeUseCases().includes(u)) })),
+        ADMISSION_REFRESH_MS,
+      ),
+      runtime.config.OVERLOAD_LAG_SHARE * runtime.config.ORDER_DEADLINE_MS,
+    ),
     readiness: [
       { name: 'postgres', check: () => Promise.all(runtime.modules.map((m) => m.db.ping())).then(() => undefined) },
       { name: runtime.transport.name === 'bullmq' ? 'redis' : runtime.transport.name, check: () => runtime.transport.ping() },

@@ -75,6 +75,11 @@ export const configSchema = z.object({
 
   /** A PENDING order (or an orchestrated saga awaiting a reply) is rejected with TIMEOUT after this. */
   ORDER_DEADLINE_MS: int(60_000, 100),
+  /**
+   * Backpressure: POST /orders answers 503 OVERLOADED (with Retry-After) while the oldest due
+   * delivery has waited longer than this share of ORDER_DEADLINE_MS; 0 never refuses.
+   */
+  OVERLOAD_LAG_SHARE: z.coerce.number().min(0).max(1).default(0.5),
   DELIVERY_MAX_ATTEMPTS: int(8, 1, 100),
   RETRY_BASE_MS: int(500, 1),
   RETRY_MAX_MS: int(5 * 60_000, 1),

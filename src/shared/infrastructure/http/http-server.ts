@@ -10,8 +10,21 @@ export interface ReadinessCheck {
   check(): Promise<void>;
 }
 
+/** Whether a route that starts a saga (`config: { startsSaga: true }`) may run now. */
+export interface AdmissionCheck {
+  check(): Promise<{ readonly overloaded: boolean; readonly lagMs: number; readonly retryAfterSeconds: number }>;
+}
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** The route starts a saga: refused with 503 OVERLOADED while the consumers lag (see AdmissionCheck). */
+    startsSaga?: boolean;
+  }
+}
+
 export interface HttpServerOptions {
   readonly logger: Logger;
+  readonly admission?: AdmissionCheck;
   readonly bodyLimit: number;
   readonly readiness: readonly ReadinessCheck[];
   readonly title: string;
@@ -101,6 +114,25 @@ export async function createHttpServer(options: HttpServerOptions): Promise<Fast
     request.log.info({ method: request.method, url: request.url, status: reply.statusCode, ms: Math.round(reply.elapsedTime) }, 'request');
     done();
   });
+
+  const admission = options.admission;
+  if (admission) {
+    // Before the body is read: a refused order costs the server nothing.
+    app.addHook('onRequest', async (request, reply) => {
+      if (request.routeOptions.config.startsSaga !== true) return;
+      const { overloaded, lagMs, retryAfterSeconds } = await admission.check();
+      if (!overloaded) return;
+      request.log.warn({ lagMs: Math.round(lagMs), retryAfterSeconds }, 'saga refused: the consumers lag behind');
+      return reply
+        .status(503)
+        .header('retry-after', String(retryAfterSeconds))
+        .type(PROBLEM_CONTENT_TYPE)
+        .send({
+          ...problem(503, 'OVERLOADED', `Orders are waiting ${Math.round(lagMs / 1000)} s for their next step; retry in ${retryAfterSeconds} s rather than have this one time out`),
+          instance: request.url,
+        });
+    });
+  }
 
   app.setErrorHandler((error, request, reply) => {
     const body = { ...toProblem(error), instance: request.url };

@@ -52,10 +52,12 @@ export function registerOrderRoutes(app: FastifyInstance, deps: OrderRouteDeps):
   app.post<{ Body: PlaceOrderBody; Headers: { 'idempotency-key'?: string; traceparent?: string } }>(
     '/orders',
     {
+      config: { startsSaga: true },
       schema: {
         tags: ['orders'],
         summary: 'Place an order; it is PENDING until its saga decides',
-        description: 'Send an Idempotency-Key header to make retries safe: the same key and body return the same order.',
+        description:
+          'Send an Idempotency-Key header to make retries safe: the same key and body return the same order. 503 OVERLOADED (with Retry-After) while earlier orders wait too long for their next step.',
         body: {
           type: 'object',
           additionalProperties: false,
@@ -63,7 +65,7 @@ export function registerOrderRoutes(app: FastifyInstance, deps: OrderRouteDeps):
           properties: { customerId: uuidSchema, total: moneySchema(1) },
         },
         headers: { type: 'object', properties: { 'idempotency-key': { type: 'string' } } },
-        response: { 202: orderSchema, 400: problemSchema, 409: problemSchema, 422: problemSchema },
+        response: { 202: orderSchema, 400: problemSchema, 409: problemSchema, 422: problemSchema, 503: problemSchema },
       },
     },
     async (request, reply) => {
