@@ -18,12 +18,16 @@ export class SuitePostgres {
     private serverUrl: string,
   ) {}
 
-  static async start(root: string): Promise<SuitePostgres> {
+  static async start(root: string, settings: Readonly<Record<string, string>> = {}): Promise<SuitePostgres> {
     const dir = join(root, 'postgres');
     const port = await freePort();
-    const server = await startEmbeddedPostgres({ dir, port, database: 'postgres' });
-    return new SuitePostgres(dir, port, server.databaseUrl);
+    const server = await startEmbeddedPostgres({ dir, port, database: 'postgres', settings });
+    const suite = new SuitePostgres(dir, port, server.databaseUrl);
+    suite.settings = settings;
+    return suite;
   }
+
+  private settings: Readonly<Record<string, string>> = {};
 
   /** A fresh database for one scenario. */
   async createDatabase(name: string): Promise<string> {
@@ -46,7 +50,7 @@ export class SuitePostgres {
 
   /** Starts the stopped cluster again on the same port (crash recovery included). */
   async restart(): Promise<void> {
-    const server = await startEmbeddedPostgres({ dir: this.dir, port: this.port, database: 'postgres' });
+    const server = await startEmbeddedPostgres({ dir: this.dir, port: this.port, database: 'postgres', settings: this.settings });
     this.serverUrl = server.databaseUrl;
   }
 

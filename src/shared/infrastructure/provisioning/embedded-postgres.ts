@@ -33,6 +33,8 @@ export interface EmbeddedPostgresOptions {
   port: number;
   /** Created if missing; the returned URL points at it. */
   database: string;
+  /** Server settings for this start (`-c name=value`), e.g. `{ max_connections: '50' }`. */
+  settings?: Readonly<Record<string, string>>;
   log?: (msg: string, data?: object) => void;
 }
 
@@ -280,6 +282,14 @@ async function logTail(dir: string, lines = 15): Promise<string> {
   }
 }
 
+function serverOptions(options: EmbeddedPostgresOptions): string {
+  const settings = Object.entries(options.settings ?? {}).map(([name, value]) => {
+    if (!/^[a-z_]+$/.test(name) || !/^[A-Za-z0-9_.]+$/.test(value)) throw new Error(`unsupported PostgreSQL setting ${name}=${value}`);
+    return ` -c ${name}=${value}`;
+  });
+  return `-p ${options.port}${settings.join('')}`;
+}
+
 /**
  * Starts the cluster under `options.dir` (creating it on first use) unless it already runs, and
  * makes sure `options.database` exists. The server keeps running after this process exits.
@@ -314,7 +324,7 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
     log?.('starting embedded PostgreSQL', { port: options.port, dataDir });
     const result = await runCommand(
       binaries.pg_ctl,
-      ['start', '--pgdata', dataDir, '--log', logFileOf(dir), '--wait', '--timeout', String(START_TIMEOUT_S), '--silent', '-o', `-p ${options.port}`],
+      ['start', '--pgdata', dataDir, '--log', logFileOf(dir), '--wait', '--timeout', String(START_TIMEOUT_S), '--silent', '-o', serverOptions(options)],
       runAs(user, dir, (START_TIMEOUT_S + 10) * 1_000),
     );
     server = await runningServer(dataDir);
