@@ -49,7 +49,7 @@ async function expectSettledAndSound(report: BurstReport, databaseUrl: string, b
   expect(report.statuses).toEqual({ APPROVED: approved, 'REJECTED:CREDIT_LIMIT_EXCEEDED': rejected });
   expect(report.peakConnections).toBeLessThanOrEqual(budget);
   const { consistency, deadlocks } = await settledChecks(databaseUrl);
-  expect(consistency.checks.filter((c) => !c.ok)).toEqual([]);
+  expect(consistency.checks.filter((c) => !c.ok).map((c) => `${c.name}: ${c.count}`)).toEqual([]);
   expect(deadlocks).toBe(0);
 }
 

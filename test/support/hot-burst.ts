@@ -35,7 +35,7 @@ export interface BurstReport {
   /** 503 OVERLOADED answers the clients waited out (Retry-After) and retried. */
   readonly overloaded: number;
   readonly placeMs: number;
-  /** From the first POST until every accepted order was decided. */
+  /** From the first POST until every accepted order was decided and nothing was left in flight. */
   readonly decideMs: number;
   readonly ordersPerSecond: number;
   readonly statuses: Record<string, number>;
@@ -119,13 +119,22 @@ async function waitUntilDecided(databaseUrl: string, expected: number, deadline:
       );
       const statuses = Object.fromEntries(rows.map((r) => [r.outcome, r.n]));
       const total = rows.reduce((sum, r) => sum + r.n, 0);
-      if (total >= expected && !statuses['PENDING']) return statuses;
+      // Decided, and the saga's last messages (a release of credit, a notice) handled too: the system is idle.
+      if (total >= expected && !statuses['PENDING'] && (await inFlight(client)) === 0) return statuses;
       if (Date.now() > deadline) throw new Error(`orders still undecided at the deadline: ${JSON.stringify(statuses)}`);
       await new Promise((r) => setTimeout(r, 250));
     }
   } finally {
     await client.end();
   }
+}
+
+async function inFlight(client: pg.Client): Promise<number> {
+  const { rows } = await client.query<{ n: number }>(
+    `select ((select count(*) from customers.inbox where status = 'pending') + (select count(*) from ordering.inbox where status = 'pending')
+      + (select count(*) from customers.outbox where relayed_at is null) + (select count(*) from ordering.outbox where relayed_at is null))::int as n`,
+  );
+  return rows[0]?.n ?? 0;
 }
 
 /** Samples pg_stat_activity for the database every 50 ms on its own connection (not counted). */
