@@ -80,7 +80,8 @@ export async function createApi(runtime: Runtime): Promise<FastifyInstance> {
     ),
     readiness: [
       { name: 'postgres', check: () => Promise.all(runtime.modules.map((m) => m.db.ping())).then(() => undefined) },
-      { name: runtime.transport.name === 'bullmq' ? 'redis' : runtime.transport.name, check: () => runtime.transport.ping() },
+      // Not the ECS API: PostgreSQL holds the work, and a launch that fails only waits (its health is in /admin/deliveries/stats).
+      ...(runtime.transport.name === 'ecs' ? [] : [{ name: runtime.transport.name === 'bullmq' ? 'redis' : runtime.transport.name, check: () => runtime.transport.ping() }]),
     ],
   });
   for (const m of runtime.modules) m.definition.registerRoutes?.(app, m.container);

@@ -1,9 +1,13 @@
 /**
- * `npm run ecs:local`: a local ECS API endpoint (RunTask, DescribeTasks, ListTasks, StopTask)
- * that runs each task's container command as a child process of this one, so the production
- * launch path works on this machine with the real AWS SDK:
+ * `npm run ecs:local`: a local ECS API endpoint (RunTask, DescribeTasks, ListTasks, StopTask,
+ * Register/Deregister/DescribeTaskDefinition) that runs each task's container command as a child
+ * process of this one, so the production launch path works on this machine with the real AWS SDK:
  *
  *   AWS_ENDPOINT_URL_ECS=http://127.0.0.1:4010 EVENT_BUS=ecs npm run dev
+ *
+ * `ECS_LOCAL_PROFILE=fargate` makes it behave as Fargate does (cold starts of 15–45 s, the
+ * account's RunTask rate limits); `ECS_LOCAL_TIME_SCALE` runs that faster, `ECS_LOCAL_SEED` makes
+ * it reproducible, and `ECS_LOCAL_FAULTS` (JSON, as `POST /_local/faults`) adds any fault.
  *
  * Tasks inherit this process' environment (DATABASE_URL, REDIS_URL...), then their task
  * definition's `environment`, then the RunTask overrides. Ctrl-C stops the tasks (SIGTERM, then
@@ -16,7 +20,27 @@ import { loadConfig } from '../shared/infrastructure/config/config.js';
 import { resolveEndpoints } from '../shared/infrastructure/provisioning/index.js';
 
 const intVar = (def: number, min: number, max: number) => z.coerce.number().int().min(min).max(max).default(def);
-const rateVar = z.coerce.number().min(0).max(1).default(0);
+const rateVar = z.coerce.number().min(0).max(1).optional();
+/** `15000` or `15000-45000` (uniform between the two). */
+const delayVar = z
+  .string()
+  .regex(/^\d+(-\d+)?$/, 'milliseconds, or a range such as 15000-45000')
+  .transform((v) => {
+    const [min, max = min] = v.split('-').map(Number) as [number, number?];
+    return { min, max };
+  })
+  .optional();
+const jsonVar = z
+  .string()
+  .transform((v, ctx) => {
+    try {
+      return JSON.parse(v) as unknown;
+    } catch {
+      ctx.addIssue({ code: 'custom', message: 'must be JSON, as the body of POST /_local/faults' });
+      return z.NEVER;
+    }
+  })
+  .optional();
 
 const envSchema = z.object({
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
@@ -26,7 +50,12 @@ const envSchema = z.object({
   ECS_LOCAL_PROJECT_ROOT: z.string().min(1).optional(),
   ECS_LOCAL_THROTTLE_RATE: rateVar,
   ECS_LOCAL_FAILURE_RATE: rateVar,
-  ECS_LOCAL_TASK_START_DELAY_MS: intVar(0, 0, 600_000),
+  ECS_LOCAL_TASK_START_DELAY_MS: delayVar,
+  ECS_LOCAL_START_FAILURE_RATE: rateVar,
+  ECS_LOCAL_PROFILE: z.enum(['default', 'fargate']).default('default'),
+  ECS_LOCAL_TIME_SCALE: z.coerce.number().min(1).max(1_000).default(1),
+  ECS_LOCAL_SEED: z.coerce.number().int().optional(),
+  ECS_LOCAL_FAULTS: jsonVar,
   ECS_LOCAL_STOP_TIMEOUT_MS: intVar(30_000, 0, 600_000),
   ECS_LOCAL_REGION: z
     .string()
@@ -68,9 +97,16 @@ async function main(): Promise<void> {
     taskDefinitionsDir: env.ECS_LOCAL_TASK_DEFINITIONS_DIR,
     projectRoot: env.ECS_LOCAL_PROJECT_ROOT ?? process.cwd(),
     env: { DATABASE_URL: endpoints.databaseUrl, REDIS_URL: endpoints.redisUrl },
-    throttleRate: env.ECS_LOCAL_THROTTLE_RATE,
-    failureRate: env.ECS_LOCAL_FAILURE_RATE,
-    taskStartDelayMs: env.ECS_LOCAL_TASK_START_DELAY_MS,
+    profile: env.ECS_LOCAL_PROFILE,
+    timeScale: env.ECS_LOCAL_TIME_SCALE,
+    ...(env.ECS_LOCAL_SEED === undefined ? {} : { seed: env.ECS_LOCAL_SEED }),
+    faults: {
+      ...(env.ECS_LOCAL_THROTTLE_RATE === undefined ? {} : { throttleRate: env.ECS_LOCAL_THROTTLE_RATE }),
+      ...(env.ECS_LOCAL_FAILURE_RATE === undefined ? {} : { failureRate: env.ECS_LOCAL_FAILURE_RATE }),
+      ...(env.ECS_LOCAL_TASK_START_DELAY_MS === undefined ? {} : { taskStartDelayMs: env.ECS_LOCAL_TASK_START_DELAY_MS }),
+      ...(env.ECS_LOCAL_START_FAILURE_RATE === undefined ? {} : { startFailureRate: env.ECS_LOCAL_START_FAILURE_RATE }),
+      ...(typeof env.ECS_LOCAL_FAULTS === 'object' && env.ECS_LOCAL_FAULTS !== null ? (env.ECS_LOCAL_FAULTS as object) : {}),
+    },
     stopTimeoutMs: env.ECS_LOCAL_STOP_TIMEOUT_MS,
     region,
     ...(env.ECS_LOCAL_CLUSTERS === undefined ? {} : { clusters: env.ECS_LOCAL_CLUSTERS.split(',').map((c) => c.trim()) }),
@@ -84,6 +120,8 @@ async function main(): Promise<void> {
       url: ecs.url,
       sdk: `AWS_ENDPOINT_URL_ECS=${ecs.url} AWS_REGION=${region} (any credentials; new ECSClient({ endpoint: '${ecs.url}' }) works too)`,
       admin: [`GET ${ecs.url}/_local/stats`, `POST ${ecs.url}/_local/faults`, `POST ${ecs.url}/_local/reset-stats`],
+      profile: env.ECS_LOCAL_PROFILE,
+      faults: ecs.faults(),
     },
     `local ECS endpoint ready: point the SDK at it with AWS_ENDPOINT_URL_ECS=${ecs.url}`,
   );

@@ -67,6 +67,9 @@ require('node:fs').appendFileSync(process.env.OUT_FILE, 'started\\n');
 setInterval(() => {}, 1000);
 `;
 
+/** Every definition here is Fargate/awsvpc: RunTask needs subnets, as on AWS. */
+const AWSVPC = { networkConfiguration: { awsvpcConfiguration: { subnets: ['subnet-local'] } } };
+
 let dir: string;
 let defsDir: string;
 let ecs: LocalEcs;
@@ -105,7 +108,7 @@ const waitForStatus = (taskArn: string, status: string, cluster?: string) =>
   }, `${taskArn} ${status}`);
 
 async function runOne(input: ConstructorParameters<typeof RunTaskCommand>[0]): Promise<Task> {
-  const out = await client.send(new RunTaskCommand(input));
+  const out = await client.send(new RunTaskCommand({ ...AWSVPC, ...input }));
   expect(out.failures).toEqual([]);
   const task = out.tasks?.[0];
   if (!task?.taskArn) throw new Error('RunTask returned no task');
@@ -362,18 +365,21 @@ describe('local ECS endpoint with the real ECSClient', () => {
     await waitForStatus(third.taskArn!, 'STOPPED', 'saga');
     expect(await lines(out)).toHaveLength(2);
 
-    const mismatch = await rejection(client.send(new RunTaskCommand({ ...input, startedBy: 'someone-else' })));
-    expect(mismatch.name).toBe('ClientException');
+    const mismatch = await rejection(client.send(new RunTaskCommand({ ...AWSVPC, ...input, startedBy: 'someone-else' })));
+    expect(mismatch.name).toBe('ConflictException');
+    // Tokens are scoped per cluster: the same token in another cluster is a new launch.
+    const elsewhere = await runOne({ ...input, cluster: 'other' });
+    expect(elsewhere.taskArn).not.toBe(first.taskArn);
   });
 
   it('validation errors surface as the SDK exception names', async () => {
-    const count11 = await rejection(client.send(new RunTaskCommand({ taskDefinition: 'exit-3', count: 11 })));
+    const count11 = await rejection(client.send(new RunTaskCommand({ ...AWSVPC, taskDefinition: 'exit-3', count: 11 })));
     expect(count11.name).toBe('InvalidParameterException');
     expect(count11.$metadata?.httpStatusCode).toBe(400);
 
     const big = await rejection(
       client.send(
-        new RunTaskCommand({
+        new RunTaskCommand({ ...AWSVPC,
           taskDefinition: 'exit-3',
           overrides: { containerOverrides: [{ name: 'app', environment: [{ name: 'PAYLOAD', value: 'x'.repeat(8200) }] }] },
         }),
@@ -382,23 +388,23 @@ describe('local ECS endpoint with the real ECSClient', () => {
     expect(big.name).toBe('InvalidParameterException');
     expect(big.message).toBe('Container Overrides length must be at most 8192');
 
-    const unknown = await rejection(client.send(new RunTaskCommand({ taskDefinition: 'no-such-family' })));
+    const unknown = await rejection(client.send(new RunTaskCommand({ ...AWSVPC, taskDefinition: 'no-such-family' })));
     expect(unknown.name).toBe('ClientException');
     expect(unknown.message).toMatch(/^Unable to find task definition/);
-    const wrongRevision = await rejection(client.send(new RunTaskCommand({ taskDefinition: 'exit-3:2' })));
+    const wrongRevision = await rejection(client.send(new RunTaskCommand({ ...AWSVPC, taskDefinition: 'exit-3:2' })));
     expect(wrongRevision.name).toBe('ClientException');
-    const broken = await rejection(client.send(new RunTaskCommand({ taskDefinition: 'broken' })));
+    const broken = await rejection(client.send(new RunTaskCommand({ ...AWSVPC, taskDefinition: 'broken' })));
     expect(broken.name).toBe('ClientException');
 
-    const badCluster = await rejection(client.send(new RunTaskCommand({ taskDefinition: 'exit-3', cluster: 'bad cluster!' })));
+    const badCluster = await rejection(client.send(new RunTaskCommand({ ...AWSVPC, taskDefinition: 'exit-3', cluster: 'bad cluster!' })));
     expect(badCluster.name).toBe('InvalidParameterException');
 
-    const longToken = await rejection(client.send(new RunTaskCommand({ taskDefinition: 'exit-3', clientToken: 't'.repeat(65) })));
+    const longToken = await rejection(client.send(new RunTaskCommand({ ...AWSVPC, taskDefinition: 'exit-3', clientToken: 't'.repeat(65) })));
     expect(longToken.name).toBe('InvalidParameterException');
-    const longStartedBy = await rejection(client.send(new RunTaskCommand({ taskDefinition: 'exit-3', startedBy: 's'.repeat(129) })));
+    const longStartedBy = await rejection(client.send(new RunTaskCommand({ ...AWSVPC, taskDefinition: 'exit-3', startedBy: 's'.repeat(129) })));
     expect(longStartedBy.name).toBe('InvalidParameterException');
     const badOverride = await rejection(
-      client.send(new RunTaskCommand({ taskDefinition: 'exit-3', overrides: { containerOverrides: [{ name: 'sidecar' }] } })),
+      client.send(new RunTaskCommand({ ...AWSVPC, taskDefinition: 'exit-3', overrides: { containerOverrides: [{ name: 'sidecar' }] } })),
     );
     expect(badOverride.name).toBe('InvalidParameterException');
 
@@ -410,9 +416,9 @@ describe('local ECS endpoint with the real ECSClient', () => {
     const strict = await startLocalEcs({ port: 0, taskDefinitionsDir: defsDir, projectRoot: dir, clusters: ['saga'], logger: new RecordingLogger() });
     const strictClient = newClient(strict.url);
     try {
-      const err = await rejection(strictClient.send(new RunTaskCommand({ cluster: 'other', taskDefinition: 'exit-3' })));
+      const err = await rejection(strictClient.send(new RunTaskCommand({ ...AWSVPC, cluster: 'other', taskDefinition: 'exit-3' })));
       expect(err.name).toBe('ClusterNotFoundException');
-      const ok = await strictClient.send(new RunTaskCommand({ cluster: 'saga', taskDefinition: 'exit-3' }));
+      const ok = await strictClient.send(new RunTaskCommand({ ...AWSVPC, cluster: 'saga', taskDefinition: 'exit-3' }));
       expect(ok.tasks).toHaveLength(1);
     } finally {
       strictClient.destroy();
@@ -429,7 +435,7 @@ describe('local ECS endpoint with the real ECSClient', () => {
     expect(faults.status).toBe(200);
     expect(await faults.json()).toMatchObject({ throttleRate: 1, failureRate: 0 });
     const before = ecs.stats();
-    const err = await rejection(client.send(new RunTaskCommand({ taskDefinition: 'exit-3' })));
+    const err = await rejection(client.send(new RunTaskCommand({ ...AWSVPC, taskDefinition: 'exit-3' })));
     expect(err.name).toBe('ThrottlingException');
     expect(err.message).toBe('Rate exceeded');
     expect(err.$metadata?.httpStatusCode).toBe(400);
@@ -444,7 +450,7 @@ describe('local ECS endpoint with the real ECSClient', () => {
   it('failure injection answers 200 with failures[] and no task', async () => {
     ecs.setFaults({ failureRate: 1 });
     const before = ecs.stats();
-    const out = await client.send(new RunTaskCommand({ taskDefinition: 'exit-3', count: 2, clientToken: 'failing-attempt' }));
+    const out = await client.send(new RunTaskCommand({ ...AWSVPC, taskDefinition: 'exit-3', count: 2, clientToken: 'failing-attempt' }));
     expect(out.tasks).toEqual([]);
     expect(out.failures).toHaveLength(2);
     for (const f of out.failures ?? []) {
@@ -456,7 +462,7 @@ describe('local ECS endpoint with the real ECSClient', () => {
 
     // A failed launch does not consume the token: the retry with the same token starts the task.
     ecs.setFaults({ failureRate: 0 });
-    const retry = await client.send(new RunTaskCommand({ taskDefinition: 'exit-3', count: 2, clientToken: 'failing-attempt' }));
+    const retry = await client.send(new RunTaskCommand({ ...AWSVPC, taskDefinition: 'exit-3', count: 2, clientToken: 'failing-attempt' }));
     expect(retry.tasks).toHaveLength(2);
   });
 
@@ -480,7 +486,7 @@ describe('local ECS endpoint with the real ECSClient', () => {
   it('stats count RunTask calls and tasks started separately', async () => {
     const reset = await fetch(`${ecs.url}/_local/reset-stats`, { method: 'POST' });
     expect(reset.status).toBe(200);
-    const out = await client.send(new RunTaskCommand({ taskDefinition: 'exit-3', count: 3 }));
+    const out = await client.send(new RunTaskCommand({ ...AWSVPC, taskDefinition: 'exit-3', count: 3 }));
     expect(out.tasks).toHaveLength(3);
     await Promise.all(out.tasks!.map((t) => waitForStatus(t.taskArn!, 'STOPPED')));
     const stats = (await (await fetch(`${ecs.url}/_local/stats`)).json()) as Record<string, number>;
@@ -500,7 +506,7 @@ describe('local ECS endpoint with the real ECSClient', () => {
     const ownClient = newClient(own.url);
     const out = join(dir, 'close.log');
     const run = await ownClient.send(
-      new RunTaskCommand({
+      new RunTaskCommand({ ...AWSVPC,
         taskDefinition: 'sleeper',
         overrides: { containerOverrides: [{ name: 'app', environment: [{ name: 'OUT_FILE', value: out }] }] },
       }),

@@ -41,6 +41,9 @@ export function ecsSystemEnv(url: string): Record<string, string> {
   return {
     EVENT_BUS: 'ecs',
     ECS_CLUSTER: 'local',
+    // The generated task definitions are Fargate/awsvpc: RunTask needs subnets, here as on AWS.
+    ECS_LAUNCH_TYPE: 'FARGATE',
+    ECS_SUBNETS: 'subnet-local',
     AWS_ENDPOINT_URL_ECS: url,
     TASK_IDLE_GRACE_MS: '300',
     LEASE_TTL_MS: '5000',

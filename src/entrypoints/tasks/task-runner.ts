@@ -4,7 +4,6 @@ import type { ModuleDefinition } from '../../shared/infrastructure/composition/m
 import { Runtime } from '../../shared/infrastructure/composition/runtime.js';
 import { createTransport } from '../../shared/infrastructure/composition/transports.js';
 import { createLogger, type Logger } from '../../shared/infrastructure/logging/logger.js';
-import type { EcsTransport } from '../../shared/infrastructure/messaging/ecs/ecs-transport.js';
 import { heartbeatLease, releaseLease, releaseLeaseIfIdle } from '../../shared/infrastructure/messaging/ecs/task-lease.js';
 import { Doorbell, InboxListener } from '../../shared/infrastructure/messaging/inbox-listener.js';
 import { ALL_INBOXES } from './inboxes.js';
@@ -131,15 +130,12 @@ async function drain(runtime: Runtime, useCase: string, config: Config, logger: 
     for (;;) {
       await Promise.all(Array.from({ length: config.TASK_CONCURRENCY }, () => worker()));
       await runtime.relay.drainAll(useCase);
-      if (stopping()) {
+      if (stopping() || Date.now() >= deadline) {
         await releaseLease(hosted.db, useCase);
-        return 'signal';
-      }
-      if (Date.now() >= deadline) {
-        await releaseLease(hosted.db, useCase);
-        // Work may remain: decide a launch for a successor rather than leaving it to the sweeper.
-        if (runtime.transport.name === 'ecs') await (runtime.transport as EcsTransport).launcher.ensureRunning(useCase);
-        return 'time-limit';
+        // Work may remain (a Spot interruption or a StopTask in a backlog, the time limit): decide a
+        // launch for a successor now rather than leaving it to the sweeper; the lease decides.
+        await runtime.transport.relaunch?.(useCase).catch((error: unknown) => logger.warn({ err: error }, 'could not decide a successor; the sweeper will'));
+        return stopping() ? 'signal' : 'time-limit';
       }
       let idleUntil = Date.now() + config.TASK_IDLE_GRACE_MS;
       let backlog = false;

@@ -1,4 +1,3 @@
-import type { EcsLauncher } from '../messaging/ecs/ecs-launcher.js';
 import type { EcsTransport } from '../messaging/ecs/ecs-transport.js';
 import type { Delivery } from '../messaging/subscription.js';
 import type { DeliveryDispatcher, DeliveryTransport } from '../messaging/transport.js';
@@ -11,10 +10,6 @@ import type { DeliveryDispatcher, DeliveryTransport } from '../messaging/transpo
  */
 export class DeferredEcsTransport implements DeliveryTransport {
   readonly name = 'ecs' as const;
-  /** The launcher the task runner asks for a successor at its time limit. */
-  readonly launcher: Pick<EcsLauncher, 'ensureRunning'> = {
-    ensureRunning: async (useCase) => (await this.driver()).launcher.ensureRunning(useCase),
-  };
   private loading: Promise<EcsTransport> | undefined;
 
   constructor(private readonly load: () => Promise<EcsTransport>) {}
@@ -36,6 +31,11 @@ export class DeferredEcsTransport implements DeliveryTransport {
   async signal(deliveries: readonly Delivery[], options?: { readonly redelivery?: boolean }): Promise<void> {
     const transport: DeliveryTransport = await this.driver();
     await transport.signal(deliveries, options);
+  }
+
+  /** A successor for a task that stops with work left (its time limit, a SIGTERM). */
+  async relaunch(useCase: string): Promise<void> {
+    await (await this.driver()).relaunch(useCase);
   }
 
   async ping(): Promise<void> {

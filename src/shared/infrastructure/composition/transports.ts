@@ -1,4 +1,5 @@
-import { checkConnectionBudget, LAUNCHER_POOL_SIZE, maxEcsTasks, type Config } from '../config/config.js';
+import { checkConnectionBudget, ConfigError, LAUNCHER_POOL_SIZE, maxEcsTasks, taskDefinitionRevisions, type Config } from '../config/config.js';
+import { taskFamilyOf } from '../../kernel/index.js';
 import type { Logger } from '../logging/logger.js';
 import { MemoryTransport } from '../messaging/memory-transport.js';
 import type { RoutingTable } from '../messaging/subscription.js';
@@ -38,8 +39,12 @@ export async function createTransport({ config, logger, databaseUrl, redisUrl, r
       const modules = new Set(routing.allUseCases().map((u) => routing.schemaOf(u))).size;
       const activeUseCases = routing.activeUseCases().map((useCase) => ({ useCase, schema: routing.schemaOf(useCase) }));
       const maxTasks = maxEcsTasks(config, modules);
-      // Long-lived processes check the arithmetic once; a task inherits the launching process's ECS_MAX_TASKS.
-      if (!deferEcsDriver) checkConnectionBudget(config, modules, activeUseCases.length);
+      const revisions = taskDefinitionRevisions(config);
+      // Long-lived processes check the arithmetic and the pins once; a task inherits the launching process's.
+      if (!deferEcsDriver) {
+        checkConnectionBudget(config, modules, activeUseCases.length);
+        checkPinnedRevisions(config, revisions, activeUseCases.map((u) => u.useCase));
+      }
       const load = async () => {
         const { EcsTransport } = await import('../messaging/ecs/ecs-transport.js');
         return new EcsTransport(
@@ -49,6 +54,7 @@ export async function createTransport({ config, logger, databaseUrl, redisUrl, r
             poolSize: deferEcsDriver ? 1 : LAUNCHER_POOL_SIZE,
             ...(applicationName ? { applicationName } : {}),
             schemaOf: (useCase) => routing.schemaOf(useCase),
+            sdk: { maxAttempts: config.ECS_SDK_MAX_ATTEMPTS, requestTimeoutMs: config.ECS_REQUEST_TIMEOUT_MS, connectionTimeoutMs: config.ECS_CONNECT_TIMEOUT_MS },
             settings: {
               cluster: config.ECS_CLUSTER,
               subnets: config.ECS_SUBNETS,
@@ -64,8 +70,11 @@ export async function createTransport({ config, logger, databaseUrl, redisUrl, r
               activeUseCases,
               scaleOutBacklog: config.ECS_SCALE_OUT_BACKLOG,
               leaseTtlMs: config.LEASE_TTL_MS,
-              maxLaunchRetries: config.ECS_MAX_LAUNCH_RETRIES,
-              retryBaseMs: config.ECS_RETRY_BASE_MS,
+              taskStartTimeoutMs: config.TASK_START_TIMEOUT_MS,
+              breakerBaseMs: config.ECS_RETRY_BASE_MS,
+              breakerMaxMs: config.ECS_RETRY_MAX_MS,
+              startFailuresBeforeDeadLetter: config.ECS_START_FAILURES_BEFORE_DEAD_LETTER,
+              revisions,
               propagatedEnvironment: propagatedEnvironment(config, maxTasks),
             },
           },
@@ -95,10 +104,32 @@ function propagatedEnvironment(config: Config, maxTasks: number): Record<string,
     // The budget's arithmetic is the launching process's: tasks size their pools and count launches the same way.
     ECS_MAX_TASKS: String(maxTasks),
     TASK_CONCURRENCY: String(config.TASK_CONCURRENCY),
+    ECS_TASK_DEFINITION_REVISIONS: config.ECS_TASK_DEFINITION_REVISIONS.join(','),
+    ECS_RETRY_BASE_MS: String(config.ECS_RETRY_BASE_MS),
+    ECS_RETRY_MAX_MS: String(config.ECS_RETRY_MAX_MS),
+    ECS_START_FAILURES_BEFORE_DEAD_LETTER: String(config.ECS_START_FAILURES_BEFORE_DEAD_LETTER),
+    ECS_SDK_MAX_ATTEMPTS: String(config.ECS_SDK_MAX_ATTEMPTS),
+    ECS_REQUEST_TIMEOUT_MS: String(config.ECS_REQUEST_TIMEOUT_MS),
+    ECS_CONNECT_TIMEOUT_MS: String(config.ECS_CONNECT_TIMEOUT_MS),
+    TASK_START_TIMEOUT_MS: String(config.TASK_START_TIMEOUT_MS),
+    TASK_IDLE_GRACE_MS: String(config.TASK_IDLE_GRACE_MS),
     LEASE_TTL_MS: String(config.LEASE_TTL_MS),
     // A task LISTENs only if the relays that feed it NOTIFY.
     TASK_WAKE_NOTIFY: String(config.TASK_WAKE_NOTIFY),
     DB_PREPARED_STATEMENTS: String(config.DB_PREPARED_STATEMENTS),
   };
   return Object.fromEntries(Object.entries(settings).filter((e): e is [string, string] => e[1] !== undefined && e[1] !== ''));
+}
+
+/**
+ * In production every active use case runs a pinned `family:revision`: a bare family runs
+ * whatever revision was registered last, so one stray registration would change production, and
+ * during a release new messages would meet old task code.
+ */
+function checkPinnedRevisions(config: Config, revisions: ReadonlyMap<string, number>, useCases: readonly string[]): void {
+  if (config.NODE_ENV !== 'production') return;
+  const missing = useCases.map((u) => `${config.ECS_TASK_DEFINITION_PREFIX}${taskFamilyOf(u)}`).filter((family) => !revisions.has(family));
+  if (missing.length > 0) {
+    throw new ConfigError([`ECS_TASK_DEFINITION_REVISIONS: no pinned revision for ${missing.join(', ')} (register the task definitions first, then pass family:revision for each)`]);
+  }
 }

@@ -73,8 +73,12 @@ export const configSchema = z.object({
    */
   DELIVERY_BATCH_SIZE: int(16, 1, 500),
 
-  /** A PENDING order (or an orchestrated saga awaiting a reply) is rejected with TIMEOUT after this. */
-  ORDER_DEADLINE_MS: int(60_000, 100),
+  /**
+   * A PENDING order (or an orchestrated saga awaiting a reply) is rejected with TIMEOUT after this.
+   * Default 60 s, or 5 min with EVENT_BUS=ecs: a saga may wait for two Fargate cold starts in a row
+   * (tens of seconds each), and a launch that failed waits for its backoff.
+   */
+  ORDER_DEADLINE_MS: z.coerce.number().int().min(100).max(Number.MAX_SAFE_INTEGER).optional(),
   /**
    * Backpressure: POST /orders answers 503 OVERLOADED (with Retry-After) while the oldest due
    * delivery has waited longer than this share of ORDER_DEADLINE_MS; 0 never refuses.
@@ -113,10 +117,33 @@ export const configSchema = z.object({
   ECS_MAX_TASKS: z.coerce.number().int().min(1).max(10_000).optional(),
   /** Pending deliveries per running task above which the relay launches one more task. */
   ECS_SCALE_OUT_BACKLOG: int(500, 1),
-  ECS_MAX_LAUNCH_RETRIES: int(6, 1, 50),
-  ECS_RETRY_BASE_MS: int(200, 1),
-  LEASE_TTL_MS: int(30_000, 1_000),
-  TASK_IDLE_GRACE_MS: int(2_000, 0),
+  /**
+   * `family:revision` pins, comma-separated (e.g. `customer-reserve-credit:7,order-approve-order:3`,
+   * families with ECS_TASK_DEFINITION_PREFIX): launches run exactly those revisions. Required for
+   * every active use case in production; unset elsewhere, a bare family runs its latest revision.
+   */
+  ECS_TASK_DEFINITION_REVISIONS: list,
+  /** After a failed launch or a task that failed to start, no launch of that use case for this long, doubled per consecutive failure (with jitter). */
+  ECS_RETRY_BASE_MS: int(1_000, 1),
+  /** The longest such backoff: then one probe launch at a time (the breaker's half-open state). */
+  ECS_RETRY_MAX_MS: int(5 * 60_000, 1),
+  /** Consecutive start failures (TaskFailedToStart, exit 78, start timeout) after which a use case's pending deliveries are dead-lettered. */
+  ECS_START_FAILURES_BEFORE_DEAD_LETTER: int(5, 1, 1_000),
+  /** The AWS SDK's attempts per ECS call (standard retry mode: throttling, 5xx, timeouts; the clientToken is kept). */
+  ECS_SDK_MAX_ATTEMPTS: int(3, 1, 10),
+  /** An ECS call that has not answered after this is abandoned (and retried by the SDK): a hung call never stalls a launch for long. */
+  ECS_REQUEST_TIMEOUT_MS: int(5_000, 100, 120_000),
+  ECS_CONNECT_TIMEOUT_MS: int(3_000, 100, 60_000),
+  /** A launched task holds its use case's lease this long before it must have been seen running (Fargate: tens of seconds, no bound). */
+  TASK_START_TIMEOUT_MS: int(3 * 60_000, 1_000),
+  /** Default 30 s, or 60 s with EVENT_BUS=ecs. A running task heartbeats every third of it. */
+  LEASE_TTL_MS: z.coerce.number().int().min(1_000).max(Number.MAX_SAFE_INTEGER).optional(),
+  /**
+   * A task exits after this long without due work. Default 2 s, or 45 s with EVENT_BUS=ecs: Fargate
+   * bills a task's first minute whatever it does, so waiting most of it for the next message costs
+   * nothing and saves a cold start.
+   */
+  TASK_IDLE_GRACE_MS: z.coerce.number().int().min(0).max(Number.MAX_SAFE_INTEGER).optional(),
   /**
    * With EVENT_BUS=ecs: the relay's statement NOTIFYs the channel of each use case it delivers to
    * (PostgreSQL sends it on commit), and a running task LISTENs on its own, so an idle task starts
@@ -139,7 +166,18 @@ export const configSchema = z.object({
   TASK_BATCH_SIZE: int(50, 1, 1_000),
 });
 
-export type Config = z.infer<typeof configSchema>;
+/** Defaults that depend on the transport: ECS tasks start in tens of seconds and bill by the minute. */
+const withTransportDefaults = configSchema.transform((c) => {
+  const ecs = c.EVENT_BUS === 'ecs';
+  return {
+    ...c,
+    ORDER_DEADLINE_MS: c.ORDER_DEADLINE_MS ?? (ecs ? 5 * 60_000 : 60_000),
+    LEASE_TTL_MS: c.LEASE_TTL_MS ?? (ecs ? 60_000 : 30_000),
+    TASK_IDLE_GRACE_MS: c.TASK_IDLE_GRACE_MS ?? (ecs ? 45_000 : 2_000),
+  };
+});
+
+export type Config = z.output<typeof withTransportDefaults>;
 
 export class ConfigError extends Error {
   constructor(readonly problems: string[]) {
@@ -151,11 +189,43 @@ export class ConfigError extends Error {
 export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
   // An empty variable means "not set", as in most shells' `FOO= cmd`.
   const cleaned = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
-  const parsed = configSchema.safeParse(cleaned);
+  const parsed = withTransportDefaults.safeParse(cleaned);
   if (!parsed.success) {
     throw new ConfigError(parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`));
   }
+  const problems = productionEcsProblems(parsed.data, cleaned);
+  if (problems.length > 0) throw new ConfigError(problems);
   return parsed.data;
+}
+
+/**
+ * What ECS refuses or silently gets wrong, found at startup instead of at the first RunTask:
+ * production on ECS needs a named cluster, subnets (every Fargate task is awsvpc) and a launch
+ * type or capacity provider strategy.
+ */
+function productionEcsProblems(config: Config, env: Record<string, string | undefined>): string[] {
+  if (config.EVENT_BUS !== 'ecs' || config.NODE_ENV !== 'production') return [];
+  const problems: string[] = [];
+  if (env['ECS_CLUSTER'] === undefined) problems.push('ECS_CLUSTER: required with EVENT_BUS=ecs in production (the cluster the use-case tasks run in)');
+  if (config.ECS_SUBNETS.length === 0) problems.push('ECS_SUBNETS: required with EVENT_BUS=ecs in production (Fargate tasks need awsvpc subnets)');
+  if (config.ECS_LAUNCH_TYPE === undefined && config.ECS_CAPACITY_PROVIDER_STRATEGY.length === 0) {
+    problems.push('ECS_LAUNCH_TYPE or ECS_CAPACITY_PROVIDER_STRATEGY: one is required with EVENT_BUS=ecs in production');
+  }
+  for (const entry of config.ECS_CAPACITY_PROVIDER_STRATEGY) {
+    if (!/^[A-Za-z0-9_-]+(:\d+(:\d+)?)?$/.test(entry)) problems.push(`ECS_CAPACITY_PROVIDER_STRATEGY: "${entry}" is not provider[:weight[:base]]`);
+  }
+  return problems;
+}
+
+/** ECS_TASK_DEFINITION_REVISIONS as family → revision; a malformed entry is a configuration error. */
+export function taskDefinitionRevisions(config: Config): Map<string, number> {
+  const pins = new Map<string, number>();
+  for (const entry of config.ECS_TASK_DEFINITION_REVISIONS) {
+    const match = /^([A-Za-z0-9_-]{1,255}):([1-9]\d{0,9})$/.exec(entry);
+    if (!match) throw new ConfigError([`ECS_TASK_DEFINITION_REVISIONS: "${entry}" is not family:revision`]);
+    pins.set(match[1]!, Number(match[2]));
+  }
+  return pins;
 }
 
 /** Connections the launcher of a process holds at most (lease decisions, launch attempts). */

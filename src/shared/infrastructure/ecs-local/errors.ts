@@ -5,7 +5,10 @@
  * base `ECSServiceException` carrying that name for unmodelled ones such as `ThrottlingException`).
  */
 export type EcsErrorType =
+  | 'AccessDeniedException'
   | 'ClientException'
+  | 'ConflictException'
+  | 'ServiceUnavailableException'
   | 'InvalidParameterException'
   | 'ClusterNotFoundException'
   | 'ThrottlingException'

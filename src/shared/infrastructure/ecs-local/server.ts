@@ -3,45 +3,46 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { resolve } from 'node:path';
 import { z } from 'zod';
-import { clusterArn, LOCAL_ACCOUNT_ID, parseClusterName, parseTaskReference } from './arns.js';
+import { clusterArn, LOCAL_ACCOUNT_ID, parseClusterName, parseTaskReference, taskDefinitionArn } from './arns.js';
 import { clientError, EcsApiError, invalidParameter, serializationError } from './errors.js';
+import {
+  applyFaults,
+  ECS_OPERATIONS,
+  INJECTED_ERRORS,
+  profileFaults,
+  seededRandom,
+  TokenBucket,
+  type EcsOperation,
+  type LocalEcsFaults,
+  type LocalEcsFaultsInput,
+  type LocalEcsProfile,
+} from './faults.js';
 import { defaultEcsLocalLogger, type EcsLocalLogger } from './logger.js';
-import { TaskDefinitionDirectory } from './task-definitions.js';
+import { needsAwsvpc, parseTaskDefinitionReference, TaskDefinitionDirectory, type LocalTaskDefinition, type TaskDefinitionStatus } from './task-definitions.js';
 import { TaskRunner, type LocalTask, type Tag, type TaskOverrides } from './task-runner.js';
 
 /**
  * A local endpoint speaking the ECS API (AWS JSON 1.1 on `POST /`) for RunTask, DescribeTasks,
- * ListTasks and StopTask, so the real `@aws-sdk/client-ecs` (pointed at it with `endpoint` or
- * AWS_ENDPOINT_URL_ECS) launches one OS process per task on this machine.
+ * ListTasks, StopTask and the task-definition revisions (Register, Deregister, Describe), so the
+ * real `@aws-sdk/client-ecs` (pointed at it with `endpoint` or AWS_ENDPOINT_URL_ECS) and the AWS
+ * CLI launch one OS process per task on this machine. It fails the way ECS fails (see faults.ts):
+ * cold starts, tasks that never start, the account's rate limits, AccessDenied, 5xx, hung calls,
+ * and RunTask's validation (an awsvpc task without subnets, a token reused with other parameters).
  *
  * - Any signature and any region are accepted; the region of a request's SigV4 credential scope
  *   goes into the ARNs it creates.
  * - Clusters are created implicitly by naming them, unless `clusters` lists the only ones that
  *   exist (others → ClusterNotFoundException).
- * - Faults (throttling, placement failures, provisioning delay) are set at start or at runtime
- *   through the admin API under `/_local/` on the same port.
+ * - Faults are set at start (a profile, `ECS_LOCAL_*`) or at runtime through the admin API under
+ *   `/_local/` on the same port.
  */
 
 export const ECS_TARGET_PREFIX = 'AmazonEC2ContainerServiceV20141113.';
-export const DEFAULT_FAILURE_REASONS: readonly string[] = [
-  'RESOURCE:MEMORY',
-  'Capacity is unavailable at this time. Please try again later or in a different availability zone',
-];
-
 const MAX_BODY_BYTES = 1024 * 1024;
 const MAX_OVERRIDES_CHARS = 8192;
 const MAX_CLIENT_TOKENS = 10_000;
 
-export interface LocalEcsFaults {
-  /** 0..1: share of RunTask calls answered 400 ThrottlingException "Rate exceeded". */
-  throttleRate: number;
-  /** 0..1: share of RunTask calls answered 200 with `tasks: []` and one failure per requested task. */
-  failureRate: number;
-  /** Time each task stays PROVISIONING before its processes start. */
-  taskStartDelayMs: number;
-  /** The `reason` of injected failures, picked at random. */
-  failureReasons: string[];
-}
+export { DEFAULT_FAILURE_REASONS, type LocalEcsFaults, type LocalEcsFaultsInput, type LocalEcsProfile } from './faults.js';
 
 export interface LocalEcsStats {
   /** Every RunTask request, whatever its outcome. */
@@ -53,6 +54,12 @@ export interface LocalEcsStats {
   runTaskRejected: number;
   /** RunTask calls answered from an earlier call with the same clientToken (no new task). */
   runTaskReplays: number;
+  /** Calls of any operation answered with an injected error (`errors`), hung ones included. */
+  injectedErrors: number;
+  /** Calls read and never answered (an injected `hang`). */
+  hungRequests: number;
+  /** RunTask calls refused by the rate limits (a ThrottlingException, counted in runTaskThrottled too). */
+  rateLimited: number;
   /** Tasks created by RunTask (one per process group launched). */
   tasksStarted: number;
   /** Tasks not STOPPED now (PROVISIONING, RUNNING or STOPPING): a gauge, not reset. */
@@ -79,6 +86,14 @@ export interface StartLocalEcsOptions {
   env?: Record<string, string>;
   /** Whether tasks inherit the endpoint's process.env (default true). */
   inheritEnv?: boolean;
+  /** The faults to start from (default: `default`, a fast and kind endpoint for the walk-through). */
+  profile?: LocalEcsProfile;
+  /** Every duration of the profile divided by this, rates per second multiplied (tests run Fargate 10× faster). */
+  timeScale?: number;
+  /** Seeds the random source of delays and faults (tests and reproducible runs). */
+  seed?: number;
+  /** Applied on top of the profile. */
+  faults?: LocalEcsFaultsInput;
   throttleRate?: number;
   failureRate?: number;
   taskStartDelayMs?: number;
@@ -104,7 +119,7 @@ export interface LocalEcs {
   stats(): LocalEcsStats;
   resetStats(): void;
   faults(): LocalEcsFaults;
-  setFaults(faults: Partial<LocalEcsFaults>): void;
+  setFaults(faults: LocalEcsFaultsInput): void;
   /** The pids of a task's running containers (diagnostics and tests); [] when stopped or unknown. */
   taskPids(taskArnOrId: string): number[];
   /** Stops every running task (SIGTERM, then SIGKILL after the grace) and closes the server. */
@@ -113,33 +128,15 @@ export interface LocalEcs {
   killTasks(): void;
 }
 
-const rate = z.number().min(0).max(1);
-const faultsSchema = z.strictObject({
-  throttleRate: rate.optional(),
-  failureRate: rate.optional(),
-  taskStartDelayMs: z.number().int().min(0).max(600_000).optional(),
-  failureReasons: z.array(z.string().min(1)).min(1).optional(),
-});
-
-function validateFaults(input: unknown): Partial<LocalEcsFaults> {
-  const parsed = faultsSchema.safeParse(input);
-  if (!parsed.success) {
-    throw new Error(parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; '));
-  }
-  const out: Partial<LocalEcsFaults> = {};
-  if (parsed.data.throttleRate !== undefined) out.throttleRate = parsed.data.throttleRate;
-  if (parsed.data.failureRate !== undefined) out.failureRate = parsed.data.failureRate;
-  if (parsed.data.taskStartDelayMs !== undefined) out.taskStartDelayMs = parsed.data.taskStartDelayMs;
-  if (parsed.data.failureReasons !== undefined) out.failureReasons = parsed.data.failureReasons;
-  return out;
-}
-
 const emptyStats = (): Omit<LocalEcsStats, 'tasksRunning'> => ({
   runTaskCalls: 0,
   runTaskThrottled: 0,
   runTaskFailures: 0,
   runTaskRejected: 0,
   runTaskReplays: 0,
+  injectedErrors: 0,
+  hungRequests: 0,
+  rateLimited: 0,
   tasksStarted: 0,
   tasksStopped: 0,
   tasksFailedToStart: 0,
@@ -221,6 +218,7 @@ const overridesSchema = z.looseObject({
 const tagsSchema = z.array(z.object({ key: z.string(), value: z.string().default('') }));
 
 interface TokenEntry {
+  cluster: string;
   fingerprint: string;
   tasks: LocalTask[];
 }
@@ -233,24 +231,25 @@ const CREDENTIAL_SCOPE = /Credential=[^/,\s]+\/\d{8}\/([a-z0-9-]+)\//;
 
 export async function startLocalEcs(options: StartLocalEcsOptions): Promise<LocalEcs> {
   const logger = options.logger ?? defaultEcsLocalLogger();
-  const random = options.random ?? Math.random;
+  const random = options.random ?? (options.seed === undefined ? Math.random : seededRandom(options.seed));
   const defaultRegion = options.region ?? 'us-east-1';
   const configuredClusters = options.clusters === undefined ? undefined : new Set(options.clusters.map((c) => parseClusterName(c)));
-  let faults: LocalEcsFaults = {
-    throttleRate: 0,
-    failureRate: 0,
-    taskStartDelayMs: 0,
-    failureReasons: [...DEFAULT_FAILURE_REASONS],
+  let faults = applyFaults(profileFaults(options.profile ?? 'default', options.timeScale ?? 1), {
+    ...(options.throttleRate === undefined ? {} : { throttleRate: options.throttleRate }),
+    ...(options.failureRate === undefined ? {} : { failureRate: options.failureRate }),
+    ...(options.taskStartDelayMs === undefined ? {} : { taskStartDelayMs: options.taskStartDelayMs }),
+    ...(options.failureReasons === undefined ? {} : { failureReasons: options.failureReasons }),
+  });
+  faults = applyFaults(faults, options.faults ?? {});
+  // The account's token buckets, made anew when the limits change.
+  let buckets = bucketsFor(faults);
+  const setFaults = (input: unknown) => {
+    const next = applyFaults(faults, input);
+    if (JSON.stringify(next.rateLimits) !== JSON.stringify(faults.rateLimits)) buckets = bucketsFor(next);
+    faults = next;
   };
-  faults = {
-    ...faults,
-    ...validateFaults({
-      throttleRate: options.throttleRate,
-      failureRate: options.failureRate,
-      taskStartDelayMs: options.taskStartDelayMs,
-      failureReasons: options.failureReasons,
-    }),
-  };
+  /** Requests read and never answered (injected hangs): ended when the endpoint closes. */
+  const hung = new Set<ServerResponse>();
   let counters = emptyStats();
   const clientTokens = new Map<string, TokenEntry>();
   let closing = false;
@@ -299,6 +298,11 @@ export async function startLocalEcs(options: StartLocalEcsOptions): Promise<Loca
 
   async function runTask(body: Body, ctx: RequestContext): Promise<unknown> {
     counters.runTaskCalls++;
+    if (buckets && !buckets.api.take()) {
+      counters.rateLimited++;
+      counters.runTaskThrottled++;
+      throw new EcsApiError('ThrottlingException', 'Rate exceeded');
+    }
     if (faults.throttleRate > 0 && random() < faults.throttleRate) {
       counters.runTaskThrottled++;
       throw new EcsApiError('ThrottlingException', 'Rate exceeded');
@@ -361,8 +365,15 @@ export async function startLocalEcs(options: StartLocalEcsOptions): Promise<Loca
     }
 
     const cluster = clusterOf(body);
-    const definition = await definitions.resolve(taskDefinitionRef);
-    if (!definition) throw clientError(`Unable to find task definition: ${taskDefinitionRef}`);
+    const resolved = await definitions.resolve(taskDefinitionRef);
+    if (!resolved) throw clientError('Unable to find task definition.');
+    if (resolved.status === 'INACTIVE') throw clientError('TaskDefinition is inactive');
+    const definition = resolved.definition;
+    const fargate = launchType === 'FARGATE' || (capacityProviderName ?? '').startsWith('FARGATE');
+    const subnets = (optObject(optObject(body, 'networkConfiguration') ?? {}, 'awsvpcConfiguration') ?? {})['subnets'];
+    if ((fargate || needsAwsvpc(definition)) && !(Array.isArray(subnets) && subnets.length > 0)) {
+      throw invalidParameter("Network Configuration must be provided when networkMode 'awsvpc' is specified.");
+    }
     for (const o of overrides?.containerOverrides ?? []) {
       if (!definition.containers.some((c) => c.name === o.name)) {
         throw invalidParameter(`Override for container named ${o.name} is not a container in the TaskDefinition.`);
@@ -375,10 +386,11 @@ export async function startLocalEcs(options: StartLocalEcsOptions): Promise<Loca
     if (clientToken !== undefined) {
       const { clientToken: _ignored, ...rest } = body;
       fingerprint = canonicalJson({ ...rest, cluster, region: ctx.region });
-      const known = clientTokens.get(clientToken);
+      // Tokens are idempotent per cluster, as on ECS.
+      const known = clientTokens.get(`${cluster}/${clientToken}`);
       if (known) {
         if (known.fingerprint !== fingerprint) {
-          throw clientError('The clientToken was already used by a RunTask call with different parameters.');
+          throw new EcsApiError('ConflictException', 'The specified client token has already been used in a request with different parameters.');
         }
         counters.runTaskReplays++;
         return { tasks: known.tasks.map((t) => t.toApi({ includeTags: true })), failures: [] };
@@ -400,8 +412,15 @@ export async function startLocalEcs(options: StartLocalEcsOptions): Promise<Loca
       return { tasks: [], failures };
     }
 
+    if (buckets && !buckets.launches.take(count)) {
+      counters.rateLimited++;
+      counters.runTaskThrottled++;
+      throw new EcsApiError('ThrottlingException', 'Rate exceeded');
+    }
     const tasks: LocalTask[] = [];
     for (let i = 0; i < count; i++) {
+      const { min, max } = faults.taskStartDelayMs;
+      const failsToStart = faults.startFailureRate > 0 && random() < faults.startFailureRate;
       tasks.push(
         runner.launch({
           region: ctx.region,
@@ -413,13 +432,14 @@ export async function startLocalEcs(options: StartLocalEcsOptions): Promise<Loca
           tags,
           launchType: launchType ?? (capacityProviderName === undefined ? 'FARGATE' : undefined),
           capacityProviderName,
-          startDelayMs: faults.taskStartDelayMs,
+          startDelayMs: Math.round(min + random() * (max - min)),
+          ...(failsToStart ? { startFailure: faults.startFailureReasons[Math.floor(random() * faults.startFailureReasons.length)]! } : {}),
         }),
       );
     }
     counters.tasksStarted += count;
     if (clientToken !== undefined) {
-      clientTokens.set(clientToken, { fingerprint, tasks });
+      clientTokens.set(`${cluster}/${clientToken}`, { cluster, fingerprint, tasks });
       if (clientTokens.size > MAX_CLIENT_TOKENS) {
         const oldest = clientTokens.keys().next();
         if (!oldest.done) clientTokens.delete(oldest.value);
@@ -503,6 +523,55 @@ export async function startLocalEcs(options: StartLocalEcsOptions): Promise<Loca
     return { task: task.toApi({ includeTags: false }) };
   }
 
+  function taskDefinitionApi(definition: LocalTaskDefinition, status: TaskDefinitionStatus, region: string): Record<string, unknown> {
+    return {
+      ...definition.raw,
+      taskDefinitionArn: taskDefinitionArn(region, definition.family, definition.revision),
+      revision: definition.revision,
+      status,
+      compatibilities: definition.requiresCompatibilities.length > 0 ? definition.requiresCompatibilities : ['EC2'],
+    };
+  }
+
+  async function registerTaskDefinition(body: Body, ctx: RequestContext): Promise<unknown> {
+    let definition: LocalTaskDefinition;
+    try {
+      definition = await definitions.register(body);
+    } catch (err) {
+      throw clientError(err instanceof Error ? err.message.replace('Invalid task definition (registered): ', '') : String(err));
+    }
+    logger.info({ family: definition.family, revision: definition.revision }, 'RegisterTaskDefinition');
+    return { taskDefinition: taskDefinitionApi(definition, 'ACTIVE', ctx.region), tags: [] };
+  }
+
+  async function deregisterTaskDefinition(body: Body, ctx: RequestContext): Promise<unknown> {
+    const ref = optString(body, 'taskDefinition');
+    const parsed = ref === undefined ? undefined : parseTaskDefinitionReference(ref);
+    if (!parsed || parsed.revision === undefined) throw invalidParameter('TaskDefinition must be a family:revision or a full ARN.');
+    const definition = await definitions.deregister(parsed.family, parsed.revision);
+    if (!definition) throw clientError('Unable to describe task definition.');
+    return { taskDefinition: taskDefinitionApi(definition, 'INACTIVE', ctx.region) };
+  }
+
+  async function describeTaskDefinition(body: Body, ctx: RequestContext): Promise<unknown> {
+    const ref = optString(body, 'taskDefinition');
+    if (ref === undefined || ref === '') throw invalidParameter('TaskDefinition can not be blank.');
+    const resolved = await definitions.resolve(ref);
+    if (!resolved) throw clientError('Unable to describe task definition.');
+    return { taskDefinition: taskDefinitionApi(resolved.definition, resolved.status, ctx.region), tags: [] };
+  }
+
+  /** An error injected for this operation on a share of its calls; `hang` answers nothing. */
+  function injected(action: EcsOperation): 'hang' | EcsApiError | undefined {
+    const fault = faults.errors[action];
+    if (!fault || fault.rate <= 0 || random() >= fault.rate) return undefined;
+    counters.injectedErrors++;
+    if (action === 'RunTask') counters.runTaskCalls++;
+    if (fault.type === 'hang') return 'hang';
+    const { status, message } = INJECTED_ERRORS[fault.type];
+    return new EcsApiError(fault.type, message, status);
+  }
+
   // ---- HTTP -------------------------------------------------------------------------------------
 
   async function handleAws(req: IncomingMessage, res: ServerResponse, raw: string): Promise<void> {
@@ -535,6 +604,15 @@ export async function startLocalEcs(options: StartLocalEcsOptions): Promise<Loca
         body = parsed as Body;
       }
       const ctx: RequestContext = { region };
+      const fault = action !== undefined && (ECS_OPERATIONS as readonly string[]).includes(action) ? injected(action as EcsOperation) : undefined;
+      if (fault === 'hang') {
+        counters.hungRequests++;
+        logger.info({ action, requestId }, 'ECS request: injected hang, never answered');
+        hung.add(res);
+        res.once('close', () => hung.delete(res));
+        return;
+      }
+      if (fault) throw fault;
       let result: unknown;
       switch (action) {
         case 'RunTask':
@@ -548,6 +626,15 @@ export async function startLocalEcs(options: StartLocalEcsOptions): Promise<Loca
           break;
         case 'StopTask':
           result = stopTask(body);
+          break;
+        case 'RegisterTaskDefinition':
+          result = await registerTaskDefinition(body, ctx);
+          break;
+        case 'DeregisterTaskDefinition':
+          result = await deregisterTaskDefinition(body, ctx);
+          break;
+        case 'DescribeTaskDefinition':
+          result = await describeTaskDefinition(body, ctx);
           break;
         default:
           throw new EcsApiError(
@@ -586,7 +673,7 @@ export async function startLocalEcs(options: StartLocalEcsOptions): Promise<Loca
       case 'POST /_local/faults': {
         try {
           const input: unknown = raw.trim() === '' ? {} : JSON.parse(raw);
-          faults = { ...faults, ...validateFaults(input) };
+          setFaults(input);
           logger.info({ faults }, 'faults changed');
           return send(200, faults);
         } catch (err) {
@@ -662,10 +749,8 @@ export async function startLocalEcs(options: StartLocalEcsOptions): Promise<Loca
     resetStats: () => {
       counters = emptyStats();
     },
-    faults: () => ({ ...faults, failureReasons: [...faults.failureReasons] }),
-    setFaults: (partial) => {
-      faults = { ...faults, ...validateFaults(partial) };
-    },
+    faults: () => structuredClone(faults),
+    setFaults: (input) => setFaults(input),
     taskPids: (ref) => {
       const parsed = parseTaskReference(ref);
       return parsed ? (runner.get(parsed.taskId)?.pids ?? []) : [];
@@ -674,6 +759,7 @@ export async function startLocalEcs(options: StartLocalEcsOptions): Promise<Loca
     close: () => {
       closed ??= (async () => {
         closing = true;
+        for (const res of hung) res.destroy();
         await runner.stopAll('Local ECS endpoint shutting down');
         await new Promise<void>((resolveClose) => {
           server.close(() => resolveClose());
@@ -685,6 +771,12 @@ export async function startLocalEcs(options: StartLocalEcsOptions): Promise<Loca
       return closed;
     },
   };
+}
+
+function bucketsFor(faults: LocalEcsFaults): { api: TokenBucket; launches: TokenBucket } | undefined {
+  const limits = faults.rateLimits;
+  if (!limits) return undefined;
+  return { api: new TokenBucket(limits.runTaskPerSecond, limits.runTaskBurst), launches: new TokenBucket(limits.launchesPerSecond, limits.launchBurst) };
 }
 
 function encodeListToken(seq: number): string {

@@ -5,9 +5,12 @@ import type { EcsLocalLogger } from './logger.js';
 
 /**
  * Task definitions of the local ECS endpoint: every `*.json` of a directory is one
- * RegisterTaskDefinition input, registered as revision 1 of its family. Fields that only matter
- * on AWS (cpu, memory, networkMode, roles, secrets, logConfiguration, image...) are accepted and
- * ignored; a container runs `[...entryPoint, ...command]` on this machine.
+ * RegisterTaskDefinition input, registered as revision 1 of its family; RegisterTaskDefinition
+ * adds revisions 2, 3... and DeregisterTaskDefinition makes one INACTIVE, as on ECS: a bare family
+ * runs its latest ACTIVE revision, `family:N` exactly revision N, and an INACTIVE one is refused.
+ * Fields that only matter on AWS (cpu, memory, roles, secrets, logConfiguration, image...) are
+ * accepted and ignored, except what RunTask validates (networkMode, requiresCompatibilities); a
+ * container runs `[...entryPoint, ...command]` on this machine.
  *
  * The directory is re-read when a file is added, removed or changed, so regenerating the
  * definitions does not need a restart.
@@ -33,6 +36,8 @@ const taskDefinitionSchema = z.looseObject({
   containerDefinitions: z.array(containerDefinitionSchema).min(1, 'containerDefinitions must not be empty'),
   cpu: z.string().optional(),
   memory: z.string().optional(),
+  networkMode: z.enum(['awsvpc', 'bridge', 'host', 'none']).optional(),
+  requiresCompatibilities: z.array(z.string()).optional(),
 });
 
 export interface LocalContainerDefinition {
@@ -53,7 +58,18 @@ export interface LocalTaskDefinition {
   readonly file: string;
   readonly cpu: string | undefined;
   readonly memory: string | undefined;
+  readonly networkMode: string | undefined;
+  readonly requiresCompatibilities: readonly string[];
   readonly containers: readonly LocalContainerDefinition[];
+  /** The definition as registered (DescribeTaskDefinition echoes it). */
+  readonly raw: Record<string, unknown>;
+}
+
+export type TaskDefinitionStatus = 'ACTIVE' | 'INACTIVE';
+
+/** Whether RunTask must be given an awsvpc network configuration (subnets) for this definition. */
+export function needsAwsvpc(def: LocalTaskDefinition): boolean {
+  return def.networkMode === 'awsvpc' || def.requiresCompatibilities.includes('FARGATE');
 }
 
 const TASK_DEFINITION_ARN = /^arn:aws[a-z-]*:ecs:[a-z0-9-]+:\d{12}:task-definition\/([^:/]+):(\d+)$/;
@@ -68,7 +84,7 @@ export function parseTaskDefinitionReference(ref: string): { family: string; rev
   return { family: short[1]!, revision: short[2] === undefined ? undefined : Number(short[2]) };
 }
 
-export function parseTaskDefinition(json: unknown, file: string): LocalTaskDefinition {
+export function parseTaskDefinition(json: unknown, file: string, revision = 1): LocalTaskDefinition {
   const parsed = taskDefinitionSchema.safeParse(json);
   if (!parsed.success) {
     const problems = parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`);
@@ -84,10 +100,13 @@ export function parseTaskDefinition(json: unknown, file: string): LocalTaskDefin
   }
   return {
     family: parsed.data.family,
-    revision: 1,
+    revision,
     file,
     cpu: parsed.data.cpu,
     memory: parsed.data.memory,
+    networkMode: parsed.data.networkMode,
+    requiresCompatibilities: parsed.data.requiresCompatibilities ?? [],
+    raw: parsed.data as Record<string, unknown>,
     containers: parsed.data.containerDefinitions.map((c) => ({
       name: c.name,
       image: c.image,
@@ -103,6 +122,10 @@ export function parseTaskDefinition(json: unknown, file: string): LocalTaskDefin
 
 export class TaskDefinitionDirectory {
   private byFamily = new Map<string, LocalTaskDefinition>();
+  /** Revisions registered through the API (after the directory's revision 1, if any), per family; kept across reloads. */
+  private readonly registered = new Map<string, LocalTaskDefinition[]>();
+  /** `family:revision` of every deregistered revision. */
+  private readonly inactive = new Set<string>();
   private signature: string | undefined;
   private loading: Promise<void> | undefined;
 
@@ -124,18 +147,42 @@ export class TaskDefinitionDirectory {
   }
 
   families(): string[] {
-    return [...this.byFamily.keys()];
+    return [...new Set([...this.byFamily.keys(), ...this.registered.keys()])];
   }
 
-  /** The definition a RunTask `taskDefinition` names, or undefined (only revision 1 exists). */
-  async resolve(ref: string): Promise<LocalTaskDefinition | undefined> {
+  /** The revision a `taskDefinition` reference names (a bare family: its latest ACTIVE one), or undefined. */
+  async resolve(ref: string): Promise<{ definition: LocalTaskDefinition; status: TaskDefinitionStatus } | undefined> {
     await this.refresh();
     const parsed = parseTaskDefinitionReference(ref);
     if (!parsed) return undefined;
-    const def = this.byFamily.get(parsed.family);
-    if (!def) return undefined;
-    if (parsed.revision !== undefined && parsed.revision !== def.revision) return undefined;
-    return def;
+    const revisions = this.revisionsOf(parsed.family);
+    const status = (d: LocalTaskDefinition): TaskDefinitionStatus => (this.inactive.has(`${d.family}:${d.revision}`) ? 'INACTIVE' : 'ACTIVE');
+    const definition =
+      parsed.revision === undefined ? revisions.filter((d) => status(d) === 'ACTIVE').at(-1) : revisions.find((d) => d.revision === parsed.revision);
+    return definition ? { definition, status: status(definition) } : undefined;
+  }
+
+  /** RegisterTaskDefinition: the next revision of the family (a family seen for the first time starts at 1). */
+  async register(json: unknown): Promise<LocalTaskDefinition> {
+    await this.refresh();
+    const family = (json as { family?: unknown } | null)?.family;
+    const revisions = typeof family === 'string' ? this.revisionsOf(family) : [];
+    const definition = parseTaskDefinition(json, '(registered)', (revisions.at(-1)?.revision ?? 0) + 1);
+    this.registered.set(definition.family, [...(this.registered.get(definition.family) ?? []), definition]);
+    return definition;
+  }
+
+  /** DeregisterTaskDefinition: the revision becomes INACTIVE (tasks running it go on). */
+  async deregister(family: string, revision: number): Promise<LocalTaskDefinition | undefined> {
+    await this.refresh();
+    const definition = this.revisionsOf(family).find((d) => d.revision === revision);
+    if (definition) this.inactive.add(`${family}:${revision}`);
+    return definition;
+  }
+
+  private revisionsOf(family: string): LocalTaskDefinition[] {
+    const first = this.byFamily.get(family);
+    return [...(first ? [first] : []), ...(this.registered.get(family) ?? [])];
   }
 
   /** Re-reads the directory when its listing or a file's size/mtime changed. */

@@ -61,6 +61,8 @@ export interface LaunchParams {
   launchType: string | undefined;
   capacityProviderName: string | undefined;
   startDelayMs: number;
+  /** The task never starts: after its start delay it stops with TaskFailedToStart and this reason (an image pull or secret failure). */
+  startFailure?: string;
 }
 
 interface ContainerRun {
@@ -290,6 +292,17 @@ export class TaskRunner {
 
   private start(task: LocalTask): void {
     if (task.desiredStatus === 'STOPPED') return;
+    const failure = task.params.startFailure;
+    if (failure !== undefined) {
+      // As on Fargate: no container ever ran, so none has an exit code; each carries the reason.
+      this.options.logger.warn({ task: task.id, family: task.family, reason: failure }, 'task failed to start (injected)');
+      this.beginStopping(task, 'TaskFailedToStart', failure);
+      for (const c of task.containers) {
+        c.reason = failure.split(':')[0];
+        this.containerFinished(task, c, undefined, undefined);
+      }
+      return;
+    }
     if (this.options.taskLogDir !== undefined) {
       task.logFile = createWriteStream(join(this.options.taskLogDir, `${task.id}.log`), { flags: 'a' });
       task.logFile.on('error', (err) => this.options.logger.error({ task: task.id, err }, 'task log file error'));

@@ -43,6 +43,11 @@ export interface DeliveryTransport {
    */
   signal(deliveries: readonly Delivery[], options?: { readonly redelivery?: boolean }): Promise<void>;
   ping(): Promise<void>;
+  /**
+   * Decides whether the use case needs a consumer started now (ECS: a task launch through the
+   * lease), for a task that stops with work left (its time limit, a SIGTERM).
+   */
+  relaunch?(useCase: string): Promise<void>;
   /** Periodic upkeep the sweeper runs (e.g. relaunching for ECS leases whose tasks died). */
   maintain?(schemas: readonly string[]): Promise<unknown>;
   close(): Promise<void>;

@@ -87,3 +87,21 @@ export function deliveryKeysSql(schema: string): string[] {
     `create index inbox_pending_key_idx on ${s}.inbox (use_case, delivery_key) where status = 'pending'`,
   ];
 }
+
+/**
+ * Launches on AWS's terms (ADR 18): the lease carries the use case's launch breaker (consecutive
+ * failures, no launch before `retry_at`), and a launch attempt records which task definition it
+ * ran and what DescribeTasks later saw of its tasks.
+ */
+export function launchBreakerSql(schema: string): string[] {
+  const s = quoteIdent(schema);
+  return [
+    `alter table ${s}.task_leases add column failures integer not null default 0`,
+    `alter table ${s}.task_leases add column retry_at timestamptz`,
+    `alter table ${s}.task_leases add column last_failure text`,
+    `alter table ${s}.launch_attempts add column task_definition text`,
+    `alter table ${s}.launch_attempts add column observed_at timestamptz`,
+    `alter table ${s}.launch_attempts add column outcome text`,
+    `create index launch_attempts_unobserved_idx on ${s}.launch_attempts (created_at) where status = 'started' and observed_at is null`,
+  ];
+}

@@ -1,9 +1,30 @@
-import { ECSClient, ListTasksCommand } from '@aws-sdk/client-ecs';
+import { ECSClient } from '@aws-sdk/client-ecs';
 import pg from 'pg';
 import type { Logger } from '../../logging/logger.js';
 import type { Delivery } from '../subscription.js';
 import type { DeliveryDispatcher, DeliveryTransport } from '../transport.js';
 import { EcsLauncher, type EcsLaunchSettings } from './ecs-launcher.js';
+
+export interface EcsSdkSettings {
+  /** Attempts per call, standard retry mode (throttling, 5xx, timeouts); a RunTask retry carries the same clientToken. */
+  readonly maxAttempts: number;
+  readonly requestTimeoutMs: number;
+  readonly connectionTimeoutMs: number;
+}
+
+/**
+ * The ECS client, with timeouts (the SDK's default socket timeout would let a hung call hold a
+ * launch for minutes) and the SDK's standard retries: with an explicit clientToken, the request is
+ * serialised once and every retry repeats the same token, so a retried RunTask never starts a
+ * second task.
+ */
+export function createEcsClient(sdk: EcsSdkSettings): ECSClient {
+  return new ECSClient({
+    maxAttempts: sdk.maxAttempts,
+    retryMode: 'standard',
+    requestHandler: { requestTimeout: sdk.requestTimeoutMs, connectionTimeout: sdk.connectionTimeoutMs },
+  });
+}
 
 export interface EcsTransportOptions {
   readonly databaseUrl: string;
@@ -14,6 +35,8 @@ export interface EcsTransportOptions {
   readonly poolSize: number;
   /** Marks the launcher's connections in pg_stat_activity. */
   readonly applicationName?: string;
+  /** The SDK's behaviour on a slow or failing ECS API (see createEcsClient). */
+  readonly sdk: EcsSdkSettings;
   /** Region, credentials and endpoint (AWS_ENDPOINT_URL_ECS) come from the standard AWS settings. */
   readonly client?: ECSClient;
 }
@@ -35,8 +58,7 @@ export class EcsTransport implements DeliveryTransport {
   ) {
     this.pool = new pg.Pool({ connectionString: options.databaseUrl, max: options.poolSize, application_name: options.applicationName ?? 'saga:ecs-launcher' });
     this.pool.on('error', (error) => logger.warn({ err: error }, 'ecs launcher pool error'));
-    // The launcher retries with its own backoff and token rules; the SDK must not retry underneath it.
-    this.ecs = options.client ?? new ECSClient({ maxAttempts: 1 });
+    this.ecs = options.client ?? createEcsClient(options.sdk);
     this.launcher = new EcsLauncher(this.pool, this.ecs, options.schemaOf, options.settings, logger);
   }
 
@@ -44,24 +66,36 @@ export class EcsTransport implements DeliveryTransport {
     // Consumers are ECS tasks, launched on demand.
   }
 
+  /**
+   * Decides (and makes) the launches in the background: a slow, throttled or hung ECS API delays
+   * only the launch of that use case, never the relay that signals, and never another use case.
+   */
   async signal(deliveries: readonly Delivery[]): Promise<void> {
-    const useCases = [...new Set(deliveries.map((d) => d.useCase))];
-    const results = await Promise.allSettled(useCases.map((u) => this.launcher.ensureRunning(u)));
-    const failed = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
-    if (failed.length > 0) throw new AggregateError(failed.map((f) => f.reason as unknown), 'could not ensure tasks for some use cases');
+    for (const useCase of new Set(deliveries.map((d) => d.useCase))) {
+      this.launcher.ensureRunning(useCase).catch((error: unknown) => this.logger.warn({ err: error, useCase }, 'could not decide a launch; the sweeper decides again'));
+    }
   }
 
-  /** Launches again for use cases whose tasks died without giving their lease back. */
+  /**
+   * The upkeep of the launches: tasks launched but not seen running (DescribeTasks: start failures
+   * open the breaker, a task that died gives its lease back), leases whose tasks stopped
+   * heartbeating, and use cases with due work and no task (after a backoff: one probe).
+   */
   async maintain(schemas: readonly string[]): Promise<string[]> {
-    const useCases = await this.launcher.expiredLeases(schemas);
-    if (useCases.length > 0) this.logger.warn({ useCases }, 'expired task leases: deciding launches again');
+    await this.launcher.observeLaunches(schemas).catch((error: unknown) => this.logger.warn({ err: error }, 'could not describe the launched tasks; next pass retries'));
+    const expired = await this.launcher.expiredLeases(schemas);
+    if (expired.length > 0) this.logger.warn({ useCases: expired }, 'expired task leases: deciding launches again');
+    const useCases = [...new Set([...expired, ...(await this.launcher.needingTasks(schemas))])];
     await Promise.allSettled(useCases.map((u) => this.launcher.ensureRunning(u)));
     return useCases;
   }
 
-  async ping(): Promise<void> {
-    await this.ecs.send(new ListTasksCommand({ cluster: this.options.settings.cluster, maxResults: 1 }));
+  relaunch(useCase: string): Promise<void> {
+    return this.launcher.ensureRunning(useCase);
   }
+
+  /** The ECS API is not a dependency of readiness: PostgreSQL holds the work, and a launch that fails only waits. */
+  async ping(): Promise<void> {}
 
   async close(): Promise<void> {
     await this.launcher.drainLaunches();

@@ -1,11 +1,15 @@
 import type { ModuleDatabase } from '../../persistence/module-database.js';
 import { quoteIdent } from '../../persistence/messaging-tables.js';
 
-/** A running task keeps its use case's lease alive, so the relay does not launch another for the same backlog. */
+/**
+ * A running task keeps its use case's lease alive, so the relay does not launch another for the
+ * same backlog. A heartbeat also proves that a task of the use case started: it closes the launch
+ * breaker (ADR 18).
+ */
 export async function heartbeatLease(db: ModuleDatabase, useCase: string, ttlMs: number): Promise<void> {
   await db.exec(
     `update ${quoteIdent(db.schema)}.task_leases
-     set expires_at = greatest(expires_at, now() + (? * interval '1 millisecond')), updated_at = now()
+     set expires_at = greatest(expires_at, now() + (? * interval '1 millisecond')), failures = 0, retry_at = null, last_failure = null, updated_at = now()
      where use_case = ?`,
     [ttlMs, useCase],
   );

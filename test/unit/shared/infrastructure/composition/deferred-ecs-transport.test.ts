@@ -9,7 +9,7 @@ type Call = readonly [string, ...unknown[]];
 function standIn(calls: Call[]): EcsTransport {
   const transport = {
     name: 'ecs',
-    launcher: { ensureRunning: async (useCase: string) => void calls.push(['ensureRunning', useCase]) },
+    relaunch: async (useCase: string) => void calls.push(['relaunch', useCase]),
     startConsumers: async () => void calls.push(['startConsumers']),
     signal: async (deliveries: readonly Delivery[], options?: unknown) => void calls.push(['signal', deliveries, options]),
     ping: async () => void calls.push(['ping']),
@@ -44,14 +44,14 @@ describe('DeferredEcsTransport', () => {
       loads += 1;
       return standIn(calls);
     });
-    await Promise.all([transport.signal([delivery], { redelivery: true }), transport.launcher.ensureRunning('customer.reserve-credit')]);
+    await Promise.all([transport.signal([delivery], { redelivery: true }), transport.relaunch('customer.reserve-credit')]);
     expect(await transport.maintain(['customers'])).toEqual(['customer.reserve-credit']);
     await transport.ping();
     await transport.close();
     expect(loads).toBe(1);
     expect(calls).toEqual([
       ['signal', [delivery], { redelivery: true }],
-      ['ensureRunning', 'customer.reserve-credit'],
+      ['relaunch', 'customer.reserve-credit'],
       ['maintain', ['customers']],
       ['ping'],
       ['close'],
