@@ -26,6 +26,16 @@ export interface UseCaseDeliveryStats {
   readonly counts: { readonly pending: number; readonly done: number; readonly dead: number };
   /** Age of the oldest pending delivery (due or waiting for a retry), null when none is pending. */
   readonly oldestPendingAgeMs: number | null;
+  /**
+   * The use case's ECS task lease (EVENT_BUS=ecs), null when it never had one: tasks believed to
+   * run, consecutive launch or start failures, until when its breaker refuses launches, and why.
+   */
+  readonly launch: {
+    readonly tasks: number;
+    readonly failures: number;
+    readonly breakerOpenUntil: string | null;
+    readonly lastFailure: string | null;
+  } | null;
 }
 
 export interface SchemaDeliveryStats {
@@ -117,10 +127,15 @@ interface UseCaseRow {
   oldest_pending_age_ms: number | null;
 }
 
+function launchStats(lease: { tasks: number; failures: number; retry_at: Date | null; last_failure: string | null } | undefined): UseCaseDeliveryStats['launch'] {
+  if (!lease) return null;
+  return { tasks: lease.tasks, failures: lease.failures, breakerOpenUntil: lease.retry_at?.toISOString() ?? null, lastFailure: lease.last_failure };
+}
+
 async function schemaStats(inbox: AdministeredInbox): Promise<SchemaDeliveryStats> {
   const s = quoteIdent(inbox.db.schema);
   const ageMs = (filter: string) => `round(extract(epoch from now() - min(created_at) filter (where ${filter})) * 1000)::float8`;
-  const [rows, [outbox]] = await Promise.all([
+  const [rows, [outbox], leases] = await Promise.all([
     inbox.db.query<UseCaseRow>(
       `select use_case,
          (count(*) filter (where status = 'pending'))::int as pending,
@@ -133,7 +148,12 @@ async function schemaStats(inbox: AdministeredInbox): Promise<SchemaDeliveryStat
       `select (count(*) filter (where relayed_at is null))::int as unrelayed, ${ageMs('relayed_at is null')} as oldest_unrelayed_age_ms
        from ${s}.outbox`,
     ),
+    inbox.db.query<{ use_case: string; tasks: number; failures: number; retry_at: Date | null; last_failure: string | null }>(
+      `select use_case, case when expires_at > now() then tasks else 0 end as tasks, failures, case when retry_at > now() then retry_at end as retry_at, last_failure
+       from ${s}.task_leases`,
+    ),
   ]);
+  const leaseOf = new Map(leases.map((l) => [l.use_case, l]));
   const byUseCase = new Map(rows.map((r) => [r.use_case, r]));
   const useCases = [...new Set([...inbox.useCases, ...byUseCase.keys()])].sort();
   return {
@@ -145,6 +165,7 @@ async function schemaStats(inbox: AdministeredInbox): Promise<SchemaDeliveryStat
         useCase,
         counts: { pending: row?.pending ?? 0, done: row?.done ?? 0, dead: row?.dead ?? 0 },
         oldestPendingAgeMs: row?.oldest_pending_age_ms ?? null,
+        launch: launchStats(leaseOf.get(useCase)),
       };
     }),
   };
@@ -227,9 +248,19 @@ const statsSchema = {
             type: 'array',
             items: {
               type: 'object',
-              required: ['useCase', 'counts', 'oldestPendingAgeMs'],
+              required: ['useCase', 'counts', 'oldestPendingAgeMs', 'launch'],
               properties: {
                 useCase: { type: 'string' },
+                launch: {
+                  type: ['object', 'null'],
+                  required: ['tasks', 'failures', 'breakerOpenUntil', 'lastFailure'],
+                  properties: {
+                    tasks: { type: 'integer' },
+                    failures: { type: 'integer' },
+                    breakerOpenUntil: { type: ['string', 'null'], format: 'date-time' },
+                    lastFailure: { type: ['string', 'null'] },
+                  },
+                },
                 counts: {
                   type: 'object',
                   required: ['pending', 'done', 'dead'],

@@ -22,7 +22,8 @@ export function createEcsClient(sdk: EcsSdkSettings): ECSClient {
   return new ECSClient({
     maxAttempts: sdk.maxAttempts,
     retryMode: 'standard',
-    requestHandler: { requestTimeout: sdk.requestTimeoutMs, connectionTimeout: sdk.connectionTimeoutMs },
+    // Without throwOnRequestTimeout this SDK only logs a warning when requestTimeout passes, and the call goes on waiting.
+    requestHandler: { requestTimeout: sdk.requestTimeoutMs, connectionTimeout: sdk.connectionTimeoutMs, throwOnRequestTimeout: true },
   });
 }
 
