@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { startLocalEcs, type LocalEcs } from '../../src/shared/infrastructure/ecs-local/index.js';
+import { startLocalEcs, type LocalEcs, type StartLocalEcsOptions } from '../../src/shared/infrastructure/ecs-local/index.js';
 import { cloneRunDatabase } from './databases.js';
 import { startTestSystem, type TestSystem } from './system.js';
 
@@ -8,7 +8,7 @@ import { startTestSystem, type TestSystem } from './system.js';
  * `npm test` builds first) with the test system's database. The SDK in this process reaches it
  * through the standard AWS settings, as in production.
  */
-export async function startTestEcs(databaseUrl: string, env: Record<string, string> = {}): Promise<LocalEcs> {
+export async function startTestEcs(databaseUrl: string, env: Record<string, string> = {}, options: Partial<StartLocalEcsOptions> = {}): Promise<LocalEcs> {
   if (!existsSync('dist/tasks/customer/reserve-credit.task.js')) {
     throw new Error('dist/ is missing: run `npm run build` (npm test does) before the ECS tests');
   }
@@ -25,6 +25,7 @@ export async function startTestEcs(databaseUrl: string, env: Record<string, stri
       ECS_RETRY_BASE_MS: '20',
       ...env,
     },
+    ...options,
   });
   Object.assign(process.env, {
     AWS_ENDPOINT_URL_ECS: ecs.url,

@@ -4,6 +4,8 @@ export {
   ECS_TARGET_PREFIX,
   type LocalEcs,
   type LocalEcsFaults,
+  type LocalEcsFaultsInput,
+  type LocalEcsProfile,
   type LocalEcsStats,
   type StartLocalEcsOptions,
 } from './server.js';

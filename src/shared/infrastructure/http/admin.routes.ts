@@ -127,9 +127,10 @@ interface UseCaseRow {
   oldest_pending_age_ms: number | null;
 }
 
-function launchStats(lease: { tasks: number; failures: number; retry_at: Date | null; last_failure: string | null } | undefined): UseCaseDeliveryStats['launch'] {
+function launchStats(lease: { tasks: number; failures: number; retry_at_ms: number | null; last_failure: string | null } | undefined): UseCaseDeliveryStats['launch'] {
   if (!lease) return null;
-  return { tasks: lease.tasks, failures: lease.failures, breakerOpenUntil: lease.retry_at?.toISOString() ?? null, lastFailure: lease.last_failure };
+  const breakerOpenUntil = lease.retry_at_ms === null ? null : new Date(lease.retry_at_ms).toISOString();
+  return { tasks: lease.tasks, failures: lease.failures, breakerOpenUntil, lastFailure: lease.last_failure };
 }
 
 async function schemaStats(inbox: AdministeredInbox): Promise<SchemaDeliveryStats> {
@@ -148,8 +149,9 @@ async function schemaStats(inbox: AdministeredInbox): Promise<SchemaDeliveryStat
       `select (count(*) filter (where relayed_at is null))::int as unrelayed, ${ageMs('relayed_at is null')} as oldest_unrelayed_age_ms
        from ${s}.outbox`,
     ),
-    inbox.db.query<{ use_case: string; tasks: number; failures: number; retry_at: Date | null; last_failure: string | null }>(
-      `select use_case, case when expires_at > now() then tasks else 0 end as tasks, failures, case when retry_at > now() then retry_at end as retry_at, last_failure
+    inbox.db.query<{ use_case: string; tasks: number; failures: number; retry_at_ms: number | null; last_failure: string | null }>(
+      `select use_case, case when expires_at > now() then tasks else 0 end as tasks, failures,
+         case when retry_at > now() then (extract(epoch from retry_at) * 1000)::float8 end as retry_at_ms, last_failure
        from ${s}.task_leases`,
     ),
   ]);

@@ -1,0 +1,210 @@
+import { DescribeTasksCommand, ECSClient, ListTasksCommand, RunTaskCommand, StopTaskCommand, type Task } from '@aws-sdk/client-ecs';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { LocalEcs, LocalEcsFaultsInput } from '../../src/shared/infrastructure/ecs-local/index.js';
+import { cloneRunDatabase } from '../support/databases.js';
+import { ecsSystemEnv, startTestEcs } from '../support/ecs.js';
+import { eventually, placeOrder, registerCustomer, sql, startTestSystem, TERMINAL, waitForStatus, type TestSystem } from '../support/system.js';
+
+/**
+ * Issue 11: the sagas over ECS tasks where ECS behaves as Fargate does, with each of AWS's faults
+ * injected in turn. Everything runs TIME_SCALE times faster than on AWS, consistently: the local
+ * endpoint's fargate profile (cold starts of 15–45 s become 1.5–4.5 s, the rate limits' refill ×10)
+ * and every time-based setting of the system below (the ECS transport's defaults ÷ 10).
+ */
+
+const TIME_SCALE = 10;
+const scaled = (ms: number) => String(Math.round(ms / TIME_SCALE));
+const SYSTEM_ENV = {
+  ORDER_DEADLINE_MS: scaled(300_000),
+  LEASE_TTL_MS: scaled(60_000),
+  TASK_IDLE_GRACE_MS: scaled(45_000),
+  TASK_START_TIMEOUT_MS: scaled(180_000),
+  ECS_RETRY_BASE_MS: scaled(1_000),
+  ECS_RETRY_MAX_MS: scaled(300_000),
+  ECS_REQUEST_TIMEOUT_MS: scaled(5_000),
+  ECS_CONNECT_TIMEOUT_MS: scaled(3_000),
+  SWEEP_INTERVAL_MS: scaled(1_000),
+  REDELIVERY_AFTER_MS: scaled(15_000),
+  RELAY_POLL_MS: scaled(1_000),
+  LOG_LEVEL: 'silent',
+};
+const USD = (amount: number) => ({ amount, currency: 'USD' });
+const RESERVE = 'customer.reserve-credit';
+
+interface Harness {
+  readonly ecs: LocalEcs;
+  readonly system: TestSystem;
+  readonly client: ECSClient;
+}
+
+const started: Harness[] = [];
+afterEach(async () => {
+  for (const { ecs, system, client } of started.splice(0)) {
+    client.destroy();
+    await system.close();
+    await ecs.close();
+  }
+});
+
+async function start(style: string, faults: LocalEcsFaultsInput = {}, env: Record<string, string> = {}, options: { jobs?: boolean; taskEnv?: Record<string, string> } = {}): Promise<Harness> {
+  const databaseUrl = await cloneRunDatabase();
+  const ecs = await startTestEcs(databaseUrl, { SAGA_STYLE: style, ...options.taskEnv }, { profile: 'fargate', timeScale: TIME_SCALE, seed: 20261203, faults });
+  const system = await startTestSystem({ databaseUrl, ...(options.jobs === false ? { jobs: false } : {}), env: { ...ecsSystemEnv(ecs.url), ...SYSTEM_ENV, SAGA_STYLE: style, ...env } });
+  const harness = { ecs, system, client: new ECSClient({}) };
+  started.push(harness);
+  return harness;
+}
+
+async function tasksOf(client: ECSClient): Promise<Task[]> {
+  const arns: string[] = [];
+  for (const desiredStatus of ['RUNNING', 'STOPPED'] as const) arns.push(...((await client.send(new ListTasksCommand({ cluster: 'local', desiredStatus }))).taskArns ?? []));
+  const tasks: Task[] = [];
+  for (let i = 0; i < arns.length; i += 100) tasks.push(...((await client.send(new DescribeTasksCommand({ cluster: 'local', tasks: arns.slice(i, i + 100) }))).tasks ?? []));
+  return tasks;
+}
+
+async function orders(system: TestSystem, n: number, customers = 5): Promise<string[]> {
+  const ids = await Promise.all(Array.from({ length: customers }, (_, i) => registerCustomer(system.app, USD(1_000_000), `aws ${i}`)));
+  return Promise.all(Array.from({ length: n }, (_, i) => placeOrder(system.app, ids[i % ids.length]!, USD(100))));
+}
+
+async function expectApproved(system: TestSystem, ids: readonly string[], timeoutMs = 60_000): Promise<void> {
+  for (const id of ids) expect((await waitForStatus(system.app, id, TERMINAL, timeoutMs)).status).toBe('APPROVED');
+}
+
+interface LaunchStats {
+  useCase: string;
+  counts: { pending: number; done: number; dead: number };
+  launch: { tasks: number; failures: number; breakerOpenUntil: string | null; lastFailure: string | null } | null;
+}
+
+async function launchStats(system: TestSystem, useCase: string): Promise<LaunchStats | undefined> {
+  const res = await system.app.inject({ method: 'GET', url: '/admin/deliveries/stats' });
+  if (res.statusCode !== 200) throw new Error(`GET /admin/deliveries/stats: ${res.statusCode} ${res.body}`);
+  const schemas = (res.json() as { schemas: Array<{ useCases: LaunchStats[] }> }).schemas;
+  return schemas.flatMap((s) => s.useCases).find((u) => u.useCase === useCase);
+}
+
+describe.each(['choreography', 'orchestration'] as const)('the saga over ECS under the fargate profile (%s)', (style) => {
+  it('cold starts of 1.5–4.5 s (15–45 s on AWS): every order APPROVED, one launch per use case for the burst', { timeout: 90_000 }, async () => {
+    const { ecs, system, client } = await start(style);
+    const ids = await orders(system, 30);
+    await expectApproved(system, ids);
+    const families = (await tasksOf(client)).map((t) => t.group);
+    const expected = style === 'choreography' ? ['family:customer-reserve-credit', 'family:order-approve-order'] : ['family:customer-reserve-credit', 'family:order-place-order-saga'];
+    for (const family of expected) expect(families.filter((f) => f === family), family).toHaveLength(1);
+    expect(ecs.stats().tasksExitedNonZero).toBe(0);
+  });
+
+  it('a permanent error (AccessDeniedException) costs at most 30 RunTask calls per 20 s, and orders end once it is fixed', { timeout: 90_000 }, async () => {
+    const { ecs, system } = await start(style, { errors: { RunTask: { type: 'AccessDeniedException', rate: 1 } } });
+    const customer = await registerCustomer(system.app, USD(1_000_000));
+    const ids: string[] = [];
+    // Orders stream in for 20 s (2 s here): every one of them signals a launch.
+    const until = Date.now() + 20_000 / TIME_SCALE;
+    while (Date.now() < until) {
+      ids.push(await placeOrder(system.app, customer, USD(100)));
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    const calls = ecs.stats().runTaskCalls;
+    console.info(`permanent error (${style}): ${calls} RunTask calls while ${ids.length} orders streamed in for ${20_000 / TIME_SCALE} ms`);
+    expect(ids.length).toBeGreaterThan(50);
+    expect(calls).toBeGreaterThan(0);
+    expect(calls).toBeLessThanOrEqual(30);
+    const stats = await launchStats(system, 'customer.reserve-credit');
+    expect(stats?.launch?.failures).toBeGreaterThan(0);
+    expect(stats?.launch?.lastFailure).toMatch(/^AccessDeniedException/);
+    ecs.setFaults({ errors: { RunTask: null } });
+    await expectApproved(system, ids);
+  });
+
+  it('5xx answers (ServerException, ServiceUnavailableException) are retried: every order APPROVED', { timeout: 90_000 }, async () => {
+    const { ecs, system } = await start(style, { errors: { RunTask: { type: 'ServerException', rate: 0.5 }, DescribeTasks: { type: 'ServiceUnavailableException', rate: 0.5 } } });
+    const ids = await orders(system, 20);
+    await expectApproved(system, ids);
+    expect(ecs.stats().injectedErrors).toBeGreaterThan(0);
+  });
+
+  it('hung RunTask calls time out and are retried with the same token, and never stall the relay', { timeout: 90_000 }, async () => {
+    const { ecs, system } = await start(style, { errors: { RunTask: { type: 'hang', rate: 0.5 } } });
+    const ids = await orders(system, 20);
+    await expectApproved(system, ids);
+    expect(ecs.stats().hungRequests).toBeGreaterThan(0);
+    // Each outbox row was relayed promptly although launches hung: RunTask is off the relay's path.
+    const [lag] = await sql<{ max_ms: number }>(system, `select max(extract(epoch from relayed_at - created_at) * 1000)::float8 as max_ms from ordering.outbox`);
+    expect(lag!.max_ms).toBeLessThan(1_000);
+    // No launch decision started two tasks: a retried call carried its clientToken.
+    expect(ecs.stats().tasksStarted).toBeLessThanOrEqual(ecs.stats().runTaskCalls - ecs.stats().hungRequests);
+  });
+
+  it('the account’s RunTask rate limit answers ThrottlingException: retried, every order APPROVED', { timeout: 90_000 }, async () => {
+    const { ecs, system, client } = await start(style, { rateLimits: { runTaskPerSecond: 0.5, runTaskBurst: 1, launchesPerSecond: 10, launchBurst: 10 } });
+    // Another service of the account has just used the bucket: the system's first launches are throttled.
+    await client.send(new RunTaskCommand({ cluster: 'local', taskDefinition: 'customer-reserve-credit', launchType: 'FARGATE', networkConfiguration: { awsvpcConfiguration: { subnets: ['subnet-local'] } } }));
+    const ids = await orders(system, 20);
+    // The cancellations (choreography) or the compensations (orchestration) add a use case at the same moment.
+    const cancel = ids.slice(0, 5);
+    await expectApproved(system, cancel);
+    await Promise.all(cancel.map((id) => system.app.inject({ method: 'POST', url: `/orders/${id}/cancel` })));
+    await expectApproved(system, ids.slice(5));
+    for (const id of cancel) expect((await waitForStatus(system.app, id, ['CANCELLED'], 60_000)).status).toBe('CANCELLED');
+    expect(ecs.stats().rateLimited).toBeGreaterThan(0);
+  });
+
+  it('tasks that fail to start (TaskFailedToStart) open the breaker; after 3 the deliveries are dead-lettered TASK_FAILED_TO_START, and re-drivable', { timeout: 120_000 }, async () => {
+    const { ecs, system } = await start(style, { startFailureRate: 1 }, { ECS_START_FAILURES_BEFORE_DEAD_LETTER: '3', ORDER_DEADLINE_MS: '120000' });
+    const ids = await orders(system, 5);
+    await expectDeadLettered(system, ecs, ids, /TaskFailedToStart: (CannotPullContainerError|ResourceInitializationError)/);
+    // The cause is fixed (the image, the secret): re-driven, the deliveries run and every saga ends.
+    ecs.setFaults({ startFailureRate: 0 });
+    expect(await redrive(system)).toBe(ids.length);
+    for (const id of ids) await waitForStatus(system.app, id, TERMINAL, 60_000);
+    const [row] = await sql<{ n: number }>(system, `select count(*)::int as n from customers.inbox where use_case = ? and status = 'done'`, [RESERVE]);
+    expect(row!.n).toBe(ids.length);
+  });
+
+  it('a task that exits 78 (its configuration refused) counts as a start failure, not as a crash to retry forever', { timeout: 120_000 }, async () => {
+    const { ecs, system } = await start(style, {}, { ECS_START_FAILURES_BEFORE_DEAD_LETTER: '3', ORDER_DEADLINE_MS: '120000' }, { taskEnv: { DB_POOL_SIZE: '0' } });
+    const ids = await orders(system, 5);
+    await expectDeadLettered(system, ecs, ids, /exit code 78/);
+    expect(ecs.stats().tasksExitedNonZero).toBeGreaterThanOrEqual(3);
+    expect(await redrive(system)).toBe(ids.length);
+  });
+
+  it('a Spot-style SIGTERM mid-backlog: the task finishes the message in hand and launches its successor itself', { timeout: 120_000 }, async () => {
+    // No sweeper, no maintenance: only the stopping task can launch the next one.
+    const { ecs, system, client } = await start(style, {}, { DELIVERY_BATCH_SIZE: '1', TASK_CONCURRENCY: '1' }, { jobs: false });
+    const ids = await orders(system, 150, 150);
+    const reserve = await eventually(
+      async () => (await tasksOf(client)).find((t) => t.group === 'family:customer-reserve-credit' && t.lastStatus === 'RUNNING'),
+      { timeoutMs: 30_000, what: 'a running reserve-credit task' },
+    );
+    await eventually(async () => {
+      const [row] = await sql<{ n: number }>(system, `select count(*)::int as n from customers.inbox where use_case = ? and status = 'done'`, [RESERVE]);
+      return row!.n >= 5 ? true : undefined;
+    });
+    await client.send(new StopTaskCommand({ cluster: 'local', task: reserve.taskArn!, reason: 'Spot interruption' }));
+    await expectApproved(system, ids, 90_000);
+    const reserveTasks = (await tasksOf(client)).filter((t) => t.group === 'family:customer-reserve-credit');
+    expect(reserveTasks.length).toBeGreaterThanOrEqual(2);
+    expect(reserveTasks.find((t) => t.taskArn === reserve.taskArn)?.containers?.[0]?.exitCode).toBe(0);
+    expect(ecs.stats().tasksExitedNonZero).toBe(0);
+  });
+});
+
+async function expectDeadLettered(system: TestSystem, ecs: LocalEcs, ids: readonly string[], reason: RegExp): Promise<void> {
+  await eventually(async () => ((await launchStats(system, RESERVE))?.counts.dead === ids.length ? true : undefined), { timeoutMs: 90_000, what: 'the deliveries dead-lettered' });
+  const stats = await launchStats(system, RESERVE);
+  expect(stats?.launch?.failures).toBeGreaterThanOrEqual(3);
+  expect(stats?.launch?.lastFailure).toMatch(reason);
+  const dead = (await system.app.inject({ method: 'GET', url: `/admin/dead-letters?useCase=${RESERVE}` })).json() as { items: Array<{ errorCode: string; error: string }> };
+  expect(dead.items).toHaveLength(ids.length);
+  for (const item of dead.items) expect(item).toMatchObject({ errorCode: 'TASK_FAILED_TO_START', error: expect.stringMatching(reason) });
+  // The failed launches only, never a storm: the breaker spaced them out.
+  expect(ecs.stats().runTaskCalls).toBeLessThanOrEqual(6);
+}
+
+async function redrive(system: TestSystem): Promise<number> {
+  const res = await system.app.inject({ method: 'POST', url: '/admin/dead-letters/redrive', payload: { useCase: RESERVE } });
+  return (res.json() as { redriven: number }).redriven;
+}
