@@ -4,7 +4,8 @@
  * The fault suite: starts its OWN PostgreSQL (embedded) and Redis (redis-server on a free port),
  * compiles the system, and runs each scenario of scenarios/index.ts against the dev server as a
  * real child process, injecting faults (SIGKILL, Redis restarts and FLUSHALL, PostgreSQL restarts
- * and crashes, poison messages, fuzzed input) under load. After every scenario the invariants are
+ * and crashes, poison messages, fuzzed input) under load, and a burst on hot customers within a
+ * connection budget. After every scenario the invariants are
  * asserted (harness/invariants.ts). Exit code 0 when every scenario passed or was skipped.
  *
  * --quick (or RELIABILITY_QUICK=1): a few faults and a few hundred orders, for CI.

@@ -41,7 +41,8 @@ export interface ScenarioResult {
   /**
    * Time to recover, for the worst fault: from the end of a fault until every order accepted before
    * it had ended (scenarios 5 and 6: from the repair and redrive, or from writing the bad messages,
-   * until every one of them reached its end).
+   * until every one of them reached its end; scenario 7, which injects no fault: from the last order
+   * of its burst accepted until every order was decided).
    */
   readonly recoveryMs: number;
   readonly invariants: SettleResult;

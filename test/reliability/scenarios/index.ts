@@ -5,6 +5,7 @@ import { postgresRestart } from './03-postgres-restart.js';
 import { ecsAdapter } from './04-ecs-adapter.js';
 import { poisonAndFailingHandlers } from './05-poison-and-failing-handlers.js';
 import { badInput } from './06-bad-input.js';
+import { hotCustomers } from './07-hot-customers.js';
 
 /** The suite's scenarios, in the order they run. */
-export const SCENARIOS: readonly Scenario[] = [processCrash, redisRestartAndFlush, postgresRestart, ecsAdapter, poisonAndFailingHandlers, badInput];
+export const SCENARIOS: readonly Scenario[] = [processCrash, redisRestartAndFlush, postgresRestart, ecsAdapter, poisonAndFailingHandlers, badInput, hotCustomers];
