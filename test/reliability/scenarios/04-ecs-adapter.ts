@@ -97,6 +97,9 @@ export const ecsAdapter: Scenario = {
       SAGA_STYLE: style,
       EVENT_BUS: 'ecs',
       ECS_CLUSTER: 'local',
+      // The task definitions are Fargate/awsvpc: RunTask needs subnets, here as on AWS.
+      ECS_LAUNCH_TYPE: 'FARGATE',
+      ECS_SUBNETS: 'subnet-local',
       AWS_REGION: 'us-east-1',
       AWS_ACCESS_KEY_ID: 'reliability',
       AWS_SECRET_ACCESS_KEY: 'reliability',
@@ -104,7 +107,6 @@ export const ecsAdapter: Scenario = {
       LEASE_TTL_MS: String(leaseTtlMs),
       TASK_IDLE_GRACE_MS: '500',
       ECS_RETRY_BASE_MS: '50',
-      ECS_MAX_LAUNCH_RETRIES: '8',
       ORDER_DEADLINE_MS: '120000',
       LOG_LEVEL: 'warn',
     };

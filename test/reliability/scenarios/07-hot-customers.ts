@@ -85,6 +85,9 @@ async function burstOn(ctx: ScenarioContext, run: Run): Promise<RunResult> {
     ? {
         EVENT_BUS: 'ecs',
         ECS_CLUSTER: 'local',
+        // The task definitions are Fargate/awsvpc: RunTask needs subnets, here as on AWS.
+        ECS_LAUNCH_TYPE: 'FARGATE',
+        ECS_SUBNETS: 'subnet-local',
         AWS_ENDPOINT_URL_ECS: `http://127.0.0.1:${endpointPort}`,
         AWS_REGION: 'us-east-1',
         AWS_ACCESS_KEY_ID: 'reliability',
