@@ -349,17 +349,17 @@ export class EcsLauncher {
     const failed: string[] = [];
     for (const schema of schemas) {
       const s = quoteIdent(schema);
-      const { rows } = await this.pool.query<{ id: string; use_case: string; task_arns: string[]; overdue: boolean }>(
-        `select id, use_case, task_arns, created_at < now() - ($1 * interval '1 millisecond') as overdue
+      const { rows } = await this.pool.query<{ id: string; use_case: string; task_arns: string[]; overdue: boolean; stale: boolean }>(
+        `select id, use_case, task_arns, created_at < now() - ($1 * interval '1 millisecond') as overdue, created_at < now() - ($2 * interval '1 millisecond') as stale
          from ${s}.launch_attempts where status = 'started' and observed_at is null order by created_at limit 100`,
-        [this.settings.taskStartTimeoutMs],
+        [this.settings.taskStartTimeoutMs, this.settings.leaseTtlMs],
       );
       if (rows.length === 0) continue;
       const arns = rows.flatMap((r) => r.task_arns).slice(0, 100);
       const described = await this.ecs.send(new DescribeTasksCommand({ cluster: this.settings.cluster, tasks: arns }));
       const byArn = new Map((described.tasks ?? []).map((t) => [t.taskArn, t]));
       for (const attempt of rows) {
-        const outcomes = attempt.task_arns.map((arn) => ({ arn, outcome: startOutcome(byArn.get(arn), attempt.overdue) }));
+        const outcomes = attempt.task_arns.map((arn) => ({ arn, outcome: startOutcome(byArn.get(arn), attempt.overdue, attempt.stale) }));
         if (outcomes.some((o) => o.outcome.kind === 'starting')) continue;
         for (const { arn, outcome } of outcomes) {
           if (outcome.kind === 'crashed') {
@@ -447,11 +447,13 @@ type StartOutcome =
   | { readonly kind: 'crashed'; readonly reason: string }
   | { readonly kind: 'failed'; readonly stopCode: string; readonly reason: string; readonly stopTask: boolean };
 
-/** What DescribeTasks says about a launched task, for the breaker. */
-function startOutcome(task: Task | undefined, overdue: boolean): StartOutcome {
-  if (!task) {
-    return overdue ? { kind: 'failed', stopCode: 'MISSING', reason: 'the task is unknown to ECS after the start timeout', stopTask: false } : { kind: 'starting' };
-  }
+/**
+ * What DescribeTasks says about a launched task, for the breaker. A task ECS does not know (long
+ * stopped, or an endpoint that forgot it) is gone: once the launch is older than a lease period,
+ * its share of the lease is released rather than held until the start timeout.
+ */
+function startOutcome(task: Task | undefined, overdue: boolean, stale: boolean): StartOutcome {
+  if (!task) return stale ? { kind: 'crashed', reason: 'unknown to ECS (MISSING)' } : { kind: 'starting' };
   if (task.lastStatus === 'STOPPED' || task.lastStatus === 'DEPROVISIONING' || task.lastStatus === 'STOPPING') {
     if (task.stopCode === 'TaskFailedToStart') {
       return { kind: 'failed', stopCode: 'TaskFailedToStart', reason: task.stoppedReason ?? 'unknown', stopTask: false };
