@@ -42,6 +42,22 @@ const STYLES: readonly Style[] = ['choreography', 'orchestration'];
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const RESULTS = join(ROOT, 'bench/results');
 
+/**
+ * What production requires of a process on ECS (it runs with NODE_ENV=production here): a cluster,
+ * subnets (the definitions are Fargate/awsvpc), a launch type, and a pinned revision per family
+ * (the local endpoint serves the generated definitions as revision 1). Tasks exit after 2 s without
+ * work, as before the ECS defaults fitted Fargate's billing: the bench measures throughput.
+ */
+function ecsProductionSettings(families: readonly string[]): Record<string, string> {
+  return {
+    ECS_CLUSTER: 'bench',
+    ECS_LAUNCH_TYPE: 'FARGATE',
+    ECS_SUBNETS: 'subnet-local',
+    ECS_TASK_DEFINITION_REVISIONS: families.map((f) => `${f}:1`).join(','),
+    TASK_IDLE_GRACE_MS: '2000',
+  };
+}
+
 function option(name: string): string | undefined {
   const prefix = `--${name}=`;
   return process.argv.find((a) => a.startsWith(prefix))?.slice(prefix.length);
@@ -293,7 +309,7 @@ async function runEcs(ctx: RunContext): Promise<{ styles: Partial<Record<Style, 
         // Tasks get the system's settings (its database, Redis, this endpoint) from the endpoint's environment, as on AWS from their task definition.
         const run = await runSystem(ctx, 'ecs', style, async (env) => {
           const port = await freePort();
-          const endpoint = { AWS_ENDPOINT_URL_ECS: `http://127.0.0.1:${port}`, ...aws };
+          const endpoint = { AWS_ENDPOINT_URL_ECS: `http://127.0.0.1:${port}`, ...aws, ...ecsProductionSettings(support.families) };
           ecs = await startLocalEcs({
             port,
             host: '127.0.0.1',

@@ -247,7 +247,8 @@ async function main(): Promise<void> {
       AWS_SECRET_ACCESS_KEY: 'test',
       AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
     });
-    const config = loadConfig({ DATABASE_URL: databaseUrl, EVENT_BUS: 'ecs', ECS_CLUSTER: CLUSTER, SAGA_STYLE: 'choreography', LOG_LEVEL: 'warn' });
+    // The definitions are Fargate/awsvpc: the endpoint, like ECS, wants subnets.
+    const config = loadConfig({ DATABASE_URL: databaseUrl, EVENT_BUS: 'ecs', ECS_CLUSTER: CLUSTER, ECS_LAUNCH_TYPE: 'FARGATE', ECS_SUBNETS: 'subnet-local', SAGA_STYLE: 'choreography', LOG_LEVEL: 'warn' });
     runtime = await createMonolith({ config, logger: createLogger({ level: 'warn', name: 'task-start-bench' }), databaseUrl });
     const customer = await runtime
       .module('customer')

@@ -1,7 +1,9 @@
 import { readdir } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 
-export type EcsSupport = { readonly ok: true; readonly taskEntrypoints: readonly string[]; readonly taskDefinitionsDir: string } | { readonly ok: false; readonly reason: string };
+export type EcsSupport =
+  | { readonly ok: true; readonly taskEntrypoints: readonly string[]; readonly taskDefinitionsDir: string; readonly families: readonly string[] }
+  | { readonly ok: false; readonly reason: string };
 
 async function taskFiles(dir: string): Promise<string[]> {
   const entries = await readdir(dir, { withFileTypes: true, recursive: true }).catch(() => []);
@@ -22,5 +24,6 @@ export async function detectEcs(root: string, taskDefinitionsDir: string): Promi
   if (definitions.length === 0) {
     return { ok: false, reason: `no ECS task definitions (*.json) in ${taskDefinitionsDir}/ for the local endpoint; set BENCH_ECS_TASK_DEFINITIONS_DIR` };
   }
-  return { ok: true, taskEntrypoints: tasks.map((t) => relative(root, t)), taskDefinitionsDir };
+  // The generated files are named after their family.
+  return { ok: true, taskEntrypoints: tasks.map((t) => relative(root, t)), taskDefinitionsDir, families: definitions.map((f) => f.replace(/\.json$/, '')) };
 }
