@@ -101,7 +101,8 @@ describe('the production image stand-in (dist + production dependencies only)', 
   it.each(tasks)('%s starts with its code cache, finds nothing to do and exits 0', async (task) => {
     const child = spawn('node', [task], {
       cwd: dir,
-      env: { ...baseEnv(), EVENT_BUS: 'ecs', AWS_REGION: 'us-east-1', TASK_IDLE_GRACE_MS: '0' },
+      // What a launch passes in its overrides: production on ECS refuses to start without them (exit 78).
+      env: { ...baseEnv(), EVENT_BUS: 'ecs', AWS_REGION: 'us-east-1', TASK_IDLE_GRACE_MS: '0', ECS_CLUSTER: 'prod', ECS_LAUNCH_TYPE: 'FARGATE', ECS_SUBNETS: 'subnet-a' },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let output = '';
