@@ -24,7 +24,8 @@ const AMOUNT = 50;
 const BUDGET = 50;
 
 /** Long-lived pools of 2 × 5 + 2 and tasks of TASK_CONCURRENCY 2 + 3: (50 - 12) / 5 = 7 tasks, scale-out included. */
-const SYSTEM_ENV = { DB_POOL_SIZE: '5', DB_CONNECTION_BUDGET: String(BUDGET), TASK_CONCURRENCY: '2', ECS_SCALE_OUT_BACKLOG: '10', LOG_LEVEL: 'warn' };
+// The deadline of the other transports, not ECS' 5 minutes: a TIMEOUT must be possible within the test.
+const SYSTEM_ENV = { ORDER_DEADLINE_MS: '60000', DB_POOL_SIZE: '5', DB_CONNECTION_BUDGET: String(BUDGET), TASK_CONCURRENCY: '2', ECS_SCALE_OUT_BACKLOG: '10', LOG_LEVEL: 'warn' };
 
 async function burst(system: TestSystem, databaseUrl: string): Promise<BurstReport> {
   const limit = creditLimitFor(CUSTOMERS, ORDERS, AMOUNT);

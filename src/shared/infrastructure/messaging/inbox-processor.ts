@@ -167,7 +167,8 @@ export class InboxProcessor implements DeliveryDispatcher {
    * due deliveries in order of arrival, TRIES each key's lock and keeps the keys it gets until
    * they hold `limit` deliveries, then locks those keys' due rows. A key another transaction
    * holds is skipped, never waited for, so concurrent claimers spread over keys: a hot customer
-   * is handled by one transaction at a time while the others take other customers. The
+   * is handled by one transaction at a time while the others take other customers. Of the held
+   * keys' due rows the oldest are taken first (no key is passed over for one that sorts lower). The
    * recursive walk tries one key per step (OFFSET 0 keeps the lock call from being inlined and
    * evaluated twice). Parameters: use case, window, limit, use case, limit.
    */
@@ -190,7 +191,7 @@ export class InboxProcessor implements DeliveryDispatcher {
       )
       select ${CLAIMED_COLUMNS}, true as due from ${this.inbox}
       where use_case = ? and status = 'pending' and available_at <= now() and ${KEY} in (select k from walk where held)
-      order by ${KEY}, message_id limit ? for update skip locked`;
+      order by available_at, message_id limit ? for update skip locked`;
   }
 
   private nextDueParams(useCase: string, limit: number): unknown[] {

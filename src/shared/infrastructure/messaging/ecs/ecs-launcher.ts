@@ -327,7 +327,7 @@ export class EcsLauncher {
          expires_at = case when tasks - $2 <= 0 then now() else expires_at end,
          holder = case when tasks - $2 <= 0 then null else holder end,
          failures = failures + 1,
-         retry_at = now() + (least($4::float8, $3::float8 * power(2, failures)) * (0.5 + random() / 2) * interval '1 millisecond'),
+         retry_at = now() + (least($4::float8, $3::float8 * power(2, least(failures, 30))) * (0.5 + random() / 2) * interval '1 millisecond'),
          last_failure = left($5, 1000),
          updated_at = now()
        where use_case = $1
