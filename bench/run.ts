@@ -58,6 +58,9 @@ function ecsProductionSettings(families: readonly string[]): Record<string, stri
   };
 }
 
+/** Customers of the hot-key saturation phase (issue 17's burst: 40). */
+const HOT_CUSTOMERS = 40;
+
 function option(name: string): string | undefined {
   const prefix = `--${name}=`;
   return process.argv.find((a) => a.startsWith(prefix))?.slice(prefix.length);
@@ -203,6 +206,7 @@ async function runSystem(
   const db = new pg.Pool({ connectionString: databaseUrl, max: 2, application_name: 'bench:driver' });
   db.on('error', () => undefined);
   let peakRssMb = Number.NaN;
+  let hotKeys: StyleResult['hotKeys'];
   let consistency: ConsistencyCheck;
   const phases: PhaseResult[] = [];
   try {
@@ -221,6 +225,18 @@ async function runSystem(
       phases.push(point);
       log(`${adapter}/${style}: ${fraction * 100}% = ${rate}/s offered, ${point.throughputPerSec}/s done, p50 ${point.latencyMs.p50} ms, p99 ${point.latencyMs.p99} ms, max ${point.latencyMs.max} ms`);
       log(`${adapter}/${style}:   timeline ${point.timeline.map((t) => `${t.useCase} +${t.relayedAfterMs}/+${t.claimedAfterMs}`).join(', ')}`);
+    }
+    if (adapter !== 'memory') {
+      // Issue 17's hot keys: the same saturation on 40 customers only (delivery keys serialize each customer).
+      checkDeadline();
+      const hot = await runSaturation({ ...target, customers: customers.slice(0, HOT_CUSTOMERS) }, inFlight, plan.saturation);
+      hotKeys = {
+        customers: HOT_CUSTOMERS,
+        throughputPerSec: hot.throughputPerSec,
+        latencyMs: { p50: hot.latencyMs.p50, p99: hot.latencyMs.p99 },
+        ratioToDistinct: round(hot.throughputPerSec / saturation.throughputPerSec, 3),
+      };
+      log(`${adapter}/${style}: hot keys (${HOT_CUSTOMERS} customers) ${hot.throughputPerSec}/s = ${hotKeys.ratioToDistinct} × distinct (target >= 0.5), p99 ${hot.latencyMs.p99} ms`);
     }
     consistency = await checkConsistency(db);
     peakRssMb = await system.peakRssMb();
@@ -246,6 +262,7 @@ async function runSystem(
       loadPoints: phases.slice(1),
       peakRssMb,
       consistency,
+      ...(hotKeys ? { hotKeys } : {}),
     },
     deliveries,
   };

@@ -9,6 +9,13 @@ export interface StyleResult {
   readonly loadPoints: readonly PhaseResult[];
   readonly peakRssMb: number;
   readonly consistency: ConsistencyCheck;
+  /** Saturation with the orders spread over 40 customers only (BullMQ and ECS). */
+  readonly hotKeys?: {
+    readonly customers: number;
+    readonly throughputPerSec: number;
+    readonly latencyMs: { readonly p50: number; readonly p99: number };
+    readonly ratioToDistinct: number;
+  };
 }
 
 export interface TargetCheck {
