@@ -67,17 +67,23 @@ describe('launch coalescing', () => {
 
 describe('faults on the ECS API', () => {
   it('throttling and placement failures cost time, never an order', { timeout: 120_000 }, async () => {
-    const { ecs, system } = await start('choreography', {}, { ECS_MAX_LAUNCH_RETRIES: '20' });
-    ecs.setFaults({ throttleRate: 0.5, failureRate: 0.3 });
+    const { ecs, system } = await start('choreography');
     const { app } = system;
     const customers = await Promise.all(Array.from({ length: 10 }, (_, i) => registerCustomer(app, { amount: 1_000, currency: 'USD' }, `f${i}`)));
-    const orders = await Promise.all(customers.flatMap((c) => [placeOrder(app, c, { amount: 600, currency: 'USD' }), placeOrder(app, c, { amount: 600, currency: 'USD' })]));
+    ecs.resetStats();
+    // Every RunTask throttled, then every one refused for capacity, then a mix: each fault is
+    // certainly met (a random mix alone may meet none when a burst needs only a few launches).
+    ecs.setFaults({ throttleRate: 1, failureRate: 0 });
+    const placing = Promise.all(customers.flatMap((c) => [placeOrder(app, c, { amount: 600, currency: 'USD' }), placeOrder(app, c, { amount: 600, currency: 'USD' })]));
+    await expect.poll(() => ecs.stats().runTaskThrottled, { timeout: 30_000, interval: 20 }).toBeGreaterThan(0);
+    ecs.setFaults({ throttleRate: 0, failureRate: 1 });
+    await expect.poll(() => ecs.stats().runTaskFailures, { timeout: 30_000, interval: 20 }).toBeGreaterThan(0);
+    ecs.setFaults({ throttleRate: 0.5, failureRate: 0.3 });
+    const orders = await placing;
     const outcomes = await Promise.all(orders.map((id) => waitForStatus(app, id, TERMINAL, 90_000)));
     // Per customer: exactly one of its two orders fits the limit.
     expect(outcomes.filter((o) => o.status === 'APPROVED')).toHaveLength(10);
     expect(outcomes.filter((o) => o.status === 'REJECTED')).toHaveLength(10);
-    const stats = ecs.stats();
-    expect(stats.runTaskThrottled + stats.runTaskFailures).toBeGreaterThan(0);
     for (const c of customers) expect(await availableCredit(app, c)).toBe(400);
   });
 });
