@@ -381,6 +381,10 @@ function targets(results: Pick<BenchResults, 'baselines' | 'saga' | 'ecs'>): { p
         checks.push({ name: 'completed sagas/s, BullMQ choreography ÷ raw saga-step TPS', value: throughputRatio, target: '>= 0.2', met: throughputRatio >= 0.2 });
       }
       checks.push({ name: `p99 at half of saturation, ${adapter} ${style} ÷ raw saga-step latency`, value: latencyRatio, target: '<= 30', met: latencyRatio <= 30 });
+      if (r.hotKeys) {
+        perRun[`${adapter}.${style}`] = { ...perRun[`${adapter}.${style}`], hotKeysVsDistinct: r.hotKeys.ratioToDistinct };
+        checks.push({ name: `saturation on ${r.hotKeys.customers} hot customers ÷ on distinct customers, ${adapter} ${style}`, value: r.hotKeys.ratioToDistinct, target: '>= 0.5', met: r.hotKeys.ratioToDistinct >= 0.5 });
+      }
     }
   }
   const ecs = results.ecs;

@@ -83,6 +83,14 @@ export function renderResultsSection(r: BenchResults): string {
       );
     }
   }
+  const hot = Object.entries(r.saga).flatMap(([adapter, byStyle]) => Object.entries(byStyle ?? {}).flatMap(([style, s]) => (s?.hotKeys ? [{ adapter, style, s, h: s.hotKeys }] : [])));
+  if (hot.length > 0) {
+    lines.push('', `### Hot customers (the same saturation with every order on ${String(hot[0]!.h.customers)} customers)`, '');
+    lines.push('| adapter | style | distinct customers, sagas/s | hot customers, sagas/s | hot ÷ distinct | p50 / p99 at saturation, distinct, ms | p50 / p99 at saturation, hot, ms |', '|---|---|---|---|---|---|---|');
+    for (const { adapter, style, s, h } of hot) {
+      lines.push(`| ${adapter} | ${style} | ${fmt(s.throughputPerSec)} | ${fmt(h.throughputPerSec)} | ${fmt(h.ratioToDistinct)} | ${fmt(s.saturation.latencyMs.p50)} / ${fmt(s.saturation.latencyMs.p99)} | ${fmt(h.latencyMs.p50)} / ${fmt(h.latencyMs.p99)} |`);
+    }
+  }
   lines.push('', '### ECS', '');
   if (r.ecs) {
     lines.push(
