@@ -3,13 +3,16 @@
  * throughput and latency of the compiled system, run as its own process over real HTTP, against
  * baselines measured in the same run on the same PostgreSQL and Redis. Writes
  * bench/results/latest.json and bench/results/latency-vs-load.svg; a full run also rewrites the
- * results section of BENCHMARKS.md.
+ * results section of BENCHMARKS.md. With the ECS adapter both end with the Fargate-time cost ladder
+ * (bench/lib/fargate-ladder.ts: about 4.5 minutes in full, 30 s in quick), which docs/cost.md prices.
  *
  * Options: --quick; --profile (system processes run with --cpu-prof; writes profile summaries
  * instead of latest.json); --adapters=memory,bullmq,ecs and --styles=choreography,orchestration
  * (a partial run writes bench/results/partial.json.tmp); --in-flight=N (sagas kept running at saturation);
  * --dist=DIR (another compiled tree); --out=FILE; --keep (keep the work directory: system and task logs);
- * --render (only rewrite the chart and BENCHMARKS.md from bench/results/latest.json).
+ * --render (only rewrite the chart and BENCHMARKS.md from bench/results/latest.json);
+ * --only=fargate (only the Fargate-time cost ladder, merged into the `ecs.fargate` of an existing
+ * bench/results/latest.json, or of --out; with --quick, its one short point per style).
  */
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -27,6 +30,7 @@ import { latencyChart, type ChartSeries } from './lib/chart.js';
 import { CpuMeter } from './lib/cpu.js';
 import { BenchDatabases } from './lib/databases.js';
 import { detectEcs } from './lib/ecs.js';
+import { runFargateLadder, type FargateResults } from './lib/fargate-ladder.js';
 import { HttpClient } from './lib/http-client.js';
 import { checkConsistency, registerCustomers, runOpenLoop, runSaturation, type ConsistencyCheck, type PhaseResult } from './lib/load.js';
 import { summarizeProfile } from './lib/profile.js';
@@ -82,6 +86,8 @@ const profile = flag('profile');
 const adapters = listOption('adapters', ADAPTERS);
 const styles = listOption('styles', STYLES);
 const partial = adapters.length < ADAPTERS.length || styles.length < STYLES.length || option('dist') !== undefined;
+const only = option('only');
+if (only !== undefined && only !== 'fargate') throw new Error(`--only: unknown ${only} (only fargate can be run alone)`);
 
 /** Every phase is bounded in time; the whole run too. */
 const plan = quick
@@ -368,6 +374,36 @@ async function runEcs(ctx: RunContext): Promise<{ styles: Partial<Record<Style, 
   }
 }
 
+/** The Fargate-time cost ladder (bench/lib/fargate-ladder.ts), or why it could not run. */
+async function runFargate(ctx: RunContext): Promise<{ fargate: FargateResults } | { reason: string }> {
+  const support = await detectEcs(ROOT, process.env['BENCH_ECS_TASK_DEFINITIONS_DIR'] ?? 'deploy/ecs');
+  if (!support.ok) return { reason: support.reason };
+  try {
+    const fargate = await runFargateLadder(
+      {
+        root: ROOT,
+        dist,
+        databases: ctx.databases,
+        redisUrl: ctx.redisUrl,
+        workDir: ctx.workDir,
+        taskDefinitionsDir: support.taskDefinitionsDir,
+        productionSettings: ecsProductionSettings(support.families),
+        runId,
+        seed: 1,
+        usePrefix: (prefix) => prefixes.push(prefix),
+        log,
+      },
+      support.families,
+      styles,
+      quick ? 'quick' : 'full',
+      command,
+    );
+    return { fargate };
+  } catch (error) {
+    return { reason: `the Fargate cost ladder could not be measured: ${error instanceof Error ? error.message.split('\n')[0] : String(error)}` };
+  }
+}
+
 function targets(results: Pick<BenchResults, 'baselines' | 'saga' | 'ecs'>): { perRun: Record<string, Record<string, number>>; checks: TargetCheck[] } {
   const perRun: Record<string, Record<string, number>> = {};
   const checks: TargetCheck[] = [];
@@ -396,7 +432,7 @@ function targets(results: Pick<BenchResults, 'baselines' | 'saga' | 'ecs'>): { p
       perRun['ecs'] = { ...perRun['ecs'], messagesPerTaskStarted: perTask };
       checks.push({ name: 'ECS: messages per task started under a burst', value: perTask, target: '>= 25', met: perTask >= 25 });
     }
-    if (Number.isFinite(ecs.taskStartMs) && results.baselines.nodeStartMs > 0) {
+    if (ecs.taskStartMs !== undefined && Number.isFinite(ecs.taskStartMs) && results.baselines.nodeStartMs > 0) {
       const startRatio = round(ecs.taskStartMs / results.baselines.nodeStartMs, 1);
       perRun['ecs'] = { ...perRun['ecs'], taskStartVsNodeStart: startRatio };
       checks.push({ name: "ECS: a task's spawn to its first committed delivery ÷ node -e 0", value: startRatio, target: '<= 10', met: startRatio <= 10 });
@@ -423,6 +459,26 @@ async function writeArtifacts(results: BenchResults): Promise<void> {
   }
 }
 
+async function readStoredResults(file: string): Promise<BenchResults> {
+  if (!existsSync(file)) throw new Error(`--only=fargate merges the ladder into ${file}, which does not exist: run \`npm run bench\` (or --quick) first`);
+  return JSON.parse(await readFile(file, 'utf8')) as BenchResults;
+}
+
+/** --only=fargate: the ladder alone, written into the stored results' `ecs.fargate`; the rest of the file is kept. */
+async function mergeFargate(ctx: RunContext, stored: BenchResults, file: string): Promise<boolean> {
+  const ladder = await runFargate(ctx);
+  if (!('fargate' in ladder)) {
+    log(`ecs.fargate: ${ladder.reason}`);
+    return false;
+  }
+  const { ['ecs.fargate']: _old, ...skipped } = stored.skipped ?? {};
+  const results: BenchResults = { ...stored, ecs: { ...(stored.ecs ?? {}), fargate: ladder.fargate }, skipped };
+  await writeFile(file, `${JSON.stringify(results, null, 2)}\n`);
+  log(`merged ecs.fargate into ${file}`);
+  if (file === join(RESULTS, 'latest.json')) await writeArtifacts(results);
+  return true;
+}
+
 async function main(): Promise<void> {
   if (flag('render')) {
     // Re-renders the chart and BENCHMARKS.md from bench/results/latest.json without running anything
@@ -437,6 +493,9 @@ async function main(): Promise<void> {
   if (!existsSync(join(dist, 'entrypoints/dev-server.js'))) throw new Error(`${dist} has no entrypoints/dev-server.js: \`npm run bench\` builds dist/ (npm run build)`);
   const serverUrl = loopbackOnly(process.env['BENCH_DATABASE_URL'] ?? 'postgres://postgres@127.0.0.1:5432/postgres', 'BENCH_DATABASE_URL');
   const redisUrl = loopbackOnly(process.env['BENCH_REDIS_URL'] ?? 'redis://127.0.0.1:6379', 'BENCH_REDIS_URL');
+  const resultsFile = option('out') ? resolve(option('out')!) : join(RESULTS, 'latest.json');
+  // --only=fargate merges into a results file: read it before measuring anything.
+  const stored = only === 'fargate' ? await readStoredResults(resultsFile) : undefined;
   const workDir = await mkdtemp(join(tmpdir(), 'saga-bench-'));
   const databases = new BenchDatabases(serverUrl, runId);
   const ctx: RunContext = { databases, redisUrl, workDir };
@@ -455,6 +514,10 @@ async function main(): Promise<void> {
     log(`${quick ? 'quick' : 'full'} run ${runId}: ${command}`);
     const machineInfo = await machine(serverUrl, redisUrl);
     await databases.createTemplate();
+    if (stored) {
+      failed = !(await mergeFargate(ctx, stored, resultsFile));
+      return;
+    }
 
     const stepDb = await databases.clone('baseline');
     const step = await measureSagaStep(stepDb, baseConfig.DB_POOL_SIZE, plan.stepWarmupMs, plan.stepMs);
@@ -483,6 +546,15 @@ async function main(): Promise<void> {
       if (outcome.reason) {
         skipped['ecs'] = outcome.reason;
         log(`ecs: skipped: ${outcome.reason}`);
+      }
+      if (!profile) {
+        checkDeadline();
+        const ladder = await runFargate(ctx);
+        if ('fargate' in ladder) ecs = { ...(ecs ?? {}), fargate: ladder.fargate };
+        else {
+          skipped['ecs.fargate'] = ladder.reason;
+          log(`ecs.fargate: skipped: ${ladder.reason}`);
+        }
       }
     }
 
@@ -521,7 +593,7 @@ async function main(): Promise<void> {
     };
 
     await mkdir(RESULTS, { recursive: true });
-    const jsonOut = option('out') ? resolve(option('out')!) : profile ? join(RESULTS, 'profile.json.tmp') : partial ? join(RESULTS, 'partial.json.tmp') : join(RESULTS, 'latest.json');
+    const jsonOut = option('out') ? resultsFile : profile ? join(RESULTS, 'profile.json.tmp') : partial ? join(RESULTS, 'partial.json.tmp') : join(RESULTS, 'latest.json');
     await writeFile(jsonOut, `${JSON.stringify(results, null, 2)}\n`);
     log(`wrote ${jsonOut}`);
     if (!profile && !partial) await writeArtifacts(results);
@@ -539,9 +611,10 @@ async function main(): Promise<void> {
     await cleanup();
     if (!failed && !profile && !flag('keep')) await rm(workDir, { recursive: true, force: true });
     else log(`work directory: ${workDir}`);
+    // Here, not after the block: --only=fargate returns from inside it.
+    log(`done in ${Math.round((Date.now() - started) / 1000)} s`);
+    process.exit(failed ? 1 : 0);
   }
-  log(`done in ${Math.round((Date.now() - started) / 1000)} s`);
-  process.exit(failed ? 1 : 0);
 }
 
 void main();

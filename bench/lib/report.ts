@@ -1,4 +1,6 @@
+import type { FargateResults } from './fargate-ladder.js';
 import type { ConsistencyCheck, PhaseResult } from './load.js';
+import { round } from './stats.js';
 
 export interface StyleResult {
   /** Completed sagas per second at saturation. */
@@ -40,10 +42,12 @@ export interface BenchResults {
     readonly details: Record<string, unknown>;
   };
   readonly saga: Partial<Record<'memory' | 'bullmq' | 'ecs', Partial<Record<'choreography' | 'orchestration', StyleResult>> | null>>;
+  /** The burst run's figures (absent when only the ladder was measured) and the Fargate-time cost ladder. */
   readonly ecs: {
-    readonly runTaskCallsPerMessage: number;
-    readonly tasksPerMessage: number;
-    readonly taskStartMs: number;
+    readonly runTaskCallsPerMessage?: number;
+    readonly tasksPerMessage?: number;
+    readonly taskStartMs?: number;
+    readonly fargate?: FargateResults;
     readonly [extra: string]: unknown;
   } | null;
   readonly memory: { readonly peakRssMb: number; readonly byRun: Record<string, number> };
@@ -92,13 +96,14 @@ export function renderResultsSection(r: BenchResults): string {
     }
   }
   lines.push('', '### ECS', '');
-  if (r.ecs) {
+  if (r.ecs?.runTaskCallsPerMessage !== undefined) {
     lines.push(
       `RunTask calls per delivered message ${fmt(r.ecs.runTaskCallsPerMessage)} (${String(r.ecs['runTaskCalls'])} calls for ${String(r.ecs['deliveries'])} deliveries), tasks per message ${fmt(r.ecs.tasksPerMessage)}; a task's spawn to its first committed delivery ${fmt(r.ecs.taskStartMs)} ms (median of ${String(r.ecs['taskStartSamples'])} tasks).`,
     );
   } else {
     lines.push(`Not measured: ${r.skipped['ecs'] ?? 'not requested'}.`);
   }
+  lines.push(...fargateSection(r));
   lines.push('', '### Latency against load', '', '| adapter | style | offered, sagas/s | done, sagas/s | p50 / p99 / max, ms |', '|---|---|---|---|---|');
   for (const [adapter, byStyle] of Object.entries(r.saga)) {
     for (const [style, s] of Object.entries(byStyle ?? {})) {
@@ -113,6 +118,28 @@ export function renderResultsSection(r: BenchResults): string {
   lines.push('', `Peak RSS of the system process: ${fmt(r.memory.peakRssMb)} MiB (largest of the runs).`);
   lines.push('', '![Saga latency against load](bench/results/latency-vs-load.svg)', '', SECTION_END);
   return lines.join('\n');
+}
+
+/** The Fargate-time cost ladder: what Fargate would bill at a few order rates (docs/cost.md turns it into monthly costs). */
+function fargateSection(r: BenchResults): string[] {
+  const f = r.ecs?.fargate;
+  const lines = ['', '### ECS on Fargate\'s terms: the cost ladder', ''];
+  if (!f) return [...lines, `Not measured: ${r.skipped['ecs.fargate'] ?? 'not requested'}.`];
+  lines.push(
+    `The local endpoint's \`fargate\` profile (cold starts ${fmt(f.startDelayMs.min / 1000)}–${fmt(f.startDelayMs.max / 1000)} s) with every time-based ECS setting, run ${f.timeScale} × faster than Fargate; ` +
+      `figures in Fargate time: idle grace ${fmt(f.idleGraceMs / 1000)} s, maximum runtime ${fmt(f.taskMaxRuntimeMs / 1000)} s, tasks of ${f.taskCpuUnits} CPU units and ${f.taskMemoryMiB} MiB, Poisson arrivals, ` +
+      `billed per second with a 60 s minimum per task. Measured by \`${f.command}\` (${f.mode}) on ${f.generatedAt.slice(0, 10)}. What it costs a month, and when another deployment is cheaper: [docs/cost.md](docs/cost.md).`,
+    '',
+    '| style | orders/h | window, s | sagas | deliveries | RunTask calls | tasks (by use case) | task-seconds per saga | billed task-minutes per 1,000 sagas | saga p50 / p99, s |',
+    '|---|---|---|---|---|---|---|---|---|---|',
+  );
+  for (const p of f.ladder) {
+    const byUseCase = Object.entries(p.tasksByUseCase).map(([u, n]) => `${u} ${n}`).join(', ');
+    lines.push(
+      `| ${p.style} | ${p.ordersPerHour.toLocaleString('en-US')} | ${fmt(p.windowSec)} | ${p.sagas} | ${p.messages} | ${p.runTaskCalls} | ${p.tasksLaunched} (${byUseCase}) | ${fmt(p.taskSecondsPerSaga)} | ${fmt(p.billedTaskMinutesPer1000Sagas)} | ${fmt(round(p.latencyMs.p50 / 1000))} / ${fmt(round(p.latencyMs.p99 / 1000))} |`,
+    );
+  }
+  return lines;
 }
 
 /** Replaces the generated section of BENCHMARKS.md, or appends it; the rest of the file is left as written. */
