@@ -1,4 +1,4 @@
-import { baseLogger, configOrExit, createApi, createMonolith, onShutdown } from './bootstrap.js';
+import { baseLogger, configOrExit, createApi, monolithOrExit, onShutdown } from './bootstrap.js';
 
 /**
  * Production API: HTTP and the relay of the outbox rows it writes. No workers (use cases run as
@@ -11,7 +11,7 @@ if (!config.DATABASE_URL) {
   logger.fatal('DATABASE_URL is required');
   process.exit(78);
 }
-const runtime = await createMonolith({ config, logger, databaseUrl: config.DATABASE_URL, redisUrl: config.REDIS_URL });
+const runtime = await monolithOrExit({ config, logger, databaseUrl: config.DATABASE_URL, redisUrl: config.REDIS_URL });
 const pending = await runtime.pendingMigrations();
 if (pending.length > 0) {
   logger.fatal({ pending }, 'database migrations are pending: run `node dist/entrypoints/migrate.js` before starting the API');

@@ -61,6 +61,22 @@ export function createMonolith(options: MonolithOptions): Promise<Runtime> {
   });
 }
 
+/**
+ * createMonolith for an entrypoint: a setting the composition refuses (the transport's cross-checks,
+ * the connection budget, pinned revisions) exits 78 with its message, as one loadConfig refuses.
+ */
+export async function monolithOrExit(options: MonolithOptions): Promise<Runtime> {
+  try {
+    return await createMonolith(options);
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      process.stderr.write(`${error.message}\n`);
+      process.exit(78); // EX_CONFIG
+    }
+    throw error;
+  }
+}
+
 /** How often the API reads the consumers' lag for its backpressure (between reads, requests use the last value). */
 const ADMISSION_REFRESH_MS = 250;
 

@@ -1,5 +1,5 @@
 import { resolveEndpoints } from '../shared/infrastructure/provisioning/index.js';
-import { baseLogger, configOrExit, createApi, createMonolith, onShutdown } from './bootstrap.js';
+import { baseLogger, configOrExit, createApi, monolithOrExit, onShutdown } from './bootstrap.js';
 
 /**
  * `npm run dev`: the whole system in one process: HTTP API, outbox relay, workers for every use
@@ -10,7 +10,7 @@ const config = configOrExit();
 const logger = baseLogger(config, 'dev-server');
 
 const endpoints = await resolveEndpoints(config, { allowEmbedded: true, log: (msg, data) => logger.info(data ?? {}, msg) });
-const runtime = await createMonolith({ config, logger, databaseUrl: endpoints.databaseUrl, redisUrl: endpoints.redisUrl });
+const runtime = await monolithOrExit({ config, logger, databaseUrl: endpoints.databaseUrl, redisUrl: endpoints.redisUrl });
 await runtime.migrate();
 await runtime.startConsumers();
 runtime.startRelay();

@@ -1,4 +1,4 @@
-import { baseLogger, configOrExit, createMonolith } from './bootstrap.js';
+import { baseLogger, configOrExit, monolithOrExit } from './bootstrap.js';
 
 /**
  * One pass of upkeep, meant to run every minute as its own ECS task (an EventBridge schedule):
@@ -12,7 +12,7 @@ if (!config.DATABASE_URL) {
   logger.fatal('DATABASE_URL is required');
   process.exit(78);
 }
-const runtime = await createMonolith({ config, logger, databaseUrl: config.DATABASE_URL, redisUrl: config.REDIS_URL });
+const runtime = await monolithOrExit({ config, logger, databaseUrl: config.DATABASE_URL, redisUrl: config.REDIS_URL });
 let failed = false;
 try {
   const relayed = await runtime.relay.drainAll();

@@ -1,4 +1,4 @@
-import { baseLogger, configOrExit, createMonolith, onShutdown } from './bootstrap.js';
+import { baseLogger, configOrExit, monolithOrExit, onShutdown } from './bootstrap.js';
 
 /**
  * Always-on worker for the BullMQ transport (e.g. docker compose): every use case's worker,
@@ -10,7 +10,7 @@ if (!config.DATABASE_URL || !config.REDIS_URL) {
   logger.fatal('DATABASE_URL and REDIS_URL are required');
   process.exit(78);
 }
-const runtime = await createMonolith({ config, logger, databaseUrl: config.DATABASE_URL, redisUrl: config.REDIS_URL });
+const runtime = await monolithOrExit({ config, logger, databaseUrl: config.DATABASE_URL, redisUrl: config.REDIS_URL });
 await runtime.startConsumers();
 runtime.startRelay();
 runtime.startJobs();
