@@ -1,6 +1,8 @@
 import { DescribeTasksCommand, ECSClient, ListTasksCommand, RunTaskCommand, StopTaskCommand, type Task } from '@aws-sdk/client-ecs';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { LocalEcs, LocalEcsFaultsInput } from '../../src/shared/infrastructure/ecs-local/index.js';
+import { EcsTransport } from '../../src/shared/infrastructure/messaging/ecs/ecs-transport.js';
+import { heartbeatLease } from '../../src/shared/infrastructure/messaging/ecs/task-lease.js';
 import { cloneRunDatabase } from '../support/databases.js';
 import { ecsSystemEnv, startTestEcs } from '../support/ecs.js';
 import { eventually, placeOrder, registerCustomer, sql, startTestSystem, TERMINAL, waitForStatus, type TestSystem } from '../support/system.js';
@@ -32,6 +34,7 @@ const USD = (amount: number) => ({ amount, currency: 'USD' });
 const RESERVE = 'customer.reserve-credit';
 
 interface Harness {
+  readonly databaseUrl: string;
   readonly ecs: LocalEcs;
   readonly system: TestSystem;
   readonly client: ECSClient;
@@ -50,7 +53,7 @@ async function start(style: string, faults: LocalEcsFaultsInput = {}, env: Recor
   const databaseUrl = await cloneRunDatabase();
   const ecs = await startTestEcs(databaseUrl, { SAGA_STYLE: style, ...options.taskEnv }, { profile: 'fargate', timeScale: TIME_SCALE, seed: 20261203, faults });
   const system = await startTestSystem({ databaseUrl, ...(options.jobs === false ? { jobs: false } : {}), env: { ...ecsSystemEnv(ecs.url), ...SYSTEM_ENV, SAGA_STYLE: style, ...env } });
-  const harness = { ecs, system, client: new ECSClient({}) };
+  const harness = { databaseUrl, ecs, system, client: new ECSClient({}) };
   started.push(harness);
   return harness;
 }
@@ -75,7 +78,7 @@ async function expectApproved(system: TestSystem, ids: readonly string[], timeou
 interface LaunchStats {
   useCase: string;
   counts: { pending: number; done: number; dead: number };
-  launch: { tasks: number; failures: number; breakerOpenUntil: string | null; lastFailure: string | null } | null;
+  launch: { tasks: number; failures: number; startFailures: number; breakerOpenUntil: string | null; lastFailure: string | null } | null;
 }
 
 async function launchStats(system: TestSystem, useCase: string): Promise<LaunchStats | undefined> {
@@ -87,7 +90,9 @@ async function launchStats(system: TestSystem, useCase: string): Promise<LaunchS
 
 describe.each(['choreography', 'orchestration'] as const)('the saga over ECS under the fargate profile (%s)', (style) => {
   it('cold starts of 1.5–4.5 s (15–45 s on AWS): every order APPROVED, one launch per use case for the burst', { timeout: 90_000 }, async () => {
-    const { ecs, system, client } = await start(style);
+    // A lease period (3 s) shorter than most cold starts: only the launch's hold on the lease
+    // (TASK_START_TIMEOUT_MS) keeps the signals of the burst from launching again while it starts.
+    const { ecs, system, client } = await start(style, {}, { LEASE_TTL_MS: '3000' });
     const ids = await orders(system, 30);
     await expectApproved(system, ids);
     const families = (await tasksOf(client)).map((t) => t.group);
@@ -191,6 +196,114 @@ describe.each(['choreography', 'orchestration'] as const)('the saga over ECS und
     expect(ecs.stats().tasksExitedNonZero).toBe(0);
   });
 });
+
+describe('the launch breaker, counted honestly (choreography)', () => {
+  it('failed RunTask calls back off but never dead-letter: only start failures count towards TASK_FAILED_TO_START', { timeout: 120_000 }, async () => {
+    const { ecs, system } = await start('choreography', { errors: { RunTask: { type: 'AccessDeniedException', rate: 1 } } }, { ECS_START_FAILURES_BEFORE_DEAD_LETTER: '3', ORDER_DEADLINE_MS: '120000' });
+    const ids = await orders(system, 5);
+    // More failed launches than the dead-letter threshold: a missing permission, for a while.
+    await eventually(async () => ((await launchStats(system, RESERVE))?.launch?.failures ?? 0) >= 4 || undefined, { timeoutMs: 60_000, what: '4 failed launches' });
+    // The permission is fixed, but the image cannot be pulled: the next task fails to start.
+    ecs.setFaults({ errors: { RunTask: null }, startFailureRate: 1 });
+    const afterStart = await eventually(
+      async () => {
+        const stats = await launchStats(system, RESERVE);
+        return (stats?.launch?.startFailures ?? 0) >= 1 ? stats : undefined;
+      },
+      { timeoutMs: 60_000, what: 'a start failure' },
+    );
+    expect(afterStart.launch?.lastFailure).toMatch(/^TaskFailedToStart/);
+    expect(afterStart.launch?.startFailures).toBe(1);
+    expect(afterStart.counts.dead).toBe(0);
+    ecs.setFaults({ startFailureRate: 0 });
+    await expectApproved(system, ids, 90_000);
+    expect((await launchStats(system, RESERVE))?.counts.dead).toBe(0);
+  });
+
+  it('a task that exits non-zero before its first heartbeat (its database unreachable) is a start failure, not a crash to relaunch at once', { timeout: 120_000 }, async () => {
+    const { ecs, system } = await start(
+      'choreography',
+      {},
+      { ECS_START_FAILURES_BEFORE_DEAD_LETTER: '3', ORDER_DEADLINE_MS: '120000' },
+      { taskEnv: { DATABASE_URL: 'postgres://postgres@127.0.0.1:1/unreachable' } },
+    );
+    const ids = await orders(system, 5);
+    await expectDeadLettered(system, ecs, ids, /exit code 1: .*before its first heartbeat/);
+    expect(ecs.stats().tasksExitedNonZero).toBeGreaterThanOrEqual(3);
+  });
+
+  it('two processes observing the same failed launch count it once', { timeout: 90_000 }, async () => {
+    // No maintenance loops: the two passes below are the only ones, run at the same moment.
+    const a = await start('choreography', { startFailureRate: 1 }, { ECS_START_FAILURES_BEFORE_DEAD_LETTER: '3' }, { jobs: false });
+    const b = await startTestSystem({ databaseUrl: a.databaseUrl, jobs: false, consume: false, env: { ...ecsSystemEnv(a.ecs.url), ...SYSTEM_ENV } });
+    try {
+      await orders(a.system, 3);
+      await eventually(async () => (a.ecs.stats().tasksFailedToStart >= 1 ? true : undefined), { timeoutMs: 30_000, what: 'a task that failed to start' });
+      const launchers = [a.system, b].map(launcherOf);
+      const failed = await Promise.all(launchers.map((l) => l.observeLaunches(['customers'])));
+      expect(failed.flat()).toEqual([RESERVE]);
+      const [row] = await sql<{ start_failures: number; observed: number }>(
+        a.system,
+        `select start_failures, (select count(*)::int from customers.launch_attempts where observed_at is not null) as observed from customers.task_leases where use_case = ?`,
+        [RESERVE],
+      );
+      expect(row).toEqual({ start_failures: 1, observed: 1 });
+    } finally {
+      await b.close();
+    }
+  });
+
+  it('a 5xx is retried by the SDK (ECS_SDK_MAX_ATTEMPTS calls) before the breaker counts one failed launch', { timeout: 90_000 }, async () => {
+    const { ecs, system } = await start('choreography', { errors: { RunTask: { type: 'ServerException', rate: 1 } } });
+    const ids = await orders(system, 5);
+    const launcher = launcherOf(system);
+    await eventually(async () => (launcher.counters.launchFailures >= 1 ? true : undefined), { timeoutMs: 30_000, what: 'a failed launch' });
+    ecs.setFaults({ errors: { RunTask: null } });
+    // Three calls (the default ECS_SDK_MAX_ATTEMPTS) per launch that failed, all of them 500s.
+    expect(ecs.stats().runTaskCalls).toBeGreaterThanOrEqual(3 * launcher.counters.launchFailures);
+    expect(ecs.stats().injectedErrors).toBeGreaterThanOrEqual(3 * launcher.counters.launchFailures);
+    await expectApproved(system, ids);
+  });
+
+  it('a heartbeat closes the breaker only for a task launched after the failure (or run by hand)', { timeout: 60_000 }, async () => {
+    const system = await startTestSystem({ consume: false, env: { LOG_LEVEL: 'silent' } });
+    try {
+      const db = system.runtime.modules.find((m) => m.db.schema === 'customers')!.db;
+      const attempt = async (agoMs: number) => {
+        const id = crypto.randomUUID();
+        await db.exec(`insert into customers.launch_attempts (id, use_case, client_token, task_count, status, created_at) values (?, ?, ?, 1, 'started', now() - (? * interval '1 millisecond'))`, [id, RESERVE, id, agoMs]);
+        return id;
+      };
+      const breaker = async () =>
+        (await db.query<{ failures: number; start_failures: number; open: boolean; running: number }>(
+          `select failures, start_failures, retry_at is not null as open, (select count(*)::int from customers.launch_attempts where running_at is not null) as running from customers.task_leases where use_case = ?`,
+          [RESERVE],
+        ))[0];
+      await db.exec(
+        `insert into customers.task_leases (use_case, tasks, expires_at, failures, start_failures, retry_at, failed_at, last_failure) values (?, 1, now(), 2, 2, now() + interval '1 minute', now() - interval '1 second', 'TaskFailedToStart: x')`,
+        [RESERVE],
+      );
+      // A task launched a minute ago (an older revision, still running) proves nothing about today's launches.
+      await heartbeatLease(db, RESERVE, 5_000, await attempt(60_000));
+      expect(await breaker()).toEqual({ failures: 2, start_failures: 2, open: true, running: 1 });
+      // The probe launched after the failure started: the cause is gone.
+      await heartbeatLease(db, RESERVE, 5_000, await attempt(0));
+      expect(await breaker()).toEqual({ failures: 0, start_failures: 0, open: false, running: 2 });
+      // And an operator's run by hand (no launch attempt) closes it too.
+      await db.exec(`update customers.task_leases set failures = 1, retry_at = now() + interval '1 minute', failed_at = now() where use_case = ?`, [RESERVE]);
+      await heartbeatLease(db, RESERVE, 5_000, null);
+      expect(await breaker()).toMatchObject({ failures: 0, open: false });
+    } finally {
+      await system.close();
+    }
+  });
+});
+
+function launcherOf(system: TestSystem): EcsTransport['launcher'] {
+  const transport = system.runtime.transport;
+  if (!(transport instanceof EcsTransport)) throw new Error(`expected the ECS transport, got ${transport.name}`);
+  return transport.launcher;
+}
 
 async function expectDeadLettered(system: TestSystem, ecs: LocalEcs, ids: readonly string[], reason: RegExp): Promise<void> {
   await eventually(async () => ((await launchStats(system, RESERVE))?.counts.dead === ids.length ? true : undefined), { timeoutMs: 90_000, what: 'the deliveries dead-lettered' });

@@ -24,6 +24,13 @@ function loadTaskConfig(): Config {
   }
 }
 
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** The launch attempt (the RunTask clientToken) that started this task, when a launcher did. */
+function launchAttemptOf(value: string | undefined): string | null {
+  return value !== undefined && UUID.test(value) ? value : null;
+}
+
 /**
  * The container command of one use case's ECS task. It hosts only its own module, drains ALL
  * due deliveries of its use case (SKIP LOCKED, so several tasks can share a backlog), relays the
@@ -37,7 +44,8 @@ function loadTaskConfig(): Config {
 export async function runUseCaseTask(module: ModuleDefinition, useCase: string): Promise<void> {
   const config = loadTaskConfig();
   // The launch attempt (the RunTask clientToken) ties this task's logs to the decision that started it.
-  const logger = createLogger({ level: config.LOG_LEVEL, name: useCase }).child({ launchAttempt: process.env['TASK_LAUNCH_ATTEMPT'] ?? null });
+  const launchAttempt = launchAttemptOf(process.env['TASK_LAUNCH_ATTEMPT']);
+  const logger = createLogger({ level: config.LOG_LEVEL, name: useCase }).child({ launchAttempt });
   if (!isUseCaseId(useCase) || !module.inbox.routes.some((r) => r.useCase === useCase)) {
     logger.fatal({ useCase }, 'unknown use case for this module');
     process.exit(78);
@@ -72,23 +80,25 @@ export async function runUseCaseTask(module: ModuleDefinition, useCase: string):
         createTransport({ config, logger, databaseUrl, routing, deferEcsDriver: true, applicationName, ...(config.REDIS_URL ? { redisUrl: config.REDIS_URL } : {}) }),
     });
     const idlePollMs = config.TASK_IDLE_POLL_MS ?? (listener ? 500 : 25);
-    const reason = await drain(runtime, useCase, config, logger, (ms) => doorbell.wait(Math.min(ms, idlePollMs)));
+    const reason = await drain(runtime, useCase, launchAttempt, config, logger, (ms) => doorbell.wait(Math.min(ms, idlePollMs)));
     logger.info({ reason }, 'task finished');
     await stopListening();
     await runtime.close();
     process.exit(0);
   } catch (error) {
-    logger.fatal({ err: error }, 'task failed');
+    // A setting the composition refuses (e.g. the transport's) is a configuration error, like one of loadConfig: EX_CONFIG.
+    const refused = error instanceof ConfigError;
+    logger.fatal({ err: error }, refused ? 'configuration refused' : 'task failed');
     await stopListening().catch(() => undefined);
     await runtime?.close().catch(() => undefined);
-    process.exit(1);
+    process.exit(refused ? 78 : 1);
   }
 }
 
 /** Waits at most `ms` (and at most the idle poll) for a sign of new work. */
 type IdleWait = (ms: number) => Promise<unknown>;
 
-async function drain(runtime: Runtime, useCase: string, config: Config, logger: Logger, idleWait: IdleWait): Promise<StopReason> {
+async function drain(runtime: Runtime, useCase: string, launchAttempt: string | null, config: Config, logger: Logger, idleWait: IdleWait): Promise<StopReason> {
   const hosted = runtime.modules[0]!;
   const inbox = runtime.inboxOf(useCase);
   const startedAt = Date.now();
@@ -103,10 +113,10 @@ async function drain(runtime: Runtime, useCase: string, config: Config, logger: 
     return signal !== undefined;
   };
   const heartbeat = setInterval(() => {
-    heartbeatLease(hosted.db, useCase, config.LEASE_TTL_MS).catch((error: unknown) => logger.warn({ err: error }, 'lease heartbeat failed'));
+    heartbeatLease(hosted.db, useCase, config.LEASE_TTL_MS, launchAttempt).catch((error: unknown) => logger.warn({ err: error }, 'lease heartbeat failed'));
   }, Math.max(1_000, Math.floor(config.LEASE_TTL_MS / 3)));
   heartbeat.unref();
-  await heartbeatLease(hosted.db, useCase, config.LEASE_TTL_MS);
+  await heartbeatLease(hosted.db, useCase, config.LEASE_TTL_MS, launchAttempt);
 
   let processed = 0;
   let firstLogged = false;

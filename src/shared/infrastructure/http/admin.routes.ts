@@ -28,11 +28,14 @@ export interface UseCaseDeliveryStats {
   readonly oldestPendingAgeMs: number | null;
   /**
    * The use case's ECS task lease (EVENT_BUS=ecs), null when it never had one: tasks believed to
-   * run, consecutive launch or start failures, until when its breaker refuses launches, and why.
+   * run, consecutive launch or start failures, how many of those were start failures (the count
+   * that dead-letters at ECS_START_FAILURES_BEFORE_DEAD_LETTER), until when its breaker refuses
+   * launches, and why.
    */
   readonly launch: {
     readonly tasks: number;
     readonly failures: number;
+    readonly startFailures: number;
     readonly breakerOpenUntil: string | null;
     readonly lastFailure: string | null;
   } | null;
@@ -127,10 +130,19 @@ interface UseCaseRow {
   oldest_pending_age_ms: number | null;
 }
 
-function launchStats(lease: { tasks: number; failures: number; retry_at_ms: number | null; last_failure: string | null } | undefined): UseCaseDeliveryStats['launch'] {
+interface LeaseRow {
+  use_case: string;
+  tasks: number;
+  failures: number;
+  start_failures: number;
+  retry_at_ms: number | null;
+  last_failure: string | null;
+}
+
+function launchStats(lease: LeaseRow | undefined): UseCaseDeliveryStats['launch'] {
   if (!lease) return null;
   const breakerOpenUntil = lease.retry_at_ms === null ? null : new Date(lease.retry_at_ms).toISOString();
-  return { tasks: lease.tasks, failures: lease.failures, breakerOpenUntil, lastFailure: lease.last_failure };
+  return { tasks: lease.tasks, failures: lease.failures, startFailures: lease.start_failures, breakerOpenUntil, lastFailure: lease.last_failure };
 }
 
 async function schemaStats(inbox: AdministeredInbox): Promise<SchemaDeliveryStats> {
@@ -149,8 +161,8 @@ async function schemaStats(inbox: AdministeredInbox): Promise<SchemaDeliveryStat
       `select (count(*) filter (where relayed_at is null))::int as unrelayed, ${ageMs('relayed_at is null')} as oldest_unrelayed_age_ms
        from ${s}.outbox`,
     ),
-    inbox.db.query<{ use_case: string; tasks: number; failures: number; retry_at_ms: number | null; last_failure: string | null }>(
-      `select use_case, case when expires_at > now() then tasks else 0 end as tasks, failures,
+    inbox.db.query<LeaseRow>(
+      `select use_case, case when expires_at > now() then tasks else 0 end as tasks, failures, start_failures,
          case when retry_at > now() then (extract(epoch from retry_at) * 1000)::float8 end as retry_at_ms, last_failure
        from ${s}.task_leases`,
     ),
@@ -255,10 +267,11 @@ const statsSchema = {
                 useCase: { type: 'string' },
                 launch: {
                   type: ['object', 'null'],
-                  required: ['tasks', 'failures', 'breakerOpenUntil', 'lastFailure'],
+                  required: ['tasks', 'failures', 'startFailures', 'breakerOpenUntil', 'lastFailure'],
                   properties: {
                     tasks: { type: 'integer' },
                     failures: { type: 'integer' },
+                    startFailures: { type: 'integer' },
                     breakerOpenUntil: { type: ['string', 'null'], format: 'date-time' },
                     lastFailure: { type: ['string', 'null'] },
                   },

@@ -66,9 +66,20 @@ export async function redriveDeadLetters(
     conditions.push('use_case = ?');
     params.push(filter.useCase);
   }
-  return db.exec(
-    `update ${quoteIdent(db.schema)}.inbox set status = 'pending', attempts = 0, available_at = now(), signaled_at = null, updated_at = now()
-     where ${conditions.join(' and ')}`,
+  const s = quoteIdent(db.schema);
+  // A re-drive says the cause is fixed: the use cases' launch breakers close, so their tasks launch
+  // now rather than after a backoff of minutes, and start failures are counted from zero again.
+  const rows = await db.query<{ n: number }>(
+    `with redriven as (
+       update ${s}.inbox set status = 'pending', attempts = 0, available_at = now(), signaled_at = null, updated_at = now()
+       where ${conditions.join(' and ')}
+       returning use_case
+     ), closed as (
+       update ${s}.task_leases set failures = 0, start_failures = 0, retry_at = null, failed_at = null, last_failure = null, updated_at = now()
+       where use_case in (select use_case from redriven) and (failures > 0 or retry_at is not null)
+     )
+     select count(*)::int as n from redriven`,
     params,
   );
+  return rows[0]?.n ?? 0;
 }

@@ -105,3 +105,21 @@ export function launchBreakerSql(schema: string): string[] {
     `create index launch_attempts_unobserved_idx on ${s}.launch_attempts (created_at) where status = 'started' and observed_at is null`,
   ];
 }
+
+/**
+ * The breaker's second step (ADR 19): start failures counted apart from launch failures (only they
+ * lead to dead letters), when the breaker last opened (only a task launched after that closes it),
+ * when the lease was last reset (a crashed task is not subtracted twice), and on each launch
+ * attempt when its task first heartbeated (a task that exits before is a start failure) and which
+ * maintenance pass is looking at it (one at a time).
+ */
+export function launchProbeSql(schema: string): string[] {
+  const s = quoteIdent(schema);
+  return [
+    `alter table ${s}.task_leases add column start_failures integer not null default 0`,
+    `alter table ${s}.task_leases add column failed_at timestamptz`,
+    `alter table ${s}.task_leases add column reset_at timestamptz`,
+    `alter table ${s}.launch_attempts add column running_at timestamptz`,
+    `alter table ${s}.launch_attempts add column observing_until timestamptz`,
+  ];
+}

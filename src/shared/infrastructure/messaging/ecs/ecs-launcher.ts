@@ -1,4 +1,4 @@
-import { DescribeTasksCommand, ECSClient, RunTaskCommand, StopTaskCommand, type RunTaskCommandInput, type Task } from '@aws-sdk/client-ecs';
+import { DescribeTasksCommand, ECSClient, RunTaskCommand, StopTaskCommand, type RunTaskCommandInput, type RunTaskCommandOutput, type Task } from '@aws-sdk/client-ecs';
 import pg from 'pg';
 import { taskFamilyOf, uuidv7 } from '../../../kernel/index.js';
 import type { Logger } from '../../logging/logger.js';
@@ -133,8 +133,8 @@ export class EcsLauncher {
     try {
       await client.query('begin');
       await client.query(`insert into ${s}.task_leases (use_case, tasks, expires_at) values ($1, 0, now()) on conflict do nothing`, [useCase]);
-      const lease = await client.query<{ tasks: number; live: boolean; backing_off: boolean }>(
-        `select tasks, expires_at > now() as live, coalesce(retry_at > now(), false) as backing_off from ${s}.task_leases where use_case = $1 for update`,
+      const lease = await client.query<{ tasks: number; live: boolean; backing_off: boolean; failures: number }>(
+        `select tasks, expires_at > now() as live, coalesce(retry_at > now(), false) as backing_off, failures from ${s}.task_leases where use_case = $1 for update`,
         [useCase],
       );
       if (lease.rows[0]?.backing_off) {
@@ -156,7 +156,10 @@ export class EcsLauncher {
         backlog === 0
           ? 0
           : Math.min(this.settings.maxTasksPerUseCase, Math.ceil(backlog / this.settings.scaleOutBacklog), Math.ceil(keys / this.settings.taskConcurrency));
-      let count = Math.min(10, wanted - current);
+      // Half-open (failures, and the backoff has passed): one probe task, and no other launch until a
+      // task launched after the failure heartbeats (which closes the breaker) or the probe fails too.
+      const ceiling = (lease.rows[0]?.failures ?? 0) > 0 ? Math.min(wanted, 1) : wanted;
+      let count = Math.min(10, ceiling - current);
       if (count > 0) count = Math.min(count, await this.budgetAllows(client, useCase, current));
       if (count <= 0) {
         await client.query('commit');
@@ -276,132 +279,216 @@ export class EcsLauncher {
    */
   private async launch(useCase: string, decision: LeaseDecision): Promise<void> {
     const s = quoteIdent(this.schemaOf(useCase));
+    let result: RunTaskCommandOutput;
     try {
       this.counters.runTaskCalls += 1;
-      const result = await this.ecs.send(new RunTaskCommand(this.input(useCase, decision)));
-      const arns = (result.tasks ?? []).flatMap((t) => (t.taskArn ? [t.taskArn] : []));
-      if (arns.length > 0) {
-        this.counters.tasksStarted += arns.length;
-        await this.pool.query(`update ${s}.launch_attempts set status = 'started', attempts = 1, task_arns = $2, updated_at = now() where id = $1`, [
-          decision.attemptId,
-          arns,
-        ]);
-        this.logger.info({ useCase, tasks: arns.length, clientToken: decision.attemptId }, 'ecs tasks launched');
-        // Partly placed: the lease counts only what started; the next signal decides about the rest.
-        if (arns.length < decision.count) {
-          await this.pool.query(`update ${s}.task_leases set tasks = greatest(tasks - $2, 0) where use_case = $1`, [useCase, decision.count - arns.length]);
-        }
-        return;
-      }
-      this.counters.placementFailures += 1;
-      await this.launchFailed(useCase, decision, `placement: ${(result.failures ?? []).map((f) => f.reason ?? 'unknown').join(', ')}`);
+      result = await this.ecs.send(new RunTaskCommand(this.input(useCase, decision)));
     } catch (error) {
       const name = (error as { name?: string }).name ?? 'Error';
       if (name === 'ThrottlingException') this.counters.throttled += 1;
-      await this.launchFailed(useCase, decision, `${name}: ${error instanceof Error ? error.message : String(error)}`).catch((cause: unknown) =>
-        this.logger.error({ err: cause, useCase }, 'could not record a failed launch; the lease expires by itself'),
-      );
+      await this.launchFailed(useCase, decision, `${name}: ${error instanceof Error ? error.message : String(error)}`);
+      return;
+    }
+    const arns = (result.tasks ?? []).flatMap((t) => (t.taskArn ? [t.taskArn] : []));
+    if (arns.length === 0) {
+      this.counters.placementFailures += 1;
+      await this.launchFailed(useCase, decision, `placement: ${(result.failures ?? []).map((f) => f.reason ?? 'unknown').join(', ')}`);
+      return;
+    }
+    this.counters.tasksStarted += arns.length;
+    this.logger.info({ useCase, tasks: arns.length, clientToken: decision.attemptId }, 'ecs tasks launched');
+    // The tasks run whatever happens below: a failure to record them is not a failed launch (no
+    // breaker). The attempt stays pending and unobserved; the lease lapses at its start timeout
+    // unless the tasks heartbeat it first.
+    try {
+      await this.pool.query(`update ${s}.launch_attempts set status = 'started', attempts = 1, task_arns = $2, updated_at = now() where id = $1`, [decision.attemptId, arns]);
+      // Partly placed: the lease counts only what started; the next signal decides about the rest.
+      if (arns.length < decision.count) {
+        await this.pool.query(`update ${s}.task_leases set tasks = greatest(tasks - $2, 0) where use_case = $1`, [useCase, decision.count - arns.length]);
+      }
+    } catch (error) {
+      this.logger.error({ err: error, useCase, taskArns: arns, clientToken: decision.attemptId }, 'ecs tasks launched but not recorded; their lease lapses by itself');
     }
   }
 
+  /** A RunTask that failed: recorded, and the breaker opened. Never throws: the lease lapses by itself if PostgreSQL cannot take it. */
   private async launchFailed(useCase: string, decision: LeaseDecision, reason: string): Promise<void> {
     this.counters.launchFailures += 1;
-    const s = quoteIdent(this.schemaOf(useCase));
-    await this.pool.query(`update ${s}.launch_attempts set status = 'failed', attempts = 1, last_error = $2, updated_at = now() where id = $1`, [
-      decision.attemptId,
-      reason.slice(0, 1000),
-    ]);
-    const breaker = await this.failure(useCase, decision.count, reason);
-    this.logger.error({ useCase, reason, clientToken: decision.attemptId, ...breaker }, 'RunTask failed; no launch for this use case before the backoff');
+    try {
+      const s = quoteIdent(this.schemaOf(useCase));
+      await this.pool.query(`update ${s}.launch_attempts set status = 'failed', attempts = 1, last_error = $2, updated_at = now() where id = $1`, [
+        decision.attemptId,
+        reason.slice(0, 1000),
+      ]);
+      const breaker = await this.failure(this.pool, useCase, decision.attemptId, decision.count, reason, 'launch');
+      this.logger.error({ useCase, reason, clientToken: decision.attemptId, ...breaker }, 'RunTask failed; no launch for this use case before the backoff');
+    } catch (cause) {
+      this.logger.error({ err: cause, useCase, reason }, 'RunTask failed, and the failure could not be recorded; the lease lapses by itself');
+    }
   }
 
   /**
-   * Gives back `tasks` of the lease and opens the breaker: `retry_at` after a backoff that doubles
-   * per consecutive failure (with jitter, capped), decided in SQL so every process agrees.
+   * Gives back the attempt's `tasks` of the lease (unless the lease was reset since the attempt:
+   * they are not counted any more) and opens the breaker: `retry_at` after a backoff that doubles
+   * per consecutive failure (with jitter, capped), decided in SQL so every process agrees. A start
+   * failure also counts towards dead letters; a failed RunTask does not (the deliveries can wait
+   * for a permission or a quota to be fixed, but not for code that cannot start).
    */
-  private async failure(useCase: string, tasks: number, reason: string): Promise<{ failures: number; retryInMs: number }> {
+  private async failure(db: Queryable, useCase: string, attemptId: string, tasks: number, reason: string, kind: 'launch' | 'start'): Promise<{ failures: number; startFailures: number; retryInMs: number }> {
     const s = quoteIdent(this.schemaOf(useCase));
-    const { rows } = await this.pool.query<{ failures: number; retry_in_ms: number }>(
-      `update ${s}.task_leases set
-         tasks = greatest(tasks - $2, 0),
-         expires_at = case when tasks - $2 <= 0 then now() else expires_at end,
-         holder = case when tasks - $2 <= 0 then null else holder end,
-         failures = failures + 1,
-         retry_at = now() + (least($4::float8, $3::float8 * power(2, least(failures, 30))) * (0.5 + random() / 2) * interval '1 millisecond'),
+    const { rows } = await db.query<{ failures: number; start_failures: number; retry_in_ms: number }>(
+      `with counted as (
+         select l.use_case, case when l.reset_at is null or l.reset_at < (select created_at from ${s}.launch_attempts where id = $6) then $2::int else 0 end as share
+         from ${s}.task_leases l where l.use_case = $1
+       )
+       update ${s}.task_leases l set
+         tasks = greatest(l.tasks - counted.share, 0),
+         expires_at = case when l.tasks - counted.share <= 0 then now() else l.expires_at end,
+         holder = case when l.tasks - counted.share <= 0 then null else l.holder end,
+         failures = l.failures + 1,
+         start_failures = l.start_failures + case when $7 then 1 else 0 end,
+         retry_at = now() + (least($4::float8, $3::float8 * power(2, least(l.failures, 30))) * (0.5 + random() / 2) * interval '1 millisecond'),
          last_failure = left($5, 1000),
+         failed_at = now(),
          updated_at = now()
-       where use_case = $1
-       returning failures, round(extract(epoch from retry_at - now()) * 1000)::int as retry_in_ms`,
-      [useCase, tasks, this.settings.breakerBaseMs, this.settings.breakerMaxMs, reason],
+       from counted
+       where l.use_case = counted.use_case
+       returning l.failures, l.start_failures, round(extract(epoch from l.retry_at - now()) * 1000)::int as retry_in_ms`,
+      [useCase, tasks, this.settings.breakerBaseMs, this.settings.breakerMaxMs, reason, attemptId, kind === 'start'],
     );
-    return { failures: rows[0]?.failures ?? 0, retryInMs: rows[0]?.retry_in_ms ?? 0 };
+    return { failures: rows[0]?.failures ?? 0, startFailures: rows[0]?.start_failures ?? 0, retryInMs: rows[0]?.retry_in_ms ?? 0 };
   }
 
   /**
-   * Looks at the tasks launched but not yet seen running (DescribeTasks, 100 at a time): a task
-   * that stopped without running its use case (TaskFailedToStart: an image that cannot be pulled,
-   * a secret that cannot be read; or exit 78: a configuration it refused) or that is still not
-   * running after TASK_START_TIMEOUT_MS (stopped then) is a start failure: it gives its share of
-   * the lease back and opens the breaker, and after repeated ones the use case's pending
-   * deliveries are dead-lettered. Returns the use cases that had a start failure.
+   * Looks at the tasks launched but not yet resolved (DescribeTasks, 100 ARNs a call). A task that
+   * stopped before its first heartbeat (TaskFailedToStart: an image that cannot be pulled, a secret
+   * that cannot be read; exit 78: a configuration it refused; any other exit of its own) or that
+   * has not heartbeated after TASK_START_TIMEOUT_MS (stopped then) is a start failure: it gives its
+   * share of the lease back and opens the breaker, and after repeated ones the use case's pending
+   * deliveries are dead-lettered. A task that heartbeated and then died gives its share back.
+   * Several processes run this pass (API replicas, the sweeper): each claims the attempts it looks
+   * at, and an attempt's outcome is applied once, in the transaction that marks it observed.
+   * Returns the use cases that had a start failure.
    */
   async observeLaunches(schemas: readonly string[]): Promise<string[]> {
     const failed: string[] = [];
     for (const schema of schemas) {
       const s = quoteIdent(schema);
-      const { rows } = await this.pool.query<{ id: string; use_case: string; task_arns: string[]; overdue: boolean; stale: boolean }>(
-        `select id, use_case, task_arns, created_at < now() - ($1 * interval '1 millisecond') as overdue, created_at < now() - ($2 * interval '1 millisecond') as stale
-         from ${s}.launch_attempts where status = 'started' and observed_at is null order by created_at limit 100`,
-        [this.settings.taskStartTimeoutMs, this.settings.leaseTtlMs],
+      const { rows } = await this.pool.query<ObservedAttempt>(
+        `update ${s}.launch_attempts a set observing_until = now() + ($3 * interval '1 millisecond')
+         from (
+           select id from ${s}.launch_attempts
+           where status = 'started' and observed_at is null and (observing_until is null or observing_until < now())
+           order by created_at limit 100 for update skip locked
+         ) claimed
+         where a.id = claimed.id
+         returning a.id, a.use_case, a.task_arns, a.running_at is not null as running,
+           a.created_at < now() - ($1 * interval '1 millisecond') as overdue, a.created_at < now() - ($2 * interval '1 millisecond') as stale`,
+        [this.settings.taskStartTimeoutMs, this.settings.leaseTtlMs, Math.max(this.settings.leaseTtlMs, 30_000)],
       );
       if (rows.length === 0) continue;
-      const arns = rows.flatMap((r) => r.task_arns).slice(0, 100);
-      const described = await this.ecs.send(new DescribeTasksCommand({ cluster: this.settings.cluster, tasks: arns }));
-      const byArn = new Map((described.tasks ?? []).map((t) => [t.taskArn, t]));
-      for (const attempt of rows) {
-        const outcomes = attempt.task_arns.map((arn) => ({ arn, outcome: startOutcome(byArn.get(arn), attempt.overdue, attempt.stale) }));
-        if (outcomes.some((o) => o.outcome.kind === 'starting')) continue;
-        for (const { arn, outcome } of outcomes) {
-          if (outcome.kind === 'crashed') {
-            await this.releaseCrashed(attempt.use_case, arn, outcome.reason);
-            continue;
-          }
-          if (outcome.kind !== 'failed') continue;
-          if (outcome.stopTask) await this.ecs.send(new StopTaskCommand({ cluster: this.settings.cluster, task: arn, reason: outcome.reason })).catch(() => undefined);
-          await this.startFailed(attempt.use_case, arn, outcome.stopCode, outcome.reason);
-          failed.push(attempt.use_case);
-        }
-        const summary = outcomes.map((o) => o.outcome.kind).join(',');
-        await this.pool.query(`update ${s}.launch_attempts set observed_at = now(), outcome = $2, updated_at = now() where id = $1`, [attempt.id, summary]);
+      const release = (ids: readonly string[]) =>
+        ids.length === 0 ? Promise.resolve() : this.pool.query(`update ${s}.launch_attempts set observing_until = null where id = any($1::uuid[])`, [ids]).then(() => undefined);
+      let byArn: Map<string | undefined, Task>;
+      try {
+        byArn = await this.describe(rows.flatMap((r) => r.task_arns));
+      } catch (error) {
+        await release(rows.map((r) => r.id)).catch(() => undefined);
+        throw error;
       }
+      const unresolved: string[] = [];
+      for (const attempt of rows) {
+        const outcomes = attempt.task_arns.map((arn) => ({ arn, outcome: startOutcome(byArn.get(arn), attempt) }));
+        if (outcomes.some((o) => o.outcome.kind === 'starting')) {
+          unresolved.push(attempt.id);
+          continue;
+        }
+        for (const { arn, outcome } of outcomes) {
+          if (outcome.kind === 'failed' && outcome.stopTask) {
+            await this.ecs.send(new StopTaskCommand({ cluster: this.settings.cluster, task: arn, reason: outcome.reason })).catch(() => undefined);
+          }
+        }
+        if (await this.resolve(s, attempt, outcomes)) failed.push(attempt.use_case);
+      }
+      await release(unresolved);
     }
     return [...new Set(failed)];
   }
 
-  private async releaseCrashed(useCase: string, taskArn: string, reason: string): Promise<void> {
-    const s = quoteIdent(this.schemaOf(useCase));
-    await this.pool.query(
-      `update ${s}.task_leases set tasks = greatest(tasks - 1, 0), expires_at = case when tasks <= 1 then now() else expires_at end, updated_at = now() where use_case = $1`,
-      [useCase],
-    );
-    this.logger.warn({ useCase, taskArn, reason }, 'ecs task stopped without giving its lease back; deciding a launch again');
+  /** DescribeTasks of every ARN, 100 a call (the API's limit). */
+  private async describe(arns: readonly string[]): Promise<Map<string | undefined, Task>> {
+    const byArn = new Map<string | undefined, Task>();
+    for (let i = 0; i < arns.length; i += 100) {
+      const described = await this.ecs.send(new DescribeTasksCommand({ cluster: this.settings.cluster, tasks: arns.slice(i, i + 100) }));
+      for (const task of described.tasks ?? []) byArn.set(task.taskArn, task);
+    }
+    return byArn;
   }
 
-  private async startFailed(useCase: string, taskArn: string, stopCode: string, reason: string): Promise<void> {
-    this.counters.startFailures += 1;
-    const breaker = await this.failure(useCase, 1, `${stopCode}: ${reason}`);
-    this.logger.error({ useCase, taskArn, stopCode, reason, ...breaker }, 'ecs task failed to start');
-    if (breaker.failures < this.settings.startFailuresBeforeDeadLetter) return;
+  /** Applies an attempt's outcome once, with its mark; false when another pass already did. Returns whether a task failed to start. */
+  private async resolve(s: string, attempt: ObservedAttempt, outcomes: ReadonlyArray<{ arn: string; outcome: StartOutcome }>): Promise<boolean> {
+    const client = await this.pool.connect();
+    let startFailed = false;
+    const logs: Array<() => void> = [];
+    try {
+      await client.query('begin');
+      const marked = await client.query(`update ${s}.launch_attempts set observed_at = now(), observing_until = null, outcome = $2, updated_at = now() where id = $1 and observed_at is null`, [
+        attempt.id,
+        outcomes.map((o) => o.outcome.kind).join(','),
+      ]);
+      if (marked.rowCount === 0) {
+        await client.query('commit');
+        return false;
+      }
+      for (const { arn, outcome } of outcomes) {
+        if (outcome.kind === 'crashed') {
+          await this.releaseCrashed(client, attempt, arn, outcome.reason);
+          logs.push(() => this.logger.warn({ useCase: attempt.use_case, taskArn: arn, reason: outcome.reason }, 'ecs task stopped without giving its lease back; deciding a launch again'));
+        } else if (outcome.kind === 'failed') {
+          startFailed = true;
+          logs.push(await this.startFailed(client, attempt, arn, outcome.stopCode, outcome.reason));
+        }
+      }
+      await client.query('commit');
+    } catch (error) {
+      await client.query('rollback').catch(() => undefined);
+      throw error;
+    } finally {
+      client.release();
+    }
+    if (startFailed) this.counters.startFailures += outcomes.filter((o) => o.outcome.kind === 'failed').length;
+    for (const log of logs) log();
+    return startFailed;
+  }
+
+  /** A task that heartbeated, then died without giving its share of the lease back: given back now, unless the lease was reset since its launch. */
+  private async releaseCrashed(db: Queryable, attempt: ObservedAttempt, _taskArn: string, _reason: string): Promise<void> {
+    const s = quoteIdent(this.schemaOf(attempt.use_case));
+    await db.query(
+      `update ${s}.task_leases set tasks = greatest(tasks - 1, 0), expires_at = case when tasks <= 1 then now() else expires_at end, updated_at = now()
+       where use_case = $1 and (reset_at is null or reset_at < (select created_at from ${s}.launch_attempts where id = $2))`,
+      [attempt.use_case, attempt.id],
+    );
+  }
+
+  /** Opens the breaker for a start failure and, after enough in a row, dead-letters the use case's pending deliveries. Returns the log to write once committed. */
+  private async startFailed(db: Queryable, attempt: ObservedAttempt, taskArn: string, stopCode: string, reason: string): Promise<() => void> {
+    const useCase = attempt.use_case;
+    const breaker = await this.failure(db, useCase, attempt.id, 1, `${stopCode}: ${reason}`, 'start');
+    if (breaker.startFailures < this.settings.startFailuresBeforeDeadLetter) {
+      return () => this.logger.error({ useCase, taskArn, stopCode, reason, ...breaker }, 'ecs task failed to start');
+    }
     const s = quoteIdent(this.schemaOf(useCase));
-    const dead = await this.pool.query(
+    const dead = await db.query(
       `update ${s}.inbox set status = 'dead', error_code = 'TASK_FAILED_TO_START', last_error = left($2, 4000), updated_at = now()
        where use_case = $1 and status = 'pending'`,
-      [useCase, `${breaker.failures} consecutive tasks of ${useCase} failed to start; the last: ${stopCode}: ${reason}`],
+      [useCase, `${breaker.startFailures} consecutive tasks of ${useCase} failed to start; the last: ${stopCode}: ${reason}`],
     );
-    this.logger.error(
-      { useCase, taskArn, stopCode, reason, failures: breaker.failures, deadLettered: dead.rowCount ?? 0 },
-      'ecs tasks keep failing to start: pending deliveries dead-lettered (re-drive them once the cause is fixed)',
-    );
+    return () =>
+      this.logger.error(
+        { useCase, taskArn, stopCode, reason, ...breaker, deadLettered: dead.rowCount ?? 0 },
+        'ecs tasks keep failing to start: pending deliveries dead-lettered (re-drive them once the cause is fixed)',
+      );
   }
 
   /** Leases whose tasks stopped heartbeating (a task killed mid-batch): reset them so a launch is decided again. */
@@ -410,7 +497,7 @@ export class EcsLauncher {
     for (const schema of schemas) {
       const s = quoteIdent(schema);
       const rows = await this.pool.query<{ use_case: string }>(
-        `update ${s}.task_leases set tasks = 0, holder = null, updated_at = now() where expires_at < now() and tasks > 0 returning use_case`,
+        `update ${s}.task_leases set tasks = 0, holder = null, reset_at = now(), updated_at = now() where expires_at < now() and tasks > 0 returning use_case`,
       );
       useCases.push(...rows.rows.map((r) => r.use_case));
     }
@@ -440,6 +527,24 @@ export class EcsLauncher {
   }
 }
 
+/** A launch attempt a maintenance pass claimed. */
+interface ObservedAttempt {
+  readonly id: string;
+  readonly use_case: string;
+  readonly task_arns: string[];
+  /** One of its tasks heartbeated: it started. */
+  readonly running: boolean;
+  /** Older than TASK_START_TIMEOUT_MS. */
+  readonly overdue: boolean;
+  /** Older than a lease period. */
+  readonly stale: boolean;
+}
+
+/** A pool or a client in a transaction. */
+interface Queryable {
+  query<R extends pg.QueryResultRow>(text: string, values?: unknown[]): Promise<pg.QueryResult<R>>;
+}
+
 type StartOutcome =
   | { readonly kind: 'starting' }
   | { readonly kind: 'started' }
@@ -447,13 +552,18 @@ type StartOutcome =
   | { readonly kind: 'crashed'; readonly reason: string }
   | { readonly kind: 'failed'; readonly stopCode: string; readonly reason: string; readonly stopTask: boolean };
 
+/** Stop codes of a task stopped from outside (StopTask, a Spot reclaim, a deployment): whatever it exited with, it was not its start that failed. */
+const STOPPED_FROM_OUTSIDE = new Set(['UserInitiated', 'SpotInterruption', 'ServiceSchedulerInitiated', 'TerminationNotice']);
+
 /**
- * What DescribeTasks says about a launched task, for the breaker. A task ECS does not know (long
- * stopped, or an endpoint that forgot it) is gone: once the launch is older than a lease period,
- * its share of the lease is released rather than held until the start timeout.
+ * What DescribeTasks says about a launched task, for the breaker. Whether it started is the
+ * attempt's first heartbeat (PostgreSQL), not ECS's RUNNING: a container that is RUNNING may still
+ * be loading its code or refusing its configuration. A task ECS does not know (long stopped, or
+ * an endpoint that forgot it) is gone: once the launch is older than a lease period, its share of
+ * the lease is released rather than held until the start timeout.
  */
-function startOutcome(task: Task | undefined, overdue: boolean, stale: boolean): StartOutcome {
-  if (!task) return stale ? { kind: 'crashed', reason: 'unknown to ECS (MISSING)' } : { kind: 'starting' };
+function startOutcome(task: Task | undefined, attempt: Pick<ObservedAttempt, 'running' | 'overdue' | 'stale'>): StartOutcome {
+  if (!task) return attempt.stale ? { kind: 'crashed', reason: 'unknown to ECS (MISSING)' } : { kind: 'starting' };
   if (task.lastStatus === 'STOPPED' || task.lastStatus === 'DEPROVISIONING' || task.lastStatus === 'STOPPING') {
     if (task.stopCode === 'TaskFailedToStart') {
       return { kind: 'failed', stopCode: 'TaskFailedToStart', reason: task.stoppedReason ?? 'unknown', stopTask: false };
@@ -463,11 +573,18 @@ function startOutcome(task: Task | undefined, overdue: boolean, stale: boolean):
       return { kind: 'failed', stopCode: task.stopCode ?? 'EssentialContainerExited', reason: `exit code 78 (configuration refused) in container ${configExit.name ?? '?'}`, stopTask: false };
     }
     if (task.lastStatus !== 'STOPPED') return { kind: 'starting' };
-    // Exit 0: it drained (or was stopped) and gave its share of the lease back itself.
     const crashed = (task.containers ?? []).find((c) => c.exitCode !== undefined && c.exitCode !== 0);
-    return crashed ? { kind: 'crashed', reason: `exit code ${crashed.exitCode ?? '?'}: ${task.stoppedReason ?? ''}` } : { kind: 'started' };
+    // Exit 0: it drained (or was stopped) and gave its share of the lease back itself.
+    if (!crashed) return { kind: 'started' };
+    const reason = `exit code ${crashed.exitCode ?? '?'}: ${task.stoppedReason ?? ''}`;
+    // Exited of its own accord before its first heartbeat: it cannot start (a database it cannot
+    // reach, a module it cannot load), and launching it again at once would crash again.
+    if (!attempt.running && !STOPPED_FROM_OUTSIDE.has(task.stopCode ?? '')) {
+      return { kind: 'failed', stopCode: task.stopCode ?? 'EssentialContainerExited', reason: `${reason} (before its first heartbeat)`, stopTask: false };
+    }
+    return { kind: 'crashed', reason };
   }
-  // A task that refuses its configuration exits within a second of RUNNING: watch it until it stops or the start timeout passes.
-  if (task.lastStatus === 'RUNNING') return overdue ? { kind: 'started' } : { kind: 'starting' };
-  return overdue ? { kind: 'failed', stopCode: 'StartTimeout', reason: `still ${task.lastStatus ?? 'unknown'} after the start timeout`, stopTask: true } : { kind: 'starting' };
+  if (attempt.running) return { kind: 'started' };
+  if (!attempt.overdue) return { kind: 'starting' };
+  return { kind: 'failed', stopCode: 'StartTimeout', reason: `no heartbeat after the start timeout (${task.lastStatus ?? 'unknown'})`, stopTask: true };
 }

@@ -3,15 +3,33 @@ import { quoteIdent } from '../../persistence/messaging-tables.js';
 
 /**
  * A running task keeps its use case's lease alive, so the relay does not launch another for the
- * same backlog. A heartbeat also proves that a task of the use case started: it closes the launch
- * breaker (ADR 18).
+ * same backlog. Its first heartbeat marks its launch attempt running (a task that stops before
+ * that failed to start: ADR 19). A heartbeat closes the launch breaker only when it proves the
+ * cause of the last failure gone: the task was launched after that failure (a task started long
+ * before, still running an older revision, proves nothing about a launch today). A task run by
+ * hand, with no launch attempt, closes it too: an operator ran the use case.
  */
-export async function heartbeatLease(db: ModuleDatabase, useCase: string, ttlMs: number): Promise<void> {
+export async function heartbeatLease(db: ModuleDatabase, useCase: string, ttlMs: number, launchAttempt: string | null): Promise<void> {
+  const s = quoteIdent(db.schema);
+  if (launchAttempt !== null) {
+    await db.exec(`update ${s}.launch_attempts set running_at = now(), updated_at = now() where id = ?::uuid and running_at is null`, [launchAttempt]);
+  }
   await db.exec(
-    `update ${quoteIdent(db.schema)}.task_leases
-     set expires_at = greatest(expires_at, now() + (? * interval '1 millisecond')), failures = 0, retry_at = null, last_failure = null, updated_at = now()
-     where use_case = ?`,
-    [ttlMs, useCase],
+    `with proof as (
+       select failed_at is null or ?::uuid is null or failed_at < (select created_at from ${s}.launch_attempts where id = ?::uuid) as closes
+       from ${s}.task_leases where use_case = ?
+     )
+     update ${s}.task_leases l
+     set expires_at = greatest(l.expires_at, now() + (? * interval '1 millisecond')),
+         failures = case when proof.closes then 0 else l.failures end,
+         start_failures = case when proof.closes then 0 else l.start_failures end,
+         retry_at = case when proof.closes then null else l.retry_at end,
+         last_failure = case when proof.closes then null else l.last_failure end,
+         failed_at = case when proof.closes then null else l.failed_at end,
+         updated_at = now()
+     from proof
+     where l.use_case = ?`,
+    [launchAttempt, launchAttempt, useCase, ttlMs, useCase],
   );
 }
 
