@@ -176,13 +176,14 @@ export class RecoveryClock {
     private readonly timeoutMs = 120_000,
   ) {}
 
-  /** The fault is over (the process is back, the server restarted...): start its clock. */
-  faultEnded(orderIds: readonly string[]): void {
+  /** The fault is over (the process is back, the server restarted...): start its clock. Resolves with its recovery time. */
+  faultEnded(orderIds: readonly string[]): Promise<number> {
     const endedAt = Date.now();
     const result = new Promise<number>((done, fail) => this.open.push({ orderIds: [...orderIds], endedAt, done, fail }));
     result.catch(() => undefined);
     this.results.push(result);
     this.polling ??= this.poll();
+    return result;
   }
 
   /** The recovery time of each fault, in order. */

@@ -171,6 +171,14 @@ export class OrderLoad {
     }
   }
 
+  /**
+   * Places no order beyond those already started (a scenario whose fault schedule decides when the
+   * load ends): the orders never sent leave `intended`, so they are neither placed nor expected.
+   */
+  stopPlacing(): void {
+    this.intended.length = Math.min(this.intended.length, this.nextIndex);
+  }
+
   /** Starts the load; the promise settles when every order was placed (and cancelled, for the share). */
   start(): Promise<void> {
     const running = this.run();

@@ -6,6 +6,7 @@ import { ecsAdapter } from './04-ecs-adapter.js';
 import { poisonAndFailingHandlers } from './05-poison-and-failing-handlers.js';
 import { badInput } from './06-bad-input.js';
 import { hotCustomers } from './07-hot-customers.js';
+import { ecsAwsTerms } from './08-ecs-aws-terms.js';
 
 /** The suite's scenarios, in the order they run. */
-export const SCENARIOS: readonly Scenario[] = [processCrash, redisRestartAndFlush, postgresRestart, ecsAdapter, poisonAndFailingHandlers, badInput, hotCustomers];
+export const SCENARIOS: readonly Scenario[] = [processCrash, redisRestartAndFlush, postgresRestart, ecsAdapter, poisonAndFailingHandlers, badInput, hotCustomers, ecsAwsTerms];
