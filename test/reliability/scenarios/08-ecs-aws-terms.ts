@@ -346,7 +346,7 @@ async function runStyle(ctx: ScenarioContext, style: Style, faults: readonly Fau
    * the system; meanwhile the running tasks are SIGTERMed again every window, so that the system
    * must launch under it. Returns the tasks it interrupted.
    */
-  const holdFault = async (fault: Fault, minMs: number, met: () => Promise<boolean>): Promise<number> => {
+  const holdFault = async (fault: Fault, before: Stats, minMs: number, met: () => Promise<boolean>): Promise<number> => {
     const started = Date.now();
     let interrupted = 0;
     let nextInterruption = started + windowMs;
@@ -355,7 +355,10 @@ async function runStyle(ctx: ScenarioContext, style: Style, faults: readonly Fau
       const elapsed = Date.now() - started;
       if ((await met()) && elapsed >= minMs) return interrupted;
       if (elapsed >= MAX_WINDOWS_PER_FAULT * windowMs) {
-        throw new AssertionFailure(`${label}: the ${fault} fault did not reach the system within ${MAX_WINDOWS_PER_FAULT} windows of ${windowMs} ms (${interrupted} tasks SIGTERMed meanwhile)`);
+        const seen = JSON.stringify(delta(await endpointStats(endpoint), before));
+        throw new AssertionFailure(
+          `${label}: the ${fault} fault was not met within ${MAX_WINDOWS_PER_FAULT} windows of ${windowMs} ms (no RunTask answered with it, or no task started through it; ${interrupted} tasks SIGTERMed meanwhile); the endpoint saw ${seen}`,
+        );
       }
       if (Date.now() >= nextInterruption) {
         interrupted += await interrupt(await runningTasks(ecs), 'Spot interruption');
@@ -388,7 +391,7 @@ async function runStyle(ctx: ScenarioContext, style: Style, faults: readonly Fau
         started = Date.now();
         interrupted = await interrupt(victims, 'Spot interruption');
         // At least two of the bound's spans, and until a RunTask was denied.
-        interrupted += await holdFault(fault, Math.max(windowMs, 2 * PERMANENT_ERROR_SPAN_MS), async () => {
+        interrupted += await holdFault(fault, before, Math.max(windowMs, 2 * PERMANENT_ERROR_SPAN_MS), async () => {
           const now = await endpointStats(endpoint);
           samples.push({ at: Date.now(), calls: now['runTaskCalls'] ?? 0 });
           return runTaskInjected(delta(now, before)) > 0;
@@ -416,10 +419,10 @@ async function runStyle(ctx: ScenarioContext, style: Style, faults: readonly Fau
         started = Date.now();
         interrupted = await interrupt(victims, 'Spot interruption');
         // Each half lasts until a RunTask got its 5xx; the second also until a task started through them.
-        interrupted += await holdFault(fault, windowMs / 2, async () => runTaskInjected(delta(await endpointStats(endpoint), before)) > 0);
+        interrupted += await holdFault(fault, before, windowMs / 2, async () => runTaskInjected(delta(await endpointStats(endpoint), before)) > 0);
         const half = await endpointStats(endpoint);
         await setFaults(endpoint, { errors: { RunTask: { type: 'ServiceUnavailableException', rate: 0.5 }, DescribeTasks: { type: 'ServerException', rate: 0.5 } } });
-        interrupted += await holdFault(fault, windowMs / 2, async () => {
+        interrupted += await holdFault(fault, before, windowMs / 2, async () => {
           const now = await endpointStats(endpoint);
           return runTaskInjected(delta(now, half)) > 0 && (delta(now, before)['tasksStarted'] ?? 0) > 0;
         });
@@ -437,7 +440,7 @@ async function runStyle(ctx: ScenarioContext, style: Style, faults: readonly Fau
         await setFaults(endpoint, { errors: { RunTask: { type: 'hang', rate: 0.5 }, DescribeTasks: { type: 'hang', rate: 0.5 } } });
         started = Date.now();
         interrupted = await interrupt(victims, 'Spot interruption');
-        interrupted += await holdFault(fault, windowMs, async () => {
+        interrupted += await holdFault(fault, before, windowMs, async () => {
           const d = delta(await endpointStats(endpoint), before);
           return runTaskInjected(d) > 0 && (d['tasksStarted'] ?? 0) > 0;
         });
@@ -469,7 +472,7 @@ async function runStyle(ctx: ScenarioContext, style: Style, faults: readonly Fau
         started = Date.now();
         interrupted = await interrupt(victims, 'Spot interruption');
         const ownThrottled = own === 'ThrottlingException' ? 1 : 0;
-        interrupted += await holdFault(fault, windowMs, async () => {
+        interrupted += await holdFault(fault, before, windowMs, async () => {
           const d = delta(await endpointStats(endpoint), before);
           return (d['rateLimited'] ?? 0) - ownThrottled > 0 && (d['tasksStarted'] ?? 0) > 0;
         });
