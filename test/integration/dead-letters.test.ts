@@ -310,6 +310,9 @@ describe('the admin routes', () => {
       [post({ useCase: 'shipping.ship-order' }), 422, 'UNKNOWN_USE_CASE'],
       [system.app.inject({ method: 'GET', url: '/admin/dead-letters?limit=0' }), 422, 'INVALID_LIMIT'],
       [system.app.inject({ method: 'GET', url: '/admin/dead-letters?limit=501' }), 422, 'INVALID_LIMIT'],
+      [system.app.inject({ method: 'GET', url: '/admin/dead-letters?limit=10000' }), 422, 'INVALID_LIMIT'],
+      [system.app.inject({ method: 'GET', url: '/admin/dead-letters?limit=-1' }), 422, 'INVALID_LIMIT'],
+      [system.app.inject({ method: 'GET', url: '/admin/dead-letters?limit=abc' }), 422, 'INVALID_LIMIT'],
       [system.app.inject({ method: 'GET', url: '/admin/dead-letters?useCase=shipping.ship-order' }), 422, 'UNKNOWN_USE_CASE'],
       [system.app.inject({ method: 'GET', url: '/admin/dead-letters?status=dead' }), 400, 'VALIDATION_FAILED'],
     ];

@@ -7,7 +7,7 @@ import { listDeadLetters, redriveDeadLetters, type DeadLetter } from '../messagi
 import type { ModuleDatabase } from '../persistence/module-database.js';
 import { quoteIdent } from '../persistence/messaging-tables.js';
 import { problem, problemSchema, PROBLEM_CONTENT_TYPE } from './problem.js';
-import { uuidSchema } from './schemas.js';
+import { limitSchema, parseLimit, uuidSchema } from './schemas.js';
 
 /** A module's inbox as the operators see it: its database and the use cases it declares. */
 export interface AdministeredInbox {
@@ -317,7 +317,7 @@ export function registerAdminRoutes(app: FastifyInstance, options: AdminRouteOpt
           additionalProperties: false,
           properties: {
             useCase: USE_CASE,
-            limit: { type: 'string', pattern: '^[0-9]{1,4}$', description: `1 to ${MAX_DEAD_LETTER_LIMIT}, default ${DEFAULT_DEAD_LETTER_LIMIT}` },
+            limit: limitSchema(MAX_DEAD_LETTER_LIMIT, DEFAULT_DEAD_LETTER_LIMIT),
           },
         },
         response: { 200: { type: 'object', required: ['items'], properties: { items: { type: 'array', items: deadLetterSchema } } }, ...errors },
@@ -325,7 +325,7 @@ export function registerAdminRoutes(app: FastifyInstance, options: AdminRouteOpt
     },
     async (request) => ({
       items: await administration.listDeadLetters({
-        limit: request.query.limit === undefined ? DEFAULT_DEAD_LETTER_LIMIT : Number(request.query.limit),
+        limit: parseLimit(request.query.limit, DEFAULT_DEAD_LETTER_LIMIT),
         ...(request.query.useCase !== undefined ? { useCase: request.query.useCase } : {}),
       }),
     }),

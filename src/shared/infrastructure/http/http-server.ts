@@ -4,6 +4,7 @@ import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type
 import { DomainError, uuidv7 } from '../../kernel/index.js';
 import { withLogContext, type Logger } from '../logging/logger.js';
 import { problem, problemFromDomainError, PROBLEM_CONTENT_TYPE, type Problem } from './problem.js';
+import { PATTERN_MEANINGS } from './schemas.js';
 
 export interface ReadinessCheck {
   readonly name: string;
@@ -43,18 +44,30 @@ function isConnectionError(error: unknown): boolean {
   ) || (error instanceof Error && /Connection terminated|Connection ended unexpectedly|Client has encountered a connection error|Transaction query already complete|connect ECONNREFUSED|timeout exceeded when trying to connect|Knex: Timeout acquiring a connection/i.test(error.message));
 }
 
+/** Ajv's message, except for a pattern whose meaning is known: a user reads "must be a UUID", not the regex. */
+function humanMessage(v: { message?: string; params?: Record<string, unknown> }): string {
+  const pattern = v.params?.['pattern'];
+  return (typeof pattern === 'string' ? PATTERN_MEANINGS[pattern] : undefined) ?? v.message ?? 'is invalid';
+}
+
+/** `/total/currency` reads as `total.currency`; the root as the part of the request (`body`, `querystring`). */
+function fieldName(pointer: string, context: string): string {
+  return pointer === '/' ? context : pointer.slice(1).replaceAll('/', '.');
+}
+
 /** Maps anything thrown by a route, a hook or Fastify itself to a problem+json response. */
 export function toProblem(error: unknown): Problem {
   if (error instanceof DomainError) return problemFromDomainError(error);
   // `throw null` and `throw undefined` are legal JavaScript: they must still become a 500.
   const fastifyError = (error ?? {}) as Partial<FastifyError> & { validation?: Array<{ instancePath: string; message?: string; params?: Record<string, unknown> }> };
   if (fastifyError.validation) {
+    const context = fastifyError.validationContext ?? 'request';
     const errors = fastifyError.validation.map((v) => {
       const extra = v.params?.['additionalProperty'];
       const path = (v.instancePath || '/') + (typeof extra === 'string' ? (v.instancePath ? '/' : '') + extra : '');
-      return { path, message: v.message ?? 'is invalid' };
+      return { path, message: humanMessage(v) };
     });
-    return problem(400, 'VALIDATION_FAILED', `The ${fastifyError.validationContext ?? 'request'} is invalid: ${errors.map((e) => `${e.path} ${e.message}`).join('; ')}`, { errors });
+    return problem(400, 'VALIDATION_FAILED', errors.map((e) => `${fieldName(e.path, context)} ${e.message}`).join('; '), { errors });
   }
   switch (fastifyError.code) {
     case 'FST_ERR_CTP_BODY_TOO_LARGE':

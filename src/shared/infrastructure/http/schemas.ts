@@ -1,10 +1,26 @@
 /** JSON schemas shared by the HTTP routes of every module. Strict: unknown properties are refused. */
 export const MAX_AMOUNT = Number.MAX_SAFE_INTEGER;
 
-export const uuidSchema = {
-  type: 'string',
-  pattern: '^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$',
-} as const;
+const UUID_PATTERN = '^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$';
+
+export const uuidSchema = { type: 'string', pattern: UUID_PATTERN } as const;
+
+/** What a pattern means, for error messages a user can read instead of the raw regex. */
+export const PATTERN_MEANINGS: Readonly<Record<string, string>> = { [UUID_PATTERN]: 'must be a UUID' };
+
+/**
+ * A page size in a query string. Declared as any string so that every refused value (0, 1000,
+ * -1, 1.5, "abc", empty) meets the same rule in the use case: one code, INVALID_LIMIT.
+ */
+export function limitSchema(max: number, fallback: number) {
+  return { type: 'string', description: `an integer from 1 to ${max}, default ${fallback}` } as const;
+}
+
+/** The query's limit as a number; anything but decimal digits is NaN, which the use case refuses. */
+export function parseLimit(raw: string | undefined, fallback: number): number {
+  if (raw === undefined) return fallback;
+  return /^[0-9]+$/.test(raw) ? Number(raw) : Number.NaN;
+}
 
 export function moneySchema(minimum: number) {
   return {

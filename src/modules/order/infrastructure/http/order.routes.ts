@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import { ValidationError, type MoneyJson } from '../../../../shared/kernel/index.js';
 import { problemSchema } from '../../../../shared/infrastructure/http/problem.js';
-import { moneyResponseSchema, moneySchema, uuidSchema } from '../../../../shared/infrastructure/http/schemas.js';
+import { limitSchema, moneyResponseSchema, moneySchema, parseLimit, uuidSchema } from '../../../../shared/infrastructure/http/schemas.js';
 import type { CancelOrderHandler } from '../../application/cancel-order/cancel-order.handler.js';
 import type { GetOrderQuery } from '../../application/get-order/get-order.query.js';
 import { MAX_PAGE_SIZE, type ListOrdersQuery } from '../../application/list-orders/list-orders.query.js';
@@ -33,6 +33,8 @@ const orderSchema = {
     },
   },
 } as const;
+
+const DEFAULT_PAGE_SIZE = 20;
 
 const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,200}$/;
 
@@ -95,7 +97,7 @@ export function registerOrderRoutes(app: FastifyInstance, deps: OrderRouteDeps):
           additionalProperties: false,
           properties: {
             customerId: uuidSchema,
-            limit: { type: 'string', pattern: '^[0-9]{1,3}$', description: `1 to ${MAX_PAGE_SIZE}, default 20` },
+            limit: limitSchema(MAX_PAGE_SIZE, DEFAULT_PAGE_SIZE),
             cursor: { type: 'string', maxLength: 100 },
           },
         },
@@ -108,7 +110,7 @@ export function registerOrderRoutes(app: FastifyInstance, deps: OrderRouteDeps):
     },
     async (request) =>
       deps.list.execute({
-        limit: request.query.limit === undefined ? 20 : Number(request.query.limit),
+        limit: parseLimit(request.query.limit, DEFAULT_PAGE_SIZE),
         ...(request.query.customerId ? { customerId: request.query.customerId.toLowerCase() } : {}),
         ...(request.query.cursor !== undefined ? { cursor: request.query.cursor } : {}),
       }),
