@@ -80,6 +80,7 @@ const MALFORMED_ORDERS: readonly Malformed[] = [
   { name: 'an amount of 1e300', body: () => `{"customerId":"${customerId}","total":{"amount":1e300,"currency":"USD"}}`, status: 400, code: 'VALIDATION_FAILED', path: '/total/amount' },
   { name: 'a lower-case currency', body: total({ amount: 100, currency: 'usd' }), status: 400, code: 'VALIDATION_FAILED', path: '/total/currency' },
   { name: 'a two-letter currency', body: total({ amount: 100, currency: 'US' }), status: 400, code: 'VALIDATION_FAILED', path: '/total/currency' },
+  { name: 'three capital letters that are not an ISO 4217 currency', body: total({ amount: 100, currency: 'XYZ' }), status: 400, code: 'VALIDATION_FAILED', path: '/total/currency' },
   { name: 'an unknown top-level field', body: order({ coupon: 'FREE' }), status: 400, code: 'VALIDATION_FAILED', path: '/coupon' },
   { name: 'an unknown field inside total', body: total({ amount: 100, currency: 'USD', discount: 5 }), status: 400, code: 'VALIDATION_FAILED', path: '/total/discount' },
   { name: 'a missing customerId', body: JSON.stringify({ total: USD(100) }), status: 400, code: 'VALIDATION_FAILED' },
@@ -96,6 +97,7 @@ const MALFORMED_CUSTOMERS: readonly Malformed[] = [
   { name: 'invalid JSON', body: '{"name":', status: 400, code: 'MALFORMED_JSON' },
   { name: 'a negative credit limit', body: customer({ creditLimit: USD(-1) }), status: 400, code: 'VALIDATION_FAILED', path: '/creditLimit/amount' },
   { name: 'a fractional credit limit', body: customer({ creditLimit: USD(0.5) }), status: 400, code: 'VALIDATION_FAILED', path: '/creditLimit/amount' },
+  { name: 'a credit limit in a currency that is not ISO 4217', body: customer({ creditLimit: { amount: 100, currency: 'SSO' } }), status: 400, code: 'VALIDATION_FAILED', path: '/creditLimit/currency' },
   { name: 'a credit limit as a string', body: customer({ creditLimit: { amount: '100', currency: 'USD' } }), status: 400, code: 'VALIDATION_FAILED' },
   { name: 'an unknown field', body: customer({ vip: true }), status: 400, code: 'VALIDATION_FAILED', path: '/vip' },
   { name: 'an empty name', body: customer({ name: '' }), status: 400, code: 'VALIDATION_FAILED', path: '/name' },
@@ -122,6 +124,14 @@ describe('malformed requests are refused with a problem and write nothing', () =
     if (path) expect((problem['errors'] as Array<{ path: string }>).map((e) => e.path)).toContain(path);
     expect(await rowCounts()).toEqual(before);
   });
+});
+
+it.each([
+  ['/orders', { customerId: '01a217bd-4a94-717b-8065-a430e3e8be76', total: { amount: 100, currency: 'XYZ' } }, 'total.currency'],
+  ['/customers', { name: 'Ada', creditLimit: { amount: 100, currency: 'usd' } }, 'creditLimit.currency'],
+])('POST %s names an unknown currency in a sentence', async (url, payload, field) => {
+  const res = await system.app.inject({ method: 'POST', url, payload });
+  expect(expectProblem(res, 400, 'VALIDATION_FAILED')).toMatchObject({ detail: `${field} must be an ISO 4217 currency code such as USD` });
 });
 
 describe('customers', () => {

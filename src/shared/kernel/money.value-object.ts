@@ -1,6 +1,12 @@
 import { ValidationError } from './errors.js';
 
-const CURRENCY = /^[A-Z]{3}$/;
+/** The ISO 4217 codes of the currencies in use, as the runtime's ICU data lists them. */
+const ISO_4217 = new Set(Intl.supportedValuesOf('currency'));
+
+/** Whether `code` is an ISO 4217 code of a currency in use: `USD` is, `usd` and `XYZ` are not. */
+export function isIsoCurrency(code: unknown): code is string {
+  return typeof code === 'string' && ISO_4217.has(code);
+}
 
 export interface MoneyJson {
   readonly amount: number;
@@ -19,8 +25,8 @@ export class Money {
   ) {}
 
   static of(amount: number, currency: string): Money {
-    if (typeof currency !== 'string' || !CURRENCY.test(currency)) {
-      throw new ValidationError('INVALID_CURRENCY', `currency must be three capital letters (ISO 4217), got ${JSON.stringify(currency)}`);
+    if (!isIsoCurrency(currency)) {
+      throw new ValidationError('INVALID_CURRENCY', `currency must be an ISO 4217 code such as USD, got ${JSON.stringify(currency)}`);
     }
     Money.assertAmount(amount);
     return new Money(amount, currency);

@@ -1,10 +1,10 @@
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify';
-import { DomainError, uuidv7 } from '../../kernel/index.js';
+import { DomainError, isIsoCurrency, uuidv7 } from '../../kernel/index.js';
 import { withLogContext, type Logger } from '../logging/logger.js';
 import { problem, problemFromDomainError, PROBLEM_CONTENT_TYPE, type Problem } from './problem.js';
-import { PATTERN_MEANINGS } from './schemas.js';
+import { CURRENCY_FORMAT, SCHEMA_MEANINGS } from './schemas.js';
 
 export interface ReadinessCheck {
   readonly name: string;
@@ -44,10 +44,10 @@ function isConnectionError(error: unknown): boolean {
   ) || (error instanceof Error && /Connection terminated|Connection ended unexpectedly|Client has encountered a connection error|Transaction query already complete|connect ECONNREFUSED|timeout exceeded when trying to connect|Knex: Timeout acquiring a connection/i.test(error.message));
 }
 
-/** Ajv's message, except for a pattern whose meaning is known: a user reads "must be a UUID", not the regex. */
+/** Ajv's message, except for a pattern or format whose meaning is known: a user reads "must be a UUID", not the regex. */
 function humanMessage(v: { message?: string; params?: Record<string, unknown> }): string {
-  const pattern = v.params?.['pattern'];
-  return (typeof pattern === 'string' ? PATTERN_MEANINGS[pattern] : undefined) ?? v.message ?? 'is invalid';
+  const rule = v.params?.['pattern'] ?? v.params?.['format'];
+  return (typeof rule === 'string' ? SCHEMA_MEANINGS[rule] : undefined) ?? v.message ?? 'is invalid';
 }
 
 /** `/total/currency` reads as `total.currency`; the root as the part of the request (`body`, `querystring`). */
@@ -115,7 +115,9 @@ export async function createHttpServer(options: HttpServerOptions): Promise<Fast
     logController: new LogController({ disableRequestLogging: true }),
     genReqId: () => uuidv7(),
     return503OnClosing: true,
-    ajv: { customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: false, allErrors: false } },
+    ajv: {
+      customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: false, allErrors: false, formats: { [CURRENCY_FORMAT]: isIsoCurrency } },
+    },
   });
   // Bodies are JSON only: Fastify's default text/plain parser would turn a 415 into a misleading 400.
   app.removeContentTypeParser('text/plain');

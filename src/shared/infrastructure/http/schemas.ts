@@ -5,8 +5,14 @@ const UUID_PATTERN = '^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{
 
 export const uuidSchema = { type: 'string', pattern: UUID_PATTERN } as const;
 
-/** What a pattern means, for error messages a user can read instead of the raw regex. */
-export const PATTERN_MEANINGS: Readonly<Record<string, string>> = { [UUID_PATTERN]: 'must be a UUID' };
+/** The JSON schema format of a currency code; the HTTP server's validator checks it with the domain's rule. */
+export const CURRENCY_FORMAT = 'iso-4217';
+
+/** What a pattern or a format means, for error messages a user can read instead of the raw regex. */
+export const SCHEMA_MEANINGS: Readonly<Record<string, string>> = {
+  [UUID_PATTERN]: 'must be a UUID',
+  [CURRENCY_FORMAT]: 'must be an ISO 4217 currency code such as USD',
+};
 
 /**
  * A page size in a query string. Declared as any string so that every refused value (0, 1000,
@@ -30,7 +36,7 @@ export function moneySchema(minimum: number) {
     properties: {
       // JSON schema's integer alone lets 1e300 through: bound it to the safe integers.
       amount: { type: 'integer', minimum, maximum: MAX_AMOUNT, description: 'integer minor units (cents for USD)' },
-      currency: { type: 'string', pattern: '^[A-Z]{3}$', description: 'ISO-4217 code' },
+      currency: { type: 'string', format: CURRENCY_FORMAT, description: 'ISO 4217 code of a currency in use (USD, EUR, JPY, ...)' },
     },
   } as const;
 }

@@ -64,12 +64,16 @@ describe('Money.of', () => {
     expectValidationError(() => Money.of(amount as unknown as number, 'USD'), 'INVALID_AMOUNT');
   });
 
-  it.each(['usd', 'Usd', 'US', 'USDX', '', ' USD', 'USD ', 'USD\n', 'U$D', '123', 'ÉUR'])(
+  it.each(['usd', 'Usd', 'US', 'USDX', '', ' USD', 'USD ', 'USD\n', 'U$D', '123', 'ÉUR', 'XYZ', 'SSO', 'ABC'])(
     'refuses the currency %j with INVALID_CURRENCY',
     (currency) => {
       expectValidationError(() => Money.of(100, currency), 'INVALID_CURRENCY');
     },
   );
+
+  it.each(['USD', 'EUR', 'JPY', 'GBP', 'CHF', 'BRL'])('accepts the ISO 4217 currency %s', (currency) => {
+    expect(Money.of(1, currency).currency).toBe(currency);
+  });
 
   it('refuses a non-string currency with INVALID_CURRENCY', () => {
     expectValidationError(() => Money.of(100, undefined as unknown as string), 'INVALID_CURRENCY');
