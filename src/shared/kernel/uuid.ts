@@ -3,7 +3,15 @@
  * inserts local and let keyset pagination follow creation order. Uses the Web Crypto global,
  * so the kernel needs no import.
  */
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[1-8][0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
+/**
+ * What the system calls a UUID, everywhere: RFC 9562 versions 1 to 8 in the RFC variant. The nil and
+ * max UUIDs and other variants are not ids this system issues or accepts.
+ */
+const UUID_SOURCE = '^[0-9a-f]{8}-[0-9a-f]{4}-[1-8][0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$';
+const UUID = new RegExp(UUID_SOURCE);
+
+/** The same rule in either case, for text that is lower-cased after validation (JSON schema patterns have no flags). */
+export const UUID_PATTERN_ANY_CASE = UUID_SOURCE.replaceAll('a-f]', 'a-fA-F]').replace('[89ab]', '[89abAB]');
 const UUID_V7 = /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 
 let lastMs = 0;

@@ -343,6 +343,7 @@ export function registerAdminRoutes(app: FastifyInstance, options: AdminRouteOpt
           type: 'object',
           additionalProperties: false,
           minProperties: 1,
+          examples: [{ useCase: 'customer.reserve-credit' }],
           properties: { messageId: uuidSchema, useCase: USE_CASE, all: { type: 'boolean', const: true } },
         },
         response: { 200: { type: 'object', required: ['redriven'], properties: { redriven: { type: 'integer' } } }, ...errors },

@@ -1,8 +1,9 @@
+import { UUID_PATTERN_ANY_CASE as UUID_PATTERN } from '../../kernel/index.js';
+
 /** JSON schemas shared by the HTTP routes of every module. Strict: unknown properties are refused. */
 export const MAX_AMOUNT = Number.MAX_SAFE_INTEGER;
 
-const UUID_PATTERN = '^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$';
-
+/** The kernel's UUID (RFC 9562 versions 1 to 8, RFC variant; not the nil UUID), in either case. */
 export const uuidSchema = { type: 'string', pattern: UUID_PATTERN } as const;
 
 /** The JSON schema format of a currency code; the HTTP server's validator checks it with the domain's rule. */

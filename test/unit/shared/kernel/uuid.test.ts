@@ -1,5 +1,5 @@
 import { beforeEach, describe, expect, it, vi } from 'vitest';
-import { isUuid, isUuidV7, uuidv7 } from '../../../../src/shared/kernel/uuid.js';
+import { isUuid, isUuidV7, UUID_PATTERN_ANY_CASE, uuidv7 } from '../../../../src/shared/kernel/uuid.js';
 
 type UuidModule = typeof import('../../../../src/shared/kernel/uuid.js');
 
@@ -184,6 +184,15 @@ describe('isUuid / isUuidV7', () => {
   ])('refuses %s', (_label, value) => {
     expect(isUuid(value)).toBe(false);
     expect(isUuidV7(value)).toBe(false);
+    // The HTTP schemas' pattern is the same rule in either case.
+    expect(new RegExp(UUID_PATTERN_ANY_CASE).test(value)).toBe(value === v7.toUpperCase());
+  });
+
+  it('the any-case pattern accepts what isUuid accepts, in either case', () => {
+    for (const id of [v4, v7, uuidv7()]) {
+      expect(new RegExp(UUID_PATTERN_ANY_CASE).test(id)).toBe(true);
+      expect(new RegExp(UUID_PATTERN_ANY_CASE).test(id.toUpperCase())).toBe(true);
+    }
   });
 
   it('refuses non-strings', () => {

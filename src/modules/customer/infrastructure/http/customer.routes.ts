@@ -26,6 +26,7 @@ export function registerCustomerRoutes(app: FastifyInstance, deps: { register: R
           type: 'object',
           additionalProperties: false,
           required: ['name', 'creditLimit'],
+          examples: [{ name: 'Ada', creditLimit: { amount: 10000, currency: 'USD' } }],
           properties: {
             name: { type: 'string', minLength: 1, maxLength: 200 },
             creditLimit: moneySchema(0),

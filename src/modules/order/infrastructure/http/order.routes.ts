@@ -64,6 +64,8 @@ export function registerOrderRoutes(app: FastifyInstance, deps: OrderRouteDeps):
           type: 'object',
           additionalProperties: false,
           required: ['customerId', 'total'],
+          // An unknown customer is accepted, then REJECTED with CUSTOMER_NOT_FOUND: the sample works as sent.
+          examples: [{ customerId: '01a217bd-4a94-717b-8065-a430e3e8be76', total: { amount: 6000, currency: 'USD' } }],
           properties: { customerId: uuidSchema, total: moneySchema(1) },
         },
         headers: { type: 'object', properties: { 'idempotency-key': { type: 'string' } } },
