@@ -4,6 +4,7 @@ import { ConfigError, loadConfig } from '../shared/infrastructure/config/config.
 import { maskUrl, provisioningPaths, readEndpointsFile } from '../shared/infrastructure/provisioning/index.js';
 import { checkConsistency, DEFAULT_OPTIONS, SchemaMissingError, type CheckMode } from './consistency/consistency-checks.js';
 import { formatReport } from './consistency/format-report.js';
+import { exitWithHelpIfAsked } from './cli-help.js';
 
 /**
  * `npm run check:consistency`: checks the system's invariants against its database and reports
@@ -49,6 +50,7 @@ async function databaseUrlFrom(flag: string | undefined): Promise<string> {
 }
 
 async function main(argv: string[]): Promise<number> {
+  exitWithHelpIfAsked(argv, USAGE);
   const { values } = parseArgs({
     args: argv,
     options: {
@@ -58,15 +60,10 @@ async function main(argv: string[]): Promise<number> {
       'pending-after-ms': { type: 'string' },
       limit: { type: 'string' },
       'database-url': { type: 'string' },
-      help: { type: 'boolean', default: false },
     },
     strict: true,
     allowPositionals: false,
   });
-  if (values.help) {
-    process.stdout.write(`${USAGE}\n`);
-    return EXIT_OK;
-  }
   const mode: CheckMode = values.settled ? 'settled' : 'live';
   const options = {
     mode,

@@ -6,6 +6,7 @@ import { MemoryTransport } from '../shared/infrastructure/messaging/memory-trans
 import { ProvisioningError, resolveEndpoints } from '../shared/infrastructure/provisioning/index.js';
 import { DomainError, isUuid } from '../shared/kernel/index.js';
 import { createMonolith } from './bootstrap.js';
+import { exitWithHelpIfAsked } from './cli-help.js';
 
 /**
  * Operators' command line for dead letters, against DATABASE_URL (or the local dev instances):
@@ -16,7 +17,15 @@ import { createMonolith } from './bootstrap.js';
  * the sweeper of the running system on its next pass.
  */
 
-const USAGE = 'usage: dead-letters list [--use-case X] [--limit N] | dead-letters redrive --message-id ID | --use-case X | --all';
+const SYNOPSIS = 'dead-letters list [--use-case X] [--limit N] | dead-letters redrive --message-id ID | --use-case X | --all';
+
+const HELP = `usage:
+  dead-letters list [--use-case X] [--limit N]     dead letters as JSON, most recently dead first (limit 1 to 500, default 50)
+  dead-letters redrive --message-id ID             put one back to pending with a fresh attempt budget
+  dead-letters redrive --use-case X | --all        the same for a use case's, or every, dead letter
+
+Against DATABASE_URL, else the local dev database. JSON on stdout; errors on stderr as
+{"error":{"code","message"}}, exit 2 (usage), 78 (configuration) or 1.`;
 
 class UsageError extends Error {}
 
@@ -65,6 +74,7 @@ function parseCommand(argv: string[]): Command {
 }
 
 async function main(argv: string[]): Promise<unknown> {
+  exitWithHelpIfAsked(argv, HELP);
   const command = parseCommand(argv);
   const config = loadConfig();
   // stdout carries the JSON result alone; failures reach stderr through the error handler below.
@@ -90,8 +100,8 @@ async function main(argv: string[]): Promise<unknown> {
   }
 }
 
-function fail(code: string, message: string, exitCode: number): void {
-  process.stderr.write(`${JSON.stringify({ error: { code, message } })}\n`);
+function fail(code: string, message: string, exitCode: number, extra: Record<string, string> = {}): void {
+  process.stderr.write(`${JSON.stringify({ error: { code, message, ...extra } })}\n`);
   process.exitCode = exitCode;
 }
 
@@ -100,7 +110,7 @@ main(process.argv.slice(2)).then(
     process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
   },
   (error: unknown) => {
-    if (error instanceof UsageError) fail('USAGE', `${error.message}\n${USAGE}`, 2);
+    if (error instanceof UsageError) fail('USAGE', error.message, 2, { usage: SYNOPSIS });
     else if (error instanceof DomainError) fail(error.code, error.message, 2);
     else if (error instanceof ConfigError) fail('INVALID_CONFIGURATION', error.message, 78);
     else if (error instanceof ProvisioningError) fail('NO_DATABASE', error.message, 1);

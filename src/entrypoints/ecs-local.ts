@@ -18,6 +18,7 @@ import { createLogger } from '../shared/infrastructure/logging/logger.js';
 import { startLocalEcs } from '../shared/infrastructure/ecs-local/index.js';
 import { loadConfig } from '../shared/infrastructure/config/config.js';
 import { resolveEndpoints } from '../shared/infrastructure/provisioning/index.js';
+import { exitWithHelpIfAsked } from './cli-help.js';
 
 const intVar = (def: number, min: number, max: number) => z.coerce.number().int().min(min).max(max).default(def);
 const rateVar = z.coerce.number().min(0).max(1).optional();
@@ -84,6 +85,13 @@ function readEnv(): z.infer<typeof envSchema> {
 }
 
 async function main(): Promise<void> {
+  exitWithHelpIfAsked(
+    process.argv.slice(2),
+    `usage: ecs-local
+  serves a local ECS API (RunTask, DescribeTasks, ListTasks, StopTask, task definitions) on
+  ECS_LOCAL_PORT (4010) and runs each task's container command as a child process. Settings are
+  ECS_LOCAL_* environment variables (ECS_LOCAL_PROFILE=fargate for Fargate's cold starts); see docs/ecs.md.`,
+  );
   const env = readEnv();
   const logger = createLogger({ level: env.LOG_LEVEL, name: 'ecs-local' });
   const region = env.ECS_LOCAL_REGION ?? 'us-east-1';

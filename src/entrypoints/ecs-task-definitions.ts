@@ -3,6 +3,7 @@ import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { taskFamilyOf } from '../shared/kernel/index.js';
 import { ALL_INBOXES } from './tasks/inboxes.js';
+import { exitWithHelpIfAsked } from './cli-help.js';
 
 /**
  * Generates one ECS task definition per use case (and one for the sweeper) from the modules'
@@ -105,6 +106,10 @@ export function writeTaskDefinitions(dir = DEPLOY_DIR): string[] {
 
 const invokedDirectly = process.argv[1] !== undefined && import.meta.url === pathToFileURL(resolve(process.argv[1])).href;
 if (invokedDirectly) {
+  exitWithHelpIfAsked(
+    process.argv.slice(2),
+    'usage: ecs-task-definitions [--check]\n  writes deploy/ecs/*.json from the modules\' routes; --check exits 1 if deploy/ecs is out of date',
+  );
   if (process.argv.includes('--check')) {
     const problems = staleTaskDefinitions();
     if (problems.length > 0) {

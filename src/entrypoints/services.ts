@@ -1,6 +1,7 @@
 import { ConfigError, loadConfig } from '../shared/infrastructure/config/config.js';
 import { maskUrl } from '../shared/infrastructure/provisioning/mask-url.js';
 import { endpointsStatus, ProvisioningError, resolveEndpoints, stopEmbedded } from '../shared/infrastructure/provisioning/provisioning.js';
+import { exitWithHelpIfAsked } from './cli-help.js';
 
 /**
  * Local PostgreSQL and Redis for development:
@@ -12,6 +13,12 @@ import { endpointsStatus, ProvisioningError, resolveEndpoints, stopEmbedded } fr
 
 const USAGE = 'usage: services <up|down|status> [--reveal]';
 
+const HELP = `${USAGE}
+  up [--reveal]      find or start PostgreSQL and Redis, print their endpoints as JSON
+  down               stop what was started under DATA_DIR, remove endpoints.json
+  status [--reveal]  print endpoints.json and whether it answers; starts nothing
+Passwords are masked unless --reveal is given.`;
+
 function log(msg: string, data?: object): void {
   process.stderr.write(`[services] ${msg}${data ? ` ${JSON.stringify(data)}` : ''}\n`);
 }
@@ -21,6 +28,7 @@ function print(value: unknown): void {
 }
 
 async function main(argv: string[]): Promise<number> {
+  exitWithHelpIfAsked(argv, HELP);
   const [command, ...flags] = argv;
   const unknown = flags.filter((flag) => flag !== '--reveal');
   if (unknown.length > 0 || (command !== 'up' && command !== 'down' && command !== 'status')) {
