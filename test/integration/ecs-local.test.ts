@@ -52,6 +52,7 @@ fs.appendFileSync(process.env.OUT_FILE, JSON.stringify({
   endpoint: process.env.AWS_ENDPOINT_URL_ECS, cwd: process.cwd(),
 }) + '\\n');
 console.log('hello from the task: ' + process.env.GREETING);
+console.log(JSON.stringify({ level: 50, time: 1, pid: 7, hostname: 'h', name: 'task', useCase: 'order.approve-order', msg: 'delivery failed' }));
 `;
 const EXIT_3 = `process.exit(3)`;
 const SLEEP_UNTIL_SIGTERM = `
@@ -228,6 +229,9 @@ describe('local ECS endpoint with the real ECSClient', () => {
       async () => (logger.lines.some((l) => l.msg === 'hello from the task: hello-override' && 'task' in l.obj && l.obj.task === taskId) ? true : undefined),
       'the task output in the endpoint log',
     );
+    // A structured (pino) line arrives as an object at its own level, not as an escaped string.
+    const structured = await waitFor(async () => logger.lines.find((l) => l.msg === 'delivery failed'), 'the task JSON line in the endpoint log');
+    expect(structured).toEqual({ level: 'error', msg: 'delivery failed', obj: { useCase: 'order.approve-order', taskLogger: 'task', task: taskId, container: expect.any(String) } });
   });
 
   it('records a non-zero exit code', async () => {

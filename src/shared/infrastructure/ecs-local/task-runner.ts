@@ -408,12 +408,39 @@ export class TaskRunner {
     lines.on('line', (line) => {
       if (task.logFile) {
         task.logFile.write(`${new Date().toISOString()} ${c.def.name} ${name} ${line}\n`);
+      } else if (this.logStructured(task, c, line)) {
+        return;
       } else if (name === 'stdout') {
         this.options.logger.info({ task: task.id, container: c.def.name }, line);
       } else {
         this.options.logger.warn({ task: task.id, container: c.def.name, stream: name }, line);
       }
     });
+  }
+
+  /**
+   * A task's pino line is logged as the object it is, at its own level, with the task id added,
+   * rather than as an escaped string inside this endpoint's `msg`. False for any other line.
+   */
+  private logStructured(task: LocalTask, c: ContainerRun, line: string): boolean {
+    if (!line.startsWith('{')) return false;
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(line);
+    } catch {
+      return false;
+    }
+    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) return false;
+    // This endpoint's logger writes its own level, time, pid, hostname and name.
+    const { level, msg, time: _time, pid: _pid, hostname: _hostname, name: taskLogger, ...fields } = parsed as Record<string, unknown>;
+    const log = { ...fields, ...(typeof taskLogger === 'string' ? { taskLogger } : {}), task: task.id, container: c.def.name };
+    const text = typeof msg === 'string' ? msg : undefined;
+    const severity = typeof level === 'number' ? level : 30;
+    if (severity >= 50) this.options.logger.error(log, text);
+    else if (severity >= 40) this.options.logger.warn(log, text);
+    else if (severity >= 30) this.options.logger.info(log, text);
+    else this.options.logger.debug(log, text);
+    return true;
   }
 
   private maybeRunning(task: LocalTask): void {
