@@ -111,18 +111,30 @@ export async function createApi(runtime: Runtime): Promise<FastifyInstance> {
 }
 
 /**
+ * One Ctrl-C can arrive twice: under `npm run dev`, tsx sends SIGINT to its child again when the
+ * child does not acknowledge it within 30 ms. A signal this soon after the first is that echo.
+ */
+export const REPEATED_SIGNAL_WINDOW_MS = 1_000;
+
+/**
  * Stops on SIGTERM/SIGINT: `stop` stops accepting work, drains and closes connections; the
  * process exits 0 when that succeeds, 1 when it fails or takes longer than `timeoutMs`.
- * A second signal exits at once.
+ * A second signal exits at once, unless it comes within REPEATED_SIGNAL_WINDOW_MS of the first.
  */
 export function onShutdown(logger: Logger, stop: () => Promise<void>, timeoutMs = 25_000): void {
   let stopping = false;
+  let firstSignalAt = 0;
   const handler = (signal: NodeJS.Signals) => {
     if (stopping) {
+      if (Date.now() - firstSignalAt < REPEATED_SIGNAL_WINDOW_MS) {
+        logger.debug({ signal }, 'repeated signal: already draining');
+        return;
+      }
       logger.warn({ signal }, 'second signal: exiting now');
       process.exit(1);
     }
     stopping = true;
+    firstSignalAt = Date.now();
     logger.info({ signal }, 'shutting down');
     const timer = setTimeout(() => {
       logger.error('shutdown took too long; exiting');
