@@ -49,9 +49,15 @@ afterEach(async () => {
   }
 });
 
-async function start(style: string, faults: LocalEcsFaultsInput = {}, env: Record<string, string> = {}, options: { jobs?: boolean; taskEnv?: Record<string, string> } = {}): Promise<Harness> {
+async function start(
+  style: string,
+  faults: LocalEcsFaultsInput = {},
+  env: Record<string, string> = {},
+  options: { jobs?: boolean; taskEnv?: Record<string, string>; taskDatabaseUrl?: (url: string) => string } = {},
+): Promise<Harness> {
   const databaseUrl = await cloneRunDatabase();
-  const ecs = await startTestEcs(databaseUrl, { SAGA_STYLE: style, ...options.taskEnv }, { profile: 'fargate', timeScale: TIME_SCALE, seed: 20261203, faults });
+  const taskDatabase: Record<string, string> = options.taskDatabaseUrl ? { DATABASE_URL: options.taskDatabaseUrl(databaseUrl) } : {};
+  const ecs = await startTestEcs(databaseUrl, { SAGA_STYLE: style, ...options.taskEnv, ...taskDatabase }, { profile: 'fargate', timeScale: TIME_SCALE, seed: 20261203, faults });
   const system = await startTestSystem({ databaseUrl, ...(options.jobs === false ? { jobs: false } : {}), env: { ...ecsSystemEnv(ecs.url), ...SYSTEM_ENV, SAGA_STYLE: style, ...env } });
   const harness = { databaseUrl, ecs, system, client: new ECSClient({}) };
   started.push(harness);
@@ -220,16 +226,41 @@ describe('the launch breaker, counted honestly (choreography)', () => {
     expect((await launchStats(system, RESERVE))?.counts.dead).toBe(0);
   });
 
-  it('a task that exits non-zero before its first heartbeat (its database unreachable) is a start failure, not a crash to relaunch at once', { timeout: 120_000 }, async () => {
+  it('a task that exits non-zero before its first heartbeat (its database does not exist) is a start failure, not a crash to relaunch at once', { timeout: 120_000 }, async () => {
     const { ecs, system } = await start(
       'choreography',
       {},
       { ECS_START_FAILURES_BEFORE_DEAD_LETTER: '3', ORDER_DEADLINE_MS: '120000' },
-      { taskEnv: { DATABASE_URL: 'postgres://postgres@127.0.0.1:1/unreachable' } },
+      // A wrong secret: the server answers, the database is not there.
+      { taskDatabaseUrl: (url) => Object.assign(new URL(url), { pathname: '/no_such_database_for_tasks' }).toString() },
     );
     const ids = await orders(system, 5);
     await expectDeadLettered(system, ecs, ids, /exit code 1: .*before its first heartbeat/);
     expect(ecs.stats().tasksExitedNonZero).toBeGreaterThanOrEqual(3);
+  });
+
+  it('a task whose database is unreachable at start (exit 75) backs off without counting towards dead letters', { timeout: 120_000 }, async () => {
+    const { ecs, system } = await start(
+      'choreography',
+      {},
+      { ECS_START_FAILURES_BEFORE_DEAD_LETTER: '3', ORDER_DEADLINE_MS: '120000' },
+      // A failover, a network blip: nothing listens there.
+      { taskDatabaseUrl: () => 'postgres://postgres@127.0.0.1:1/unreachable' },
+    );
+    const ids = await orders(system, 5);
+    const stats = await eventually(
+      async () => {
+        const s = await launchStats(system, RESERVE);
+        return (s?.launch?.failures ?? 0) >= 4 ? s : undefined;
+      },
+      { timeoutMs: 90_000, what: '4 launches that could not reach their database' },
+    );
+    expect(stats.launch?.lastFailure).toMatch(/exit code 75: .*before its first heartbeat/);
+    expect(stats.launch?.startFailures).toBe(0);
+    expect(stats.counts.dead).toBe(0);
+    expect(stats.counts.pending).toBe(ids.length);
+    // Backed off: one task per launch, the launches spaced out.
+    expect(ecs.stats().runTaskCalls).toBeLessThanOrEqual(8);
   });
 
   it('two processes observing the same failed launch count it once', { timeout: 90_000 }, async () => {
@@ -240,8 +271,11 @@ describe('the launch breaker, counted honestly (choreography)', () => {
       await orders(a.system, 3);
       await eventually(async () => (a.ecs.stats().tasksFailedToStart >= 1 ? true : undefined), { timeoutMs: 30_000, what: 'a task that failed to start' });
       const launchers = [a.system, b].map(launcherOf);
+      const described = a.ecs.stats().describeTasksCalls;
       const failed = await Promise.all(launchers.map((l) => l.observeLaunches(['customers'])));
       expect(failed.flat()).toEqual([RESERVE]);
+      // One pass claimed the launch and described its task; the other found nothing to claim.
+      expect(a.ecs.stats().describeTasksCalls - described).toBe(1);
       const [row] = await sql<{ start_failures: number; observed: number }>(
         a.system,
         `select start_failures, (select count(*)::int from customers.launch_attempts where observed_at is not null) as observed from customers.task_leases where use_case = ?`,

@@ -66,6 +66,7 @@ export async function runUseCaseTask(module: ModuleDefinition, useCase: string):
     await listener?.close();
   };
   let runtime: Runtime | undefined;
+  let heartbeated = false;
   try {
     runtime = await Runtime.create({
       config,
@@ -80,7 +81,7 @@ export async function runUseCaseTask(module: ModuleDefinition, useCase: string):
         createTransport({ config, logger, databaseUrl, routing, deferEcsDriver: true, applicationName, ...(config.REDIS_URL ? { redisUrl: config.REDIS_URL } : {}) }),
     });
     const idlePollMs = config.TASK_IDLE_POLL_MS ?? (listener ? 500 : 25);
-    const reason = await drain(runtime, useCase, launchAttempt, config, logger, (ms) => doorbell.wait(Math.min(ms, idlePollMs)));
+    const reason = await drain(runtime, useCase, launchAttempt, config, logger, (ms) => doorbell.wait(Math.min(ms, idlePollMs)), () => (heartbeated = true));
     logger.info({ reason }, 'task finished');
     await stopListening();
     await runtime.close();
@@ -88,17 +89,41 @@ export async function runUseCaseTask(module: ModuleDefinition, useCase: string):
   } catch (error) {
     // A setting the composition refuses (e.g. the transport's) is a configuration error, like one of loadConfig: EX_CONFIG.
     const refused = error instanceof ConfigError;
-    logger.fatal({ err: error }, refused ? 'configuration refused' : 'task failed');
+    // Its database unreachable before the task did anything (a failover, a full connection table,
+    // a network blip): EX_TEMPFAIL, which the launcher backs off from without counting it as a
+    // task that cannot start. A wrong URL, a missing database or bad credentials exit 1: they are.
+    const unavailable = !refused && !heartbeated && isTransientConnectionError(error);
+    logger.fatal({ err: error }, refused ? 'configuration refused' : unavailable ? 'database unreachable at start' : 'task failed');
     await stopListening().catch(() => undefined);
     await runtime?.close().catch(() => undefined);
-    process.exit(refused ? 78 : 1);
+    process.exit(refused ? 78 : unavailable ? 75 : 1);
   }
 }
 
 /** Waits at most `ms` (and at most the idle poll) for a sign of new work. */
 type IdleWait = (ms: number) => Promise<unknown>;
 
-async function drain(runtime: Runtime, useCase: string, launchAttempt: string | null, config: Config, logger: Logger, idleWait: IdleWait): Promise<StopReason> {
+/** Network errors and PostgreSQL's "not now" answers (too many connections, starting up or shutting down). */
+const TRANSIENT_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN', 'EPIPE', '53300', '57P01', '57P03', '08001', '08006']);
+
+function isTransientConnectionError(error: unknown, depth = 0): boolean {
+  if (typeof error !== 'object' || error === null || depth > 5) return false;
+  const { code, cause, errors, message } = error as { code?: unknown; cause?: unknown; errors?: unknown; message?: unknown };
+  if (typeof code === 'string' && TRANSIENT_CODES.has(code)) return true;
+  if (typeof message === 'string' && /Connection terminated|timeout exceeded when trying to connect/i.test(message)) return true;
+  if (Array.isArray(errors) && errors.some((e) => isTransientConnectionError(e, depth + 1))) return true;
+  return isTransientConnectionError(cause, depth + 1);
+}
+
+async function drain(
+  runtime: Runtime,
+  useCase: string,
+  launchAttempt: string | null,
+  config: Config,
+  logger: Logger,
+  idleWait: IdleWait,
+  onHeartbeat: () => void,
+): Promise<StopReason> {
   const hosted = runtime.modules[0]!;
   const inbox = runtime.inboxOf(useCase);
   const startedAt = Date.now();
@@ -117,6 +142,7 @@ async function drain(runtime: Runtime, useCase: string, launchAttempt: string | 
   }, Math.max(1_000, Math.floor(config.LEASE_TTL_MS / 3)));
   heartbeat.unref();
   await heartbeatLease(hosted.db, useCase, config.LEASE_TTL_MS, launchAttempt);
+  onHeartbeat();
 
   let processed = 0;
   let firstLogged = false;

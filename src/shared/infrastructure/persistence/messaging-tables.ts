@@ -121,5 +121,8 @@ export function launchProbeSql(schema: string): string[] {
     `alter table ${s}.task_leases add column reset_at timestamptz`,
     `alter table ${s}.launch_attempts add column running_at timestamptz`,
     `alter table ${s}.launch_attempts add column observing_until timestamptz`,
+    // Launched by a launcher whose tasks mark their first heartbeat: attempts of an older release
+    // (its tasks still launching successors during a roll-out) are judged by ECS's RUNNING instead.
+    `alter table ${s}.launch_attempts add column marks_running boolean not null default false`,
   ];
 }

@@ -171,7 +171,7 @@ export class EcsLauncher {
         `update ${s}.task_leases set tasks = $2, expires_at = now() + ($3 * interval '1 millisecond'), holder = 'launch:' || $4, updated_at = now() where use_case = $1`,
         [useCase, current + count, Math.max(this.settings.leaseTtlMs, this.settings.taskStartTimeoutMs), attemptId],
       );
-      await client.query(`insert into ${s}.launch_attempts (id, use_case, client_token, task_count, task_definition) values ($1, $2, $3, $4, $5)`, [
+      await client.query(`insert into ${s}.launch_attempts (id, use_case, client_token, task_count, task_definition, marks_running) values ($1, $2, $3, $4, $5, true)`, [
         attemptId,
         useCase,
         attemptId,
@@ -330,8 +330,9 @@ export class EcsLauncher {
   /**
    * Gives back the attempt's `tasks` of the lease (unless the lease was reset since the attempt:
    * they are not counted any more) and opens the breaker: `retry_at` after a backoff that doubles
-   * per consecutive failure (with jitter, capped), decided in SQL so every process agrees. A start
-   * failure also counts towards dead letters; a failed RunTask does not (the deliveries can wait
+   * per consecutive failure (with jitter, capped), decided in SQL so every process agrees.
+   * `failed_at` is when the failing launch was decided: only a task launched after that can close
+   * the breaker (its heartbeat). A start failure also counts towards dead letters; a failed RunTask does not (the deliveries can wait
    * for a permission or a quota to be fixed, but not for code that cannot start).
    */
   private async failure(db: Queryable, useCase: string, attemptId: string, tasks: number, reason: string, kind: 'launch' | 'start'): Promise<{ failures: number; startFailures: number; retryInMs: number }> {
@@ -349,7 +350,7 @@ export class EcsLauncher {
          start_failures = l.start_failures + case when $7 then 1 else 0 end,
          retry_at = now() + (least($4::float8, $3::float8 * power(2, least(l.failures, 30))) * (0.5 + random() / 2) * interval '1 millisecond'),
          last_failure = left($5, 1000),
-         failed_at = now(),
+         failed_at = greatest(l.failed_at, coalesce((select created_at from ${s}.launch_attempts where id = $6), now())),
          updated_at = now()
        from counted
        where l.use_case = counted.use_case
@@ -382,7 +383,7 @@ export class EcsLauncher {
            order by created_at limit 100 for update skip locked
          ) claimed
          where a.id = claimed.id
-         returning a.id, a.use_case, a.task_arns, a.running_at is not null as running,
+         returning a.id, a.use_case, a.task_arns, a.running_at is not null as running, a.marks_running,
            a.created_at < now() - ($1 * interval '1 millisecond') as overdue, a.created_at < now() - ($2 * interval '1 millisecond') as stale`,
         [this.settings.taskStartTimeoutMs, this.settings.leaseTtlMs, Math.max(this.settings.leaseTtlMs, 30_000)],
       );
@@ -440,14 +441,18 @@ export class EcsLauncher {
         await client.query('commit');
         return false;
       }
+      const failedTasks: FailedTask[] = [];
       for (const { arn, outcome } of outcomes) {
         if (outcome.kind === 'crashed') {
           await this.releaseCrashed(client, attempt, arn, outcome.reason);
           logs.push(() => this.logger.warn({ useCase: attempt.use_case, taskArn: arn, reason: outcome.reason }, 'ecs task stopped without giving its lease back; deciding a launch again'));
         } else if (outcome.kind === 'failed') {
-          startFailed = true;
-          logs.push(await this.startFailed(client, attempt, arn, outcome.stopCode, outcome.reason));
+          failedTasks.push({ arn, stopCode: outcome.stopCode, reason: outcome.reason, start: outcome.start });
         }
+      }
+      if (failedTasks.length > 0) {
+        startFailed = failedTasks.some((t) => t.start);
+        logs.push(await this.attemptFailed(client, attempt, failedTasks));
       }
       await client.query('commit');
     } catch (error) {
@@ -456,7 +461,7 @@ export class EcsLauncher {
     } finally {
       client.release();
     }
-    if (startFailed) this.counters.startFailures += outcomes.filter((o) => o.outcome.kind === 'failed').length;
+    if (startFailed) this.counters.startFailures += 1;
     for (const log of logs) log();
     return startFailed;
   }
@@ -471,24 +476,30 @@ export class EcsLauncher {
     );
   }
 
-  /** Opens the breaker for a start failure and, after enough in a row, dead-letters the use case's pending deliveries. Returns the log to write once committed. */
-  private async startFailed(db: Queryable, attempt: ObservedAttempt, taskArn: string, stopCode: string, reason: string): Promise<() => void> {
+  /**
+   * Opens the breaker for a launch whose tasks did not start (their shares given back) and, when
+   * it was a start failure, counts one (one per launch, however many of its tasks failed: one
+   * transient cause must not count ten times) and after enough in a row dead-letters the use
+   * case's pending deliveries. A task that could not reach its database yet (exit 75) backs off
+   * like a failed RunTask, without counting. Returns the log to write once committed.
+   */
+  private async attemptFailed(db: Queryable, attempt: ObservedAttempt, tasks: readonly FailedTask[]): Promise<() => void> {
     const useCase = attempt.use_case;
-    const breaker = await this.failure(db, useCase, attempt.id, 1, `${stopCode}: ${reason}`, 'start');
-    if (breaker.startFailures < this.settings.startFailuresBeforeDeadLetter) {
-      return () => this.logger.error({ useCase, taskArn, stopCode, reason, ...breaker }, 'ecs task failed to start');
-    }
+    const last = tasks.find((t) => t.start) ?? tasks[0]!;
+    const kind = tasks.some((t) => t.start) ? 'start' : 'launch';
+    const breaker = await this.failure(db, useCase, attempt.id, tasks.length, `${last.stopCode}: ${last.reason}`, kind);
+    const logEach = (message: string, extra: Record<string, unknown> = {}) => () => {
+      for (const t of tasks) this.logger.error({ useCase, taskArn: t.arn, stopCode: t.stopCode, reason: t.reason, ...breaker, ...extra }, message);
+    };
+    if (kind === 'launch') return logEach('ecs task could not reach its database yet; no launch for this use case before the backoff');
+    if (breaker.startFailures < this.settings.startFailuresBeforeDeadLetter) return logEach('ecs task failed to start');
     const s = quoteIdent(this.schemaOf(useCase));
     const dead = await db.query(
       `update ${s}.inbox set status = 'dead', error_code = 'TASK_FAILED_TO_START', last_error = left($2, 4000), updated_at = now()
        where use_case = $1 and status = 'pending'`,
-      [useCase, `${breaker.startFailures} consecutive tasks of ${useCase} failed to start; the last: ${stopCode}: ${reason}`],
+      [useCase, `${breaker.startFailures} consecutive launches of ${useCase} failed to start; the last: ${last.stopCode}: ${last.reason}`],
     );
-    return () =>
-      this.logger.error(
-        { useCase, taskArn, stopCode, reason, ...breaker, deadLettered: dead.rowCount ?? 0 },
-        'ecs tasks keep failing to start: pending deliveries dead-lettered (re-drive them once the cause is fixed)',
-      );
+    return logEach('ecs tasks keep failing to start: pending deliveries dead-lettered (re-drive them once the cause is fixed)', { deadLettered: dead.rowCount ?? 0 });
   }
 
   /** Leases whose tasks stopped heartbeating (a task killed mid-batch): reset them so a launch is decided again. */
@@ -534,6 +545,8 @@ interface ObservedAttempt {
   readonly task_arns: string[];
   /** One of its tasks heartbeated: it started. */
   readonly running: boolean;
+  /** Its tasks mark their first heartbeat (launched by this release); if not, ECS's RUNNING is the start. */
+  readonly marks_running: boolean;
   /** Older than TASK_START_TIMEOUT_MS. */
   readonly overdue: boolean;
   /** Older than a lease period. */
@@ -550,7 +563,18 @@ type StartOutcome =
   | { readonly kind: 'started' }
   /** It ran, then died without giving its lease back (killed, crashed): its share is released at once. */
   | { readonly kind: 'crashed'; readonly reason: string }
-  | { readonly kind: 'failed'; readonly stopCode: string; readonly reason: string; readonly stopTask: boolean };
+  /** It did not start; `start` false when it only could not reach its database yet (exit 75): a backoff, not a start failure. */
+  | { readonly kind: 'failed'; readonly stopCode: string; readonly reason: string; readonly stopTask: boolean; readonly start: boolean };
+
+interface FailedTask {
+  readonly arn: string;
+  readonly stopCode: string;
+  readonly reason: string;
+  readonly start: boolean;
+}
+
+/** The exit code of a task that could not reach its database at start (EX_TEMPFAIL): a failover, a full connection table. */
+const TEMPFAIL_EXIT_CODE = 75;
 
 /** Stop codes of a task stopped from outside (StopTask, a Spot reclaim, a deployment): whatever it exited with, it was not its start that failed. */
 const STOPPED_FROM_OUTSIDE = new Set(['UserInitiated', 'SpotInterruption', 'ServiceSchedulerInitiated', 'TerminationNotice']);
@@ -562,15 +586,15 @@ const STOPPED_FROM_OUTSIDE = new Set(['UserInitiated', 'SpotInterruption', 'Serv
  * an endpoint that forgot it) is gone: once the launch is older than a lease period, its share of
  * the lease is released rather than held until the start timeout.
  */
-function startOutcome(task: Task | undefined, attempt: Pick<ObservedAttempt, 'running' | 'overdue' | 'stale'>): StartOutcome {
+function startOutcome(task: Task | undefined, attempt: Pick<ObservedAttempt, 'running' | 'marks_running' | 'overdue' | 'stale'>): StartOutcome {
   if (!task) return attempt.stale ? { kind: 'crashed', reason: 'unknown to ECS (MISSING)' } : { kind: 'starting' };
   if (task.lastStatus === 'STOPPED' || task.lastStatus === 'DEPROVISIONING' || task.lastStatus === 'STOPPING') {
     if (task.stopCode === 'TaskFailedToStart') {
-      return { kind: 'failed', stopCode: 'TaskFailedToStart', reason: task.stoppedReason ?? 'unknown', stopTask: false };
+      return { kind: 'failed', stopCode: 'TaskFailedToStart', reason: task.stoppedReason ?? 'unknown', stopTask: false, start: true };
     }
     const configExit = (task.containers ?? []).find((c) => c.exitCode === CONFIG_EXIT_CODE);
     if (configExit) {
-      return { kind: 'failed', stopCode: task.stopCode ?? 'EssentialContainerExited', reason: `exit code 78 (configuration refused) in container ${configExit.name ?? '?'}`, stopTask: false };
+      return { kind: 'failed', stopCode: task.stopCode ?? 'EssentialContainerExited', reason: `exit code 78 (configuration refused) in container ${configExit.name ?? '?'}`, stopTask: false, start: true };
     }
     if (task.lastStatus !== 'STOPPED') return { kind: 'starting' };
     const crashed = (task.containers ?? []).find((c) => c.exitCode !== undefined && c.exitCode !== 0);
@@ -579,12 +603,15 @@ function startOutcome(task: Task | undefined, attempt: Pick<ObservedAttempt, 'ru
     const reason = `exit code ${crashed.exitCode ?? '?'}: ${task.stoppedReason ?? ''}`;
     // Exited of its own accord before its first heartbeat: it cannot start (a database it cannot
     // reach, a module it cannot load), and launching it again at once would crash again.
-    if (!attempt.running && !STOPPED_FROM_OUTSIDE.has(task.stopCode ?? '')) {
-      return { kind: 'failed', stopCode: task.stopCode ?? 'EssentialContainerExited', reason: `${reason} (before its first heartbeat)`, stopTask: false };
+    if (attempt.marks_running && !attempt.running && !STOPPED_FROM_OUTSIDE.has(task.stopCode ?? '')) {
+      const start = crashed.exitCode !== TEMPFAIL_EXIT_CODE;
+      return { kind: 'failed', stopCode: task.stopCode ?? 'EssentialContainerExited', reason: `${reason} (before its first heartbeat)`, stopTask: false, start };
     }
     return { kind: 'crashed', reason };
   }
   if (attempt.running) return { kind: 'started' };
+  // Launched by an older release (its tasks do not mark their heartbeat): RUNNING at the start timeout has started.
+  if (!attempt.marks_running && task.lastStatus === 'RUNNING') return attempt.overdue ? { kind: 'started' } : { kind: 'starting' };
   if (!attempt.overdue) return { kind: 'starting' };
-  return { kind: 'failed', stopCode: 'StartTimeout', reason: `no heartbeat after the start timeout (${task.lastStatus ?? 'unknown'})`, stopTask: true };
+  return { kind: 'failed', stopCode: 'StartTimeout', reason: `no heartbeat after the start timeout (${task.lastStatus ?? 'unknown'})`, stopTask: true, start: true };
 }
