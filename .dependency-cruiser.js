@@ -25,10 +25,20 @@ const DRIVERS = npm(
 /** Where drivers are allowed: adapters and composition roots. */
 const ADAPTERS_AND_COMPOSITION = [
   '^src/shared/infrastructure/',
+  '^src/dev/',
   '^src/modules/[^/]+/infrastructure/',
   '^src/modules/[^/]+/[^/]+\\.module\\.ts$',
   '^src/entrypoints/',
 ];
+
+/**
+ * The production tree: what the image runs (the API, worker, sweeper, migrations, the use-case
+ * tasks, operators' CLIs) and everything they load. Tools only a laptop or CI needs (embedded
+ * PostgreSQL, a local Redis, the local ECS endpoint, the services and consistency CLIs) live in
+ * src/dev/; the dev server is the one production-side file allowed to load them.
+ */
+const PRODUCTION = { path: '^src/(modules|shared|entrypoints)/', pathNot: '^src/entrypoints/dev-server\\.ts$' };
+const DEV_TOOLS = ['^src/dev/', '^src/entrypoints/dev-server\\.ts$'];
 
 /** @type {import('dependency-cruiser').IConfiguration} */
 export default {
@@ -86,10 +96,10 @@ export default {
       severity: 'error',
       comment:
         'A use case depends on ports: its own domain, application and contract, the kernel and other contracts. ' +
-        'Never an infrastructure folder, shared infrastructure, a composition file or an entrypoint.',
+        'Never an infrastructure folder, shared infrastructure, a composition file or an entrypoint, ' +
+        'and no npm package (a query builder, a logger) or node built-in (fs, net): those are adapters in disguise.',
       from: { path: '^src/modules/([^/]+)/application/' },
       to: {
-        path: '^src/',
         pathNot: ['^src/modules/$1/(domain|application|contract)/', '^src/modules/[^/]+/contract/', '^src/shared/kernel/'],
       },
     },
@@ -136,6 +146,24 @@ export default {
         '(dev server, api server, migrate, sweeper, local ECS endpoint) and everything that root wires.',
       from: { path: '^src/entrypoints/tasks/' },
       to: { path: '^src/entrypoints/', pathNot: '^src/entrypoints/tasks/', reachable: true },
+    },
+    {
+      name: 'production-reaches-no-dev-tool',
+      severity: 'error',
+      comment:
+        'Modules, shared code and production entrypoints (tasks included) never load src/dev/ or the dev server: ' +
+        'the image and the task bundles carry no code that only a laptop needs. The dev server is the one bridge.',
+      from: PRODUCTION,
+      to: { path: DEV_TOOLS },
+    },
+    {
+      name: 'production-uses-no-dev-dependency',
+      severity: 'error',
+      comment:
+        'The image installs with --omit=dev: a devDependency that production code loads is a crash in production only. ' +
+        'Type-only imports are erased by the compiler and allowed.',
+      from: PRODUCTION,
+      to: { dependencyTypes: ['npm-dev'], dependencyTypesNot: ['type-only'] },
     },
     {
       name: 'not-to-unresolvable',

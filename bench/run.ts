@@ -24,7 +24,7 @@ import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { Redis } from 'ioredis';
 import { loadConfig } from '../src/shared/infrastructure/config/config.js';
-import { deleteKeysWithPrefix } from '../src/shared/infrastructure/provisioning/redis.js';
+import { deleteKeysWithPrefix } from '../src/dev/provisioning/redis.js';
 import { measureBullMq, measureNodeStart, measureSagaStep } from './lib/baselines.js';
 import { latencyChart, type ChartSeries } from './lib/chart.js';
 import { CpuMeter } from './lib/cpu.js';
@@ -309,7 +309,7 @@ async function runEcs(ctx: RunContext): Promise<{ styles: Partial<Record<Style, 
   const support = await detectEcs(ROOT, process.env['BENCH_ECS_TASK_DEFINITIONS_DIR'] ?? 'deploy/ecs');
   if (!support.ok) return { styles: {}, ecs: null, reason: support.reason };
   // Loaded only when the adapter exists, so a build without it does not pay for the import.
-  const { startLocalEcs, silentEcsLocalLogger } = await import('../src/shared/infrastructure/ecs-local/index.js');
+  const { startLocalEcs, silentEcsLocalLogger } = await import('../src/dev/ecs-local/index.js');
   const results: Partial<Record<Style, StyleResult>> = {};
   const aws = {
     AWS_REGION: 'us-east-1',

@@ -29,7 +29,7 @@ import { createMonolith } from '../src/entrypoints/bootstrap.js';
 import { CUSTOMER } from '../src/modules/customer/customer.module.js';
 import { ORDER } from '../src/modules/order/order.module.js';
 import { loadConfig } from '../src/shared/infrastructure/config/config.js';
-import { silentEcsLocalLogger, startLocalEcs, type LocalEcs } from '../src/shared/infrastructure/ecs-local/index.js';
+import { silentEcsLocalLogger, startLocalEcs, type LocalEcs } from '../src/dev/ecs-local/index.js';
 import type { Runtime } from '../src/shared/infrastructure/composition/runtime.js';
 import { createLogger } from '../src/shared/infrastructure/logging/logger.js';
 import { measureNodeStart } from './lib/baselines.js';

@@ -6,8 +6,8 @@
  * The API process is the same in all three and is left out, like PostgreSQL.
  */
 import { loadConfig } from '../../src/shared/infrastructure/config/config.js';
-import { profileFaults } from '../../src/shared/infrastructure/ecs-local/faults.js';
-import { taskFamilyOf } from '../../src/shared/kernel/index.js';
+import { profileFaults } from '../../src/dev/ecs-local/faults.js';
+import { taskFamilyOf } from '../../src/shared/infrastructure/messaging/ecs/task-family.js';
 import { percentile } from '../lib/stats.js';
 import type { FargateLadderPoint, MeasuredInputs, Style } from './measured.js';
 import { delayFlow, independentFlow, mergeFlows, simulateUseCase, stream, thinFlow, type ArrivalProcess, type Flow, type TaskBehaviour, type UseCaseRun } from './simulation.js';

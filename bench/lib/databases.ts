@@ -3,7 +3,7 @@ import { loadConfig } from '../../src/shared/infrastructure/config/config.js';
 import { createMonolith } from '../../src/entrypoints/bootstrap.js';
 import { createLogger } from '../../src/shared/infrastructure/logging/logger.js';
 import { MemoryTransport } from '../../src/shared/infrastructure/messaging/memory-transport.js';
-import { databaseUrl, dropDatabase, ensureDatabase } from '../../src/shared/infrastructure/provisioning/database.js';
+import { databaseUrl, dropDatabase, ensureDatabase } from '../../src/dev/provisioning/database.js';
 
 /**
  * The bench's databases on one server: a migrated template, then one clone per system run

@@ -3,13 +3,13 @@ import { ConfigError, loadConfig } from '../shared/infrastructure/config/config.
 import { DEFAULT_DEAD_LETTER_LIMIT, DeliveryAdministration } from '../shared/infrastructure/http/admin.routes.js';
 import { createLogger } from '../shared/infrastructure/logging/logger.js';
 import { MemoryTransport } from '../shared/infrastructure/messaging/memory-transport.js';
-import { ProvisioningError, resolveEndpoints } from '../shared/infrastructure/provisioning/index.js';
 import { DomainError, isUuid } from '../shared/kernel/index.js';
 import { createMonolith } from './bootstrap.js';
 import { exitWithHelpIfAsked } from './cli-help.js';
 
 /**
- * Operators' command line for dead letters, against DATABASE_URL (or the local dev instances):
+ * Operators' command line for dead letters, against DATABASE_URL (in a checkout, `npm run
+ * dead-letters` finds the local dev instances first: src/dev/cli/dead-letters.ts):
  *   dead-letters list [--use-case X] [--limit N]
  *   dead-letters redrive --message-id ID | --use-case X | --all
  * Prints JSON on stdout; errors go to stderr as JSON with a code, and the exit code is non-zero
@@ -24,7 +24,7 @@ const HELP = `usage:
   dead-letters redrive --message-id ID             put one back to pending with a fresh attempt budget
   dead-letters redrive --use-case X | --all        the same for a use case's, or every, dead letter
 
-Against DATABASE_URL, else the local dev database. JSON on stdout; errors on stderr as
+Against DATABASE_URL (npm run dead-letters: else the local dev database). JSON on stdout; errors on stderr as
 {"error":{"code","message"}}, exit 2 (usage), 78 (configuration) or 1.`;
 
 class UsageError extends Error {}
@@ -79,7 +79,8 @@ async function main(argv: string[]): Promise<unknown> {
   const config = loadConfig();
   // stdout carries the JSON result alone; failures reach stderr through the error handler below.
   const logger = createLogger({ level: 'silent', name: 'dead-letters' });
-  const databaseUrl = config.DATABASE_URL ?? (await resolveEndpoints(config, { allowEmbedded: false })).databaseUrl;
+  const databaseUrl = config.DATABASE_URL;
+  if (databaseUrl === undefined) throw new ConfigError(['DATABASE_URL: not set (the database whose dead letters to list or re-drive)']);
   const runtime = await createMonolith({ config, logger, databaseUrl, transport: new MemoryTransport(logger) });
   try {
     const administration = new DeliveryAdministration(
@@ -113,7 +114,6 @@ main(process.argv.slice(2)).then(
     if (error instanceof UsageError) fail('USAGE', error.message, 2, { usage: SYNOPSIS });
     else if (error instanceof DomainError) fail(error.code, error.message, 2);
     else if (error instanceof ConfigError) fail('INVALID_CONFIGURATION', error.message, 78);
-    else if (error instanceof ProvisioningError) fail('NO_DATABASE', error.message, 1);
     else fail('FAILED', error instanceof Error ? error.message : String(error), 1);
   },
 );

@@ -1,4 +1,4 @@
-import { resolveEndpoints } from '../shared/infrastructure/provisioning/index.js';
+import { resolveEndpoints } from '../dev/provisioning/index.js';
 import { baseLogger, configOrExit, createApi, monolithOrExit, onShutdown } from './bootstrap.js';
 
 /**

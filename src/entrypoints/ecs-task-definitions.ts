@@ -1,7 +1,7 @@
 import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { taskFamilyOf } from '../shared/kernel/index.js';
+import { taskFamilyOf } from '../shared/infrastructure/messaging/ecs/task-family.js';
 import { ALL_INBOXES } from './tasks/inboxes.js';
 import { exitWithHelpIfAsked } from './cli-help.js';
 

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/shared/infrastructure/config/config.js';
-import { stopEmbedded } from '../../src/shared/infrastructure/provisioning/provisioning.js';
+import { stopEmbedded } from '../../src/dev/provisioning/provisioning.js';
 
 /**
  * `npm run dev` on a machine where nothing answers at the probed PostgreSQL address: it comes

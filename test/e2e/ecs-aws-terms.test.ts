@@ -1,6 +1,6 @@
 import { DescribeTasksCommand, ECSClient, ListTasksCommand, RunTaskCommand, StopTaskCommand, type Task } from '@aws-sdk/client-ecs';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { LocalEcs, LocalEcsFaultsInput } from '../../src/shared/infrastructure/ecs-local/index.js';
+import type { LocalEcs, LocalEcsFaultsInput } from '../../src/dev/ecs-local/index.js';
 import { EcsTransport } from '../../src/shared/infrastructure/messaging/ecs/ecs-transport.js';
 import { heartbeatLease } from '../../src/shared/infrastructure/messaging/ecs/task-lease.js';
 import { cloneRunDatabase } from '../support/databases.js';

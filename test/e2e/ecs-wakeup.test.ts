@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import type { LocalEcs } from '../../src/shared/infrastructure/ecs-local/index.js';
+import type { LocalEcs } from '../../src/dev/ecs-local/index.js';
 import { ecsSystemsClosedAfterEach } from '../support/ecs.js';
 import { eventually, getOrder, placeOrder, registerCustomer, sql, TERMINAL, waitForStatus, type TestSystem } from '../support/system.js';
 

@@ -2,7 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import type { LocalEcs } from '../../src/shared/infrastructure/ecs-local/index.js';
+import type { LocalEcs } from '../../src/dev/ecs-local/index.js';
 import { SuitePostgres } from '../reliability/harness/services.js';
 import { cloneRunDatabase } from '../support/databases.js';
 import { ecsSystemEnv, startTestEcs } from '../support/ecs.js';

@@ -5,7 +5,7 @@ import { createMessage, traceparent, uuidv7 } from '../../src/shared/kernel/inde
 import { OrderCreatedV1 } from '../../src/modules/order/contract/index.js';
 import { SHARED } from '../../src/shared/infrastructure/composition/tokens.js';
 import type { EventBusPort } from '../../src/shared/kernel/index.js';
-import { deleteKeysWithPrefix } from '../../src/shared/infrastructure/provisioning/redis.js';
+import { deleteKeysWithPrefix } from '../../src/dev/provisioning/redis.js';
 import { availableCredit, eventually, placeOrder, registerCustomer, sql, systemsClosedAfterEach, type TestSystem } from '../support/system.js';
 
 /**

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { deleteKeysWithPrefix } from '../../src/shared/infrastructure/provisioning/redis.js';
+import { deleteKeysWithPrefix } from '../../src/dev/provisioning/redis.js';
 import { availableCredit, eventually, getOrder, placeOrder, registerCustomer, startTestSystem, TERMINAL, type OrderJson, type TestSystem } from '../support/system.js';
 
 /**

@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { deleteKeysWithPrefix } from '../../src/shared/infrastructure/provisioning/redis.js';
+import { deleteKeysWithPrefix } from '../../src/dev/provisioning/redis.js';
 import { traceparent, uuidv7 } from '../../src/shared/kernel/index.js';
 import { availableCredit, eventually, getOrder, placeOrder, registerCustomer, startTestSystem, waitForStatus, type TestSystem } from '../support/system.js';
 
@@ -70,7 +70,7 @@ function untilDelivery(where: string, params: unknown[], status: string): Promis
 }
 
 async function cli(...args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn(`${ROOT}node_modules/.bin/tsx`, ['src/entrypoints/dead-letters.ts', ...args], {
+  const child = spawn(`${ROOT}node_modules/.bin/tsx`, ['src/dev/cli/dead-letters.ts', ...args], {
     cwd: ROOT,
     env: { ...process.env, DATABASE_URL: system.config.DATABASE_URL, LOG_LEVEL: 'silent' },
     stdio: ['ignore', 'pipe', 'pipe'],

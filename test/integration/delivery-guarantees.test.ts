@@ -8,7 +8,7 @@ import { SHARED } from '../../src/shared/infrastructure/composition/tokens.js';
 import { createLogger } from '../../src/shared/infrastructure/logging/logger.js';
 import type { Delivery } from '../../src/shared/infrastructure/messaging/subscription.js';
 import type { DeliveryTransport } from '../../src/shared/infrastructure/messaging/transport.js';
-import { deleteKeysWithPrefix } from '../../src/shared/infrastructure/provisioning/redis.js';
+import { deleteKeysWithPrefix } from '../../src/dev/provisioning/redis.js';
 import { uniquePrefix } from '../support/databases.js';
 import {
   availableCredit,

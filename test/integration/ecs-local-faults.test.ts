@@ -15,8 +15,8 @@ import {
   type Task,
 } from '@aws-sdk/client-ecs';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { silentEcsLocalLogger, startLocalEcs, type LocalEcs } from '../../src/shared/infrastructure/ecs-local/index.js';
-import { DEFAULT_START_FAILURE_REASONS } from '../../src/shared/infrastructure/ecs-local/faults.js';
+import { silentEcsLocalLogger, startLocalEcs, type LocalEcs } from '../../src/dev/ecs-local/index.js';
+import { DEFAULT_START_FAILURE_REASONS } from '../../src/dev/ecs-local/faults.js';
 
 /**
  * The local ECS endpoint fails the way ECS and Fargate fail (issue 11): cold starts as a

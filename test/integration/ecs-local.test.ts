@@ -11,7 +11,7 @@ import {
   type Task,
 } from '@aws-sdk/client-ecs';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { startLocalEcs, type EcsLocalLogger, type LocalEcs } from '../../src/shared/infrastructure/ecs-local/index.js';
+import { startLocalEcs, type EcsLocalLogger, type LocalEcs } from '../../src/dev/ecs-local/index.js';
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
 

@@ -13,11 +13,11 @@ import {
   databaseUrl,
   dropDatabase,
   ensureDatabase,
-} from '../../src/shared/infrastructure/provisioning/database.js';
-import { readEndpointsFile, writeEndpointsFile } from '../../src/shared/infrastructure/provisioning/endpoints-file.js';
-import { acquireFileLock, isProcessAlive } from '../../src/shared/infrastructure/provisioning/lock-file.js';
-import { ProvisioningError, resolveEndpoints, stopEmbedded, type ResolvedEndpoints } from '../../src/shared/infrastructure/provisioning/provisioning.js';
-import { checkRedis } from '../../src/shared/infrastructure/provisioning/redis.js';
+} from '../../src/dev/provisioning/database.js';
+import { readEndpointsFile, writeEndpointsFile } from '../../src/dev/provisioning/endpoints-file.js';
+import { acquireFileLock, isProcessAlive } from '../../src/dev/provisioning/lock-file.js';
+import { ProvisioningError, resolveEndpoints, stopEmbedded, type ResolvedEndpoints } from '../../src/dev/provisioning/provisioning.js';
+import { checkRedis } from '../../src/dev/provisioning/redis.js';
 
 /**
  * Against real servers: the run's own database and Redis (handed over by test/support/global-setup.ts),
@@ -343,7 +343,7 @@ describe('embedded PostgreSQL and redis-server', () => {
 
     const script = [
       `const { loadConfig } = await import(${JSON.stringify(resolve('src/shared/infrastructure/config/config.ts'))});`,
-      `const { resolveEndpoints } = await import(${JSON.stringify(resolve('src/shared/infrastructure/provisioning/provisioning.ts'))});`,
+      `const { resolveEndpoints } = await import(${JSON.stringify(resolve('src/dev/provisioning/provisioning.ts'))});`,
       'const endpoints = await resolveEndpoints(loadConfig(), { allowEmbedded: true });',
       'process.stdout.write(JSON.stringify(endpoints));',
     ].join('\n');

@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { startLocalEcs, type LocalEcs, type StartLocalEcsOptions } from '../../src/shared/infrastructure/ecs-local/index.js';
+import { startLocalEcs, type LocalEcs, type StartLocalEcsOptions } from '../../src/dev/ecs-local/index.js';
 import { cloneRunDatabase } from './databases.js';
 import { startTestSystem, type TestSystem } from './system.js';
 

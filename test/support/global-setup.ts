@@ -1,9 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import { loadConfig } from '../../src/shared/infrastructure/config/config.js';
-import { dropDatabase, ensureDatabase, listDatabases } from '../../src/shared/infrastructure/provisioning/database.js';
-import { maskUrl } from '../../src/shared/infrastructure/provisioning/mask-url.js';
-import { resolveEndpoints } from '../../src/shared/infrastructure/provisioning/provisioning.js';
-import { deleteKeysWithPrefix } from '../../src/shared/infrastructure/provisioning/redis.js';
+import { dropDatabase, ensureDatabase, listDatabases } from '../../src/dev/provisioning/database.js';
+import { maskUrl } from '../../src/dev/provisioning/mask-url.js';
+import { resolveEndpoints } from '../../src/dev/provisioning/provisioning.js';
+import { deleteKeysWithPrefix } from '../../src/dev/provisioning/redis.js';
 import { createMonolith } from '../../src/entrypoints/bootstrap.js';
 import { createLogger } from '../../src/shared/infrastructure/logging/logger.js';
 import { MemoryTransport } from '../../src/shared/infrastructure/messaging/memory-transport.js';

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import pg from 'pg';
-import { checkConsistency, type ConsistencyReport } from '../../src/entrypoints/consistency/consistency-checks.js';
+import { checkConsistency, type ConsistencyReport } from '../../src/dev/cli/consistency/consistency-checks.js';
 
 /**
  * The hot-customer burst of issue 17: a few dozen customers, each with credit for all but (for

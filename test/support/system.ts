@@ -6,7 +6,7 @@ import { createLogger, type Logger } from '../../src/shared/infrastructure/loggi
 import type { DeliveryTransport } from '../../src/shared/infrastructure/messaging/transport.js';
 import { createApi, createMonolith } from '../../src/entrypoints/bootstrap.js';
 import { cloneRunDatabase, uniquePrefix } from './databases.js';
-import { deleteKeysWithPrefix } from '../../src/shared/infrastructure/provisioning/redis.js';
+import { deleteKeysWithPrefix } from '../../src/dev/provisioning/redis.js';
 
 export interface TestSystem {
   readonly runtime: Runtime;

@@ -32,8 +32,3 @@ const USE_CASE = /^[a-z][a-z0-9]*(-[a-z0-9]+)*\.[a-z][a-z0-9]*(-[a-z0-9]+)*$/;
 export function isUseCaseId(value: string): boolean {
   return USE_CASE.test(value);
 }
-
-/** ECS names allow only [A-Za-z0-9_-]: the task definition family is the use-case id with `-` for `.`. */
-export function taskFamilyOf(useCase: string): string {
-  return useCase.replace('.', '-');
-}

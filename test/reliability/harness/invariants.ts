@@ -1,5 +1,5 @@
 import pg from 'pg';
-import { checkConsistency, type CheckResult, type ConsistencyReport } from '../../../src/entrypoints/consistency/consistency-checks.js';
+import { checkConsistency, type CheckResult, type ConsistencyReport } from '../../../src/dev/cli/consistency/consistency-checks.js';
 import type { IntendedOrder } from './load.js';
 import { count, withDatabase } from './sql.js';
 import { AssertionFailure, sleep } from './util.js';

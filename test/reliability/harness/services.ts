@@ -1,9 +1,9 @@
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
-import { ensureDatabase } from '../../../src/shared/infrastructure/provisioning/database.js';
-import { embeddedPostgresStatus, startEmbeddedPostgres, stopEmbeddedPostgres } from '../../../src/shared/infrastructure/provisioning/embedded-postgres.js';
-import { findRedisServer, localRedisStatus, startLocalRedis, stopLocalRedis } from '../../../src/shared/infrastructure/provisioning/local-redis.js';
-import { isProcessAlive } from '../../../src/shared/infrastructure/provisioning/lock-file.js';
+import { ensureDatabase } from '../../../src/dev/provisioning/database.js';
+import { embeddedPostgresStatus, startEmbeddedPostgres, stopEmbeddedPostgres } from '../../../src/dev/provisioning/embedded-postgres.js';
+import { findRedisServer, localRedisStatus, startLocalRedis, stopLocalRedis } from '../../../src/dev/provisioning/local-redis.js';
+import { isProcessAlive } from '../../../src/dev/provisioning/lock-file.js';
 import { freePort, sleep, waitFor } from './util.js';
 
 /**

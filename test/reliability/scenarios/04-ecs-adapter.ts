@@ -115,7 +115,7 @@ export const ecsAdapter: Scenario = {
     const { system, databaseUrl, env } = await ctx.createSystem({ ...shared, AWS_ENDPOINT_URL_ECS: endpointUrl });
     const endpoint = await ctx.createProcess({
       name: 'ecs-local',
-      entry: join(ctx.distDir, 'entrypoints', 'ecs-local.js'),
+      entry: join(ctx.distDir, 'dev', 'cli', 'ecs-local.js'),
       port: endpointPort,
       readyPath: '/_local/health',
       env: {

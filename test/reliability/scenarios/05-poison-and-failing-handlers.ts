@@ -73,7 +73,7 @@ async function sampleBackoff(databaseUrl: string, until: () => boolean): Promise
 
 /** Runs the operator command against the database, as an operator would; returns its exit code and JSON report. */
 async function checkConsistencyCli(ctx: ScenarioContext, databaseUrl: string): Promise<{ code: number | null; report: { ok: boolean; checks: Array<{ name: string; count: number; sample: Array<Record<string, unknown>> }> } }> {
-  const child = spawn(process.execPath, [join(ctx.distDir, 'entrypoints', 'check-consistency.js'), '--json', '--limit', '1000', '--database-url', databaseUrl], {
+  const child = spawn(process.execPath, [join(ctx.distDir, 'dev', 'cli', 'check-consistency.js'), '--json', '--limit', '1000', '--database-url', databaseUrl], {
     cwd: ctx.projectRoot,
     env: { PATH: process.env['PATH'] ?? '' },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import type { ConsistencyReport } from '../../../src/entrypoints/consistency/consistency-checks.js';
+import type { ConsistencyReport } from '../../../src/dev/cli/consistency/consistency-checks.js';
 import { loadConfig, maxEcsTasks, taskConnections } from '../../../src/shared/infrastructure/config/config.js';
 import { creditLimitFor, expectedOutcome, runHotBurst, type BurstReport, type Post } from '../../support/hot-burst.js';
 import { problemCode, request } from '../harness/http.js';
@@ -105,7 +105,7 @@ async function burstOn(ctx: ScenarioContext, run: Run): Promise<RunResult> {
   if (ecs) {
     endpoint = await ctx.createProcess({
       name: `ecs-local-${style}`,
-      entry: join(ctx.distDir, 'entrypoints', 'ecs-local.js'),
+      entry: join(ctx.distDir, 'dev', 'cli', 'ecs-local.js'),
       port: endpointPort,
       readyPath: '/_local/health',
       env: {

@@ -1,5 +1,5 @@
 import { checkConnectionBudget, ConfigError, LAUNCHER_POOL_SIZE, maxEcsTasks, taskDefinitionRevisions, type Config } from '../config/config.js';
-import { taskFamilyOf } from '../../kernel/index.js';
+import { taskFamilyOf } from '../messaging/ecs/task-family.js';
 import type { Logger } from '../logging/logger.js';
 import { MemoryTransport } from '../messaging/memory-transport.js';
 import type { RoutingTable } from '../messaging/subscription.js';

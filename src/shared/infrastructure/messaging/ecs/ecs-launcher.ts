@@ -1,6 +1,7 @@
 import { DescribeTasksCommand, ECSClient, RunTaskCommand, StopTaskCommand, type RunTaskCommandInput, type RunTaskCommandOutput, type Task } from '@aws-sdk/client-ecs';
 import pg from 'pg';
-import { taskFamilyOf, uuidv7 } from '../../../kernel/index.js';
+import { uuidv7 } from '../../../kernel/index.js';
+import { taskFamilyOf } from './task-family.js';
 import type { Logger } from '../../logging/logger.js';
 import { quoteIdent } from '../../persistence/messaging-tables.js';
 

@@ -14,11 +14,11 @@
  * SIGKILL after the grace) and exits; a second Ctrl-C kills them at once.
  */
 import { z } from 'zod';
-import { createLogger } from '../shared/infrastructure/logging/logger.js';
-import { startLocalEcs } from '../shared/infrastructure/ecs-local/index.js';
-import { loadConfig } from '../shared/infrastructure/config/config.js';
-import { resolveEndpoints } from '../shared/infrastructure/provisioning/index.js';
-import { exitWithHelpIfAsked } from './cli-help.js';
+import { createLogger } from '../../shared/infrastructure/logging/logger.js';
+import { startLocalEcs } from '../ecs-local/index.js';
+import { loadConfig } from '../../shared/infrastructure/config/config.js';
+import { resolveEndpoints } from '../provisioning/index.js';
+import { exitWithHelpIfAsked } from '../../entrypoints/cli-help.js';
 
 const intVar = (def: number, min: number, max: number) => z.coerce.number().int().min(min).max(max).default(def);
 const rateVar = z.coerce.number().min(0).max(1).optional();

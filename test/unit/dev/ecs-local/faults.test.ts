@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { applyFaults, profileFaults, seededRandom, TokenBucket } from '../../../../../src/shared/infrastructure/ecs-local/faults.js';
+import { applyFaults, profileFaults, seededRandom, TokenBucket } from '../../../../src/dev/ecs-local/faults.js';
 
 describe('the local ECS endpoint’s faults', () => {
   it('has a kind default profile and a fargate profile with cold starts and the account’s rate limits, scaled in time', () => {

@@ -1,4 +1,4 @@
-import type { Config } from '../config/config.js';
+import type { Config } from '../../shared/infrastructure/config/config.js';
 import { checkPostgres, databaseNameOf, ensureDatabase } from './database.js';
 import { embeddedPostgresBinaries, embeddedPostgresStatus, startEmbeddedPostgres, stopEmbeddedPostgres } from './embedded-postgres.js';
 import {

@@ -1,6 +1,6 @@
 import pg from 'pg';
-import { customerInbox } from '../../modules/customer/contract/index.js';
-import { orderInbox } from '../../modules/order/contract/index.js';
+import { customerInbox } from '../../../modules/customer/contract/index.js';
+import { orderInbox } from '../../../modules/order/contract/index.js';
 
 /**
  * The system's invariants, checked with plain SQL across both modules' schemas in ONE

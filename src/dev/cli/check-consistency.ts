@@ -1,10 +1,10 @@
 import { parseArgs } from 'node:util';
 import pg from 'pg';
-import { ConfigError, loadConfig } from '../shared/infrastructure/config/config.js';
-import { maskUrl, provisioningPaths, readEndpointsFile } from '../shared/infrastructure/provisioning/index.js';
+import { ConfigError, loadConfig } from '../../shared/infrastructure/config/config.js';
+import { maskUrl, provisioningPaths, readEndpointsFile } from '../provisioning/index.js';
 import { checkConsistency, DEFAULT_OPTIONS, SchemaMissingError, type CheckMode } from './consistency/consistency-checks.js';
 import { formatReport } from './consistency/format-report.js';
-import { exitWithHelpIfAsked } from './cli-help.js';
+import { exitWithHelpIfAsked } from '../../entrypoints/cli-help.js';
 
 /**
  * `npm run check:consistency`: checks the system's invariants against its database and reports

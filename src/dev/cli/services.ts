@@ -1,7 +1,7 @@
-import { ConfigError, loadConfig } from '../shared/infrastructure/config/config.js';
-import { maskUrl } from '../shared/infrastructure/provisioning/mask-url.js';
-import { endpointsStatus, ProvisioningError, resolveEndpoints, stopEmbedded } from '../shared/infrastructure/provisioning/provisioning.js';
-import { exitWithHelpIfAsked } from './cli-help.js';
+import { ConfigError, loadConfig } from '../../shared/infrastructure/config/config.js';
+import { maskUrl } from '../provisioning/mask-url.js';
+import { endpointsStatus, ProvisioningError, resolveEndpoints, stopEmbedded } from '../provisioning/provisioning.js';
+import { exitWithHelpIfAsked } from '../../entrypoints/cli-help.js';
 
 /**
  * Local PostgreSQL and Redis for development:
