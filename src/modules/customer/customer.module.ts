@@ -15,8 +15,8 @@ import { ReserveCreditHandler } from './application/reserve-credit/reserve-credi
 import { CUSTOMER_USE_CASES, customerInbox } from './contract/customer.inbox.js';
 import { ReleaseCreditV1, ReserveCreditV1 } from './contract/customer.messages.js';
 import { registerCustomerRoutes } from './infrastructure/http/customer.routes.js';
-import { CreditReservationSchema, CustomerSchema } from './infrastructure/persistence/customer.entity-schema.js';
-import { MikroOrmCreditReservationRepository, MikroOrmCustomerRepository } from './infrastructure/persistence/mikro-orm-customer.repository.js';
+import { PgCreditReservationRepository } from './infrastructure/persistence/pg-credit-reservation.repository.js';
+import { PgCustomerRepository } from './infrastructure/persistence/pg-customer.repository.js';
 
 export const CUSTOMER = {
   Customers: Symbol.for('customer.CustomerRepository') as ServiceIdentifier<CustomerRepositoryPort>,
@@ -29,8 +29,8 @@ export const CUSTOMER = {
 
 /** The Customer module's wiring: application classes stay free of the container. */
 const bindings = new ContainerModule(({ bind }) => {
-  bind(CUSTOMER.Customers).toDynamicValue((c) => new MikroOrmCustomerRepository(c.get(SHARED.Database)));
-  bind(CUSTOMER.Reservations).toDynamicValue((c) => new MikroOrmCreditReservationRepository(c.get(SHARED.Database)));
+  bind(CUSTOMER.Customers).toDynamicValue((c) => new PgCustomerRepository(c.get(SHARED.Database)));
+  bind(CUSTOMER.Reservations).toDynamicValue((c) => new PgCreditReservationRepository(c.get(SHARED.Database)));
   bind(CUSTOMER.RegisterCustomer).toDynamicValue((c) => new RegisterCustomerHandler(c.get(SHARED.Transaction), c.get(CUSTOMER.Customers), c.get(SHARED.Clock)));
   bind(CUSTOMER.GetCustomer).toDynamicValue((c) => new GetCustomerQuery(c.get(CUSTOMER.Customers)));
   bind(CUSTOMER.ReserveCredit).toDynamicValue(
@@ -58,7 +58,7 @@ function subscriptions(container: Container): Subscription[] {
 export const customerModule: ModuleDefinition = {
   name: 'customer',
   inbox: customerInbox,
-  entities: [CustomerSchema, CreditReservationSchema],
+  entities: [], // every table is read and written with hand-written SQL (ADR 20)
   migrations: async () => (await import('./infrastructure/persistence/migrations/index.js')).customerMigrations,
   bindings,
   subscriptions,

@@ -20,13 +20,11 @@ import { RecordCreditReleaseOnCreditReleased } from './application/record-credit
 import { RejectOrderOnCreditReservationFailed } from './application/reject-order/reject-order-on-credit-reservation-failed.handler.js';
 import { ORDER_USE_CASES, orderInbox } from './contract/order.inbox.js';
 import { registerOrderRoutes } from './infrastructure/http/order.routes.js';
-import { IdempotencyKeySchema, OrderSchema, SagaInstanceSchema, SagaStepSchema } from './infrastructure/persistence/order.entity-schema.js';
-import {
-  MikroOrmIdempotencyStore,
-  MikroOrmOrderRepository,
-  MikroOrmPlaceOrderSagaRepository,
-  MikroOrmSagaLog,
-} from './infrastructure/persistence/mikro-orm-order.repositories.js';
+import { OrderSchema, SagaStepSchema } from './infrastructure/persistence/order.entity-schema.js';
+import { PgIdempotencyStore } from './infrastructure/persistence/pg-idempotency-store.js';
+import { PgOrderRepository } from './infrastructure/persistence/pg-order.repository.js';
+import { PgPlaceOrderSagaRepository } from './infrastructure/persistence/pg-place-order-saga.repository.js';
+import { PgSagaLog } from './infrastructure/persistence/pg-saga-log.js';
 
 export const ORDER = {
   Orders: Symbol.for('order.OrderRepository') as ServiceIdentifier<OrderRepositoryPort>,
@@ -44,10 +42,10 @@ export const ORDER = {
 
 /** The Order module's wiring: application classes stay free of the container. */
 const bindings = new ContainerModule(({ bind }) => {
-  bind(ORDER.Orders).toDynamicValue((c) => new MikroOrmOrderRepository(c.get(SHARED.Database)));
-  bind(ORDER.Sagas).toDynamicValue((c) => new MikroOrmPlaceOrderSagaRepository(c.get(SHARED.Database)));
-  bind(ORDER.SagaLog).toDynamicValue((c) => new MikroOrmSagaLog(c.get(SHARED.Database)));
-  bind(ORDER.Idempotency).toDynamicValue((c) => new MikroOrmIdempotencyStore(c.get(SHARED.Database)));
+  bind(ORDER.Orders).toDynamicValue((c) => new PgOrderRepository(c.get(SHARED.Database)));
+  bind(ORDER.Sagas).toDynamicValue((c) => new PgPlaceOrderSagaRepository(c.get(SHARED.Database)));
+  bind(ORDER.SagaLog).toDynamicValue((c) => new PgSagaLog(c.get(SHARED.Database)));
+  bind(ORDER.Idempotency).toDynamicValue((c) => new PgIdempotencyStore(c.get(SHARED.Database)));
   bind(ORDER.Changes).toDynamicValue((c) => new OrderChanges(c.get(ORDER.Orders), c.get(SHARED.EventBus), c.get(ORDER.SagaLog), c.get(SHARED.Clock)));
   bind(ORDER.Orchestrator).toDynamicValue((c) => new PlaceOrderSagaOrchestrator(c.get(ORDER.Sagas), c.get(ORDER.Orders), c.get(ORDER.Changes), c.get(SHARED.Clock)));
   bind(ORDER.PlaceOrder).toDynamicValue((c) => {
@@ -94,7 +92,7 @@ function subscriptions(container: Container): Subscription[] {
 export const orderModule: ModuleDefinition = {
   name: 'order',
   inbox: orderInbox,
-  entities: [OrderSchema, SagaInstanceSchema, SagaStepSchema, IdempotencyKeySchema],
+  entities: [OrderSchema, SagaStepSchema],
   migrations: async () => (await import('./infrastructure/persistence/migrations/index.js')).orderMigrations,
   bindings,
   subscriptions,

@@ -5,7 +5,7 @@ import { CreditReservation, type CreditReservationStatus } from '../../../src/mo
 import { Customer, type CustomerSnapshot } from '../../../src/modules/customer/domain/customer.aggregate.js';
 import { InMemoryTable, UniqueViolation, type InMemoryDatabase } from './in-memory-database.js';
 
-/** Same contract as MikroOrmCustomerRepository: version 1 on insert, +1 per save, stale saves refused. */
+/** Same contract as PgCustomerRepository (test/integration/persistence proves it): version 1 on insert, +1 per save of the whole state, stale saves refused. */
 export class InMemoryCustomerRepository extends InMemoryTable<string, CustomerSnapshot> implements CustomerRepositoryPort {
   constructor(db: InMemoryDatabase) {
     super(db);
@@ -33,8 +33,7 @@ export class InMemoryCustomerRepository extends InMemoryTable<string, CustomerSn
     const stored = this.rows.get(customer.id);
     if (!stored || stored.version !== customer.version) throw new ConcurrencyError('customer', customer.id);
     const next = customer.version + 1;
-    // Like the SQL update: only the available credit (and the version) change.
-    this.rows.set(customer.id, { ...stored, availableCredit: customer.availableCredit, version: next });
+    this.rows.set(customer.id, { ...customer.snapshot(), version: next });
     customer.markPersisted(next);
   }
 
@@ -51,7 +50,7 @@ export interface CreditReservationRow {
   readonly status: CreditReservationStatus;
 }
 
-/** Same contract as MikroOrmCreditReservationRepository: a new reservation is inserted (one per order), a loaded one updated. */
+/** Same contract as PgCreditReservationRepository: a new reservation is inserted (one per order), a loaded one updated whole. */
 export class InMemoryCreditReservationRepository extends InMemoryTable<string, CreditReservationRow> implements CreditReservationRepositoryPort {
   constructor(db: InMemoryDatabase) {
     super(db);
@@ -76,7 +75,7 @@ export class InMemoryCreditReservationRepository extends InMemoryTable<string, C
       });
       return;
     }
-    if (stored) this.rows.set(reservation.orderId, { ...stored, status: reservation.status });
+    if (stored) this.rows.set(reservation.orderId, { orderId: reservation.orderId, customerId: reservation.customerId, amount: reservation.amount, status: reservation.status });
   }
 
   stored(orderId: string): CreditReservationRow | undefined {

@@ -1,6 +1,5 @@
 import { Container } from 'inversify';
 import { CUSTOMER, customerModule } from '../../../src/modules/customer/customer.module.js';
-import type { MikroOrmIdempotencyStore } from '../../../src/modules/order/infrastructure/persistence/mikro-orm-order.repositories.js';
 import { ORDER, orderModule } from '../../../src/modules/order/order.module.js';
 import { SHARED } from '../../../src/shared/infrastructure/composition/tokens.js';
 import { loadConfig, type Config } from '../../../src/shared/infrastructure/config/config.js';
@@ -41,7 +40,6 @@ export function orderContainer(config: Config, db: InMemoryDatabase, clock: Fixe
   container.rebind(ORDER.Orders).toConstantValue(new InMemoryOrderRepository(db));
   container.rebind(ORDER.Sagas).toConstantValue(new InMemoryPlaceOrderSagaRepository(db));
   container.rebind(ORDER.SagaLog).toConstantValue(new InMemorySagaLog(db));
-  // The token names the MikroORM class (for its purge job); the use cases see only the port the fake implements.
-  container.rebind(ORDER.Idempotency).toConstantValue(new InMemoryIdempotencyStore(db) as unknown as MikroOrmIdempotencyStore);
+  container.rebind(ORDER.Idempotency).toConstantValue(new InMemoryIdempotencyStore(db));
   return container;
 }

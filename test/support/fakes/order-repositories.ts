@@ -7,7 +7,7 @@ import { Order, type OrderSnapshot } from '../../../src/modules/order/domain/ord
 import { PlaceOrderSaga, type PlaceOrderSagaSnapshot } from '../../../src/modules/order/domain/place-order-saga.js';
 import { InMemoryTable, UniqueViolation, type InMemoryDatabase } from './in-memory-database.js';
 
-/** Same contract as MikroOrmOrderRepository: version 1 on insert, +1 per save, stale saves refused, keyset pages newest first. */
+/** Same contract as PgOrderRepository (test/integration/persistence proves it): version 1 on insert, +1 per save of the whole state, stale saves refused, keyset pages newest first. */
 export class InMemoryOrderRepository extends InMemoryTable<string, OrderSnapshot> implements OrderRepositoryPort {
   constructor(db: InMemoryDatabase) {
     super(db);
@@ -35,8 +35,7 @@ export class InMemoryOrderRepository extends InMemoryTable<string, OrderSnapshot
     const stored = this.rows.get(order.id);
     if (!stored || stored.version !== order.version) throw new ConcurrencyError('order', order.id);
     const next = order.version + 1;
-    const s = order.snapshot();
-    this.rows.set(order.id, { ...stored, status: s.status, rejectionReason: s.rejectionReason, decidedAt: s.decidedAt, version: next });
+    this.rows.set(order.id, { ...order.snapshot(), version: next });
     order.markPersisted(next);
   }
 
@@ -65,7 +64,7 @@ export class InMemoryOrderRepository extends InMemoryTable<string, OrderSnapshot
   }
 }
 
-/** Same contract as MikroOrmPlaceOrderSagaRepository: stored at version 1; a save applies only to the version it loaded. */
+/** Same contract as PgPlaceOrderSagaRepository: stored at version 1; a save writes the whole state, only over the version it loaded. */
 export class InMemoryPlaceOrderSagaRepository extends InMemoryTable<string, PlaceOrderSagaSnapshot> implements PlaceOrderSagaRepositoryPort {
   constructor(db: InMemoryDatabase) {
     super(db);
@@ -86,7 +85,7 @@ export class InMemoryPlaceOrderSagaRepository extends InMemoryTable<string, Plac
     await this.fault('save');
     const stored = this.rows.get(saga.id);
     if (!stored || stored.version !== saga.version) throw new ConcurrencyError('place-order saga', saga.id);
-    this.rows.set(saga.id, { ...stored, state: saga.state, version: saga.version + 1 });
+    this.rows.set(saga.id, { ...saga.snapshot(), version: saga.version + 1 });
   }
 
   async findOverdue(now: Date, limit: number): Promise<string[]> {
@@ -102,7 +101,7 @@ export class InMemoryPlaceOrderSagaRepository extends InMemoryTable<string, Plac
   }
 }
 
-/** The saga history, in the order it was appended. */
+/** Same contract as PgSagaLog: the saga history, in the order it was appended; an empty detail is no detail. */
 export class InMemorySagaLog extends InMemoryTable<string, readonly SagaStep[]> implements SagaLogPort {
   constructor(db: InMemoryDatabase) {
     super(db);
@@ -111,7 +110,8 @@ export class InMemorySagaLog extends InMemoryTable<string, readonly SagaStep[]> 
   async append(orderId: string, steps: readonly SagaStep[]): Promise<void> {
     await this.fault('append');
     if (steps.length === 0) return;
-    this.rows.set(orderId, [...(this.rows.get(orderId) ?? []), ...steps.map((s) => ({ ...s }))]);
+    const copies = steps.map(({ detail, ...step }) => ({ ...step, ...(detail ? { detail } : {}) }));
+    this.rows.set(orderId, [...(this.rows.get(orderId) ?? []), ...copies]);
   }
 
   async list(orderId: string): Promise<SagaStep[]> {
@@ -124,7 +124,7 @@ export class InMemorySagaLog extends InMemoryTable<string, readonly SagaStep[]> 
   }
 }
 
-/** Same contract as MikroOrmIdempotencyStore: the first save of a key wins, later ones return false. */
+/** Same contract as PgIdempotencyStore: the first save of a key wins, later ones return false. */
 export class InMemoryIdempotencyStore extends InMemoryTable<string, IdempotencyRecord> implements IdempotencyStorePort {
   constructor(db: InMemoryDatabase) {
     super(db);
