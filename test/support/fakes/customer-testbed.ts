@@ -3,7 +3,7 @@ import { RegisterCustomerHandler } from '../../../src/modules/customer/applicati
 import { ReleaseCreditHandler } from '../../../src/modules/customer/application/release-credit/release-credit.handler.js';
 import { ReserveCreditHandler } from '../../../src/modules/customer/application/reserve-credit/reserve-credit.handler.js';
 import type { CustomerView } from '../../../src/modules/customer/application/customer.view.js';
-import { InMemoryEventBus } from '../../../src/shared/infrastructure/messaging/in-memory-event-bus.js';
+import { InMemoryEventBus } from './in-memory-event-bus.js';
 import { InMemoryCreditReservationRepository, InMemoryCustomerRepository } from './customer-repositories.js';
 import { FixedClock } from './fixed-clock.js';
 import { InMemoryDatabase } from './in-memory-database.js';

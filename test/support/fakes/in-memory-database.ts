@@ -1,6 +1,6 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import type { Envelope, EventBusPort, TransactionPort } from '../../../src/shared/kernel/index.js';
-import { InMemoryEventBus } from '../../../src/shared/infrastructure/messaging/in-memory-event-bus.js';
+import { InMemoryEventBus } from './in-memory-event-bus.js';
 
 /** A fake table's state: saved when a transaction starts, put back when it fails. */
 export interface TransactionParticipant {

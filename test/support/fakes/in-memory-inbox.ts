@@ -1,5 +1,5 @@
 import type { Subscription } from '../../../src/shared/infrastructure/messaging/subscription.js';
-import type { InMemoryEventBus } from '../../../src/shared/infrastructure/messaging/in-memory-event-bus.js';
+import type { InMemoryEventBus } from './in-memory-event-bus.js';
 import type { SagaStyle } from '../../../src/shared/kernel/index.js';
 import { InMemoryTable, type InMemoryDatabase } from './in-memory-database.js';
 

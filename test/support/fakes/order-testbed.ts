@@ -10,7 +10,7 @@ import { PlaceOrderSagaOrchestrator } from '../../../src/modules/order/applicati
 import { PlaceOrderHandler, type PlaceOrderCommand } from '../../../src/modules/order/application/place-order/place-order.handler.js';
 import { RecordCreditReleaseOnCreditReleased } from '../../../src/modules/order/application/record-credit-release/record-credit-release-on-credit-released.handler.js';
 import { RejectOrderOnCreditReservationFailed } from '../../../src/modules/order/application/reject-order/reject-order-on-credit-reservation-failed.handler.js';
-import { InMemoryEventBus } from '../../../src/shared/infrastructure/messaging/in-memory-event-bus.js';
+import { InMemoryEventBus } from './in-memory-event-bus.js';
 import { contextOf, createMessage, uuidv7, type Envelope, type MessageDefinition, type MessageHandler, type SagaStyle } from '../../../src/shared/kernel/index.js';
 import { FixedClock } from './fixed-clock.js';
 import { InMemoryDatabase } from './in-memory-database.js';

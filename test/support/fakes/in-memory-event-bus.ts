@@ -1,4 +1,4 @@
-import { MESSAGE_TYPE, parseEnvelope, type Envelope, type EventBusPort, type MessageDefinition, type MessageHandler } from '../../kernel/index.js';
+import { MESSAGE_TYPE, parseEnvelope, type Envelope, type EventBusPort, type MessageDefinition, type MessageHandler } from '../../../src/shared/kernel/index.js';
 
 export type InMemoryHandler<P> = MessageHandler<P> | ((message: Envelope<P>) => Promise<void>);
 

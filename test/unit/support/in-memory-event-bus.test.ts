@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { InMemoryEventBus } from '../../../../../src/shared/infrastructure/messaging/in-memory-event-bus.js';
-import { createMessage, defineMessage, traceparent, uuidv7, type Envelope } from '../../../../../src/shared/kernel/index.js';
+import { InMemoryEventBus } from '../../support/fakes/in-memory-event-bus.js';
+import { createMessage, defineMessage, traceparent, uuidv7, type Envelope } from '../../../src/shared/kernel/index.js';
 
 const Pinged = defineMessage('test.pinged.v1', 'event', z.object({ n: z.number().int() }));
 const Ponged = defineMessage('test.ponged.v1', 'event', z.object({ n: z.number().int() }));
