@@ -142,10 +142,11 @@ export default {
       name: 'task-reaches-no-other-entrypoint',
       severity: 'error',
       comment:
-        'A task entrypoint may share helpers under src/entrypoints/tasks/, but must not pull in another composition root ' +
-        '(dev server, api server, migrate, sweeper, local ECS endpoint) and everything that root wires.',
+        'A task entrypoint may share helpers under src/entrypoints/tasks/ and the composition parts under ' +
+        'src/entrypoints/composition/, but must not pull in another composition root (dev server, api server, migrate, ' +
+        'sweeper) and everything that root wires.',
       from: { path: '^src/entrypoints/tasks/' },
-      to: { path: '^src/entrypoints/', pathNot: '^src/entrypoints/tasks/', reachable: true },
+      to: { path: '^src/entrypoints/', pathNot: '^src/entrypoints/(tasks|composition)/', reachable: true },
     },
     {
       name: 'production-reaches-no-dev-tool',

@@ -30,7 +30,7 @@ import { CUSTOMER } from '../src/modules/customer/customer.module.js';
 import { ORDER } from '../src/modules/order/order.module.js';
 import { loadConfig } from '../src/shared/infrastructure/config/config.js';
 import { silentEcsLocalLogger, startLocalEcs, type LocalEcs } from '../src/dev/ecs-local/index.js';
-import type { Runtime } from '../src/shared/infrastructure/composition/runtime.js';
+import type { Runtime } from '../src/entrypoints/composition/runtime.js';
 import { createLogger } from '../src/shared/infrastructure/logging/logger.js';
 import { measureNodeStart } from './lib/baselines.js';
 import { BenchDatabases } from './lib/databases.js';

@@ -2,11 +2,11 @@ import { readFileSync } from 'node:fs';
 import type { FastifyInstance } from 'fastify';
 import { ConfigError, loadConfig, type Config } from '../shared/infrastructure/config/config.js';
 import type { ModuleDefinition } from '../shared/infrastructure/composition/module-definition.js';
-import { Runtime } from '../shared/infrastructure/composition/runtime.js';
+import { Runtime } from './composition/runtime.js';
 import { adminAccess, DeliveryAdministration, registerAdminRoutes } from '../shared/infrastructure/http/admin.routes.js';
 import { createHttpServer } from '../shared/infrastructure/http/http-server.js';
 import { createLogger, type Logger } from '../shared/infrastructure/logging/logger.js';
-import { createTransport } from '../shared/infrastructure/composition/transports.js';
+import { createTransport } from './composition/transports.js';
 import { DeliveryLag, SagaAdmission } from '../shared/infrastructure/messaging/delivery-lag.js';
 import type { DeliveryTransport } from '../shared/infrastructure/messaging/transport.js';
 import { ALL_INBOXES, ALL_MODULES } from './all-modules.js';
@@ -49,7 +49,7 @@ export function createMonolith(options: MonolithOptions): Promise<Runtime> {
     databaseUrl: options.databaseUrl,
     modules: options.modules ?? ALL_MODULES,
     inboxes: ALL_INBOXES,
-    transport: (_dispatcher, routing) =>
+    transport: (routing) =>
       options.transport ??
       createTransport({
         config: options.config,

@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { loadConfig, type Config } from '../../src/shared/infrastructure/config/config.js';
 import type { ModuleDefinition } from '../../src/shared/infrastructure/composition/module-definition.js';
-import type { Runtime } from '../../src/shared/infrastructure/composition/runtime.js';
+import type { Runtime } from '../../src/entrypoints/composition/runtime.js';
 import { createLogger, type Logger } from '../../src/shared/infrastructure/logging/logger.js';
 import type { DeliveryTransport } from '../../src/shared/infrastructure/messaging/transport.js';
 import { createApi, createMonolith } from '../../src/entrypoints/bootstrap.js';

@@ -1,8 +1,8 @@
 import { isUseCaseId } from '../../shared/kernel/index.js';
 import { ConfigError, loadConfig, type Config } from '../../shared/infrastructure/config/config.js';
 import type { ModuleDefinition } from '../../shared/infrastructure/composition/module-definition.js';
-import { Runtime } from '../../shared/infrastructure/composition/runtime.js';
-import { createTransport } from '../../shared/infrastructure/composition/transports.js';
+import { Runtime } from '../composition/runtime.js';
+import { createTransport } from '../composition/transports.js';
 import { createLogger, type Logger } from '../../shared/infrastructure/logging/logger.js';
 import { heartbeatLease, releaseLease, releaseLeaseIfIdle } from '../../shared/infrastructure/messaging/ecs/task-lease.js';
 import { Doorbell, InboxListener } from '../../shared/infrastructure/messaging/inbox-listener.js';
@@ -77,7 +77,7 @@ export async function runUseCaseTask(module: ModuleDefinition, useCase: string):
       // One connection per claimer and one for the relay and the lease heartbeat: what the connection budget counts per task.
       poolSize: config.TASK_CONCURRENCY + 1,
       applicationName,
-      transport: (_dispatcher, routing) =>
+      transport: (routing) =>
         createTransport({ config, logger, databaseUrl, routing, deferEcsDriver: true, applicationName, ...(config.REDIS_URL ? { redisUrl: config.REDIS_URL } : {}) }),
     });
     const idlePollMs = config.TASK_IDLE_POLL_MS ?? (listener ? 500 : 25);

@@ -15,20 +15,38 @@ interface OutboxRow {
 }
 
 /**
+ * Commits that wrote outbox rows, by producer database. The event bus reports them; the relay
+ * subscribes when it is built. Neither needs the other to exist first.
+ */
+export class OutboxCommits {
+  private readonly listeners: Array<(producer: ModuleDatabase) => void> = [];
+
+  subscribe(listener: (producer: ModuleDatabase) => void): void {
+    this.listeners.push(listener);
+  }
+
+  committed(producer: ModuleDatabase): void {
+    for (const listener of this.listeners) listener(producer);
+  }
+}
+
+/**
  * The event-bus port as the write side of the transactional outbox: messages become rows in
  * the module's own schema, in the caller's transaction. The rows of one transaction are written
  * in one statement just before it commits (a transaction that handles several deliveries
- * publishes once per delivery). After commit the relay is woken to fan them out; if the process
+ * publishes once per delivery). After commit the relay hears of it (OutboxCommits) and fans them out; if the process
  * dies first, the relay's poll finds them.
  */
 export class OutboxEventBus implements EventBusPort {
   private readonly insertSql: string;
+  private readonly onCommitted: () => void;
 
   constructor(
     private readonly db: ModuleDatabase,
     private readonly defaultProducer: string,
-    private readonly onCommitted: () => void,
+    commits: OutboxCommits,
   ) {
+    this.onCommitted = () => commits.committed(db);
     this.insertSql = `insert into ${quoteIdent(db.schema)}.outbox
       (id, type, correlation_id, causation_id, traceparent, occurred_at, payload, produced_by)
       select r.id, r.type, r.correlation_id, r.causation_id, r.traceparent, r.occurred_at, r.payload, r.produced_by

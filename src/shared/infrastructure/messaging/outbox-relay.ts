@@ -1,4 +1,5 @@
 import type { Logger } from '../logging/logger.js';
+import type { OutboxCommits } from './outbox-event-bus.js';
 import type { ModuleDatabase } from '../persistence/module-database.js';
 import { quoteIdent } from '../persistence/messaging-tables.js';
 import { inboxChannel } from './inbox-channel.js';
@@ -45,7 +46,11 @@ export class OutboxRelay {
     private readonly transport: DeliveryTransport,
     private readonly logger: Logger,
     private readonly options: RelayOptions,
-  ) {}
+    /** Commits of the producers' event buses: each wakes the relay for that producer. */
+    commits?: OutboxCommits,
+  ) {
+    commits?.subscribe((producer) => this.wake(producer));
+  }
 
   start(): void {
     this.stopped = false;

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { DeferredEcsTransport } from '../../../../../src/shared/infrastructure/composition/deferred-ecs-transport.js';
-import type { EcsTransport } from '../../../../../src/shared/infrastructure/messaging/ecs/ecs-transport.js';
-import type { Delivery } from '../../../../../src/shared/infrastructure/messaging/subscription.js';
+import { DeferredEcsTransport } from '../../../src/entrypoints/composition/deferred-ecs-transport.js';
+import type { EcsTransport } from '../../../src/shared/infrastructure/messaging/ecs/ecs-transport.js';
+import type { Delivery } from '../../../src/shared/infrastructure/messaging/subscription.js';
 
 /** What the stand-in transport was asked to do, in order. */
 type Call = readonly [string, ...unknown[]];

@@ -1,9 +1,9 @@
-import { checkConnectionBudget, ConfigError, LAUNCHER_POOL_SIZE, maxEcsTasks, taskDefinitionRevisions, type Config } from '../config/config.js';
-import { taskFamilyOf } from '../messaging/ecs/task-family.js';
-import type { Logger } from '../logging/logger.js';
-import { MemoryTransport } from '../messaging/memory-transport.js';
-import type { RoutingTable } from '../messaging/subscription.js';
-import type { DeliveryTransport } from '../messaging/transport.js';
+import { checkConnectionBudget, ConfigError, LAUNCHER_POOL_SIZE, maxEcsTasks, taskDefinitionRevisions, type Config } from '../../shared/infrastructure/config/config.js';
+import { taskFamilyOf } from '../../shared/infrastructure/messaging/ecs/task-family.js';
+import type { Logger } from '../../shared/infrastructure/logging/logger.js';
+import { MemoryTransport } from '../../shared/infrastructure/messaging/memory-transport.js';
+import type { RoutingTable } from '../../shared/infrastructure/messaging/subscription.js';
+import type { DeliveryTransport } from '../../shared/infrastructure/messaging/transport.js';
 import { DeferredEcsTransport } from './deferred-ecs-transport.js';
 
 export interface TransportContext {
@@ -32,7 +32,7 @@ export async function createTransport({ config, logger, databaseUrl, redisUrl, r
       return new MemoryTransport(logger, config.DELIVERY_BATCH_SIZE);
     case 'bullmq': {
       if (!redisUrl) throw new Error('EVENT_BUS=bullmq needs REDIS_URL');
-      const { BullMqTransport } = await import('../messaging/bullmq-transport.js');
+      const { BullMqTransport } = await import('../../shared/infrastructure/messaging/bullmq-transport.js');
       return new BullMqTransport({ redisUrl, prefix: config.BULLMQ_PREFIX, concurrency: config.WORKER_CONCURRENCY, batchSize: config.DELIVERY_BATCH_SIZE }, logger);
     }
     case 'ecs': {
@@ -46,7 +46,7 @@ export async function createTransport({ config, logger, databaseUrl, redisUrl, r
         checkPinnedRevisions(config, revisions, activeUseCases.map((u) => u.useCase));
       }
       const load = async () => {
-        const { EcsTransport } = await import('../messaging/ecs/ecs-transport.js');
+        const { EcsTransport } = await import('../../shared/infrastructure/messaging/ecs/ecs-transport.js');
         return new EcsTransport(
           {
             databaseUrl,

@@ -1,6 +1,6 @@
-import type { EcsTransport } from '../messaging/ecs/ecs-transport.js';
-import type { Delivery } from '../messaging/subscription.js';
-import type { DeliveryDispatcher, DeliveryTransport } from '../messaging/transport.js';
+import type { EcsTransport } from '../../shared/infrastructure/messaging/ecs/ecs-transport.js';
+import type { Delivery } from '../../shared/infrastructure/messaging/subscription.js';
+import type { DeliveryDispatcher, DeliveryTransport } from '../../shared/infrastructure/messaging/transport.js';
 
 /**
  * The ECS transport of a use-case task, loaded on first use. A task signals only after its
