@@ -10,6 +10,7 @@ export interface TransactionParticipant {
 
 interface OpenTransaction {
   readonly outbox: Envelope[];
+  readonly beforeCommit: Array<() => void>;
 }
 
 /** PostgreSQL's unique_violation, as the driver reports it. */
@@ -69,14 +70,29 @@ export class InMemoryDatabase implements TransactionPort {
     if (!this.inTransaction()) throw new Error(`${operation}: an open transaction is required for this operation`);
   }
 
+  /**
+   * Like `ModuleDatabase.transactionBuffer`: in a transaction, `write` runs after the work, just
+   * before the commit (the transaction cannot read what it wrote, and a write that throws rolls
+   * everything back); outside one, at once.
+   */
+  beforeCommit(write: () => void): void {
+    const tx = this.current.getStore();
+    if (tx) tx.beforeCommit.push(write);
+    else write();
+  }
+
   async run<T>(work: () => Promise<T>): Promise<T> {
     if (this.inTransaction()) return work();
     return this.exclusive(async () => {
-      const tx: OpenTransaction = { outbox: [] };
+      const tx: OpenTransaction = { outbox: [], beforeCommit: [] };
       const snapshots = this.participants.map((p) => p.snapshot());
       let result: T;
       try {
-        result = await this.current.run(tx, work);
+        result = await this.current.run(tx, async () => {
+          const value = await work();
+          for (const write of tx.beforeCommit.splice(0)) write();
+          return value;
+        });
       } catch (error) {
         this.participants.forEach((p, i) => p.restore(snapshots[i]));
         this.rolledBack += 1;

@@ -13,10 +13,14 @@ export class InMemoryOrderRepository extends InMemoryTable<string, OrderSnapshot
     super(db);
   }
 
+  /** Like PgOrderRepository: in a transaction, written just before the commit, so that transaction cannot read it back. */
   async add(order: Order): Promise<void> {
     await this.fault('add');
-    if (this.rows.has(order.id)) throw new UniqueViolation('orders', order.id);
-    this.rows.set(order.id, { ...order.snapshot(), version: 1 });
+    const row = { ...order.snapshot(), version: 1 };
+    this.db.beforeCommit(() => {
+      if (this.rows.has(row.id)) throw new UniqueViolation('orders', row.id);
+      this.rows.set(row.id, row);
+    });
     order.markPersisted(1);
   }
 
@@ -70,10 +74,14 @@ export class InMemoryPlaceOrderSagaRepository extends InMemoryTable<string, Plac
     super(db);
   }
 
+  /** Like PgPlaceOrderSagaRepository: in a transaction, written just before the commit. */
   async add(saga: PlaceOrderSaga): Promise<void> {
     await this.fault('add');
-    if (this.rows.has(saga.id)) throw new UniqueViolation('saga_instances', saga.id);
-    this.rows.set(saga.id, { ...saga.snapshot(), version: 1 });
+    const row = { ...saga.snapshot(), version: 1 };
+    this.db.beforeCommit(() => {
+      if (this.rows.has(row.id)) throw new UniqueViolation('saga_instances', row.id);
+      this.rows.set(row.id, row);
+    });
   }
 
   async findById(id: string): Promise<PlaceOrderSaga | null> {
@@ -111,7 +119,8 @@ export class InMemorySagaLog extends InMemoryTable<string, readonly SagaStep[]> 
     await this.fault('append');
     if (steps.length === 0) return;
     const copies = steps.map(({ detail, ...step }) => ({ ...step, ...(detail ? { detail } : {}) }));
-    this.rows.set(orderId, [...(this.rows.get(orderId) ?? []), ...copies]);
+    // Like PgSagaLog: in a transaction, written just before the commit.
+    this.db.beforeCommit(() => this.rows.set(orderId, [...(this.rows.get(orderId) ?? []), ...copies]));
   }
 
   async list(orderId: string): Promise<SagaStep[]> {
