@@ -85,6 +85,19 @@ export function customerRepositoryContract(open: OpenStore<Store<CustomerReposit
     expect((await customers.findById(customer.id))?.snapshot()).toMatchObject({ availableCredit: Money.of(9_000, 'EUR'), version: 2 });
   });
 
+  it('refuses to store available credit above the limit or below zero, the last line behind the domain', async () => {
+    const customer = register(10_000);
+    await add(customer);
+    const above = Customer.rehydrate({ ...customer.snapshot(), availableCredit: Money.of(10_001, 'EUR') });
+    await expect(tx.run(() => customers.save(above))).rejects.toMatchObject({ code: '23514' });
+    const below = Customer.rehydrate({ ...customer.snapshot(), availableCredit: Money.of(-1, 'EUR') });
+    await expect(tx.run(() => customers.save(below))).rejects.toMatchObject({ code: '23514' });
+    const fresh = Customer.rehydrate({ ...register(100).snapshot(), availableCredit: Money.of(101, 'EUR') });
+    await expect(add(fresh)).rejects.toMatchObject({ code: '23514' });
+    expect((await customers.findById(customer.id))?.snapshot()).toEqual({ ...customer.snapshot(), version: 1 });
+    expect(await customers.findById(fresh.id)).toBeNull();
+  });
+
   it('refuses to save a customer that was never added', async () => {
     const customer = register();
     customer.markPersisted(1);

@@ -103,6 +103,16 @@ export function orderRepositoryContract(open: OpenStore<Store<OrderRepositoryPor
     expect((await orders.findById(order.id))?.snapshot()).toMatchObject({ status: 'APPROVED', version: 2 });
   });
 
+  it('refuses a rejection without a reason, and a reason without a rejection', async () => {
+    const order = place();
+    await add(order);
+    const noReason = Order.rehydrate({ ...order.snapshot(), status: 'REJECTED', rejectionReason: null });
+    await expect(tx.run(() => orders.save(noReason))).rejects.toMatchObject({ code: '23514' });
+    const strayReason = Order.rehydrate({ ...order.snapshot(), status: 'APPROVED', rejectionReason: 'TIMEOUT' });
+    await expect(tx.run(() => orders.save(strayReason))).rejects.toMatchObject({ code: '23514' });
+    expect((await orders.findById(order.id))?.snapshot()).toEqual({ ...order.snapshot(), version: 1 });
+  });
+
   it('refuses to save an order that was never added', async () => {
     const order = place();
     order.markPersisted(1);

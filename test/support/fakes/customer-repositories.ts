@@ -3,7 +3,14 @@ import type { CreditReservationRepositoryPort } from '../../../src/modules/custo
 import type { CustomerRepositoryPort } from '../../../src/modules/customer/application/ports/customer.repository.port.js';
 import { CreditReservation, type CreditReservationStatus } from '../../../src/modules/customer/domain/credit-reservation.entity.js';
 import { Customer, type CustomerSnapshot } from '../../../src/modules/customer/domain/customer.aggregate.js';
-import { InMemoryTable, UniqueViolation, type InMemoryDatabase } from './in-memory-database.js';
+import { CheckViolation, InMemoryTable, UniqueViolation, type InMemoryDatabase } from './in-memory-database.js';
+
+/** The customers table's CHECK constraints: the last line behind the domain's invariant (ADR 6). */
+function checked(row: CustomerSnapshot): CustomerSnapshot {
+  if (row.creditLimit.isNegative()) throw new CheckViolation('customers', 'customers_credit_limit_check');
+  if (row.availableCredit.isNegative() || row.availableCredit.greaterThan(row.creditLimit)) throw new CheckViolation('customers', 'available_credit_within_limit');
+  return row;
+}
 
 /** Same contract as PgCustomerRepository (test/integration/persistence proves it): version 1 on insert, +1 per save of the whole state, stale saves refused. */
 export class InMemoryCustomerRepository extends InMemoryTable<string, CustomerSnapshot> implements CustomerRepositoryPort {
@@ -14,7 +21,7 @@ export class InMemoryCustomerRepository extends InMemoryTable<string, CustomerSn
   async add(customer: Customer): Promise<void> {
     await this.fault('add');
     if (this.rows.has(customer.id)) throw new UniqueViolation('customers', customer.id);
-    this.rows.set(customer.id, { ...customer.snapshot(), version: 1 });
+    this.rows.set(customer.id, checked({ ...customer.snapshot(), version: 1 }));
     customer.markPersisted(1);
   }
 
@@ -33,7 +40,7 @@ export class InMemoryCustomerRepository extends InMemoryTable<string, CustomerSn
     const stored = this.rows.get(customer.id);
     if (!stored || stored.version !== customer.version) throw new ConcurrencyError('customer', customer.id);
     const next = customer.version + 1;
-    this.rows.set(customer.id, { ...customer.snapshot(), version: next });
+    this.rows.set(customer.id, checked({ ...customer.snapshot(), version: next }));
     customer.markPersisted(next);
   }
 

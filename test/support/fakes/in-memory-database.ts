@@ -23,6 +23,16 @@ export class UniqueViolation extends Error {
   }
 }
 
+/** PostgreSQL's check_violation: a row a table's CHECK constraint refuses, as the driver reports it. */
+export class CheckViolation extends Error {
+  readonly code = '23514';
+
+  constructor(table: string, constraint: string) {
+    super(`new row for relation "${table}" violates check constraint "${constraint}"`);
+    this.name = 'CheckViolation';
+  }
+}
+
 /**
  * The TransactionPort of one module's schema, in memory. Like ModuleDatabase: a nested `run`
  * joins the transaction in progress; work that throws leaves no trace (every registered table

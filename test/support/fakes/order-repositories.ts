@@ -5,7 +5,14 @@ import type { SagaLogPort, SagaStep } from '../../../src/modules/order/applicati
 import type { PlaceOrderSagaRepositoryPort } from '../../../src/modules/order/application/ports/saga.repository.port.js';
 import { Order, type OrderSnapshot } from '../../../src/modules/order/domain/order.aggregate.js';
 import { PlaceOrderSaga, type PlaceOrderSagaSnapshot } from '../../../src/modules/order/domain/place-order-saga.js';
-import { InMemoryTable, UniqueViolation, type InMemoryDatabase } from './in-memory-database.js';
+import { CheckViolation, InMemoryTable, UniqueViolation, type InMemoryDatabase } from './in-memory-database.js';
+
+/** The orders table's CHECK constraints. */
+function checked(row: OrderSnapshot): OrderSnapshot {
+  if (!row.total.isPositive()) throw new CheckViolation('orders', 'orders_total_amount_check');
+  if ((row.status === 'REJECTED') !== (row.rejectionReason !== null)) throw new CheckViolation('orders', 'rejected_has_reason');
+  return row;
+}
 
 /** Same contract as PgOrderRepository (test/integration/persistence proves it): version 1 on insert, +1 per save of the whole state, stale saves refused, keyset pages newest first. */
 export class InMemoryOrderRepository extends InMemoryTable<string, OrderSnapshot> implements OrderRepositoryPort {
@@ -16,7 +23,7 @@ export class InMemoryOrderRepository extends InMemoryTable<string, OrderSnapshot
   /** Like PgOrderRepository: in a transaction, written just before the commit, so that transaction cannot read it back. */
   async add(order: Order): Promise<void> {
     await this.fault('add');
-    const row = { ...order.snapshot(), version: 1 };
+    const row = checked({ ...order.snapshot(), version: 1 });
     this.db.beforeCommit(() => {
       if (this.rows.has(row.id)) throw new UniqueViolation('orders', row.id);
       this.rows.set(row.id, row);
@@ -39,7 +46,7 @@ export class InMemoryOrderRepository extends InMemoryTable<string, OrderSnapshot
     const stored = this.rows.get(order.id);
     if (!stored || stored.version !== order.version) throw new ConcurrencyError('order', order.id);
     const next = order.version + 1;
-    this.rows.set(order.id, { ...order.snapshot(), version: next });
+    this.rows.set(order.id, checked({ ...order.snapshot(), version: next }));
     order.markPersisted(next);
   }
 
