@@ -74,7 +74,7 @@ function render(def: TaskDefinition): string {
 
 export function staleTaskDefinitions(dir = DEPLOY_DIR): string[] {
   const wanted = new Map(generateTaskDefinitions().map((d) => [`${d.family}.json`, render(d)]));
-  let existing: string[] = [];
+  let existing: string[];
   try {
     existing = readdirSync(dir).filter((f) => f.endsWith('.json'));
   } catch {

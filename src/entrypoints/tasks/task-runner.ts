@@ -6,6 +6,7 @@ import { createTransport } from '../composition/transports.js';
 import { createLogger, type Logger } from '../../shared/infrastructure/logging/logger.js';
 import { heartbeatLease, releaseLease, releaseLeaseIfIdle } from '../../shared/infrastructure/messaging/ecs/task-lease.js';
 import { Doorbell, InboxListener } from '../../shared/infrastructure/messaging/inbox-listener.js';
+import type { InboxProcessor } from '../../shared/infrastructure/messaging/inbox-processor.js';
 import { ALL_INBOXES } from './inboxes.js';
 import { onStopRequested, stopRequested } from './stop-signal.js';
 
@@ -124,81 +125,116 @@ async function drain(
   idleWait: IdleWait,
   onHeartbeat: () => void,
 ): Promise<StopReason> {
-  const hosted = runtime.modules[0]!;
-  const inbox = runtime.inboxOf(useCase);
-  const startedAt = Date.now();
-  const deadline = startedAt + config.TASK_MAX_RUNTIME_MS;
-  let logged = false;
-  const stopping = () => {
-    const signal = stopRequested();
-    if (signal && !logged) {
-      logged = true;
-      logger.info({ signal }, 'stop requested: finishing the message in hand');
-    }
-    return signal !== undefined;
-  };
+  const db = runtime.modules[0]!.db;
+  const run = new Drain(runtime, useCase, config, logger, idleWait);
   const heartbeat = setInterval(() => {
-    heartbeatLease(hosted.db, useCase, config.LEASE_TTL_MS, launchAttempt).catch((error: unknown) => logger.warn({ err: error }, 'lease heartbeat failed'));
+    heartbeatLease(db, useCase, config.LEASE_TTL_MS, launchAttempt).catch((error: unknown) => logger.warn({ err: error }, 'lease heartbeat failed'));
   }, Math.max(1_000, Math.floor(config.LEASE_TTL_MS / 3)));
   heartbeat.unref();
-  await heartbeatLease(hosted.db, useCase, config.LEASE_TTL_MS, launchAttempt);
+  await heartbeatLease(db, useCase, config.LEASE_TTL_MS, launchAttempt);
   onHeartbeat();
-
-  let processed = 0;
-  let firstLogged = false;
-  const shouldStop = () => stopping() || Date.now() >= deadline;
-  const worker = async (): Promise<void> => {
-    while (!shouldStop()) {
-      const outcomes = await inbox.processNextBatch(useCase, config.DELIVERY_BATCH_SIZE);
-      if (outcomes.length === 0) return;
-      const before = processed;
-      processed += outcomes.length;
-      if (!firstLogged && outcomes.includes('done')) {
-        firstLogged = true;
-        // Spawn to first committed delivery: what a cold task costs before it does useful work.
-        logger.info({ sinceSpawnMs: Math.round(process.uptime() * 1000) }, 'first delivery committed');
-      }
-      if (Math.floor(processed / config.TASK_BATCH_SIZE) > Math.floor(before / config.TASK_BATCH_SIZE)) await runtime.relay.drainAll(useCase);
-    }
-  };
-
   try {
     for (;;) {
-      await Promise.all(Array.from({ length: config.TASK_CONCURRENCY }, () => worker()));
+      await run.withEveryWorker();
       await runtime.relay.drainAll(useCase);
-      if (stopping() || Date.now() >= deadline) {
-        await releaseLease(hosted.db, useCase);
+      if (run.stopping() || run.pastDeadline()) {
+        await releaseLease(db, useCase);
         // Work may remain (a Spot interruption or a StopTask in a backlog, the time limit): decide a
         // launch for a successor now rather than leaving it to the sweeper; the lease decides.
         await runtime.transport.relaunch?.(useCase).catch((error: unknown) => logger.warn({ err: error }, 'could not decide a successor; the sweeper will'));
-        return stopping() ? 'signal' : 'time-limit';
+        return run.stopping() ? 'signal' : 'time-limit';
       }
-      let idleUntil = Date.now() + config.TASK_IDLE_GRACE_MS;
-      let backlog = false;
-      while (!shouldStop() && Date.now() < idleUntil) {
-        // The next hop of a saga often lands within milliseconds of the last one: the relay that
-        // commits it NOTIFYs, which ends this wait at once; the poll covers lost notifications.
-        await idleWait(Math.min(idleUntil, deadline) - Date.now());
-        if (shouldStop()) break;
-        const outcomes = await inbox.processNextBatch(useCase, config.DELIVERY_BATCH_SIZE);
-        if (outcomes.length === 0) continue;
-        processed += outcomes.length;
-        await runtime.relay.drainAll(useCase);
-        // A full batch: more may be waiting, drain with every worker. Less: that was all of it, and
-        // the task keeps waiting here (the grace starts again) without a round of empty claims.
-        if (outcomes.length >= config.DELIVERY_BATCH_SIZE) {
-          backlog = true;
-          break;
-        }
-        idleUntil = Date.now() + config.TASK_IDLE_GRACE_MS;
-      }
-      if (backlog || shouldStop()) continue;
-      if (await releaseLeaseIfIdle(hosted.db, useCase)) {
-        logger.info({ processed, ms: Date.now() - startedAt }, 'drained');
+      if ((await run.waitIdle()) !== 'idle') continue;
+      if (await releaseLeaseIfIdle(db, useCase)) {
+        logger.info({ processed: run.processed, ms: Date.now() - run.startedAt }, 'drained');
         return 'drained';
       }
     }
   } finally {
     clearInterval(heartbeat);
+  }
+}
+
+/** One task's work on its use case: claim with every worker while there is work, then wait idle for more. */
+class Drain {
+  readonly startedAt = Date.now();
+  processed = 0;
+  private readonly deadline: number;
+  private readonly inbox: InboxProcessor;
+  private stopLogged = false;
+  private firstLogged = false;
+
+  constructor(
+    private readonly runtime: Runtime,
+    private readonly useCase: string,
+    private readonly config: Config,
+    private readonly logger: Logger,
+    private readonly idleWait: IdleWait,
+  ) {
+    this.deadline = this.startedAt + config.TASK_MAX_RUNTIME_MS;
+    this.inbox = runtime.inboxOf(useCase);
+  }
+
+  stopping(): boolean {
+    const signal = stopRequested();
+    if (signal && !this.stopLogged) {
+      this.stopLogged = true;
+      this.logger.info({ signal }, 'stop requested: finishing the message in hand');
+    }
+    return signal !== undefined;
+  }
+
+  pastDeadline(): boolean {
+    return Date.now() >= this.deadline;
+  }
+
+  private shouldStop(): boolean {
+    return this.stopping() || this.pastDeadline();
+  }
+
+  /** TASK_CONCURRENCY workers claim batches until none is left (or the task must stop). */
+  async withEveryWorker(): Promise<void> {
+    await Promise.all(Array.from({ length: this.config.TASK_CONCURRENCY }, () => this.worker()));
+  }
+
+  private async worker(): Promise<void> {
+    const perRelay = this.config.TASK_BATCH_SIZE;
+    while (!this.shouldStop()) {
+      const outcomes = await this.inbox.processNextBatch(this.useCase, this.config.DELIVERY_BATCH_SIZE);
+      if (outcomes.length === 0) return;
+      const before = this.processed;
+      this.processed += outcomes.length;
+      if (!this.firstLogged && outcomes.includes('done')) {
+        this.firstLogged = true;
+        // Spawn to first committed delivery: what a cold task costs before it does useful work.
+        this.logger.info({ sinceSpawnMs: Math.round(process.uptime() * 1000) }, 'first delivery committed');
+      }
+      if (Math.floor(this.processed / perRelay) > Math.floor(before / perRelay)) await this.runtime.relay.drainAll(this.useCase);
+    }
+  }
+
+  /**
+   * Waits up to TASK_IDLE_GRACE_MS for new work, handling what arrives one batch at a time.
+   * `backlog`: a full batch came, so more may be waiting (drain with every worker); `stop`: the
+   * task must stop; `idle`: the grace passed with nothing new.
+   */
+  async waitIdle(): Promise<'backlog' | 'stop' | 'idle'> {
+    const grace = this.config.TASK_IDLE_GRACE_MS;
+    let idleUntil = Date.now() + grace;
+    while (!this.shouldStop() && Date.now() < idleUntil) {
+      // The next hop of a saga often lands within milliseconds of the last one: the relay that
+      // commits it NOTIFYs, which ends this wait at once; the poll covers lost notifications.
+      await this.idleWait(Math.min(idleUntil, this.deadline) - Date.now());
+      if (this.shouldStop()) break;
+      const outcomes = await this.inbox.processNextBatch(this.useCase, this.config.DELIVERY_BATCH_SIZE);
+      if (outcomes.length === 0) continue;
+      this.processed += outcomes.length;
+      await this.runtime.relay.drainAll(this.useCase);
+      // A full batch: more may be waiting. Less: that was all of it, and the task keeps waiting
+      // here (the grace starts again) without a round of empty claims.
+      if (outcomes.length >= this.config.DELIVERY_BATCH_SIZE) return 'backlog';
+      idleUntil = Date.now() + grace;
+    }
+    return this.shouldStop() ? 'stop' : 'idle';
   }
 }
