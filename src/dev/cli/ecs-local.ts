@@ -14,8 +14,8 @@
  * SIGKILL after the grace) and exits; a second Ctrl-C kills them at once.
  */
 import { z } from 'zod';
-import { createLogger } from '../../shared/infrastructure/logging/logger.js';
-import { startLocalEcs } from '../ecs-local/index.js';
+import { createLogger, type Logger } from '../../shared/infrastructure/logging/logger.js';
+import { startLocalEcs, type LocalEcs, type StartLocalEcsOptions } from '../ecs-local/index.js';
 import { loadConfig } from '../../shared/infrastructure/config/config.js';
 import { resolveEndpoints } from '../provisioning/index.js';
 import { exitWithHelpIfAsked } from '../../entrypoints/cli-help.js';
@@ -84,22 +84,10 @@ function readEnv(): z.infer<typeof envSchema> {
   return parsed.data;
 }
 
-async function main(): Promise<void> {
-  exitWithHelpIfAsked(
-    process.argv.slice(2),
-    `usage: ecs-local
-  serves a local ECS API (RunTask, DescribeTasks, ListTasks, StopTask, task definitions) on
-  ECS_LOCAL_PORT (4010) and runs each task's container command as a child process. Settings are
-  ECS_LOCAL_* environment variables (ECS_LOCAL_PROFILE=fargate for Fargate's cold starts); see docs/ecs.md.`,
-  );
-  const env = readEnv();
-  const logger = createLogger({ level: env.LOG_LEVEL, name: 'ecs-local' });
-  const region = env.ECS_LOCAL_REGION ?? 'us-east-1';
-  // Tasks must reach the same PostgreSQL and Redis as the dev server: resolve them the same way
-  // (DATABASE_URL/REDIS_URL, .data/endpoints.json, the local defaults, else embedded ones).
-  const endpoints = await resolveEndpoints(loadConfig(process.env), { allowEmbedded: true, log: (msg, data) => logger.info(data ?? {}, msg) });
+type Env = ReturnType<typeof readEnv>;
 
-  const ecs = await startLocalEcs({
+function endpointOptions(env: Env, endpoints: { databaseUrl: string; redisUrl: string }, logger: Logger, region: string): StartLocalEcsOptions {
+  return {
     port: env.ECS_LOCAL_PORT,
     host: env.ECS_LOCAL_HOST,
     taskDefinitionsDir: env.ECS_LOCAL_TASK_DEFINITIONS_DIR,
@@ -121,19 +109,11 @@ async function main(): Promise<void> {
     ...(env.ECS_LOCAL_TASK_LOG_DIR === undefined ? {} : { taskLogDir: env.ECS_LOCAL_TASK_LOG_DIR }),
     maxStoppedTasks: env.ECS_LOCAL_MAX_STOPPED_TASKS,
     logger,
-  });
+    };
+}
 
-  logger.info(
-    {
-      url: ecs.url,
-      sdk: `AWS_ENDPOINT_URL_ECS=${ecs.url} AWS_REGION=${region} (any credentials; new ECSClient({ endpoint: '${ecs.url}' }) works too)`,
-      admin: [`GET ${ecs.url}/_local/stats`, `POST ${ecs.url}/_local/faults`, `POST ${ecs.url}/_local/reset-stats`],
-      profile: env.ECS_LOCAL_PROFILE,
-      faults: ecs.faults(),
-    },
-    `local ECS endpoint ready: point the SDK at it with AWS_ENDPOINT_URL_ECS=${ecs.url}`,
-  );
-
+/** The first SIGINT/SIGTERM stops the tasks (SIGTERM, then SIGKILL after the grace); a second kills them now. */
+function stopOnSignals(ecs: LocalEcs, logger: Logger): void {
   let stopping = false;
   const shutdown = (signal: NodeJS.Signals) => {
     if (stopping) {
@@ -154,6 +134,36 @@ async function main(): Promise<void> {
   };
   process.on('SIGINT', shutdown);
   process.on('SIGTERM', shutdown);
+}
+
+async function main(): Promise<void> {
+  exitWithHelpIfAsked(
+    process.argv.slice(2),
+    `usage: ecs-local
+  serves a local ECS API (RunTask, DescribeTasks, ListTasks, StopTask, task definitions) on
+  ECS_LOCAL_PORT (4010) and runs each task's container command as a child process. Settings are
+  ECS_LOCAL_* environment variables (ECS_LOCAL_PROFILE=fargate for Fargate's cold starts); see docs/ecs.md.`,
+  );
+  const env = readEnv();
+  const logger = createLogger({ level: env.LOG_LEVEL, name: 'ecs-local' });
+  const region = env.ECS_LOCAL_REGION ?? 'us-east-1';
+  // Tasks must reach the same PostgreSQL and Redis as the dev server: resolve them the same way
+  // (DATABASE_URL/REDIS_URL, .data/endpoints.json, the local defaults, else embedded ones).
+  const endpoints = await resolveEndpoints(loadConfig(process.env), { allowEmbedded: true, log: (msg, data) => logger.info(data ?? {}, msg) });
+
+  const ecs = await startLocalEcs(endpointOptions(env, endpoints, logger, region));
+  logger.info(
+    {
+      url: ecs.url,
+      sdk: `AWS_ENDPOINT_URL_ECS=${ecs.url} AWS_REGION=${region} (any credentials; new ECSClient({ endpoint: '${ecs.url}' }) works too)`,
+      admin: [`GET ${ecs.url}/_local/stats`, `POST ${ecs.url}/_local/faults`, `POST ${ecs.url}/_local/reset-stats`],
+      profile: env.ECS_LOCAL_PROFILE,
+      faults: ecs.faults(),
+    },
+    `local ECS endpoint ready: point the SDK at it with AWS_ENDPOINT_URL_ECS=${ecs.url}`,
+  );
+
+  stopOnSignals(ecs, logger);
 }
 
 main().catch((err: unknown) => {
