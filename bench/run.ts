@@ -211,7 +211,7 @@ async function runSystem(
   const http = new HttpClient(system.baseUrl, inFlight * 2 + 16);
   const db = new pg.Pool({ connectionString: databaseUrl, max: 2, application_name: 'bench:driver' });
   db.on('error', () => undefined);
-  let peakRssMb = Number.NaN;
+  let peakRssMb: number;
   let hotKeys: StyleResult['hotKeys'];
   let consistency: ConsistencyCheck;
   const phases: PhaseResult[] = [];

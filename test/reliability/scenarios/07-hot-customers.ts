@@ -157,7 +157,7 @@ async function burstOn(ctx: ScenarioContext, run: Run): Promise<RunResult> {
   ctx.log(`burst on ${label}`, { orders: ORDERS, clients: CLIENTS, customers: CUSTOMERS, creditLimit: limit, budget: BUDGET, ...(ecs ? { maxTasks } : {}) });
   const tasks = endpoint ? sampleRunningTasks(endpoint) : undefined;
   let report: BurstReport;
-  let peakTasks = 0;
+  let peakTasks: number;
   try {
     report = await runHotBurst({
       post,

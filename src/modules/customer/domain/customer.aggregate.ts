@@ -5,6 +5,7 @@ import { InvalidCustomerNameError, NegativeCreditLimitError, NonPositiveReservat
 import type { CustomerEvent } from './customer.events.js';
 
 /** A name is shown to people; a control character (NUL cannot even be stored) is never part of one. */
+// eslint-disable-next-line no-control-regex -- matching control characters is the point
 const CONTROL_CHARACTER = /[\u0000-\u001f\u007f]/;
 
 export interface CustomerSnapshot {
