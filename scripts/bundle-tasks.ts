@@ -6,9 +6,10 @@
  *   handler, the module and the task runner (about 1,700 modules otherwise), with
  *   `module.cjs.cache`, the V8 code cache of loading it, written by the Node that built it.
  * - `dist/tasks/<module>/<use-case>.task.js`: the container command's script, which loads the
- *   bundle with that cache (src/entrypoints/tasks/task-bundle.ts) and runs its use case. It is
- *   written from `src/entrypoints/tasks/<module>/<use-case>.task.ts`, which must therefore be
- *   exactly the four statements every task entrypoint is.
+ *   bundle with that cache (src/entrypoints/tasks/task-bundle.ts) and runs its use case: one per
+ *   use case the module's contract routes (ALL_INBOXES), so a route is declared once, in the
+ *   contract. The bundle's entry is `src/entrypoints/tasks/<module>/<module>.tasks.ts`, which must
+ *   be exactly the three statements every module's entry is.
  *
  * Code reached only through `import()` (the ECS driver, BullMQ, migrations) loads only when used.
  * The build fails when a task would load at start what it must load lazily, when a dependency
@@ -20,6 +21,7 @@ import { readFile } from 'node:fs/promises';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { build, type Metafile, type Plugin } from 'esbuild';
+import { ALL_INBOXES } from '../src/entrypoints/tasks/inboxes.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -37,8 +39,6 @@ const LEFT_IN_NODE_MODULES = ['bullmq', 'ioredis', '@mikro-orm/migrations'];
 
 /** What a task may load only once it needs it; reached from a bundle's entry without an `import()`, it fails the build. */
 const LAZY_ONLY = /(^|\/)node_modules\/(@aws-sdk|@smithy|bullmq|ioredis|fastify|@fastify|@mikro-orm\/migrations|umzug)\//;
-
-const VIRTUAL = 'task-bundle';
 
 /**
  * pg decides when it loads whether it runs in Cloudflare Workers, by touching the global
@@ -62,36 +62,34 @@ interface Task {
   readonly module: string;
   readonly name: string;
   readonly useCase: string;
-  readonly source: string;
 }
 
-/** Every `src/entrypoints/tasks/<module>/<use-case>.task.ts`, checked to be the entrypoint its bundle is written from. */
+/** The statements of `src/entrypoints/tasks/<module>/<module>.tasks.ts`: the stop-signal handler first, then the module and the runner. */
+function entryStatements(module: string): string[] {
+  return [
+    "import '../stop-signal.js';",
+    `export { ${module}Module as module } from '../../../modules/${module}/${module}.module.js';`,
+    "export { runUseCaseTask } from '../task-runner.js';",
+  ];
+}
+
+/** Every use case the contracts route, by module; each module's bundle entry checked to be what it must be. */
 function tasks(): Task[] {
-  const dir = join(ROOT, 'src/entrypoints/tasks');
-  const found = readdirSync(dir, { recursive: true, encoding: 'utf8' })
-    .filter((f) => f.endsWith('.task.ts'))
-    .sort()
-    .map((f) => {
-      const [module = '', file = ''] = f.split('/');
-      const name = file.replace(/\.task\.ts$/, '');
-      return { module, name, useCase: `${module}.${name}`, source: join(dir, f) };
-    });
-  for (const task of found) {
-    const statements = readFileSync(task.source, 'utf8')
+  const found = ALL_INBOXES.flatMap((inbox) =>
+    [...new Set(inbox.routes.map((r) => r.useCase))].sort().map((useCase) => ({ module: inbox.module, name: useCase.slice(inbox.module.length + 1), useCase })),
+  );
+  for (const module of new Set(found.map((t) => t.module))) {
+    const source = join(ROOT, 'src/entrypoints/tasks', module, `${module}.tasks.ts`);
+    const statements = readFileSync(source, 'utf8')
       .replace(/\/\*[\s\S]*?\*\//g, '')
       .replace(/^\s*\/\/.*$/gm, '')
       .split('\n')
       .map((line) => line.trim())
       .filter((line) => line !== '');
-    const expected = [
-      "import '../stop-signal.js';",
-      `import { ${task.module}Module } from '../../../modules/${task.module}/${task.module}.module.js';`,
-      "import { runUseCaseTask } from '../task-runner.js';",
-      `await runUseCaseTask(${task.module}Module, '${task.useCase}');`,
-    ];
+    const expected = entryStatements(module);
     if (JSON.stringify(statements) !== JSON.stringify(expected)) {
       throw new Error(
-        `${relative(ROOT, task.source)} must be exactly these statements, from which its bundle is written; startup code belongs in task-runner.ts:\n${expected.join('\n')}`,
+        `${relative(ROOT, source)} must be exactly these statements, from which its bundle is written; startup code belongs in task-runner.ts:\n${expected.join('\n')}`,
       );
     }
   }
@@ -100,6 +98,8 @@ function tasks(): Task[] {
 
 /** Every input a bundle evaluates when it loads: reached from its entry without an `import()`. */
 function loadedAtStart(metafile: Metafile, entry: string): Set<string> {
+  // A key that misses would check nothing: fail instead.
+  if (!metafile.inputs[entry]) throw new Error(`the bundle's metafile has no input ${entry}`);
   const seen = new Set<string>();
   const visit = (input: string) => {
     if (seen.has(input)) return;
@@ -113,13 +113,18 @@ function loadedAtStart(metafile: Metafile, entry: string): Set<string> {
 /** The container command's script of one use case. */
 function entrypoint(task: Task): string {
   return [
-    `// Written by scripts/bundle-tasks.ts from src/entrypoints/tasks/${task.module}/${task.name}.task.ts: the ECS task of \`${task.useCase}\`.`,
+    `// Written by scripts/bundle-tasks.ts from the ${task.module} contract's inbox: the ECS task of \`${task.useCase}\`.`,
     "import { loadTaskBundle } from '../../entrypoints/tasks/task-bundle.js';",
     '',
     "const { module, runUseCaseTask } = loadTaskBundle(new URL('./module.cjs', import.meta.url));",
     `await runUseCaseTask(module, '${task.useCase}');`,
     '',
   ].join('\n');
+}
+
+/** The compiled bundle entry of a module (tsc's output of src/entrypoints/tasks/<m>/<m>.tasks.ts). */
+function entryOf(distDir: string, module: string): string {
+  return join(distDir, 'entrypoints/tasks', module, `${module}.tasks.js`);
 }
 
 /** Runs `code` (an ES module) in a plain `node`, as the container does: no loader or flag of this build's own process. */
@@ -136,13 +141,13 @@ function node(code: string): string {
  */
 export async function bundleTasks(distDir = join(ROOT, 'dist')): Promise<number> {
   const all = tasks();
-  if (all.length === 0) throw new Error('no src/entrypoints/tasks/<module>/<use-case>.task.ts');
+  if (all.length === 0) throw new Error('no use case is routed by any contract (ALL_INBOXES)');
   const outdir = join(distDir, 'tasks');
   rmSync(outdir, { recursive: true, force: true });
   const modules = [...new Set(all.map((t) => t.module))];
   const result = await build({
     absWorkingDir: ROOT,
-    entryPoints: modules.map((m) => ({ in: `${VIRTUAL}:${m}`, out: `${m}/module` })),
+    entryPoints: modules.map((m) => ({ in: entryOf(distDir, m), out: `${m}/module` })),
     outdir,
     outExtension: { '.js': '.cjs' },
     bundle: true,
@@ -153,32 +158,14 @@ export async function bundleTasks(distDir = join(ROOT, 'dist')): Promise<number>
     // Bundling renames clashing classes and functions (pg's DatabaseError becomes DatabaseError2):
     // keep their `name`, which error logs, MikroORM and the AWS SDK read.
     keepNames: true,
-    plugins: [
-      nodeOnlyPg,
-      {
-        name: VIRTUAL,
-        setup(builder) {
-          builder.onResolve({ filter: new RegExp(`^${VIRTUAL}:`) }, (args) => ({ path: args.path.slice(VIRTUAL.length + 1), namespace: VIRTUAL }));
-          // The bundle's entry: the stop-signal handler first, as in every task entrypoint.
-          builder.onLoad({ filter: /.*/, namespace: VIRTUAL }, (args) => ({
-            resolveDir: join(distDir, 'entrypoints/tasks'),
-            loader: 'js',
-            contents: [
-              "import './stop-signal.js';",
-              `export { ${args.path}Module as module } from '../../modules/${args.path}/${args.path}.module.js';`,
-              "export { runUseCaseTask } from './task-runner.js';",
-            ].join('\n'),
-          }));
-        },
-      },
-    ],
+    plugins: [nodeOnlyPg],
     sourcemap: 'linked',
     metafile: true,
     logLevel: 'warning',
   });
   const problems: string[] = [];
   for (const m of modules) {
-    const eager = [...loadedAtStart(result.metafile, `${VIRTUAL}:${m}`)].filter((input) => LAZY_ONLY.test(input));
+    const eager = [...loadedAtStart(result.metafile, relative(ROOT, entryOf(distDir, m)))].filter((input) => LAZY_ONLY.test(input));
     if (eager.length > 0) problems.push(`the ${m} task bundle loads at start what it must load lazily: ${eager.slice(0, 5).join(', ')}${eager.length > 5 ? ', ...' : ''}`);
   }
   if (problems.length > 0) throw new Error(problems.join('\n'));

@@ -18,9 +18,9 @@ export interface TaskDefinition {
 }
 
 /**
- * The container command's script, which `npm run build` writes from
- * src/entrypoints/tasks/<module>/<use-case>.task.ts: it loads the module's bundle with its code
- * cache and runs the use case (scripts/bundle-tasks.ts, docs/adr/0015-bundled-task-entrypoints.md).
+ * The container command's script, which `npm run build` writes for every use case a contract
+ * routes: it loads the module's bundle with its code cache and runs the use case
+ * (scripts/bundle-tasks.ts, docs/adr/0015-bundled-task-entrypoints.md).
  */
 export function taskEntrypointOf(useCase: string): string {
   const [module, name] = useCase.split('.') as [string, string];

@@ -1,4 +1,4 @@
-import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -13,16 +13,28 @@ describe('one ECS task per use case', () => {
     expect(ALL_INBOXES.map((i) => i.module).sort()).toEqual(ALL_MODULES.map((m) => m.name).sort());
   });
 
-  it.each(useCases)('%s has a task entrypoint that runs exactly that use case with its own module', (useCase) => {
-    // The container runs the bundle of src/entrypoints/tasks/<module>/<use-case>.task.ts.
-    const source = taskEntrypointOf(useCase).replace(/^dist\/tasks\//, 'src/entrypoints/tasks/').replace(/\.js$/, '.ts');
-    expect(existsSync(source), `${source} is missing`).toBe(true);
-    const text = readFileSync(source, 'utf8');
-    const [module] = useCase.split('.');
-    expect(text).toContain(`runUseCaseTask(${module}Module, '${useCase}')`);
-    expect(text).toContain(`/modules/${module}/${module}.module.js'`);
+  it.each(useCases)('%s has a task script, written by the build from its route, that runs exactly that use case', (useCase) => {
+    // The build writes dist/tasks/<module>/<use-case>.task.js for every routed use case: a route is declared once, in the contract.
+    const script = taskEntrypointOf(useCase);
+    expect(existsSync(script), `${script} is missing: run npm run build`).toBe(true);
+    const text = readFileSync(script, 'utf8');
+    expect(text).toContain(`await runUseCaseTask(module, '${useCase}');`);
+    expect(text).toContain("loadTaskBundle(new URL('./module.cjs', import.meta.url))");
+  });
+
+  it.each(ALL_INBOXES.map((i) => i.module))('the %s module has one bundle entry that installs the stop-signal handler first', (module) => {
+    const source = `src/entrypoints/tasks/${module}/${module}.tasks.ts`;
+    const statements = readFileSync(source, 'utf8')
+      .split('\n')
+      .filter((line) => line.trim() !== '' && !line.startsWith('//'));
     // The stop-signal handler must be installed before the slow imports evaluate.
-    expect(text.split('\n')[0]).toBe("import '../stop-signal.js';");
+    expect(statements[0]).toBe("import '../stop-signal.js';");
+    expect(statements).toContain(`export { ${module}Module as module } from '../../../modules/${module}/${module}.module.js';`);
+  });
+
+  it('no use case keeps a hand-written task file beside its route', () => {
+    const handWritten = readdirSync('src/entrypoints/tasks', { recursive: true, encoding: 'utf8' }).filter((f) => f.endsWith('.task.ts'));
+    expect(handWritten).toEqual([]);
   });
 
   it('deploy/ecs holds exactly the generated task definitions', () => {

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateTaskDefinitions } from '../../src/entrypoints/ecs-task-definitions.js';
+import { ALL_INBOXES } from '../../src/entrypoints/tasks/inboxes.js';
 import { cloneRunDatabase } from '../support/databases.js';
 
 /**
@@ -93,9 +94,9 @@ describe('the production image stand-in (dist + production dependencies only)', 
     .filter((command) => command[1]!.startsWith('dist/tasks/'))
     .map((command) => command[1]!);
 
-  it('runs a bundle for every use-case task entrypoint', () => {
-    const sources = readdirSync('src/entrypoints/tasks', { recursive: true, encoding: 'utf8' }).filter((f) => f.endsWith('.task.ts'));
-    expect([...tasks].sort()).toEqual(sources.map((f) => `dist/tasks/${f.replace(/\.ts$/, '.js')}`).sort());
+  it('runs a bundle for every use case the contracts route', () => {
+    const routed = [...new Set(ALL_INBOXES.flatMap((inbox) => inbox.routes.map((r) => r.useCase)))];
+    expect([...tasks].sort()).toEqual(routed.map((useCase) => `dist/tasks/${useCase.replace('.', '/')}.task.js`).sort());
   });
 
   it.each(tasks)('%s starts with its code cache, finds nothing to do and exits 0', async (task) => {

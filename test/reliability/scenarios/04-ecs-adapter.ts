@@ -8,12 +8,12 @@ import type { Scenario, ScenarioContext } from '../harness/scenario.js';
 import type { SystemProcess } from '../harness/system-process.js';
 import { assert, freePort, sleep, waitFor } from '../harness/util.js';
 
-/** The task entrypoints of the ECS adapter (one per use case), if it has landed in this tree. */
+/** The task bundle entries of the ECS adapter (one per module), if it has landed in this tree. */
 async function taskEntrypoints(projectRoot: string): Promise<string[]> {
   const root = join(projectRoot, 'src', 'entrypoints', 'tasks');
   try {
     const entries = await readdir(root, { recursive: true });
-    return entries.filter((e) => e.endsWith('.task.ts'));
+    return entries.filter((e) => e.endsWith('.tasks.ts'));
   } catch {
     return [];
   }
@@ -81,7 +81,7 @@ export const ecsAdapter: Scenario = {
   title: 'ECS adapter: throttling, failures[], a task killed mid-batch, the endpoint restarted',
   async skipReason({ projectRoot }) {
     const tasks = await taskEntrypoints(projectRoot);
-    return tasks.length === 0 ? 'the ECS adapter has not landed: src/entrypoints/tasks/ has no task entrypoints (*.task.ts)' : undefined;
+    return tasks.length === 0 ? 'the ECS adapter has not landed: src/entrypoints/tasks/ has no task bundle entries (*.tasks.ts)' : undefined;
   },
   async run(ctx: ScenarioContext) {
     const orders = ctx.quick ? 100 : 600;
