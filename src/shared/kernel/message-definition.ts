@@ -9,7 +9,8 @@ export interface SchemaLike<P> {
   safeParse(input: unknown): { success: true; data: P } | { success: false; error: { issues: ReadonlyArray<{ path: ReadonlyArray<PropertyKey>; message: string }> } };
 }
 
-export function defineMessage<P>(type: string, kind: MessageKind, schema: SchemaLike<P>): MessageDefinition<P> {
+/** `type` keeps its literal type (`'order.created.v1'`), so a subscription can be checked against a route at compile time. */
+export function defineMessage<P, T extends string = string>(type: T, kind: MessageKind, schema: SchemaLike<P>): MessageDefinition<P, T> {
   if (!MESSAGE_TYPE.test(type)) throw new Error(`message type ${type} is not a versioned name like "order.created.v1"`);
   return {
     type,

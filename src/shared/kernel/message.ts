@@ -19,8 +19,8 @@ export interface Envelope<P = unknown> {
 export type MessageKind = 'event' | 'command';
 
 /** A contract message: its versioned name and a parser for its payload (written with the schema library). */
-export interface MessageDefinition<P> {
-  readonly type: string;
+export interface MessageDefinition<P, T extends string = string> {
+  readonly type: T;
   readonly kind: MessageKind;
   parse(payload: unknown): Result<P, ValidationError>;
 }
