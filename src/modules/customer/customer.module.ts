@@ -1,7 +1,7 @@
 import { ContainerModule, type Container, type ServiceIdentifier } from 'inversify';
 import { SHARED } from '../../shared/infrastructure/composition/tokens.js';
 import type { ModuleDefinition } from '../../shared/infrastructure/composition/module-definition.js';
-import { subscribe, type Subscription } from '../../shared/infrastructure/messaging/subscription.js';
+import { handledBy, subscriptionsOf, type Subscription } from '../../shared/infrastructure/messaging/subscription.js';
 import { OrderCancelledV1, OrderCreatedV1, OrderRejectedV1 } from '../order/contract/index.js';
 import { GetCustomerQuery } from './application/get-customer/get-customer.query.js';
 import type { CreditReservationRepositoryPort } from './application/ports/credit-reservation.repository.port.js';
@@ -12,7 +12,7 @@ import { ReleaseCreditHandler } from './application/release-credit/release-credi
 import { ReserveCreditOnCommand } from './application/reserve-credit/reserve-credit-on-command.handler.js';
 import { ReserveCreditOnOrderCreated } from './application/reserve-credit/reserve-credit-on-order-created.handler.js';
 import { ReserveCreditHandler } from './application/reserve-credit/reserve-credit.handler.js';
-import { CUSTOMER_USE_CASES, customerInbox } from './contract/customer.inbox.js';
+import { customerInbox } from './contract/customer.inbox.js';
 import { ReleaseCreditV1, ReserveCreditV1 } from './contract/customer.messages.js';
 import { registerCustomerRoutes } from './infrastructure/http/customer.routes.js';
 import { PgCreditReservationRepository } from './infrastructure/persistence/pg-credit-reservation.repository.js';
@@ -45,14 +45,17 @@ function subscriptions(container: Container): Subscription[] {
   const reserveOnOrderCreated = new ReserveCreditOnOrderCreated(container.get(CUSTOMER.ReserveCredit));
   const reserveOnCommand = new ReserveCreditOnCommand(container.get(CUSTOMER.ReserveCredit));
   const release = new ReleaseCreditOnOrderClosed(container.get(CUSTOMER.ReleaseCredit));
-  const { reserveCredit, releaseCredit } = CUSTOMER_USE_CASES;
-  return [
-    subscribe(reserveCredit, OrderCreatedV1, ['choreography'], reserveOnOrderCreated),
-    subscribe(reserveCredit, ReserveCreditV1, ['orchestration'], reserveOnCommand),
-    subscribe(releaseCredit, OrderRejectedV1, ['choreography'], release),
-    subscribe(releaseCredit, OrderCancelledV1, ['choreography'], release),
-    subscribe(releaseCredit, ReleaseCreditV1, ['orchestration'], release),
-  ];
+  return subscriptionsOf(customerInbox, {
+    'customer.reserve-credit': {
+      'order.created.v1': handledBy(OrderCreatedV1, reserveOnOrderCreated),
+      'customer.reserve-credit.v1': handledBy(ReserveCreditV1, reserveOnCommand),
+    },
+    'customer.release-credit': {
+      'order.rejected.v1': handledBy(OrderRejectedV1, release),
+      'order.cancelled.v1': handledBy(OrderCancelledV1, release),
+      'customer.release-credit.v1': handledBy(ReleaseCreditV1, release),
+    },
+  });
 }
 
 export const customerModule: ModuleDefinition = {

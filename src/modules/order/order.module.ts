@@ -1,7 +1,7 @@
 import { ContainerModule, type Container, type ServiceIdentifier } from 'inversify';
 import { SHARED } from '../../shared/infrastructure/composition/tokens.js';
 import type { ModuleDefinition } from '../../shared/infrastructure/composition/module-definition.js';
-import { subscribe, type Subscription } from '../../shared/infrastructure/messaging/subscription.js';
+import { handledBy, subscriptionsOf, type Subscription } from '../../shared/infrastructure/messaging/subscription.js';
 import { CreditReleasedV1, CreditReservationFailedV1, CreditReservedV1 } from '../customer/contract/index.js';
 import { ApproveOrderOnCreditReserved } from './application/approve-order/approve-order-on-credit-reserved.handler.js';
 import { CancelOrderHandler } from './application/cancel-order/cancel-order.handler.js';
@@ -18,7 +18,7 @@ import type { PlaceOrderSagaRepositoryPort } from './application/ports/saga.repo
 import type { SagaLogPort } from './application/ports/saga-log.port.js';
 import { RecordCreditReleaseOnCreditReleased } from './application/record-credit-release/record-credit-release-on-credit-released.handler.js';
 import { RejectOrderOnCreditReservationFailed } from './application/reject-order/reject-order-on-credit-reservation-failed.handler.js';
-import { ORDER_USE_CASES, orderInbox } from './contract/order.inbox.js';
+import { orderInbox } from './contract/order.inbox.js';
 import { registerOrderRoutes } from './infrastructure/http/order.routes.js';
 import { OrderSchema, SagaStepSchema } from './infrastructure/persistence/order.entity-schema.js';
 import { PgIdempotencyStore } from './infrastructure/persistence/pg-idempotency-store.js';
@@ -78,15 +78,18 @@ function subscriptions(container: Container): Subscription[] {
   const orders = container.get(ORDER.Orders);
   const clock = container.get(SHARED.Clock);
   const replies = new PlaceOrderSagaRepliesHandler(container.get(ORDER.Orchestrator));
-  const { approveOrder, rejectOrder, recordCreditRelease, placeOrderSaga } = ORDER_USE_CASES;
-  return [
-    subscribe(approveOrder, CreditReservedV1, ['choreography'], new ApproveOrderOnCreditReserved(orders, changes, clock)),
-    subscribe(rejectOrder, CreditReservationFailedV1, ['choreography'], new RejectOrderOnCreditReservationFailed(orders, changes, clock)),
-    subscribe(recordCreditRelease, CreditReleasedV1, ['choreography'], new RecordCreditReleaseOnCreditReleased(changes)),
-    subscribe(placeOrderSaga, CreditReservedV1, ['orchestration'], replies),
-    subscribe(placeOrderSaga, CreditReservationFailedV1, ['orchestration'], replies),
-    subscribe(placeOrderSaga, CreditReleasedV1, ['orchestration'], replies),
-  ];
+  return subscriptionsOf(orderInbox, {
+    'order.approve-order': { 'customer.credit-reserved.v1': handledBy(CreditReservedV1, new ApproveOrderOnCreditReserved(orders, changes, clock)) },
+    'order.reject-order': {
+      'customer.credit-reservation-failed.v1': handledBy(CreditReservationFailedV1, new RejectOrderOnCreditReservationFailed(orders, changes, clock)),
+    },
+    'order.record-credit-release': { 'customer.credit-released.v1': handledBy(CreditReleasedV1, new RecordCreditReleaseOnCreditReleased(changes)) },
+    'order.place-order-saga': {
+      'customer.credit-reserved.v1': handledBy(CreditReservedV1, replies),
+      'customer.credit-reservation-failed.v1': handledBy(CreditReservationFailedV1, replies),
+      'customer.credit-released.v1': handledBy(CreditReleasedV1, replies),
+    },
+  });
 }
 
 export const orderModule: ModuleDefinition = {

@@ -6,7 +6,8 @@ export const CUSTOMER_USE_CASES = {
   releaseCredit: 'customer.release-credit',
 } as const;
 
-export const customerInbox: ModuleInbox = {
+/** Declared `as const`: the module's subscriptions are checked against these routes by the compiler. */
+export const customerInbox = {
   module: 'customer',
   schema: 'customers',
   routes: [
@@ -16,4 +17,4 @@ export const customerInbox: ModuleInbox = {
     { useCase: CUSTOMER_USE_CASES.releaseCredit, messageType: 'order.cancelled.v1', styles: ['choreography'], key: 'customerId' },
     { useCase: CUSTOMER_USE_CASES.releaseCredit, messageType: 'customer.release-credit.v1', styles: ['orchestration'], key: 'customerId' },
   ],
-};
+} as const satisfies ModuleInbox;

@@ -8,7 +8,8 @@ export const ORDER_USE_CASES = {
   placeOrderSaga: 'order.place-order-saga',
 } as const;
 
-export const orderInbox: ModuleInbox = {
+/** Declared `as const`: the module's subscriptions are checked against these routes by the compiler. */
+export const orderInbox = {
   module: 'order',
   schema: 'ordering',
   routes: [
@@ -19,4 +20,4 @@ export const orderInbox: ModuleInbox = {
     { useCase: ORDER_USE_CASES.placeOrderSaga, messageType: 'customer.credit-reservation-failed.v1', styles: ['orchestration'], key: 'orderId' },
     { useCase: ORDER_USE_CASES.placeOrderSaga, messageType: 'customer.credit-released.v1', styles: ['orchestration'], key: 'orderId' },
   ],
-};
+} as const satisfies ModuleInbox;

@@ -8,9 +8,43 @@ export interface Subscription {
   readonly handle: (message: Envelope) => Promise<void>;
 }
 
-/** Subscribes a handler typed by its contract message; the inbox validates the payload before calling it. */
-export function subscribe<P>(useCase: string, message: MessageDefinition<P>, styles: readonly SagaStyle[], handler: MessageHandler<P>): Subscription {
-  return { useCase, message, styles, handle: (envelope) => handler.handle(envelope as Envelope<P>) };
+/** A handler bound to the contract message whose type it handles; the inbox validates the payload before calling it. */
+export interface Handling<T extends string = string> {
+  readonly message: MessageDefinition<unknown, T>;
+  readonly handle: (message: Envelope) => Promise<void>;
+}
+
+export function handledBy<P, T extends string>(message: MessageDefinition<P, T>, handler: MessageHandler<P>): Handling<T> {
+  return { message, handle: (envelope) => handler.handle(envelope as Envelope<P>) };
+}
+
+type RouteOf<I extends ModuleInbox> = I['routes'][number];
+type UseCaseOf<I extends ModuleInbox> = RouteOf<I>['useCase'];
+type MessageTypeOf<I extends ModuleInbox, U> = Extract<RouteOf<I>, { readonly useCase: U }>['messageType'];
+
+/**
+ * One handler for each (use case, message type) the contract's inbox routes, nothing else: a
+ * missing or an extra one is a compile error, and so is a handler of another message type.
+ */
+export type InboxHandlers<I extends ModuleInbox> = {
+  readonly [U in UseCaseOf<I>]: { readonly [T in MessageTypeOf<I, U>]: Handling<T> };
+};
+
+/**
+ * A module's subscriptions, from its contract's inbox (declared `as const satisfies ModuleInbox`,
+ * so its routes are literal types) and one handler per route: the route is declared once, in the
+ * contract, and the styles under which it is active come from there.
+ */
+export function subscriptionsOf<const I extends ModuleInbox>(
+  inbox: I,
+  handlers: string extends UseCaseOf<I> ? 'declare the inbox `as const satisfies ModuleInbox`' : InboxHandlers<I>,
+): Subscription[] {
+  const byUseCase = handlers as unknown as Readonly<Record<string, Readonly<Record<string, Handling | undefined>> | undefined>>;
+  return inbox.routes.map((route) => {
+    const handling = byUseCase[route.useCase]?.[route.messageType];
+    if (!handling) throw new Error(`module ${inbox.module}: no handler for ${route.useCase} <- ${route.messageType}`);
+    return { useCase: route.useCase, message: handling.message, styles: route.styles, handle: handling.handle };
+  });
 }
 
 export interface Delivery {

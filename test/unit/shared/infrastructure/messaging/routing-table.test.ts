@@ -6,7 +6,7 @@ import { ok, type MessageDefinition, type ModuleInbox } from '../../../../../src
 
 const { customerInbox } = customerContract;
 const { orderInbox } = orderContract;
-const INBOXES = [orderInbox, customerInbox];
+const INBOXES: readonly ModuleInbox[] = [orderInbox, customerInbox];
 
 /** Every message definition the contracts export, by type. */
 const MESSAGES = new Map(
