@@ -1,5 +1,6 @@
 import { Container } from 'inversify';
-import { systemClock, type Clock, type ModuleInbox } from '../../shared/kernel/index.js';
+import type { ModuleInbox } from '../../shared/contract/routing.js';
+import { systemClock, type Clock } from '../../shared/kernel/index.js';
 import type { Config } from '../../shared/infrastructure/config/config.js';
 import type { Logger } from '../../shared/infrastructure/logging/logger.js';
 import { DeliverySweeper, purgeMessaging } from '../../shared/infrastructure/messaging/delivery-sweeper.js';

@@ -1,4 +1,5 @@
 import { ContainerModule, type Container, type ServiceIdentifier } from 'inversify';
+import type { SagaStyle } from '../../shared/contract/routing.js';
 import { SHARED } from '../../shared/infrastructure/composition/tokens.js';
 import type { ModuleDefinition } from '../../shared/infrastructure/composition/module-definition.js';
 import { handledBy, subscriptionsOf, type Subscription } from '../../shared/infrastructure/messaging/subscription.js';
@@ -14,10 +15,14 @@ import { PlaceOrderSagaOrchestrator } from './application/place-order-saga/place
 import { PlaceOrderHandler } from './application/place-order/place-order.handler.js';
 import type { IdempotencyStorePort } from './application/ports/idempotency.port.js';
 import type { OrderRepositoryPort } from './application/ports/order.repository.port.js';
+import type { SagaCoordinatorPort, SagaCoordinatorsPort } from './application/ports/saga-coordinator.port.js';
 import type { PlaceOrderSagaRepositoryPort } from './application/ports/saga.repository.port.js';
 import type { SagaLogPort } from './application/ports/saga-log.port.js';
 import { RecordCreditReleaseOnCreditReleased } from './application/record-credit-release/record-credit-release-on-credit-released.handler.js';
 import { RejectOrderOnCreditReservationFailed } from './application/reject-order/reject-order-on-credit-reservation-failed.handler.js';
+import { ChoreographySagaCoordinator } from './application/saga-coordination/choreography.saga-coordinator.js';
+import { OrchestrationSagaCoordinator } from './application/saga-coordination/orchestration.saga-coordinator.js';
+import { SagaCoordinators } from './application/saga-coordination/saga-coordinators.js';
 import { orderInbox } from './contract/order.inbox.js';
 import { registerOrderRoutes } from './infrastructure/http/order.routes.js';
 import { OrderSchema, SagaStepSchema } from './infrastructure/persistence/order.entity-schema.js';
@@ -33,6 +38,7 @@ export const ORDER = {
   Idempotency: Symbol.for('order.IdempotencyStore') as ServiceIdentifier<IdempotencyStorePort>,
   Changes: Symbol.for('order.OrderChanges') as ServiceIdentifier<OrderChanges>,
   Orchestrator: Symbol.for('order.PlaceOrderSagaOrchestrator') as ServiceIdentifier<PlaceOrderSagaOrchestrator>,
+  SagaCoordinators: Symbol.for('order.SagaCoordinators') as ServiceIdentifier<SagaCoordinatorsPort>,
   PlaceOrder: Symbol.for('order.PlaceOrder') as ServiceIdentifier<PlaceOrderHandler>,
   CancelOrder: Symbol.for('order.CancelOrder') as ServiceIdentifier<CancelOrderHandler>,
   GetOrder: Symbol.for('order.GetOrder') as ServiceIdentifier<GetOrderQuery>,
@@ -48,26 +54,27 @@ const bindings = new ContainerModule(({ bind }) => {
   bind(ORDER.Idempotency).toDynamicValue((c) => new PgIdempotencyStore(c.get(SHARED.Database)));
   bind(ORDER.Changes).toDynamicValue((c) => new OrderChanges(c.get(ORDER.Orders), c.get(SHARED.EventBus), c.get(ORDER.SagaLog), c.get(SHARED.Clock)));
   bind(ORDER.Orchestrator).toDynamicValue((c) => new PlaceOrderSagaOrchestrator(c.get(ORDER.Sagas), c.get(ORDER.Orders), c.get(ORDER.Changes), c.get(SHARED.Clock)));
-  bind(ORDER.PlaceOrder).toDynamicValue((c) => {
-    const config = c.get(SHARED.Config);
-    return new PlaceOrderHandler(
-      c.get(SHARED.Transaction),
-      c.get(ORDER.Orders),
-      c.get(ORDER.Idempotency),
-      c.get(ORDER.Changes),
-      c.get(ORDER.Orchestrator),
-      c.get(SHARED.Clock),
-      { style: config.SAGA_STYLE, deadlineMs: config.ORDER_DEADLINE_MS },
-    );
+  // One coordinator per style (a Record: a style without one does not compile); new orders take
+  // the configured style, an order already placed keeps its own (ADR 21).
+  bind(ORDER.SagaCoordinators).toDynamicValue((c) => {
+    const byStyle: Record<SagaStyle, SagaCoordinatorPort> = {
+      choreography: new ChoreographySagaCoordinator(c.get(ORDER.Orders), c.get(ORDER.Changes), c.get(SHARED.Clock)),
+      orchestration: new OrchestrationSagaCoordinator(c.get(ORDER.Orchestrator), c.get(ORDER.Sagas), c.get(ORDER.Changes)),
+    };
+    return new SagaCoordinators(Object.values(byStyle), c.get(SHARED.Config).SAGA_STYLE);
   });
-  bind(ORDER.CancelOrder).toDynamicValue(
-    (c) => new CancelOrderHandler(c.get(SHARED.Transaction), c.get(ORDER.Orders), c.get(ORDER.Changes), c.get(ORDER.Orchestrator), c.get(SHARED.Clock)),
+  bind(ORDER.PlaceOrder).toDynamicValue(
+    (c) =>
+      new PlaceOrderHandler(c.get(SHARED.Transaction), c.get(ORDER.Orders), c.get(ORDER.Idempotency), c.get(ORDER.SagaCoordinators), c.get(SHARED.Clock), {
+        deadlineMs: c.get(SHARED.Config).ORDER_DEADLINE_MS,
+      }),
   );
-  bind(ORDER.GetOrder).toDynamicValue((c) => new GetOrderQuery(c.get(ORDER.Orders), c.get(ORDER.Sagas), c.get(ORDER.SagaLog)));
+  bind(ORDER.CancelOrder).toDynamicValue((c) => new CancelOrderHandler(c.get(SHARED.Transaction), c.get(ORDER.Orders), c.get(ORDER.SagaCoordinators), c.get(SHARED.Clock)));
+  bind(ORDER.GetOrder).toDynamicValue((c) => new GetOrderQuery(c.get(ORDER.Orders), c.get(ORDER.SagaCoordinators), c.get(ORDER.SagaLog)));
   bind(ORDER.ListOrders).toDynamicValue((c) => new ListOrdersQuery(c.get(ORDER.Orders)));
   bind(ORDER.ExpireOverdueOrders).toDynamicValue(
     (c) =>
-      new ExpireOverdueOrdersHandler(c.get(SHARED.Transaction), c.get(ORDER.Orders), c.get(ORDER.Sagas), c.get(ORDER.Changes), c.get(ORDER.Orchestrator), c.get(SHARED.Clock), ({ id, error }) =>
+      new ExpireOverdueOrdersHandler(c.get(SHARED.Transaction), c.get(ORDER.SagaCoordinators), c.get(SHARED.Clock), ({ id, error }) =>
         c.get(SHARED.Logger).warn({ err: error, orderId: id, correlationId: id }, 'could not expire an overdue order; the next run retries'),
       ),
   );

@@ -1,32 +1,4 @@
-/**
- * How messages reach a module: the use cases it runs for each message type, and the schema
- * whose inbox holds their pending deliveries. A module publishes this in its contract, so a
- * process that loads only one module can still route what it writes to every consumer.
- */
-export type SagaStyle = 'choreography' | 'orchestration';
-
-export const SAGA_STYLES: readonly SagaStyle[] = ['choreography', 'orchestration'];
-
-export interface InboundRoute {
-  /** e.g. `customer.reserve-credit`: names the application folder, the queue and the task. */
-  readonly useCase: string;
-  readonly messageType: string;
-  /** The saga styles under which this route is active. */
-  readonly styles: readonly SagaStyle[];
-  /**
-   * The payload field naming the aggregate the handler locks (e.g. `customerId`): the delivery's
-   * key. Consumers never handle two deliveries of one key at once, and handle a key's deliveries
-   * in the order they arrived (the message-group idea of SQS FIFO).
-   */
-  readonly key: string;
-}
-
-export interface ModuleInbox {
-  readonly module: string;
-  readonly schema: string;
-  readonly routes: readonly InboundRoute[];
-}
-
+/** A use-case id such as `customer.reserve-credit`: `<module>.<use-case>`, kebab-case on both sides. */
 const USE_CASE = /^[a-z][a-z0-9]*(-[a-z0-9]+)*\.[a-z][a-z0-9]*(-[a-z0-9]+)*$/;
 
 export function isUseCaseId(value: string): boolean {

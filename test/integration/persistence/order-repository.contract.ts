@@ -1,7 +1,8 @@
 import { beforeEach, expect, it } from 'vitest';
 import type { OrderRepositoryPort } from '../../../src/modules/order/application/ports/order.repository.port.js';
 import { Order } from '../../../src/modules/order/domain/order.aggregate.js';
-import { ConcurrencyError, Money, uuidv7, type SagaStyle } from '../../../src/shared/kernel/index.js';
+import type { SagaStyle } from '../../../src/shared/contract/routing.js';
+import { ConcurrencyError, Money, uuidv7 } from '../../../src/shared/kernel/index.js';
 import type { OpenStore, Store } from './store.js';
 
 const T0 = new Date('2026-12-01T10:00:00.000Z');

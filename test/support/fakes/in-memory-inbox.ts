@@ -1,6 +1,6 @@
 import type { Subscription } from '../../../src/shared/infrastructure/messaging/subscription.js';
 import type { InMemoryEventBus } from './in-memory-event-bus.js';
-import type { SagaStyle } from '../../../src/shared/kernel/index.js';
+import type { SagaStyle } from '../../../src/shared/contract/routing.js';
 import { InMemoryTable, type InMemoryDatabase } from './in-memory-database.js';
 
 /** Deliveries marked done, keyed by use case and message id, as in a module's inbox table. */

@@ -3,7 +3,7 @@ import { CUSTOMER, customerModule } from '../../../src/modules/customer/customer
 import { ORDER, orderModule } from '../../../src/modules/order/order.module.js';
 import { SHARED } from '../../../src/shared/infrastructure/composition/tokens.js';
 import { loadConfig, type Config } from '../../../src/shared/infrastructure/config/config.js';
-import type { SagaStyle } from '../../../src/shared/kernel/index.js';
+import type { SagaStyle } from '../../../src/shared/contract/routing.js';
 import { InMemoryCreditReservationRepository, InMemoryCustomerRepository } from './customer-repositories.js';
 import type { FixedClock } from './fixed-clock.js';
 import type { InMemoryDatabase } from './in-memory-database.js';

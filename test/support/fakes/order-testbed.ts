@@ -8,10 +8,14 @@ import type { OrderView } from '../../../src/modules/order/application/order.vie
 import { PlaceOrderSagaRepliesHandler } from '../../../src/modules/order/application/place-order-saga/place-order-saga-replies.handler.js';
 import { PlaceOrderSagaOrchestrator } from '../../../src/modules/order/application/place-order-saga/place-order-saga.orchestrator.js';
 import { PlaceOrderHandler, type PlaceOrderCommand } from '../../../src/modules/order/application/place-order/place-order.handler.js';
+import { ChoreographySagaCoordinator } from '../../../src/modules/order/application/saga-coordination/choreography.saga-coordinator.js';
+import { OrchestrationSagaCoordinator } from '../../../src/modules/order/application/saga-coordination/orchestration.saga-coordinator.js';
+import { SagaCoordinators } from '../../../src/modules/order/application/saga-coordination/saga-coordinators.js';
 import { RecordCreditReleaseOnCreditReleased } from '../../../src/modules/order/application/record-credit-release/record-credit-release-on-credit-released.handler.js';
 import { RejectOrderOnCreditReservationFailed } from '../../../src/modules/order/application/reject-order/reject-order-on-credit-reservation-failed.handler.js';
 import { InMemoryEventBus } from './in-memory-event-bus.js';
-import { contextOf, createMessage, uuidv7, type Envelope, type MessageDefinition, type MessageHandler, type SagaStyle } from '../../../src/shared/kernel/index.js';
+import { contextOf, createMessage, uuidv7, type Envelope, type MessageDefinition, type MessageHandler } from '../../../src/shared/kernel/index.js';
+import type { SagaStyle } from '../../../src/shared/contract/routing.js';
 import { FixedClock } from './fixed-clock.js';
 import { InMemoryDatabase } from './in-memory-database.js';
 import { InMemoryIdempotencyStore, InMemoryOrderRepository, InMemoryPlaceOrderSagaRepository, InMemorySagaLog } from './order-repositories.js';
@@ -31,6 +35,7 @@ export interface OrderTestbed {
   readonly idempotency: InMemoryIdempotencyStore;
   readonly changes: OrderChanges;
   readonly orchestrator: PlaceOrderSagaOrchestrator;
+  readonly sagaCoordinators: SagaCoordinators;
   readonly placeOrder: PlaceOrderHandler;
   readonly cancelOrder: CancelOrderHandler;
   readonly getOrder: GetOrderQuery;
@@ -70,10 +75,11 @@ export function orderTestbed(options: OrderTestbedOptions = {}): OrderTestbed {
   const idempotency = new InMemoryIdempotencyStore(db);
   const changes = new OrderChanges(orders, db.eventBus, sagaLog, clock);
   const orchestrator = new PlaceOrderSagaOrchestrator(sagas, orders, changes, clock);
-  const placeOrder = new PlaceOrderHandler(db, orders, idempotency, changes, orchestrator, clock, {
+  const sagaCoordinators = new SagaCoordinators(
+    [new ChoreographySagaCoordinator(orders, changes, clock), new OrchestrationSagaCoordinator(orchestrator, sagas, changes)],
     style,
-    deadlineMs: options.deadlineMs ?? DEFAULT_DEADLINE_MS,
-  });
+  );
+  const placeOrder = new PlaceOrderHandler(db, orders, idempotency, sagaCoordinators, clock, { deadlineMs: options.deadlineMs ?? DEFAULT_DEADLINE_MS });
   return {
     style,
     db,
@@ -85,11 +91,12 @@ export function orderTestbed(options: OrderTestbedOptions = {}): OrderTestbed {
     idempotency,
     changes,
     orchestrator,
+    sagaCoordinators,
     placeOrder,
-    cancelOrder: new CancelOrderHandler(db, orders, changes, orchestrator, clock),
-    getOrder: new GetOrderQuery(orders, sagas, sagaLog),
+    cancelOrder: new CancelOrderHandler(db, orders, sagaCoordinators, clock),
+    getOrder: new GetOrderQuery(orders, sagaCoordinators, sagaLog),
     listOrders: new ListOrdersQuery(orders),
-    expireOverdueOrders: new ExpireOverdueOrdersHandler(db, orders, sagas, changes, orchestrator, clock, undefined, options.expiryBatchSize),
+    expireOverdueOrders: new ExpireOverdueOrdersHandler(db, sagaCoordinators, clock, undefined, options.expiryBatchSize),
     approveOrder: new ApproveOrderOnCreditReserved(orders, changes, clock),
     rejectOrder: new RejectOrderOnCreditReservationFailed(orders, changes, clock),
     recordCreditRelease: new RecordCreditReleaseOnCreditReleased(changes),

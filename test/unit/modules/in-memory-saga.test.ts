@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { CUSTOMER, customerModule } from '../../../src/modules/customer/customer.module.js';
 import { ORDER, orderModule } from '../../../src/modules/order/order.module.js';
 import { InMemoryEventBus } from '../../support/fakes/in-memory-event-bus.js';
-import { SAGA_STYLES, type SagaStyle } from '../../../src/shared/kernel/index.js';
+import { SAGA_STYLES, type SagaStyle } from '../../../src/shared/contract/routing.js';
 import { FixedClock, InMemoryDatabase, serveSubscriptions } from '../../support/fakes/index.js';
 import { customerContainer, orderContainer, testConfig } from '../../support/fakes/module-containers.js';
 

@@ -3,7 +3,7 @@ import { customerModule } from '../../../src/modules/customer/customer.module.js
 import { orderModule } from '../../../src/modules/order/order.module.js';
 import type { ModuleDefinition } from '../../../src/shared/infrastructure/composition/module-definition.js';
 import { assertSubscriptionsMatchInbox } from '../../../src/shared/infrastructure/messaging/subscription.js';
-import { SAGA_STYLES, type SagaStyle } from '../../../src/shared/kernel/index.js';
+import { SAGA_STYLES, type SagaStyle } from '../../../src/shared/contract/routing.js';
 import { FixedClock, InMemoryDatabase } from '../../support/fakes/index.js';
 import { customerContainer, orderContainer, testConfig } from '../../support/fakes/module-containers.js';
 

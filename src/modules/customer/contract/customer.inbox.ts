@@ -1,4 +1,4 @@
-import type { ModuleInbox } from '../../../shared/kernel/index.js';
+import type { ModuleInbox } from '../../../shared/contract/routing.js';
 
 /** The use cases the Customer module runs for incoming messages, and where their deliveries wait. */
 export const CUSTOMER_USE_CASES = {

@@ -1,9 +1,10 @@
-import type { MoneyJson, SagaStyle } from '../../../shared/kernel/index.js';
+import type { MoneyJson } from '../../../shared/kernel/index.js';
 import type { Order, OrderStatus, RejectionReason } from '../domain/order.aggregate.js';
 import type { SagaStep, SagaStepOutcome } from './ports/saga-log.port.js';
 
 export interface SagaView {
-  readonly style: SagaStyle;
+  /** The style the order was placed under: `choreography` or `orchestration`. */
+  readonly style: string;
   readonly state: string;
   readonly steps: ReadonlyArray<{ readonly name: string; readonly at: string; readonly outcome: SagaStepOutcome; readonly detail?: string }>;
 }

@@ -1,4 +1,4 @@
-import { AggregateRoot, type Money, type SagaStyle } from '../../../shared/kernel/index.js';
+import { AggregateRoot, type Money } from '../../../shared/kernel/index.js';
 import { NonPositiveOrderTotalError, OrderCannotBeCancelledError } from './order.errors.js';
 import type { OrderEvent } from './order.events.js';
 
@@ -12,7 +12,7 @@ export interface OrderSnapshot {
   readonly total: Money;
   readonly status: OrderStatus;
   readonly rejectionReason: RejectionReason | null;
-  readonly sagaStyle: SagaStyle;
+  readonly sagaStyle: string;
   readonly deadlineAt: Date;
   readonly createdAt: Date;
   readonly decidedAt: Date | null;
@@ -31,7 +31,12 @@ export class Order extends AggregateRoot<OrderEvent> {
     readonly total: Money,
     private currentStatus: OrderStatus,
     private reason: RejectionReason | null,
-    readonly sagaStyle: SagaStyle,
+    /**
+     * The saga style that drives this order, kept for its whole life so that a change of
+     * configuration leaves it with the style it started under. The domain stores it and never
+     * branches on it: the application resolves the style's saga coordinator (ADR 21).
+     */
+    readonly sagaStyle: string,
     readonly deadlineAt: Date,
     readonly createdAt: Date,
     private decided: Date | null,
@@ -40,7 +45,7 @@ export class Order extends AggregateRoot<OrderEvent> {
     super(id, version);
   }
 
-  static place(id: string, customerId: string, total: Money, sagaStyle: SagaStyle, deadlineAt: Date, at: Date): Order {
+  static place(id: string, customerId: string, total: Money, sagaStyle: string, deadlineAt: Date, at: Date): Order {
     if (!total.isPositive()) throw new NonPositiveOrderTotalError();
     const order = new Order(id, customerId, total, 'PENDING', null, sagaStyle, deadlineAt, at, null, 0);
     order.record({ name: 'OrderPlaced', occurredAt: at, orderId: id, customerId, total });

@@ -1,7 +1,7 @@
 import type { EntitySchema, MigrationObject } from '@mikro-orm/core';
 import type { FastifyInstance } from 'fastify';
 import type { Container, ContainerModule } from 'inversify';
-import type { ModuleInbox } from '../../kernel/index.js';
+import type { ModuleInbox } from '../../contract/routing.js';
 import type { Subscription } from '../messaging/subscription.js';
 
 /** Periodic work a module owns (deadlines, purges); the dev server schedules it, the sweeper task runs it. */

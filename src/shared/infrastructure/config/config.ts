@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { SAGA_STYLES } from '../../contract/routing.js';
 
 /**
  * All configuration, read once from the environment and validated. A wrong value stops the
@@ -60,7 +61,7 @@ export const configSchema = z.object({
    */
   ADMIN_TOKEN: z.string().min(16, 'use at least 16 characters').optional(),
 
-  SAGA_STYLE: z.enum(['choreography', 'orchestration']).default('choreography'),
+  SAGA_STYLE: z.enum(SAGA_STYLES).default('choreography'),
   EVENT_BUS: z.enum(['memory', 'bullmq', 'ecs']).default('bullmq'),
   BULLMQ_PREFIX: z
     .string()

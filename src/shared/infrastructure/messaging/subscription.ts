@@ -1,4 +1,5 @@
-import type { Envelope, MessageDefinition, MessageHandler, ModuleInbox, SagaStyle } from '../../kernel/index.js';
+import type { ModuleInbox, SagaStyle } from '../../contract/routing.js';
+import type { Envelope, MessageDefinition, MessageHandler } from '../../kernel/index.js';
 
 /** A use case that runs when a message of `message.type` reaches its module. */
 export interface Subscription {

@@ -1,9 +1,9 @@
-import { ConflictError, Money, traceparent, uuidv7, type Clock, type MoneyJson, type SagaStyle, type TransactionPort } from '../../../../shared/kernel/index.js';
+import { ConflictError, Money, traceparent, uuidv7, type Clock, type MoneyJson, type TransactionPort } from '../../../../shared/kernel/index.js';
 import { Order } from '../../domain/order.aggregate.js';
 import type { OrderChanges } from '../order-changes.js';
-import type { PlaceOrderSagaOrchestrator } from '../place-order-saga/place-order-saga.orchestrator.js';
 import type { IdempotencyStorePort } from '../ports/idempotency.port.js';
 import type { OrderRepositoryPort } from '../ports/order.repository.port.js';
+import type { SagaCoordinatorsPort } from '../ports/saga-coordinator.port.js';
 import { toOrderView, type OrderView } from '../order.view.js';
 
 export interface PlaceOrderCommand {
@@ -15,7 +15,6 @@ export interface PlaceOrderCommand {
 }
 
 export interface PlaceOrderSettings {
-  readonly style: SagaStyle;
   readonly deadlineMs: number;
 }
 
@@ -25,17 +24,17 @@ export interface PlaceOrderResult {
 }
 
 /**
- * Places an order (PENDING) and starts its saga in the same transaction: in choreography by
- * publishing order.created.v1, in orchestration by starting the PlaceOrderSaga, which sends
- * customer.reserve-credit.v1. The saga's id, and every message's correlationId, is the order's id.
+ * Places an order (PENDING) and starts its saga in the same transaction, under the configured
+ * style, which the order keeps: in choreography by publishing order.created.v1, in orchestration
+ * by starting the PlaceOrderSaga, which sends customer.reserve-credit.v1. The saga's id, and
+ * every message's correlationId, is the order's id.
  */
 export class PlaceOrderHandler {
   constructor(
     private readonly tx: TransactionPort,
     private readonly orders: OrderRepositoryPort,
     private readonly idempotency: IdempotencyStorePort,
-    private readonly changes: OrderChanges,
-    private readonly orchestrator: PlaceOrderSagaOrchestrator,
+    private readonly sagas: SagaCoordinatorsPort,
     private readonly clock: Clock,
     private readonly settings: PlaceOrderSettings,
   ) {}
@@ -53,10 +52,10 @@ export class PlaceOrderHandler {
         if (!previous) throw new ConflictError('IDEMPOTENCY_KEY_IN_USE', 'a request with this Idempotency-Key is being processed; retry');
         return this.replay(previous.orderId, previous.requestHash, key.requestHash);
       }
-      const order = Order.place(id, command.customerId, total, this.settings.style, new Date(now.getTime() + this.settings.deadlineMs), now);
+      const saga = this.sagas.current;
+      const order = Order.place(id, command.customerId, total, saga.style, new Date(now.getTime() + this.settings.deadlineMs), now);
       const context = { correlationId: id, causationId: null, traceparent: traceparent(command.traceparent) };
-      if (this.settings.style === 'orchestration') await this.orchestrator.start(order, context);
-      else await this.changes.commit(order, context, { isNew: true });
+      await saga.start(order, context);
       return { order: toOrderView(order), replayed: false };
     });
   }

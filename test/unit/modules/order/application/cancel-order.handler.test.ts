@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { CreditReservedV1, ReleaseCreditV1 } from '../../../../../src/modules/customer/contract/index.js';
 import { OrderCancelledV1 } from '../../../../../src/modules/order/contract/index.js';
-import { ConcurrencyError, ConflictError, NotFoundError, uuidv7, type SagaStyle } from '../../../../../src/shared/kernel/index.js';
+import type { SagaStyle } from '../../../../../src/shared/contract/routing.js';
+import { ConcurrencyError, ConflictError, NotFoundError, uuidv7 } from '../../../../../src/shared/kernel/index.js';
 import { orderTestbed, type OrderTestbed } from '../../../../support/fakes/index.js';
 
 const TRACE = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { handledBy, subscriptionsOf } from '../../../../../src/shared/infrastructure/messaging/subscription.js';
-import { defineMessage, type MessageHandler, type ModuleInbox } from '../../../../../src/shared/kernel/index.js';
+import type { ModuleInbox } from '../../../../../src/shared/contract/routing.js';
+import { defineMessage, type MessageHandler } from '../../../../../src/shared/kernel/index.js';
 
 /**
  * A module's subscriptions are typed against its contract's routes. The `@ts-expect-error` lines

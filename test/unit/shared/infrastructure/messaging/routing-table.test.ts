@@ -2,7 +2,8 @@ import { describe, expect, it } from 'vitest';
 import * as customerContract from '../../../../../src/modules/customer/contract/index.js';
 import * as orderContract from '../../../../../src/modules/order/contract/index.js';
 import { assertSubscriptionsMatchInbox, RoutingTable, type Subscription } from '../../../../../src/shared/infrastructure/messaging/subscription.js';
-import { ok, type MessageDefinition, type ModuleInbox } from '../../../../../src/shared/kernel/index.js';
+import type { ModuleInbox } from '../../../../../src/shared/contract/routing.js';
+import { ok, type MessageDefinition } from '../../../../../src/shared/kernel/index.js';
 
 const { customerInbox } = customerContract;
 const { orderInbox } = orderContract;
