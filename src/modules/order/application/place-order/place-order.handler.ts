@@ -1,6 +1,5 @@
 import { ConflictError, Money, traceparent, uuidv7, type Clock, type MoneyJson, type TransactionPort } from '../../../../shared/kernel/index.js';
 import { Order } from '../../domain/order.aggregate.js';
-import type { OrderChanges } from '../order-changes.js';
 import type { IdempotencyStorePort } from '../ports/idempotency.port.js';
 import type { OrderRepositoryPort } from '../ports/order.repository.port.js';
 import type { SagaCoordinatorsPort } from '../ports/saga-coordinator.port.js';
