@@ -3,14 +3,12 @@ import { SHARED } from '../../shared/infrastructure/composition/tokens.js';
 import type { ModuleDefinition } from '../../shared/infrastructure/composition/module-definition.js';
 import { handledBy, subscriptionsOf, type Subscription } from '../../shared/infrastructure/messaging/subscription.js';
 import { OrderCancelledV1, OrderCreatedV1, OrderRejectedV1 } from '../order/contract/index.js';
+import { CustomerChanges } from './application/customer-changes.js';
 import { GetCustomerQuery } from './application/get-customer/get-customer.query.js';
 import type { CreditReservationRepositoryPort } from './application/ports/credit-reservation.repository.port.js';
 import type { CustomerRepositoryPort } from './application/ports/customer.repository.port.js';
 import { RegisterCustomerHandler } from './application/register-customer/register-customer.handler.js';
-import { ReleaseCreditOnOrderClosed } from './application/release-credit/release-credit-on-order-closed.handler.js';
 import { ReleaseCreditHandler } from './application/release-credit/release-credit.handler.js';
-import { ReserveCreditOnCommand } from './application/reserve-credit/reserve-credit-on-command.handler.js';
-import { ReserveCreditOnOrderCreated } from './application/reserve-credit/reserve-credit-on-order-created.handler.js';
 import { ReserveCreditHandler } from './application/reserve-credit/reserve-credit.handler.js';
 import { customerInbox } from './contract/customer.inbox.js';
 import { ReleaseCreditV1, ReserveCreditV1 } from './contract/customer.messages.js';
@@ -21,34 +19,31 @@ import { PgCustomerRepository } from './infrastructure/persistence/pg-customer.r
 export const CUSTOMER = {
   Customers: Symbol.for('customer.CustomerRepository') as ServiceIdentifier<CustomerRepositoryPort>,
   Reservations: Symbol.for('customer.CreditReservationRepository') as ServiceIdentifier<CreditReservationRepositoryPort>,
+  Changes: Symbol.for('customer.CustomerChanges') as ServiceIdentifier<CustomerChanges>,
   RegisterCustomer: Symbol.for('customer.RegisterCustomer') as ServiceIdentifier<RegisterCustomerHandler>,
   GetCustomer: Symbol.for('customer.GetCustomer') as ServiceIdentifier<GetCustomerQuery>,
-  ReserveCredit: Symbol.for('customer.ReserveCredit') as ServiceIdentifier<ReserveCreditHandler>,
-  ReleaseCredit: Symbol.for('customer.ReleaseCredit') as ServiceIdentifier<ReleaseCreditHandler>,
 } as const;
 
 /** The Customer module's wiring: application classes stay free of the container. */
 const bindings = new ContainerModule(({ bind }) => {
   bind(CUSTOMER.Customers).toDynamicValue((c) => new PgCustomerRepository(c.get(SHARED.Database)));
   bind(CUSTOMER.Reservations).toDynamicValue((c) => new PgCreditReservationRepository(c.get(SHARED.Database)));
-  bind(CUSTOMER.RegisterCustomer).toDynamicValue((c) => new RegisterCustomerHandler(c.get(SHARED.Transaction), c.get(CUSTOMER.Customers), c.get(SHARED.Clock)));
+  bind(CUSTOMER.Changes).toDynamicValue((c) => new CustomerChanges(c.get(CUSTOMER.Customers), c.get(CUSTOMER.Reservations), c.get(SHARED.EventBus)));
+  bind(CUSTOMER.RegisterCustomer).toDynamicValue((c) => new RegisterCustomerHandler(c.get(SHARED.Transaction), c.get(CUSTOMER.Changes), c.get(SHARED.Clock)));
   bind(CUSTOMER.GetCustomer).toDynamicValue((c) => new GetCustomerQuery(c.get(CUSTOMER.Customers)));
-  bind(CUSTOMER.ReserveCredit).toDynamicValue(
-    (c) => new ReserveCreditHandler(c.get(SHARED.Transaction), c.get(CUSTOMER.Customers), c.get(CUSTOMER.Reservations), c.get(SHARED.EventBus), c.get(SHARED.Clock)),
-  );
-  bind(CUSTOMER.ReleaseCredit).toDynamicValue(
-    (c) => new ReleaseCreditHandler(c.get(SHARED.Transaction), c.get(CUSTOMER.Customers), c.get(CUSTOMER.Reservations), c.get(SHARED.EventBus), c.get(SHARED.Clock)),
-  );
 });
 
 function subscriptions(container: Container): Subscription[] {
-  const reserveOnOrderCreated = new ReserveCreditOnOrderCreated(container.get(CUSTOMER.ReserveCredit));
-  const reserveOnCommand = new ReserveCreditOnCommand(container.get(CUSTOMER.ReserveCredit));
-  const release = new ReleaseCreditOnOrderClosed(container.get(CUSTOMER.ReleaseCredit));
+  const customers = container.get(CUSTOMER.Customers);
+  const reservations = container.get(CUSTOMER.Reservations);
+  const changes = container.get(CUSTOMER.Changes);
+  const clock = container.get(SHARED.Clock);
+  const reserve = new ReserveCreditHandler(customers, reservations, changes, clock);
+  const release = new ReleaseCreditHandler(customers, reservations, changes, clock);
   return subscriptionsOf(customerInbox, {
     'customer.reserve-credit': {
-      'order.created.v1': handledBy(OrderCreatedV1, reserveOnOrderCreated),
-      'customer.reserve-credit.v1': handledBy(ReserveCreditV1, reserveOnCommand),
+      'order.created.v1': handledBy(OrderCreatedV1, reserve),
+      'customer.reserve-credit.v1': handledBy(ReserveCreditV1, reserve),
     },
     'customer.release-credit': {
       'order.rejected.v1': handledBy(OrderRejectedV1, release),

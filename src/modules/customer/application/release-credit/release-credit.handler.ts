@@ -1,48 +1,38 @@
-import { createMessage, type Clock, type EventBusPort, type MessageContext, type TransactionPort } from '../../../../shared/kernel/index.js';
-import { CreditReleasedV1 } from '../../contract/customer.messages.js';
+import { contextOf, type Clock, type Envelope, type MessageHandler } from '../../../../shared/kernel/index.js';
+import type { OrderCancelledV1, OrderRejectedV1 } from '../../../order/contract/index.js';
+import type { ReleaseCreditV1 } from '../../contract/customer.messages.js';
 import { CreditReservation } from '../../domain/credit-reservation.entity.js';
+import type { CustomerChanges } from '../customer-changes.js';
 import type { CreditReservationRepositoryPort } from '../ports/credit-reservation.repository.port.js';
 import type { CustomerRepositoryPort } from '../ports/customer.repository.port.js';
 
-export interface ReleaseCreditCommand {
-  readonly orderId: string;
-  readonly customerId: string;
-}
-
-export type ReleaseCreditResult = 'released' | 'nothing-reserved' | 'already-released' | 'unknown-customer';
-
 /**
- * Gives back the credit reserved for an order that was cancelled or rejected. When nothing was
- * reserved yet, it leaves a RELEASED marker so that a reservation arriving later is refused:
- * the credit of a closed order is never held.
+ * Gives back the credit reserved for an order that closed without keeping it: cancelled after
+ * approval, or rejected (a TIMEOUT may come after a reservation) in choreography; on the saga's
+ * customer.release-credit.v1 command in orchestration. When nothing was reserved yet, it leaves a
+ * RELEASED marker so that a reservation arriving later is refused: the credit of a closed order is
+ * never held. Like every message handler, it runs in the inbox's transaction.
  */
-export class ReleaseCreditHandler {
+export class ReleaseCreditHandler implements MessageHandler<OrderCancelledV1 | OrderRejectedV1 | ReleaseCreditV1> {
   constructor(
-    private readonly tx: TransactionPort,
     private readonly customers: CustomerRepositoryPort,
     private readonly reservations: CreditReservationRepositoryPort,
-    private readonly bus: EventBusPort,
+    private readonly changes: CustomerChanges,
     private readonly clock: Clock,
   ) {}
 
-  execute(command: ReleaseCreditCommand, context: MessageContext): Promise<ReleaseCreditResult> {
-    return this.tx.run(async () => {
-      const now = this.clock.now();
-      const customer = await this.customers.findByIdForUpdate(command.customerId);
-      if (!customer) return 'unknown-customer';
-      const reservation = await this.reservations.findByOrderIdForUpdate(command.orderId);
-      if (!reservation) {
-        await this.reservations.save(CreditReservation.releasedBeforeReservation(command.orderId, customer.id, customer.creditLimit.currency));
-        return 'nothing-reserved';
-      }
-      if (!customer.releaseCredit(reservation, now)) return 'already-released';
-      customer.pullEvents();
-      await this.customers.save(customer);
-      await this.reservations.save(reservation);
-      await this.bus.publish([
-        createMessage(CreditReleasedV1, { orderId: command.orderId, customerId: customer.id, amount: reservation.amount.toJSON() }, context, now),
-      ]);
-      return 'released';
-    });
+  async handle(message: Envelope<OrderCancelledV1 | OrderRejectedV1 | ReleaseCreditV1>): Promise<void> {
+    const { orderId, customerId } = message.payload;
+    const context = contextOf(message);
+    const customer = await this.customers.findByIdForUpdate(customerId);
+    if (!customer) return;
+    const reservation = await this.reservations.findByOrderIdForUpdate(orderId);
+    if (!reservation) {
+      await this.changes.commit(customer, context, { reservation: CreditReservation.releasedBeforeReservation(orderId, customer.id, customer.creditLimit.currency) });
+      return;
+    }
+    if (!customer.releaseCredit(reservation, this.clock.now())) return;
+    await this.changes.commit(customer, context, { reservation });
+    return;
   }
 }

@@ -1,50 +1,37 @@
-import { createMessage, Money, type Clock, type EventBusPort, type MessageContext, type MoneyJson, type TransactionPort } from '../../../../shared/kernel/index.js';
-import { CreditReservationFailedV1, CreditReservedV1, type CreditReservationFailureReason } from '../../contract/customer.messages.js';
+import { contextOf, Money, type Clock, type Envelope, type MessageHandler } from '../../../../shared/kernel/index.js';
+import type { OrderCreatedV1 } from '../../../order/contract/index.js';
+import type { ReserveCreditV1 } from '../../contract/customer.messages.js';
+import type { CustomerChanges } from '../customer-changes.js';
 import type { CreditReservationRepositoryPort } from '../ports/credit-reservation.repository.port.js';
 import type { CustomerRepositoryPort } from '../ports/customer.repository.port.js';
 
-export interface ReserveCreditCommand {
-  readonly orderId: string;
-  readonly customerId: string;
-  readonly amount: MoneyJson;
-}
-
-export type ReserveCreditResult = 'reserved' | CreditReservationFailureReason | 'already-handled';
-
 /**
  * Reserves an order's credit and replies with customer.credit-reserved.v1 or
- * customer.credit-reservation-failed.v1. The same application service serves both saga styles:
- * choreography triggers it on order.created.v1, orchestration on customer.reserve-credit.v1.
+ * customer.credit-reservation-failed.v1. The same use case serves both saga styles: choreography
+ * asks with order.created.v1, orchestration with customer.reserve-credit.v1. Like every message
+ * handler, it runs in the inbox's transaction, which also marks the delivery done.
  */
-export class ReserveCreditHandler {
+export class ReserveCreditHandler implements MessageHandler<OrderCreatedV1 | ReserveCreditV1> {
   constructor(
-    private readonly tx: TransactionPort,
     private readonly customers: CustomerRepositoryPort,
     private readonly reservations: CreditReservationRepositoryPort,
-    private readonly bus: EventBusPort,
+    private readonly changes: CustomerChanges,
     private readonly clock: Clock,
   ) {}
 
-  execute(command: ReserveCreditCommand, context: MessageContext): Promise<ReserveCreditResult> {
-    return this.tx.run(async () => {
-      const now = this.clock.now();
-      const fail = async (reason: CreditReservationFailureReason) => {
-        await this.bus.publish([createMessage(CreditReservationFailedV1, { orderId: command.orderId, customerId: command.customerId, reason }, context, now)]);
-        return reason;
-      };
-      const customer = await this.customers.findByIdForUpdate(command.customerId);
-      if (!customer) return fail('CUSTOMER_NOT_FOUND');
-      // Under the customer's lock: the order's earlier reservation (or its release marker) is stable.
-      const existing = await this.reservations.findByOrderIdForUpdate(command.orderId);
-      if (existing) return 'already-handled';
-      const amount = Money.fromJson(command.amount);
-      const outcome = customer.reserveCredit(command.orderId, amount, now);
-      customer.pullEvents();
-      if (!outcome.reserved) return fail(outcome.reason);
-      await this.customers.save(customer);
-      await this.reservations.save(outcome.reservation);
-      await this.bus.publish([createMessage(CreditReservedV1, { orderId: command.orderId, customerId: customer.id, amount: amount.toJSON() }, context, now)]);
-      return 'reserved';
-    });
+  async handle(message: Envelope<OrderCreatedV1 | ReserveCreditV1>): Promise<void> {
+    const request = message.payload;
+    const { orderId, customerId } = request;
+    const context = contextOf(message);
+    const now = this.clock.now();
+    const customer = await this.customers.findByIdForUpdate(customerId);
+    if (!customer) {
+      await this.changes.refuseForUnknownCustomer(orderId, customerId, context, now);
+      return;
+    }
+    // Under the customer's lock: the order's earlier reservation (or its release marker) is stable.
+    if (await this.reservations.findByOrderIdForUpdate(orderId)) return;
+    const outcome = customer.reserveCredit(orderId, Money.fromJson('total' in request ? request.total : request.amount), now);
+    await this.changes.commit(customer, context, outcome.reserved ? { reservation: outcome.reservation } : {});
   }
 }

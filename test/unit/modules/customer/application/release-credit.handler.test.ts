@@ -1,5 +1,4 @@
 import { describe, expect, it } from 'vitest';
-import { ReleaseCreditOnOrderClosed } from '../../../../../src/modules/customer/application/release-credit/release-credit-on-order-closed.handler.js';
 import { CreditReleasedV1, ReleaseCreditV1 } from '../../../../../src/modules/customer/contract/index.js';
 import { OrderCancelledV1, OrderRejectedV1 } from '../../../../../src/modules/order/contract/index.js';
 import { createMessage, traceparent, uuidv7, type MessageContext } from '../../../../../src/shared/kernel/index.js';
@@ -10,7 +9,8 @@ const context = (orderId: string): MessageContext => ({ correlationId: orderId, 
 async function withReservation(tb: CustomerTestbed, amount = 6_000): Promise<{ customerId: string; orderId: string }> {
   const customer = await tb.customer(10_000);
   const orderId = uuidv7();
-  expect(await tb.reserveCredit.execute({ orderId, customerId: customer.id, amount: { amount, currency: 'USD' } }, context(orderId))).toBe('reserved');
+  await tb.reserve(orderId, customer.id, { amount, currency: 'USD' });
+  expect(tb.reservations.stored(orderId)?.status).toBe('RESERVED');
   return { customerId: customer.id, orderId };
 }
 
@@ -20,20 +20,20 @@ describe('ReleaseCreditHandler', () => {
     const { customerId, orderId } = await withReservation(tb);
     const ctx = { correlationId: orderId, causationId: uuidv7(), traceparent: traceparent() };
 
-    expect(await tb.releaseCredit.execute({ orderId, customerId }, ctx)).toBe('released');
+    const cause = await tb.release(orderId, customerId, ctx);
 
     expect(tb.customers.stored(customerId)).toMatchObject({ availableCredit: { amount: 10_000 }, version: 3 });
     expect(tb.reservations.stored(orderId)?.status).toBe('RELEASED');
     expect(tb.bus.publishedOf(CreditReleasedV1)).toEqual([
-      expect.objectContaining({ correlationId: orderId, causationId: ctx.causationId, payload: { orderId, customerId, amount: { amount: 6_000, currency: 'USD' } } }),
+      expect.objectContaining({ correlationId: orderId, causationId: cause.id, payload: { orderId, customerId, amount: { amount: 6_000, currency: 'USD' } } }),
     ]);
   });
 
   it('gives back once when asked twice', async () => {
     const tb = customerTestbed();
     const { customerId, orderId } = await withReservation(tb);
-    expect(await tb.releaseCredit.execute({ orderId, customerId }, context(orderId))).toBe('released');
-    expect(await tb.releaseCredit.execute({ orderId, customerId }, context(orderId))).toBe('already-released');
+    await tb.release(orderId, customerId);
+    await tb.release(orderId, customerId);
     expect(tb.customers.stored(customerId)?.availableCredit.amount).toBe(10_000);
     expect(tb.bus.publishedOf(CreditReleasedV1)).toHaveLength(1);
   });
@@ -43,19 +43,22 @@ describe('ReleaseCreditHandler', () => {
     const customer = await tb.customer(10_000);
     const orderId = uuidv7();
 
-    expect(await tb.releaseCredit.execute({ orderId, customerId: customer.id }, context(orderId))).toBe('nothing-reserved');
+    await tb.release(orderId, customer.id);
 
     expect(tb.reservations.stored(orderId)).toMatchObject({ customerId: customer.id, status: 'RELEASED', amount: { amount: 0, currency: 'USD' } });
     expect(tb.customers.stored(customer.id)).toMatchObject({ availableCredit: { amount: 10_000 }, version: 1 });
     expect(tb.bus.published).toEqual([]);
-    // The marker is a release: a second one finds it.
-    expect(await tb.releaseCredit.execute({ orderId, customerId: customer.id }, context(orderId))).toBe('already-released');
+    // The marker is a release: a second one finds it and changes nothing.
+    await tb.release(orderId, customer.id);
+    expect(tb.reservations.stored(orderId)).toMatchObject({ status: 'RELEASED', amount: { amount: 0 } });
+    expect(tb.customers.stored(customer.id)?.version).toBe(1);
+    expect(tb.bus.published).toEqual([]);
   });
 
   it('ignores a customer that does not exist', async () => {
     const tb = customerTestbed();
     const orderId = uuidv7();
-    expect(await tb.releaseCredit.execute({ orderId, customerId: uuidv7() }, context(orderId))).toBe('unknown-customer');
+    await tb.release(orderId, uuidv7());
     expect(tb.reservations.size).toBe(0);
     expect(tb.bus.published).toEqual([]);
   });
@@ -66,7 +69,7 @@ describe('ReleaseCreditHandler', () => {
     const before = tb.bus.published.length;
     tb.reservations.failNext('save');
 
-    await expect(tb.releaseCredit.execute({ orderId, customerId }, context(orderId))).rejects.toThrow(/save failed/);
+    await expect(tb.release(orderId, customerId)).rejects.toThrow(/save failed/);
 
     expect(tb.customers.stored(customerId)).toMatchObject({ availableCredit: { amount: 4_000 }, version: 2 });
     expect(tb.reservations.stored(orderId)?.status).toBe('RESERVED');
@@ -88,7 +91,7 @@ describe('ReleaseCreditHandler', () => {
           ? createMessage(OrderRejectedV1, { orderId, customerId, reason: 'TIMEOUT' }, ctx)
           : createMessage(ReleaseCreditV1, { orderId, customerId }, ctx);
 
-    await new ReleaseCreditOnOrderClosed(tb.releaseCredit).handle(cause);
+    await tb.deliver(tb.releaseCredit, cause);
 
     expect(tb.customers.stored(customerId)?.availableCredit.amount).toBe(10_000);
     expect(tb.bus.publishedOf(CreditReleasedV1)).toEqual([expect.objectContaining({ correlationId: orderId, causationId: cause.id })]);
