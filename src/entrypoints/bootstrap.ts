@@ -80,12 +80,15 @@ export async function monolithOrExit(options: MonolithOptions): Promise<Runtime>
 /** How often the API reads the consumers' lag for its backpressure (between reads, requests use the last value). */
 const ADMISSION_REFRESH_MS = 250;
 
+/** The OpenAPI document's title. */
+export const API_TITLE = 'Order & credit saga API';
+
 /** The HTTP API over a runtime: every hosted module's routes, health checks on PostgreSQL and the transport. */
 export async function createApi(runtime: Runtime): Promise<FastifyInstance> {
   const app = await createHttpServer({
     logger: runtime.logger,
     bodyLimit: runtime.config.BODY_LIMIT_BYTES,
-    title: 'Order & credit saga API',
+    title: API_TITLE,
     version: packageVersion(),
     admission: new SagaAdmission(
       new DeliveryLag(

@@ -6,8 +6,8 @@ import type { Logger } from '../logging/logger.js';
 import { listDeadLetters, redriveDeadLetters, type DeadLetter } from '../messaging/dead-letters.js';
 import type { ModuleDatabase } from '../persistence/module-database.js';
 import { quoteIdent } from '../persistence/messaging-tables.js';
-import { problem, problemSchema, PROBLEM_CONTENT_TYPE } from './problem.js';
-import { limitSchema, parseLimit, uuidSchema } from './schemas.js';
+import { BODY_PROBLEMS, problem, problemResponses, PROBLEM_CONTENT_TYPE, SERVER_PROBLEMS } from './problem.js';
+import { documentLimit, limitSchema, parseLimit, uuidSchema } from './schemas.js';
 
 /** A module's inbox as the operators see it: its database and the use cases it declares. */
 export interface AdministeredInbox {
@@ -185,6 +185,9 @@ async function schemaStats(inbox: AdministeredInbox): Promise<SchemaDeliveryStat
   };
 }
 
+/** The OpenAPI security scheme of the /admin routes' bearer token. */
+export const ADMIN_SECURITY_SCHEME = 'adminToken';
+
 /** Who may call the /admin routes. */
 export type AdminAccess = { readonly mode: 'token'; readonly token: string } | { readonly mode: 'open' } | { readonly mode: 'disabled' };
 
@@ -302,13 +305,18 @@ export function registerAdminRoutes(app: FastifyInstance, options: AdminRouteOpt
   if (access.mode === 'disabled') return;
   const guard = access.mode === 'token' ? { onRequest: bearerGuard(access.token) } : {};
   const auth = access.mode === 'token' ? ' Needs "Authorization: Bearer <ADMIN_TOKEN>".' : '';
-  const errors = { 400: problemSchema, 401: problemSchema, 422: problemSchema };
+  // The document names the token scheme that createHttpServer declares (ADMIN_SECURITY_SCHEME).
+  const security = access.mode === 'token' ? [{ [ADMIN_SECURITY_SCHEME]: [] }] : [];
+  const unauthorized = access.mode === 'token' ? [401] : [];
 
   app.get<{ Querystring: { useCase?: string; limit?: string } }>(
     '/admin/dead-letters',
     {
       ...guard,
+      config: { swaggerTransform: documentLimit(MAX_DEAD_LETTER_LIMIT, DEFAULT_DEAD_LETTER_LIMIT) },
       schema: {
+        operationId: 'listDeadLetters',
+        security,
         tags: ['admin'],
         summary: 'Dead-lettered deliveries of every hosted module, most recently dead first',
         description: `Each names its use case, message, attempts, error code and reason.${auth}`,
@@ -320,7 +328,7 @@ export function registerAdminRoutes(app: FastifyInstance, options: AdminRouteOpt
             limit: limitSchema(MAX_DEAD_LETTER_LIMIT, DEFAULT_DEAD_LETTER_LIMIT),
           },
         },
-        response: { 200: { type: 'object', required: ['items'], properties: { items: { type: 'array', items: deadLetterSchema } } }, ...errors },
+        response: { 200: { type: 'object', required: ['items'], properties: { items: { type: 'array', items: deadLetterSchema } } }, ...problemResponses([400, ...unauthorized, 422, ...SERVER_PROBLEMS]) },
       },
     },
     async (request) => ({
@@ -336,6 +344,8 @@ export function registerAdminRoutes(app: FastifyInstance, options: AdminRouteOpt
     {
       ...guard,
       schema: {
+        operationId: 'redriveDeadLetters',
+        security,
         tags: ['admin'],
         summary: 'Re-drive dead letters: back to pending with a fresh attempt budget',
         description: `Name one message, one use case (both narrow each other), or {"all": true}.${auth}`,
@@ -346,7 +356,7 @@ export function registerAdminRoutes(app: FastifyInstance, options: AdminRouteOpt
           examples: [{ useCase: 'customer.reserve-credit' }],
           properties: { messageId: uuidSchema, useCase: USE_CASE, all: { type: 'boolean', const: true } },
         },
-        response: { 200: { type: 'object', required: ['redriven'], properties: { redriven: { type: 'integer' } } }, ...errors },
+        response: { 200: { type: 'object', required: ['redriven'], properties: { redriven: { type: 'integer' } } }, ...problemResponses([...BODY_PROBLEMS, ...unauthorized, 422, ...SERVER_PROBLEMS]) },
       },
     },
     async (request) => {
@@ -370,10 +380,12 @@ export function registerAdminRoutes(app: FastifyInstance, options: AdminRouteOpt
     {
       ...guard,
       schema: {
+        operationId: 'getDeliveryStats',
+        security,
         tags: ['admin'],
         summary: 'Deliveries per schema and use case: counts by status, age of the oldest pending one',
         description: `Also the outbox rows not relayed yet.${auth}`,
-        response: { 200: statsSchema, 401: problemSchema },
+        response: { 200: statsSchema, ...problemResponses([...unauthorized, ...SERVER_PROBLEMS]) },
       },
     },
     async () => {

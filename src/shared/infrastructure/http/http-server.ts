@@ -3,7 +3,8 @@ import swaggerUi from '@fastify/swagger-ui';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify';
 import { DomainError, isIsoCurrency, uuidv7 } from '../../kernel/index.js';
 import { withLogContext, type Logger } from '../logging/logger.js';
-import { problem, problemFromDomainError, PROBLEM_CONTENT_TYPE, type Problem } from './problem.js';
+import { ADMIN_SECURITY_SCHEME } from './admin.routes.js';
+import { problem, problemFromDomainError, problemResponses, problemSchema, PROBLEM_CONTENT_TYPE, type Problem } from './problem.js';
 import { CURRENCY_FORMAT, SCHEMA_MEANINGS } from './schemas.js';
 
 export interface ReadinessCheck {
@@ -102,6 +103,83 @@ async function withTimeout(work: Promise<void>, ms: number): Promise<void> {
   }
 }
 
+/** The OpenAPI document (/openapi.json) and its page (/docs), with the Problem schema every route refers to. */
+async function registerDocumentation(app: FastifyInstance, options: Pick<HttpServerOptions, 'title' | 'version'>): Promise<void> {
+  app.addSchema(problemSchema);
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: { title: options.title, version: options.version, license: { name: 'MIT', identifier: 'MIT' } },
+      // Relative: the server that serves this document, whatever its host.
+      servers: [{ url: '/', description: 'this server' }],
+      components: { securitySchemes: { [ADMIN_SECURITY_SCHEME]: { type: 'http', scheme: 'bearer', description: 'ADMIN_TOKEN' } } },
+      // Every route is public unless it says otherwise (the /admin routes with a token).
+      security: [],
+    },
+    // Shared schemas by their $id (Problem), not swagger's def-0.
+    refResolver: { buildLocalReference: (json, _baseUri, _fragment, i) => (typeof json['$id'] === 'string' ? json['$id'] : `def-${i}`) },
+  });
+  await app.register(swaggerUi, { routePrefix: '/docs' });
+  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+}
+
+const checksSchema = {
+  type: 'object',
+  additionalProperties: { type: 'object', required: ['status'], properties: { status: { type: 'string', enum: ['ok', 'unavailable'] }, error: { type: 'string' } } },
+} as const;
+
+/** The probes: live (the process answers) and ready (every backing service answers). */
+function registerHealthRoutes(app: FastifyInstance, readiness: readonly ReadinessCheck[]): void {
+  app.get(
+    '/health/live',
+    {
+      schema: {
+        operationId: 'getLiveness',
+        tags: ['health'],
+        summary: 'The process answers (the container probe)',
+        response: { 200: { description: 'Alive', type: 'object', required: ['status'], properties: { status: { type: 'string', const: 'ok' } } } },
+      },
+    },
+    async () => ({ status: 'ok' }),
+  );
+  app.get(
+    '/health/ready',
+    {
+      schema: {
+        operationId: 'getReadiness',
+        tags: ['health'],
+        summary: 'Every backing service answers within 2 s (the load balancer probe)',
+        response: {
+          200: { description: 'Ready', type: 'object', required: ['status', 'checks'], properties: { status: { type: 'string', const: 'ok' }, checks: checksSchema } },
+          503: {
+            description: 'A backing service does not answer (NOT_READY); `checks` says which',
+            content: { [PROBLEM_CONTENT_TYPE]: { schema: { allOf: [{ $ref: `${problemSchema.$id}#` }], type: 'object', properties: { checks: checksSchema } } } },
+          },
+          ...problemResponses([500]),
+        },
+      },
+    },
+    async (_request, reply) => {
+      const results = await Promise.all(
+        readiness.map(async (c) => {
+          try {
+            await withTimeout(c.check(), READINESS_TIMEOUT_MS);
+            return { name: c.name, status: 'ok' as const };
+          } catch (error) {
+            return { name: c.name, status: 'unavailable' as const, error: error instanceof Error ? error.message : String(error) };
+          }
+        }),
+      );
+      const checks = Object.fromEntries(results.map(({ name, ...rest }) => [name, rest]));
+      if (results.every((r) => r.status === 'ok')) return { status: 'ok', checks };
+      return reply
+        .status(503)
+        .type(PROBLEM_CONTENT_TYPE)
+        .send({ ...problem(503, 'NOT_READY', 'A backing service does not answer'), checks });
+    },
+  );
+}
+
 /**
  * The Fastify instance every HTTP entrypoint starts from: strict JSON validation (unknown
  * properties and wrong types are refused, never coerced or dropped), a body size limit,
@@ -161,34 +239,9 @@ export async function createHttpServer(options: HttpServerOptions): Promise<Fast
       .send({ ...problem(404, 'ROUTE_NOT_FOUND', `No route ${request.method} ${request.url.split('?')[0]}`), instance: request.url });
   });
 
-  await app.register(swagger, {
-    openapi: {
-      openapi: '3.1.0',
-      info: { title: options.title, version: options.version },
-    },
-  });
-  await app.register(swaggerUi, { routePrefix: '/docs' });
-  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+  await registerDocumentation(app, options);
 
-  app.get('/health/live', { schema: { hide: true } }, async () => ({ status: 'ok' }));
-  app.get('/health/ready', { schema: { hide: true } }, async (_request, reply) => {
-    const results = await Promise.all(
-      options.readiness.map(async (c) => {
-        try {
-          await withTimeout(c.check(), READINESS_TIMEOUT_MS);
-          return { name: c.name, status: 'ok' as const };
-        } catch (error) {
-          return { name: c.name, status: 'unavailable' as const, error: error instanceof Error ? error.message : String(error) };
-        }
-      }),
-    );
-    const checks = Object.fromEntries(results.map(({ name, ...rest }) => [name, rest]));
-    if (results.every((r) => r.status === 'ok')) return { status: 'ok', checks };
-    return reply
-      .status(503)
-      .type(PROBLEM_CONTENT_TYPE)
-      .send({ ...problem(503, 'NOT_READY', 'A backing service does not answer'), checks });
-  });
+  registerHealthRoutes(app, options.readiness);
 
   return app;
 }

@@ -49,17 +49,52 @@ export function problemFromDomainError(error: DomainError): Problem {
   return problem(STATUS_BY_KIND[error.kind], error.code, error.message, error.details ? { details: error.details } : {});
 }
 
-/** JSON schema of a problem response, for the OpenAPI document. */
+/** The shared schema's id: routes refer to it as `{ $ref: 'Problem#' }` and the document names it `Problem`. */
+export const PROBLEM_SCHEMA_ID = 'Problem';
+
+/** JSON schema of a problem response, registered once on the server (createHttpServer). */
 export const problemSchema = {
+  $id: PROBLEM_SCHEMA_ID,
   type: 'object',
   required: ['type', 'title', 'status', 'code'],
   properties: {
     type: { type: 'string' },
     title: { type: 'string' },
     status: { type: 'integer' },
-    code: { type: 'string' },
+    code: { type: 'string', description: 'stable and machine-readable: see the error table in README' },
     detail: { type: 'string' },
     instance: { type: 'string' },
     errors: { type: 'array', items: { type: 'object', properties: { path: { type: 'string' }, message: { type: 'string' } } } },
   },
 } as const;
+
+/** What each status means for a caller, as the document says it. */
+const PROBLEM_DESCRIPTIONS: Record<number, string> = {
+  400: 'The request does not match its schema, or its body is not JSON (VALIDATION_FAILED, MALFORMED_JSON, BAD_REQUEST)',
+  401: 'The bearer token is missing or wrong',
+  404: 'No such resource',
+  409: 'The request conflicts with the current state',
+  413: 'The body is larger than BODY_LIMIT_BYTES (PAYLOAD_TOO_LARGE)',
+  415: 'The body is not application/json (UNSUPPORTED_MEDIA_TYPE)',
+  422: 'The request is well-formed but a rule refuses it',
+  500: 'An unexpected error, logged with the request id (INTERNAL_ERROR)',
+  503: 'A backing service does not answer (SERVICE_UNAVAILABLE); retry later',
+};
+
+/** Every status a route can answer with a problem, declared as application/problem+json with the shared schema. */
+export function problemResponses(statuses: readonly number[], descriptions: Partial<Record<number, string>> = {}) {
+  return Object.fromEntries(
+    statuses.map((status) => [
+      status,
+      {
+        description: descriptions[status] ?? PROBLEM_DESCRIPTIONS[status] ?? TITLES[status] ?? 'Error',
+        content: { [PROBLEM_CONTENT_TYPE]: { schema: { $ref: `${PROBLEM_SCHEMA_ID}#` } } },
+      },
+    ]),
+  );
+}
+
+/** A request with a body (any POST): it can be malformed, too large or not JSON. */
+export const BODY_PROBLEMS = [400, 413, 415] as const;
+/** Any route that reads or writes PostgreSQL. */
+export const SERVER_PROBLEMS = [500, 503] as const;

@@ -1,3 +1,4 @@
+import type { SwaggerTransform } from '@fastify/swagger';
 import { UUID_PATTERN_ANY_CASE as UUID_PATTERN } from '../../kernel/index.js';
 
 /** JSON schemas shared by the HTTP routes of every module. Strict: unknown properties are refused. */
@@ -22,6 +23,32 @@ export const SCHEMA_MEANINGS: Readonly<Record<string, string>> = {
 export function limitSchema(max: number, fallback: number) {
   return { type: 'string', description: `an integer from 1 to ${max}, default ${fallback}` } as const;
 }
+
+/**
+ * A route's `config.swaggerTransform` for limitSchema: the document says what the use case
+ * enforces (an integer from 1 to max), while the validator keeps taking any string.
+ */
+export function documentLimit(max: number, fallback: number): SwaggerTransform {
+  return ({ schema, url }) => {
+    const querystring = schema.querystring as { properties: Record<string, unknown> };
+    const limit = {
+      type: 'integer',
+      minimum: 1,
+      maximum: max,
+      default: fallback,
+      description: `page size; anything else is refused with 422 INVALID_LIMIT`,
+    };
+    return { url, schema: { ...schema, querystring: { ...querystring, properties: { ...querystring.properties, limit } } } };
+  };
+}
+
+/** The optional W3C trace context header, for the routes that start or continue a saga's trace. */
+export const traceparentHeaderSchema = {
+  type: 'string',
+  description:
+    "W3C trace context (00-<trace id>-<parent id>-<flags>): the saga's messages continue this trace; a malformed value starts a new one",
+  examples: ['00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01'],
+} as const;
 
 /** The query's limit as a number; anything but decimal digits is NaN, which the use case refuses. */
 export function parseLimit(raw: string | undefined, fallback: number): number {

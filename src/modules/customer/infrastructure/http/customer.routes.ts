@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { moneyResponseSchema, moneySchema, uuidSchema } from '../../../../shared/infrastructure/http/schemas.js';
-import { problemSchema } from '../../../../shared/infrastructure/http/problem.js';
+import { BODY_PROBLEMS, problemResponses, SERVER_PROBLEMS } from '../../../../shared/infrastructure/http/problem.js';
 import type { GetCustomerQuery } from '../../application/get-customer/get-customer.query.js';
 import type { RegisterCustomerCommand, RegisterCustomerHandler } from '../../application/register-customer/register-customer.handler.js';
 
@@ -20,6 +20,7 @@ export function registerCustomerRoutes(app: FastifyInstance, deps: { register: R
     '/customers',
     {
       schema: {
+        operationId: 'registerCustomer',
         tags: ['customers'],
         summary: 'Register a customer with a credit limit',
         body: {
@@ -32,7 +33,7 @@ export function registerCustomerRoutes(app: FastifyInstance, deps: { register: R
             creditLimit: moneySchema(0),
           },
         },
-        response: { 201: customerSchema, 400: problemSchema, 422: problemSchema },
+        response: { 201: customerSchema, ...problemResponses([...BODY_PROBLEMS, 422, ...SERVER_PROBLEMS]) },
       },
     },
     async (request, reply) => {
@@ -45,10 +46,11 @@ export function registerCustomerRoutes(app: FastifyInstance, deps: { register: R
     '/customers/:id',
     {
       schema: {
+        operationId: 'getCustomer',
         tags: ['customers'],
         summary: 'A customer and its available credit',
         params: { type: 'object', required: ['id'], properties: { id: uuidSchema } },
-        response: { 200: customerSchema, 404: problemSchema },
+        response: { 200: customerSchema, ...problemResponses([400, 404, ...SERVER_PROBLEMS]) },
       },
     },
     async (request) => deps.get.execute(request.params.id.toLowerCase()),

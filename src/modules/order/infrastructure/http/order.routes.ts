@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import { ValidationError, type MoneyJson } from '../../../../shared/kernel/index.js';
-import { problemSchema } from '../../../../shared/infrastructure/http/problem.js';
-import { limitSchema, moneyResponseSchema, moneySchema, parseLimit, uuidSchema } from '../../../../shared/infrastructure/http/schemas.js';
+import { BODY_PROBLEMS, problemResponses, SERVER_PROBLEMS } from '../../../../shared/infrastructure/http/problem.js';
+import { documentLimit, limitSchema, moneyResponseSchema, moneySchema, parseLimit, traceparentHeaderSchema, uuidSchema } from '../../../../shared/infrastructure/http/schemas.js';
 import type { CancelOrderHandler } from '../../application/cancel-order/cancel-order.handler.js';
 import type { GetOrderQuery } from '../../application/get-order/get-order.query.js';
 import { MAX_PAGE_SIZE, type ListOrdersQuery } from '../../application/list-orders/list-orders.query.js';
@@ -56,6 +56,7 @@ export function registerOrderRoutes(app: FastifyInstance, deps: OrderRouteDeps):
     {
       config: { startsSaga: true },
       schema: {
+        operationId: 'placeOrder',
         tags: ['orders'],
         summary: 'Place an order; it is PENDING until its saga decides',
         description:
@@ -68,8 +69,14 @@ export function registerOrderRoutes(app: FastifyInstance, deps: OrderRouteDeps):
           examples: [{ customerId: '01a217bd-4a94-717b-8065-a430e3e8be76', total: { amount: 6000, currency: 'USD' } }],
           properties: { customerId: uuidSchema, total: moneySchema(1) },
         },
-        headers: { type: 'object', properties: { 'idempotency-key': { type: 'string' } } },
-        response: { 202: orderSchema, 400: problemSchema, 409: problemSchema, 422: problemSchema, 503: problemSchema },
+        headers: { type: 'object', properties: { 'idempotency-key': { type: 'string' }, traceparent: traceparentHeaderSchema } },
+        response: {
+          202: orderSchema,
+          ...problemResponses([...BODY_PROBLEMS, 409, 422, ...SERVER_PROBLEMS], {
+            409: 'The Idempotency-Key was used with another body (IDEMPOTENCY_KEY_REUSED), or its first request is still running (IDEMPOTENCY_KEY_IN_USE)',
+            503: 'Earlier orders wait too long for their next step (OVERLOADED, with Retry-After), or a backing service does not answer (SERVICE_UNAVAILABLE)',
+          }),
+        },
       },
     },
     async (request, reply) => {
@@ -91,7 +98,9 @@ export function registerOrderRoutes(app: FastifyInstance, deps: OrderRouteDeps):
   app.get<{ Querystring: { customerId?: string; limit?: string; cursor?: string } }>(
     '/orders',
     {
+      config: { swaggerTransform: documentLimit(MAX_PAGE_SIZE, DEFAULT_PAGE_SIZE) },
       schema: {
+        operationId: 'listOrders',
         tags: ['orders'],
         summary: 'Orders, newest first, with keyset pagination',
         querystring: {
@@ -105,8 +114,7 @@ export function registerOrderRoutes(app: FastifyInstance, deps: OrderRouteDeps):
         },
         response: {
           200: { type: 'object', required: ['items', 'nextCursor'], properties: { items: { type: 'array', items: orderSchema }, nextCursor: { type: ['string', 'null'] } } },
-          400: problemSchema,
-          422: problemSchema,
+          ...problemResponses([400, 422, ...SERVER_PROBLEMS]),
         },
       },
     },
@@ -122,10 +130,11 @@ export function registerOrderRoutes(app: FastifyInstance, deps: OrderRouteDeps):
     '/orders/:id',
     {
       schema: {
+        operationId: 'getOrder',
         tags: ['orders'],
         summary: 'An order, with the steps its saga took',
         params: { type: 'object', required: ['id'], properties: { id: uuidSchema } },
-        response: { 200: orderSchema, 404: problemSchema },
+        response: { 200: orderSchema, ...problemResponses([400, 404, ...SERVER_PROBLEMS]) },
       },
     },
     async (request) => deps.get.execute(request.params.id.toLowerCase()),
@@ -135,10 +144,12 @@ export function registerOrderRoutes(app: FastifyInstance, deps: OrderRouteDeps):
     '/orders/:id/cancel',
     {
       schema: {
+        operationId: 'cancelOrder',
         tags: ['orders'],
         summary: 'Cancel an APPROVED order; its credit is released asynchronously',
         params: { type: 'object', required: ['id'], properties: { id: uuidSchema } },
-        response: { 202: orderSchema, 404: problemSchema, 409: problemSchema },
+        headers: { type: 'object', properties: { traceparent: traceparentHeaderSchema } },
+        response: { 202: orderSchema, ...problemResponses([...BODY_PROBLEMS, 404, 409, ...SERVER_PROBLEMS]) },
       },
     },
     async (request, reply) => {
