@@ -6,7 +6,7 @@
 #   docker run --rm -e DATABASE_URL=... saga-monolith node dist/tasks/customer/reserve-credit.task.js
 # See docs/deployment.md.
 
-ARG NODE_IMAGE=node:20-bookworm-slim
+ARG NODE_IMAGE=node:22-bookworm-slim
 
 # ---- build: all dependencies, compile TypeScript to dist/, bundle the task entrypoints ---------
 FROM ${NODE_IMAGE} AS build

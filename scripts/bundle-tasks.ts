@@ -181,9 +181,10 @@ export async function bundleTasks(distDir = join(ROOT, 'dist')): Promise<number>
   return all.length;
 }
 
+// `tsx scripts/bundle-tasks.ts [distDir]`: the image stand-in rebuilds a copy of dist/ under the image's Node.
 if (process.argv[1] && import.meta.url === pathToFileURL(resolve(process.argv[1])).href) {
-  bundleTasks().then(
-    (count) => process.stdout.write(`bundled the task entrypoints of ${count} use cases into dist/tasks/\n`),
+  bundleTasks(process.argv[2] ? resolve(process.argv[2]) : undefined).then(
+    (count) => process.stdout.write(`bundled the task entrypoints of ${count} use cases into ${process.argv[2] ?? 'dist'}/tasks/\n`),
     (error: unknown) => {
       process.stderr.write(`bundle-tasks: ${error instanceof Error ? error.message : String(error)}\n`);
       process.exit(1);

