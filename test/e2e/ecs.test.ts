@@ -1,10 +1,31 @@
 import { DescribeTasksCommand, ECSClient, ListTasksCommand, StopTaskCommand } from '@aws-sdk/client-ecs';
-import { afterEach, describe, expect, it } from 'vitest';
+import { execFileSync } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { EcsTransport } from '../../src/shared/infrastructure/messaging/ecs/ecs-transport.js';
 import { ecsSystemsClosedAfterEach } from '../support/ecs.js';
+import { imageNodeMajor, imageNodeProject } from '../support/image-node.js';
 import { availableCredit, placeOrder, registerCustomer, TERMINAL, waitForStatus, type TestSystem } from '../support/system.js';
 
-const startEcs = ecsSystemsClosedAfterEach(afterEach);
+// The tasks run under the production image's Node, from bundles that Node cached (test/support/image-node.ts).
+const onImageNode: { nodeBinary?: string; projectRoot?: string; taskLogDir?: string } = {};
+let disposeImageNode = (): void => undefined;
+beforeAll(() => {
+  const { dispose, ...options } = imageNodeProject();
+  // Task output to files: the last test reads it.
+  Object.assign(onImageNode, { ...options, taskLogDir: join(options.projectRoot, 'task-logs') });
+  disposeImageNode = dispose;
+}, 300_000);
+afterAll(() => disposeImageNode());
+
+const startEcs = ecsSystemsClosedAfterEach(afterEach, onImageNode);
+
+it("the tasks' Node is the major of the Dockerfile's NODE_IMAGE", () => {
+  const version = execFileSync(onImageNode.nodeBinary!, ['-p', 'process.versions.node'], { encoding: 'utf8' }).trim();
+  expect(Number(version.split('.')[0])).toBe(imageNodeMajor());
+  expect(imageNodeMajor()).toBe(22);
+});
 
 function start(style: 'choreography' | 'orchestration', ecsEnv: Record<string, string> = {}, systemEnv: Record<string, string> = {}) {
   return startEcs({ SAGA_STYLE: style, ...ecsEnv }, { SAGA_STYLE: style, ...systemEnv });
@@ -144,4 +165,12 @@ describe('tasks stopped or killed mid-batch', () => {
     );
     expect(rows[0]).toEqual({ n: ids.length, orders: ids.length });
   });
+});
+
+// Last: over every task the tests above ran. A cache written by Node 22 is rejected by any other
+// Node, so no such line means each task process ran the image's Node.
+it("every task ran on the image's Node, which accepted the code cache it wrote", () => {
+  const logs = readdirSync(onImageNode.taskLogDir!);
+  expect(logs.length).toBeGreaterThan(10);
+  for (const log of logs) expect(readFileSync(join(onImageNode.taskLogDir!, log), 'utf8'), log).not.toContain('code cache rejected');
 });

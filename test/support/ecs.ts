@@ -58,6 +58,8 @@ export function ecsSystemEnv(url: string): Record<string, string> {
  */
 export function ecsSystemsClosedAfterEach(
   afterEachHook: (fn: () => Promise<void>) => void,
+  /** Read at each start: a file may fill it in its beforeAll (e.g. imageNodeProject()). */
+  ecsOptions: Partial<StartLocalEcsOptions> = {},
 ): (ecsEnv?: Record<string, string>, systemEnv?: Record<string, string>) => Promise<{ ecs: LocalEcs; system: TestSystem }> {
   const started: Array<{ ecs: LocalEcs; system?: TestSystem }> = [];
   afterEachHook(async () => {
@@ -68,7 +70,7 @@ export function ecsSystemsClosedAfterEach(
   });
   return async (ecsEnv = {}, systemEnv = {}) => {
     const databaseUrl = await cloneRunDatabase();
-    const entry: { ecs: LocalEcs; system?: TestSystem } = { ecs: await startTestEcs(databaseUrl, ecsEnv) };
+    const entry: { ecs: LocalEcs; system?: TestSystem } = { ecs: await startTestEcs(databaseUrl, ecsEnv, ecsOptions) };
     started.push(entry);
     entry.system = await startTestSystem({ databaseUrl, env: { ...ecsSystemEnv(entry.ecs.url), ...systemEnv } });
     return { ecs: entry.ecs, system: entry.system };

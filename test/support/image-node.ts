@@ -1,5 +1,6 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, symlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 
 /**
@@ -38,6 +39,24 @@ export function imageNode(): string {
   const version = execFileSync(binary, ['-p', 'process.versions.node'], { encoding: 'utf8' }).trim();
   if (version !== IMAGE_NODE_VERSION) throw new Error(`${binary} is Node ${version}, not ${IMAGE_NODE_VERSION}`);
   return binary;
+}
+
+/**
+ * A project root for the local ECS endpoint's tasks under the image's Node: a copy of dist/ whose
+ * task bundles and code caches that Node rebuilt (as the Dockerfile's build stage does), with this
+ * checkout's package.json and node_modules. `dispose` removes it.
+ */
+export function imageNodeProject(): { nodeBinary: string; projectRoot: string; dispose: () => void } {
+  const nodeBinary = imageNode();
+  const projectRoot = mkdtempSync(join(tmpdir(), 'saga-image-node-'));
+  cpSync('dist', join(projectRoot, 'dist'), { recursive: true });
+  cpSync('package.json', join(projectRoot, 'package.json'));
+  symlinkSync(resolve('node_modules'), join(projectRoot, 'node_modules'), 'dir');
+  execFileSync(nodeBinary, ['node_modules/tsx/dist/cli.mjs', 'scripts/bundle-tasks.ts', join(projectRoot, 'dist')], {
+    encoding: 'utf8',
+    timeout: 120_000,
+  });
+  return { nodeBinary, projectRoot, dispose: () => rmSync(projectRoot, { recursive: true, force: true }) };
 }
 
 function fetchNode(target: string): void {

@@ -46,6 +46,8 @@ export interface StartLocalEcsOptions {
   projectRoot?: string;
   /** Variables added to the endpoint's own environment for every task. */
   env?: Record<string, string>;
+  /** The binary a container's `node` command runs (tests: the image's Node). Default this process's. */
+  nodeBinary?: string;
   /** Whether tasks inherit the endpoint's process.env (default true). */
   inheritEnv?: boolean;
   /** The faults to start from (default: `default`, a fast and kind endpoint for the walk-through). */
@@ -148,6 +150,7 @@ function initialFaults(options: StartLocalEcsOptions): LocalEcsFaults {
 function taskRunner(options: StartLocalEcsOptions, logger: EcsLocalLogger, url: () => string, state: () => LocalEcsState): TaskRunner {
   return new TaskRunner({
     projectRoot: resolve(options.projectRoot ?? process.cwd()),
+    nodeBinary: options.nodeBinary ?? process.execPath,
     baseEnv: { ...(options.inheritEnv === false ? {} : process.env), ...options.env },
     endpointUrl: url,
     stopTimeoutMs: options.stopTimeoutMs ?? 30_000,

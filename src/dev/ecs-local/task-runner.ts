@@ -194,6 +194,8 @@ export class LocalTask {
 
 export interface TaskRunnerOptions {
   projectRoot: string;
+  /** What a container's `node` command runs. */
+  nodeBinary: string;
   /** The environment every task inherits (the endpoint's own by default). */
   baseEnv: Record<string, string | undefined>;
   /** The endpoint's URL, given to tasks as AWS_ENDPOINT_URL_ECS so they launch tasks here too. */
@@ -350,8 +352,8 @@ export class TaskRunner {
       this.containerFailedToStart(task, c);
       return;
     }
-    // `node` runs the endpoint's own Node binary, whatever PATH says.
-    const binary = command === 'node' ? process.execPath : command;
+    // `node` runs the configured Node binary (the endpoint's own by default), whatever PATH says.
+    const binary = command === 'node' ? this.options.nodeBinary : command;
     let child: ChildProcess;
     try {
       child = spawn(binary, args, {
