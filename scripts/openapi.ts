@@ -14,8 +14,8 @@ import { pathToFileURL } from 'node:url';
 import type { Container } from 'inversify';
 import { ALL_MODULES } from '../src/entrypoints/all-modules.js';
 import { API_TITLE, packageVersion } from '../src/entrypoints/bootstrap.js';
-import { DeliveryAdministration, registerAdminRoutes } from '../src/shared/infrastructure/http/admin.routes.js';
-import { createHttpServer } from '../src/shared/infrastructure/http/http-server.js';
+import { DeliveryAdministration, registerAdminRoutes } from '../src/entrypoints/http/admin.routes.js';
+import { createHttpServer } from '../src/entrypoints/http/http-server.js';
 import { createLogger } from '../src/shared/infrastructure/logging/logger.js';
 
 /** Routes only capture their handlers: nothing is resolved until a request arrives, and none does. */

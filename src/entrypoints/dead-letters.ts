@@ -1,6 +1,6 @@
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig } from '../shared/infrastructure/config/config.js';
-import { DEFAULT_DEAD_LETTER_LIMIT, DeliveryAdministration } from '../shared/infrastructure/http/admin.routes.js';
+import { DEFAULT_DEAD_LETTER_LIMIT, DeliveryAdministration } from './http/admin.routes.js';
 import { createLogger } from '../shared/infrastructure/logging/logger.js';
 import { MemoryTransport } from '../shared/infrastructure/messaging/memory-transport.js';
 import { DomainError, isUuid } from '../shared/kernel/index.js';

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import { ValidationError, type MoneyJson } from '../../../../shared/kernel/index.js';
 import { BODY_PROBLEMS, problemResponses, SERVER_PROBLEMS } from '../../../../shared/infrastructure/http/problem.js';
+import { STARTS_SAGA } from '../../../../shared/infrastructure/http/route-config.js';
 import { documentLimit, limitSchema, moneyResponseSchema, moneySchema, parseLimit, traceparentHeaderSchema, uuidSchema } from '../../../../shared/infrastructure/http/schemas.js';
 import type { CancelOrderHandler } from '../../application/cancel-order/cancel-order.handler.js';
 import type { GetOrderQuery } from '../../application/get-order/get-order.query.js';
@@ -51,10 +52,18 @@ export interface OrderRouteDeps {
 }
 
 export function registerOrderRoutes(app: FastifyInstance, deps: OrderRouteDeps): void {
+  placeOrderRoute(app, deps);
+  listOrdersRoute(app, deps);
+  getOrderRoute(app, deps);
+  cancelOrderRoute(app, deps);
+}
+
+/** POST /orders: starts a saga; an Idempotency-Key makes retries safe. */
+function placeOrderRoute(app: FastifyInstance, deps: OrderRouteDeps): void {
   app.post<{ Body: PlaceOrderBody; Headers: { 'idempotency-key'?: string; traceparent?: string } }>(
     '/orders',
     {
-      config: { startsSaga: true },
+      config: STARTS_SAGA,
       schema: {
         operationId: 'placeOrder',
         tags: ['orders'],
@@ -94,7 +103,10 @@ export function registerOrderRoutes(app: FastifyInstance, deps: OrderRouteDeps):
       return reply.status(202).header('location', `/orders/${result.order.id}`).send(result.order);
     },
   );
+}
 
+/** GET /orders: newest first, keyset pages. */
+function listOrdersRoute(app: FastifyInstance, deps: OrderRouteDeps): void {
   app.get<{ Querystring: { customerId?: string; limit?: string; cursor?: string } }>(
     '/orders',
     {
@@ -125,7 +137,10 @@ export function registerOrderRoutes(app: FastifyInstance, deps: OrderRouteDeps):
         ...(request.query.cursor !== undefined ? { cursor: request.query.cursor } : {}),
       }),
   );
+}
 
+/** GET /orders/:id: the order and its saga steps. */
+function getOrderRoute(app: FastifyInstance, deps: OrderRouteDeps): void {
   app.get<{ Params: { id: string } }>(
     '/orders/:id',
     {
@@ -139,7 +154,10 @@ export function registerOrderRoutes(app: FastifyInstance, deps: OrderRouteDeps):
     },
     async (request) => deps.get.execute(request.params.id.toLowerCase()),
   );
+}
 
+/** POST /orders/:id/cancel. */
+function cancelOrderRoute(app: FastifyInstance, deps: OrderRouteDeps): void {
   app.post<{ Params: { id: string } }>(
     '/orders/:id/cancel',
     {

@@ -1,13 +1,13 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { ValidationError } from '../../kernel/index.js';
-import type { Config } from '../config/config.js';
-import type { Logger } from '../logging/logger.js';
-import { listDeadLetters, redriveDeadLetters, type DeadLetter } from '../messaging/dead-letters.js';
-import type { ModuleDatabase } from '../persistence/module-database.js';
-import { quoteIdent } from '../persistence/messaging-tables.js';
-import { BODY_PROBLEMS, problem, problemResponses, PROBLEM_CONTENT_TYPE, SERVER_PROBLEMS } from './problem.js';
-import { documentLimit, limitSchema, parseLimit, uuidSchema } from './schemas.js';
+import { ValidationError } from '../../shared/kernel/index.js';
+import type { Config } from '../../shared/infrastructure/config/config.js';
+import type { Logger } from '../../shared/infrastructure/logging/logger.js';
+import { listDeadLetters, redriveDeadLetters, type DeadLetter } from '../../shared/infrastructure/messaging/dead-letters.js';
+import type { ModuleDatabase } from '../../shared/infrastructure/persistence/module-database.js';
+import { quoteIdent } from '../../shared/infrastructure/persistence/messaging-tables.js';
+import { BODY_PROBLEMS, problem, problemResponses, PROBLEM_CONTENT_TYPE, SERVER_PROBLEMS } from '../../shared/infrastructure/http/problem.js';
+import { documentLimit, limitSchema, parseLimit, uuidSchema } from '../../shared/infrastructure/http/schemas.js';
 
 /** A module's inbox as the operators see it: its database and the use cases it declares. */
 export interface AdministeredInbox {
@@ -300,26 +300,46 @@ const USE_CASE = { type: 'string', pattern: '^[a-z][a-z0-9-]*(\\.[a-z][a-z0-9-]*
  * Operators' routes: dead letters across every hosted module (list and re-drive) and delivery
  * statistics. Nothing is registered when access is disabled (production without ADMIN_TOKEN).
  */
-export function registerAdminRoutes(app: FastifyInstance, options: AdminRouteOptions): void {
-  const { access, administration } = options;
-  if (access.mode === 'disabled') return;
-  const guard = access.mode === 'token' ? { onRequest: bearerGuard(access.token) } : {};
-  const auth = access.mode === 'token' ? ' Needs "Authorization: Bearer <ADMIN_TOKEN>".' : '';
-  // The document names the token scheme that createHttpServer declares (ADMIN_SECURITY_SCHEME).
-  const security = access.mode === 'token' ? [{ [ADMIN_SECURITY_SCHEME]: [] }] : [];
-  const unauthorized = access.mode === 'token' ? [401] : [];
+/** What every admin route shares: the bearer guard and how the document describes it. */
+interface AdminRouteContext {
+  readonly guard: { onRequest?: ReturnType<typeof bearerGuard> };
+  readonly auth: string;
+  readonly security: Array<Record<string, string[]>>;
+  readonly unauthorized: number[];
+}
 
+/**
+ * Operators' routes: dead letters across every hosted module (list and re-drive) and delivery
+ * statistics. Nothing is registered when access is disabled (production without ADMIN_TOKEN).
+ */
+export function registerAdminRoutes(app: FastifyInstance, options: AdminRouteOptions): void {
+  const { access } = options;
+  if (access.mode === 'disabled') return;
+  const token = access.mode === 'token';
+  const ctx: AdminRouteContext = {
+    guard: token ? { onRequest: bearerGuard(access.token) } : {},
+    auth: token ? ' Needs "Authorization: Bearer <ADMIN_TOKEN>".' : '',
+    // The document names the token scheme that createHttpServer declares (ADMIN_SECURITY_SCHEME).
+    security: token ? [{ [ADMIN_SECURITY_SCHEME]: [] }] : [],
+    unauthorized: token ? [401] : [],
+  };
+  listDeadLettersRoute(app, options, ctx);
+  redriveRoute(app, options, ctx);
+  statsRoute(app, options, ctx);
+}
+
+function listDeadLettersRoute(app: FastifyInstance, options: AdminRouteOptions, ctx: AdminRouteContext): void {
   app.get<{ Querystring: { useCase?: string; limit?: string } }>(
     '/admin/dead-letters',
     {
-      ...guard,
+      ...ctx.guard,
       config: { swaggerTransform: documentLimit(MAX_DEAD_LETTER_LIMIT, DEFAULT_DEAD_LETTER_LIMIT) },
       schema: {
         operationId: 'listDeadLetters',
-        security,
+        security: ctx.security,
         tags: ['admin'],
         summary: 'Dead-lettered deliveries of every hosted module, most recently dead first',
-        description: `Each names its use case, message, attempts, error code and reason.${auth}`,
+        description: `Each names its use case, message, attempts, error code and reason.${ctx.auth}`,
         querystring: {
           type: 'object',
           additionalProperties: false,
@@ -328,27 +348,29 @@ export function registerAdminRoutes(app: FastifyInstance, options: AdminRouteOpt
             limit: limitSchema(MAX_DEAD_LETTER_LIMIT, DEFAULT_DEAD_LETTER_LIMIT),
           },
         },
-        response: { 200: { type: 'object', required: ['items'], properties: { items: { type: 'array', items: deadLetterSchema } } }, ...problemResponses([400, ...unauthorized, 422, ...SERVER_PROBLEMS]) },
+        response: { 200: { type: 'object', required: ['items'], properties: { items: { type: 'array', items: deadLetterSchema } } }, ...problemResponses([400, ...ctx.unauthorized, 422, ...SERVER_PROBLEMS]) },
       },
     },
     async (request) => ({
-      items: await administration.listDeadLetters({
+      items: await options.administration.listDeadLetters({
         limit: parseLimit(request.query.limit, DEFAULT_DEAD_LETTER_LIMIT),
         ...(request.query.useCase !== undefined ? { useCase: request.query.useCase } : {}),
       }),
     }),
   );
+}
 
+function redriveRoute(app: FastifyInstance, options: AdminRouteOptions, ctx: AdminRouteContext): void {
   app.post<{ Body: RedriveFilter }>(
     '/admin/dead-letters/redrive',
     {
-      ...guard,
+      ...ctx.guard,
       schema: {
         operationId: 'redriveDeadLetters',
-        security,
+        security: ctx.security,
         tags: ['admin'],
         summary: 'Re-drive dead letters: back to pending with a fresh attempt budget',
-        description: `Name one message, one use case (both narrow each other), or {"all": true}.${auth}`,
+        description: `Name one message, one use case (both narrow each other), or {"all": true}.${ctx.auth}`,
         body: {
           type: 'object',
           additionalProperties: false,
@@ -356,12 +378,12 @@ export function registerAdminRoutes(app: FastifyInstance, options: AdminRouteOpt
           examples: [{ useCase: 'customer.reserve-credit' }],
           properties: { messageId: uuidSchema, useCase: USE_CASE, all: { type: 'boolean', const: true } },
         },
-        response: { 200: { type: 'object', required: ['redriven'], properties: { redriven: { type: 'integer' } } }, ...problemResponses([...BODY_PROBLEMS, ...unauthorized, 422, ...SERVER_PROBLEMS]) },
+        response: { 200: { type: 'object', required: ['redriven'], properties: { redriven: { type: 'integer' } } }, ...problemResponses([...BODY_PROBLEMS, ...ctx.unauthorized, 422, ...SERVER_PROBLEMS]) },
       },
     },
     async (request) => {
       const { messageId, useCase, all } = request.body;
-      const redriven = await administration.redrive({
+      const redriven = await options.administration.redrive({
         ...(messageId !== undefined ? { messageId: messageId.toLowerCase() } : {}),
         ...(useCase !== undefined ? { useCase } : {}),
         ...(all ? { all } : {}),
@@ -374,22 +396,24 @@ export function registerAdminRoutes(app: FastifyInstance, options: AdminRouteOpt
       return { redriven };
     },
   );
+}
 
+function statsRoute(app: FastifyInstance, options: AdminRouteOptions, ctx: AdminRouteContext): void {
   app.get(
     '/admin/deliveries/stats',
     {
-      ...guard,
+      ...ctx.guard,
       schema: {
         operationId: 'getDeliveryStats',
-        security,
+        security: ctx.security,
         tags: ['admin'],
         summary: 'Deliveries per schema and use case: counts by status, age of the oldest pending one',
-        description: `Also the outbox rows not relayed yet.${auth}`,
-        response: { 200: statsSchema, ...problemResponses([...unauthorized, ...SERVER_PROBLEMS]) },
+        description: `Also the outbox rows not relayed yet.${ctx.auth}`,
+        response: { 200: statsSchema, ...problemResponses([...ctx.unauthorized, ...SERVER_PROBLEMS]) },
       },
     },
     async () => {
-      const [schemas, deadlocks] = await Promise.all([administration.stats(), administration.deadlocks()]);
+      const [schemas, deadlocks] = await Promise.all([options.administration.stats(), options.administration.deadlocks()]);
       return { schemas, deadlocks };
     },
   );

@@ -1,8 +1,8 @@
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createHttpServer, toProblem } from '../../../../../src/shared/infrastructure/http/http-server.js';
-import { createLogger } from '../../../../../src/shared/infrastructure/logging/logger.js';
-import { ConcurrencyError, ConflictError, DomainError, NotFoundError, ValidationError } from '../../../../../src/shared/kernel/index.js';
+import { createHttpServer, toProblem } from '../../../src/entrypoints/http/http-server.js';
+import { createLogger } from '../../../src/shared/infrastructure/logging/logger.js';
+import { ConcurrencyError, ConflictError, DomainError, NotFoundError, ValidationError } from '../../../src/shared/kernel/index.js';
 
 describe('toProblem: domain errors', () => {
   it.each([

@@ -1,11 +1,12 @@
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify';
-import { DomainError, isIsoCurrency, uuidv7 } from '../../kernel/index.js';
-import { withLogContext, type Logger } from '../logging/logger.js';
+import { DomainError, isIsoCurrency, uuidv7 } from '../../shared/kernel/index.js';
+import { withLogContext, type Logger } from '../../shared/infrastructure/logging/logger.js';
 import { ADMIN_SECURITY_SCHEME } from './admin.routes.js';
-import { problem, problemFromDomainError, problemResponses, problemSchema, PROBLEM_CONTENT_TYPE, type Problem } from './problem.js';
-import { CURRENCY_FORMAT, SCHEMA_MEANINGS } from './schemas.js';
+import { problem, problemFromDomainError, problemResponses, problemSchema, PROBLEM_CONTENT_TYPE, type Problem } from '../../shared/infrastructure/http/problem.js';
+import '../../shared/infrastructure/http/route-config.js';
+import { CURRENCY_FORMAT, SCHEMA_MEANINGS } from '../../shared/infrastructure/http/schemas.js';
 
 export interface ReadinessCheck {
   readonly name: string;
@@ -15,13 +16,6 @@ export interface ReadinessCheck {
 /** Whether a route that starts a saga (`config: { startsSaga: true }`) may run now. */
 export interface AdmissionCheck {
   check(): Promise<{ readonly overloaded: boolean; readonly lagMs: number; readonly retryAfterSeconds: number }>;
-}
-
-declare module 'fastify' {
-  interface FastifyContextConfig {
-    /** The route starts a saga: refused with 503 OVERLOADED while the consumers lag (see AdmissionCheck). */
-    startsSaga?: boolean;
-  }
 }
 
 export interface HttpServerOptions {
