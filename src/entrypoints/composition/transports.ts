@@ -5,6 +5,7 @@ import { MemoryTransport } from '../../shared/infrastructure/messaging/memory-tr
 import type { RoutingTable } from '../../shared/infrastructure/messaging/subscription.js';
 import type { DeliveryTransport } from '../../shared/infrastructure/messaging/transport.js';
 import { DeferredEcsTransport } from './deferred-ecs-transport.js';
+import type { EcsLaunchSettings } from '../../shared/infrastructure/messaging/ecs/ecs-launcher.js';
 
 export interface TransportContext {
   readonly config: Config;
@@ -26,7 +27,8 @@ export interface TransportContext {
  * are imported on demand, so an ECS task never loads BullMQ and a dev server never loads the AWS SDK;
  * with `deferEcsDriver`, a task loads the AWS SDK only once it has something to launch.
  */
-export async function createTransport({ config, logger, databaseUrl, redisUrl, routing, deferEcsDriver, applicationName }: TransportContext): Promise<DeliveryTransport> {
+export async function createTransport(context: TransportContext): Promise<DeliveryTransport> {
+  const { config, logger, redisUrl } = context;
   switch (config.EVENT_BUS) {
     case 'memory':
       return new MemoryTransport(logger, config.DELIVERY_BATCH_SIZE);
@@ -35,55 +37,69 @@ export async function createTransport({ config, logger, databaseUrl, redisUrl, r
       const { BullMqTransport } = await import('../../shared/infrastructure/messaging/bullmq-transport.js');
       return new BullMqTransport({ redisUrl, prefix: config.BULLMQ_PREFIX, concurrency: config.WORKER_CONCURRENCY, batchSize: config.DELIVERY_BATCH_SIZE }, logger);
     }
-    case 'ecs': {
-      const modules = new Set(routing.allUseCases().map((u) => routing.schemaOf(u))).size;
-      const activeUseCases = routing.activeUseCases().map((useCase) => ({ useCase, schema: routing.schemaOf(useCase) }));
-      const maxTasks = maxEcsTasks(config, modules);
-      const revisions = taskDefinitionRevisions(config);
-      // Long-lived processes check the arithmetic and the pins once; a task inherits the launching process's.
-      if (!deferEcsDriver) {
-        checkConnectionBudget(config, modules, activeUseCases.length);
-        checkPinnedRevisions(config, revisions, activeUseCases.map((u) => u.useCase));
-      }
-      const load = async () => {
-        const { EcsTransport } = await import('../../shared/infrastructure/messaging/ecs/ecs-transport.js');
-        return new EcsTransport(
-          {
-            databaseUrl,
-            // A task launches what its own use case wrote, one use case at a time: one connection.
-            poolSize: deferEcsDriver ? 1 : LAUNCHER_POOL_SIZE,
-            ...(applicationName ? { applicationName } : {}),
-            schemaOf: (useCase) => routing.schemaOf(useCase),
-            sdk: { maxAttempts: config.ECS_SDK_MAX_ATTEMPTS, requestTimeoutMs: config.ECS_REQUEST_TIMEOUT_MS, connectionTimeoutMs: config.ECS_CONNECT_TIMEOUT_MS },
-            settings: {
-              cluster: config.ECS_CLUSTER,
-              subnets: config.ECS_SUBNETS,
-              securityGroups: config.ECS_SECURITY_GROUPS,
-              assignPublicIp: config.ECS_ASSIGN_PUBLIC_IP,
-              ...(config.ECS_LAUNCH_TYPE ? { launchType: config.ECS_LAUNCH_TYPE } : {}),
-              capacityProviderStrategy: config.ECS_CAPACITY_PROVIDER_STRATEGY,
-              taskDefinitionPrefix: config.ECS_TASK_DEFINITION_PREFIX,
-              containerName: config.ECS_CONTAINER_NAME,
-              maxTasksPerUseCase: config.ECS_MAX_TASKS_PER_USE_CASE,
-              maxTasks,
-              taskConcurrency: config.TASK_CONCURRENCY,
-              activeUseCases,
-              scaleOutBacklog: config.ECS_SCALE_OUT_BACKLOG,
-              leaseTtlMs: config.LEASE_TTL_MS,
-              taskStartTimeoutMs: config.TASK_START_TIMEOUT_MS,
-              breakerBaseMs: config.ECS_RETRY_BASE_MS,
-              breakerMaxMs: config.ECS_RETRY_MAX_MS,
-              startFailuresBeforeDeadLetter: config.ECS_START_FAILURES_BEFORE_DEAD_LETTER,
-              revisions,
-              propagatedEnvironment: propagatedEnvironment(config, maxTasks),
-            },
-          },
-          logger,
-        );
-      };
-      return deferEcsDriver ? new DeferredEcsTransport(load) : load();
-    }
+    case 'ecs':
+      return ecsTransport(context);
   }
+}
+
+/** RunTask launches, checked against the connection budget and the pinned revisions. */
+function ecsTransport({ config, logger, databaseUrl, routing, deferEcsDriver, applicationName }: TransportContext): DeliveryTransport | Promise<DeliveryTransport> {
+  const modules = new Set(routing.allUseCases().map((u) => routing.schemaOf(u))).size;
+  const activeUseCases = routing.activeUseCases().map((useCase) => ({ useCase, schema: routing.schemaOf(useCase) }));
+  const maxTasks = maxEcsTasks(config, modules);
+  const revisions = taskDefinitionRevisions(config);
+  // Long-lived processes check the arithmetic and the pins once; a task inherits the launching process's.
+  if (!deferEcsDriver) {
+    checkConnectionBudget(config, modules, activeUseCases.length);
+    checkPinnedRevisions(config, revisions, activeUseCases.map((u) => u.useCase));
+  }
+  const load = async () => {
+    const { EcsTransport } = await import('../../shared/infrastructure/messaging/ecs/ecs-transport.js');
+    return new EcsTransport(
+      {
+        databaseUrl,
+        // A task launches what its own use case wrote, one use case at a time: one connection.
+        poolSize: deferEcsDriver ? 1 : LAUNCHER_POOL_SIZE,
+        ...(applicationName ? { applicationName } : {}),
+        schemaOf: (useCase) => routing.schemaOf(useCase),
+        sdk: { maxAttempts: config.ECS_SDK_MAX_ATTEMPTS, requestTimeoutMs: config.ECS_REQUEST_TIMEOUT_MS, connectionTimeoutMs: config.ECS_CONNECT_TIMEOUT_MS },
+        settings: launchSettings(config, maxTasks, revisions, activeUseCases),
+      },
+      logger,
+    );
+  };
+  return deferEcsDriver ? new DeferredEcsTransport(load) : load();
+}
+
+/** The launcher's settings, from the configuration and the budget's arithmetic. */
+function launchSettings(
+  config: Config,
+  maxTasks: number,
+  revisions: ReadonlyMap<string, number>,
+  activeUseCases: EcsLaunchSettings['activeUseCases'],
+): EcsLaunchSettings {
+  return {
+    cluster: config.ECS_CLUSTER,
+    subnets: config.ECS_SUBNETS,
+    securityGroups: config.ECS_SECURITY_GROUPS,
+    assignPublicIp: config.ECS_ASSIGN_PUBLIC_IP,
+    ...(config.ECS_LAUNCH_TYPE ? { launchType: config.ECS_LAUNCH_TYPE } : {}),
+    capacityProviderStrategy: config.ECS_CAPACITY_PROVIDER_STRATEGY,
+    taskDefinitionPrefix: config.ECS_TASK_DEFINITION_PREFIX,
+    containerName: config.ECS_CONTAINER_NAME,
+    maxTasksPerUseCase: config.ECS_MAX_TASKS_PER_USE_CASE,
+    maxTasks,
+    taskConcurrency: config.TASK_CONCURRENCY,
+    activeUseCases,
+    scaleOutBacklog: config.ECS_SCALE_OUT_BACKLOG,
+    leaseTtlMs: config.LEASE_TTL_MS,
+    taskStartTimeoutMs: config.TASK_START_TIMEOUT_MS,
+    breakerBaseMs: config.ECS_RETRY_BASE_MS,
+    breakerMaxMs: config.ECS_RETRY_MAX_MS,
+    startFailuresBeforeDeadLetter: config.ECS_START_FAILURES_BEFORE_DEAD_LETTER,
+    revisions,
+    propagatedEnvironment: propagatedEnvironment(config, maxTasks),
+  };
 }
 
 /** The launch settings every task of a deployment must share; see EcsLaunchSettings.propagatedEnvironment. */

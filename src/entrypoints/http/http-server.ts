@@ -154,24 +154,48 @@ function registerHealthRoutes(app: FastifyInstance, readiness: readonly Readines
       },
     },
     async (_request, reply) => {
-      const results = await Promise.all(
-        readiness.map(async (c) => {
-          try {
-            await withTimeout(c.check(), READINESS_TIMEOUT_MS);
-            return { name: c.name, status: 'ok' as const };
-          } catch (error) {
-            return { name: c.name, status: 'unavailable' as const, error: error instanceof Error ? error.message : String(error) };
-          }
-        }),
-      );
-      const checks = Object.fromEntries(results.map(({ name, ...rest }) => [name, rest]));
-      if (results.every((r) => r.status === 'ok')) return { status: 'ok', checks };
+      const { ready, checks } = await checkReadiness(readiness);
+      if (ready) return { status: 'ok', checks };
       return reply
         .status(503)
         .type(PROBLEM_CONTENT_TYPE)
         .send({ ...problem(503, 'NOT_READY', 'A backing service does not answer'), checks });
     },
   );
+}
+
+/** Every check at once, each bounded by READINESS_TIMEOUT_MS. */
+async function checkReadiness(readiness: readonly ReadinessCheck[]): Promise<{ ready: boolean; checks: Record<string, unknown> }> {
+  const results = await Promise.all(
+    readiness.map(async (c) => {
+      try {
+        await withTimeout(c.check(), READINESS_TIMEOUT_MS);
+        return { name: c.name, status: 'ok' as const };
+      } catch (error) {
+        return { name: c.name, status: 'unavailable' as const, error: error instanceof Error ? error.message : String(error) };
+      }
+    }),
+  );
+  return { ready: results.every((r) => r.status === 'ok'), checks: Object.fromEntries(results.map(({ name, ...rest }) => [name, rest])) };
+}
+
+/** Routes that start a saga (STARTS_SAGA) are refused with 503 OVERLOADED while the consumers lag. */
+function admitSagas(app: FastifyInstance, admission: AdmissionCheck): void {
+  // Before the body is read: a refused order costs the server nothing.
+  app.addHook('onRequest', async (request, reply) => {
+    if (request.routeOptions.config.startsSaga !== true) return;
+    const { overloaded, lagMs, retryAfterSeconds } = await admission.check();
+    if (!overloaded) return;
+    request.log.warn({ lagMs: Math.round(lagMs), retryAfterSeconds }, 'saga refused: the consumers lag behind');
+    return reply
+      .status(503)
+      .header('retry-after', String(retryAfterSeconds))
+      .type(PROBLEM_CONTENT_TYPE)
+      .send({
+        ...problem(503, 'OVERLOADED', `Orders are waiting ${Math.round(lagMs / 1000)} s for their next step; retry in ${retryAfterSeconds} s rather than have this one time out`),
+        instance: request.url,
+      });
+  });
 }
 
 /**
@@ -202,24 +226,7 @@ export async function createHttpServer(options: HttpServerOptions): Promise<Fast
     done();
   });
 
-  const admission = options.admission;
-  if (admission) {
-    // Before the body is read: a refused order costs the server nothing.
-    app.addHook('onRequest', async (request, reply) => {
-      if (request.routeOptions.config.startsSaga !== true) return;
-      const { overloaded, lagMs, retryAfterSeconds } = await admission.check();
-      if (!overloaded) return;
-      request.log.warn({ lagMs: Math.round(lagMs), retryAfterSeconds }, 'saga refused: the consumers lag behind');
-      return reply
-        .status(503)
-        .header('retry-after', String(retryAfterSeconds))
-        .type(PROBLEM_CONTENT_TYPE)
-        .send({
-          ...problem(503, 'OVERLOADED', `Orders are waiting ${Math.round(lagMs / 1000)} s for their next step; retry in ${retryAfterSeconds} s rather than have this one time out`),
-          instance: request.url,
-        });
-    });
-  }
+  if (options.admission) admitSagas(app, options.admission);
 
   app.setErrorHandler((error, request, reply) => {
     const body = { ...toProblem(error), instance: request.url };

@@ -69,18 +69,7 @@ export async function runUseCaseTask(module: ModuleDefinition, useCase: string):
   let runtime: Runtime | undefined;
   let heartbeated = false;
   try {
-    runtime = await Runtime.create({
-      config,
-      logger,
-      databaseUrl,
-      modules: [module],
-      inboxes: ALL_INBOXES,
-      // One connection per claimer and one for the relay and the lease heartbeat: what the connection budget counts per task.
-      poolSize: config.TASK_CONCURRENCY + 1,
-      applicationName,
-      transport: (routing) =>
-        createTransport({ config, logger, databaseUrl, routing, deferEcsDriver: true, applicationName, ...(config.REDIS_URL ? { redisUrl: config.REDIS_URL } : {}) }),
-    });
+    runtime = await taskRuntime(module, config, logger, databaseUrl, applicationName);
     const idlePollMs = config.TASK_IDLE_POLL_MS ?? (listener ? 500 : 25);
     const reason = await drain(runtime, useCase, launchAttempt, config, logger, (ms) => doorbell.wait(Math.min(ms, idlePollMs)), () => (heartbeated = true));
     logger.info({ reason }, 'task finished');
@@ -88,17 +77,39 @@ export async function runUseCaseTask(module: ModuleDefinition, useCase: string):
     await runtime.close();
     process.exit(0);
   } catch (error) {
-    // A setting the composition refuses (e.g. the transport's) is a configuration error, like one of loadConfig: EX_CONFIG.
-    const refused = error instanceof ConfigError;
-    // Its database unreachable before the task did anything (a failover, a full connection table,
-    // a network blip): EX_TEMPFAIL, which the launcher backs off from without counting it as a
-    // task that cannot start. A wrong URL, a missing database or bad credentials exit 1: they are.
-    const unavailable = !refused && !heartbeated && isTransientConnectionError(error);
-    logger.fatal({ err: error }, refused ? 'configuration refused' : unavailable ? 'database unreachable at start' : 'task failed');
+    const exit = exitOf(error, heartbeated);
+    logger.fatal({ err: error }, exit.message);
     await stopListening().catch(() => undefined);
     await runtime?.close().catch(() => undefined);
-    process.exit(refused ? 78 : unavailable ? 75 : 1);
+    process.exit(exit.code);
   }
+}
+
+/** The task's runtime: its own module only, routed with every contract. */
+function taskRuntime(module: ModuleDefinition, config: Config, logger: Logger, databaseUrl: string, applicationName: string): Promise<Runtime> {
+  return Runtime.create({
+    config,
+    logger,
+    databaseUrl,
+    modules: [module],
+    inboxes: ALL_INBOXES,
+    // One connection per claimer and one for the relay and the lease heartbeat: what the connection budget counts per task.
+    poolSize: config.TASK_CONCURRENCY + 1,
+    applicationName,
+    transport: (routing) =>
+      createTransport({ config, logger, databaseUrl, routing, deferEcsDriver: true, applicationName, ...(config.REDIS_URL ? { redisUrl: config.REDIS_URL } : {}) }),
+  });
+}
+
+/** How a failed task exits: what the launcher makes of its exit code (ADR 19). */
+function exitOf(error: unknown, heartbeated: boolean): { code: number; message: string } {
+  // A setting the composition refuses (e.g. the transport's) is a configuration error, like one of loadConfig: EX_CONFIG.
+  if (error instanceof ConfigError) return { code: 78, message: 'configuration refused' };
+  // Its database unreachable before the task did anything (a failover, a full connection table,
+  // a network blip): EX_TEMPFAIL, which the launcher backs off from without counting it as a
+  // task that cannot start. A wrong URL, a missing database or bad credentials exit 1: they are.
+  if (!heartbeated && isTransientConnectionError(error)) return { code: 75, message: 'database unreachable at start' };
+  return { code: 1, message: 'task failed' };
 }
 
 /** Waits at most `ms` (and at most the idle poll) for a sign of new work. */

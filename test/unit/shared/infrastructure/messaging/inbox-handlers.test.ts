@@ -59,8 +59,11 @@ describe('subscriptionsOf', () => {
       });
     const wrongMessage = () =>
       subscriptionsOf(inbox, {
-        // @ts-expect-error -- the handler of 'parcel.lost.v1' validates 'parcel.shipped.v1'
-        'shipping.notify-customer': { 'parcel.shipped.v1': handledBy(ParcelShipped, noted), 'parcel.lost.v1': handledBy(ParcelShipped, noted) },
+        'shipping.notify-customer': {
+          'parcel.shipped.v1': handledBy(ParcelShipped, noted),
+          // @ts-expect-error -- the handler of 'parcel.lost.v1' validates 'parcel.shipped.v1'
+          'parcel.lost.v1': handledBy(ParcelShipped, noted),
+        },
         'shipping.ship': { 'shipping.ship-parcel.v1': handledBy(ShipParcel, noted) },
       });
     const widenedInbox = () =>
