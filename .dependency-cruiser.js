@@ -106,8 +106,7 @@ export default {
     {
       name: 'drivers-only-in-adapters-and-composition',
       severity: 'error',
-      comment:
-        'ORM, queue, cloud, DI and HTTP packages belong to infrastructure folders, module composition files and entrypoints.',
+      comment: 'ORM, queue, cloud, DI and HTTP packages belong to infrastructure folders, module composition files and entrypoints.',
       from: { pathNot: ADAPTERS_AND_COMPOSITION },
       to: { path: DRIVERS },
     },

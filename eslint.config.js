@@ -4,10 +4,9 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 const node = Object.fromEntries(
-  ['process', 'console', 'Buffer', 'URL', 'setTimeout', 'clearTimeout', 'setInterval', 'clearInterval', 'setImmediate', 'NodeJS'].map((name) => [
-    name,
-    'readonly',
-  ]),
+  ['process', 'console', 'Buffer', 'URL', 'setTimeout', 'clearTimeout', 'setInterval', 'clearInterval', 'setImmediate', 'NodeJS'].map(
+    (name) => [name, 'readonly'],
+  ),
 );
 
 export default tseslint.config(

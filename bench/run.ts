@@ -221,16 +221,27 @@ async function runSystem(
     log(`${adapter}/${style}: pid ${system.pid}, ${customers.length} customers; saturation with ${inFlight} sagas in flight`);
     const saturation = await runSaturation(target, inFlight, plan.saturation);
     phases.push(saturation);
-    log(`${adapter}/${style}: saturation ${saturation.throughputPerSec}/s, p50 ${saturation.latencyMs.p50} ms, p99 ${saturation.latencyMs.p99} ms; POST p50 ${saturation.httpPostMs.p50} ms; CPU/saga ${saturation.cpuMsPerSaga.system} ms system + ${saturation.cpuMsPerSaga.postgres} ms PostgreSQL`);
-    log(`${adapter}/${style}:   timeline ${saturation.timeline.map((t) => `${t.useCase} +${t.relayedAfterMs}/+${t.claimedAfterMs}`).join(', ')}`);
-    if (saturation.throughputPerSec === 0) throw new Error(`no saga completed at saturation (${saturation.unfinished} of ${saturation.posted} orders still PENDING after the drain)`);
+    log(
+      `${adapter}/${style}: saturation ${saturation.throughputPerSec}/s, p50 ${saturation.latencyMs.p50} ms, p99 ${saturation.latencyMs.p99} ms; POST p50 ${saturation.httpPostMs.p50} ms; CPU/saga ${saturation.cpuMsPerSaga.system} ms system + ${saturation.cpuMsPerSaga.postgres} ms PostgreSQL`,
+    );
+    log(
+      `${adapter}/${style}:   timeline ${saturation.timeline.map((t) => `${t.useCase} +${t.relayedAfterMs}/+${t.claimedAfterMs}`).join(', ')}`,
+    );
+    if (saturation.throughputPerSec === 0)
+      throw new Error(
+        `no saga completed at saturation (${saturation.unfinished} of ${saturation.posted} orders still PENDING after the drain)`,
+      );
     for (const fraction of plan.loadFractions) {
       checkDeadline();
       const rate = Math.max(1, round(saturation.throughputPerSec * fraction));
       const point = await runOpenLoop(target, rate, plan.open, inFlight * 4);
       phases.push(point);
-      log(`${adapter}/${style}: ${fraction * 100}% = ${rate}/s offered, ${point.throughputPerSec}/s done, p50 ${point.latencyMs.p50} ms, p99 ${point.latencyMs.p99} ms, max ${point.latencyMs.max} ms`);
-      log(`${adapter}/${style}:   timeline ${point.timeline.map((t) => `${t.useCase} +${t.relayedAfterMs}/+${t.claimedAfterMs}`).join(', ')}`);
+      log(
+        `${adapter}/${style}: ${fraction * 100}% = ${rate}/s offered, ${point.throughputPerSec}/s done, p50 ${point.latencyMs.p50} ms, p99 ${point.latencyMs.p99} ms, max ${point.latencyMs.max} ms`,
+      );
+      log(
+        `${adapter}/${style}:   timeline ${point.timeline.map((t) => `${t.useCase} +${t.relayedAfterMs}/+${t.claimedAfterMs}`).join(', ')}`,
+      );
     }
     if (adapter !== 'memory') {
       // Issue 17's hot keys: the same saturation on 40 customers only (delivery keys serialize each customer).
@@ -242,22 +253,28 @@ async function runSystem(
         latencyMs: { p50: hot.latencyMs.p50, p99: hot.latencyMs.p99 },
         ratioToDistinct: round(hot.throughputPerSec / saturation.throughputPerSec, 3),
       };
-      log(`${adapter}/${style}: hot keys (${HOT_CUSTOMERS} customers) ${hot.throughputPerSec}/s = ${hotKeys.ratioToDistinct} × distinct (target >= 0.5), p99 ${hot.latencyMs.p99} ms`);
+      log(
+        `${adapter}/${style}: hot keys (${HOT_CUSTOMERS} customers) ${hot.throughputPerSec}/s = ${hotKeys.ratioToDistinct} × distinct (target >= 0.5), p99 ${hot.latencyMs.p99} ms`,
+      );
     }
     consistency = await checkConsistency(db);
     peakRssMb = await system.peakRssMb();
   } finally {
     http.close();
     const code = await system.stop();
-    if (code !== 0) log(`${adapter}/${style}: the system exited with ${String(code)} (log: ${join(ctx.workDir, `system-${adapter}-${style}.log`)})`);
+    if (code !== 0)
+      log(`${adapter}/${style}: the system exited with ${String(code)} (log: ${join(ctx.workDir, `system-${adapter}-${style}.log`)})`);
   }
   const deliveries = Number(
-    (await db.query<{ n: string }>(`select (select count(*) from ordering.inbox) + (select count(*) from customers.inbox) as n`)).rows[0]?.n ?? 0,
+    (await db.query<{ n: string }>(`select (select count(*) from ordering.inbox) + (select count(*) from customers.inbox) as n`)).rows[0]
+      ?.n ?? 0,
   );
   await db.end();
   if (!consistency.ok) log(`${adapter}/${style}: CONSISTENCY CHECK FAILED ${JSON.stringify(consistency)}`);
   if (profileDir) await reportProfile(profileDir, adapter, style);
-  const half = phases.find((p) => p.kind === 'open-loop' && p.offeredPerSec !== null && Math.abs(p.offeredPerSec / phases[0]!.throughputPerSec - 0.5) < 0.02);
+  const half = phases.find(
+    (p) => p.kind === 'open-loop' && p.offeredPerSec !== null && Math.abs(p.offeredPerSec / phases[0]!.throughputPerSec - 0.5) < 0.02,
+  );
   const reference = half ?? phases[phases.length - 1]!;
   const { p50, p95, p99, max } = reference.latencyMs;
   return {
@@ -305,7 +322,9 @@ async function firstDeliveryTimes(dir: string): Promise<number[]> {
   return times;
 }
 
-async function runEcs(ctx: RunContext): Promise<{ styles: Partial<Record<Style, StyleResult>>; ecs: BenchResults['ecs']; reason?: string }> {
+async function runEcs(
+  ctx: RunContext,
+): Promise<{ styles: Partial<Record<Style, StyleResult>>; ecs: BenchResults['ecs']; reason?: string }> {
   const support = await detectEcs(ROOT, process.env['BENCH_ECS_TASK_DEFINITIONS_DIR'] ?? 'deploy/ecs');
   if (!support.ok) return { styles: {}, ecs: null, reason: support.reason };
   // Loaded only when the adapter exists, so a build without it does not pay for the import.
@@ -370,7 +389,11 @@ async function runEcs(ctx: RunContext): Promise<{ styles: Partial<Record<Style, 
       },
     };
   } catch (error) {
-    return { styles: results, ecs: null, reason: `EVENT_BUS=ecs could not be benchmarked: ${error instanceof Error ? error.message.split('\n')[0] : String(error)}` };
+    return {
+      styles: results,
+      ecs: null,
+      reason: `EVENT_BUS=ecs could not be benchmarked: ${error instanceof Error ? error.message.split('\n')[0] : String(error)}`,
+    };
   }
 }
 
@@ -400,11 +423,16 @@ async function runFargate(ctx: RunContext): Promise<{ fargate: FargateResults } 
     );
     return { fargate };
   } catch (error) {
-    return { reason: `the Fargate cost ladder could not be measured: ${error instanceof Error ? error.message.split('\n')[0] : String(error)}` };
+    return {
+      reason: `the Fargate cost ladder could not be measured: ${error instanceof Error ? error.message.split('\n')[0] : String(error)}`,
+    };
   }
 }
 
-function targets(results: Pick<BenchResults, 'baselines' | 'saga' | 'ecs'>): { perRun: Record<string, Record<string, number>>; checks: TargetCheck[] } {
+function targets(results: Pick<BenchResults, 'baselines' | 'saga' | 'ecs'>): {
+  perRun: Record<string, Record<string, number>>;
+  checks: TargetCheck[];
+} {
   const perRun: Record<string, Record<string, number>> = {};
   const checks: TargetCheck[] = [];
   for (const [adapter, byStyle] of Object.entries(results.saga)) {
@@ -414,12 +442,27 @@ function targets(results: Pick<BenchResults, 'baselines' | 'saga' | 'ecs'>): { p
       const latencyRatio = round(r.latencyMs.p99 / results.baselines.sagaStepLatencyMs, 1);
       perRun[`${adapter}.${style}`] = { throughputVsSagaStepTps: throughputRatio, p99HalfLoadVsSagaStepLatency: latencyRatio };
       if (adapter === 'bullmq' && style === 'choreography') {
-        checks.push({ name: 'completed sagas/s, BullMQ choreography ÷ raw saga-step TPS', value: throughputRatio, target: '>= 0.2', met: throughputRatio >= 0.2 });
+        checks.push({
+          name: 'completed sagas/s, BullMQ choreography ÷ raw saga-step TPS',
+          value: throughputRatio,
+          target: '>= 0.2',
+          met: throughputRatio >= 0.2,
+        });
       }
-      checks.push({ name: `p99 at half of saturation, ${adapter} ${style} ÷ raw saga-step latency`, value: latencyRatio, target: '<= 30', met: latencyRatio <= 30 });
+      checks.push({
+        name: `p99 at half of saturation, ${adapter} ${style} ÷ raw saga-step latency`,
+        value: latencyRatio,
+        target: '<= 30',
+        met: latencyRatio <= 30,
+      });
       if (r.hotKeys) {
         perRun[`${adapter}.${style}`] = { ...perRun[`${adapter}.${style}`], hotKeysVsDistinct: r.hotKeys.ratioToDistinct };
-        checks.push({ name: `saturation on ${r.hotKeys.customers} hot customers ÷ on distinct customers, ${adapter} ${style}`, value: r.hotKeys.ratioToDistinct, target: '>= 0.5', met: r.hotKeys.ratioToDistinct >= 0.5 });
+        checks.push({
+          name: `saturation on ${r.hotKeys.customers} hot customers ÷ on distinct customers, ${adapter} ${style}`,
+          value: r.hotKeys.ratioToDistinct,
+          target: '>= 0.5',
+          met: r.hotKeys.ratioToDistinct >= 0.5,
+        });
       }
     }
   }
@@ -435,7 +478,12 @@ function targets(results: Pick<BenchResults, 'baselines' | 'saga' | 'ecs'>): { p
     if (ecs.taskStartMs !== undefined && Number.isFinite(ecs.taskStartMs) && results.baselines.nodeStartMs > 0) {
       const startRatio = round(ecs.taskStartMs / results.baselines.nodeStartMs, 1);
       perRun['ecs'] = { ...perRun['ecs'], taskStartVsNodeStart: startRatio };
-      checks.push({ name: "ECS: a task's spawn to its first committed delivery ÷ node -e 0", value: startRatio, target: '<= 10', met: startRatio <= 10 });
+      checks.push({
+        name: "ECS: a task's spawn to its first committed delivery ÷ node -e 0",
+        value: startRatio,
+        target: '<= 10',
+        met: startRatio <= 10,
+      });
     }
   }
   return { perRun, checks };
@@ -445,7 +493,14 @@ function targets(results: Pick<BenchResults, 'baselines' | 'saga' | 'ecs'>): { p
 async function writeArtifacts(results: BenchResults): Promise<void> {
   const series: ChartSeries[] = Object.entries(results.saga).flatMap(([a, byStyle]) =>
     Object.entries(byStyle ?? {}).flatMap(([s, r]) =>
-      r ? [{ label: `${a} ${s}`, points: [...r.loadPoints, r.saturation].map((p) => ({ x: p.throughputPerSec, p50: p.latencyMs.p50, p99: p.latencyMs.p99 })) }] : [],
+      r
+        ? [
+            {
+              label: `${a} ${s}`,
+              points: [...r.loadPoints, r.saturation].map((p) => ({ x: p.throughputPerSec, p50: p.latencyMs.p50, p99: p.latencyMs.p99 })),
+            },
+          ]
+        : [],
     ),
   );
   const title = `Saga latency against load (${results.mode} run, ${String(results.machine['cpus'])} cores)`;
@@ -460,7 +515,8 @@ async function writeArtifacts(results: BenchResults): Promise<void> {
 }
 
 async function readStoredResults(file: string): Promise<BenchResults> {
-  if (!existsSync(file)) throw new Error(`--only=fargate merges the ladder into ${file}, which does not exist: run \`npm run bench\` (or --quick) first`);
+  if (!existsSync(file))
+    throw new Error(`--only=fargate merges the ladder into ${file}, which does not exist: run \`npm run bench\` (or --quick) first`);
   return JSON.parse(await readFile(file, 'utf8')) as BenchResults;
 }
 
@@ -490,7 +546,8 @@ async function main(): Promise<void> {
     await writeArtifacts(results);
     return;
   }
-  if (!existsSync(join(dist, 'entrypoints/dev-server.js'))) throw new Error(`${dist} has no entrypoints/dev-server.js: \`npm run bench\` builds dist/ (npm run build)`);
+  if (!existsSync(join(dist, 'entrypoints/dev-server.js')))
+    throw new Error(`${dist} has no entrypoints/dev-server.js: \`npm run bench\` builds dist/ (npm run build)`);
   const serverUrl = loopbackOnly(process.env['BENCH_DATABASE_URL'] ?? 'postgres://postgres@127.0.0.1:5432/postgres', 'BENCH_DATABASE_URL');
   const redisUrl = loopbackOnly(process.env['BENCH_REDIS_URL'] ?? 'redis://127.0.0.1:6379', 'BENCH_REDIS_URL');
   const resultsFile = option('out') ? resolve(option('out')!) : join(RESULTS, 'latest.json');
@@ -525,7 +582,9 @@ async function main(): Promise<void> {
     const bullPrefix = `bench-${runId}-baseline`;
     prefixes.push(bullPrefix);
     const bull = await measureBullMq(redisUrl, bullPrefix, plan.bullmqJobs, baseConfig.WORKER_CONCURRENCY, 60_000);
-    log(`baseline BullMQ (concurrency ${bull.concurrency}): ${bull.jobsPerSec} jobs/s added and processed (${bull.addOnlyPerSec}/s add only)`);
+    log(
+      `baseline BullMQ (concurrency ${bull.concurrency}): ${bull.jobsPerSec} jobs/s added and processed (${bull.addOnlyPerSec}/s add only)`,
+    );
     const nodeStartMs = measureNodeStart(plan.nodeStartRuns);
     log(`baseline node -e 0: ${nodeStartMs} ms (median of ${plan.nodeStartRuns})`);
 
@@ -565,7 +624,9 @@ async function main(): Promise<void> {
       nodeStartMs,
       details: { sagaStep: step, bullmq: bull },
     };
-    const runs = Object.entries(saga).flatMap(([a, byStyle]) => Object.entries(byStyle ?? {}).map(([s, r]) => [`${a}.${s}`, r?.peakRssMb ?? Number.NaN] as const));
+    const runs = Object.entries(saga).flatMap(([a, byStyle]) =>
+      Object.entries(byStyle ?? {}).map(([s, r]) => [`${a}.${s}`, r?.peakRssMb ?? Number.NaN] as const),
+    );
     const { perRun, checks } = targets({ baselines, saga, ecs });
     const results: BenchResults = {
       generatedAt: new Date().toISOString(),
@@ -593,12 +654,22 @@ async function main(): Promise<void> {
     };
 
     await mkdir(RESULTS, { recursive: true });
-    const jsonOut = option('out') ? resultsFile : profile ? join(RESULTS, 'profile.json.tmp') : partial ? join(RESULTS, 'partial.json.tmp') : join(RESULTS, 'latest.json');
+    const jsonOut = option('out')
+      ? resultsFile
+      : profile
+        ? join(RESULTS, 'profile.json.tmp')
+        : partial
+          ? join(RESULTS, 'partial.json.tmp')
+          : join(RESULTS, 'latest.json');
     await writeFile(jsonOut, `${JSON.stringify(results, null, 2)}\n`);
     log(`wrote ${jsonOut}`);
     if (!profile && !partial) await writeArtifacts(results);
     for (const c of checks) log(`target ${c.met ? 'MET   ' : 'MISSED'} ${c.name}: ${c.value} (target ${c.target})`);
-    const broken = Object.entries(saga).flatMap(([a, byStyle]) => Object.entries(byStyle ?? {}).filter(([, r]) => r && !r.consistency.ok).map(([s]) => `${a}/${s}`));
+    const broken = Object.entries(saga).flatMap(([a, byStyle]) =>
+      Object.entries(byStyle ?? {})
+        .filter(([, r]) => r && !r.consistency.ok)
+        .map(([s]) => `${a}/${s}`),
+    );
     if (broken.length > 0) {
       failed = true;
       log(`consistency check failed for ${broken.join(', ')}: the numbers above are not valid`);

@@ -82,7 +82,8 @@ async function firstDeliveries(logDir: string, seen: Set<string>, service: strin
       const json = line.split(' ').slice(3).join(' ');
       if (!json.startsWith('{')) continue;
       const entry = JSON.parse(json) as { service?: string; msg?: string; sinceSpawnMs?: number };
-      if (entry.service === service && entry.msg === 'first delivery committed' && typeof entry.sinceSpawnMs === 'number') found.push(entry.sinceSpawnMs);
+      if (entry.service === service && entry.msg === 'first delivery committed' && typeof entry.sinceSpawnMs === 'number')
+        found.push(entry.sinceSpawnMs);
     }
   }
   return found;
@@ -95,7 +96,8 @@ async function profilingDefinitions(dir: string, logDir: string): Promise<string
   for (const file of (await readdir(dir)).filter((f) => f.endsWith('.json'))) {
     const def = JSON.parse(await readFile(join(dir, file), 'utf8')) as { containerDefinitions: Array<{ command?: string[] }> };
     for (const c of def.containerDefinitions) {
-      if (c.command?.[0] === 'node') c.command = ['node', '--cpu-prof', `--cpu-prof-dir=${join(logDir, 'profiles')}`, ...c.command.slice(1)];
+      if (c.command?.[0] === 'node')
+        c.command = ['node', '--cpu-prof', `--cpu-prof-dir=${join(logDir, 'profiles')}`, ...c.command.slice(1)];
     }
     await writeFile(join(out, file), JSON.stringify(def));
   }
@@ -112,7 +114,9 @@ async function hopMs(client: ECSClient, successorFamily: string): Promise<number
     const { taskArns = [] } = await client.send(new ListTasksCommand({ cluster: CLUSTER, family, desiredStatus: 'STOPPED' }));
     const { tasks = [] } = await client.send(new DescribeTasksCommand({ cluster: CLUSTER, tasks: taskArns }));
     // The newest task of the family is this run's.
-    return tasks.map((t) => ({ createdAt: t.createdAt?.getTime() ?? 0, startedAt: t.startedAt?.getTime() ?? 0 })).sort((a, b) => b.createdAt - a.createdAt)[0];
+    return tasks
+      .map((t) => ({ createdAt: t.createdAt?.getTime() ?? 0, startedAt: t.startedAt?.getTime() ?? 0 }))
+      .sort((a, b) => b.createdAt - a.createdAt)[0];
   };
   const measured = await started(FAMILY);
   const successor = await started(successorFamily);
@@ -143,7 +147,9 @@ interface Subject {
 }
 
 async function commandOf(root: string): Promise<string[]> {
-  const definition = JSON.parse(await readFile(join(root, 'deploy/ecs', `${FAMILY}.json`), 'utf8')) as { containerDefinitions: Array<{ command: string[] }> };
+  const definition = JSON.parse(await readFile(join(root, 'deploy/ecs', `${FAMILY}.json`), 'utf8')) as {
+    containerDefinitions: Array<{ command: string[] }>;
+  };
   const command = definition.containerDefinitions[0]!.command;
   const script = command.find((arg) => arg.endsWith('.js')) ?? '';
   if (!existsSync(join(root, script))) throw new Error(`${FAMILY}: ${join(root, script)} is missing: run \`npm run build\``);
@@ -166,7 +172,16 @@ async function startSubject(root: string, databaseUrl: string, workDir: string, 
     stopTimeoutMs: 10_000,
     logger: silentEcsLocalLogger,
   });
-  return { root, command: command.join(' '), ecs, api: new ECSClient({ endpoint: ecs.url }), logDir, seen: new Set(), taskMs: [], hops: [] };
+  return {
+    root,
+    command: command.join(' '),
+    ecs,
+    api: new ECSClient({ endpoint: ecs.url }),
+    logDir,
+    seen: new Set(),
+    taskMs: [],
+    hops: [],
+  };
 }
 
 /**
@@ -198,7 +213,10 @@ async function startEndpointSwitch(): Promise<{ url: string; target: (url: strin
 async function runOnce(runtime: Runtime, subject: Subject, customerId: string): Promise<{ sinceSpawnMs: number; hop: number }> {
   const { ecs } = subject;
   const startedBefore = ecs.stats().tasksStarted;
-  const { order } = await runtime.module('order').container.get(ORDER.PlaceOrder).execute({ customerId, total: { amount: 100, currency: 'USD' } });
+  const { order } = await runtime
+    .module('order')
+    .container.get(ORDER.PlaceOrder)
+    .execute({ customerId, total: { amount: 100, currency: 'USD' } });
   // The relay writes the pending delivery and signals the ECS transport: RunTask, then the task.
   await runtime.relay.drainAll();
   await settled(ecs, startedBefore);
@@ -248,7 +266,15 @@ async function main(): Promise<void> {
       AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
     });
     // The definitions are Fargate/awsvpc: the endpoint, like ECS, wants subnets.
-    const config = loadConfig({ DATABASE_URL: databaseUrl, EVENT_BUS: 'ecs', ECS_CLUSTER: CLUSTER, ECS_LAUNCH_TYPE: 'FARGATE', ECS_SUBNETS: 'subnet-local', SAGA_STYLE: 'choreography', LOG_LEVEL: 'warn' });
+    const config = loadConfig({
+      DATABASE_URL: databaseUrl,
+      EVENT_BUS: 'ecs',
+      ECS_CLUSTER: CLUSTER,
+      ECS_LAUNCH_TYPE: 'FARGATE',
+      ECS_SUBNETS: 'subnet-local',
+      SAGA_STYLE: 'choreography',
+      LOG_LEVEL: 'warn',
+    });
     runtime = await createMonolith({ config, logger: createLogger({ level: 'warn', name: 'task-start-bench' }), databaseUrl });
     const customer = await runtime
       .module('customer')
@@ -268,13 +294,16 @@ async function main(): Promise<void> {
           s.taskMs.push(sinceSpawnMs);
           s.hops.push(hop);
         }
-        log(`${measured ? `run ${i - warmup + 1}` : 'warm-up'} ${s.root}: sinceSpawnMs ${sinceSpawnMs}, successor RunTask ${hop} ms after spawn`);
+        log(
+          `${measured ? `run ${i - warmup + 1}` : 'warm-up'} ${s.root}: sinceSpawnMs ${sinceSpawnMs}, successor RunTask ${hop} ms after spawn`,
+        );
       }
     }
     const node = round(median(nodeMs));
     const results = subjects.map((s) => {
       const stats = s.ecs.stats();
-      if (stats.tasksExitedNonZero > 0 || stats.tasksFailedToStart > 0) throw new Error(`tasks failed: ${JSON.stringify(stats)}; see ${s.logDir}`);
+      if (stats.tasksExitedNonZero > 0 || stats.tasksFailedToStart > 0)
+        throw new Error(`tasks failed: ${JSON.stringify(stats)}; see ${s.logDir}`);
       const task = median(s.taskMs);
       return {
         root: s.root,
@@ -287,7 +316,9 @@ async function main(): Promise<void> {
     });
     log(`median node -e 0: ${node} ms`);
     for (const r of results) {
-      log(`${r.root}: median sinceSpawnMs ${r.taskSinceSpawnMs.median} ms = ${r.ratioToNodeE0}x node -e 0; successor RunTask ${r.successorRunTaskAfterSpawnMs.median} ms after spawn`);
+      log(
+        `${r.root}: median sinceSpawnMs ${r.taskSinceSpawnMs.median} ms = ${r.ratioToNodeE0}x node -e 0; successor RunTask ${r.successorRunTaskAfterSpawnMs.median} ms after spawn`,
+      );
     }
     process.stdout.write(`${JSON.stringify({ nodeE0Ms: { median: node, all: nodeMs.map((v) => round(v)) }, results })}\n`);
   } finally {

@@ -29,7 +29,19 @@ const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
  * Database drivers knex and MikroORM can load for other dialects: never installed, never loaded
  * with PostgreSQL. Left as run-time requires, which is what they are unbundled.
  */
-const OTHER_DIALECT_DRIVERS = ['better-sqlite3', 'libsql', 'mariadb', 'mariadb/*', 'mysql', 'mysql2', 'oracledb', 'pg-native', 'pg-query-stream', 'sqlite3', 'tedious'];
+const OTHER_DIALECT_DRIVERS = [
+  'better-sqlite3',
+  'libsql',
+  'mariadb',
+  'mariadb/*',
+  'mysql',
+  'mysql2',
+  'oracledb',
+  'pg-native',
+  'pg-query-stream',
+  'sqlite3',
+  'tedious',
+];
 
 /**
  * Loaded only by what a task never does in production (BullMQ transport, migrations): required
@@ -52,7 +64,8 @@ const nodeOnlyPg: Plugin = {
     builder.onLoad({ filter: /[\\/]node_modules[\\/]pg[\\/]lib[\\/]stream\.js$/ }, async (args) => {
       const text = await readFile(args.path, 'utf8');
       const probe = "typeof Response === 'function'";
-      if (!text.includes(probe)) throw new Error(`${args.path} no longer probes Response: review the node-only-pg plugin of scripts/bundle-tasks.ts`);
+      if (!text.includes(probe))
+        throw new Error(`${args.path} no longer probes Response: review the node-only-pg plugin of scripts/bundle-tasks.ts`);
       return { contents: text.replace(probe, 'false /* Node, never Cloudflare Workers: see scripts/bundle-tasks.ts */'), loader: 'js' };
     });
   },
@@ -76,7 +89,9 @@ function entryStatements(module: string): string[] {
 /** Every use case the contracts route, by module; each module's bundle entry checked to be what it must be. */
 function tasks(): Task[] {
   const found = ALL_INBOXES.flatMap((inbox) =>
-    [...new Set(inbox.routes.map((r) => r.useCase))].sort().map((useCase) => ({ module: inbox.module, name: useCase.slice(inbox.module.length + 1), useCase })),
+    [...new Set(inbox.routes.map((r) => r.useCase))]
+      .sort()
+      .map((useCase) => ({ module: inbox.module, name: useCase.slice(inbox.module.length + 1), useCase })),
   );
   for (const module of new Set(found.map((t) => t.module))) {
     const source = join(ROOT, 'src/entrypoints/tasks', module, `${module}.tasks.ts`);
@@ -166,7 +181,10 @@ export async function bundleTasks(distDir = join(ROOT, 'dist')): Promise<number>
   const problems: string[] = [];
   for (const m of modules) {
     const eager = [...loadedAtStart(result.metafile, relative(ROOT, entryOf(distDir, m)))].filter((input) => LAZY_ONLY.test(input));
-    if (eager.length > 0) problems.push(`the ${m} task bundle loads at start what it must load lazily: ${eager.slice(0, 5).join(', ')}${eager.length > 5 ? ', ...' : ''}`);
+    if (eager.length > 0)
+      problems.push(
+        `the ${m} task bundle loads at start what it must load lazily: ${eager.slice(0, 5).join(', ')}${eager.length > 5 ? ', ...' : ''}`,
+      );
   }
   if (problems.length > 0) throw new Error(problems.join('\n'));
 
@@ -174,8 +192,11 @@ export async function bundleTasks(distDir = join(ROOT, 'dist')): Promise<number>
   for (const m of modules) {
     const bundle = pathToFileURL(join(outdir, m, 'module.cjs')).href;
     node(`import { writeTaskBundleCache } from '${loader}'; writeTaskBundleCache(new URL('${bundle}')); process.exit(0);`);
-    const state = node(`import { taskBundleCacheState } from '${loader}'; process.stdout.write(taskBundleCacheState(new URL('${bundle}')));`);
-    if (state !== 'accepted') throw new Error(`node ${process.version} does not accept the code cache it wrote for the ${m} task bundle (${state})`);
+    const state = node(
+      `import { taskBundleCacheState } from '${loader}'; process.stdout.write(taskBundleCacheState(new URL('${bundle}')));`,
+    );
+    if (state !== 'accepted')
+      throw new Error(`node ${process.version} does not accept the code cache it wrote for the ${m} task bundle (${state})`);
   }
   for (const task of all) writeFileSync(join(outdir, task.module, `${task.name}.task.js`), entrypoint(task));
   return all.length;

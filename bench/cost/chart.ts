@@ -54,10 +54,12 @@ export function breakEvenChart(title: string, grid: readonly CostEstimate[], poi
   for (const x of minor) out.push(`<line x1="${sx(x).toFixed(1)}" y1="${M.top}" x2="${sx(x).toFixed(1)}" y2="${M.top + plotH}"/>`);
   out.push(`</g>`, `<g stroke="#ddd">`);
   for (const x of decades) out.push(`<line x1="${sx(x).toFixed(1)}" y1="${M.top}" x2="${sx(x).toFixed(1)}" y2="${M.top + plotH}"/>`);
-  for (let y = 0; y <= yMax + 1e-9; y += yStep) out.push(`<line x1="${M.left}" y1="${sy(y).toFixed(1)}" x2="${M.left + plotW}" y2="${sy(y).toFixed(1)}"/>`);
+  for (let y = 0; y <= yMax + 1e-9; y += yStep)
+    out.push(`<line x1="${M.left}" y1="${sy(y).toFixed(1)}" x2="${M.left + plotW}" y2="${sy(y).toFixed(1)}"/>`);
   out.push(`</g>`, `<g fill="#333">`);
   for (const x of decades) out.push(`<text x="${sx(x).toFixed(1)}" y="${M.top + plotH + 18}" text-anchor="middle">${rateLabel(x)}</text>`);
-  for (let y = 0; y <= yMax + 1e-9; y += yStep) out.push(`<text x="${M.left - 8}" y="${(sy(y) + 4).toFixed(1)}" text-anchor="end">$${Math.round(y)}</text>`);
+  for (let y = 0; y <= yMax + 1e-9; y += yStep)
+    out.push(`<text x="${M.left - 8}" y="${(sy(y) + 4).toFixed(1)}" text-anchor="end">$${Math.round(y)}</text>`);
   out.push(`<text x="${M.left + plotW / 2}" y="${H - 14}" text-anchor="middle">orders (sagas) per hour (log)</text>`);
   out.push(`<text transform="translate(18 ${M.top + plotH / 2}) rotate(-90)" text-anchor="middle">consumers' cost per month, USD</text>`);
   out.push(`</g>`);
@@ -66,7 +68,9 @@ export function breakEvenChart(title: string, grid: readonly CostEstimate[], poi
   (['a', 'b', 'c'] as const).forEach((option, i) => {
     const color = COLORS[option];
     const dash = option === 'c' ? ' stroke-dasharray="6 4"' : '';
-    const path = grid.map((e, k) => `${k === 0 ? 'M' : 'L'}${sx(e.ordersPerHour).toFixed(1)},${sy(e[option].monthlyUsd).toFixed(1)}`).join(' ');
+    const path = grid
+      .map((e, k) => `${k === 0 ? 'M' : 'L'}${sx(e.ordersPerHour).toFixed(1)},${sy(e[option].monthlyUsd).toFixed(1)}`)
+      .join(' ');
     out.push(`<path d="${path}" fill="none" stroke="${color}" stroke-width="2"${dash}/>`);
     const ly = M.top + 10 + i * 20;
     out.push(`<line x1="${W - M.right + 14}" y1="${ly}" x2="${W - M.right + 40}" y2="${ly}" stroke="${color}" stroke-width="2"${dash}/>`);
@@ -77,7 +81,9 @@ export function breakEvenChart(title: string, grid: readonly CostEstimate[], poi
     const x = sx(p.ordersPerHour);
     const y = sy(p.monthlyUsd);
     out.push(`<circle cx="${x.toFixed(1)}" cy="${y.toFixed(1)}" r="5" fill="none" stroke="#000" stroke-width="1.5"/>`);
-    out.push(`<text x="${x.toFixed(1)}" y="${(y - 10 - (i % 2) * 14).toFixed(1)}" text-anchor="middle" fill="#000">${Math.round(p.ordersPerHour).toLocaleString('en-US')}/h</text>`);
+    out.push(
+      `<text x="${x.toFixed(1)}" y="${(y - 10 - (i % 2) * 14).toFixed(1)}" text-anchor="middle" fill="#000">${Math.round(p.ordersPerHour).toLocaleString('en-US')}/h</text>`,
+    );
   });
   const ly = M.top + 20 + 3 * 20;
   out.push(`<text x="${W - M.right + 14}" y="${ly + 4}" fill="#555">○ break-even</text>`);

@@ -99,7 +99,9 @@ export class MissingMeasurementError extends Error {
 export function measuredInputs(results: unknown, style: Style, file: string): MeasuredInputs {
   const parsed = resultsSchema.safeParse(results);
   if (!parsed.success) {
-    throw new MissingMeasurementError(`${file} is not a bench results file the cost model can read (${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}); \`npm run bench\` writes one.`);
+    throw new MissingMeasurementError(
+      `${file} is not a bench results file the cost model can read (${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}); \`npm run bench\` writes one.`,
+    );
   }
   const r = parsed.data;
   const fargate = r.ecs?.fargate;
@@ -111,11 +113,15 @@ export function measuredInputs(results: unknown, style: Style, file: string): Me
   const ladder = fargate.ladder.filter((p) => p.style === style);
   const sagas = ladder.reduce((s, p) => s + p.sagas, 0);
   if (sagas === 0) {
-    throw new MissingMeasurementError(`${file}: the Fargate ladder has no decided saga in ${style} (run \`npm run bench\` with that style, or choose --style ${style === 'choreography' ? 'orchestration' : 'choreography'}).`);
+    throw new MissingMeasurementError(
+      `${file}: the Fargate ladder has no decided saga in ${style} (run \`npm run bench\` with that style, or choose --style ${style === 'choreography' ? 'orchestration' : 'choreography'}).`,
+    );
   }
   const cpuRun = r.saga.bullmq?.[style] ?? r.saga.bullmq?.['choreography'];
   if (!cpuRun) {
-    throw new MissingMeasurementError(`${file} has no saga.bullmq run to take the always-on CPU per saga from: run \`npm run bench\` (with the bullmq adapter).`);
+    throw new MissingMeasurementError(
+      `${file} has no saga.bullmq run to take the always-on CPU per saga from: run \`npm run bench\` (with the bullmq adapter).`,
+    );
   }
   return {
     style,
@@ -131,7 +137,9 @@ export function measuredInputs(results: unknown, style: Style, file: string): Me
       command: r.command,
       mode: r.mode,
       fixture: r.fixture,
-      ...(fargate.generatedAt && fargate.command ? { ladder: { generatedAt: fargate.generatedAt, command: fargate.command, mode: fargate.mode ?? r.mode } } : {}),
+      ...(fargate.generatedAt && fargate.command
+        ? { ladder: { generatedAt: fargate.generatedAt, command: fargate.command, mode: fargate.mode ?? r.mode } }
+        : {}),
     },
   };
 }

@@ -10,7 +10,18 @@ import { profileFaults } from '../../src/dev/ecs-local/faults.js';
 import { taskFamilyOf } from '../../src/shared/infrastructure/messaging/ecs/task-family.js';
 import { percentile } from '../lib/stats.js';
 import type { FargateLadderPoint, MeasuredInputs, Style } from './measured.js';
-import { delayFlow, independentFlow, mergeFlows, simulateUseCase, stream, thinFlow, type ArrivalProcess, type Flow, type TaskBehaviour, type UseCaseRun } from './simulation.js';
+import {
+  delayFlow,
+  independentFlow,
+  mergeFlows,
+  simulateUseCase,
+  stream,
+  thinFlow,
+  type ArrivalProcess,
+  type Flow,
+  type TaskBehaviour,
+  type UseCaseRun,
+} from './simulation.js';
 
 export interface Prices {
   readonly region: string;
@@ -79,20 +90,27 @@ export interface ModelParameters {
 export const PARAMETER_REASONS: Readonly<Record<keyof ModelParameters, string>> = {
   idleGraceSec: 'TASK_IDLE_GRACE_MS, its default with EVENT_BUS=ecs (config.ts): a task waits this long for more work before it exits',
   maxRuntimeSec: 'TASK_MAX_RUNTIME_MS default (config.ts): a task exits this long after it started; the next delivery launches another',
-  startDelaySec: 'RunTask to the container start, uniform: the measured ladder’s startDelayMs (the local endpoint’s fargate profile, 15–45 s, when no measurement says otherwise)',
+  startDelaySec:
+    'RunTask to the container start, uniform: the measured ladder’s startDelayMs (the local endpoint’s fargate profile, 15–45 s, when no measurement says otherwise)',
   processStartSec: 'container start to its first delivery: the bench’s ecs.taskStartMs (bundled task entrypoints, ADR 15)',
-  billedStartShare: 'share of the start delay Fargate bills; it bills from the image pull on, most of a cold start, so all of it is counted (the bench’s taskSeconds count it too)',
+  billedStartShare:
+    'share of the start delay Fargate bills; it bills from the image pull on, most of a cold start, so all of it is counted (the bench’s taskSeconds count it too)',
   stopOverheadSec: 'exit to the end of billing: closing the pools and the container stopping',
-  hopDelaySec: 'a commit to the next use case’s claim (relay, NOTIFY, claim): docs/ecs.md measures a saga from POST to decision at 65–89 ms on running tasks, two such hops',
+  hopDelaySec:
+    'a commit to the next use case’s claim (relay, NOTIFY, claim): docs/ecs.md measures a saga from POST to decision at 65–89 ms on running tasks, two such hops',
   scaleOutBacklog: 'ECS_SCALE_OUT_BACKLOG default (config.ts): one more task per this many pending deliveries',
   maxTasksPerUseCase: 'ECS_MAX_TASKS_PER_USE_CASE default (config.ts)',
-  cpuMsPerSaga: 'CPU per saga of the always-on process at saturation (saga.bullmq.<style>.saturation.cpuMsPerSaga.system); it includes the API’s share, so it overstates a consumer’s: cautious for every option',
-  taskUtilisation: 'a task takes deliveries up to its whole vCPU: the launcher adds a task only when the backlog passes ECS_SCALE_OUT_BACKLOG, not on CPU',
+  cpuMsPerSaga:
+    'CPU per saga of the always-on process at saturation (saga.bullmq.<style>.saturation.cpuMsPerSaga.system); it includes the API’s share, so it overstates a consumer’s: cautious for every option',
+  taskUtilisation:
+    'a task takes deliveries up to its whole vCPU: the launcher adds a task only when the backlog passes ECS_SCALE_OUT_BACKLOG, not on CPU',
   arrivals: 'orders arrive independently of each other (Poisson), as in the bench’s Fargate ladder',
   sweeperRunsPerHour: 'the saga-sweeper task is scheduled every minute (docs/ecs.md, The sweeper)',
-  sweeperRunSec: 'the sweeper’s container start and one pass, after its start delay; any run under the minimum is billed the minimum anyway',
+  sweeperRunSec:
+    'the sweeper’s container start and one pass, after its start delay; any run under the minimum is billed the minimum anyway',
   minWorkers: 'always-on workers: two, in two availability zones, so that losing one zone does not stop the sagas',
-  workerTargetUtilisation: 'always-on workers are added when the CPU per saga at that rate would keep them above this share of their vCPU (headroom for bursts)',
+  workerTargetUtilisation:
+    'always-on workers are added when the CPU per saga at that rate would keep them above this share of their vCPU (headroom for bursts)',
   redisNodes: 'BullMQ needs Redis: one node of the smallest type; a replica in a second zone doubles this line',
   seed: 'seed of every random draw (arrivals, start delays, which idle task wins a delivery)',
   minSimulatedHours: 'at least this many hours are simulated, so that the maximum runtime’s cycles are many',
@@ -110,7 +128,10 @@ export function parametersFrom(measured: MeasuredInputs, overrides: Partial<Mode
   return {
     idleGraceSec: ECS_DEFAULTS.TASK_IDLE_GRACE_MS / 1000,
     maxRuntimeSec: ECS_DEFAULTS.TASK_MAX_RUNTIME_MS / 1000,
-    startDelaySec: start.max > 0 ? { min: start.min / 1000, max: start.max / 1000 } : { min: FARGATE_PROFILE_START.min / 1000, max: FARGATE_PROFILE_START.max / 1000 },
+    startDelaySec:
+      start.max > 0
+        ? { min: start.min / 1000, max: start.max / 1000 }
+        : { min: FARGATE_PROFILE_START.min / 1000, max: FARGATE_PROFILE_START.max / 1000 },
     processStartSec: (measured.taskStartMs ?? 1000) / 1000,
     billedStartShare: 1,
     stopOverheadSec: 1,
@@ -177,9 +198,20 @@ export interface UseCaseCost {
   readonly useCase: string;
   readonly deliveriesPerHour: number;
   /** On RunTask, its upstream on RunTask too (option a). */
-  readonly runTask: { readonly monthlyUsd: number; readonly tasksPerHour: number; readonly billedSecPerTask: number; readonly waitedForStartShare: number };
+  readonly runTask: {
+    readonly monthlyUsd: number;
+    readonly tasksPerHour: number;
+    readonly billedSecPerTask: number;
+    readonly waitedForStartShare: number;
+  };
   /** In the hybrid: the cheaper of RunTask and an always-on task, given the hybrid's choice upstream. */
-  readonly hybrid: { readonly choice: 'runtask' | 'always-on'; readonly monthlyUsd: number; readonly runTaskUsd: number; readonly alwaysOnUsd: number; readonly burstTasksPerHour: number };
+  readonly hybrid: {
+    readonly choice: 'runtask' | 'always-on';
+    readonly monthlyUsd: number;
+    readonly runTaskUsd: number;
+    readonly alwaysOnUsd: number;
+    readonly burstTasksPerHour: number;
+  };
 }
 
 export interface CostEstimate {
@@ -188,7 +220,13 @@ export interface CostEstimate {
   readonly byUseCase: readonly UseCaseCost[];
   readonly sweeper: { readonly monthlyUsd: number; readonly billedSecPerRun: number };
   readonly a: { readonly monthlyUsd: number };
-  readonly b: { readonly monthlyUsd: number; readonly workers: number; readonly workerUsd: number; readonly redisUsd: number; readonly cpuShareOfOneWorker: number };
+  readonly b: {
+    readonly monthlyUsd: number;
+    readonly workers: number;
+    readonly workerUsd: number;
+    readonly redisUsd: number;
+    readonly cpuShareOfOneWorker: number;
+  };
   readonly c: { readonly monthlyUsd: number };
   readonly cheapest: Option;
 }
@@ -222,10 +260,14 @@ function behaviourOf(inputs: CostModelInputs, useCase: string, timeScale = 1): T
 
 /** Use cases with deliveries, each after its upstream. */
 function chainOrder(style: Style, mix: Readonly<Record<string, number>>): string[] {
-  const active = Object.keys(mix).filter((u) => (mix[u] ?? 0) > 0).sort();
+  const active = Object.keys(mix)
+    .filter((u) => (mix[u] ?? 0) > 0)
+    .sort();
   const placed: string[] = [];
   while (placed.length < active.length) {
-    const ready = active.filter((u) => !placed.includes(u) && !(UPSTREAM[style][u] && active.includes(UPSTREAM[style][u]!) && !placed.includes(UPSTREAM[style][u]!)));
+    const ready = active.filter(
+      (u) => !placed.includes(u) && !(UPSTREAM[style][u] && active.includes(UPSTREAM[style][u]!) && !placed.includes(UPSTREAM[style][u]!)),
+    );
     placed.push(...(ready.length > 0 ? ready : active.filter((u) => !placed.includes(u))));
   }
   return placed;
@@ -250,7 +292,11 @@ function flowOf(useCase: string, inputs: CostModelInputs, s: Scenario, runs: Rea
   const perSec = s.ordersPerHour / 3600;
   const upstream = UPSTREAM[inputs.style][useCase];
   const upstreamRun = upstream ? runs.get(upstream) : undefined;
-  if (!upstream || !upstreamRun) return delayFlow(independentFlow(perSec * (mix[useCase] ?? 0), s.horizonSec, s.arrivals, stream(s.seed, `arrivals:${useCase}`)), s.hopDelaySec);
+  if (!upstream || !upstreamRun)
+    return delayFlow(
+      independentFlow(perSec * (mix[useCase] ?? 0), s.horizonSec, s.arrivals, stream(s.seed, `arrivals:${useCase}`)),
+      s.hopDelaySec,
+    );
   const own = mix[useCase] ?? 0;
   const from = mix[upstream] ?? 0;
   const carried = thinFlow(upstreamRun.run.done, Math.min(1, own / from), s.hopDelaySec, stream(s.seed, `share:${useCase}`));
@@ -278,7 +324,9 @@ function runChain(
 
 export function simulatedHoursFor(ordersPerHour: number, inputs: CostModelInputs): number {
   const p = inputs.parameters;
-  const rates = Object.values(inputs.mixPerSaga).filter((v) => v > 0).map((v) => v * ordersPerHour);
+  const rates = Object.values(inputs.mixPerSaga)
+    .filter((v) => v > 0)
+    .map((v) => v * ordersPerHour);
   const slowest = rates.length > 0 ? Math.min(...rates) : ordersPerHour;
   return Math.min(p.maxSimulatedHours, Math.max(p.minSimulatedHours, p.targetDeliveries / slowest));
 }
@@ -313,7 +361,8 @@ export function estimate(ordersPerHour: number, inputs: CostModelInputs): CostEs
   const p = inputs.parameters;
   const hours = simulatedHoursFor(ordersPerHour, inputs);
   const scenario: Scenario = { ordersPerHour, horizonSec: hours * 3600, arrivals: p.arrivals, seed: p.seed, hopDelaySec: p.hopDelaySec };
-  const monthly = (useCase: string, billedSec: number) => ((billedSec * taskHourUsd(sizeOf(inputs, taskFamilyOf(useCase)), inputs.prices)) / 3600) * (inputs.prices.hoursPerMonth / hours);
+  const monthly = (useCase: string, billedSec: number) =>
+    ((billedSec * taskHourUsd(sizeOf(inputs, taskFamilyOf(useCase)), inputs.prices)) / 3600) * (inputs.prices.hoursPerMonth / hours);
   const alwaysOnBase = (useCase: string) => taskHourUsd(sizeOf(inputs, taskFamilyOf(useCase)), inputs.prices) * inputs.prices.hoursPerMonth;
 
   const a = runChain(inputs, scenario, 1, (_u, simulate) => ({ mode: 'runtask', run: simulate('runtask') }));
@@ -383,17 +432,39 @@ interface Crossing {
 
 function crossings(useCases: readonly string[]): Crossing[] {
   const list: Crossing[] = [];
-  for (const [x, y] of [['a', 'b'], ['c', 'b'], ['a', 'c']] as const) {
-    for (const [lo, hi] of [[x, y], [y, x]] as const) {
-      list.push({ below: OPTION_NAMES[lo], above: OPTION_NAMES[hi], kind: 'options', diff: (e) => e[lo].monthlyUsd - e[hi].monthlyUsd, value: (e) => e[lo].monthlyUsd });
+  for (const [x, y] of [
+    ['a', 'b'],
+    ['c', 'b'],
+    ['a', 'c'],
+  ] as const) {
+    for (const [lo, hi] of [
+      [x, y],
+      [y, x],
+    ] as const) {
+      list.push({
+        below: OPTION_NAMES[lo],
+        above: OPTION_NAMES[hi],
+        kind: 'options',
+        diff: (e) => e[lo].monthlyUsd - e[hi].monthlyUsd,
+        value: (e) => e[lo].monthlyUsd,
+      });
     }
   }
   for (const useCase of useCases) {
     const of = (e: CostEstimate) => e.byUseCase.find((u) => u.useCase === useCase)!.hybrid;
     const modes = { runtask: (e: CostEstimate) => of(e).runTaskUsd, 'always-on': (e: CostEstimate) => of(e).alwaysOnUsd };
-    for (const [lo, hi] of [['runtask', 'always-on'], ['always-on', 'runtask']] as const) {
+    for (const [lo, hi] of [
+      ['runtask', 'always-on'],
+      ['always-on', 'runtask'],
+    ] as const) {
       const name = (m: string) => `${useCase} ${m === 'runtask' ? 'on RunTask' : 'always-on'}`;
-      list.push({ below: name(lo), above: name(hi), kind: 'hybrid-switch', diff: (e) => modes[lo](e) - modes[hi](e), value: (e) => modes[lo](e) });
+      list.push({
+        below: name(lo),
+        above: name(hi),
+        kind: 'hybrid-switch',
+        diff: (e) => modes[lo](e) - modes[hi](e),
+        value: (e) => modes[lo](e),
+      });
     }
   }
   return list;
@@ -465,14 +536,27 @@ export function compareWithLadder(measured: MeasuredInputs, inputs: CostModelInp
       startDelaySec: { min: f.startDelayMs.min / 1000, max: f.startDelayMs.max / 1000 },
       maxRuntimeSec: f.taskMaxRuntimeMs !== undefined ? f.taskMaxRuntimeMs / 1000 : inputs.parameters.maxRuntimeSec,
     };
-    const pointInputs: CostModelInputs = { ...inputs, style: point.style, parameters, mixPerSaga, taskSizes: {}, defaultTaskSize: { cpuUnits: f.taskCpuUnits, memoryMiB: f.taskMemoryMiB } };
+    const pointInputs: CostModelInputs = {
+      ...inputs,
+      style: point.style,
+      parameters,
+      mixPerSaga,
+      taskSizes: {},
+      defaultTaskSize: { cpuUnits: f.taskCpuUnits, memoryMiB: f.taskMemoryMiB },
+    };
     let tasks = 0;
     let taskSeconds = 0;
     let billed = 0;
     let sagas = 0;
     const latencies: number[] = [];
     for (let k = 0; k < replications; k++) {
-      const scenario: Scenario = { ordersPerHour: point.ordersPerHour, horizonSec: point.windowSec, arrivals: point.arrivals ?? 'periodic', seed: parameters.seed + k, hopDelaySec: parameters.hopDelaySec * f.timeScale };
+      const scenario: Scenario = {
+        ordersPerHour: point.ordersPerHour,
+        horizonSec: point.windowSec,
+        arrivals: point.arrivals ?? 'periodic',
+        seed: parameters.seed + k,
+        hopDelaySec: parameters.hopDelaySec * f.timeScale,
+      };
       const runs = runChain(pointInputs, scenario, f.timeScale, (_u, simulate) => ({ mode: 'runtask', run: simulate('runtask') }));
       for (const [useCase, { run }] of runs) {
         tasks += run.tasksLaunched;

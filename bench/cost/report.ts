@@ -59,12 +59,20 @@ export function renderEstimate(e: CostEstimate, inputs: CostModelInputs, measure
   lines.push(`${pad(OPTION_NAMES.a)}${usd(e.a.monthlyUsd)}`);
   for (const u of e.byUseCase) {
     const r = u.runTask;
-    lines.push(`${pad(`    ${u.useCase}: ${num(r.tasksPerHour, 2)} tasks/h × ${num(r.billedSecPerTask, 0)} s billed, ${pct(r.waitedForStartShare)} of deliveries wait for a start`)}${usd(r.monthlyUsd)}`);
+    lines.push(
+      `${pad(`    ${u.useCase}: ${num(r.tasksPerHour, 2)} tasks/h × ${num(r.billedSecPerTask, 0)} s billed, ${pct(r.waitedForStartShare)} of deliveries wait for a start`)}${usd(r.monthlyUsd)}`,
+    );
   }
-  lines.push(`${pad(`    saga-sweeper: ${inputs.parameters.sweeperRunsPerHour} runs/h × ${num(e.sweeper.billedSecPerRun, 0)} s billed`)}${usd(e.sweeper.monthlyUsd)}`);
+  lines.push(
+    `${pad(`    saga-sweeper: ${inputs.parameters.sweeperRunsPerHour} runs/h × ${num(e.sweeper.billedSecPerRun, 0)} s billed`)}${usd(e.sweeper.monthlyUsd)}`,
+  );
   lines.push(`${pad(OPTION_NAMES.b)}${usd(e.b.monthlyUsd)}`);
-  lines.push(`${pad(`    worker.js × ${e.b.workers} (the load needs ${pct(e.b.cpuShareOfOneWorker)} of one's vCPU)`)}${usd(e.b.workerUsd)}`);
-  lines.push(`${pad(`    Redis ${inputs.prices.redisNodeType} × ${inputs.parameters.redisNodes}, the sweeper in-process`)}${usd(e.b.redisUsd)}`);
+  lines.push(
+    `${pad(`    worker.js × ${e.b.workers} (the load needs ${pct(e.b.cpuShareOfOneWorker)} of one's vCPU)`)}${usd(e.b.workerUsd)}`,
+  );
+  lines.push(
+    `${pad(`    Redis ${inputs.prices.redisNodeType} × ${inputs.parameters.redisNodes}, the sweeper in-process`)}${usd(e.b.redisUsd)}`,
+  );
   lines.push(`${pad(`${OPTION_NAMES.c}: per use case, the cheaper mode`)}${usd(e.c.monthlyUsd)}`);
   for (const u of e.byUseCase) {
     const h = u.hybrid;
@@ -74,10 +82,17 @@ export function renderEstimate(e: CostEstimate, inputs: CostModelInputs, measure
   }
   lines.push(`${pad('    saga-sweeper, scheduled as in (a)')}${usd(e.sweeper.monthlyUsd)}`);
   const others = (['a', 'b', 'c'] as const).filter((o) => o !== e.cheapest).map((o) => `${o} ${usd(e[o].monthlyUsd)}`);
-  lines.push('', `Cheapest at ${rate} orders/h: ${OPTION_NAMES[e.cheapest]}, ${usd(e[e.cheapest].monthlyUsd)} a month (${others.join(', ')}).`);
+  lines.push(
+    '',
+    `Cheapest at ${rate} orders/h: ${OPTION_NAMES[e.cheapest]}, ${usd(e[e.cheapest].monthlyUsd)} a month (${others.join(', ')}).`,
+  );
   lines.push('', 'Inputs:', `  prices: ${pricesLine(inputs)}`, `  measured figures: ${provenanceLine(measured, file)}`);
   if (measured.provenance.fixture) lines.push(`  NOT A MEASUREMENT: ${measured.provenance.fixture}`);
-  lines.push(`  deliveries per saga: ${Object.entries(inputs.mixPerSaga).map(([u, v]) => `${u} ${num(v, 3)}`).join(', ')}`);
+  lines.push(
+    `  deliveries per saga: ${Object.entries(inputs.mixPerSaga)
+      .map(([u, v]) => `${u} ${num(v, 3)}`)
+      .join(', ')}`,
+  );
   const families = [...new Set([...Object.keys(inputs.taskSizes)])].sort();
   lines.push(`  task sizes (deploy/ecs): ${families.map((f) => `${f} ${sizeText(inputs, f)}`).join('; ') || sizeText(inputs, '')}`);
   lines.push(`  simulated: ${num(e.simulatedHours, 0)} hours of arrivals, scaled to a month`);
@@ -119,8 +134,12 @@ function recommendation(grid: readonly CostEstimate[], points: readonly BreakEve
     );
   });
   const switches = points.filter((p) => p.kind === 'hybrid-switch' && p.cheaperAbove.endsWith('always-on'));
-  for (const s of switches) out.push(`- The hybrid runs ${s.cheaperAbove.replace(/ always-on$/, '')} on an always-on task above ${int(s.ordersPerHour)} orders/h (${usd(s.monthlyUsd)} a month there either way).`);
-  if (switches.length === 0) out.push('- The hybrid keeps every use case on RunTask over the whole range: an always-on task never costs less.');
+  for (const s of switches)
+    out.push(
+      `- The hybrid runs ${s.cheaperAbove.replace(/ always-on$/, '')} on an always-on task above ${int(s.ordersPerHour)} orders/h (${usd(s.monthlyUsd)} a month there either way).`,
+    );
+  if (switches.length === 0)
+    out.push('- The hybrid keeps every use case on RunTask over the whole range: an always-on task never costs less.');
   return out;
 }
 
@@ -139,25 +158,53 @@ export function renderCostSection(args: {
   const f = measured.fargate;
   const lines: string[] = [SECTION_START, '', '## Results (generated)', ''];
   lines.push(`Produced by \`${args.command}\` from ${provenanceLine(measured, file)}, saga style ${inputs.style}.`);
-  if (measured.provenance.fixture) lines.push('', `> **Not a measurement.** These figures come from a hand-made input: ${measured.provenance.fixture}. Run \`npm run bench\`, then \`npm run ecs:cost -- --render\`, to replace them with measured ones.`);
+  if (measured.provenance.fixture)
+    lines.push(
+      '',
+      `> **Not a measurement.** These figures come from a hand-made input: ${measured.provenance.fixture}. Run \`npm run bench\`, then \`npm run ecs:cost -- --render\`, to replace them with measured ones.`,
+    );
   lines.push('', `Prices: ${pricesLine(inputs)}.`);
   lines.push('', '### Measured figures', '', '| figure | value | from |', '|---|---|---|');
-  lines.push(`| CPU per saga of the always-on process | ${num(measured.cpuMsPerSaga, 2)} ms | \`${measured.cpuSource}.saturation.cpuMsPerSaga.system\` |`);
-  lines.push(`| saturation of that process (bench machine) | ${num(measured.bullmqThroughputPerSec)} sagas/s | \`${measured.cpuSource}.throughputPerSec\` |`);
-  lines.push(`| a task's spawn to its first committed delivery | ${measured.taskStartMs === undefined ? '–' : `${int(measured.taskStartMs)} ms`} | \`ecs.taskStartMs\` |`);
-  lines.push(`| Fargate start delay (RunTask to container start) | ${num(f.startDelayMs.min / 1000)}–${num(f.startDelayMs.max / 1000)} s, uniform | \`ecs.fargate.startDelayMs\` (profile ${f.profile}, time scale ${f.timeScale}) |`);
+  lines.push(
+    `| CPU per saga of the always-on process | ${num(measured.cpuMsPerSaga, 2)} ms | \`${measured.cpuSource}.saturation.cpuMsPerSaga.system\` |`,
+  );
+  lines.push(
+    `| saturation of that process (bench machine) | ${num(measured.bullmqThroughputPerSec)} sagas/s | \`${measured.cpuSource}.throughputPerSec\` |`,
+  );
+  lines.push(
+    `| a task's spawn to its first committed delivery | ${measured.taskStartMs === undefined ? '–' : `${int(measured.taskStartMs)} ms`} | \`ecs.taskStartMs\` |`,
+  );
+  lines.push(
+    `| Fargate start delay (RunTask to container start) | ${num(f.startDelayMs.min / 1000)}–${num(f.startDelayMs.max / 1000)} s, uniform | \`ecs.fargate.startDelayMs\` (profile ${f.profile}, time scale ${f.timeScale}) |`,
+  );
   lines.push(`| idle grace of the ladder's tasks | ${num(f.idleGraceMs / 1000)} s | \`ecs.fargate.idleGraceMs\` |`);
-  lines.push(`| task size of the ladder | ${f.taskCpuUnits} CPU units, ${f.taskMemoryMiB} MiB | \`ecs.fargate.taskCpuUnits\`, \`taskMemoryMiB\` |`);
-  lines.push(`| deliveries per saga (${inputs.style}) | ${Object.entries(measured.mixPerSaga).map(([u, v]) => `${u} ${num(v, 3)}`).join(', ')} | \`ecs.fargate.ladder[].deliveriesByUseCase\` ÷ \`sagas\` |`);
+  lines.push(
+    `| task size of the ladder | ${f.taskCpuUnits} CPU units, ${f.taskMemoryMiB} MiB | \`ecs.fargate.taskCpuUnits\`, \`taskMemoryMiB\` |`,
+  );
+  lines.push(
+    `| deliveries per saga (${inputs.style}) | ${Object.entries(measured.mixPerSaga)
+      .map(([u, v]) => `${u} ${num(v, 3)}`)
+      .join(', ')} | \`ecs.fargate.ladder[].deliveriesByUseCase\` ÷ \`sagas\` |`,
+  );
   lines.push('', '### The model against the measured ladder', '');
-  lines.push('Each ladder point simulated the way the bench ran it: the same window starting with no task, its idle grace, start delays, its kind of arrivals (Poisson unless the point says otherwise) and what ran in real time on the bench machine stretched by the time scale; averaged over 24 seeds. The bench counts a window\'s tail (tasks idling out after the last order), and so does the model.', '');
+  lines.push(
+    "Each ladder point simulated the way the bench ran it: the same window starting with no task, its idle grace, start delays, its kind of arrivals (Poisson unless the point says otherwise) and what ran in real time on the bench machine stretched by the time scale; averaged over 24 seeds. The bench counts a window's tail (tasks idling out after the last order), and so does the model.",
+    '',
+  );
   lines.push(...comparisonTable(comparisons));
   lines.push('', `### Monthly cost at a few loads (${inputs.style}, idle grace ${num(inputs.parameters.idleGraceSec)} s)`, '');
-  lines.push('| orders/h | (a) RunTask | (b) always-on | (c) hybrid | cheapest | hybrid: use cases always on |', '|---|---|---|---|---|---|');
+  lines.push(
+    '| orders/h | (a) RunTask | (b) always-on | (c) hybrid | cheapest | hybrid: use cases always on |',
+    '|---|---|---|---|---|---|',
+  );
   for (const rate of args.tableRates) {
-    const e = grid.reduce((best, x) => (Math.abs(Math.log(x.ordersPerHour / rate)) < Math.abs(Math.log(best.ordersPerHour / rate)) ? x : best));
+    const e = grid.reduce((best, x) =>
+      Math.abs(Math.log(x.ordersPerHour / rate)) < Math.abs(Math.log(best.ordersPerHour / rate)) ? x : best,
+    );
     const always = e.byUseCase.filter((u) => u.hybrid.choice === 'always-on').map((u) => u.useCase);
-    lines.push(`| ${int(e.ordersPerHour)} | ${usd(e.a.monthlyUsd)} | ${usd(e.b.monthlyUsd)} (${e.b.workers} workers) | ${usd(e.c.monthlyUsd)} | ${e.cheapest} | ${always.join(', ') || 'none'} |`);
+    lines.push(
+      `| ${int(e.ordersPerHour)} | ${usd(e.a.monthlyUsd)} | ${usd(e.b.monthlyUsd)} (${e.b.workers} workers) | ${usd(e.c.monthlyUsd)} | ${e.cheapest} | ${always.join(', ') || 'none'} |`,
+    );
   }
   lines.push('', '### Break-even points', '');
   if (points.length === 0) lines.push(`None between ${int(grid[0]!.ordersPerHour)} and ${int(grid.at(-1)!.ordersPerHour)} orders/h.`);

@@ -14,7 +14,16 @@ import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { breakEvenChart } from './chart.js';
 import { measuredInputs, MissingMeasurementError, type MeasuredInputs, type Style } from './measured.js';
-import { breakEvens, compareWithLadder, DEFAULT_PRICES, estimate, logGrid, parametersFrom, type CostModelInputs, type TaskSize } from './model.js';
+import {
+  breakEvens,
+  compareWithLadder,
+  DEFAULT_PRICES,
+  estimate,
+  logGrid,
+  parametersFrom,
+  type CostModelInputs,
+  type TaskSize,
+} from './model.js';
 import { renderCostSection, renderEstimate, replaceCostSection, usd } from './report.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
@@ -56,7 +65,10 @@ export function costInputs(measured: MeasuredInputs, taskSizes: Readonly<Record<
 
 /** Reads a results file and what the model needs from it; a missing file or section is a MissingMeasurementError. */
 export async function loadMeasured(file: string, style: Style): Promise<MeasuredInputs> {
-  if (!existsSync(file)) throw new MissingMeasurementError(`${file} does not exist: run \`npm run bench\` (or \`npm run bench -- --only=fargate\` on an existing results file) to measure the Fargate ladder.`);
+  if (!existsSync(file))
+    throw new MissingMeasurementError(
+      `${file} does not exist: run \`npm run bench\` (or \`npm run bench -- --only=fargate\` on an existing results file) to measure the Fargate ladder.`,
+    );
   let parsed: unknown;
   try {
     parsed = JSON.parse(await readFile(file, 'utf8'));
@@ -68,7 +80,9 @@ export async function loadMeasured(file: string, style: Style): Promise<Measured
 
 /** The chart's rates, with the table's among them so that its rows are estimates at exactly those rates. */
 export function gridRates(): number[] {
-  return [...new Set([...logGrid(GRID.from, GRID.to, GRID.perDecade).map((r) => Math.round(r * 1000) / 1000), ...TABLE_RATES])].sort((x, y) => x - y);
+  return [...new Set([...logGrid(GRID.from, GRID.to, GRID.perDecade).map((r) => Math.round(r * 1000) / 1000), ...TABLE_RATES])].sort(
+    (x, y) => x - y,
+  );
 }
 
 async function render(inputs: CostModelInputs, measured: MeasuredInputs, file: string, command: string): Promise<void> {
@@ -82,16 +96,21 @@ async function render(inputs: CostModelInputs, measured: MeasuredInputs, file: s
   const section = renderCostSection({ inputs, measured, file, comparisons, grid, breakEvens: points, tableRates: TABLE_RATES, command });
   await writeFile(md, replaceCostSection(current, section));
   process.stdout.write(`wrote ${relative(ROOT, svg)} and the generated section of ${relative(ROOT, md)}\n`);
-  for (const p of points) process.stdout.write(`break-even: ${p.cheaperBelow} below ${Math.round(p.ordersPerHour)} orders/h, ${p.cheaperAbove} above (${usd(p.monthlyUsd)} a month)\n`);
+  for (const p of points)
+    process.stdout.write(
+      `break-even: ${p.cheaperBelow} below ${Math.round(p.ordersPerHour)} orders/h, ${p.cheaperAbove} above (${usd(p.monthlyUsd)} a month)\n`,
+    );
 }
 
 async function main(args: readonly string[]): Promise<void> {
   const file = resolve(option(args, 'results') ?? join(ROOT, 'bench/results/latest.json'));
   const style = (option(args, 'style') ?? 'choreography') as Style;
-  if (style !== 'choreography' && style !== 'orchestration') throw new MissingMeasurementError(`--style: choreography or orchestration, not ${String(style)}`);
+  if (style !== 'choreography' && style !== 'orchestration')
+    throw new MissingMeasurementError(`--style: choreography or orchestration, not ${String(style)}`);
   const rateText = option(args, 'orders-per-hour');
   const rate = rateText === undefined ? undefined : Number(rateText);
-  if (rate !== undefined && !(Number.isFinite(rate) && rate > 0)) throw new MissingMeasurementError(`--orders-per-hour: a positive number, not ${String(rateText)}`);
+  if (rate !== undefined && !(Number.isFinite(rate) && rate > 0))
+    throw new MissingMeasurementError(`--orders-per-hour: a positive number, not ${String(rateText)}`);
   const measured = await loadMeasured(file, style);
   const inputs = costInputs(measured, await taskSizesFrom(join(ROOT, 'deploy/ecs')));
   const shownFile = relative(ROOT, file) || file;
@@ -99,15 +118,22 @@ async function main(args: readonly string[]): Promise<void> {
   if (args.includes('--render')) await render(inputs, measured, shownFile, `npm run ecs:cost -- ${args.join(' ')}`);
   if (rate === undefined && !args.includes('--render')) {
     const grid = gridRates().map((r) => estimate(r, inputs));
-    for (const p of breakEvens(grid, inputs)) process.stdout.write(`break-even: ${p.cheaperBelow} below ${Math.round(p.ordersPerHour)} orders/h, ${p.cheaperAbove} above (${usd(p.monthlyUsd)} a month)\n`);
-    process.stdout.write('npm run ecs:cost -- --orders-per-hour N prints the three deployments at N orders/h; --render rewrites docs/cost.md and docs/cost-break-even.svg\n');
+    for (const p of breakEvens(grid, inputs))
+      process.stdout.write(
+        `break-even: ${p.cheaperBelow} below ${Math.round(p.ordersPerHour)} orders/h, ${p.cheaperAbove} above (${usd(p.monthlyUsd)} a month)\n`,
+      );
+    process.stdout.write(
+      'npm run ecs:cost -- --orders-per-hour N prints the three deployments at N orders/h; --render rewrites docs/cost.md and docs/cost-break-even.svg\n',
+    );
   }
 }
 
 if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
   main(process.argv.slice(2)).catch((error: unknown) => {
     // One line a user can act on: which file lacks what, and the command that measures it.
-    process.stderr.write(`ecs:cost: ${error instanceof MissingMeasurementError ? error.message : error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+    process.stderr.write(
+      `ecs:cost: ${error instanceof MissingMeasurementError ? error.message : error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
+    );
     process.exit(1);
   });
 }

@@ -217,7 +217,13 @@ function before(a: SimEvent, b: SimEvent): boolean {
  * Arrivals are taken over [0, their last); tasks then run to their natural end, so a short window
  * counts its tail as the bench does.
  */
-export function simulateUseCase(flow: Flow, behaviour: TaskBehaviour, coldStarts: () => number, picks: () => number, resident = false): UseCaseRun {
+export function simulateUseCase(
+  flow: Flow,
+  behaviour: TaskBehaviour,
+  coldStarts: () => number,
+  picks: () => number,
+  resident = false,
+): UseCaseRun {
   const b = behaviour;
   const n = flow.time.length;
   const done = new Float64Array(n);
@@ -252,7 +258,16 @@ export function simulateUseCase(flow: Flow, behaviour: TaskBehaviour, coldStarts
   };
   const launch = (now: number): void => {
     const startDelay = b.startDelaySec.min + (b.startDelaySec.max - b.startDelaySec.min) * coldStarts();
-    const task: SimTask = { launchAt: now, startDelay, readyAt: now + startDelay + b.processStartSec, resident: false, state: 'starting', idleSince: 0, idleCheckPending: false, delivery: -1 };
+    const task: SimTask = {
+      launchAt: now,
+      startDelay,
+      readyAt: now + startDelay + b.processStartSec,
+      resident: false,
+      state: 'starting',
+      idleSince: 0,
+      idleCheckPending: false,
+      delivery: -1,
+    };
     live.push(task);
     tasksLaunched++;
     events.push(task.readyAt, 'ready', task);
@@ -266,7 +281,16 @@ export function simulateUseCase(flow: Flow, behaviour: TaskBehaviour, coldStarts
   };
 
   if (resident) {
-    const task: SimTask = { launchAt: 0, startDelay: 0, readyAt: 0, resident: true, state: 'idle', idleSince: 0, idleCheckPending: false, delivery: -1 };
+    const task: SimTask = {
+      launchAt: 0,
+      startDelay: 0,
+      readyAt: 0,
+      resident: true,
+      state: 'idle',
+      idleSince: 0,
+      idleCheckPending: false,
+      delivery: -1,
+    };
     live.push(task);
   }
 

@@ -20,7 +20,12 @@ const CUSTOMERS = 1_000;
  * module's real tables (same columns and indexes) by `poolSize` concurrent clients, each on a
  * random one of many balance rows so that no row is the bottleneck.
  */
-export async function measureSagaStep(databaseUrl: string, poolSize: number, warmupMs: number, durationMs: number): Promise<SagaStepBaseline> {
+export async function measureSagaStep(
+  databaseUrl: string,
+  poolSize: number,
+  warmupMs: number,
+  durationMs: number,
+): Promise<SagaStepBaseline> {
   const pool = new pg.Pool({ connectionString: databaseUrl, max: poolSize, application_name: 'bench:baseline' });
   pool.on('error', () => undefined);
   try {
@@ -54,15 +59,27 @@ export async function measureSagaStep(databaseUrl: string, poolSize: number, war
           `insert into customers.inbox (use_case, message_id, type, correlation_id, envelope) values ($1, $2, $3, $4, $5)`,
           ['customer.reserve-credit', messageId, envelope.type, messageId, envelope],
         );
-        const { rows } = await client.query<{ available_credit: string }>('select available_credit from customers.customers where id = $1 for update', [customerId]);
-        await client.query('update customers.customers set available_credit = $2, version = version + 1, updated_at = now() where id = $1', [
-          customerId,
-          Number(rows[0]!.available_credit) - 100,
-        ]);
+        const { rows } = await client.query<{ available_credit: string }>(
+          'select available_credit from customers.customers where id = $1 for update',
+          [customerId],
+        );
+        await client.query(
+          'update customers.customers set available_credit = $2, version = version + 1, updated_at = now() where id = $1',
+          [customerId, Number(rows[0]!.available_credit) - 100],
+        );
         await client.query(
           `insert into customers.outbox (id, type, correlation_id, causation_id, traceparent, occurred_at, payload, produced_by)
            values ($1, $2, $3, $4, $5, $6, $7, $8)`,
-          [randomUUID(), 'customer.credit-reserved.v1', messageId, messageId, envelope.traceparent, new Date(), envelope.payload, 'customer.reserve-credit'],
+          [
+            randomUUID(),
+            'customer.credit-reserved.v1',
+            messageId,
+            messageId,
+            envelope.traceparent,
+            new Date(),
+            envelope.payload,
+            'customer.reserve-credit',
+          ],
         );
         await client.query('commit');
       } catch (error) {
@@ -101,7 +118,13 @@ export interface BullMqBaseline {
  * Raw BullMQ: `jobs` no-op jobs added in bulk (as the relay does) while one worker with the
  * system's concurrency processes them; jobs/s from the first add to the last completion.
  */
-export async function measureBullMq(redisUrl: string, prefix: string, jobs: number, concurrency: number, timeoutMs: number): Promise<BullMqBaseline> {
+export async function measureBullMq(
+  redisUrl: string,
+  prefix: string,
+  jobs: number,
+  concurrency: number,
+  timeoutMs: number,
+): Promise<BullMqBaseline> {
   const name = 'baseline';
   const connection = new Redis(redisUrl, { maxRetriesPerRequest: null });
   const workerConnection = new Redis(redisUrl, { maxRetriesPerRequest: null });
@@ -121,7 +144,13 @@ export async function measureBullMq(redisUrl: string, prefix: string, jobs: numb
     const t0 = performance.now();
     const chunk = 200;
     for (let i = 0; i < jobs; i += chunk) {
-      await queue.addBulk(Array.from({ length: Math.min(chunk, jobs - i) }, (_, k) => ({ name: 'job', data: { messageId: randomUUID() }, opts: { jobId: `j-${i + k}` } })));
+      await queue.addBulk(
+        Array.from({ length: Math.min(chunk, jobs - i) }, (_, k) => ({
+          name: 'job',
+          data: { messageId: randomUUID() },
+          opts: { jobId: `j-${i + k}` },
+        })),
+      );
     }
     const added = performance.now() - t0;
     let timer: NodeJS.Timeout | undefined;

@@ -74,14 +74,19 @@ export function latencyChart(title: string, series: readonly ChartSeries[]): str
     }
   }
   out.push(`<text x="${M.left + plotW / 2}" y="${H - 14}" text-anchor="middle">completed sagas per second (load)</text>`);
-  out.push(`<text transform="translate(18 ${M.top + plotH / 2}) rotate(-90)" text-anchor="middle">POST /orders → terminal state, ms (log)</text>`);
+  out.push(
+    `<text transform="translate(18 ${M.top + plotH / 2}) rotate(-90)" text-anchor="middle">POST /orders → terminal state, ms (log)</text>`,
+  );
   out.push(`</g>`);
   out.push(`<rect x="${M.left}" y="${M.top}" width="${plotW}" height="${plotH}" fill="none" stroke="#999"/>`);
 
   series.forEach((s, i) => {
     const color = COLORS[i % COLORS.length]!;
     const pts = [...s.points].filter((p) => Number.isFinite(p.x) && p.p50 > 0 && p.p99 > 0).sort((a, b) => a.x - b.x);
-    for (const [key, dash] of [['p50', ''], ['p99', ' stroke-dasharray="6 4"']] as const) {
+    for (const [key, dash] of [
+      ['p50', ''],
+      ['p99', ' stroke-dasharray="6 4"'],
+    ] as const) {
       const path = pts.map((p, k) => `${k === 0 ? 'M' : 'L'}${sx(p.x).toFixed(1)},${sy(p[key]).toFixed(1)}`).join(' ');
       out.push(`<path d="${path}" fill="none" stroke="${color}" stroke-width="2"${dash}/>`);
       for (const p of pts) out.push(`<circle cx="${sx(p.x).toFixed(1)}" cy="${sy(p[key]).toFixed(1)}" r="3" fill="${color}"/>`);

@@ -30,7 +30,9 @@ export class CpuMeter {
   ) {}
 
   private async backends(): Promise<Map<number, number>> {
-    const { rows } = await this.db.query<{ pid: number }>(`select pid from pg_stat_activity where datname = current_database() and application_name <> 'bench:driver'`);
+    const { rows } = await this.db.query<{ pid: number }>(
+      `select pid from pg_stat_activity where datname = current_database() and application_name <> 'bench:driver'`,
+    );
     const out = new Map<number, number>();
     for (const { pid } of rows) {
       const ms = await processCpuMs(pid);

@@ -53,7 +53,9 @@ export class BenchDatabases {
   async dropAll(): Promise<void> {
     // Clones first: a template cannot be dropped while a clone is being made from it.
     for (const name of [...this.created].reverse()) {
-      await dropDatabase(this.serverUrl, name).catch((error: unknown) => process.stderr.write(`bench: could not drop ${name}: ${String(error)}\n`));
+      await dropDatabase(this.serverUrl, name).catch((error: unknown) =>
+        process.stderr.write(`bench: could not drop ${name}: ${String(error)}\n`),
+      );
     }
     this.created.length = 0;
   }

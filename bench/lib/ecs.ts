@@ -2,12 +2,20 @@ import { readdir } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 
 export type EcsSupport =
-  | { readonly ok: true; readonly taskEntrypoints: readonly string[]; readonly taskDefinitionsDir: string; readonly families: readonly string[] }
+  | {
+      readonly ok: true;
+      readonly taskEntrypoints: readonly string[];
+      readonly taskDefinitionsDir: string;
+      readonly families: readonly string[];
+    }
   | { readonly ok: false; readonly reason: string };
 
 async function taskFiles(dir: string): Promise<string[]> {
   const entries = await readdir(dir, { withFileTypes: true, recursive: true }).catch(() => []);
-  return entries.filter((e) => e.isFile() && e.name.endsWith('.task.js')).map((e) => join(e.parentPath, e.name)).sort();
+  return entries
+    .filter((e) => e.isFile() && e.name.endsWith('.task.js'))
+    .map((e) => join(e.parentPath, e.name))
+    .sort();
 }
 
 /**
@@ -18,12 +26,24 @@ async function taskFiles(dir: string): Promise<string[]> {
 export async function detectEcs(root: string, taskDefinitionsDir: string): Promise<EcsSupport> {
   const tasks = await taskFiles(join(root, 'dist/tasks'));
   if (tasks.length === 0) {
-    return { ok: false, reason: 'no bundled task entrypoints in dist/tasks/ (src/entrypoints/tasks/, bundled by npm run build): the ECS adapter is not part of this build' };
+    return {
+      ok: false,
+      reason:
+        'no bundled task entrypoints in dist/tasks/ (src/entrypoints/tasks/, bundled by npm run build): the ECS adapter is not part of this build',
+    };
   }
   const definitions = (await readdir(join(root, taskDefinitionsDir)).catch(() => [] as string[])).filter((f) => f.endsWith('.json'));
   if (definitions.length === 0) {
-    return { ok: false, reason: `no ECS task definitions (*.json) in ${taskDefinitionsDir}/ for the local endpoint; set BENCH_ECS_TASK_DEFINITIONS_DIR` };
+    return {
+      ok: false,
+      reason: `no ECS task definitions (*.json) in ${taskDefinitionsDir}/ for the local endpoint; set BENCH_ECS_TASK_DEFINITIONS_DIR`,
+    };
   }
   // The generated files are named after their family.
-  return { ok: true, taskEntrypoints: tasks.map((t) => relative(root, t)), taskDefinitionsDir, families: definitions.map((f) => f.replace(/\.json$/, '')) };
+  return {
+    ok: true,
+    taskEntrypoints: tasks.map((t) => relative(root, t)),
+    taskDefinitionsDir,
+    families: definitions.map((f) => f.replace(/\.json$/, '')),
+  };
 }

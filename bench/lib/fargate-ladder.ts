@@ -171,10 +171,21 @@ interface StyleRun {
 }
 
 /** One point: Poisson orders over the window, then the sagas decided and every task stopped, then the bill. */
-async function runPoint(run: StyleRun, ctx: LadderContext, style: Style, ordersPerHour: number, plan: LadderPlan): Promise<FargateLadderPoint> {
+async function runPoint(
+  run: StyleRun,
+  ctx: LadderContext,
+  style: Style,
+  ordersPerHour: number,
+  plan: LadderPlan,
+): Promise<FargateLadderPoint> {
   const statsBefore = run.ecs.stats();
   const from = Date.now();
-  const arrivals = poissonArrivals(ordersPerHour, plan.windowMs, TIME_SCALE, seededRandom(ctx.seed * 1_000_003 + ordersPerHour * 2 + (style === 'orchestration' ? 1 : 0)));
+  const arrivals = poissonArrivals(
+    ordersPerHour,
+    plan.windowMs,
+    TIME_SCALE,
+    seededRandom(ctx.seed * 1_000_003 + ordersPerHour * 2 + (style === 'orchestration' ? 1 : 0)),
+  );
   const ids: string[] = [];
   const posts: Promise<void>[] = [];
   for (const [i, at] of arrivals.entries()) {
@@ -192,11 +203,18 @@ async function runPoint(run: StyleRun, ctx: LadderContext, style: Style, ordersP
   await sleep(Math.max(0, from + plan.windowMs - Date.now()));
   const deadlineMs = Number(SCALED_ECS_SETTINGS['ORDER_DEADLINE_MS']);
   await waitFor('the sagas were not decided', deadlineMs * 3, async () => {
-    const { rows } = await run.db.query<{ n: string }>(`select count(*) as n from ordering.orders where id = any($1::uuid[]) and status = 'PENDING'`, [ids]);
+    const { rows } = await run.db.query<{ n: string }>(
+      `select count(*) as n from ordering.orders where id = any($1::uuid[]) and status = 'PENDING'`,
+      [ids],
+    );
     return Number(rows[0]?.n ?? 0) === 0;
   });
   // A task stops after its idle grace; one just launched first waits for its cold start.
-  await waitFor('the tasks did not all stop', 4 * Number(SCALED_ECS_SETTINGS['TASK_START_TIMEOUT_MS']), async () => run.ecs.stats().tasksRunning === 0);
+  await waitFor(
+    'the tasks did not all stop',
+    4 * Number(SCALED_ECS_SETTINGS['TASK_START_TIMEOUT_MS']),
+    async () => run.ecs.stats().tasksRunning === 0,
+  );
   const statsAfter = run.ecs.stats();
 
   const tasks = (await stoppedTasks(run.client)).filter((t) => t.createdAt !== undefined && t.createdAt.getTime() >= from);
@@ -284,13 +302,22 @@ async function runStyle(ctx: LadderContext, style: Style, plan: LadderPlan): Pro
     stopTimeoutMs: 5_000,
   });
   process.env['AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED'] ??= 'true';
-  const client = new ECSClient({ region: 'us-east-1', endpoint: endpointUrl, credentials: { accessKeyId: 'bench', secretAccessKey: 'bench' } });
+  const client = new ECSClient({
+    region: 'us-east-1',
+    endpoint: endpointUrl,
+    credentials: { accessKeyId: 'bench', secretAccessKey: 'bench' },
+  });
   const db = new pg.Pool({ connectionString: databaseUrl, max: 2, application_name: 'bench:driver' });
   db.on('error', () => undefined);
   let system: Awaited<ReturnType<typeof startSystem>> | undefined;
   let http: HttpClient | undefined;
   try {
-    system = await startSystem({ entrypoint: join(ctx.dist, 'entrypoints/dev-server.js'), env, logFile: join(ctx.workDir, `system-fargate-${style}.log`), readyTimeoutMs: 60_000 });
+    system = await startSystem({
+      entrypoint: join(ctx.dist, 'entrypoints/dev-server.js'),
+      env,
+      logFile: join(ctx.workDir, `system-fargate-${style}.log`),
+      readyTimeoutMs: 60_000,
+    });
     http = new HttpClient(system.baseUrl, 64);
     const customers = await registerCustomers(http, CUSTOMERS, 8);
     const points: FargateLadderPoint[] = [];
@@ -322,7 +349,10 @@ export async function runFargateLadder(
   command: string,
 ): Promise<FargateResults> {
   const plan = LADDER_PLANS[mode];
-  const size = await taskSize(join(ctx.root, ctx.taskDefinitionsDir), families.filter((f) => f !== 'saga-sweeper'));
+  const size = await taskSize(
+    join(ctx.root, ctx.taskDefinitionsDir),
+    families.filter((f) => f !== 'saga-sweeper'),
+  );
   const ladder: FargateLadderPoint[] = [];
   for (const style of styles) ladder.push(...(await runStyle(ctx, style, plan)));
   const start = profileFaults('fargate', TIME_SCALE).taskStartDelayMs;

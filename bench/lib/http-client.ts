@@ -16,7 +16,8 @@ export class HttpClient {
 
   constructor(baseUrl: string, maxSockets: number) {
     const url = new URL(baseUrl);
-    if (!['127.0.0.1', 'localhost', '[::1]'].includes(url.hostname)) throw new Error(`the bench only talks to loopback, not ${url.hostname}`);
+    if (!['127.0.0.1', 'localhost', '[::1]'].includes(url.hostname))
+      throw new Error(`the bench only talks to loopback, not ${url.hostname}`);
     this.host = url.hostname;
     this.port = Number(url.port);
     this.agent = new Agent({ keepAlive: true, maxSockets });

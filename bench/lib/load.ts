@@ -13,7 +13,10 @@ export async function registerCustomers(http: HttpClient, count: number, concurr
   const worker = async (): Promise<void> => {
     while (next < count) {
       const n = next++;
-      const res = await http.send('POST', '/customers', { name: `bench customer ${n}`, creditLimit: { amount: CREDIT_LIMIT, currency: 'USD' } });
+      const res = await http.send('POST', '/customers', {
+        name: `bench customer ${n}`,
+        creditLimit: { amount: CREDIT_LIMIT, currency: 'USD' },
+      });
       if (res.status !== 201) throw new Error(`POST /customers: ${res.status} ${JSON.stringify(res.body)}`);
       ids.push((res.body as { id: string }).id);
     }
@@ -42,7 +45,9 @@ class CompletionTracker {
       if (this.stopped) return;
       if (this.waiting.size > 0) {
         const { rows } = await this.db
-          .query<{ id: string }>(`select id from ordering.orders where id = any($1::uuid[]) and status <> 'PENDING'`, [[...this.waiting.keys()]])
+          .query<{ id: string }>(`select id from ordering.orders where id = any($1::uuid[]) and status <> 'PENDING'`, [
+            [...this.waiting.keys()],
+          ])
           .catch(() => ({ rows: [] as { id: string }[] }));
         for (const { id } of rows) {
           this.waiting.get(id)?.();
@@ -118,12 +123,12 @@ export interface PhaseResult {
 /** Reads the CPU meter over exactly the measurement window. */
 function meterWindow(cpu: CpuMeter, from: number, to: number): Promise<{ systemMs: number; postgresMs: number }> {
   return new Promise((resolve, reject) => {
-    setTimeout(() => {
-      cpu.start().then(
-        () => setTimeout(() => cpu.stop().then(resolve, reject), Math.max(0, to - Date.now())),
-        reject,
-      );
-    }, Math.max(0, from - Date.now()));
+    setTimeout(
+      () => {
+        cpu.start().then(() => setTimeout(() => cpu.stop().then(resolve, reject), Math.max(0, to - Date.now())), reject);
+      },
+      Math.max(0, from - Date.now()),
+    );
   });
 }
 
@@ -183,7 +188,8 @@ export async function runSaturation(target: LoadTarget, inFlight: number, timing
     await target.cpu.start();
     from = Date.now();
     const endedAtStart = ended;
-    while ((Date.now() - from < timing.durationMs || ended - endedAtStart < 2 * inFlight) && Date.now() - from < timing.durationMs * 4) await sleep(20);
+    while ((Date.now() - from < timing.durationMs || ended - endedAtStart < 2 * inFlight) && Date.now() - from < timing.durationMs * 4)
+      await sleep(20);
     to = Date.now();
     const cpu = await target.cpu.stop();
     stop = true;
@@ -207,7 +213,12 @@ export async function runSaturation(target: LoadTarget, inFlight: number, timing
 }
 
 /** Open loop: orders arrive at a fixed rate whatever the system does; latency is read from the orders table. */
-export async function runOpenLoop(target: LoadTarget, ratePerSec: number, timing: PhaseTiming, maxOutstanding: number): Promise<PhaseResult> {
+export async function runOpenLoop(
+  target: LoadTarget,
+  ratePerSec: number,
+  timing: PhaseTiming,
+  maxOutstanding: number,
+): Promise<PhaseResult> {
   const start = Date.now();
   const from = start + timing.warmupMs;
   const to = from + timing.durationMs;
@@ -228,7 +239,16 @@ export async function runOpenLoop(target: LoadTarget, ratePerSec: number, timing
     outstanding.add(request);
   }
   await Promise.allSettled([...outstanding]);
-  return measure(target, { kind: 'open-loop', offeredPerSec: ratePerSec, inFlight: null }, poster, skipped, from, to, timing.drainTimeoutMs, await cpu);
+  return measure(
+    target,
+    { kind: 'open-loop', offeredPerSec: ratePerSec, inFlight: null },
+    poster,
+    skipped,
+    from,
+    to,
+    timing.drainTimeoutMs,
+    await cpu,
+  );
 }
 
 async function measure(
@@ -248,7 +268,10 @@ async function measure(
     await sleep(100);
   }
   const window = [new Date(from), new Date(to)];
-  const decided = await target.db.query<{ n: string }>(`select count(*) as n from ordering.orders where decided_at >= $1 and decided_at < $2`, window);
+  const decided = await target.db.query<{ n: string }>(
+    `select count(*) as n from ordering.orders where decided_at >= $1 and decided_at < $2`,
+    window,
+  );
   const created = await target.db.query<{ status: string; ms: number | null }>(
     `select status, (extract(epoch from (decided_at - created_at)) * 1000)::float8 as ms
      from ordering.orders where created_at >= $1 and created_at < $2`,
@@ -282,7 +305,11 @@ async function measure(
       system: Math.round((cpu.systemMs / Math.max(1, completed)) * 100) / 100,
       postgres: Math.round((cpu.postgresMs / Math.max(1, completed)) * 100) / 100,
     },
-    timeline: timeline.rows.map((r) => ({ useCase: r.use_case, relayedAfterMs: Math.round(r.relayed), claimedAfterMs: Math.round(r.claimed) })),
+    timeline: timeline.rows.map((r) => ({
+      useCase: r.use_case,
+      relayedAfterMs: Math.round(r.relayed),
+      claimedAfterMs: Math.round(r.claimed),
+    })),
   };
 }
 
@@ -306,6 +333,14 @@ export async function checkConsistency(db: pg.Pool): Promise<ConsistencyCheck> {
   const approvedTotal = await one(`select coalesce(sum(total_amount), 0) as n from ordering.orders where status = 'APPROVED'`);
   const reservedTotal = await one(`select coalesce(sum(credit_limit - available_credit), 0) as n from customers.customers`);
   const deadLetters =
-    (await one(`select count(*) as n from ordering.inbox where status = 'dead'`)) + (await one(`select count(*) as n from customers.inbox where status = 'dead'`));
-  return { ok: pending === 0 && approvedTotal === reservedTotal && deadLetters === 0, orders, pending, approvedTotal, reservedTotal, deadLetters };
+    (await one(`select count(*) as n from ordering.inbox where status = 'dead'`)) +
+    (await one(`select count(*) as n from customers.inbox where status = 'dead'`));
+  return {
+    ok: pending === 0 && approvedTotal === reservedTotal && deadLetters === 0,
+    orders,
+    pending,
+    approvedTotal,
+    reservedTotal,
+    deadLetters,
+  };
 }

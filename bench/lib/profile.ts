@@ -47,7 +47,9 @@ export async function summarizeProfile(file: string, top = 25): Promise<ProfileS
     byOrigin.set(origin, (byOrigin.get(origin) ?? 0) + ms);
   }
   const ranked = (m: Map<string, number>) =>
-    [...m].sort((a, b) => b[1] - a[1]).map(([name, ms]) => ({ name, selfMs: Math.round(ms), share: Math.round((ms / totalMs) * 1000) / 10 }));
+    [...m]
+      .sort((a, b) => b[1] - a[1])
+      .map(([name, ms]) => ({ name, selfMs: Math.round(ms), share: Math.round((ms / totalMs) * 1000) / 10 }));
   return {
     totalMs: Math.round(totalMs),
     topFunctions: ranked(byFunction).slice(0, top),

@@ -64,15 +64,24 @@ const fmt = (n: number | null | undefined): string => (n === null || n === undef
 /** The generated part of BENCHMARKS.md: the command, the machine, and the tables of the run. */
 export function renderResultsSection(r: BenchResults): string {
   const lines: string[] = [SECTION_START, '', `## Latest results`, ''];
-  lines.push(`Produced by \`${r.command}\` on ${r.generatedAt.slice(0, 10)} in ${r.durationSec} s; raw data: [bench/results/latest.json](bench/results/latest.json).`);
+  lines.push(
+    `Produced by \`${r.command}\` on ${r.generatedAt.slice(0, 10)} in ${r.durationSec} s; raw data: [bench/results/latest.json](bench/results/latest.json).`,
+  );
   const m = r.machine;
-  lines.push('', `Machine: ${String(m['cpus'])} × ${String(m['cpuModel'])}, ${String(m['memoryGb'])} GiB, ${String(m['os'])}, Node ${String(m['node'])}, PostgreSQL ${String(m['postgres'])}, Redis ${String(m['redis'])}; commit ${String(m['gitCommit'])}${m['gitDirty'] ? ' (with uncommitted changes in src/)' : ''}. Load average (1 min) ${String(m['loadAverageAtStart'])} at the start, ${String(m['loadAverageAtEnd'])} at the end: the machine is shared, see above.`);
+  lines.push(
+    '',
+    `Machine: ${String(m['cpus'])} × ${String(m['cpuModel'])}, ${String(m['memoryGb'])} GiB, ${String(m['os'])}, Node ${String(m['node'])}, PostgreSQL ${String(m['postgres'])}, Redis ${String(m['redis'])}; commit ${String(m['gitCommit'])}${m['gitDirty'] ? ' (with uncommitted changes in src/)' : ''}. Load average (1 min) ${String(m['loadAverageAtStart'])} at the start, ${String(m['loadAverageAtEnd'])} at the end: the machine is shared, see above.`,
+  );
   lines.push('', '### Baselines (same run, same PostgreSQL and Redis)', '', '| baseline | value |', '|---|---|');
-  lines.push(`| saga step in raw SQL through \`pg\`, pool ${String((r.baselines.details['sagaStep'] as { poolSize?: number } | undefined)?.poolSize ?? '')} | ${fmt(r.baselines.sagaStepTps)} tx/s, ${fmt(r.baselines.sagaStepLatencyMs)} ms mean |`);
+  lines.push(
+    `| saga step in raw SQL through \`pg\`, pool ${String((r.baselines.details['sagaStep'] as { poolSize?: number } | undefined)?.poolSize ?? '')} | ${fmt(r.baselines.sagaStepTps)} tx/s, ${fmt(r.baselines.sagaStepLatencyMs)} ms mean |`,
+  );
   lines.push(`| raw BullMQ, add + process | ${fmt(r.baselines.bullmqJobsPerSec)} jobs/s |`);
   lines.push(`| \`node -e 0\` (median) | ${fmt(r.baselines.nodeStartMs)} ms |`);
-  lines.push('', '### Sagas (POST /orders over HTTP → APPROVED, from the orders table\'s created_at and decided_at)', '');
-  lines.push('| adapter | style | saturation, sagas/s | p50 / p95 / p99 / max at ½ saturation, ms | p50 / p99 at saturation, ms | POST /orders p50 / p99 at ½, ms | CPU per saga at saturation, system + PostgreSQL, ms | peak RSS, MiB |');
+  lines.push('', "### Sagas (POST /orders over HTTP → APPROVED, from the orders table's created_at and decided_at)", '');
+  lines.push(
+    '| adapter | style | saturation, sagas/s | p50 / p95 / p99 / max at ½ saturation, ms | p50 / p99 at saturation, ms | POST /orders p50 / p99 at ½, ms | CPU per saga at saturation, system + PostgreSQL, ms | peak RSS, MiB |',
+  );
   lines.push('|---|---|---|---|---|---|---|---|');
   for (const [adapter, byStyle] of Object.entries(r.saga)) {
     if (!byStyle) {
@@ -87,12 +96,19 @@ export function renderResultsSection(r: BenchResults): string {
       );
     }
   }
-  const hot = Object.entries(r.saga).flatMap(([adapter, byStyle]) => Object.entries(byStyle ?? {}).flatMap(([style, s]) => (s?.hotKeys ? [{ adapter, style, s, h: s.hotKeys }] : [])));
+  const hot = Object.entries(r.saga).flatMap(([adapter, byStyle]) =>
+    Object.entries(byStyle ?? {}).flatMap(([style, s]) => (s?.hotKeys ? [{ adapter, style, s, h: s.hotKeys }] : [])),
+  );
   if (hot.length > 0) {
     lines.push('', `### Hot customers (the same saturation with every order on ${String(hot[0]!.h.customers)} customers)`, '');
-    lines.push('| adapter | style | distinct customers, sagas/s | hot customers, sagas/s | hot ÷ distinct | p50 / p99 at saturation, distinct, ms | p50 / p99 at saturation, hot, ms |', '|---|---|---|---|---|---|---|');
+    lines.push(
+      '| adapter | style | distinct customers, sagas/s | hot customers, sagas/s | hot ÷ distinct | p50 / p99 at saturation, distinct, ms | p50 / p99 at saturation, hot, ms |',
+      '|---|---|---|---|---|---|---|',
+    );
     for (const { adapter, style, s, h } of hot) {
-      lines.push(`| ${adapter} | ${style} | ${fmt(s.throughputPerSec)} | ${fmt(h.throughputPerSec)} | ${fmt(h.ratioToDistinct)} | ${fmt(s.saturation.latencyMs.p50)} / ${fmt(s.saturation.latencyMs.p99)} | ${fmt(h.latencyMs.p50)} / ${fmt(h.latencyMs.p99)} |`);
+      lines.push(
+        `| ${adapter} | ${style} | ${fmt(s.throughputPerSec)} | ${fmt(h.throughputPerSec)} | ${fmt(h.ratioToDistinct)} | ${fmt(s.saturation.latencyMs.p50)} / ${fmt(s.saturation.latencyMs.p99)} | ${fmt(h.latencyMs.p50)} / ${fmt(h.latencyMs.p99)} |`,
+      );
     }
   }
   lines.push('', '### ECS', '');
@@ -104,16 +120,24 @@ export function renderResultsSection(r: BenchResults): string {
     lines.push(`Not measured: ${r.skipped['ecs'] ?? 'not requested'}.`);
   }
   lines.push(...fargateSection(r));
-  lines.push('', '### Latency against load', '', '| adapter | style | offered, sagas/s | done, sagas/s | p50 / p99 / max, ms |', '|---|---|---|---|---|');
+  lines.push(
+    '',
+    '### Latency against load',
+    '',
+    '| adapter | style | offered, sagas/s | done, sagas/s | p50 / p99 / max, ms |',
+    '|---|---|---|---|---|',
+  );
   for (const [adapter, byStyle] of Object.entries(r.saga)) {
     for (const [style, s] of Object.entries(byStyle ?? {})) {
       if (!s) continue;
       for (const p of [...s.loadPoints, s.saturation]) {
-        lines.push(`| ${adapter} | ${style} | ${p.offeredPerSec === null ? `saturation (${String(p.inFlight)} in flight)` : fmt(p.offeredPerSec)} | ${fmt(p.throughputPerSec)} | ${fmt(p.latencyMs.p50)} / ${fmt(p.latencyMs.p99)} / ${fmt(p.latencyMs.max)} |`);
+        lines.push(
+          `| ${adapter} | ${style} | ${p.offeredPerSec === null ? `saturation (${String(p.inFlight)} in flight)` : fmt(p.offeredPerSec)} | ${fmt(p.throughputPerSec)} | ${fmt(p.latencyMs.p50)} / ${fmt(p.latencyMs.p99)} / ${fmt(p.latencyMs.max)} |`,
+        );
       }
     }
   }
-  lines.push('', '### Targets (ratios to this run\'s baselines)', '', '| target | value | goal | |', '|---|---|---|---|');
+  lines.push('', "### Targets (ratios to this run's baselines)", '', '| target | value | goal | |', '|---|---|---|---|');
   for (const t of r.ratios.targets) lines.push(`| ${t.name} | ${fmt(t.value)} | ${t.target} | ${t.met ? 'met' : '**missed**'} |`);
   lines.push('', `Peak RSS of the system process: ${fmt(r.memory.peakRssMb)} MiB (largest of the runs).`);
   lines.push('', '![Saga latency against load](bench/results/latency-vs-load.svg)', '', SECTION_END);
@@ -123,7 +147,7 @@ export function renderResultsSection(r: BenchResults): string {
 /** The Fargate-time cost ladder: what Fargate would bill at a few order rates (docs/cost.md turns it into monthly costs). */
 function fargateSection(r: BenchResults): string[] {
   const f = r.ecs?.fargate;
-  const lines = ['', '### ECS on Fargate\'s terms: the cost ladder', ''];
+  const lines = ['', "### ECS on Fargate's terms: the cost ladder", ''];
   if (!f) return [...lines, `Not measured: ${r.skipped['ecs.fargate'] ?? 'not requested'}.`];
   lines.push(
     `The local endpoint's \`fargate\` profile (cold starts ${fmt(f.startDelayMs.min / 1000)}–${fmt(f.startDelayMs.max / 1000)} s) with every time-based ECS setting, run ${f.timeScale} × faster than Fargate; ` +
@@ -134,7 +158,9 @@ function fargateSection(r: BenchResults): string[] {
     '|---|---|---|---|---|---|---|---|---|---|',
   );
   for (const p of f.ladder) {
-    const byUseCase = Object.entries(p.tasksByUseCase).map(([u, n]) => `${u} ${n}`).join(', ');
+    const byUseCase = Object.entries(p.tasksByUseCase)
+      .map(([u, n]) => `${u} ${n}`)
+      .join(', ');
     lines.push(
       `| ${p.style} | ${p.ordersPerHour.toLocaleString('en-US')} | ${fmt(p.windowSec)} | ${p.sagas} | ${p.messages} | ${p.runTaskCalls} | ${p.tasksLaunched} (${byUseCase}) | ${fmt(p.taskSecondsPerSaga)} | ${fmt(p.billedTaskMinutesPer1000Sagas)} | ${fmt(round(p.latencyMs.p50 / 1000))} / ${fmt(round(p.latencyMs.p99 / 1000))} |`,
     );

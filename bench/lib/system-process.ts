@@ -86,7 +86,8 @@ export async function startSystem(options: SystemProcessOptions): Promise<System
   let ended = false;
   void exit.then(() => (ended = true));
   for (;;) {
-    if (ended) throw new Error(`${options.entrypoint} exited during startup (code ${String(child.exitCode)}):\n${await tail(options.logFile)}`);
+    if (ended)
+      throw new Error(`${options.entrypoint} exited during startup (code ${String(child.exitCode)}):\n${await tail(options.logFile)}`);
     try {
       const res = await fetch(`${baseUrl}/health/ready`, { signal: AbortSignal.timeout(2_000) });
       if (res.status === 200) break;

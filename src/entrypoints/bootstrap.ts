@@ -92,7 +92,10 @@ export async function createApi(runtime: Runtime): Promise<FastifyInstance> {
     version: packageVersion(),
     admission: new SagaAdmission(
       new DeliveryLag(
-        runtime.modules.map((m) => ({ db: m.db, useCases: m.inbox.useCases().filter((u) => runtime.routing.activeUseCases().includes(u)) })),
+        runtime.modules.map((m) => ({
+          db: m.db,
+          useCases: m.inbox.useCases().filter((u) => runtime.routing.activeUseCases().includes(u)),
+        })),
         ADMISSION_REFRESH_MS,
       ),
       runtime.config.OVERLOAD_LAG_SHARE * runtime.config.ORDER_DEADLINE_MS,
@@ -100,13 +103,17 @@ export async function createApi(runtime: Runtime): Promise<FastifyInstance> {
     readiness: [
       { name: 'postgres', check: () => Promise.all(runtime.modules.map((m) => m.db.ping())).then(() => undefined) },
       // Not the ECS API: PostgreSQL holds the work, and a launch that fails only waits (its health is in /admin/deliveries/stats).
-      ...(runtime.transport.name === 'ecs' ? [] : [{ name: runtime.transport.name === 'bullmq' ? 'redis' : runtime.transport.name, check: () => runtime.transport.ping() }]),
+      ...(runtime.transport.name === 'ecs'
+        ? []
+        : [{ name: runtime.transport.name === 'bullmq' ? 'redis' : runtime.transport.name, check: () => runtime.transport.ping() }]),
     ],
   });
   for (const m of runtime.modules) m.definition.registerRoutes?.(app, m.container);
   registerAdminRoutes(app, {
     access: adminAccess(runtime.config),
-    administration: new DeliveryAdministration(runtime.modules.map((m) => ({ db: m.db, useCases: m.definition.inbox.routes.map((r) => r.useCase) }))),
+    administration: new DeliveryAdministration(
+      runtime.modules.map((m) => ({ db: m.db, useCases: m.definition.inbox.routes.map((r) => r.useCase) })),
+    ),
     logger: runtime.logger,
     onRedriven: () => runtime.sweeper.sweepOnce(),
   });

@@ -58,7 +58,8 @@ function parseFlags(argv: string[]) {
 function parseCommand(argv: string[]): Command {
   const { positionals, values } = parseFlags(argv);
   const [name, ...extra] = positionals;
-  if ((name !== 'list' && name !== 'redrive') || extra.length > 0) throw new UsageError(`expected "list" or "redrive", got ${JSON.stringify(positionals.join(' '))}`);
+  if ((name !== 'list' && name !== 'redrive') || extra.length > 0)
+    throw new UsageError(`expected "list" or "redrive", got ${JSON.stringify(positionals.join(' '))}`);
   const useCase = values['use-case'];
   const messageId = values['message-id'];
   const all = values.all ?? false;
@@ -69,8 +70,15 @@ function parseCommand(argv: string[]): Command {
   }
   if (values.limit !== undefined) throw new UsageError('redrive takes no --limit');
   if (messageId === undefined && useCase === undefined && !all) throw new UsageError('redrive needs --message-id, --use-case or --all');
-  if (messageId !== undefined && !isUuid(messageId.toLowerCase())) throw new UsageError(`--message-id must be a UUID, got ${JSON.stringify(messageId)}`);
-  return { name, limit: 0, all, ...(useCase !== undefined ? { useCase } : {}), ...(messageId !== undefined ? { messageId: messageId.toLowerCase() } : {}) };
+  if (messageId !== undefined && !isUuid(messageId.toLowerCase()))
+    throw new UsageError(`--message-id must be a UUID, got ${JSON.stringify(messageId)}`);
+  return {
+    name,
+    limit: 0,
+    all,
+    ...(useCase !== undefined ? { useCase } : {}),
+    ...(messageId !== undefined ? { messageId: messageId.toLowerCase() } : {}),
+  };
 }
 
 async function main(argv: string[]): Promise<unknown> {
@@ -87,7 +95,12 @@ async function main(argv: string[]): Promise<unknown> {
       runtime.modules.map((m) => ({ db: m.db, useCases: m.definition.inbox.routes.map((r) => r.useCase) })),
     );
     if (command.name === 'list') {
-      return { items: await administration.listDeadLetters({ limit: command.limit, ...(command.useCase !== undefined ? { useCase: command.useCase } : {}) }) };
+      return {
+        items: await administration.listDeadLetters({
+          limit: command.limit,
+          ...(command.useCase !== undefined ? { useCase: command.useCase } : {}),
+        }),
+      };
     }
     return {
       redriven: await administration.redrive({

@@ -18,7 +18,13 @@ runtime.startJobs();
 const app = await createApi(runtime);
 await app.listen({ host: config.HOST, port: config.PORT });
 logger.info(
-  { url: `http://${config.HOST}:${config.PORT}`, docs: `http://${config.HOST}:${config.PORT}/docs`, eventBus: config.EVENT_BUS, sagaStyle: config.SAGA_STYLE, sources: endpoints.sources },
+  {
+    url: `http://${config.HOST}:${config.PORT}`,
+    docs: `http://${config.HOST}:${config.PORT}/docs`,
+    eventBus: config.EVENT_BUS,
+    sagaStyle: config.SAGA_STYLE,
+    sources: endpoints.sources,
+  },
   'dev server ready',
 );
 

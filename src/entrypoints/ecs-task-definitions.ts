@@ -108,12 +108,14 @@ const invokedDirectly = process.argv[1] !== undefined && import.meta.url === pat
 if (invokedDirectly) {
   exitWithHelpIfAsked(
     process.argv.slice(2),
-    'usage: ecs-task-definitions [--check]\n  writes deploy/ecs/*.json from the modules\' routes; --check exits 1 if deploy/ecs is out of date',
+    "usage: ecs-task-definitions [--check]\n  writes deploy/ecs/*.json from the modules' routes; --check exits 1 if deploy/ecs is out of date",
   );
   if (process.argv.includes('--check')) {
     const problems = staleTaskDefinitions();
     if (problems.length > 0) {
-      process.stderr.write(`deploy/ecs is out of date (run npm run ecs:task-definitions):\n${problems.map((p) => `  - ${p}`).join('\n')}\n`);
+      process.stderr.write(
+        `deploy/ecs is out of date (run npm run ecs:task-definitions):\n${problems.map((p) => `  - ${p}`).join('\n')}\n`,
+      );
       process.exit(1);
     }
     process.stdout.write('deploy/ecs is up to date\n');

@@ -3,7 +3,10 @@ import { MemoryTransport } from '../shared/infrastructure/messaging/memory-trans
 import { exitWithHelpIfAsked } from './cli-help.js';
 
 /** One-off: applies every module's pending migrations (each in its own schema), then exits. Run before a deployment. */
-exitWithHelpIfAsked(process.argv.slice(2), 'usage: migrate\n  applies every module\'s pending migrations to DATABASE_URL (required), then exits');
+exitWithHelpIfAsked(
+  process.argv.slice(2),
+  "usage: migrate\n  applies every module's pending migrations to DATABASE_URL (required), then exits",
+);
 const config = configOrExit();
 const logger = baseLogger(config, 'migrate');
 if (!config.DATABASE_URL) {

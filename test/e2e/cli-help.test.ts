@@ -2,9 +2,17 @@ import { spawn } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 
 // No database or Redis may be needed to print the usage: point both nowhere.
-const NOWHERE = { DATABASE_URL: 'postgres://nobody@127.0.0.1:1/none', REDIS_URL: 'redis://127.0.0.1:1', PROBE_DATABASE_URL: 'postgres://nobody@127.0.0.1:1/none' };
+const NOWHERE = {
+  DATABASE_URL: 'postgres://nobody@127.0.0.1:1/none',
+  REDIS_URL: 'redis://127.0.0.1:1',
+  PROBE_DATABASE_URL: 'postgres://nobody@127.0.0.1:1/none',
+};
 
-function run(script: string, args: string[], settings: Record<string, string | undefined> = NOWHERE): Promise<{ code: number | null; stdout: string; stderr: string }> {
+function run(
+  script: string,
+  args: string[],
+  settings: Record<string, string | undefined> = NOWHERE,
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
     const env = { ...process.env, ...settings };
     const child = spawn(process.execPath, ['--import', 'tsx', `src/${script}.ts`, ...args], { env });
@@ -40,13 +48,21 @@ describe('--help on every command line', () => {
     const result = await run('entrypoints/dead-letters', ['frobnicate']);
     expect(result.code).toBe(2);
     expect(result.stderr.trim().split('\n')).toHaveLength(1);
-    expect(JSON.parse(result.stderr)).toEqual({ error: { code: 'USAGE', message: expect.any(String), usage: expect.stringContaining('dead-letters list') } });
+    expect(JSON.parse(result.stderr)).toEqual({
+      error: { code: 'USAGE', message: expect.any(String), usage: expect.stringContaining('dead-letters list') },
+    });
     expect(result.stderr).not.toContain('\\n');
   });
 
-  it('the production dead-letters CLI knows only DATABASE_URL: unset, it exits 78 naming it (no search for a local database)', { timeout: 30_000 }, async () => {
-    const result = await run('entrypoints/dead-letters', ['list'], { DATABASE_URL: undefined, DATA_DIR: '/nonexistent' });
-    expect(result.code).toBe(78);
-    expect(JSON.parse(result.stderr)).toEqual({ error: { code: 'INVALID_CONFIGURATION', message: expect.stringContaining('DATABASE_URL') } });
-  });
+  it(
+    'the production dead-letters CLI knows only DATABASE_URL: unset, it exits 78 naming it (no search for a local database)',
+    { timeout: 30_000 },
+    async () => {
+      const result = await run('entrypoints/dead-letters', ['list'], { DATABASE_URL: undefined, DATA_DIR: '/nonexistent' });
+      expect(result.code).toBe(78);
+      expect(JSON.parse(result.stderr)).toEqual({
+        error: { code: 'INVALID_CONFIGURATION', message: expect.stringContaining('DATABASE_URL') },
+      });
+    },
+  );
 });

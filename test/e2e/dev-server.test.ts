@@ -61,7 +61,10 @@ async function ready(port: number, timeoutMs: number): Promise<number> {
   let status = 0;
   while (Date.now() < deadline && status !== 200) {
     await new Promise((r) => setTimeout(r, 200));
-    status = await fetch(`http://127.0.0.1:${port}/health/ready`).then((r) => r.status, () => 0);
+    status = await fetch(`http://127.0.0.1:${port}/health/ready`).then(
+      (r) => r.status,
+      () => 0,
+    );
   }
   return status;
 }

@@ -5,7 +5,16 @@ import { EcsTransport } from '../../src/shared/infrastructure/messaging/ecs/ecs-
 import { heartbeatLease } from '../../src/shared/infrastructure/messaging/ecs/task-lease.js';
 import { cloneRunDatabase } from '../support/databases.js';
 import { ecsSystemEnv, startTestEcs } from '../support/ecs.js';
-import { eventually, placeOrder, registerCustomer, sql, startTestSystem, TERMINAL, waitForStatus, type TestSystem } from '../support/system.js';
+import {
+  eventually,
+  placeOrder,
+  registerCustomer,
+  sql,
+  startTestSystem,
+  TERMINAL,
+  waitForStatus,
+  type TestSystem,
+} from '../support/system.js';
 
 /**
  * Issue 11: the sagas over ECS tasks where ECS behaves as Fargate does, with each of AWS's faults
@@ -57,8 +66,16 @@ async function start(
 ): Promise<Harness> {
   const databaseUrl = await cloneRunDatabase();
   const taskDatabase: Record<string, string> = options.taskDatabaseUrl ? { DATABASE_URL: options.taskDatabaseUrl(databaseUrl) } : {};
-  const ecs = await startTestEcs(databaseUrl, { SAGA_STYLE: style, ...options.taskEnv, ...taskDatabase }, { profile: 'fargate', timeScale: TIME_SCALE, seed: 20261203, faults });
-  const system = await startTestSystem({ databaseUrl, ...(options.jobs === false ? { jobs: false } : {}), env: { ...ecsSystemEnv(ecs.url), ...SYSTEM_ENV, SAGA_STYLE: style, ...env } });
+  const ecs = await startTestEcs(
+    databaseUrl,
+    { SAGA_STYLE: style, ...options.taskEnv, ...taskDatabase },
+    { profile: 'fargate', timeScale: TIME_SCALE, seed: 20261203, faults },
+  );
+  const system = await startTestSystem({
+    databaseUrl,
+    ...(options.jobs === false ? { jobs: false } : {}),
+    env: { ...ecsSystemEnv(ecs.url), ...SYSTEM_ENV, SAGA_STYLE: style, ...env },
+  });
   const harness = { databaseUrl, ecs, system, client: new ECSClient({}) };
   started.push(harness);
   return harness;
@@ -66,9 +83,11 @@ async function start(
 
 async function tasksOf(client: ECSClient): Promise<Task[]> {
   const arns: string[] = [];
-  for (const desiredStatus of ['RUNNING', 'STOPPED'] as const) arns.push(...((await client.send(new ListTasksCommand({ cluster: 'local', desiredStatus }))).taskArns ?? []));
+  for (const desiredStatus of ['RUNNING', 'STOPPED'] as const)
+    arns.push(...((await client.send(new ListTasksCommand({ cluster: 'local', desiredStatus }))).taskArns ?? []));
   const tasks: Task[] = [];
-  for (let i = 0; i < arns.length; i += 100) tasks.push(...((await client.send(new DescribeTasksCommand({ cluster: 'local', tasks: arns.slice(i, i + 100) }))).tasks ?? []));
+  for (let i = 0; i < arns.length; i += 100)
+    tasks.push(...((await client.send(new DescribeTasksCommand({ cluster: 'local', tasks: arns.slice(i, i + 100) }))).tasks ?? []));
   return tasks;
 }
 
@@ -95,42 +114,61 @@ async function launchStats(system: TestSystem, useCase: string): Promise<LaunchS
 }
 
 describe.each(['choreography', 'orchestration'] as const)('the saga over ECS under the fargate profile (%s)', (style) => {
-  it('cold starts of 1.5–4.5 s (15–45 s on AWS): every order APPROVED, one launch per use case for the burst', { timeout: 90_000 }, async () => {
-    // A lease period (3 s) shorter than most cold starts: only the launch's hold on the lease
-    // (TASK_START_TIMEOUT_MS) keeps the signals of the burst from launching again while it starts.
-    const { ecs, system, client } = await start(style, {}, { LEASE_TTL_MS: '3000' });
-    const ids = await orders(system, 30);
-    await expectApproved(system, ids);
-    const families = (await tasksOf(client)).map((t) => t.group);
-    const expected = style === 'choreography' ? ['family:customer-reserve-credit', 'family:order-approve-order'] : ['family:customer-reserve-credit', 'family:order-place-order-saga'];
-    for (const family of expected) expect(families.filter((f) => f === family), family).toHaveLength(1);
-    expect(ecs.stats().tasksExitedNonZero).toBe(0);
-  });
+  it(
+    'cold starts of 1.5–4.5 s (15–45 s on AWS): every order APPROVED, one launch per use case for the burst',
+    { timeout: 90_000 },
+    async () => {
+      // A lease period (3 s) shorter than most cold starts: only the launch's hold on the lease
+      // (TASK_START_TIMEOUT_MS) keeps the signals of the burst from launching again while it starts.
+      const { ecs, system, client } = await start(style, {}, { LEASE_TTL_MS: '3000' });
+      const ids = await orders(system, 30);
+      await expectApproved(system, ids);
+      const families = (await tasksOf(client)).map((t) => t.group);
+      const expected =
+        style === 'choreography'
+          ? ['family:customer-reserve-credit', 'family:order-approve-order']
+          : ['family:customer-reserve-credit', 'family:order-place-order-saga'];
+      for (const family of expected)
+        expect(
+          families.filter((f) => f === family),
+          family,
+        ).toHaveLength(1);
+      expect(ecs.stats().tasksExitedNonZero).toBe(0);
+    },
+  );
 
-  it('a permanent error (AccessDeniedException) costs at most 30 RunTask calls per 20 s, and orders end once it is fixed', { timeout: 90_000 }, async () => {
-    const { ecs, system } = await start(style, { errors: { RunTask: { type: 'AccessDeniedException', rate: 1 } } });
-    const customer = await registerCustomer(system.app, USD(1_000_000));
-    const ids: string[] = [];
-    // Orders stream in for 20 s (2 s here): every one of them signals a launch.
-    const until = Date.now() + 20_000 / TIME_SCALE;
-    while (Date.now() < until) {
-      ids.push(await placeOrder(system.app, customer, USD(100)));
-      await new Promise((r) => setTimeout(r, 20));
-    }
-    const calls = ecs.stats().runTaskCalls;
-    console.info(`permanent error (${style}): ${calls} RunTask calls while ${ids.length} orders streamed in for ${20_000 / TIME_SCALE} ms`);
-    expect(ids.length).toBeGreaterThan(50);
-    expect(calls).toBeGreaterThan(0);
-    expect(calls).toBeLessThanOrEqual(30);
-    const stats = await launchStats(system, 'customer.reserve-credit');
-    expect(stats?.launch?.failures).toBeGreaterThan(0);
-    expect(stats?.launch?.lastFailure).toMatch(/^AccessDeniedException/);
-    ecs.setFaults({ errors: { RunTask: null } });
-    await expectApproved(system, ids);
-  });
+  it(
+    'a permanent error (AccessDeniedException) costs at most 30 RunTask calls per 20 s, and orders end once it is fixed',
+    { timeout: 90_000 },
+    async () => {
+      const { ecs, system } = await start(style, { errors: { RunTask: { type: 'AccessDeniedException', rate: 1 } } });
+      const customer = await registerCustomer(system.app, USD(1_000_000));
+      const ids: string[] = [];
+      // Orders stream in for 20 s (2 s here): every one of them signals a launch.
+      const until = Date.now() + 20_000 / TIME_SCALE;
+      while (Date.now() < until) {
+        ids.push(await placeOrder(system.app, customer, USD(100)));
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      const calls = ecs.stats().runTaskCalls;
+      console.info(
+        `permanent error (${style}): ${calls} RunTask calls while ${ids.length} orders streamed in for ${20_000 / TIME_SCALE} ms`,
+      );
+      expect(ids.length).toBeGreaterThan(50);
+      expect(calls).toBeGreaterThan(0);
+      expect(calls).toBeLessThanOrEqual(30);
+      const stats = await launchStats(system, 'customer.reserve-credit');
+      expect(stats?.launch?.failures).toBeGreaterThan(0);
+      expect(stats?.launch?.lastFailure).toMatch(/^AccessDeniedException/);
+      ecs.setFaults({ errors: { RunTask: null } });
+      await expectApproved(system, ids);
+    },
+  );
 
   it('5xx answers (ServerException, ServiceUnavailableException) are retried: every order APPROVED', { timeout: 90_000 }, async () => {
-    const { ecs, system } = await start(style, { errors: { RunTask: { type: 'ServerException', rate: 0.5 }, DescribeTasks: { type: 'ServiceUnavailableException', rate: 0.5 } } });
+    const { ecs, system } = await start(style, {
+      errors: { RunTask: { type: 'ServerException', rate: 0.5 }, DescribeTasks: { type: 'ServiceUnavailableException', rate: 0.5 } },
+    });
     const ids = await orders(system, 20);
     await expectApproved(system, ids);
     expect(ecs.stats().injectedErrors).toBeGreaterThan(0);
@@ -142,16 +180,28 @@ describe.each(['choreography', 'orchestration'] as const)('the saga over ECS und
     await expectApproved(system, ids);
     expect(ecs.stats().hungRequests).toBeGreaterThan(0);
     // Each outbox row was relayed promptly although launches hung: RunTask is off the relay's path.
-    const [lag] = await sql<{ max_ms: number }>(system, `select max(extract(epoch from relayed_at - created_at) * 1000)::float8 as max_ms from ordering.outbox`);
+    const [lag] = await sql<{ max_ms: number }>(
+      system,
+      `select max(extract(epoch from relayed_at - created_at) * 1000)::float8 as max_ms from ordering.outbox`,
+    );
     expect(lag!.max_ms).toBeLessThan(1_000);
     // No launch decision started two tasks: a retried call carried its clientToken.
     expect(ecs.stats().tasksStarted).toBeLessThanOrEqual(ecs.stats().runTaskCalls - ecs.stats().hungRequests);
   });
 
   it('the account’s RunTask rate limit answers ThrottlingException: retried, every order APPROVED', { timeout: 90_000 }, async () => {
-    const { ecs, system, client } = await start(style, { rateLimits: { runTaskPerSecond: 0.5, runTaskBurst: 1, launchesPerSecond: 10, launchBurst: 10 } });
+    const { ecs, system, client } = await start(style, {
+      rateLimits: { runTaskPerSecond: 0.5, runTaskBurst: 1, launchesPerSecond: 10, launchBurst: 10 },
+    });
     // Another service of the account has just used the bucket: the system's first launches are throttled.
-    await client.send(new RunTaskCommand({ cluster: 'local', taskDefinition: 'customer-reserve-credit', launchType: 'FARGATE', networkConfiguration: { awsvpcConfiguration: { subnets: ['subnet-local'] } } }));
+    await client.send(
+      new RunTaskCommand({
+        cluster: 'local',
+        taskDefinition: 'customer-reserve-credit',
+        launchType: 'FARGATE',
+        networkConfiguration: { awsvpcConfiguration: { subnets: ['subnet-local'] } },
+      }),
+    );
     const ids = await orders(system, 20);
     // The cancellations (choreography) or the compensations (orchestration) add a use case at the same moment.
     const cancel = ids.slice(0, 5);
@@ -162,114 +212,170 @@ describe.each(['choreography', 'orchestration'] as const)('the saga over ECS und
     expect(ecs.stats().rateLimited).toBeGreaterThan(0);
   });
 
-  it('tasks that fail to start (TaskFailedToStart) open the breaker; after 3 the deliveries are dead-lettered TASK_FAILED_TO_START, and re-drivable', { timeout: 120_000 }, async () => {
-    const { ecs, system } = await start(style, { startFailureRate: 1 }, { ECS_START_FAILURES_BEFORE_DEAD_LETTER: '3', ORDER_DEADLINE_MS: '120000' });
-    const ids = await orders(system, 5);
-    await expectDeadLettered(system, ecs, ids, /TaskFailedToStart: (CannotPullContainerError|ResourceInitializationError)/);
-    // The cause is fixed (the image, the secret): re-driven, the deliveries run and every saga ends.
-    ecs.setFaults({ startFailureRate: 0 });
-    expect(await redrive(system)).toBe(ids.length);
-    for (const id of ids) await waitForStatus(system.app, id, TERMINAL, 60_000);
-    const [row] = await sql<{ n: number }>(system, `select count(*)::int as n from customers.inbox where use_case = ? and status = 'done'`, [RESERVE]);
-    expect(row!.n).toBe(ids.length);
-  });
+  it(
+    'tasks that fail to start (TaskFailedToStart) open the breaker; after 3 the deliveries are dead-lettered TASK_FAILED_TO_START, and re-drivable',
+    { timeout: 120_000 },
+    async () => {
+      const { ecs, system } = await start(
+        style,
+        { startFailureRate: 1 },
+        { ECS_START_FAILURES_BEFORE_DEAD_LETTER: '3', ORDER_DEADLINE_MS: '120000' },
+      );
+      const ids = await orders(system, 5);
+      await expectDeadLettered(system, ecs, ids, /TaskFailedToStart: (CannotPullContainerError|ResourceInitializationError)/);
+      // The cause is fixed (the image, the secret): re-driven, the deliveries run and every saga ends.
+      ecs.setFaults({ startFailureRate: 0 });
+      expect(await redrive(system)).toBe(ids.length);
+      for (const id of ids) await waitForStatus(system.app, id, TERMINAL, 60_000);
+      const [row] = await sql<{ n: number }>(
+        system,
+        `select count(*)::int as n from customers.inbox where use_case = ? and status = 'done'`,
+        [RESERVE],
+      );
+      expect(row!.n).toBe(ids.length);
+    },
+  );
 
-  it('a task that exits 78 (its configuration refused) counts as a start failure, not as a crash to retry forever', { timeout: 120_000 }, async () => {
-    const { ecs, system } = await start(style, {}, { ECS_START_FAILURES_BEFORE_DEAD_LETTER: '3', ORDER_DEADLINE_MS: '120000' }, { taskEnv: { DB_POOL_SIZE: '0' } });
-    const ids = await orders(system, 5);
-    await expectDeadLettered(system, ecs, ids, /exit code 78/);
-    expect(ecs.stats().tasksExitedNonZero).toBeGreaterThanOrEqual(3);
-    expect(await redrive(system)).toBe(ids.length);
-  });
+  it(
+    'a task that exits 78 (its configuration refused) counts as a start failure, not as a crash to retry forever',
+    { timeout: 120_000 },
+    async () => {
+      const { ecs, system } = await start(
+        style,
+        {},
+        { ECS_START_FAILURES_BEFORE_DEAD_LETTER: '3', ORDER_DEADLINE_MS: '120000' },
+        { taskEnv: { DB_POOL_SIZE: '0' } },
+      );
+      const ids = await orders(system, 5);
+      await expectDeadLettered(system, ecs, ids, /exit code 78/);
+      expect(ecs.stats().tasksExitedNonZero).toBeGreaterThanOrEqual(3);
+      expect(await redrive(system)).toBe(ids.length);
+    },
+  );
 
-  it('a Spot-style SIGTERM mid-backlog: the task finishes the message in hand and launches its successor itself', { timeout: 120_000 }, async () => {
-    // No sweeper, no maintenance: only the stopping task can launch the next one.
-    const { ecs, system, client } = await start(style, {}, { DELIVERY_BATCH_SIZE: '1', TASK_CONCURRENCY: '1' }, { jobs: false });
-    const ids = await orders(system, 150, 150);
-    const reserve = await eventually(
-      async () => (await tasksOf(client)).find((t) => t.group === 'family:customer-reserve-credit' && t.lastStatus === 'RUNNING'),
-      { timeoutMs: 30_000, what: 'a running reserve-credit task' },
-    );
-    await eventually(async () => {
-      const [row] = await sql<{ n: number }>(system, `select count(*)::int as n from customers.inbox where use_case = ? and status = 'done'`, [RESERVE]);
-      return row!.n >= 5 ? true : undefined;
-    });
-    await client.send(new StopTaskCommand({ cluster: 'local', task: reserve.taskArn!, reason: 'Spot interruption' }));
-    await expectApproved(system, ids, 90_000);
-    const reserveTasks = (await tasksOf(client)).filter((t) => t.group === 'family:customer-reserve-credit');
-    expect(reserveTasks.length).toBeGreaterThanOrEqual(2);
-    expect(reserveTasks.find((t) => t.taskArn === reserve.taskArn)?.containers?.[0]?.exitCode).toBe(0);
-    expect(ecs.stats().tasksExitedNonZero).toBe(0);
-  });
+  it(
+    'a Spot-style SIGTERM mid-backlog: the task finishes the message in hand and launches its successor itself',
+    { timeout: 120_000 },
+    async () => {
+      // No sweeper, no maintenance: only the stopping task can launch the next one.
+      const { ecs, system, client } = await start(style, {}, { DELIVERY_BATCH_SIZE: '1', TASK_CONCURRENCY: '1' }, { jobs: false });
+      const ids = await orders(system, 150, 150);
+      const reserve = await eventually(
+        async () => (await tasksOf(client)).find((t) => t.group === 'family:customer-reserve-credit' && t.lastStatus === 'RUNNING'),
+        { timeoutMs: 30_000, what: 'a running reserve-credit task' },
+      );
+      await eventually(async () => {
+        const [row] = await sql<{ n: number }>(
+          system,
+          `select count(*)::int as n from customers.inbox where use_case = ? and status = 'done'`,
+          [RESERVE],
+        );
+        return row!.n >= 5 ? true : undefined;
+      });
+      await client.send(new StopTaskCommand({ cluster: 'local', task: reserve.taskArn!, reason: 'Spot interruption' }));
+      await expectApproved(system, ids, 90_000);
+      const reserveTasks = (await tasksOf(client)).filter((t) => t.group === 'family:customer-reserve-credit');
+      expect(reserveTasks.length).toBeGreaterThanOrEqual(2);
+      expect(reserveTasks.find((t) => t.taskArn === reserve.taskArn)?.containers?.[0]?.exitCode).toBe(0);
+      expect(ecs.stats().tasksExitedNonZero).toBe(0);
+    },
+  );
 });
 
 describe('the launch breaker, counted honestly (choreography)', () => {
-  it('failed RunTask calls back off but never dead-letter: only start failures count towards TASK_FAILED_TO_START', { timeout: 120_000 }, async () => {
-    const { ecs, system } = await start('choreography', { errors: { RunTask: { type: 'AccessDeniedException', rate: 1 } } }, { ECS_START_FAILURES_BEFORE_DEAD_LETTER: '3', ORDER_DEADLINE_MS: '120000' });
-    const ids = await orders(system, 5);
-    // More failed launches than the dead-letter threshold: a missing permission, for a while.
-    await eventually(async () => ((await launchStats(system, RESERVE))?.launch?.failures ?? 0) >= 4 || undefined, { timeoutMs: 60_000, what: '4 failed launches' });
-    // The permission is fixed, but the image cannot be pulled: the next task fails to start.
-    ecs.setFaults({ errors: { RunTask: null }, startFailureRate: 1 });
-    const afterStart = await eventually(
-      async () => {
-        const stats = await launchStats(system, RESERVE);
-        return (stats?.launch?.startFailures ?? 0) >= 1 ? stats : undefined;
-      },
-      { timeoutMs: 60_000, what: 'a start failure' },
-    );
-    expect(afterStart.launch?.lastFailure).toMatch(/^TaskFailedToStart/);
-    expect(afterStart.launch?.startFailures).toBe(1);
-    expect(afterStart.counts.dead).toBe(0);
-    ecs.setFaults({ startFailureRate: 0 });
-    await expectApproved(system, ids, 90_000);
-    expect((await launchStats(system, RESERVE))?.counts.dead).toBe(0);
-  });
+  it(
+    'failed RunTask calls back off but never dead-letter: only start failures count towards TASK_FAILED_TO_START',
+    { timeout: 120_000 },
+    async () => {
+      const { ecs, system } = await start(
+        'choreography',
+        { errors: { RunTask: { type: 'AccessDeniedException', rate: 1 } } },
+        { ECS_START_FAILURES_BEFORE_DEAD_LETTER: '3', ORDER_DEADLINE_MS: '120000' },
+      );
+      const ids = await orders(system, 5);
+      // More failed launches than the dead-letter threshold: a missing permission, for a while.
+      await eventually(async () => ((await launchStats(system, RESERVE))?.launch?.failures ?? 0) >= 4 || undefined, {
+        timeoutMs: 60_000,
+        what: '4 failed launches',
+      });
+      // The permission is fixed, but the image cannot be pulled: the next task fails to start.
+      ecs.setFaults({ errors: { RunTask: null }, startFailureRate: 1 });
+      const afterStart = await eventually(
+        async () => {
+          const stats = await launchStats(system, RESERVE);
+          return (stats?.launch?.startFailures ?? 0) >= 1 ? stats : undefined;
+        },
+        { timeoutMs: 60_000, what: 'a start failure' },
+      );
+      expect(afterStart.launch?.lastFailure).toMatch(/^TaskFailedToStart/);
+      expect(afterStart.launch?.startFailures).toBe(1);
+      expect(afterStart.counts.dead).toBe(0);
+      ecs.setFaults({ startFailureRate: 0 });
+      await expectApproved(system, ids, 90_000);
+      expect((await launchStats(system, RESERVE))?.counts.dead).toBe(0);
+    },
+  );
 
-  it('a task that exits non-zero before its first heartbeat (its database does not exist) is a start failure, not a crash to relaunch at once', { timeout: 120_000 }, async () => {
-    const { ecs, system } = await start(
-      'choreography',
-      {},
-      { ECS_START_FAILURES_BEFORE_DEAD_LETTER: '3', ORDER_DEADLINE_MS: '120000' },
-      // A wrong secret: the server answers, the database is not there.
-      { taskDatabaseUrl: (url) => Object.assign(new URL(url), { pathname: '/no_such_database_for_tasks' }).toString() },
-    );
-    const ids = await orders(system, 5);
-    await expectDeadLettered(system, ecs, ids, /exit code 1: .*before its first heartbeat/);
-    expect(ecs.stats().tasksExitedNonZero).toBeGreaterThanOrEqual(3);
-  });
+  it(
+    'a task that exits non-zero before its first heartbeat (its database does not exist) is a start failure, not a crash to relaunch at once',
+    { timeout: 120_000 },
+    async () => {
+      const { ecs, system } = await start(
+        'choreography',
+        {},
+        { ECS_START_FAILURES_BEFORE_DEAD_LETTER: '3', ORDER_DEADLINE_MS: '120000' },
+        // A wrong secret: the server answers, the database is not there.
+        { taskDatabaseUrl: (url) => Object.assign(new URL(url), { pathname: '/no_such_database_for_tasks' }).toString() },
+      );
+      const ids = await orders(system, 5);
+      await expectDeadLettered(system, ecs, ids, /exit code 1: .*before its first heartbeat/);
+      expect(ecs.stats().tasksExitedNonZero).toBeGreaterThanOrEqual(3);
+    },
+  );
 
-  it('a task whose database is unreachable at start (exit 75) backs off without counting towards dead letters', { timeout: 120_000 }, async () => {
-    const { ecs, system } = await start(
-      'choreography',
-      {},
-      { ECS_START_FAILURES_BEFORE_DEAD_LETTER: '3', ORDER_DEADLINE_MS: '120000' },
-      // A failover, a network blip: nothing listens there.
-      { taskDatabaseUrl: () => 'postgres://postgres@127.0.0.1:1/unreachable' },
-    );
-    const ids = await orders(system, 5);
-    const stats = await eventually(
-      async () => {
-        const s = await launchStats(system, RESERVE);
-        return (s?.launch?.failures ?? 0) >= 4 ? s : undefined;
-      },
-      { timeoutMs: 90_000, what: '4 launches that could not reach their database' },
-    );
-    expect(stats.launch?.lastFailure).toMatch(/exit code 75: .*before its first heartbeat/);
-    expect(stats.launch?.startFailures).toBe(0);
-    expect(stats.counts.dead).toBe(0);
-    expect(stats.counts.pending).toBe(ids.length);
-    // Backed off: one task per launch, the launches spaced out.
-    expect(ecs.stats().runTaskCalls).toBeLessThanOrEqual(8);
-  });
+  it(
+    'a task whose database is unreachable at start (exit 75) backs off without counting towards dead letters',
+    { timeout: 120_000 },
+    async () => {
+      const { ecs, system } = await start(
+        'choreography',
+        {},
+        { ECS_START_FAILURES_BEFORE_DEAD_LETTER: '3', ORDER_DEADLINE_MS: '120000' },
+        // A failover, a network blip: nothing listens there.
+        { taskDatabaseUrl: () => 'postgres://postgres@127.0.0.1:1/unreachable' },
+      );
+      const ids = await orders(system, 5);
+      const stats = await eventually(
+        async () => {
+          const s = await launchStats(system, RESERVE);
+          return (s?.launch?.failures ?? 0) >= 4 ? s : undefined;
+        },
+        { timeoutMs: 90_000, what: '4 launches that could not reach their database' },
+      );
+      expect(stats.launch?.lastFailure).toMatch(/exit code 75: .*before its first heartbeat/);
+      expect(stats.launch?.startFailures).toBe(0);
+      expect(stats.counts.dead).toBe(0);
+      expect(stats.counts.pending).toBe(ids.length);
+      // Backed off: one task per launch, the launches spaced out.
+      expect(ecs.stats().runTaskCalls).toBeLessThanOrEqual(8);
+    },
+  );
 
   it('two processes observing the same failed launch count it once', { timeout: 90_000 }, async () => {
     // No maintenance loops: the two passes below are the only ones, run at the same moment.
     const a = await start('choreography', { startFailureRate: 1 }, { ECS_START_FAILURES_BEFORE_DEAD_LETTER: '3' }, { jobs: false });
-    const b = await startTestSystem({ databaseUrl: a.databaseUrl, jobs: false, consume: false, env: { ...ecsSystemEnv(a.ecs.url), ...SYSTEM_ENV } });
+    const b = await startTestSystem({
+      databaseUrl: a.databaseUrl,
+      jobs: false,
+      consume: false,
+      env: { ...ecsSystemEnv(a.ecs.url), ...SYSTEM_ENV },
+    });
     try {
       await orders(a.system, 3);
-      await eventually(async () => (a.ecs.stats().tasksFailedToStart >= 1 ? true : undefined), { timeoutMs: 30_000, what: 'a task that failed to start' });
+      await eventually(async () => (a.ecs.stats().tasksFailedToStart >= 1 ? true : undefined), {
+        timeoutMs: 30_000,
+        what: 'a task that failed to start',
+      });
       const launchers = [a.system, b].map(launcherOf);
       const described = a.ecs.stats().describeTasksCalls;
       const failed = await Promise.all(launchers.map((l) => l.observeLaunches(['customers'])));
@@ -287,17 +393,24 @@ describe('the launch breaker, counted honestly (choreography)', () => {
     }
   });
 
-  it('a 5xx is retried by the SDK (ECS_SDK_MAX_ATTEMPTS calls) before the breaker counts one failed launch', { timeout: 90_000 }, async () => {
-    const { ecs, system } = await start('choreography', { errors: { RunTask: { type: 'ServerException', rate: 1 } } });
-    const ids = await orders(system, 5);
-    const launcher = launcherOf(system);
-    await eventually(async () => (launcher.counters.launchFailures >= 1 ? true : undefined), { timeoutMs: 30_000, what: 'a failed launch' });
-    ecs.setFaults({ errors: { RunTask: null } });
-    // Three calls (the default ECS_SDK_MAX_ATTEMPTS) per launch that failed, all of them 500s.
-    expect(ecs.stats().runTaskCalls).toBeGreaterThanOrEqual(3 * launcher.counters.launchFailures);
-    expect(ecs.stats().injectedErrors).toBeGreaterThanOrEqual(3 * launcher.counters.launchFailures);
-    await expectApproved(system, ids);
-  });
+  it(
+    'a 5xx is retried by the SDK (ECS_SDK_MAX_ATTEMPTS calls) before the breaker counts one failed launch',
+    { timeout: 90_000 },
+    async () => {
+      const { ecs, system } = await start('choreography', { errors: { RunTask: { type: 'ServerException', rate: 1 } } });
+      const ids = await orders(system, 5);
+      const launcher = launcherOf(system);
+      await eventually(async () => (launcher.counters.launchFailures >= 1 ? true : undefined), {
+        timeoutMs: 30_000,
+        what: 'a failed launch',
+      });
+      ecs.setFaults({ errors: { RunTask: null } });
+      // Three calls (the default ECS_SDK_MAX_ATTEMPTS) per launch that failed, all of them 500s.
+      expect(ecs.stats().runTaskCalls).toBeGreaterThanOrEqual(3 * launcher.counters.launchFailures);
+      expect(ecs.stats().injectedErrors).toBeGreaterThanOrEqual(3 * launcher.counters.launchFailures);
+      await expectApproved(system, ids);
+    },
+  );
 
   it('a heartbeat closes the breaker only for a task launched after the failure (or run by hand)', { timeout: 60_000 }, async () => {
     const system = await startTestSystem({ consume: false, env: { LOG_LEVEL: 'silent' } });
@@ -305,14 +418,19 @@ describe('the launch breaker, counted honestly (choreography)', () => {
       const db = system.runtime.modules.find((m) => m.db.schema === 'customers')!.db;
       const attempt = async (agoMs: number) => {
         const id = crypto.randomUUID();
-        await db.exec(`insert into customers.launch_attempts (id, use_case, client_token, task_count, status, created_at) values (?, ?, ?, 1, 'started', now() - (? * interval '1 millisecond'))`, [id, RESERVE, id, agoMs]);
+        await db.exec(
+          `insert into customers.launch_attempts (id, use_case, client_token, task_count, status, created_at) values (?, ?, ?, 1, 'started', now() - (? * interval '1 millisecond'))`,
+          [id, RESERVE, id, agoMs],
+        );
         return id;
       };
       const breaker = async () =>
-        (await db.query<{ failures: number; start_failures: number; open: boolean; running: number }>(
-          `select failures, start_failures, retry_at is not null as open, (select count(*)::int from customers.launch_attempts where running_at is not null) as running from customers.task_leases where use_case = ?`,
-          [RESERVE],
-        ))[0];
+        (
+          await db.query<{ failures: number; start_failures: number; open: boolean; running: number }>(
+            `select failures, start_failures, retry_at is not null as open, (select count(*)::int from customers.launch_attempts where running_at is not null) as running from customers.task_leases where use_case = ?`,
+            [RESERVE],
+          )
+        )[0];
       await db.exec(
         `insert into customers.task_leases (use_case, tasks, expires_at, failures, start_failures, retry_at, failed_at, last_failure) values (?, 1, now(), 2, 2, now() + interval '1 minute', now() - interval '1 second', 'TaskFailedToStart: x')`,
         [RESERVE],
@@ -324,7 +442,10 @@ describe('the launch breaker, counted honestly (choreography)', () => {
       await heartbeatLease(db, RESERVE, 5_000, await attempt(0));
       expect(await breaker()).toEqual({ failures: 0, start_failures: 0, open: false, running: 2 });
       // And an operator's run by hand (no launch attempt) closes it too.
-      await db.exec(`update customers.task_leases set failures = 1, retry_at = now() + interval '1 minute', failed_at = now() where use_case = ?`, [RESERVE]);
+      await db.exec(
+        `update customers.task_leases set failures = 1, retry_at = now() + interval '1 minute', failed_at = now() where use_case = ?`,
+        [RESERVE],
+      );
       await heartbeatLease(db, RESERVE, 5_000, null);
       expect(await breaker()).toMatchObject({ failures: 0, open: false });
     } finally {
@@ -340,11 +461,16 @@ function launcherOf(system: TestSystem): EcsTransport['launcher'] {
 }
 
 async function expectDeadLettered(system: TestSystem, ecs: LocalEcs, ids: readonly string[], reason: RegExp): Promise<void> {
-  await eventually(async () => ((await launchStats(system, RESERVE))?.counts.dead === ids.length ? true : undefined), { timeoutMs: 90_000, what: 'the deliveries dead-lettered' });
+  await eventually(async () => ((await launchStats(system, RESERVE))?.counts.dead === ids.length ? true : undefined), {
+    timeoutMs: 90_000,
+    what: 'the deliveries dead-lettered',
+  });
   const stats = await launchStats(system, RESERVE);
   expect(stats?.launch?.failures).toBeGreaterThanOrEqual(3);
   expect(stats?.launch?.lastFailure).toMatch(reason);
-  const dead = (await system.app.inject({ method: 'GET', url: `/admin/dead-letters?useCase=${RESERVE}` })).json() as { items: Array<{ errorCode: string; error: string }> };
+  const dead = (await system.app.inject({ method: 'GET', url: `/admin/dead-letters?useCase=${RESERVE}` })).json() as {
+    items: Array<{ errorCode: string; error: string }>;
+  };
   expect(dead.items).toHaveLength(ids.length);
   for (const item of dead.items) expect(item).toMatchObject({ errorCode: 'TASK_FAILED_TO_START', error: expect.stringMatching(reason) });
   // The failed launches only, never a storm: the breaker spaced them out.

@@ -23,7 +23,10 @@ function start(notify: boolean) {
 
 /** The backends of the tasks' listening connections. */
 const listeners = (s: TestSystem) =>
-  sql<{ pid: number; application_name: string }>(s, `select pid, application_name from pg_stat_activity where datname = current_database() and application_name like 'saga-listen:%'`);
+  sql<{ pid: number; application_name: string }>(
+    s,
+    `select pid, application_name from pg_stat_activity where datname = current_database() and application_name like 'saga-listen:%'`,
+  );
 
 /** One saga through cold tasks: afterwards customer.reserve-credit and order.approve-order each have a task idling. */
 async function warmUp(s: TestSystem): Promise<string> {
@@ -45,27 +48,43 @@ async function sagaOnRunningTasks(s: TestSystem, e: LocalEcs, customer: string):
 }
 
 describe('idle ECS tasks are woken by the commit of a delivery (LISTEN/NOTIFY)', () => {
-  it('a saga on running tasks ends within seconds although they poll once a minute, also after their listening connections were killed', { timeout: 120_000 }, async () => {
-    const { ecs, system } = await start(true);
-    const customer = await warmUp(system);
-    const before = await eventually(async () => {
-      const rows = await listeners(system);
-      return rows.length === 2 ? rows : undefined;
-    }, { timeoutMs: 10_000, what: 'both tasks listening' });
-    expect(before.map((r) => r.application_name).sort()).toEqual(['saga-listen:customer.reserve-credit', 'saga-listen:order.approve-order']);
+  it(
+    'a saga on running tasks ends within seconds although they poll once a minute, also after their listening connections were killed',
+    { timeout: 120_000 },
+    async () => {
+      const { ecs, system } = await start(true);
+      const customer = await warmUp(system);
+      const before = await eventually(
+        async () => {
+          const rows = await listeners(system);
+          return rows.length === 2 ? rows : undefined;
+        },
+        { timeoutMs: 10_000, what: 'both tasks listening' },
+      );
+      expect(before.map((r) => r.application_name).sort()).toEqual([
+        'saga-listen:customer.reserve-credit',
+        'saga-listen:order.approve-order',
+      ]);
 
-    await sagaOnRunningTasks(system, ecs, customer);
+      await sagaOnRunningTasks(system, ecs, customer);
 
-    // A lost listening connection is reopened; the task neither crashes nor misses what follows.
-    await sql(system, `select pg_terminate_backend(pid) from pg_stat_activity where datname = current_database() and application_name like 'saga-listen:%'`);
-    await eventually(async () => {
-      const rows = await listeners(system);
-      return rows.length === 2 && rows.every((r) => !before.some((b) => b.pid === r.pid)) ? true : undefined;
-    }, { timeoutMs: 10_000, what: 'both tasks listening again' });
-    await sagaOnRunningTasks(system, ecs, customer);
-    expect(ecs.stats().tasksExitedNonZero).toBe(0);
-    expect(ecs.stats().tasksRunning).toBe(2);
-  });
+      // A lost listening connection is reopened; the task neither crashes nor misses what follows.
+      await sql(
+        system,
+        `select pg_terminate_backend(pid) from pg_stat_activity where datname = current_database() and application_name like 'saga-listen:%'`,
+      );
+      await eventually(
+        async () => {
+          const rows = await listeners(system);
+          return rows.length === 2 && rows.every((r) => !before.some((b) => b.pid === r.pid)) ? true : undefined;
+        },
+        { timeoutMs: 10_000, what: 'both tasks listening again' },
+      );
+      await sagaOnRunningTasks(system, ecs, customer);
+      expect(ecs.stats().tasksExitedNonZero).toBe(0);
+      expect(ecs.stats().tasksRunning).toBe(2);
+    },
+  );
 
   it('control: without the notifications the same saga waits for the poll (the test above bites)', { timeout: 120_000 }, async () => {
     const { ecs, system } = await start(false);

@@ -69,7 +69,9 @@ describe('launch coalescing', () => {
   it('a burst costs a handful of launches, not one per message', { timeout: 120_000 }, async () => {
     const { ecs, system } = await start('choreography');
     const { app } = system;
-    const customers = await Promise.all(Array.from({ length: 20 }, (_, i) => registerCustomer(app, { amount: 1_000_000, currency: 'USD' }, `c${i}`)));
+    const customers = await Promise.all(
+      Array.from({ length: 20 }, (_, i) => registerCustomer(app, { amount: 1_000_000, currency: 'USD' }, `c${i}`)),
+    );
     ecs.resetStats();
     const orders: string[] = [];
     for (let batch = 0; batch < 10; batch++) {
@@ -90,12 +92,19 @@ describe('faults on the ECS API', () => {
   it('throttling and placement failures cost time, never an order', { timeout: 120_000 }, async () => {
     const { ecs, system } = await start('choreography');
     const { app } = system;
-    const customers = await Promise.all(Array.from({ length: 10 }, (_, i) => registerCustomer(app, { amount: 1_000, currency: 'USD' }, `f${i}`)));
+    const customers = await Promise.all(
+      Array.from({ length: 10 }, (_, i) => registerCustomer(app, { amount: 1_000, currency: 'USD' }, `f${i}`)),
+    );
     ecs.resetStats();
     // Every RunTask throttled, then every one refused for capacity, then a mix: each fault is
     // certainly met (a random mix alone may meet none when a burst needs only a few launches).
     ecs.setFaults({ throttleRate: 1, failureRate: 0 });
-    const placing = Promise.all(customers.flatMap((c) => [placeOrder(app, c, { amount: 600, currency: 'USD' }), placeOrder(app, c, { amount: 600, currency: 'USD' })]));
+    const placing = Promise.all(
+      customers.flatMap((c) => [
+        placeOrder(app, c, { amount: 600, currency: 'USD' }),
+        placeOrder(app, c, { amount: 600, currency: 'USD' }),
+      ]),
+    );
     await expect.poll(() => ecs.stats().runTaskThrottled, { timeout: 30_000, interval: 20 }).toBeGreaterThan(0);
     ecs.setFaults({ throttleRate: 0, failureRate: 1 });
     await expect.poll(() => ecs.stats().runTaskFailures, { timeout: 30_000, interval: 20 }).toBeGreaterThan(0);
@@ -112,9 +121,12 @@ describe('faults on the ECS API', () => {
 describe('tasks stopped or killed mid-batch', () => {
   async function backlog(system: TestSystem, orders: number) {
     const { app } = system;
-    const customers = await Promise.all(Array.from({ length: 10 }, (_, i) => registerCustomer(app, { amount: 1_000_000, currency: 'USD' }, `s${i}`)));
+    const customers = await Promise.all(
+      Array.from({ length: 10 }, (_, i) => registerCustomer(app, { amount: 1_000_000, currency: 'USD' }, `s${i}`)),
+    );
     const ids: string[] = [];
-    for (let i = 0; ids.length < orders; i++) ids.push(...(await Promise.all(customers.map((c) => placeOrder(app, c, { amount: 100, currency: 'USD' })))));
+    for (let i = 0; ids.length < orders; i++)
+      ids.push(...(await Promise.all(customers.map((c) => placeOrder(app, c, { amount: 100, currency: 'USD' })))));
     return ids;
   }
 
@@ -138,12 +150,17 @@ describe('tasks stopped or killed mid-batch', () => {
     const arn = await runningTask('customer-reserve-credit');
     // Stop it mid-batch: once it has committed work (a SIGTERM while Node itself boots is out of our hands).
     const reservations = () =>
-      system.runtime.module('customer').db.query<{ n: number }>('select count(*)::int as n from customers.credit_reservations').then((r) => r[0]?.n ?? 0);
+      system.runtime
+        .module('customer')
+        .db.query<{ n: number }>('select count(*)::int as n from customers.credit_reservations')
+        .then((r) => r[0]?.n ?? 0);
     await expect.poll(reservations, { timeout: 20_000, interval: 20 }).toBeGreaterThan(0);
     const client = new ECSClient({});
     await client.send(new StopTaskCommand({ cluster: 'local', task: arn, reason: 'test: spot interruption' }));
     await expect
-      .poll(async () => (await client.send(new DescribeTasksCommand({ cluster: 'local', tasks: [arn] }))).tasks?.[0]?.lastStatus, { timeout: 20_000 })
+      .poll(async () => (await client.send(new DescribeTasksCommand({ cluster: 'local', tasks: [arn] }))).tasks?.[0]?.lastStatus, {
+        timeout: 20_000,
+      })
       .toBe('STOPPED');
     const stopped = (await client.send(new DescribeTasksCommand({ cluster: 'local', tasks: [arn] }))).tasks![0]!;
     client.destroy();
@@ -153,18 +170,24 @@ describe('tasks stopped or killed mid-batch', () => {
     expect(ecs.stats().tasksExitedNonZero).toBe(0);
   });
 
-  it('a task killed mid-batch (SIGKILL) loses nothing: its lease expires and a new task finishes the backlog', { timeout: 120_000 }, async () => {
-    const { ecs, system } = await start('choreography', { WORKER_CONCURRENCY: '1', LEASE_TTL_MS: '2000' }, { LEASE_TTL_MS: '2000' });
-    const ids = await backlog(system, 200);
-    const arn = await runningTask('customer-reserve-credit');
-    for (const pid of ecs.taskPids(arn)) process.kill(pid, 'SIGKILL');
-    for (const id of ids) expect((await waitForStatus(system.app, id, TERMINAL, 60_000)).status).toBe('APPROVED');
-    // One reservation per order: the killed task's transaction in flight rolled back, nothing ran twice.
-    const rows = await system.runtime.module('customer').db.query<{ n: number; orders: number }>(
-      'select count(*)::int as n, count(distinct order_id)::int as orders from customers.credit_reservations',
-    );
-    expect(rows[0]).toEqual({ n: ids.length, orders: ids.length });
-  });
+  it(
+    'a task killed mid-batch (SIGKILL) loses nothing: its lease expires and a new task finishes the backlog',
+    { timeout: 120_000 },
+    async () => {
+      const { ecs, system } = await start('choreography', { WORKER_CONCURRENCY: '1', LEASE_TTL_MS: '2000' }, { LEASE_TTL_MS: '2000' });
+      const ids = await backlog(system, 200);
+      const arn = await runningTask('customer-reserve-credit');
+      for (const pid of ecs.taskPids(arn)) process.kill(pid, 'SIGKILL');
+      for (const id of ids) expect((await waitForStatus(system.app, id, TERMINAL, 60_000)).status).toBe('APPROVED');
+      // One reservation per order: the killed task's transaction in flight rolled back, nothing ran twice.
+      const rows = await system.runtime
+        .module('customer')
+        .db.query<{ n: number; orders: number }>(
+          'select count(*)::int as n, count(distinct order_id)::int as orders from customers.credit_reservations',
+        );
+      expect(rows[0]).toEqual({ n: ids.length, orders: ids.length });
+    },
+  );
 });
 
 // Last: over every task the tests above ran. A cache written by Node 22 is rejected by any other

@@ -13,9 +13,15 @@ afterAll(() => rmSync(clone, { recursive: true, force: true }));
 
 describe('npm scripts from a fresh clone without dist/', () => {
   it.each(['worker', 'start'])('npm run %s fails with one line saying to build first', (script) => {
-    const run = spawnSync('npm', ['run', '--silent', script], { cwd: clone, encoding: 'utf8', env: { ...process.env, DATABASE_URL: '', REDIS_URL: '' } });
+    const run = spawnSync('npm', ['run', '--silent', script], {
+      cwd: clone,
+      encoding: 'utf8',
+      env: { ...process.env, DATABASE_URL: '', REDIS_URL: '' },
+    });
     expect(run.status).not.toBe(0);
-    expect(run.stderr.trim().split('\n')).toEqual([expect.stringMatching(/^dist\/entrypoints\/[a-z-]+\.js is missing: run `npm run build` first$/)]);
+    expect(run.stderr.trim().split('\n')).toEqual([
+      expect.stringMatching(/^dist\/entrypoints\/[a-z-]+\.js is missing: run `npm run build` first$/),
+    ]);
     expect(run.stdout).toBe('');
   });
 });

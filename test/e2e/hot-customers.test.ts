@@ -25,11 +25,20 @@ const BUDGET = 50;
 
 /** Long-lived pools of 2 × 5 + 2 and tasks of TASK_CONCURRENCY 2 + 3: (50 - 12) / 5 = 7 tasks, scale-out included. */
 // The deadline of the other transports, not ECS' 5 minutes: a TIMEOUT must be possible within the test.
-const SYSTEM_ENV = { ORDER_DEADLINE_MS: '60000', DB_POOL_SIZE: '5', DB_CONNECTION_BUDGET: String(BUDGET), TASK_CONCURRENCY: '2', ECS_SCALE_OUT_BACKLOG: '10', LOG_LEVEL: 'warn' };
+const SYSTEM_ENV = {
+  ORDER_DEADLINE_MS: '60000',
+  DB_POOL_SIZE: '5',
+  DB_CONNECTION_BUDGET: String(BUDGET),
+  TASK_CONCURRENCY: '2',
+  ECS_SCALE_OUT_BACKLOG: '10',
+  LOG_LEVEL: 'warn',
+};
 
 async function burst(system: TestSystem, databaseUrl: string): Promise<BurstReport> {
   const limit = creditLimitFor(CUSTOMERS, ORDERS, AMOUNT);
-  const customerIds = await Promise.all(Array.from({ length: CUSTOMERS }, (_, i) => registerCustomer(system.app, { amount: limit, currency: 'USD' }, `hot ${i}`)));
+  const customerIds = await Promise.all(
+    Array.from({ length: CUSTOMERS }, (_, i) => registerCustomer(system.app, { amount: limit, currency: 'USD' }, `hot ${i}`)),
+  );
   return runHotBurst({
     databaseUrl,
     customerIds,
@@ -63,7 +72,9 @@ async function ecsBurst(databaseUrl: string, style: string, env: Record<string, 
     system = await startTestSystem({ databaseUrl, env: { ...ecsSystemEnv(ecs.url), SAGA_STYLE: style, ...env } });
     const report = await burst(system, databaseUrl);
     const stats = ecs.stats();
-    console.info(`hot burst on ECS (${style}): ${JSON.stringify({ ...report, tasksStarted: stats.tasksStarted, exitedNonZero: stats.tasksExitedNonZero })}`);
+    console.info(
+      `hot burst on ECS (${style}): ${JSON.stringify({ ...report, tasksStarted: stats.tasksStarted, exitedNonZero: stats.tasksExitedNonZero })}`,
+    );
     expect(stats.tasksExitedNonZero).toBe(0);
     return report;
   } finally {

@@ -94,7 +94,10 @@ describe('the production image stand-in (dist + production dependencies only)', 
     let status = 0;
     for (let i = 0; i < 100 && status !== 200; i++) {
       await new Promise((r) => setTimeout(r, 100));
-      status = await fetch(`http://127.0.0.1:${port}/health/ready`).then((r) => r.status, () => 0);
+      status = await fetch(`http://127.0.0.1:${port}/health/ready`).then(
+        (r) => r.status,
+        () => 0,
+      );
     }
     expect(status, output).toBe(200);
     child.kill('SIGTERM');
@@ -112,23 +115,39 @@ describe('the production image stand-in (dist + production dependencies only)', 
     expect([...tasks].sort()).toEqual(routed.map((useCase) => `dist/tasks/${useCase.replace('.', '/')}.task.js`).sort());
   });
 
-  it.each(tasks)('%s starts with its code cache, finds nothing to do and exits 0', async (task) => {
-    const child = spawn(node, [task], {
-      cwd: dir,
-      // What a launch passes in its overrides: production on ECS refuses to start without them (exit 78).
-      env: { ...baseEnv(), EVENT_BUS: 'ecs', AWS_REGION: 'us-east-1', TASK_IDLE_GRACE_MS: '0', ECS_CLUSTER: 'prod', ECS_LAUNCH_TYPE: 'FARGATE', ECS_SUBNETS: 'subnet-a' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let output = '';
-    child.stdout?.on('data', (d: Buffer) => (output += d.toString()));
-    child.stderr?.on('data', (d: Buffer) => (output += d.toString()));
-    expect(await exitOf(child), output).toBe(0);
-    // The cache was written by the image's Node (beforeAll): a rejection would mean it is broken.
-    expect(output).not.toContain('code cache rejected');
-  }, 30_000);
+  it.each(tasks)(
+    '%s starts with its code cache, finds nothing to do and exits 0',
+    async (task) => {
+      const child = spawn(node, [task], {
+        cwd: dir,
+        // What a launch passes in its overrides: production on ECS refuses to start without them (exit 78).
+        env: {
+          ...baseEnv(),
+          EVENT_BUS: 'ecs',
+          AWS_REGION: 'us-east-1',
+          TASK_IDLE_GRACE_MS: '0',
+          ECS_CLUSTER: 'prod',
+          ECS_LAUNCH_TYPE: 'FARGATE',
+          ECS_SUBNETS: 'subnet-a',
+        },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let output = '';
+      child.stdout?.on('data', (d: Buffer) => (output += d.toString()));
+      child.stderr?.on('data', (d: Buffer) => (output += d.toString()));
+      expect(await exitOf(child), output).toBe(0);
+      // The cache was written by the image's Node (beforeAll): a rejection would mean it is broken.
+      expect(output).not.toContain('code cache rejected');
+    },
+    30_000,
+  );
 
   it('the sweeper runs one pass and exits 0', async () => {
-    const { stderr } = await run(node, ['dist/entrypoints/sweeper.js'], { cwd: dir, env: { ...baseEnv(), EVENT_BUS: 'memory' }, timeout: 60_000 });
+    const { stderr } = await run(node, ['dist/entrypoints/sweeper.js'], {
+      cwd: dir,
+      env: { ...baseEnv(), EVENT_BUS: 'memory' },
+      timeout: 60_000,
+    });
     expect(stderr).not.toMatch(/"level":(50|60)/);
   }, 90_000);
 });

@@ -5,7 +5,9 @@ import { REPEATED_SIGNAL_WINDOW_MS } from '../../src/entrypoints/bootstrap.js';
 
 /** Starts the fixture, sends SIGINT at each of `delaysMs` (from the first), returns its exit code and log. */
 async function interrupt(delaysMs: number[], drainMs: number): Promise<{ code: number | null; log: string }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'test/e2e/fixtures/drain-on-signal.ts'], { env: { ...process.env, DRAIN_MS: String(drainMs) } });
+  const child = spawn(process.execPath, ['--import', 'tsx', 'test/e2e/fixtures/drain-on-signal.ts'], {
+    env: { ...process.env, DRAIN_MS: String(drainMs) },
+  });
   let log = '';
   child.stdout.on('data', (d: Buffer) => (log += d.toString()));
   const exited = new Promise<number | null>((resolve) => child.on('close', resolve));

@@ -6,7 +6,15 @@ import { OrderCreatedV1 } from '../../src/modules/order/contract/index.js';
 import { SHARED } from '../../src/shared/infrastructure/composition/tokens.js';
 import type { EventBusPort } from '../../src/shared/kernel/index.js';
 import { deleteKeysWithPrefix } from '../../src/dev/provisioning/redis.js';
-import { availableCredit, eventually, placeOrder, registerCustomer, sql, systemsClosedAfterEach, type TestSystem } from '../support/system.js';
+import {
+  availableCredit,
+  eventually,
+  placeOrder,
+  registerCustomer,
+  sql,
+  systemsClosedAfterEach,
+  type TestSystem,
+} from '../support/system.js';
 
 /**
  * Several deliveries per transaction (DELIVERY_BATCH_SIZE): what a BullMQ job, an in-process
@@ -24,7 +32,10 @@ async function count(system: TestSystem, text: string, params: unknown[] = []): 
 }
 
 /** Places `n` orders (one per new customer) and relays them: `n` pending reserve-credit deliveries. */
-async function pendingReservations(system: TestSystem, n: number): Promise<{ orderIds: string[]; customerIds: string[]; messageIds: string[] }> {
+async function pendingReservations(
+  system: TestSystem,
+  n: number,
+): Promise<{ orderIds: string[]; customerIds: string[]; messageIds: string[] }> {
   const customerIds: string[] = [];
   const orderIds: string[] = [];
   for (let i = 0; i < n; i++) {
@@ -43,7 +54,9 @@ async function pendingReservations(system: TestSystem, n: number): Promise<{ ord
 
 /** The transaction ids that wrote these rows: one id means one transaction. */
 async function writers(system: TestSystem, table: string, column: string, ids: readonly string[]): Promise<string[]> {
-  const rows = await sql<{ xmin: string }>(system, `select distinct xmin::text as xmin from ${table} where ${column} = any(?::uuid[])`, [ids]);
+  const rows = await sql<{ xmin: string }>(system, `select distinct xmin::text as xmin from ${table} where ${column} = any(?::uuid[])`, [
+    ids,
+  ]);
   return rows.map((r) => r.xmin);
 }
 
@@ -58,12 +71,11 @@ async function insertPoison(system: TestSystem, customerId: string): Promise<str
     traceparent: traceparent(),
     payload: { orderId: uuidv7(), customerId, total: { amount: 'abc', currency: 'USD' } },
   };
-  await sql(system, `insert into customers.inbox (use_case, message_id, type, correlation_id, envelope) values (?, ?, 'order.created.v1', ?, ?::jsonb)`, [
-    RESERVE,
-    id,
-    id,
-    JSON.stringify(envelope),
-  ]);
+  await sql(
+    system,
+    `insert into customers.inbox (use_case, message_id, type, correlation_id, envelope) values (?, ?, 'order.created.v1', ?, ?::jsonb)`,
+    [RESERVE, id, id, JSON.stringify(envelope)],
+  );
   return id;
 }
 
@@ -78,14 +90,24 @@ describe('several deliveries in one transaction', () => {
     expect(outcomes).toEqual(['done', 'done', 'done', 'done']);
     // One transaction wrote every reservation, every reply and every inbox mark...
     expect(await writers(system, 'customers.credit_reservations', 'order_id', orderIds)).toHaveLength(1);
-    expect(await writers(system, 'customers.outbox', 'correlation_id', orderIds)).toEqual(await writers(system, 'customers.credit_reservations', 'order_id', orderIds));
-    expect(await writers(system, 'customers.inbox', 'message_id', messageIds)).toEqual(await writers(system, 'customers.credit_reservations', 'order_id', orderIds));
+    expect(await writers(system, 'customers.outbox', 'correlation_id', orderIds)).toEqual(
+      await writers(system, 'customers.credit_reservations', 'order_id', orderIds),
+    );
+    expect(await writers(system, 'customers.inbox', 'message_id', messageIds)).toEqual(
+      await writers(system, 'customers.credit_reservations', 'order_id', orderIds),
+    );
     // ...and the four replies went to the outbox in one statement.
     expect(exec.mock.calls.filter(([text]) => text.includes('.outbox') && text.startsWith('insert'))).toHaveLength(1);
     for (const customerId of customerIds) expect(await availableCredit(system.app, customerId)).toBe(9_000);
 
     // Signalled again (a redelivery, a duplicate job): no second effect.
-    expect(await system.runtime.inboxOf(RESERVE).processBatch(RESERVE, [...messageIds, messageIds[0]!])).toEqual(['duplicate', 'duplicate', 'duplicate', 'duplicate', 'duplicate']);
+    expect(await system.runtime.inboxOf(RESERVE).processBatch(RESERVE, [...messageIds, messageIds[0]!])).toEqual([
+      'duplicate',
+      'duplicate',
+      'duplicate',
+      'duplicate',
+      'duplicate',
+    ]);
     expect(await count(system, `select 1 from customers.outbox where correlation_id = any(?::uuid[])`, [orderIds])).toBe(4);
     for (const customerId of customerIds) expect(await availableCredit(system.app, customerId)).toBe(9_000);
   });
@@ -97,7 +119,11 @@ describe('several deliveries in one transaction', () => {
 
     const outcomes = await system.runtime.inboxOf(RESERVE).processBatch(RESERVE, [messageIds[0]!, poison, messageIds[1]!]);
     expect(outcomes).toEqual(['done', 'dead', 'done']);
-    const [dead] = await sql<{ status: string; error_code: string }>(system, 'select status, error_code from customers.inbox where message_id = ?', [poison]);
+    const [dead] = await sql<{ status: string; error_code: string }>(
+      system,
+      'select status, error_code from customers.inbox where message_id = ?',
+      [poison],
+    );
     expect(dead).toEqual({ status: 'dead', error_code: 'INVALID_PAYLOAD' });
     // The batch was rolled back and its deliveries handled one by one: one effect each.
     expect(await count(system, `select 1 from customers.credit_reservations where order_id = any(?::uuid[])`, [orderIds])).toBe(2);
@@ -113,7 +139,11 @@ describe('several deliveries in one transaction', () => {
 
     const outcomes = await system.runtime.inboxOf(RESERVE).processBatch(RESERVE, messageIds);
     expect(outcomes).toEqual(['done', 'retry', 'done']);
-    const [failed] = await sql<{ status: string; attempts: number }>(system, 'select status, attempts from customers.inbox where message_id = ?', [messageIds[1]]);
+    const [failed] = await sql<{ status: string; attempts: number }>(
+      system,
+      'select status, attempts from customers.inbox where message_id = ?',
+      [messageIds[1]],
+    );
     expect(failed).toEqual({ status: 'pending', attempts: 1 });
     expect(await count(system, `select 1 from customers.credit_reservations where order_id = any(?::uuid[])`, [orderIds])).toBe(2);
     expect(await availableCredit(system.app, customerIds[0]!)).toBe(9_000);
@@ -134,7 +164,11 @@ describe('several deliveries in one transaction', () => {
       await holder.query(`select pg_advisory_xact_lock(hashtextextended('customers/' || $1, 0))`, [customerIds[0]]);
       // The oldest due first, at most `limit`, never the held one.
       expect(await system.runtime.inboxOf(RESERVE).processNextBatch(RESERVE, 2)).toEqual(['done', 'done']);
-      const done = await sql<{ message_id: string }>(system, `select message_id from customers.inbox where use_case = ? and status = 'done'`, [RESERVE]);
+      const done = await sql<{ message_id: string }>(
+        system,
+        `select message_id from customers.inbox where use_case = ? and status = 'done'`,
+        [RESERVE],
+      );
       expect(done.map((r) => r.message_id).sort()).toEqual(messageIds.slice(1, 4).sort());
       await holder.query('rollback');
       expect(await system.runtime.inboxOf(RESERVE).processNextBatch(RESERVE, 10)).toEqual(['done', 'done']);
@@ -149,7 +183,11 @@ describe('several deliveries in one transaction', () => {
     const customer = system.runtime.module('customer');
     const bus = customer.container.get<EventBusPort>(SHARED.EventBus);
     const customerId = uuidv7();
-    const message = createMessage(OrderCreatedV1, { orderId: uuidv7(), customerId, total: USD(1) }, { correlationId: uuidv7(), causationId: null, traceparent: traceparent() });
+    const message = createMessage(
+      OrderCreatedV1,
+      { orderId: uuidv7(), customerId, total: USD(1) },
+      { correlationId: uuidv7(), causationId: null, traceparent: traceparent() },
+    );
     await expect(
       customer.db.run(async () => {
         await customer.db.exec(
@@ -191,7 +229,11 @@ describe('transactions that only buffer rows', () => {
     const system = await start({ consume: false, env: { EVENT_BUS: 'memory' } });
     const customer = system.runtime.module('customer');
     const bus = customer.container.get<EventBusPort>(SHARED.EventBus);
-    const first = createMessage(OrderCreatedV1, { orderId: uuidv7(), customerId: uuidv7(), total: USD(1) }, { correlationId: uuidv7(), causationId: null, traceparent: traceparent() });
+    const first = createMessage(
+      OrderCreatedV1,
+      { orderId: uuidv7(), customerId: uuidv7(), total: USD(1) },
+      { correlationId: uuidv7(), causationId: null, traceparent: traceparent() },
+    );
     const again = { ...first, correlationId: uuidv7() };
     await expect(customer.db.run(() => bus.publish([first, again]))).rejects.toThrow(/duplicate key/);
     expect(await count(system, 'select 1 from customers.outbox where id = ?', [first.id])).toBe(0);
@@ -200,16 +242,24 @@ describe('transactions that only buffer rows', () => {
 
 describe('statements and commits', () => {
   it('names its statements (prepared once per connection) unless DB_PREPARED_STATEMENTS=false', async () => {
-    for (const [setting, named] of [['true', true], ['false', false]] as const) {
+    for (const [setting, named] of [
+      ['true', true],
+      ['false', false],
+    ] as const) {
       const system = await start({ consume: false, env: { EVENT_BUS: 'memory', DB_PREPARED_STATEMENTS: setting } });
       const customerId = await registerCustomer(system.app, USD(1_000));
       const sent = vi.spyOn(pg.Client.prototype, 'query');
       await placeOrder(system.app, customerId, USD(100));
       // pg's overloads type the first argument as a string; the module sends query configs.
-      const configs = sent.mock.calls.map(([q]) => q as unknown).filter((q): q is { name?: string; text: string } => typeof q === 'object' && q !== null && 'text' in q);
+      const configs = sent.mock.calls
+        .map(([q]) => q as unknown)
+        .filter((q): q is { name?: string; text: string } => typeof q === 'object' && q !== null && 'text' in q);
       sent.mockRestore();
       expect(configs.length, `DB_PREPARED_STATEMENTS=${setting}`).toBeGreaterThan(0);
-      expect(configs.every((q) => (q.name !== undefined) === named), `DB_PREPARED_STATEMENTS=${setting}`).toBe(true);
+      expect(
+        configs.every((q) => (q.name !== undefined) === named),
+        `DB_PREPARED_STATEMENTS=${setting}`,
+      ).toBe(true);
     }
   });
 
@@ -238,15 +288,24 @@ describe('transports carry batches', () => {
     const batches = vi.spyOn(inbox, 'process');
     await system.runtime.relay.stop();
     const { orderIds, messageIds } = await pendingReservations(system, 3);
-    await eventually(async () => ((await count(system, `select 1 from customers.credit_reservations where order_id = any(?::uuid[])`, [orderIds])) === 3 ? true : undefined), {
-      what: 'the three reservations',
-    });
+    await eventually(
+      async () =>
+        (await count(system, `select 1 from customers.credit_reservations where order_id = any(?::uuid[])`, [orderIds])) === 3
+          ? true
+          : undefined,
+      {
+        what: 'the three reservations',
+      },
+    );
     expect(batches.mock.calls).toContainEqual([RESERVE, messageIds]);
 
     const queue = new Queue(RESERVE, { connection: { url: redisUrl }, prefix: system.config.BULLMQ_PREFIX });
     try {
       await queue.add('delivery', { messageId: messageIds[0] }, { jobId: `legacy-${messageIds[0]!}` });
-      await eventually(async () => (batches.mock.calls.some(([, ids]) => ids.length === 1 && ids[0] === messageIds[0]) ? true : undefined), { what: 'the legacy job' });
+      await eventually(
+        async () => (batches.mock.calls.some(([, ids]) => ids.length === 1 && ids[0] === messageIds[0]) ? true : undefined),
+        { what: 'the legacy job' },
+      );
       expect(await count(system, `select 1 from customers.outbox where correlation_id = any(?::uuid[])`, [orderIds])).toBe(3);
     } finally {
       await queue.close();

@@ -1,6 +1,16 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { deleteKeysWithPrefix } from '../../src/dev/provisioning/redis.js';
-import { availableCredit, eventually, getOrder, placeOrder, registerCustomer, startTestSystem, TERMINAL, type OrderJson, type TestSystem } from '../support/system.js';
+import {
+  availableCredit,
+  eventually,
+  getOrder,
+  placeOrder,
+  registerCustomer,
+  startTestSystem,
+  TERMINAL,
+  type OrderJson,
+  type TestSystem,
+} from '../support/system.js';
 
 /**
  * Many orders of one customer at once, over BullMQ workers running concurrently: the credit
@@ -28,7 +38,9 @@ describe.each(['choreography', 'orchestration'] as const)(`${ORDERS} concurrent 
 
   it(`approves exactly the ${COVERED} the limit covers and rejects the others`, { timeout: 60_000 }, async () => {
     const customerId = await registerCustomer(system.app, { amount: LIMIT, currency: 'USD' });
-    const ids = await Promise.all(Array.from({ length: ORDERS }, () => placeOrder(system.app, customerId, { amount: AMOUNT, currency: 'USD' })));
+    const ids = await Promise.all(
+      Array.from({ length: ORDERS }, () => placeOrder(system.app, customerId, { amount: AMOUNT, currency: 'USD' })),
+    );
     expect(new Set(ids).size).toBe(ORDERS);
 
     const customers = system.runtime.module('customer').db;
@@ -36,9 +48,15 @@ describe.each(['choreography', 'orchestration'] as const)(`${ORDERS} concurrent 
     let lowest = LIMIT;
     await eventually(
       async () => {
-        const [row] = await customers.query<{ available: string }>('select available_credit as available from customers.customers where id = ?', [customerId]);
+        const [row] = await customers.query<{ available: string }>(
+          'select available_credit as available from customers.customers where id = ?',
+          [customerId],
+        );
         lowest = Math.min(lowest, Number(row?.available));
-        const [open] = await ordering.query<{ n: number }>(`select count(*)::int as n from ordering.orders where customer_id = ? and status = 'PENDING'`, [customerId]);
+        const [open] = await ordering.query<{ n: number }>(
+          `select count(*)::int as n from ordering.orders where customer_id = ? and status = 'PENDING'`,
+          [customerId],
+        );
         return open?.n === 0 ? true : undefined;
       },
       { timeoutMs: 40_000, intervalMs: 50, what: 'every order to end' },
@@ -57,7 +75,9 @@ describe.each(['choreography', 'orchestration'] as const)(`${ORDERS} concurrent 
     await eventually(
       async () => {
         const stats = await system.app.inject({ method: 'GET', url: '/admin/deliveries/stats' });
-        const useCases = (stats.json() as { schemas: Array<{ useCases: Array<{ counts: { pending: number; dead: number } }> }> }).schemas.flatMap((s) => s.useCases);
+        const useCases = (
+          stats.json() as { schemas: Array<{ useCases: Array<{ counts: { pending: number; dead: number } }> }> }
+        ).schemas.flatMap((s) => s.useCases);
         if (useCases.some((u) => u.counts.dead > 0)) throw new Error(`dead deliveries: ${stats.body}`);
         return useCases.every((u) => u.counts.pending === 0) ? true : undefined;
       },
@@ -71,18 +91,28 @@ describe.each(['choreography', 'orchestration'] as const)(`${ORDERS} concurrent 
       [customerId],
     );
     const reserved = reservations.filter((r) => r.status === 'RESERVED');
-    expect(reserved.map((r) => r.order_id).sort()).toEqual(byStatus('APPROVED').map((o) => o.id).sort());
+    expect(reserved.map((r) => r.order_id).sort()).toEqual(
+      byStatus('APPROVED')
+        .map((o) => o.id)
+        .sort(),
+    );
     expect(reserved.every((r) => Number(r.amount) === AMOUNT)).toBe(true);
     const rejectedIds = new Set(byStatus('REJECTED').map((o) => o.id));
-    expect(reservations.filter((r) => r.status !== 'RESERVED').every((r) => r.status === 'RELEASED' && rejectedIds.has(r.order_id))).toBe(true);
+    expect(reservations.filter((r) => r.status !== 'RESERVED').every((r) => r.status === 'RELEASED' && rejectedIds.has(r.order_id))).toBe(
+      true,
+    );
     expect(await availableCredit(system.app, customerId)).toBe(LIMIT - COVERED * AMOUNT);
   });
 
   it('the database refuses a negative available credit on its own', async () => {
     const customerId = await registerCustomer(system.app, { amount: 10, currency: 'USD' });
     const customers = system.runtime.module('customer').db;
-    await expect(customers.exec('update customers.customers set available_credit = -1 where id = ?', [customerId])).rejects.toMatchObject({ code: '23514' });
-    await expect(customers.exec('update customers.customers set available_credit = 11 where id = ?', [customerId])).rejects.toMatchObject({ code: '23514' });
+    await expect(customers.exec('update customers.customers set available_credit = -1 where id = ?', [customerId])).rejects.toMatchObject({
+      code: '23514',
+    });
+    await expect(customers.exec('update customers.customers set available_credit = 11 where id = ?', [customerId])).rejects.toMatchObject({
+      code: '23514',
+    });
     expect(await availableCredit(system.app, customerId)).toBe(10);
   });
 });

@@ -3,7 +3,16 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { deleteKeysWithPrefix } from '../../src/dev/provisioning/redis.js';
 import { traceparent, uuidv7 } from '../../src/shared/kernel/index.js';
-import { availableCredit, eventually, getOrder, placeOrder, registerCustomer, startTestSystem, waitForStatus, type TestSystem } from '../support/system.js';
+import {
+  availableCredit,
+  eventually,
+  getOrder,
+  placeOrder,
+  registerCustomer,
+  startTestSystem,
+  waitForStatus,
+  type TestSystem,
+} from '../support/system.js';
 
 /**
  * Failures of message handlers: retries with backoff scheduled in PostgreSQL, dead letters
@@ -63,10 +72,13 @@ function deliveryOf(orderId: string): Promise<Delivery | undefined> {
 }
 
 function untilDelivery(where: string, params: unknown[], status: string): Promise<Delivery> {
-  return eventually(async () => {
-    const row = await delivery(where, params);
-    return row?.status === status ? row : undefined;
-  }, { what: `a ${RESERVE} delivery to be ${status}` });
+  return eventually(
+    async () => {
+      const row = await delivery(where, params);
+      return row?.status === status ? row : undefined;
+    },
+    { what: `a ${RESERVE} delivery to be ${status}` },
+  );
 }
 
 async function cli(...args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
@@ -141,7 +153,11 @@ describe('a handler that keeps failing', () => {
 
     const dead = await untilDelivery('correlation_id = ?', [orderId], 'dead');
     messageId = dead.message_id;
-    expect(dead).toMatchObject({ attempts: MAX_ATTEMPTS, error_code: 'HANDLER_FAILED', last_error: expect.stringContaining(`credit store unavailable for order ${orderId}`) });
+    expect(dead).toMatchObject({
+      attempts: MAX_ATTEMPTS,
+      error_code: 'HANDLER_FAILED',
+      last_error: expect.stringContaining(`credit store unavailable for order ${orderId}`),
+    });
     expect((await getOrder(system.app, orderId)).status).toBe('PENDING');
     expect(await availableCredit(system.app, victim)).toBe(10_000);
 
@@ -185,7 +201,14 @@ describe('a handler that keeps failing', () => {
 
     const stats = await system.app.inject({ method: 'GET', url: '/admin/deliveries/stats' });
     expect(stats.statusCode).toBe(200);
-    const schemas = (stats.json() as { schemas: Array<{ schema: string; useCases: Array<{ useCase: string; counts: Record<string, number>; oldestPendingAgeMs: number | null }> }> }).schemas;
+    const schemas = (
+      stats.json() as {
+        schemas: Array<{
+          schema: string;
+          useCases: Array<{ useCase: string; counts: Record<string, number>; oldestPendingAgeMs: number | null }>;
+        }>;
+      }
+    ).schemas;
     expect(schemas.map((s) => s.schema).sort()).toEqual(['customers', 'ordering']);
     const reserve = schemas.find((s) => s.schema === 'customers')?.useCases.find((u) => u.useCase === RESERVE);
     expect(reserve?.counts).toMatchObject({ dead: 1, done: expect.any(Number), pending: expect.any(Number) });
@@ -257,10 +280,13 @@ describe('a message that breaks its contract', () => {
     const redriven = await cli('redrive', '--message-id', missingOrderId);
     expect(redriven.code, redriven.stderr).toBe(0);
     expect(JSON.parse(redriven.stdout)).toEqual({ redriven: 1 });
-    const refused = await eventually(async () => {
-      const row = await delivery('message_id = ?', [missingOrderId]);
-      return row?.status === 'dead' && Date.parse(row.updated_at) > Date.parse(missing.updated_at) ? row : undefined;
-    }, { what: 'the re-driven poison to be dead again' });
+    const refused = await eventually(
+      async () => {
+        const row = await delivery('message_id = ?', [missingOrderId]);
+        return row?.status === 'dead' && Date.parse(row.updated_at) > Date.parse(missing.updated_at) ? row : undefined;
+      },
+      { what: 'the re-driven poison to be dead again' },
+    );
     expect(refused.attempts).toBe(1);
     expect(refused.error_code).toBe('INVALID_PAYLOAD');
   });
@@ -300,7 +326,8 @@ describe('a message with added optional fields (a newer producer during a rollin
 
 describe('the admin routes', () => {
   it('refuse malformed requests with a problem', async () => {
-    const post = (payload: unknown) => system.app.inject({ method: 'POST', url: '/admin/dead-letters/redrive', payload: payload as object });
+    const post = (payload: unknown) =>
+      system.app.inject({ method: 'POST', url: '/admin/dead-letters/redrive', payload: payload as object });
     const cases: Array<[Promise<{ statusCode: number; json(): unknown; headers: Record<string, unknown> }>, number, string]> = [
       [post({}), 400, 'VALIDATION_FAILED'],
       [post({ all: false }), 400, 'VALIDATION_FAILED'],
@@ -328,13 +355,25 @@ describe('the admin routes', () => {
     const guarded = await startTestSystem({ env: { EVENT_BUS: 'memory', ADMIN_TOKEN: token }, consume: false, jobs: false });
     try {
       const call = (method: 'GET' | 'POST', url: string, authorization?: string) =>
-        guarded.app.inject({ method, url, ...(method === 'POST' ? { payload: { all: true } } : {}), headers: authorization ? { authorization } : {} });
+        guarded.app.inject({
+          method,
+          url,
+          ...(method === 'POST' ? { payload: { all: true } } : {}),
+          headers: authorization ? { authorization } : {},
+        });
       for (const [method, url] of [
         ['GET', '/admin/dead-letters'],
         ['POST', '/admin/dead-letters/redrive'],
         ['GET', '/admin/deliveries/stats'],
       ] as const) {
-        for (const authorization of [undefined, 'Bearer wrong-token', `Bearer ${token}x`, `Bearer ${token.slice(0, -1)}`, `Basic ${Buffer.from(`admin:${token}`).toString('base64')}`, token]) {
+        for (const authorization of [
+          undefined,
+          'Bearer wrong-token',
+          `Bearer ${token}x`,
+          `Bearer ${token.slice(0, -1)}`,
+          `Basic ${Buffer.from(`admin:${token}`).toString('base64')}`,
+          token,
+        ]) {
           const res = await call(method, url, authorization);
           expect([method, url, authorization, res.statusCode]).toEqual([method, url, authorization, 401]);
           expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);

@@ -29,12 +29,18 @@ const DEADLINE_MS = 500;
 const start = systemsClosedAfterEach(afterEach);
 
 async function messages(system: TestSystem, schema: 'ordering' | 'customers', correlationId: string): Promise<string[]> {
-  const rows = await sql<{ type: string }>(system, `select type from "${schema}".outbox where correlation_id = ? order by seq`, [correlationId]);
+  const rows = await sql<{ type: string }>(system, `select type from "${schema}".outbox where correlation_id = ? order by seq`, [
+    correlationId,
+  ]);
   return rows.map((r) => r.type);
 }
 
 async function reservation(system: TestSystem, orderId: string): Promise<{ status: string; amount: string } | undefined> {
-  const [row] = await sql<{ status: string; amount: string }>(system, 'select status, amount from customers.credit_reservations where order_id = ?', [orderId]);
+  const [row] = await sql<{ status: string; amount: string }>(
+    system,
+    'select status, amount from customers.credit_reservations where order_id = ?',
+    [orderId],
+  );
   return row;
 }
 
@@ -73,13 +79,19 @@ describe('choreography: an order the Customer side never answers', () => {
     const { customerId, orderId } = await placeAndTimeOut(api, 'choreography');
 
     // The Customer side wakes up and handles order.created.v1 first: the late reservation.
-    const [created] = await sql<{ id: string }>(api, `select id from ordering.outbox where correlation_id = ? and type = 'order.created.v1'`, [orderId]);
+    const [created] = await sql<{ id: string }>(
+      api,
+      `select id from ordering.outbox where correlation_id = ? and type = 'order.created.v1'`,
+      [orderId],
+    );
     const reserve = { useCase: 'customer.reserve-credit', messageId: created!.id };
     expect(await api.runtime.inboxOf(reserve.useCase).processOne(reserve)).toBe('done');
     expect(await availableCredit(api.app, customerId)).toBe(4_000);
 
     await startCustomerSide();
-    await eventually(async () => ((await availableCredit(api.app, customerId)) === 10_000 ? true : undefined), { what: 'the late reservation to be released' });
+    await eventually(async () => ((await availableCredit(api.app, customerId)) === 10_000 ? true : undefined), {
+      what: 'the late reservation to be released',
+    });
     expect(await reservation(api, orderId)).toEqual({ status: 'RELEASED', amount: '6000' });
     expect(await messages(api, 'customers', orderId)).toEqual(['customer.credit-reserved.v1', 'customer.credit-released.v1']);
 
@@ -99,7 +111,11 @@ describe('choreography: an order the Customer side never answers', () => {
     const { api, startCustomerSide } = await withCustomerSideDown('choreography');
     const { customerId, orderId } = await placeAndTimeOut(api, 'choreography');
 
-    const [rejected] = await sql<{ id: string }>(api, `select id from ordering.outbox where correlation_id = ? and type = 'order.rejected.v1'`, [orderId]);
+    const [rejected] = await sql<{ id: string }>(
+      api,
+      `select id from ordering.outbox where correlation_id = ? and type = 'order.rejected.v1'`,
+      [orderId],
+    );
     const release = { useCase: 'customer.release-credit', messageId: rejected!.id };
     await eventually(async () => ((await api.runtime.inboxOf(release.useCase).processOne(release)) === 'done' ? true : undefined), {
       what: 'order.rejected.v1 to be relayed and handled',
@@ -108,7 +124,11 @@ describe('choreography: an order the Customer side never answers', () => {
     await startCustomerSide();
     await eventually(
       async () => {
-        const [row] = await sql<{ n: number }>(api, `select count(*)::int as n from customers.inbox where correlation_id = ? and status = 'done'`, [orderId]);
+        const [row] = await sql<{ n: number }>(
+          api,
+          `select count(*)::int as n from customers.inbox where correlation_id = ? and status = 'done'`,
+          [orderId],
+        );
         return row?.n === 2 ? true : undefined;
       },
       { what: 'the Customer side to handle order.created.v1' },
@@ -136,7 +156,12 @@ describe('orchestration: an order the Customer side never answers', () => {
     expect(order).toMatchObject({ status: 'REJECTED', rejectionReason: 'TIMEOUT' });
     expect(step(order, 'credit-reserved')).toEqual([expect.objectContaining({ outcome: 'received' })]);
     expect(step(order, 'release-credit')).toEqual([expect.objectContaining({ outcome: 'sent' })]);
-    expect(await messages(api, 'ordering', orderId)).toEqual(['order.created.v1', 'customer.reserve-credit.v1', 'order.rejected.v1', 'customer.release-credit.v1']);
+    expect(await messages(api, 'ordering', orderId)).toEqual([
+      'order.created.v1',
+      'customer.reserve-credit.v1',
+      'order.rejected.v1',
+      'customer.release-credit.v1',
+    ]);
     expect(await messages(api, 'customers', orderId)).toEqual(['customer.credit-reserved.v1', 'customer.credit-released.v1']);
     expect(await reservation(api, orderId)).toEqual({ status: 'RELEASED', amount: '6000' });
     expect(await availableCredit(api.app, customerId)).toBe(10_000);

@@ -42,7 +42,10 @@ async function count(system: TestSystem, text: string, params: unknown[] = []): 
 }
 
 async function outboxId(system: TestSystem, schema: 'ordering' | 'customers', correlationId: string, type: string): Promise<string> {
-  const rows = await sql<{ id: string }>(system, `select id from "${schema}".outbox where correlation_id = ? and type = ?`, [correlationId, type]);
+  const rows = await sql<{ id: string }>(system, `select id from "${schema}".outbox where correlation_id = ? and type = ?`, [
+    correlationId,
+    type,
+  ]);
   expect(rows, `${type} of ${correlationId}`).toHaveLength(1);
   return rows[0]!.id;
 }
@@ -51,7 +54,9 @@ async function outboxId(system: TestSystem, schema: 'ordering' | 'customers', co
 async function waitAllEnded(system: TestSystem, orderIds: readonly string[], timeoutMs = 20_000): Promise<Map<string, string>> {
   return eventually(
     async () => {
-      const rows = await sql<{ id: string; status: string }>(system, 'select id, status from ordering.orders where id = any(?::uuid[])', [orderIds]);
+      const rows = await sql<{ id: string; status: string }>(system, 'select id, status from ordering.orders where id = any(?::uuid[])', [
+        orderIds,
+      ]);
       if (rows.length !== orderIds.length || rows.some((r) => !TERMINAL.includes(r.status as never))) return undefined;
       return new Map(rows.map((r) => [r.id, r.status]));
     },
@@ -202,7 +207,9 @@ describe('duplicate delivery', () => {
       { type: 'fulfilled', value: 'duplicate' },
     ]);
     expect(await count(system, 'select 1 from customers.credit_reservations where order_id = ?', [orderId])).toBe(1);
-    expect(await count(system, `select 1 from customers.outbox where correlation_id = ? and type = 'customer.credit-reserved.v1'`, [orderId])).toBe(1);
+    expect(
+      await count(system, `select 1 from customers.outbox where correlation_id = ? and type = 'customer.credit-reserved.v1'`, [orderId]),
+    ).toBe(1);
     expect(await availableCredit(system.app, customerId)).toBe(4_000);
   });
 });
@@ -230,16 +237,23 @@ describe('nothing committed is lost', () => {
     const system = await start({ env: { EVENT_BUS: 'bullmq' } });
     const customers = await Promise.all(Array.from({ length: 20 }, (_, i) => registerCustomer(system.app, LIMIT, `customer ${i}`)));
     const place = (from: number, to: number) =>
-      Promise.all(Array.from({ length: to - from }, (_, k) => from + k).map((i) => placeOrder(system.app, customers[i % 20]!, USD(1_000 + ((i * 739) % 4_000)))));
+      Promise.all(
+        Array.from({ length: to - from }, (_, k) => from + k).map((i) =>
+          placeOrder(system.app, customers[i % 20]!, USD(1_000 + ((i * 739) % 4_000))),
+        ),
+      );
 
     const orderIds = await place(0, 50);
     await emptyRedis(system.config.BULLMQ_PREFIX);
     // Flush while the next orders are placed, as soon as jobs wait for a worker. Those jobs are lost
     // for good, so their deliveries can only end through the sweeper's second signal (asserted below).
-    const flush = eventually(async () => {
-      const { waitingJobs } = await emptyRedis(system.config.BULLMQ_PREFIX);
-      return waitingJobs > 0 ? waitingJobs : undefined;
-    }, { timeoutMs: 10_000, intervalMs: 2, what: 'BullMQ jobs waiting for a worker, to flush' });
+    const flush = eventually(
+      async () => {
+        const { waitingJobs } = await emptyRedis(system.config.BULLMQ_PREFIX);
+        return waitingJobs > 0 ? waitingJobs : undefined;
+      },
+      { timeoutMs: 10_000, intervalMs: 2, what: 'BullMQ jobs waiting for a worker, to flush' },
+    );
     orderIds.push(...(await place(50, 100)));
     expect(await flush).toBeGreaterThan(0);
 
@@ -250,10 +264,11 @@ describe('nothing committed is lost', () => {
     // Some deliveries were carried by the sweeper's second signal, not by their first one.
     const resignalled = `signaled_at >= created_at + (? * interval '1 millisecond')`;
     expect(
-      await count(system, `select 1 from customers.inbox where ${resignalled} union all select 1 from ordering.inbox where ${resignalled}`, [
-        system.config.REDELIVERY_AFTER_MS,
-        system.config.REDELIVERY_AFTER_MS,
-      ]),
+      await count(
+        system,
+        `select 1 from customers.inbox where ${resignalled} union all select 1 from ordering.inbox where ${resignalled}`,
+        [system.config.REDELIVERY_AFTER_MS, system.config.REDELIVERY_AFTER_MS],
+      ),
     ).toBeGreaterThan(0);
   });
 
@@ -284,7 +299,10 @@ describe('nothing committed is lost', () => {
     const blocker = new pg.Client({ connectionString: databaseUrl });
     await blocker.connect();
     try {
-      await eventually(async () => (output.includes('"worker ready"') ? true : undefined), { timeoutMs: 20_000, what: `the worker to start:\n${output}` });
+      await eventually(async () => (output.includes('"worker ready"') ? true : undefined), {
+        timeoutMs: 20_000,
+        what: `the worker to start:\n${output}`,
+      });
       await blocker.query('begin');
       await blocker.query('select 1 from customers.customers where id = any($1::uuid[]) for update', [customers]);
       const orderIds: string[] = [];
@@ -294,9 +312,13 @@ describe('nothing committed is lost', () => {
       // Jobs carry several deliveries each (DELIVERY_BATCH_SIZE): how many transactions wait depends on
       // how the relay grouped the ten; every one of them is a job in the middle of its work.
       await eventually(async () => ((await waiting()) >= 1 ? true : undefined), { what: 'reserve-credit jobs in flight' });
-      await eventually(async () => ((await count(api, `select 1 from customers.inbox where use_case = 'customer.reserve-credit'`)) >= 10 ? true : undefined), {
-        what: 'the ten deliveries relayed',
-      });
+      await eventually(
+        async () =>
+          (await count(api, `select 1 from customers.inbox where use_case = 'customer.reserve-credit'`)) >= 10 ? true : undefined,
+        {
+          what: 'the ten deliveries relayed',
+        },
+      );
 
       worker.kill('SIGKILL');
       expect(await exited).toBe('SIGKILL');
@@ -361,7 +383,11 @@ describe('relaying', () => {
 describe('logging', () => {
   it('writes the correlation and causation ids of the message being handled on every line logged while handling it', async () => {
     const lines: Array<Record<string, unknown>> = [];
-    const logger = createLogger({ level: 'debug', name: 'test', destination: { write: (line: string) => void lines.push(JSON.parse(line) as Record<string, unknown>) } });
+    const logger = createLogger({
+      level: 'debug',
+      name: 'test',
+      destination: { write: (line: string) => void lines.push(JSON.parse(line) as Record<string, unknown>) },
+    });
     const system = await start({ logger, env: { EVENT_BUS: 'memory', LOG_LEVEL: 'debug', RETRY_BASE_MS: '60000' } });
     const customerId = await registerCustomer(system.app, LIMIT);
     const orderId = await placeOrder(system.app, customerId, USD(6_000));
@@ -373,9 +399,15 @@ describe('logging', () => {
     const orphanSaga = uuidv7();
     const causationId = uuidv7();
     const customer = system.runtime.module('customer');
-    const orphan = createMessage(CreditReservedV1, { orderId: orphanSaga, customerId, amount: USD(1) }, { correlationId: orphanSaga, causationId, traceparent: traceparent() });
+    const orphan = createMessage(
+      CreditReservedV1,
+      { orderId: orphanSaga, customerId, amount: USD(1) },
+      { correlationId: orphanSaga, causationId, traceparent: traceparent() },
+    );
     await customer.db.run(() => customer.container.get(SHARED.EventBus).publish([orphan]));
-    await eventually(async () => (lines.some((l) => l['messageId'] === orphan.id && l['level'] === 40) ? true : undefined), { what: 'the failed delivery to be logged' });
+    await eventually(async () => (lines.some((l) => l['messageId'] === orphan.id && l['level'] === 40) ? true : undefined), {
+      what: 'the failed delivery to be logged',
+    });
 
     const handling = lines.filter((l) => typeof l['messageId'] === 'string');
     expect(handling.length).toBeGreaterThan(0);
@@ -384,6 +416,10 @@ describe('logging', () => {
     const done = (useCase: string) => lines.find((l) => l['msg'] === 'delivery done' && l['useCase'] === useCase);
     expect(done('customer.reserve-credit')).toMatchObject({ messageId: createdId, correlationId: orderId, causationId: null });
     expect(done('order.approve-order')).toMatchObject({ messageId: reservedId, correlationId: orderId, causationId: createdId });
-    expect(lines.find((l) => l['messageId'] === orphan.id && l['level'] === 40)).toMatchObject({ correlationId: orphanSaga, causationId, code: 'ORDER_NOT_FOUND' });
+    expect(lines.find((l) => l['messageId'] === orphan.id && l['level'] === 40)).toMatchObject({
+      correlationId: orphanSaga,
+      causationId,
+      code: 'ORDER_NOT_FOUND',
+    });
   });
 });

@@ -41,7 +41,9 @@ async function deadlocks(databaseUrl: string): Promise<number> {
   const client = new pg.Client({ connectionString: databaseUrl });
   await client.connect();
   try {
-    const { rows } = await client.query<{ n: string }>('select deadlocks::text as n from pg_stat_database where datname = current_database()');
+    const { rows } = await client.query<{ n: string }>(
+      'select deadlocks::text as n from pg_stat_database where datname = current_database()',
+    );
     return Number(rows[0]?.n ?? 0);
   } finally {
     await client.end();

@@ -86,7 +86,14 @@ beforeAll(async () => {
   await mkdir(join(dir, 'defs'));
   await writeFile(join(dir, 'defs', 'exit-0.json'), JSON.stringify(definition('exit-0', 'setTimeout(() => process.exit(0), 50)')));
   await writeFile(join(dir, 'defs', 'exit-3.json'), JSON.stringify(definition('exit-3', 'process.exit(3)')));
-  ecs = await startLocalEcs({ port: 0, taskDefinitionsDir: join(dir, 'defs'), projectRoot: dir, logger: silentEcsLocalLogger, seed: 42, stopTimeoutMs: 500 });
+  ecs = await startLocalEcs({
+    port: 0,
+    taskDefinitionsDir: join(dir, 'defs'),
+    projectRoot: dir,
+    logger: silentEcsLocalLogger,
+    seed: 42,
+    stopTimeoutMs: 500,
+  });
   client = clientOf(ecs.url);
 });
 
@@ -97,7 +104,14 @@ afterAll(async () => {
 });
 
 beforeEach(() => {
-  ecs.setFaults({ taskStartDelayMs: 0, startFailureRate: 0, throttleRate: 0, failureRate: 0, rateLimits: null, errors: { RunTask: null, DescribeTasks: null } });
+  ecs.setFaults({
+    taskStartDelayMs: 0,
+    startFailureRate: 0,
+    throttleRate: 0,
+    failureRate: 0,
+    rateLimits: null,
+    errors: { RunTask: null, DescribeTasks: null },
+  });
 });
 
 describe('cold starts and tasks that never start', () => {
@@ -185,7 +199,9 @@ describe('RunTask validation as ECS does it', () => {
     const noSubnets = await failure(client.send(new RunTaskCommand({ taskDefinition: 'exit-0', launchType: 'FARGATE' })));
     expect(noSubnets.name).toBe('InvalidParameterException');
     expect(noSubnets.message).toMatch(/Network Configuration must be provided/);
-    const both = await failure(runTask({ launchType: 'FARGATE', capacityProviderStrategy: [{ capacityProvider: 'FARGATE_SPOT', weight: 1 }] }));
+    const both = await failure(
+      runTask({ launchType: 'FARGATE', capacityProviderStrategy: [{ capacityProvider: 'FARGATE_SPOT', weight: 1 }] }),
+    );
     expect(both.name).toBe('InvalidParameterException');
   });
 });
@@ -221,23 +237,35 @@ describe('the AWS CLI as a second client', () => {
 
   it('runs, lists, describes and stops tasks, registers revisions, and reads the endpoint’s errors', { timeout: 60_000 }, async () => {
     const subnets = 'awsvpcConfiguration={subnets=[subnet-local]}';
-    const started = (await cli('run-task', '--task-definition', 'exit-0', '--network-configuration', subnets)) as { tasks: Array<{ taskArn: string }> };
+    const started = (await cli('run-task', '--task-definition', 'exit-0', '--network-configuration', subnets)) as {
+      tasks: Array<{ taskArn: string }>;
+    };
     const arn = started.tasks[0]!.taskArn;
     const listed = (await cli('list-tasks', '--desired-status', 'STOPPED')) as { taskArns: string[] };
     await until(arn, 'STOPPED');
     const stoppedList = (await cli('list-tasks', '--desired-status', 'STOPPED')) as { taskArns: string[] };
     expect([...listed.taskArns, ...stoppedList.taskArns]).toContain(arn);
-    const described = (await cli('describe-tasks', '--tasks', arn)) as { tasks: Array<{ lastStatus: string; containers: Array<{ exitCode: number }> }> };
+    const described = (await cli('describe-tasks', '--tasks', arn)) as {
+      tasks: Array<{ lastStatus: string; containers: Array<{ exitCode: number }> }>;
+    };
     expect(described.tasks[0]).toMatchObject({ lastStatus: 'STOPPED', containers: [{ exitCode: 0 }] });
     ecs.setFaults({ taskStartDelayMs: 5_000 });
-    const slow = (await cli('run-task', '--task-definition', 'exit-0', '--network-configuration', subnets)) as { tasks: Array<{ taskArn: string }> };
-    const stopped = (await cli('stop-task', '--task', slow.tasks[0]!.taskArn, '--reason', 'from the CLI')) as { task: { desiredStatus: string } };
+    const slow = (await cli('run-task', '--task-definition', 'exit-0', '--network-configuration', subnets)) as {
+      tasks: Array<{ taskArn: string }>;
+    };
+    const stopped = (await cli('stop-task', '--task', slow.tasks[0]!.taskArn, '--reason', 'from the CLI')) as {
+      task: { desiredStatus: string };
+    };
     expect(stopped.task.desiredStatus).toBe('STOPPED');
     const file = join(dir, 'cli-definition.json');
     await writeFile(file, JSON.stringify(definition('cli-family', 'process.exit(0)')));
-    const registered = (await cli('register-task-definition', '--cli-input-json', `file://${file}`)) as { taskDefinition: { revision: number } };
+    const registered = (await cli('register-task-definition', '--cli-input-json', `file://${file}`)) as {
+      taskDefinition: { revision: number };
+    };
     expect(registered.taskDefinition.revision).toBe(1);
     ecs.setFaults({ errors: { RunTask: { type: 'AccessDeniedException', rate: 1 } } });
-    await expect(cli('run-task', '--task-definition', 'exit-0', '--network-configuration', subnets)).rejects.toThrow(/AccessDeniedException/);
+    await expect(cli('run-task', '--task-definition', 'exit-0', '--network-configuration', subnets)).rejects.toThrow(
+      /AccessDeniedException/,
+    );
   });
 });

@@ -38,9 +38,7 @@ const nodeTask = (family: string, script: string, environment: { name: string; v
   networkMode: 'awsvpc',
   cpu: '256',
   memory: '512',
-  containerDefinitions: [
-    { name: 'app', image: 'saga-monolith:local', essential: true, command: ['node', '-e', script], environment },
-  ],
+  containerDefinitions: [{ name: 'app', image: 'saga-monolith:local', essential: true, command: ['node', '-e', script], environment }],
 });
 
 // Scripts run with `node -e` (CommonJS); OUT_FILE comes from the overrides or the definition.
@@ -125,8 +123,7 @@ async function rejection(promise: Promise<unknown>): Promise<Error & { $metadata
   throw new Error('expected the call to fail');
 }
 
-const lines = async (file: string) =>
-  (await readFile(file, 'utf8').catch(() => '')).split('\n').filter((l) => l.length > 0);
+const lines = async (file: string) => (await readFile(file, 'utf8').catch(() => '')).split('\n').filter((l) => l.length > 0);
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'ecs-local-test-'));
@@ -226,12 +223,22 @@ describe('local ECS endpoint with the real ECSClient', () => {
     });
     const taskId = task.taskArn!.split('/').pop()!;
     await waitFor(
-      async () => (logger.lines.some((l) => l.msg === 'hello from the task: hello-override' && 'task' in l.obj && l.obj.task === taskId) ? true : undefined),
+      async () =>
+        logger.lines.some((l) => l.msg === 'hello from the task: hello-override' && 'task' in l.obj && l.obj.task === taskId)
+          ? true
+          : undefined,
       'the task output in the endpoint log',
     );
     // A structured (pino) line arrives as an object at its own level, not as an escaped string.
-    const structured = await waitFor(async () => logger.lines.find((l) => l.msg === 'delivery failed'), 'the task JSON line in the endpoint log');
-    expect(structured).toEqual({ level: 'error', msg: 'delivery failed', obj: { useCase: 'order.approve-order', taskLogger: 'task', task: taskId, container: expect.any(String) } });
+    const structured = await waitFor(
+      async () => logger.lines.find((l) => l.msg === 'delivery failed'),
+      'the task JSON line in the endpoint log',
+    );
+    expect(structured).toEqual({
+      level: 'error',
+      msg: 'delivery failed',
+      obj: { useCase: 'order.approve-order', taskLogger: 'task', task: taskId, container: expect.any(String) },
+    });
   });
 
   it('records a non-zero exit code', async () => {
@@ -304,9 +311,7 @@ describe('local ECS endpoint with the real ECSClient', () => {
     const page1 = await client.send(new ListTasksCommand({ cluster, startedBy: 'lister', maxResults: 2 }));
     expect(page1.taskArns).toEqual(started.slice(0, 2));
     expect(page1.nextToken).toBeTypeOf('string');
-    const page2 = await client.send(
-      new ListTasksCommand({ cluster, startedBy: 'lister', maxResults: 2, nextToken: page1.nextToken! }),
-    );
+    const page2 = await client.send(new ListTasksCommand({ cluster, startedBy: 'lister', maxResults: 2, nextToken: page1.nextToken! }));
     expect(page2.taskArns).toEqual(started.slice(2));
     expect(page2.nextToken).toBeUndefined();
 
@@ -383,7 +388,8 @@ describe('local ECS endpoint with the real ECSClient', () => {
 
     const big = await rejection(
       client.send(
-        new RunTaskCommand({ ...AWSVPC,
+        new RunTaskCommand({
+          ...AWSVPC,
           taskDefinition: 'exit-3',
           overrides: { containerOverrides: [{ name: 'app', environment: [{ name: 'PAYLOAD', value: 'x'.repeat(8200) }] }] },
         }),
@@ -403,9 +409,13 @@ describe('local ECS endpoint with the real ECSClient', () => {
     const badCluster = await rejection(client.send(new RunTaskCommand({ ...AWSVPC, taskDefinition: 'exit-3', cluster: 'bad cluster!' })));
     expect(badCluster.name).toBe('InvalidParameterException');
 
-    const longToken = await rejection(client.send(new RunTaskCommand({ ...AWSVPC, taskDefinition: 'exit-3', clientToken: 't'.repeat(65) })));
+    const longToken = await rejection(
+      client.send(new RunTaskCommand({ ...AWSVPC, taskDefinition: 'exit-3', clientToken: 't'.repeat(65) })),
+    );
     expect(longToken.name).toBe('InvalidParameterException');
-    const longStartedBy = await rejection(client.send(new RunTaskCommand({ ...AWSVPC, taskDefinition: 'exit-3', startedBy: 's'.repeat(129) })));
+    const longStartedBy = await rejection(
+      client.send(new RunTaskCommand({ ...AWSVPC, taskDefinition: 'exit-3', startedBy: 's'.repeat(129) })),
+    );
     expect(longStartedBy.name).toBe('InvalidParameterException');
     const badOverride = await rejection(
       client.send(new RunTaskCommand({ ...AWSVPC, taskDefinition: 'exit-3', overrides: { containerOverrides: [{ name: 'sidecar' }] } })),
@@ -417,7 +427,13 @@ describe('local ECS endpoint with the real ECSClient', () => {
   });
 
   it('ClusterNotFoundException when the endpoint is configured with a list of clusters', async () => {
-    const strict = await startLocalEcs({ port: 0, taskDefinitionsDir: defsDir, projectRoot: dir, clusters: ['saga'], logger: new RecordingLogger() });
+    const strict = await startLocalEcs({
+      port: 0,
+      taskDefinitionsDir: defsDir,
+      projectRoot: dir,
+      clusters: ['saga'],
+      logger: new RecordingLogger(),
+    });
     const strictClient = newClient(strict.url);
     try {
       const err = await rejection(strictClient.send(new RunTaskCommand({ ...AWSVPC, cluster: 'other', taskDefinition: 'exit-3' })));
@@ -458,7 +474,10 @@ describe('local ECS endpoint with the real ECSClient', () => {
     expect(out.tasks).toEqual([]);
     expect(out.failures).toHaveLength(2);
     for (const f of out.failures ?? []) {
-      expect(['RESOURCE:MEMORY', 'Capacity is unavailable at this time. Please try again later or in a different availability zone']).toContain(f.reason);
+      expect([
+        'RESOURCE:MEMORY',
+        'Capacity is unavailable at this time. Please try again later or in a different availability zone',
+      ]).toContain(f.reason);
     }
     const after = ecs.stats();
     expect(after.runTaskFailures - before.runTaskFailures).toBe(1);
@@ -506,11 +525,18 @@ describe('local ECS endpoint with the real ECSClient', () => {
   });
 
   it('close() stops the running tasks with SIGTERM', async () => {
-    const own = await startLocalEcs({ port: 0, taskDefinitionsDir: defsDir, projectRoot: dir, stopTimeoutMs: 2_000, logger: new RecordingLogger() });
+    const own = await startLocalEcs({
+      port: 0,
+      taskDefinitionsDir: defsDir,
+      projectRoot: dir,
+      stopTimeoutMs: 2_000,
+      logger: new RecordingLogger(),
+    });
     const ownClient = newClient(own.url);
     const out = join(dir, 'close.log');
     const run = await ownClient.send(
-      new RunTaskCommand({ ...AWSVPC,
+      new RunTaskCommand({
+        ...AWSVPC,
         taskDefinition: 'sleeper',
         overrides: { containerOverrides: [{ name: 'app', environment: [{ name: 'OUT_FILE', value: out }] }] },
       }),

@@ -43,7 +43,11 @@ async function rowCounts(): Promise<Record<string, number>> {
 
 /** The rows only requests write; the outboxes also grow while earlier orders' sagas run. */
 function requestWrites(counts: Record<string, number>): Record<string, number | undefined> {
-  return { orders: counts['ordering.orders'], idempotencyKeys: counts['ordering.idempotency_keys'], customers: counts['customers.customers'] };
+  return {
+    orders: counts['ordering.orders'],
+    idempotencyKeys: counts['ordering.idempotency_keys'],
+    customers: counts['customers.customers'],
+  };
 }
 
 function expectProblem(res: LightMyRequestResponse, status: number, code: string): Record<string, unknown> {
@@ -72,21 +76,69 @@ const MALFORMED_ORDERS: readonly Malformed[] = [
   { name: 'invalid JSON', body: '{"customerId": ', status: 400, code: 'MALFORMED_JSON' },
   { name: 'an empty body with a JSON content type', body: '', status: 400, code: 'MALFORMED_JSON' },
   { name: 'a JSON array', body: '[]', status: 400, code: 'VALIDATION_FAILED' },
-  { name: 'an amount as a string', body: total({ amount: '100', currency: 'USD' }), status: 400, code: 'VALIDATION_FAILED', path: '/total/amount' },
+  {
+    name: 'an amount as a string',
+    body: total({ amount: '100', currency: 'USD' }),
+    status: 400,
+    code: 'VALIDATION_FAILED',
+    path: '/total/amount',
+  },
   { name: 'a negative amount', body: total(USD(-100)), status: 400, code: 'VALIDATION_FAILED', path: '/total/amount' },
   { name: 'a zero amount', body: total(USD(0)), status: 400, code: 'VALIDATION_FAILED', path: '/total/amount' },
   { name: 'a fractional amount', body: total(USD(1.5)), status: 400, code: 'VALIDATION_FAILED', path: '/total/amount' },
-  { name: 'an unsafe integer amount', body: () => `{"customerId":"${customerId}","total":{"amount":9007199254740992,"currency":"USD"}}`, status: 400, code: 'VALIDATION_FAILED', path: '/total/amount' },
-  { name: 'an amount of 1e300', body: () => `{"customerId":"${customerId}","total":{"amount":1e300,"currency":"USD"}}`, status: 400, code: 'VALIDATION_FAILED', path: '/total/amount' },
-  { name: 'a lower-case currency', body: total({ amount: 100, currency: 'usd' }), status: 400, code: 'VALIDATION_FAILED', path: '/total/currency' },
-  { name: 'a two-letter currency', body: total({ amount: 100, currency: 'US' }), status: 400, code: 'VALIDATION_FAILED', path: '/total/currency' },
-  { name: 'three capital letters that are not an ISO 4217 currency', body: total({ amount: 100, currency: 'XYZ' }), status: 400, code: 'VALIDATION_FAILED', path: '/total/currency' },
+  {
+    name: 'an unsafe integer amount',
+    body: () => `{"customerId":"${customerId}","total":{"amount":9007199254740992,"currency":"USD"}}`,
+    status: 400,
+    code: 'VALIDATION_FAILED',
+    path: '/total/amount',
+  },
+  {
+    name: 'an amount of 1e300',
+    body: () => `{"customerId":"${customerId}","total":{"amount":1e300,"currency":"USD"}}`,
+    status: 400,
+    code: 'VALIDATION_FAILED',
+    path: '/total/amount',
+  },
+  {
+    name: 'a lower-case currency',
+    body: total({ amount: 100, currency: 'usd' }),
+    status: 400,
+    code: 'VALIDATION_FAILED',
+    path: '/total/currency',
+  },
+  {
+    name: 'a two-letter currency',
+    body: total({ amount: 100, currency: 'US' }),
+    status: 400,
+    code: 'VALIDATION_FAILED',
+    path: '/total/currency',
+  },
+  {
+    name: 'three capital letters that are not an ISO 4217 currency',
+    body: total({ amount: 100, currency: 'XYZ' }),
+    status: 400,
+    code: 'VALIDATION_FAILED',
+    path: '/total/currency',
+  },
   { name: 'an unknown top-level field', body: order({ coupon: 'FREE' }), status: 400, code: 'VALIDATION_FAILED', path: '/coupon' },
-  { name: 'an unknown field inside total', body: total({ amount: 100, currency: 'USD', discount: 5 }), status: 400, code: 'VALIDATION_FAILED', path: '/total/discount' },
+  {
+    name: 'an unknown field inside total',
+    body: total({ amount: 100, currency: 'USD', discount: 5 }),
+    status: 400,
+    code: 'VALIDATION_FAILED',
+    path: '/total/discount',
+  },
   { name: 'a missing customerId', body: JSON.stringify({ total: USD(100) }), status: 400, code: 'VALIDATION_FAILED' },
   { name: 'a missing total', body: () => JSON.stringify({ customerId }), status: 400, code: 'VALIDATION_FAILED' },
   { name: 'a missing currency', body: total({ amount: 100 }), status: 400, code: 'VALIDATION_FAILED', path: '/total' },
-  { name: 'a customerId that is not a UUID', body: order({ customerId: 'customer-1' }), status: 400, code: 'VALIDATION_FAILED', path: '/customerId' },
+  {
+    name: 'a customerId that is not a UUID',
+    body: order({ customerId: 'customer-1' }),
+    status: 400,
+    code: 'VALIDATION_FAILED',
+    path: '/customerId',
+  },
   { name: 'a body over BODY_LIMIT_BYTES', body: order({ padding: 'x'.repeat(20 * 1024) }), status: 413, code: 'PAYLOAD_TOO_LARGE' },
   { name: 'a text/plain body', body: order({}), contentType: 'text/plain', status: 415, code: 'UNSUPPORTED_MEDIA_TYPE' },
 ];
@@ -95,10 +147,33 @@ const customer = (fields: Record<string, unknown>) => JSON.stringify({ name: 'Ad
 
 const MALFORMED_CUSTOMERS: readonly Malformed[] = [
   { name: 'invalid JSON', body: '{"name":', status: 400, code: 'MALFORMED_JSON' },
-  { name: 'a negative credit limit', body: customer({ creditLimit: USD(-1) }), status: 400, code: 'VALIDATION_FAILED', path: '/creditLimit/amount' },
-  { name: 'a fractional credit limit', body: customer({ creditLimit: USD(0.5) }), status: 400, code: 'VALIDATION_FAILED', path: '/creditLimit/amount' },
-  { name: 'a credit limit in a currency that is not ISO 4217', body: customer({ creditLimit: { amount: 100, currency: 'SSO' } }), status: 400, code: 'VALIDATION_FAILED', path: '/creditLimit/currency' },
-  { name: 'a credit limit as a string', body: customer({ creditLimit: { amount: '100', currency: 'USD' } }), status: 400, code: 'VALIDATION_FAILED' },
+  {
+    name: 'a negative credit limit',
+    body: customer({ creditLimit: USD(-1) }),
+    status: 400,
+    code: 'VALIDATION_FAILED',
+    path: '/creditLimit/amount',
+  },
+  {
+    name: 'a fractional credit limit',
+    body: customer({ creditLimit: USD(0.5) }),
+    status: 400,
+    code: 'VALIDATION_FAILED',
+    path: '/creditLimit/amount',
+  },
+  {
+    name: 'a credit limit in a currency that is not ISO 4217',
+    body: customer({ creditLimit: { amount: 100, currency: 'SSO' } }),
+    status: 400,
+    code: 'VALIDATION_FAILED',
+    path: '/creditLimit/currency',
+  },
+  {
+    name: 'a credit limit as a string',
+    body: customer({ creditLimit: { amount: '100', currency: 'USD' } }),
+    status: 400,
+    code: 'VALIDATION_FAILED',
+  },
   { name: 'an unknown field', body: customer({ vip: true }), status: 400, code: 'VALIDATION_FAILED', path: '/vip' },
   { name: 'an empty name', body: customer({ name: '' }), status: 400, code: 'VALIDATION_FAILED', path: '/name' },
   { name: 'a name of spaces only', body: customer({ name: '   ' }), status: 422, code: 'INVALID_CUSTOMER_NAME' },
@@ -136,11 +211,20 @@ it.each([
 
 describe('customers', () => {
   it('POST /customers answers 201 with the customer and its Location', async () => {
-    const res = await system.app.inject({ method: 'POST', url: '/customers', payload: { name: 'Grace', creditLimit: { amount: 2_500, currency: 'EUR' } } });
+    const res = await system.app.inject({
+      method: 'POST',
+      url: '/customers',
+      payload: { name: 'Grace', creditLimit: { amount: 2_500, currency: 'EUR' } },
+    });
     expect(res.statusCode).toBe(201);
     expect(res.headers['content-type']).toMatch(/^application\/json/);
     const body = res.json() as { id: string };
-    expect(body).toEqual({ id: expect.stringMatching(UUID), name: 'Grace', creditLimit: { amount: 2_500, currency: 'EUR' }, availableCredit: { amount: 2_500, currency: 'EUR' } });
+    expect(body).toEqual({
+      id: expect.stringMatching(UUID),
+      name: 'Grace',
+      creditLimit: { amount: 2_500, currency: 'EUR' },
+      availableCredit: { amount: 2_500, currency: 'EUR' },
+    });
     expect(res.headers['location']).toBe(`/customers/${body.id}`);
 
     const got = await system.app.inject({ method: 'GET', url: `/customers/${body.id}` });
@@ -239,7 +323,12 @@ describe('GET /orders: keyset pagination, newest first', () => {
       const body = res.json() as { items: Array<Record<string, unknown>>; nextCursor: string | null };
       expect(Object.keys(body).sort()).toEqual(['items', 'nextCursor']);
       for (const item of body.items) {
-        expect(item).toEqual({ id: expect.stringMatching(UUID), customerId: listCustomer, total: expect.objectContaining({ currency: 'USD' }), status: expect.any(String) });
+        expect(item).toEqual({
+          id: expect.stringMatching(UUID),
+          customerId: listCustomer,
+          total: expect.objectContaining({ currency: 'USD' }),
+          status: expect.any(String),
+        });
       }
       seen.push(...body.items.map((i) => i['id'] as string));
       pages.push(body.items.length);
@@ -268,11 +357,14 @@ describe('GET /orders: keyset pagination, newest first', () => {
     expectProblem(await list(`customerId=${listCustomer}&limit=101`), 422, 'INVALID_LIMIT');
   });
 
-  it.each(['0', '101', '999', '1000', '-1', '1.5', 'abc', '', '1e2', ' 5', '9'.repeat(400)])('refuses limit=%j with one code and one sentence', async (limit) => {
-    const res = await list(`customerId=${listCustomer}&limit=${encodeURIComponent(limit)}`);
-    expectProblem(res, 422, 'INVALID_LIMIT');
-    expect(res.json()).toMatchObject({ detail: 'limit must be an integer from 1 to 100' });
-  });
+  it.each(['0', '101', '999', '1000', '-1', '1.5', 'abc', '', '1e2', ' 5', '9'.repeat(400)])(
+    'refuses limit=%j with one code and one sentence',
+    async (limit) => {
+      const res = await list(`customerId=${listCustomer}&limit=${encodeURIComponent(limit)}`);
+      expectProblem(res, 422, 'INVALID_LIMIT');
+      expect(res.json()).toMatchObject({ detail: 'limit must be an integer from 1 to 100' });
+    },
+  );
 
   it('refuses a cursor it did not issue, a malformed customerId and unknown parameters', async () => {
     expectProblem(await list(`customerId=${listCustomer}&cursor=not-a-cursor`), 422, 'INVALID_CURSOR');
@@ -297,7 +389,12 @@ describe('Idempotency-Key', () => {
     expect(replay.headers['location']).toBe(`/orders/${firstId}`);
     expect((replay.json() as { id: string }).id).toBe(firstId);
     // The same customer id in upper case is the same request.
-    const upper = await system.app.inject({ method: 'POST', url: '/orders', payload: { customerId: customerId.toUpperCase(), total: USD(77) }, headers });
+    const upper = await system.app.inject({
+      method: 'POST',
+      url: '/orders',
+      payload: { customerId: customerId.toUpperCase(), total: USD(77) },
+      headers,
+    });
     expect((upper.json() as { id: string }).id).toBe(firstId);
 
     const reused = await system.app.inject({ method: 'POST', url: '/orders', payload: { customerId, total: USD(78) }, headers });
@@ -310,7 +407,9 @@ describe('Idempotency-Key', () => {
     const before = await rowCounts();
     const headers = { 'idempotency-key': `concurrent-${Date.now()}` };
     const responses = await Promise.all(
-      Array.from({ length: 10 }, () => system.app.inject({ method: 'POST', url: '/orders', payload: { customerId, total: USD(5) }, headers })),
+      Array.from({ length: 10 }, () =>
+        system.app.inject({ method: 'POST', url: '/orders', payload: { customerId, total: USD(5) }, headers }),
+      ),
     );
     expect(responses.map((r) => r.statusCode)).toEqual(Array(10).fill(202));
     expect(new Set(responses.map((r) => (r.json() as { id: string }).id)).size).toBe(1);
@@ -323,7 +422,12 @@ describe('Idempotency-Key', () => {
   it('refuses a key that is not 1 to 200 visible ASCII characters', async () => {
     const before = await rowCounts();
     for (const key of ['has space', 'x'.repeat(201), 'ünïcode']) {
-      const res = await system.app.inject({ method: 'POST', url: '/orders', payload: { customerId, total: USD(5) }, headers: { 'idempotency-key': key } });
+      const res = await system.app.inject({
+        method: 'POST',
+        url: '/orders',
+        payload: { customerId, total: USD(5) },
+        headers: { 'idempotency-key': key },
+      });
       expectProblem(res, 422, 'INVALID_IDEMPOTENCY_KEY');
     }
     expect(requestWrites(await rowCounts())).toEqual(requestWrites(before));
@@ -337,11 +441,27 @@ describe('documentation', () => {
     const doc = res.json() as {
       openapi: string;
       info: { title: string; version: string };
-      paths: Record<string, Record<string, { parameters?: Array<{ in: string; name: string; required?: boolean }>; responses: Record<string, unknown>; requestBody?: unknown }>>;
+      paths: Record<
+        string,
+        Record<
+          string,
+          {
+            parameters?: Array<{ in: string; name: string; required?: boolean }>;
+            responses: Record<string, unknown>;
+            requestBody?: unknown;
+          }
+        >
+      >;
     };
     expect(doc.openapi).toMatch(/^3\.1\.\d+$/);
-    expect(doc.info).toEqual({ title: expect.any(String), version: expect.stringMatching(/^\d+\.\d+\.\d+/), license: { name: 'MIT', identifier: 'MIT' } });
-    const operations = Object.entries(doc.paths).flatMap(([path, item]) => Object.keys(item).map((method) => `${method.toUpperCase()} ${path}`));
+    expect(doc.info).toEqual({
+      title: expect.any(String),
+      version: expect.stringMatching(/^\d+\.\d+\.\d+/),
+      license: { name: 'MIT', identifier: 'MIT' },
+    });
+    const operations = Object.entries(doc.paths).flatMap(([path, item]) =>
+      Object.keys(item).map((method) => `${method.toUpperCase()} ${path}`),
+    );
     expect(operations).toEqual(
       expect.arrayContaining([
         'POST /customers',
@@ -362,11 +482,16 @@ describe('documentation', () => {
       for (const [method, operation] of Object.entries(item)) {
         expect(Object.keys(operation.responses).length, `${method} ${path} documents its responses`).toBeGreaterThan(0);
         for (const name of templated) {
-          expect(operation.parameters, `${method} ${path} declares {${name}}`).toEqual(expect.arrayContaining([expect.objectContaining({ in: 'path', name, required: true })]));
+          expect(operation.parameters, `${method} ${path} declares {${name}}`).toEqual(
+            expect.arrayContaining([expect.objectContaining({ in: 'path', name, required: true })]),
+          );
         }
       }
     }
-    expect(doc.paths['/orders']?.['post']?.requestBody).toMatchObject({ required: true, content: { 'application/json': { schema: { additionalProperties: false } } } });
+    expect(doc.paths['/orders']?.['post']?.requestBody).toMatchObject({
+      required: true,
+      content: { 'application/json': { schema: { additionalProperties: false } } },
+    });
     expect(Object.keys(doc.paths['/orders']?.['post']?.responses ?? {})).toEqual(expect.arrayContaining(['202', '400', '409']));
     // The probes are documented (operators and load balancers call them); the document itself is not.
     expect(Object.keys(doc.paths)).not.toContain('/openapi.json');
@@ -409,7 +534,11 @@ describe('health and unknown routes', () => {
 
   it('GET /health/ready answers 503 NOT_READY when the transport is down', async () => {
     const port = await closedPort();
-    const down = await startTestSystem({ env: { EVENT_BUS: 'bullmq', REDIS_URL: `redis://127.0.0.1:${port}` }, consume: false, jobs: false });
+    const down = await startTestSystem({
+      env: { EVENT_BUS: 'bullmq', REDIS_URL: `redis://127.0.0.1:${port}` },
+      consume: false,
+      jobs: false,
+    });
     try {
       const res = await down.app.inject({ method: 'GET', url: '/health/ready' });
       const body = expectProblem(res, 503, 'NOT_READY');

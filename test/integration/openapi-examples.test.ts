@@ -14,11 +14,17 @@ interface Operation {
 }
 
 async function operationsWithBodies(): Promise<Array<{ method: string; path: string; example: unknown }>> {
-  const document = (await system.app.inject({ method: 'GET', url: '/openapi.json' })).json() as { paths: Record<string, Record<string, Operation>> };
+  const document = (await system.app.inject({ method: 'GET', url: '/openapi.json' })).json() as {
+    paths: Record<string, Record<string, Operation>>;
+  };
   return Object.entries(document.paths).flatMap(([path, operations]) =>
     Object.entries(operations)
       .filter(([, operation]) => operation.requestBody !== undefined)
-      .map(([method, operation]) => ({ method: method.toUpperCase(), path, example: operation.requestBody?.content['application/json']?.example })),
+      .map(([method, operation]) => ({
+        method: method.toUpperCase(),
+        path,
+        example: operation.requestBody?.content['application/json']?.example,
+      })),
   );
 }
 

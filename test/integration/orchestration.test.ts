@@ -30,7 +30,11 @@ const SAGA = 'order.place-order-saga';
 
 const start = systemsClosedAfterEach(afterEach);
 
-async function messages(system: TestSystem, schema: 'ordering' | 'customers', correlationId: string): Promise<Array<{ id: string; type: string; causation_id: string }>> {
+async function messages(
+  system: TestSystem,
+  schema: 'ordering' | 'customers',
+  correlationId: string,
+): Promise<Array<{ id: string; type: string; causation_id: string }>> {
   return sql(system, `select id, type, causation_id from "${schema}".outbox where correlation_id = ? order by seq`, [correlationId]);
 }
 
@@ -42,7 +46,11 @@ interface DeliveryRow {
 }
 
 async function delivery(system: TestSystem, messageId: string): Promise<DeliveryRow | undefined> {
-  const [row] = await sql<DeliveryRow>(system, `select status, attempts, error_code, last_error from ordering.inbox where use_case = ? and message_id = ?`, [SAGA, messageId]);
+  const [row] = await sql<DeliveryRow>(
+    system,
+    `select status, attempts, error_code, last_error from ordering.inbox where use_case = ? and message_id = ?`,
+    [SAGA, messageId],
+  );
   return row;
 }
 
@@ -56,10 +64,16 @@ const steps = (order: OrderJson, name: string) => (order.saga?.steps ?? []).filt
 
 describe('orchestration', () => {
   it('retries a reply for an unknown saga, then dead-letters it with SAGA_NOT_FOUND', async () => {
-    const system = await start({ env: { ...ORCHESTRATION, EVENT_BUS: 'bullmq', DELIVERY_MAX_ATTEMPTS: '3', RETRY_BASE_MS: '50', RETRY_MAX_MS: '200' } });
+    const system = await start({
+      env: { ...ORCHESTRATION, EVENT_BUS: 'bullmq', DELIVERY_MAX_ATTEMPTS: '3', RETRY_BASE_MS: '50', RETRY_MAX_MS: '200' },
+    });
     const customerId = await registerCustomer(system.app, LIMIT);
     const sagaId = uuidv7();
-    const reply = createMessage(CreditReservedV1, { orderId: sagaId, customerId, amount: USD(100) }, { correlationId: sagaId, causationId: uuidv7(), traceparent: traceparent() });
+    const reply = createMessage(
+      CreditReservedV1,
+      { orderId: sagaId, customerId, amount: USD(100) },
+      { correlationId: sagaId, causationId: uuidv7(), traceparent: traceparent() },
+    );
     await publishAsCustomer(system, reply);
 
     const dead = await eventually(
@@ -72,7 +86,9 @@ describe('orchestration', () => {
     expect(dead).toMatchObject({ attempts: 3, error_code: 'SAGA_NOT_FOUND' });
     expect(dead.last_error).toContain(sagaId);
     const letters = await listDeadLetters(system.runtime.module('order').db, { limit: 10, useCase: SAGA });
-    expect(letters).toEqual([expect.objectContaining({ messageId: reply.id, correlationId: sagaId, attempts: 3, errorCode: 'SAGA_NOT_FOUND' })]);
+    expect(letters).toEqual([
+      expect.objectContaining({ messageId: reply.id, correlationId: sagaId, attempts: 3, errorCode: 'SAGA_NOT_FOUND' }),
+    ]);
   });
 
   it('gives a reply sent twice (same payload, new message id) no second effect', async () => {
@@ -80,16 +96,24 @@ describe('orchestration', () => {
     const customerId = await registerCustomer(system.app, LIMIT);
     const orderId = await placeOrder(system.app, customerId, USD(6_000));
     await waitForStatus(system.app, orderId, ['APPROVED']);
-    const [original] = await sql<{ id: string; payload: { orderId: string; customerId: string; amount: { amount: number; currency: string } }; causation_id: string }>(
-      system,
-      `select id, payload, causation_id from customers.outbox where correlation_id = ? and type = 'customer.credit-reserved.v1'`,
-      [orderId],
-    );
-    const copy = createMessage(CreditReservedV1, original!.payload, { correlationId: orderId, causationId: original!.causation_id, traceparent: traceparent() });
+    const [original] = await sql<{
+      id: string;
+      payload: { orderId: string; customerId: string; amount: { amount: number; currency: string } };
+      causation_id: string;
+    }>(system, `select id, payload, causation_id from customers.outbox where correlation_id = ? and type = 'customer.credit-reserved.v1'`, [
+      orderId,
+    ]);
+    const copy = createMessage(CreditReservedV1, original!.payload, {
+      correlationId: orderId,
+      causationId: original!.causation_id,
+      traceparent: traceparent(),
+    });
     expect(copy.id).not.toBe(original!.id);
     await publishAsCustomer(system, copy);
 
-    await eventually(async () => ((await delivery(system, copy.id))?.status === 'done' ? true : undefined), { what: 'the copy to be handled' });
+    await eventually(async () => ((await delivery(system, copy.id))?.status === 'done' ? true : undefined), {
+      what: 'the copy to be handled',
+    });
     const order = await getOrder(system.app, orderId);
     expect(order).toMatchObject({ status: 'APPROVED', saga: { state: 'APPROVED' } });
     expect(steps(order, 'credit-reserved')).toEqual(['received', 'ignored']);
@@ -126,7 +150,10 @@ describe('orchestration', () => {
       await blocker.query('begin');
       await blocker.query('select 1 from ordering.saga_instances where id = $1 for update', [orderId]);
       const waiting = async (n: number) => {
-        const [row] = await sql<{ n: number }>(b, `select count(*)::int as n from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock'`);
+        const [row] = await sql<{ n: number }>(
+          b,
+          `select count(*)::int as n from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock'`,
+        );
         return (row?.n ?? 0) >= n ? true : undefined;
       };
       const first = a.runtime.inboxOf(SAGA).processOne({ useCase: SAGA, messageId: reserved });
@@ -147,7 +174,9 @@ describe('orchestration', () => {
     expect(order).toMatchObject({ status: 'APPROVED', saga: { state: 'APPROVED' } });
     expect(steps(order, 'credit-reserved')).toEqual(['received']);
     expect(steps(order, 'credit-reservation-failed')).toEqual(['ignored']);
-    const decisions = (await messages(a, 'ordering', orderId)).map((m) => m.type).filter((t) => t.startsWith('order.') && t !== 'order.created.v1');
+    const decisions = (await messages(a, 'ordering', orderId))
+      .map((m) => m.type)
+      .filter((t) => t.startsWith('order.') && t !== 'order.created.v1');
     expect(decisions).toEqual(['order.approved.v1']);
     expect(await availableCredit(a.app, customerId)).toBe(4_000);
   });
@@ -176,6 +205,9 @@ describe('orchestration', () => {
     expect(steps(order, 'release-credit')).toEqual(['sent']);
     expect(steps(order, 'credit-released')).toEqual(['received']);
     expect(await availableCredit(system.app, customerId)).toBe(10_000);
-    expect((await messages(system, 'customers', orderId)).map((m) => m.type)).toEqual(['customer.credit-reserved.v1', 'customer.credit-released.v1']);
+    expect((await messages(system, 'customers', orderId)).map((m) => m.type)).toEqual([
+      'customer.credit-reserved.v1',
+      'customer.credit-released.v1',
+    ]);
   });
 });

@@ -7,13 +7,7 @@ import { join, resolve } from 'node:path';
 import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig, type Config } from '../../src/shared/infrastructure/config/config.js';
-import {
-  checkPostgres,
-  databaseNameOf,
-  databaseUrl,
-  dropDatabase,
-  ensureDatabase,
-} from '../../src/dev/provisioning/database.js';
+import { checkPostgres, databaseNameOf, databaseUrl, dropDatabase, ensureDatabase } from '../../src/dev/provisioning/database.js';
 import { readEndpointsFile, writeEndpointsFile } from '../../src/dev/provisioning/endpoints-file.js';
 import { acquireFileLock, isProcessAlive } from '../../src/dev/provisioning/lock-file.js';
 import { ProvisioningError, resolveEndpoints, stopEmbedded, type ResolvedEndpoints } from '../../src/dev/provisioning/provisioning.js';
@@ -132,7 +126,9 @@ describe('acquireFileLock', () => {
     await new Promise((r) => setTimeout(r, 150));
     order.push('first releases');
     await releaseFirst();
-    await (await second)();
+    await (
+      await second
+    )();
     expect(waited).toBe(true);
     expect(order).toEqual(['first releases', 'second acquired']);
   });
@@ -250,7 +246,9 @@ describe('resolveEndpoints without starting anything', () => {
       const dataDir = await temporaryDataDir();
       process.env.PATH = dataDir; // an empty directory
       const config = configFrom({ DATABASE_URL: serverUrl, PROBE_REDIS_URL: `redis://127.0.0.1:${deadRedisPort}`, DATA_DIR: dataDir });
-      await expect(resolveEndpoints(config, { allowEmbedded: true })).rejects.toThrow(/no `redis-server` was found on PATH[\s\S]*apt-get install redis-server/);
+      await expect(resolveEndpoints(config, { allowEmbedded: true })).rejects.toThrow(
+        /no `redis-server` was found on PATH[\s\S]*apt-get install redis-server/,
+      );
       expect(await exists(join(dataDir, 'provision.lock'))).toBe(false);
     });
   });
@@ -262,11 +260,16 @@ describe('resolveEndpoints without starting anything', () => {
       DATA_DIR: await temporaryDataDir(),
     });
     const logs: string[] = [];
-    const error = await resolveEndpoints(config, { allowEmbedded: false, log: (msg, data) => logs.push(`${msg} ${JSON.stringify(data)}`) }).then(
+    const error = await resolveEndpoints(config, {
+      allowEmbedded: false,
+      log: (msg, data) => logs.push(`${msg} ${JSON.stringify(data)}`),
+    }).then(
       () => undefined,
       (e: unknown) => e as Error,
     );
-    expect(error?.message).toMatch(/No PostgreSQL available[\s\S]*Set DATABASE_URL[\s\S]*apt-get install postgresql[\s\S]*No Redis available/);
+    expect(error?.message).toMatch(
+      /No PostgreSQL available[\s\S]*Set DATABASE_URL[\s\S]*apt-get install postgresql[\s\S]*No Redis available/,
+    );
     expect(error?.message).toContain('postgres://postgres:***@127.0.0.1');
     expect(`${error?.message} ${logs.join('\n')}`).not.toContain('hunter2');
   });
@@ -352,13 +355,18 @@ describe('embedded PostgreSQL and redis-server', () => {
     delete env.REDIS_URL;
     const run = (): Promise<ResolvedEndpoints> =>
       new Promise((resolveRun, reject) => {
-        const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+        const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
+          env,
+          stdio: ['ignore', 'pipe', 'pipe'],
+        });
         let out = '';
         let err = '';
         child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
         child.stderr.on('data', (chunk: Buffer) => (err += chunk.toString()));
         child.on('error', reject);
-        child.on('close', (code) => (code === 0 ? resolveRun(JSON.parse(out) as ResolvedEndpoints) : reject(new Error(`child exited ${String(code)}: ${err}`))));
+        child.on('close', (code) =>
+          code === 0 ? resolveRun(JSON.parse(out) as ResolvedEndpoints) : reject(new Error(`child exited ${String(code)}: ${err}`)),
+        );
       });
     const [a, b] = await Promise.all([run(), run()]);
 
@@ -371,7 +379,10 @@ describe('embedded PostgreSQL and redis-server', () => {
     expect(await checkRedis(a.redisUrl)).toEqual({ ok: true });
 
     // A later process reuses them.
-    expect((await resolveEndpoints(config, { allowEmbedded: true })).sources).toEqual({ database: 'endpoints-file', redis: 'endpoints-file' });
+    expect((await resolveEndpoints(config, { allowEmbedded: true })).sources).toEqual({
+      database: 'endpoints-file',
+      redis: 'endpoints-file',
+    });
   });
 
   it('stopEmbedded stops them and removes endpoints.json', async () => {

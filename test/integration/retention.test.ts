@@ -88,7 +88,9 @@ async function seed(db: ModuleDatabase): Promise<Seeded> {
 async function surviving(db: ModuleDatabase, seeded: Seeded): Promise<Record<keyof Seeded, string[]>> {
   const s = `"${db.schema}"`;
   const present = async (table: string, column: string, ids: Map<string, string>) => {
-    const rows = await db.query<{ id: string }>(`select ${column} as id from ${s}.${table} where ${column} = any(?::uuid[])`, [[...ids.values()]]);
+    const rows = await db.query<{ id: string }>(`select ${column} as id from ${s}.${table} where ${column} = any(?::uuid[])`, [
+      [...ids.values()],
+    ]);
     const found = new Set(rows.map((r) => r.id));
     return [...ids].filter(([, id]) => found.has(id)).map(([label]) => label);
   };
@@ -100,7 +102,12 @@ async function surviving(db: ModuleDatabase, seeded: Seeded): Promise<Record<key
 }
 
 async function postOrder(system: TestSystem, customerId: string, key: string) {
-  const res = await system.app.inject({ method: 'POST', url: '/orders', headers: { 'idempotency-key': key }, payload: { customerId, total: { amount: 100, currency: 'USD' } } });
+  const res = await system.app.inject({
+    method: 'POST',
+    url: '/orders',
+    headers: { 'idempotency-key': key },
+    payload: { customerId, total: { amount: 100, currency: 'USD' } },
+  });
   expect(res.statusCode).toBe(202);
   return { id: (res.json() as { id: string }).id, replayed: res.headers['idempotent-replayed'] === 'true' };
 }
@@ -112,7 +119,9 @@ async function ageIdempotencyKey(system: TestSystem, key: string, agoMs: number)
 }
 
 async function idempotencyKeys(system: TestSystem, keys: string[]): Promise<string[]> {
-  const rows = await system.runtime.module('order').db.query<{ key: string }>('select key from ordering.idempotency_keys where key = any(?) order by key', [keys]);
+  const rows = await system.runtime
+    .module('order')
+    .db.query<{ key: string }>('select key from ordering.idempotency_keys where key = any(?) order by key', [keys]);
   return rows.map((r) => r.key);
 }
 
@@ -121,14 +130,24 @@ describe('retention', () => {
     const system = await start();
     for (const { db } of system.runtime.modules) {
       const seeded = await seed(db);
-      expect(await purgeMessaging(db, { doneMs: DAY, deadMs: 30 * DAY })).toEqual({ deliveries: 1, deadLetters: 1, outbox: 1, launchAttempts: 1 });
+      expect(await purgeMessaging(db, { doneMs: DAY, deadMs: 30 * DAY })).toEqual({
+        deliveries: 1,
+        deadLetters: 1,
+        outbox: 1,
+        launchAttempts: 1,
+      });
       expect(await surviving(db, seeded), db.schema).toEqual({
         inbox: ['done 2 hours ago', 'pending for 40 days', 'dead for 2 days'],
         outbox: ['relayed 2 hours ago', 'unrelayed for 40 days'],
         launchAttempts: ['launched 2 hours ago'],
       });
       // Purging again finds nothing more.
-      expect(await purgeMessaging(db, { doneMs: DAY, deadMs: 30 * DAY })).toEqual({ deliveries: 0, deadLetters: 0, outbox: 0, launchAttempts: 0 });
+      expect(await purgeMessaging(db, { doneMs: DAY, deadMs: 30 * DAY })).toEqual({
+        deliveries: 0,
+        deadLetters: 0,
+        outbox: 0,
+        launchAttempts: 0,
+      });
     }
   });
 

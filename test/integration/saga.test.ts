@@ -2,7 +2,16 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { deleteKeysWithPrefix } from '../../src/dev/provisioning/redis.js';
 import { cloneRunDatabase } from '../support/databases.js';
 import { ecsSystemEnv, startTestEcs } from '../support/ecs.js';
-import { availableCredit, getOrder, placeOrder, registerCustomer, startTestSystem, waitForStatus, type OrderJson, type TestSystem } from '../support/system.js';
+import {
+  availableCredit,
+  getOrder,
+  placeOrder,
+  registerCustomer,
+  startTestSystem,
+  waitForStatus,
+  type OrderJson,
+  type TestSystem,
+} from '../support/system.js';
 
 /**
  * The acceptance scenario over HTTP, for every saga style on every transport: the outcome must
@@ -149,7 +158,8 @@ describe.each(CASES)('the order saga ($style over $adapter)', ({ style, adapter,
   afterAll(async () => {
     observed.set(`${style}/${adapter}`, outcome);
     await system?.close();
-    if (system?.config.EVENT_BUS === 'bullmq' && system.config.REDIS_URL) await deleteKeysWithPrefix(system.config.REDIS_URL, system.config.BULLMQ_PREFIX);
+    if (system?.config.EVENT_BUS === 'bullmq' && system.config.REDIS_URL)
+      await deleteKeysWithPrefix(system.config.REDIS_URL, system.config.BULLMQ_PREFIX);
     await adapterSetup?.teardown?.();
   });
 
@@ -241,7 +251,11 @@ describe.each(CASES)('the order saga ($style over $adapter)', ({ style, adapter,
       expect(cause?.type ?? null, `the cause of ${m.type}`).toBe(expected[m.type]);
     }
     // A message lives in its producer's outbox: the saga's commands are sent by the Order module.
-    const producedByCustomer = new Set(['customer.credit-reserved.v1', 'customer.credit-reservation-failed.v1', 'customer.credit-released.v1']);
+    const producedByCustomer = new Set([
+      'customer.credit-reserved.v1',
+      'customer.credit-reservation-failed.v1',
+      'customer.credit-released.v1',
+    ]);
     for (const m of messages) expect(m.schema, `the outbox of ${m.type}`).toBe(producedByCustomer.has(m.type) ? 'customers' : 'ordering');
 
     // Each delivery carries the same envelope ids and is done.

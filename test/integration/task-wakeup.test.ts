@@ -120,7 +120,14 @@ describe('the relay with notify', () => {
 describe('the inbox listener', () => {
   async function listener(system: TestSystem, logger = recordingLogger().logger) {
     const doorbell = new Doorbell();
-    const l = new InboxListener({ databaseUrl: system.config.DATABASE_URL!, useCase: RESERVE, logger, onWake: () => doorbell.ring(), reconnectBaseMs: 20, reconnectMaxMs: 200 });
+    const l = new InboxListener({
+      databaseUrl: system.config.DATABASE_URL!,
+      useCase: RESERVE,
+      logger,
+      onWake: () => doorbell.ring(),
+      reconnectBaseMs: 20,
+      reconnectMaxMs: 200,
+    });
     closers.push(() => l.close());
     l.start();
     // Once LISTEN is in effect it rings once, for what was committed before.
@@ -130,7 +137,9 @@ describe('the inbox listener', () => {
   }
 
   const backends = (system: TestSystem) =>
-    sql<{ pid: number }>(system, `select pid from pg_stat_activity where datname = current_database() and application_name = ?`, [`saga-listen:${RESERVE}`]);
+    sql<{ pid: number }>(system, `select pid from pg_stat_activity where datname = current_database() and application_name = ?`, [
+      `saga-listen:${RESERVE}`,
+    ]);
 
   it('rings on a committed notification of its use case only', async () => {
     const system = await producerSystem();
@@ -140,10 +149,12 @@ describe('the inbox listener', () => {
     await db.query(`select pg_notify(?, '')`, [inboxChannel(APPROVE)]);
     expect(await doorbell.wait(300)).toBe(false);
 
-    await db.run(async () => {
-      await db.query(`select pg_notify(?, '')`, [inboxChannel(RESERVE)]);
-      throw new Error('roll back');
-    }).catch(() => undefined);
+    await db
+      .run(async () => {
+        await db.query(`select pg_notify(?, '')`, [inboxChannel(RESERVE)]);
+        throw new Error('roll back');
+      })
+      .catch(() => undefined);
     expect(await doorbell.wait(300)).toBe(false);
 
     const sent = Date.now();
@@ -182,9 +193,19 @@ describe('the inbox listener', () => {
     const { logger, lines } = recordingLogger();
     const url = new URL(system.config.DATABASE_URL!);
     url.port = '1';
-    const unreachable = new InboxListener({ databaseUrl: url.toString(), useCase: RESERVE, logger, onWake: () => undefined, reconnectBaseMs: 20, reconnectMaxMs: 50 });
+    const unreachable = new InboxListener({
+      databaseUrl: url.toString(),
+      useCase: RESERVE,
+      logger,
+      onWake: () => undefined,
+      reconnectBaseMs: 20,
+      reconnectMaxMs: 50,
+    });
     unreachable.start();
-    await eventually(async () => (lines.filter((x) => x.msg.startsWith('inbox listener could not listen')).length >= 2 ? true : undefined), { timeoutMs: 5_000 });
+    await eventually(
+      async () => (lines.filter((x) => x.msg.startsWith('inbox listener could not listen')).length >= 2 ? true : undefined),
+      { timeoutMs: 5_000 },
+    );
     const closing = Date.now();
     await unreachable.close();
     expect(Date.now() - closing).toBeLessThan(1_500);

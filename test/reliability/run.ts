@@ -36,7 +36,8 @@ const { values } = parseArgs({
   strict: true,
 });
 const quick = values.quick || ['1', 'true', 'yes'].includes(process.env['RELIABILITY_QUICK'] ?? '');
-const seed = values.seed !== undefined ? Number(values.seed) : Number(process.env['RELIABILITY_SEED'] ?? Math.floor(Math.random() * 2 ** 31));
+const seed =
+  values.seed !== undefined ? Number(values.seed) : Number(process.env['RELIABILITY_SEED'] ?? Math.floor(Math.random() * 2 ** 31));
 if (!Number.isSafeInteger(seed)) throw new Error(`--seed must be an integer, got ${String(values.seed)}`);
 const only = values.only?.split(',').map((s) => s.trim()) ?? [];
 const unknownIds = only.filter((id) => !SCENARIOS.some((s) => s.id === id || String(s.number) === id));
@@ -157,10 +158,14 @@ async function runScenario(scenario: Scenario, random: Random): Promise<Outcome>
   log(`RUN  scenario ${scenario.number} (${scenario.id}): ${scenario.title}`);
   try {
     const result = await scenario.run(context);
-    log(`PASS scenario ${scenario.number} (${scenario.id}) in ${Date.now() - started} ms`, { lost: result.lost, recoveryMs: result.recoveryMs });
+    log(`PASS scenario ${scenario.number} (${scenario.id}) in ${Date.now() - started} ms`, {
+      lost: result.lost,
+      recoveryMs: result.recoveryMs,
+    });
     return { scenario, status: 'passed', ms: Date.now() - started, result };
   } catch (error) {
-    const reason = error instanceof Error ? `${error.message}${error.name === 'AssertionFailure' ? '' : `\n${error.stack ?? ''}`}` : String(error);
+    const reason =
+      error instanceof Error ? `${error.message}${error.name === 'AssertionFailure' ? '' : `\n${error.stack ?? ''}`}` : String(error);
     log(`FAIL scenario ${scenario.number} (${scenario.id}) after ${Date.now() - started} ms:\n${reason}`);
     for (const system of mine) log(`  log of the system under test (${system.baseUrl}), last lines:\n${system.logTail(15)}`);
     return { scenario, status: 'failed', ms: Date.now() - started, reason };
@@ -190,7 +195,9 @@ async function main(): Promise<number> {
   log('');
   log(`summary (${quick ? 'quick' : 'full'} run, seed ${seed}, ${Math.round(totalMs / 1000)} s):`);
   for (const o of outcomes) {
-    const detail = o.result ? `lost ${o.result.lost}, recovered in ${o.result.recoveryMs} ms — ${o.result.faults}` : (o.reason?.split('\n')[0] ?? '');
+    const detail = o.result
+      ? `lost ${o.result.lost}, recovered in ${o.result.recoveryMs} ms — ${o.result.faults}`
+      : (o.reason?.split('\n')[0] ?? '');
     log(`  ${o.status.toUpperCase().padEnd(7)} ${o.scenario.number}. ${o.scenario.title} (${Math.round(o.ms / 1000)} s): ${detail}`);
   }
   const resultsFile = join(distDir, `reliability-${quick ? 'quick' : 'full'}.json`);

@@ -8,7 +8,11 @@ import { startTestSystem, type TestSystem } from './system.js';
  * `npm test` builds first) with the test system's database. The SDK in this process reaches it
  * through the standard AWS settings, as in production.
  */
-export async function startTestEcs(databaseUrl: string, env: Record<string, string> = {}, options: Partial<StartLocalEcsOptions> = {}): Promise<LocalEcs> {
+export async function startTestEcs(
+  databaseUrl: string,
+  env: Record<string, string> = {},
+  options: Partial<StartLocalEcsOptions> = {},
+): Promise<LocalEcs> {
   if (!existsSync('dist/tasks/customer/reserve-credit.task.js')) {
     throw new Error('dist/ is missing: run `npm run build` (npm test does) before the ECS tests');
   }

@@ -94,7 +94,11 @@ export default async function setup(): Promise<() => Promise<void>> {
     ]);
     // A leftover is not a test failure: report it; the database is swept by a later run.
     if (database.status === 'rejected') {
-      log('could not drop the test database', { database: databaseName, server: maskUrl(endpoints.databaseUrl), error: String(database.reason) });
+      log('could not drop the test database', {
+        database: databaseName,
+        server: maskUrl(endpoints.databaseUrl),
+        error: String(database.reason),
+      });
     }
     if (keys.status === 'rejected') log('could not delete the test run keys', { prefix: `${bullmqPrefix}:*`, error: String(keys.reason) });
   };

@@ -75,7 +75,11 @@ export async function runHotBurst(options: BurstOptions): Promise<BurstReport> {
       const customerId = options.customerIds[i % options.customerIds.length]!;
       const key = randomUUID();
       for (;;) {
-        const answer = await options.post('/orders', { customerId, total: { amount: options.amount, currency: 'USD' } }, { 'idempotency-key': key });
+        const answer = await options.post(
+          '/orders',
+          { customerId, total: { amount: options.amount, currency: 'USD' } },
+          { 'idempotency-key': key },
+        );
         if (answer.status === 202) {
           accepted.push((answer.body as { id: string }).id);
           break;
@@ -181,7 +185,9 @@ export async function settledChecks(databaseUrl: string): Promise<{ consistency:
   await client.connect();
   try {
     const consistency = await checkConsistency(client, { mode: 'settled' });
-    const { rows } = await client.query<{ n: string }>('select deadlocks::text as n from pg_stat_database where datname = current_database()');
+    const { rows } = await client.query<{ n: string }>(
+      'select deadlocks::text as n from pg_stat_database where datname = current_database()',
+    );
     return { consistency, deadlocks: Number(rows[0]?.n ?? 0) };
   } finally {
     await client.end();

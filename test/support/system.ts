@@ -85,7 +85,12 @@ export async function registerCustomer(app: FastifyInstance, creditLimit: MoneyJ
   return (res.json() as { id: string }).id;
 }
 
-export async function placeOrder(app: FastifyInstance, customerId: string, total: MoneyJson, headers: Record<string, string> = {}): Promise<string> {
+export async function placeOrder(
+  app: FastifyInstance,
+  customerId: string,
+  total: MoneyJson,
+  headers: Record<string, string> = {},
+): Promise<string> {
   const res = await app.inject({ method: 'POST', url: '/orders', payload: { customerId, total }, headers });
   if (res.statusCode !== 202) throw new Error(`POST /orders: ${res.statusCode} ${res.body}`);
   return (res.json() as { id: string }).id;
@@ -113,7 +118,10 @@ export async function availableCredit(app: FastifyInstance, customerId: string):
 }
 
 /** Polls until `check` returns a value (not undefined) or the time is up. */
-export async function eventually<T>(check: () => Promise<T | undefined>, options: { timeoutMs?: number; intervalMs?: number; what?: string } = {}): Promise<T> {
+export async function eventually<T>(
+  check: () => Promise<T | undefined>,
+  options: { timeoutMs?: number; intervalMs?: number; what?: string } = {},
+): Promise<T> {
   const deadline = Date.now() + (options.timeoutMs ?? 15_000);
   let last: unknown;
   for (;;) {
@@ -144,13 +152,18 @@ export const TERMINAL: OrderJson['status'][] = ['APPROVED', 'REJECTED', 'CANCELL
  * Systems a test file starts through `start` are closed (and their BullMQ keys deleted) after
  * each test. Call once at the top of a file.
  */
-export function systemsClosedAfterEach(afterEachHook: (fn: () => Promise<void>) => void): (options?: TestSystemOptions) => Promise<TestSystem> {
+export function systemsClosedAfterEach(
+  afterEachHook: (fn: () => Promise<void>) => void,
+): (options?: TestSystemOptions) => Promise<TestSystem> {
   const started: TestSystem[] = [];
   afterEachHook(async () => {
     const systems = started.splice(0);
     await Promise.allSettled(systems.map((s) => s.close()));
     const redisUrl = process.env['REDIS_URL'];
-    if (redisUrl) await Promise.allSettled([...new Set(systems.map((s) => s.config.BULLMQ_PREFIX))].map((prefix) => deleteKeysWithPrefix(redisUrl, prefix)));
+    if (redisUrl)
+      await Promise.allSettled(
+        [...new Set(systems.map((s) => s.config.BULLMQ_PREFIX))].map((prefix) => deleteKeysWithPrefix(redisUrl, prefix)),
+      );
   });
   return async (options = {}) => {
     const system = await startTestSystem(options);

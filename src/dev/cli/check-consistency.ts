@@ -37,7 +37,8 @@ class CheckError extends Error {}
 function nonNegativeInt(name: string, raw: string | undefined, fallback: number): number {
   if (raw === undefined) return fallback;
   const n = Number(raw);
-  if (!/^\d+$/.test(raw) || !Number.isSafeInteger(n)) throw new UsageError(`${name} must be a non-negative integer, got ${JSON.stringify(raw)}`);
+  if (!/^\d+$/.test(raw) || !Number.isSafeInteger(n))
+    throw new UsageError(`${name} must be a non-negative integer, got ${JSON.stringify(raw)}`);
   return n;
 }
 
@@ -81,7 +82,9 @@ async function main(argv: string[]): Promise<number> {
   }
   try {
     const report = await checkConsistency(client, options);
-    process.stdout.write(values.json ? `${JSON.stringify({ database: maskUrl(url), ...report }, null, 2)}\n` : `${formatReport(report, maskUrl(url))}\n`);
+    process.stdout.write(
+      values.json ? `${JSON.stringify({ database: maskUrl(url), ...report }, null, 2)}\n` : `${formatReport(report, maskUrl(url))}\n`,
+    );
     return report.ok ? EXIT_OK : EXIT_FAILED;
   } finally {
     await client.end().catch(() => undefined);

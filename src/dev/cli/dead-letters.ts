@@ -16,7 +16,9 @@ async function localDatabaseUrl(): Promise<string | undefined> {
   } catch (error) {
     // The production CLI reports a bad setting itself (exit 78), with the same words.
     if (error instanceof ConfigError) return undefined;
-    process.stderr.write(`${JSON.stringify({ error: { code: 'NO_DATABASE', message: error instanceof Error ? error.message : String(error) } })}\n`);
+    process.stderr.write(
+      `${JSON.stringify({ error: { code: 'NO_DATABASE', message: error instanceof Error ? error.message : String(error) } })}\n`,
+    );
     process.exit(1);
   }
 }

@@ -86,7 +86,12 @@ function readEnv(): z.infer<typeof envSchema> {
 
 type Env = ReturnType<typeof readEnv>;
 
-function endpointOptions(env: Env, endpoints: { databaseUrl: string; redisUrl: string }, logger: Logger, region: string): StartLocalEcsOptions {
+function endpointOptions(
+  env: Env,
+  endpoints: { databaseUrl: string; redisUrl: string },
+  logger: Logger,
+  region: string,
+): StartLocalEcsOptions {
   return {
     port: env.ECS_LOCAL_PORT,
     host: env.ECS_LOCAL_HOST,
@@ -109,7 +114,7 @@ function endpointOptions(env: Env, endpoints: { databaseUrl: string; redisUrl: s
     ...(env.ECS_LOCAL_TASK_LOG_DIR === undefined ? {} : { taskLogDir: env.ECS_LOCAL_TASK_LOG_DIR }),
     maxStoppedTasks: env.ECS_LOCAL_MAX_STOPPED_TASKS,
     logger,
-    };
+  };
 }
 
 /** The first SIGINT/SIGTERM stops the tasks (SIGTERM, then SIGKILL after the grace); a second kills them now. */
@@ -149,7 +154,10 @@ async function main(): Promise<void> {
   const region = env.ECS_LOCAL_REGION ?? 'us-east-1';
   // Tasks must reach the same PostgreSQL and Redis as the dev server: resolve them the same way
   // (DATABASE_URL/REDIS_URL, .data/endpoints.json, the local defaults, else embedded ones).
-  const endpoints = await resolveEndpoints(loadConfig(process.env), { allowEmbedded: true, log: (msg, data) => logger.info(data ?? {}, msg) });
+  const endpoints = await resolveEndpoints(loadConfig(process.env), {
+    allowEmbedded: true,
+    log: (msg, data) => logger.info(data ?? {}, msg),
+  });
 
   const ecs = await startLocalEcs(endpointOptions(env, endpoints, logger, region));
   logger.info(

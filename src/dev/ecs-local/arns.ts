@@ -8,8 +8,7 @@ const CLUSTER_ARN = /^arn:aws[a-z-]*:ecs:([a-z0-9-]+):(\d{12}):cluster\/(.+)$/;
 const TASK_ID = /^[a-f0-9]{32}$/;
 const TASK_ARN = /^arn:aws[a-z-]*:ecs:[a-z0-9-]+:\d{12}:task\/(?:([^/]+)\/)?([a-f0-9]{32})$/;
 
-export const clusterArn = (region: string, cluster: string): string =>
-  `arn:aws:ecs:${region}:${LOCAL_ACCOUNT_ID}:cluster/${cluster}`;
+export const clusterArn = (region: string, cluster: string): string => `arn:aws:ecs:${region}:${LOCAL_ACCOUNT_ID}:cluster/${cluster}`;
 
 export const taskArn = (region: string, cluster: string, taskId: string): string =>
   `arn:aws:ecs:${region}:${LOCAL_ACCOUNT_ID}:task/${cluster}/${taskId}`;
@@ -29,9 +28,7 @@ export function parseClusterName(value: string | undefined): string {
   const arn = CLUSTER_ARN.exec(value);
   const name = arn ? arn[3]! : value;
   if (!CLUSTER_NAME.test(name)) {
-    throw invalidParameter(
-      'Cluster name can contain up to 255 letters (uppercase and lowercase), numbers, hyphens and underscores.',
-    );
+    throw invalidParameter('Cluster name can contain up to 255 letters (uppercase and lowercase), numbers, hyphens and underscores.');
   }
   return name;
 }

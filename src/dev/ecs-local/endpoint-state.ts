@@ -145,5 +145,8 @@ export class LocalEcsState {
 function bucketsFor(faults: LocalEcsFaults): { api: TokenBucket; launches: TokenBucket } | undefined {
   const limits = faults.rateLimits;
   if (!limits) return undefined;
-  return { api: new TokenBucket(limits.runTaskPerSecond, limits.runTaskBurst), launches: new TokenBucket(limits.launchesPerSecond, limits.launchBurst) };
+  return {
+    api: new TokenBucket(limits.runTaskPerSecond, limits.runTaskBurst),
+    launches: new TokenBucket(limits.launchesPerSecond, limits.launchBurst),
+  };
 }

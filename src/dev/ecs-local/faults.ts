@@ -7,14 +7,25 @@ import { z } from 'zod';
  * normal day: cold starts of 15–45 s, the RunTask rate limits of an account and Region.
  */
 
-export const ECS_OPERATIONS = ['RunTask', 'DescribeTasks', 'ListTasks', 'StopTask', 'RegisterTaskDefinition', 'DeregisterTaskDefinition', 'DescribeTaskDefinition'] as const;
+export const ECS_OPERATIONS = [
+  'RunTask',
+  'DescribeTasks',
+  'ListTasks',
+  'StopTask',
+  'RegisterTaskDefinition',
+  'DeregisterTaskDefinition',
+  'DescribeTaskDefinition',
+] as const;
 export type EcsOperation = (typeof ECS_OPERATIONS)[number];
 
 /** Errors AWS really answers (with their HTTP status), and `hang`: the request is read and never answered. */
 export const INJECTED_ERRORS = {
-  AccessDeniedException: { status: 400, message: 'User: arn:aws:sts::000000000000:assumed-role/api/task is not authorized to perform: ecs:RunTask on resource' },
+  AccessDeniedException: {
+    status: 400,
+    message: 'User: arn:aws:sts::000000000000:assumed-role/api/task is not authorized to perform: ecs:RunTask on resource',
+  },
   ClientException: { status: 400, message: 'Unable to find task definition or cluster.' },
-  InvalidParameterException: { status: 400, message: 'Network Configuration must be provided when networkMode \'awsvpc\' is specified.' },
+  InvalidParameterException: { status: 400, message: "Network Configuration must be provided when networkMode 'awsvpc' is specified." },
   ServerException: { status: 500, message: 'Service encountered an internal error.' },
   ServiceUnavailableException: { status: 503, message: 'Service is unavailable. Please try again later.' },
   hang: { status: 0, message: '' },
@@ -91,7 +102,10 @@ export function profileFaults(profile: LocalEcsProfile, timeScale = 1): LocalEcs
 
 const rate = z.number().min(0).max(1);
 const ms = z.number().int().min(0).max(600_000);
-const delay = z.union([ms.transform((v) => ({ min: v, max: v })), z.strictObject({ min: ms, max: ms }).refine((r) => r.min <= r.max, 'min must not exceed max')]);
+const delay = z.union([
+  ms.transform((v) => ({ min: v, max: v })),
+  z.strictObject({ min: ms, max: ms }).refine((r) => r.min <= r.max, 'min must not exceed max'),
+]);
 const injected = z.strictObject({ type: z.enum(Object.keys(INJECTED_ERRORS) as [InjectedError, ...InjectedError[]]), rate });
 const faultsSchema = z.strictObject({
   throttleRate: rate.optional(),

@@ -8,7 +8,16 @@ import { runTask } from './actions/run-task.js';
 import { clusterArn, parseClusterName, parseTaskReference } from './arns.js';
 import { LocalEcsState, type LocalEcsStats, type RequestContext } from './endpoint-state.js';
 import { EcsApiError } from './errors.js';
-import { applyFaults, ECS_OPERATIONS, profileFaults, seededRandom, type EcsOperation, type LocalEcsFaults, type LocalEcsFaultsInput, type LocalEcsProfile } from './faults.js';
+import {
+  applyFaults,
+  ECS_OPERATIONS,
+  profileFaults,
+  seededRandom,
+  type EcsOperation,
+  type LocalEcsFaults,
+  type LocalEcsFaultsInput,
+  type LocalEcsProfile,
+} from './faults.js';
 import { defaultEcsLocalLogger, type EcsLocalLogger } from './logger.js';
 import { parseBody, type Body } from './request-body.js';
 import { TaskDefinitionDirectory } from './task-definitions.js';
@@ -113,7 +122,12 @@ export async function startLocalEcs(options: StartLocalEcsOptions): Promise<Loca
   const state: LocalEcsState = new LocalEcsState(
     initialFaults(options),
     definitions,
-    taskRunner(options, logger, () => endpoint.url, () => state),
+    taskRunner(
+      options,
+      logger,
+      () => endpoint.url,
+      () => state,
+    ),
     logger,
     options.random ?? (options.seed === undefined ? Math.random : seededRandom(options.seed)),
     options.clusters === undefined ? undefined : new Set(options.clusters.map((c) => parseClusterName(c))),
@@ -131,7 +145,12 @@ export async function startLocalEcs(options: StartLocalEcsOptions): Promise<Loca
   const port = (server.address() as AddressInfo).port;
   endpoint.url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
   logger.info(
-    { url: endpoint.url, taskDefinitionsDir: definitions.dir, families: definitions.families(), clusterArn: clusterArn(defaultRegion, 'default') },
+    {
+      url: endpoint.url,
+      taskDefinitionsDir: definitions.dir,
+      families: definitions.families(),
+      clusterArn: clusterArn(defaultRegion, 'default'),
+    },
     'local ECS endpoint listening',
   );
   return handle(state, server, endpoint.url, port);
@@ -210,11 +229,13 @@ function route(state: LocalEcsState, defaultRegion: string, req: IncomingMessage
   });
   req.on('end', () => {
     const path = (req.url ?? '/').split('?')[0] ?? '/';
-    if (size > MAX_BODY_BYTES) return sendJson(res, 413, { __type: 'SerializationException', message: 'Request body too large.' }, AWS_JSON);
+    if (size > MAX_BODY_BYTES)
+      return sendJson(res, 413, { __type: 'SerializationException', message: 'Request body too large.' }, AWS_JSON);
     const raw = Buffer.concat(chunks).toString('utf8');
     if (path.startsWith('/_local/')) return handleAdmin(state, req, res, path, raw);
     if (req.method === 'POST' && path === '/') {
-      if (state.closing) return sendJson(res, 503, { __type: 'ServerException', message: 'The local ECS endpoint is shutting down.' }, AWS_JSON);
+      if (state.closing)
+        return sendJson(res, 503, { __type: 'ServerException', message: 'The local ECS endpoint is shutting down.' }, AWS_JSON);
       void handleAws(state, defaultRegion, req, res, raw);
       return;
     }
@@ -225,13 +246,25 @@ function route(state: LocalEcsState, defaultRegion: string, req: IncomingMessage
 
 const AWS_JSON = 'application/x-amz-json-1.1';
 
-function sendJson(res: ServerResponse, status: number, payload: unknown, contentType = 'application/json', headers: Record<string, string> = {}): void {
+function sendJson(
+  res: ServerResponse,
+  status: number,
+  payload: unknown,
+  contentType = 'application/json',
+  headers: Record<string, string> = {},
+): void {
   const text = JSON.stringify(payload);
   res.writeHead(status, { 'content-type': contentType, 'content-length': Buffer.byteLength(text), ...headers });
   res.end(text);
 }
 
-async function handleAws(state: LocalEcsState, defaultRegion: string, req: IncomingMessage, res: ServerResponse, raw: string): Promise<void> {
+async function handleAws(
+  state: LocalEcsState,
+  defaultRegion: string,
+  req: IncomingMessage,
+  res: ServerResponse,
+  raw: string,
+): Promise<void> {
   const requestId = randomUUID();
   const target = req.headers['x-amz-target'];
   const action = typeof target === 'string' && target.startsWith(ECS_TARGET_PREFIX) ? target.slice(ECS_TARGET_PREFIX.length) : undefined;
@@ -239,7 +272,8 @@ async function handleAws(state: LocalEcsState, defaultRegion: string, req: Incom
   const send = (status: number, payload: unknown) => sendJson(res, status, payload, AWS_JSON, { 'x-amzn-requestid': requestId });
   try {
     const body = parseBody(raw);
-    const fault = action !== undefined && (ECS_OPERATIONS as readonly string[]).includes(action) ? state.injected(action as EcsOperation) : undefined;
+    const fault =
+      action !== undefined && (ECS_OPERATIONS as readonly string[]).includes(action) ? state.injected(action as EcsOperation) : undefined;
     if (fault === 'hang') {
       state.counters.hungRequests++;
       state.logger.info({ action, requestId }, 'ECS request: injected hang, never answered');
@@ -250,7 +284,10 @@ async function handleAws(state: LocalEcsState, defaultRegion: string, req: Incom
     if (fault) throw fault;
     const handler = action === undefined ? undefined : ACTIONS[action];
     if (!handler) {
-      const message = action === undefined ? 'Missing or unknown X-Amz-Target header.' : `Operation ${action} is not supported by the local ECS endpoint.`;
+      const message =
+        action === undefined
+          ? 'Missing or unknown X-Amz-Target header.'
+          : `Operation ${action} is not supported by the local ECS endpoint.`;
       throw new EcsApiError('UnknownOperationException', message);
     }
     const result = await handler(state, body, ctx);

@@ -156,9 +156,12 @@ export class TaskDefinitionDirectory {
     const parsed = parseTaskDefinitionReference(ref);
     if (!parsed) return undefined;
     const revisions = this.revisionsOf(parsed.family);
-    const status = (d: LocalTaskDefinition): TaskDefinitionStatus => (this.inactive.has(`${d.family}:${d.revision}`) ? 'INACTIVE' : 'ACTIVE');
+    const status = (d: LocalTaskDefinition): TaskDefinitionStatus =>
+      this.inactive.has(`${d.family}:${d.revision}`) ? 'INACTIVE' : 'ACTIVE';
     const definition =
-      parsed.revision === undefined ? revisions.filter((d) => status(d) === 'ACTIVE').at(-1) : revisions.find((d) => d.revision === parsed.revision);
+      parsed.revision === undefined
+        ? revisions.filter((d) => status(d) === 'ACTIVE').at(-1)
+        : revisions.find((d) => d.revision === parsed.revision);
     return definition ? { definition, status: status(definition) } : undefined;
   }
 

@@ -240,10 +240,7 @@ export class TaskRunner {
   launch(params: LaunchParams): LocalTask {
     const task = new LocalTask(params, ++this.seq);
     this.tasks.set(task.id, task);
-    this.options.logger.info(
-      { task: task.id, family: task.family, cluster: task.cluster, startedBy: task.startedBy },
-      'task provisioning',
-    );
+    this.options.logger.info({ task: task.id, family: task.family, cluster: task.cluster, startedBy: task.startedBy }, 'task provisioning');
     if (params.startDelayMs > 0) {
       task.startTimer = setTimeout(() => {
         task.startTimer = undefined;
@@ -375,10 +372,7 @@ export class TaskRunner {
       c.pid = child.pid;
       c.lastStatus = 'RUNNING';
       task.version++;
-      this.options.logger.info(
-        { task: task.id, container: c.def.name, pid: child.pid, command: argv.join(' ') },
-        'container running',
-      );
+      this.options.logger.info({ task: task.id, container: c.def.name, pid: child.pid, command: argv.join(' ') }, 'container running');
       this.maybeRunning(task);
       // StopTask may have arrived while the process was being created.
       if (task.desiredStatus === 'STOPPED') this.terminate(task, c);
@@ -506,12 +500,7 @@ export class TaskRunner {
     }
   }
 
-  private containerFinished(
-    task: LocalTask,
-    c: ContainerRun,
-    exitCode: number | undefined,
-    signal: NodeJS.Signals | undefined,
-  ): void {
+  private containerFinished(task: LocalTask, c: ContainerRun, exitCode: number | undefined, signal: NodeJS.Signals | undefined): void {
     if (c.finished) return;
     c.finished = true;
     c.lastStatus = 'STOPPED';
@@ -520,10 +509,7 @@ export class TaskRunner {
     c.killTimer = undefined;
     task.version++;
     if (exitCode !== undefined) {
-      this.options.logger.info(
-        { task: task.id, container: c.def.name, exitCode, ...(signal ? { signal } : {}) },
-        'container exited',
-      );
+      this.options.logger.info({ task: task.id, container: c.def.name, exitCode, ...(signal ? { signal } : {}) }, 'container exited');
     }
     if (c.def.essential && task.desiredStatus === 'RUNNING') {
       this.beginStopping(task, 'EssentialContainerExited', 'Essential container in task exited');

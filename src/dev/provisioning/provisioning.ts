@@ -69,7 +69,9 @@ export async function resolveEndpoints(config: Config, options: ResolveEndpoints
   let database: Found | undefined = config.DATABASE_URL ? { url: config.DATABASE_URL, source: 'env' } : undefined;
   let redis: Found | undefined = config.REDIS_URL ? { url: config.REDIS_URL, source: 'env' } : undefined;
   const done = (): ResolvedEndpoints | undefined =>
-    database && redis ? { databaseUrl: database.url, redisUrl: redis.url, sources: { database: database.source, redis: redis.source } } : undefined;
+    database && redis
+      ? { databaseUrl: database.url, redisUrl: redis.url, sources: { database: database.source, redis: redis.source } }
+      : undefined;
 
   const early = done();
   if (early) return early;
@@ -114,13 +116,26 @@ export async function resolveEndpoints(config: Config, options: ResolveEndpoints
 }
 
 async function startPostgres(config: Config, paths: ProvisioningPaths, log: ProvisioningLog): Promise<Embedded> {
-  const server = await startEmbeddedPostgres({ dir: paths.postgresDir, port: config.EMBEDDED_PG_PORT, database: targetDatabase(config), log });
-  log(server.started ? 'embedded PostgreSQL started' : 'embedded PostgreSQL was already running', { url: maskUrl(server.databaseUrl), pid: server.pid });
+  const server = await startEmbeddedPostgres({
+    dir: paths.postgresDir,
+    port: config.EMBEDDED_PG_PORT,
+    database: targetDatabase(config),
+    log,
+  });
+  log(server.started ? 'embedded PostgreSQL started' : 'embedded PostgreSQL was already running', {
+    url: maskUrl(server.databaseUrl),
+    pid: server.pid,
+  });
   return { url: server.databaseUrl, pid: server.pid, port: server.port, path: server.dataDir };
 }
 
 async function startRedis(config: Config, paths: ProvisioningPaths, binary: string | undefined, log: ProvisioningLog): Promise<Embedded> {
-  const server = await startLocalRedis({ binary: binary ?? (await requireRedisServer()), port: config.EMBEDDED_REDIS_PORT, dir: paths.redisDir, log });
+  const server = await startLocalRedis({
+    binary: binary ?? (await requireRedisServer()),
+    port: config.EMBEDDED_REDIS_PORT,
+    dir: paths.redisDir,
+    log,
+  });
   log(server.started ? 'redis-server started' : 'redis-server was already running', { url: server.redisUrl, pid: server.pid });
   return { url: server.redisUrl, pid: server.pid, port: server.port, path: server.dir };
 }
@@ -271,7 +286,10 @@ function recordOf(
  * Stops the servers started under DATA_DIR (`pg_ctl stop`, Redis `SHUTDOWN NOSAVE`) and removes
  * endpoints.json. Servers that were found, not started (probe, env), are left alone.
  */
-export async function stopEmbedded(config: Config, options: { log?: ProvisioningLog } = {}): Promise<{ postgres: boolean; redis: boolean }> {
+export async function stopEmbedded(
+  config: Config,
+  options: { log?: ProvisioningLog } = {},
+): Promise<{ postgres: boolean; redis: boolean }> {
   const log: ProvisioningLog = options.log ?? (() => undefined);
   const paths = provisioningPaths(config.DATA_DIR);
   return withFileLock(

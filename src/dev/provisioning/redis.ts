@@ -62,7 +62,11 @@ export async function shutdownRedis(url: string, timeoutMs = PROBE_TIMEOUT_MS): 
  * Deletes every key that starts with `<prefix>:` (e.g. one test run's BullMQ queues), with SCAN and
  * UNLINK so that a large keyspace never blocks the server. Returns the number of keys deleted.
  */
-export async function deleteKeysWithPrefix(url: string, prefix: string, options: { includeDerivedPrefixes?: boolean } = {}): Promise<number> {
+export async function deleteKeysWithPrefix(
+  url: string,
+  prefix: string,
+  options: { includeDerivedPrefixes?: boolean } = {},
+): Promise<number> {
   if (prefix === '' || /[*?[\]\\]/.test(prefix)) {
     throw new Error(`Refusing to delete keys for prefix ${JSON.stringify(prefix)}: it must be non-empty and contain no glob characters`);
   }
@@ -71,7 +75,13 @@ export async function deleteKeysWithPrefix(url: string, prefix: string, options:
     let cursor = '0';
     do {
       // Derived prefixes (`<prefix>-<suffix>:...`) are the ones test systems add to the run's prefix.
-      const [next, keys] = await redis.scan(cursor, 'MATCH', options.includeDerivedPrefixes ? `${prefix}[-:]*` : `${prefix}:*`, 'COUNT', 1_000);
+      const [next, keys] = await redis.scan(
+        cursor,
+        'MATCH',
+        options.includeDerivedPrefixes ? `${prefix}[-:]*` : `${prefix}:*`,
+        'COUNT',
+        1_000,
+      );
       cursor = next;
       if (keys.length > 0) deleted += await redis.unlink(...keys);
     } while (cursor !== '0');

@@ -87,7 +87,10 @@ export class Runtime {
       },
       commits,
     );
-    const sweeper = new DeliverySweeper(dbs, transport, logger, { redeliveryAfterMs: config.REDELIVERY_AFTER_MS, batchSize: config.RELAY_BATCH_SIZE });
+    const sweeper = new DeliverySweeper(dbs, transport, logger, {
+      redeliveryAfterMs: config.REDELIVERY_AFTER_MS,
+      batchSize: config.RELAY_BATCH_SIZE,
+    });
     const scheduler = new JobScheduler(jobsOf(config, host, sweeper, transport), logger);
     return new Runtime(config, logger, routing, transport, host, relay, sweeper, scheduler);
   }
@@ -150,8 +153,14 @@ function jobsOf(config: Config, host: ModuleHost, sweeper: DeliverySweeper, tran
   const maintain = transport.maintain?.bind(transport);
   return [
     { name: 'messaging.sweep-deliveries', intervalMs: config.SWEEP_INTERVAL_MS, run: () => sweeper.sweepOnce() },
-    ...(maintain ? [{ name: `messaging.${transport.name}-maintenance`, intervalMs: config.SWEEP_INTERVAL_MS, run: () => maintain(schemas) }] : []),
-    ...host.modules.map((m) => ({ name: `messaging.purge-${m.db.schema}`, intervalMs: config.CLEANUP_INTERVAL_MS, run: () => purgeMessaging(m.db, retention) })),
+    ...(maintain
+      ? [{ name: `messaging.${transport.name}-maintenance`, intervalMs: config.SWEEP_INTERVAL_MS, run: () => maintain(schemas) }]
+      : []),
+    ...host.modules.map((m) => ({
+      name: `messaging.purge-${m.db.schema}`,
+      intervalMs: config.CLEANUP_INTERVAL_MS,
+      run: () => purgeMessaging(m.db, retention),
+    })),
     ...host.modules.flatMap((m) => m.definition.jobs?.(m.container) ?? []),
   ];
 }

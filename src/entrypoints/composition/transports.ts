@@ -1,4 +1,11 @@
-import { checkConnectionBudget, ConfigError, LAUNCHER_POOL_SIZE, maxEcsTasks, taskDefinitionRevisions, type Config } from '../../shared/infrastructure/config/config.js';
+import {
+  checkConnectionBudget,
+  ConfigError,
+  LAUNCHER_POOL_SIZE,
+  maxEcsTasks,
+  taskDefinitionRevisions,
+  type Config,
+} from '../../shared/infrastructure/config/config.js';
 import { taskFamilyOf } from '../../shared/infrastructure/messaging/ecs/task-family.js';
 import type { Logger } from '../../shared/infrastructure/logging/logger.js';
 import { MemoryTransport } from '../../shared/infrastructure/messaging/memory-transport.js';
@@ -35,7 +42,10 @@ export async function createTransport(context: TransportContext): Promise<Delive
     case 'bullmq': {
       if (!redisUrl) throw new Error('EVENT_BUS=bullmq needs REDIS_URL');
       const { BullMqTransport } = await import('../../shared/infrastructure/messaging/bullmq-transport.js');
-      return new BullMqTransport({ redisUrl, prefix: config.BULLMQ_PREFIX, concurrency: config.WORKER_CONCURRENCY, batchSize: config.DELIVERY_BATCH_SIZE }, logger);
+      return new BullMqTransport(
+        { redisUrl, prefix: config.BULLMQ_PREFIX, concurrency: config.WORKER_CONCURRENCY, batchSize: config.DELIVERY_BATCH_SIZE },
+        logger,
+      );
     }
     case 'ecs':
       return ecsTransport(context);
@@ -43,7 +53,14 @@ export async function createTransport(context: TransportContext): Promise<Delive
 }
 
 /** RunTask launches, checked against the connection budget and the pinned revisions. */
-function ecsTransport({ config, logger, databaseUrl, routing, deferEcsDriver, applicationName }: TransportContext): DeliveryTransport | Promise<DeliveryTransport> {
+function ecsTransport({
+  config,
+  logger,
+  databaseUrl,
+  routing,
+  deferEcsDriver,
+  applicationName,
+}: TransportContext): DeliveryTransport | Promise<DeliveryTransport> {
   const modules = new Set(routing.allUseCases().map((u) => routing.schemaOf(u))).size;
   const activeUseCases = routing.activeUseCases().map((useCase) => ({ useCase, schema: routing.schemaOf(useCase) }));
   const maxTasks = maxEcsTasks(config, modules);
@@ -51,7 +68,11 @@ function ecsTransport({ config, logger, databaseUrl, routing, deferEcsDriver, ap
   // Long-lived processes check the arithmetic and the pins once; a task inherits the launching process's.
   if (!deferEcsDriver) {
     checkConnectionBudget(config, modules, activeUseCases.length);
-    checkPinnedRevisions(config, revisions, activeUseCases.map((u) => u.useCase));
+    checkPinnedRevisions(
+      config,
+      revisions,
+      activeUseCases.map((u) => u.useCase),
+    );
   }
   const load = async () => {
     const { EcsTransport } = await import('../../shared/infrastructure/messaging/ecs/ecs-transport.js');
@@ -62,7 +83,11 @@ function ecsTransport({ config, logger, databaseUrl, routing, deferEcsDriver, ap
         poolSize: deferEcsDriver ? 1 : LAUNCHER_POOL_SIZE,
         ...(applicationName ? { applicationName } : {}),
         schemaOf: (useCase) => routing.schemaOf(useCase),
-        sdk: { maxAttempts: config.ECS_SDK_MAX_ATTEMPTS, requestTimeoutMs: config.ECS_REQUEST_TIMEOUT_MS, connectionTimeoutMs: config.ECS_CONNECT_TIMEOUT_MS },
+        sdk: {
+          maxAttempts: config.ECS_SDK_MAX_ATTEMPTS,
+          requestTimeoutMs: config.ECS_REQUEST_TIMEOUT_MS,
+          connectionTimeoutMs: config.ECS_CONNECT_TIMEOUT_MS,
+        },
         settings: launchSettings(config, maxTasks, revisions, activeUseCases),
       },
       logger,
@@ -146,6 +171,8 @@ function checkPinnedRevisions(config: Config, revisions: ReadonlyMap<string, num
   if (config.NODE_ENV !== 'production') return;
   const missing = useCases.map((u) => `${config.ECS_TASK_DEFINITION_PREFIX}${taskFamilyOf(u)}`).filter((family) => !revisions.has(family));
   if (missing.length > 0) {
-    throw new ConfigError([`ECS_TASK_DEFINITION_REVISIONS: no pinned revision for ${missing.join(', ')} (register the task definitions first, then pass family:revision for each)`]);
+    throw new ConfigError([
+      `ECS_TASK_DEFINITION_REVISIONS: no pinned revision for ${missing.join(', ')} (register the task definitions first, then pass family:revision for each)`,
+    ]);
   }
 }

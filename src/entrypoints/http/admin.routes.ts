@@ -6,7 +6,13 @@ import type { Logger } from '../../shared/infrastructure/logging/logger.js';
 import { listDeadLetters, redriveDeadLetters, type DeadLetter } from '../../shared/infrastructure/messaging/dead-letters.js';
 import type { ModuleDatabase } from '../../shared/infrastructure/persistence/module-database.js';
 import { quoteIdent } from '../../shared/infrastructure/persistence/messaging-tables.js';
-import { BODY_PROBLEMS, problem, problemResponses, PROBLEM_CONTENT_TYPE, SERVER_PROBLEMS } from '../../shared/infrastructure/http/problem.js';
+import {
+  BODY_PROBLEMS,
+  problem,
+  problemResponses,
+  PROBLEM_CONTENT_TYPE,
+  SERVER_PROBLEMS,
+} from '../../shared/infrastructure/http/problem.js';
 import { documentLimit, limitSchema, parseLimit, uuidSchema } from '../../shared/infrastructure/http/schemas.js';
 
 /** A module's inbox as the operators see it: its database and the use cases it declares. */
@@ -77,7 +83,10 @@ export class DeliveryAdministration {
   async redrive(filter: RedriveFilter): Promise<number> {
     const { messageId, useCase, all } = filter;
     if (all && (messageId !== undefined || useCase !== undefined)) {
-      throw new ValidationError('REDRIVE_FILTER_CONFLICT', '"all" re-drives every dead letter: send it alone, or send messageId and/or useCase without it');
+      throw new ValidationError(
+        'REDRIVE_FILTER_CONFLICT',
+        '"all" re-drives every dead letter: send it alone, or send messageId and/or useCase without it',
+      );
     }
     if (!all && messageId === undefined && useCase === undefined) {
       throw new ValidationError('REDRIVE_FILTER_REQUIRED', 'name what to re-drive: messageId, useCase, or all');
@@ -106,7 +115,9 @@ export class DeliveryAdministration {
   async deadlocks(): Promise<number | null> {
     const db = this.inboxes[0]?.db;
     if (!db) return null;
-    const [row] = await db.query<{ deadlocks: string }>('select deadlocks::text as deadlocks from pg_stat_database where datname = current_database()');
+    const [row] = await db.query<{ deadlocks: string }>(
+      'select deadlocks::text as deadlocks from pg_stat_database where datname = current_database()',
+    );
     return row ? Number(row.deadlocks) : null;
   }
 
@@ -114,9 +125,13 @@ export class DeliveryAdministration {
     if (useCase === undefined) return this.inboxes;
     const owners = this.inboxes.filter((i) => i.useCases.includes(useCase));
     if (owners.length === 0) {
-      throw new ValidationError('UNKNOWN_USE_CASE', `no hosted module has the use case ${JSON.stringify(useCase)}; known: ${this.useCases().join(', ')}`, {
-        useCase,
-      });
+      throw new ValidationError(
+        'UNKNOWN_USE_CASE',
+        `no hosted module has the use case ${JSON.stringify(useCase)}; known: ${this.useCases().join(', ')}`,
+        {
+          useCase,
+        },
+      );
     }
     return owners;
   }
@@ -142,7 +157,13 @@ interface LeaseRow {
 function launchStats(lease: LeaseRow | undefined): UseCaseDeliveryStats['launch'] {
   if (!lease) return null;
   const breakerOpenUntil = lease.retry_at_ms === null ? null : new Date(lease.retry_at_ms).toISOString();
-  return { tasks: lease.tasks, failures: lease.failures, startFailures: lease.start_failures, breakerOpenUntil, lastFailure: lease.last_failure };
+  return {
+    tasks: lease.tasks,
+    failures: lease.failures,
+    startFailures: lease.start_failures,
+    breakerOpenUntil,
+    lastFailure: lease.last_failure,
+  };
 }
 
 async function schemaStats(inbox: AdministeredInbox): Promise<SchemaDeliveryStats> {
@@ -248,7 +269,10 @@ const statsSchema = {
   type: 'object',
   required: ['schemas', 'deadlocks'],
   properties: {
-    deadlocks: { type: ['integer', 'null'], description: 'Deadlocks PostgreSQL detected in this database since its statistics were reset (all processes)' },
+    deadlocks: {
+      type: ['integer', 'null'],
+      description: 'Deadlocks PostgreSQL detected in this database since its statistics were reset (all processes)',
+    },
     schemas: {
       type: 'array',
       items: {
@@ -348,7 +372,10 @@ function listDeadLettersRoute(app: FastifyInstance, options: AdminRouteOptions, 
             limit: limitSchema(MAX_DEAD_LETTER_LIMIT, DEFAULT_DEAD_LETTER_LIMIT),
           },
         },
-        response: { 200: { type: 'object', required: ['items'], properties: { items: { type: 'array', items: deadLetterSchema } } }, ...problemResponses([400, ...ctx.unauthorized, 422, ...SERVER_PROBLEMS]) },
+        response: {
+          200: { type: 'object', required: ['items'], properties: { items: { type: 'array', items: deadLetterSchema } } },
+          ...problemResponses([400, ...ctx.unauthorized, 422, ...SERVER_PROBLEMS]),
+        },
       },
     },
     async (request) => ({
@@ -378,7 +405,10 @@ function redriveRoute(app: FastifyInstance, options: AdminRouteOptions, ctx: Adm
           examples: [{ useCase: 'customer.reserve-credit' }],
           properties: { messageId: uuidSchema, useCase: USE_CASE, all: { type: 'boolean', const: true } },
         },
-        response: { 200: { type: 'object', required: ['redriven'], properties: { redriven: { type: 'integer' } } }, ...problemResponses([...BODY_PROBLEMS, ...ctx.unauthorized, 422, ...SERVER_PROBLEMS]) },
+        response: {
+          200: { type: 'object', required: ['redriven'], properties: { redriven: { type: 'integer' } } },
+          ...problemResponses([...BODY_PROBLEMS, ...ctx.unauthorized, 422, ...SERVER_PROBLEMS]),
+        },
       },
     },
     async (request) => {

@@ -4,7 +4,14 @@ import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type
 import { DomainError, isIsoCurrency, uuidv7 } from '../../shared/kernel/index.js';
 import { withLogContext, type Logger } from '../../shared/infrastructure/logging/logger.js';
 import { ADMIN_SECURITY_SCHEME } from './admin.routes.js';
-import { problem, problemFromDomainError, problemResponses, problemSchema, PROBLEM_CONTENT_TYPE, type Problem } from '../../shared/infrastructure/http/problem.js';
+import {
+  problem,
+  problemFromDomainError,
+  problemResponses,
+  problemSchema,
+  PROBLEM_CONTENT_TYPE,
+  type Problem,
+} from '../../shared/infrastructure/http/problem.js';
 import '../../shared/infrastructure/http/route-config.js';
 import { CURRENCY_FORMAT, SCHEMA_MEANINGS } from '../../shared/infrastructure/http/schemas.js';
 
@@ -33,10 +40,14 @@ const READINESS_TIMEOUT_MS = 2_000;
 function isConnectionError(error: unknown): boolean {
   const code = (error as { code?: unknown } | null)?.code;
   return (
-    typeof code === 'string' &&
-    (['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', '57P01', '57P03', '08006', '08001', '08003', '53300'].includes(code) ||
-      /^08/.test(code))
-  ) || (error instanceof Error && /Connection terminated|Connection ended unexpectedly|Client has encountered a connection error|Transaction query already complete|connect ECONNREFUSED|timeout exceeded when trying to connect|Knex: Timeout acquiring a connection/i.test(error.message));
+    (typeof code === 'string' &&
+      (['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', '57P01', '57P03', '08006', '08001', '08003', '53300'].includes(code) ||
+        /^08/.test(code))) ||
+    (error instanceof Error &&
+      /Connection terminated|Connection ended unexpectedly|Client has encountered a connection error|Transaction query already complete|connect ECONNREFUSED|timeout exceeded when trying to connect|Knex: Timeout acquiring a connection/i.test(
+        error.message,
+      ))
+  );
 }
 
 /** Ajv's message, except for a pattern or format whose meaning is known: a user reads "must be a UUID", not the regex. */
@@ -54,7 +65,9 @@ function fieldName(pointer: string, context: string): string {
 export function toProblem(error: unknown): Problem {
   if (error instanceof DomainError) return problemFromDomainError(error);
   // `throw null` and `throw undefined` are legal JavaScript: they must still become a 500.
-  const fastifyError = (error ?? {}) as Partial<FastifyError> & { validation?: Array<{ instancePath: string; message?: string; params?: Record<string, unknown> }> };
+  const fastifyError = (error ?? {}) as Partial<FastifyError> & {
+    validation?: Array<{ instancePath: string; message?: string; params?: Record<string, unknown> }>;
+  };
   if (fastifyError.validation) {
     const context = fastifyError.validationContext ?? 'request';
     const errors = fastifyError.validation.map((v) => {
@@ -91,7 +104,10 @@ async function withTimeout(work: Promise<void>, ms: number): Promise<void> {
   let timer: NodeJS.Timeout | undefined;
   work.catch(() => undefined);
   try {
-    await Promise.race([work, new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms)))]);
+    await Promise.race([
+      work,
+      new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms))),
+    ]);
   } finally {
     clearTimeout(timer);
   }
@@ -119,7 +135,11 @@ async function registerDocumentation(app: FastifyInstance, options: Pick<HttpSer
 
 const checksSchema = {
   type: 'object',
-  additionalProperties: { type: 'object', required: ['status'], properties: { status: { type: 'string', enum: ['ok', 'unavailable'] }, error: { type: 'string' } } },
+  additionalProperties: {
+    type: 'object',
+    required: ['status'],
+    properties: { status: { type: 'string', enum: ['ok', 'unavailable'] }, error: { type: 'string' } },
+  },
 } as const;
 
 /** The probes: live (the process answers) and ready (every backing service answers). */
@@ -131,7 +151,9 @@ function registerHealthRoutes(app: FastifyInstance, readiness: readonly Readines
         operationId: 'getLiveness',
         tags: ['health'],
         summary: 'The process answers (the container probe)',
-        response: { 200: { description: 'Alive', type: 'object', required: ['status'], properties: { status: { type: 'string', const: 'ok' } } } },
+        response: {
+          200: { description: 'Alive', type: 'object', required: ['status'], properties: { status: { type: 'string', const: 'ok' } } },
+        },
       },
     },
     async () => ({ status: 'ok' }),
@@ -144,10 +166,19 @@ function registerHealthRoutes(app: FastifyInstance, readiness: readonly Readines
         tags: ['health'],
         summary: 'Every backing service answers within 2 s (the load balancer probe)',
         response: {
-          200: { description: 'Ready', type: 'object', required: ['status', 'checks'], properties: { status: { type: 'string', const: 'ok' }, checks: checksSchema } },
+          200: {
+            description: 'Ready',
+            type: 'object',
+            required: ['status', 'checks'],
+            properties: { status: { type: 'string', const: 'ok' }, checks: checksSchema },
+          },
           503: {
             description: 'A backing service does not answer (NOT_READY); `checks` says which',
-            content: { [PROBLEM_CONTENT_TYPE]: { schema: { allOf: [{ $ref: `${problemSchema.$id}#` }], type: 'object', properties: { checks: checksSchema } } } },
+            content: {
+              [PROBLEM_CONTENT_TYPE]: {
+                schema: { allOf: [{ $ref: `${problemSchema.$id}#` }], type: 'object', properties: { checks: checksSchema } },
+              },
+            },
           },
           ...problemResponses([500]),
         },
@@ -192,7 +223,11 @@ function admitSagas(app: FastifyInstance, admission: AdmissionCheck): void {
       .header('retry-after', String(retryAfterSeconds))
       .type(PROBLEM_CONTENT_TYPE)
       .send({
-        ...problem(503, 'OVERLOADED', `Orders are waiting ${Math.round(lagMs / 1000)} s for their next step; retry in ${retryAfterSeconds} s rather than have this one time out`),
+        ...problem(
+          503,
+          'OVERLOADED',
+          `Orders are waiting ${Math.round(lagMs / 1000)} s for their next step; retry in ${retryAfterSeconds} s rather than have this one time out`,
+        ),
         instance: request.url,
       });
   });
@@ -212,7 +247,13 @@ export async function createHttpServer(options: HttpServerOptions): Promise<Fast
     genReqId: () => uuidv7(),
     return503OnClosing: true,
     ajv: {
-      customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: false, allErrors: false, formats: { [CURRENCY_FORMAT]: isIsoCurrency } },
+      customOptions: {
+        removeAdditional: false,
+        coerceTypes: false,
+        useDefaults: false,
+        allErrors: false,
+        formats: { [CURRENCY_FORMAT]: isIsoCurrency },
+      },
     },
   });
   // Bodies are JSON only: Fastify's default text/plain parser would turn a 415 into a misleading 400.

@@ -48,7 +48,13 @@ function compile(url: URL): CompiledBundle {
 
 /** Evaluates a CommonJS bundle the way Node's own loader would, with `require` resolving from its directory. */
 function evaluate({ script, file }: CompiledBundle): TaskBundle {
-  const wrapper = script.runInThisContext() as (exports: object, require: NodeJS.Require, module: { exports: object }, filename: string, dirname: string) => void;
+  const wrapper = script.runInThisContext() as (
+    exports: object,
+    require: NodeJS.Require,
+    module: { exports: object },
+    filename: string,
+    dirname: string,
+  ) => void;
   const module = { exports: {} };
   wrapper.call(module.exports, module.exports, createRequire(file), module, file, dirname(file));
   return module.exports as TaskBundle;
@@ -59,7 +65,9 @@ export function loadTaskBundle(url: URL): TaskBundle {
   const compiled = compile(url);
   if (compiled.cache === 'rejected') {
     // Still correct, only slower: worth a line, since it means the image was built with another Node.
-    process.stderr.write(`${JSON.stringify({ level: 40, time: new Date().toISOString(), bundle: compiled.file, msg: 'code cache rejected by this Node: compiling the task bundle' })}\n`);
+    process.stderr.write(
+      `${JSON.stringify({ level: 40, time: new Date().toISOString(), bundle: compiled.file, msg: 'code cache rejected by this Node: compiling the task bundle' })}\n`,
+    );
   }
   return evaluate(compiled);
 }

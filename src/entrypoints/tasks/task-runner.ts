@@ -12,7 +12,6 @@ import { onStopRequested, stopRequested } from './stop-signal.js';
 
 type StopReason = 'drained' | 'time-limit' | 'signal';
 
-
 function loadTaskConfig(): Config {
   try {
     return loadConfig(process.env);
@@ -71,7 +70,15 @@ export async function runUseCaseTask(module: ModuleDefinition, useCase: string):
   try {
     runtime = await taskRuntime(module, config, logger, databaseUrl, applicationName);
     const idlePollMs = config.TASK_IDLE_POLL_MS ?? (listener ? 500 : 25);
-    const reason = await drain(runtime, useCase, launchAttempt, config, logger, (ms) => doorbell.wait(Math.min(ms, idlePollMs)), () => (heartbeated = true));
+    const reason = await drain(
+      runtime,
+      useCase,
+      launchAttempt,
+      config,
+      logger,
+      (ms) => doorbell.wait(Math.min(ms, idlePollMs)),
+      () => (heartbeated = true),
+    );
     logger.info({ reason }, 'task finished');
     await stopListening();
     await runtime.close();
@@ -86,7 +93,13 @@ export async function runUseCaseTask(module: ModuleDefinition, useCase: string):
 }
 
 /** The task's runtime: its own module only, routed with every contract. */
-function taskRuntime(module: ModuleDefinition, config: Config, logger: Logger, databaseUrl: string, applicationName: string): Promise<Runtime> {
+function taskRuntime(
+  module: ModuleDefinition,
+  config: Config,
+  logger: Logger,
+  databaseUrl: string,
+  applicationName: string,
+): Promise<Runtime> {
   return Runtime.create({
     config,
     logger,
@@ -97,7 +110,15 @@ function taskRuntime(module: ModuleDefinition, config: Config, logger: Logger, d
     poolSize: config.TASK_CONCURRENCY + 1,
     applicationName,
     transport: (routing) =>
-      createTransport({ config, logger, databaseUrl, routing, deferEcsDriver: true, applicationName, ...(config.REDIS_URL ? { redisUrl: config.REDIS_URL } : {}) }),
+      createTransport({
+        config,
+        logger,
+        databaseUrl,
+        routing,
+        deferEcsDriver: true,
+        applicationName,
+        ...(config.REDIS_URL ? { redisUrl: config.REDIS_URL } : {}),
+      }),
   });
 }
 
@@ -116,7 +137,20 @@ function exitOf(error: unknown, heartbeated: boolean): { code: number; message: 
 type IdleWait = (ms: number) => Promise<unknown>;
 
 /** Network errors and PostgreSQL's "not now" answers (too many connections, starting up or shutting down). */
-const TRANSIENT_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN', 'EPIPE', '53300', '57P01', '57P03', '08001', '08006']);
+const TRANSIENT_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'EAI_AGAIN',
+  'EPIPE',
+  '53300',
+  '57P01',
+  '57P03',
+  '08001',
+  '08006',
+]);
 
 function isTransientConnectionError(error: unknown, depth = 0): boolean {
   if (typeof error !== 'object' || error === null || depth > 5) return false;
@@ -138,9 +172,14 @@ async function drain(
 ): Promise<StopReason> {
   const db = runtime.modules[0]!.db;
   const run = new Drain(runtime, useCase, config, logger, idleWait);
-  const heartbeat = setInterval(() => {
-    heartbeatLease(db, useCase, config.LEASE_TTL_MS, launchAttempt).catch((error: unknown) => logger.warn({ err: error }, 'lease heartbeat failed'));
-  }, Math.max(1_000, Math.floor(config.LEASE_TTL_MS / 3)));
+  const heartbeat = setInterval(
+    () => {
+      heartbeatLease(db, useCase, config.LEASE_TTL_MS, launchAttempt).catch((error: unknown) =>
+        logger.warn({ err: error }, 'lease heartbeat failed'),
+      );
+    },
+    Math.max(1_000, Math.floor(config.LEASE_TTL_MS / 3)),
+  );
   heartbeat.unref();
   await heartbeatLease(db, useCase, config.LEASE_TTL_MS, launchAttempt);
   onHeartbeat();
@@ -152,7 +191,9 @@ async function drain(
         await releaseLease(db, useCase);
         // Work may remain (a Spot interruption or a StopTask in a backlog, the time limit): decide a
         // launch for a successor now rather than leaving it to the sweeper; the lease decides.
-        await runtime.transport.relaunch?.(useCase).catch((error: unknown) => logger.warn({ err: error }, 'could not decide a successor; the sweeper will'));
+        await runtime.transport
+          .relaunch?.(useCase)
+          .catch((error: unknown) => logger.warn({ err: error }, 'could not decide a successor; the sweeper will'));
         return run.stopping() ? 'signal' : 'time-limit';
       }
       if ((await run.waitIdle()) !== 'idle') continue;

@@ -28,8 +28,12 @@ export const CUSTOMER = {
 const bindings = new ContainerModule(({ bind }) => {
   bind(CUSTOMER.Customers).toDynamicValue((c) => new PgCustomerRepository(c.get(SHARED.Database)));
   bind(CUSTOMER.Reservations).toDynamicValue((c) => new PgCreditReservationRepository(c.get(SHARED.Database)));
-  bind(CUSTOMER.Changes).toDynamicValue((c) => new CustomerChanges(c.get(CUSTOMER.Customers), c.get(CUSTOMER.Reservations), c.get(SHARED.EventBus)));
-  bind(CUSTOMER.RegisterCustomer).toDynamicValue((c) => new RegisterCustomerHandler(c.get(SHARED.Transaction), c.get(CUSTOMER.Changes), c.get(SHARED.Clock)));
+  bind(CUSTOMER.Changes).toDynamicValue(
+    (c) => new CustomerChanges(c.get(CUSTOMER.Customers), c.get(CUSTOMER.Reservations), c.get(SHARED.EventBus)),
+  );
+  bind(CUSTOMER.RegisterCustomer).toDynamicValue(
+    (c) => new RegisterCustomerHandler(c.get(SHARED.Transaction), c.get(CUSTOMER.Changes), c.get(SHARED.Clock)),
+  );
   bind(CUSTOMER.GetCustomer).toDynamicValue((c) => new GetCustomerQuery(c.get(CUSTOMER.Customers)));
 });
 

@@ -52,8 +52,12 @@ const bindings = new ContainerModule(({ bind }) => {
   bind(ORDER.Sagas).toDynamicValue((c) => new PgPlaceOrderSagaRepository(c.get(SHARED.Database)));
   bind(ORDER.SagaLog).toDynamicValue((c) => new PgSagaLog(c.get(SHARED.Database)));
   bind(ORDER.Idempotency).toDynamicValue((c) => new PgIdempotencyStore(c.get(SHARED.Database)));
-  bind(ORDER.Changes).toDynamicValue((c) => new OrderChanges(c.get(ORDER.Orders), c.get(SHARED.EventBus), c.get(ORDER.SagaLog), c.get(SHARED.Clock)));
-  bind(ORDER.Orchestrator).toDynamicValue((c) => new PlaceOrderSagaOrchestrator(c.get(ORDER.Sagas), c.get(ORDER.Orders), c.get(ORDER.Changes), c.get(SHARED.Clock)));
+  bind(ORDER.Changes).toDynamicValue(
+    (c) => new OrderChanges(c.get(ORDER.Orders), c.get(SHARED.EventBus), c.get(ORDER.SagaLog), c.get(SHARED.Clock)),
+  );
+  bind(ORDER.Orchestrator).toDynamicValue(
+    (c) => new PlaceOrderSagaOrchestrator(c.get(ORDER.Sagas), c.get(ORDER.Orders), c.get(ORDER.Changes), c.get(SHARED.Clock)),
+  );
   // One coordinator per style (a Record: a style without one does not compile); new orders take
   // the configured style, an order already placed keeps its own (ADR 21).
   bind(ORDER.SagaCoordinators).toDynamicValue((c) => {
@@ -65,17 +69,28 @@ const bindings = new ContainerModule(({ bind }) => {
   });
   bind(ORDER.PlaceOrder).toDynamicValue(
     (c) =>
-      new PlaceOrderHandler(c.get(SHARED.Transaction), c.get(ORDER.Orders), c.get(ORDER.Idempotency), c.get(ORDER.SagaCoordinators), c.get(SHARED.Clock), {
-        deadlineMs: c.get(SHARED.Config).ORDER_DEADLINE_MS,
-      }),
+      new PlaceOrderHandler(
+        c.get(SHARED.Transaction),
+        c.get(ORDER.Orders),
+        c.get(ORDER.Idempotency),
+        c.get(ORDER.SagaCoordinators),
+        c.get(SHARED.Clock),
+        {
+          deadlineMs: c.get(SHARED.Config).ORDER_DEADLINE_MS,
+        },
+      ),
   );
-  bind(ORDER.CancelOrder).toDynamicValue((c) => new CancelOrderHandler(c.get(SHARED.Transaction), c.get(ORDER.Orders), c.get(ORDER.SagaCoordinators), c.get(SHARED.Clock)));
+  bind(ORDER.CancelOrder).toDynamicValue(
+    (c) => new CancelOrderHandler(c.get(SHARED.Transaction), c.get(ORDER.Orders), c.get(ORDER.SagaCoordinators), c.get(SHARED.Clock)),
+  );
   bind(ORDER.GetOrder).toDynamicValue((c) => new GetOrderQuery(c.get(ORDER.Orders), c.get(ORDER.SagaCoordinators), c.get(ORDER.SagaLog)));
   bind(ORDER.ListOrders).toDynamicValue((c) => new ListOrdersQuery(c.get(ORDER.Orders)));
   bind(ORDER.ExpireOverdueOrders).toDynamicValue(
     (c) =>
       new ExpireOverdueOrdersHandler(c.get(SHARED.Transaction), c.get(ORDER.SagaCoordinators), c.get(SHARED.Clock), ({ id, error }) =>
-        c.get(SHARED.Logger).warn({ err: error, orderId: id, correlationId: id }, 'could not expire an overdue order; the next run retries'),
+        c
+          .get(SHARED.Logger)
+          .warn({ err: error, orderId: id, correlationId: id }, 'could not expire an overdue order; the next run retries'),
       ),
   );
 });
@@ -86,11 +101,18 @@ function subscriptions(container: Container): Subscription[] {
   const clock = container.get(SHARED.Clock);
   const replies = new PlaceOrderSagaRepliesHandler(container.get(ORDER.Orchestrator));
   return subscriptionsOf(orderInbox, {
-    'order.approve-order': { 'customer.credit-reserved.v1': handledBy(CreditReservedV1, new ApproveOrderOnCreditReserved(orders, changes, clock)) },
-    'order.reject-order': {
-      'customer.credit-reservation-failed.v1': handledBy(CreditReservationFailedV1, new RejectOrderOnCreditReservationFailed(orders, changes, clock)),
+    'order.approve-order': {
+      'customer.credit-reserved.v1': handledBy(CreditReservedV1, new ApproveOrderOnCreditReserved(orders, changes, clock)),
     },
-    'order.record-credit-release': { 'customer.credit-released.v1': handledBy(CreditReleasedV1, new RecordCreditReleaseOnCreditReleased(changes)) },
+    'order.reject-order': {
+      'customer.credit-reservation-failed.v1': handledBy(
+        CreditReservationFailedV1,
+        new RejectOrderOnCreditReservationFailed(orders, changes, clock),
+      ),
+    },
+    'order.record-credit-release': {
+      'customer.credit-released.v1': handledBy(CreditReleasedV1, new RecordCreditReleaseOnCreditReleased(changes)),
+    },
     'order.place-order-saga': {
       'customer.credit-reserved.v1': handledBy(CreditReservedV1, replies),
       'customer.credit-reservation-failed.v1': handledBy(CreditReservationFailedV1, replies),
@@ -117,8 +139,16 @@ export const orderModule: ModuleDefinition = {
   jobs(container) {
     const config = container.get(SHARED.Config);
     return [
-      { name: 'order.expire-overdue-orders', intervalMs: Math.min(1_000, config.ORDER_DEADLINE_MS), run: () => container.get(ORDER.ExpireOverdueOrders).execute() },
-      { name: 'order.purge-idempotency-keys', intervalMs: config.CLEANUP_INTERVAL_MS, run: () => container.get(ORDER.Idempotency).purgeOlderThan(config.RETENTION_IDEMPOTENCY_MS) },
+      {
+        name: 'order.expire-overdue-orders',
+        intervalMs: Math.min(1_000, config.ORDER_DEADLINE_MS),
+        run: () => container.get(ORDER.ExpireOverdueOrders).execute(),
+      },
+      {
+        name: 'order.purge-idempotency-keys',
+        intervalMs: config.CLEANUP_INTERVAL_MS,
+        run: () => container.get(ORDER.Idempotency).purgeOlderThan(config.RETENTION_IDEMPOTENCY_MS),
+      },
     ];
   },
 };

@@ -6,7 +6,11 @@ import { MESSAGE_TYPE, type MessageDefinition, type MessageKind } from './messag
  * zod's `safeParse` matches it structurally. Contracts pass their zod schemas here.
  */
 export interface SchemaLike<P> {
-  safeParse(input: unknown): { success: true; data: P } | { success: false; error: { issues: ReadonlyArray<{ path: ReadonlyArray<PropertyKey>; message: string }> } };
+  safeParse(
+    input: unknown,
+  ):
+    | { success: true; data: P }
+    | { success: false; error: { issues: ReadonlyArray<{ path: ReadonlyArray<PropertyKey>; message: string }> } };
 }
 
 /** `type` keeps its literal type (`'order.created.v1'`), so a subscription can be checked against a route at compile time. */

@@ -82,7 +82,10 @@ export function createMessage<P>(
     throw new ValidationError('INVALID_MESSAGE', `causationId must be a UUID or null, got ${JSON.stringify(context.causationId)}`);
   }
   if (definition.type.length > MAX_TYPE_LENGTH || !MESSAGE_TYPE.test(definition.type)) {
-    throw new ValidationError('INVALID_MESSAGE', `type must be a versioned name like "order.created.v1", got ${JSON.stringify(definition.type)}`);
+    throw new ValidationError(
+      'INVALID_MESSAGE',
+      `type must be a versioned name like "order.created.v1", got ${JSON.stringify(definition.type)}`,
+    );
   }
   if (Number.isNaN(at.getTime())) throw new ValidationError('INVALID_MESSAGE', 'occurredAt must be a valid date');
   const parsed = definition.parse(payload);

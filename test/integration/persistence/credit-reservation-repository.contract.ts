@@ -13,7 +13,8 @@ export interface CreditReservationStore extends Store<CreditReservationRepositor
   readonly customers: CustomerRepositoryPort;
 }
 
-const stored = (r: CreditReservation | null) => r && { orderId: r.orderId, customerId: r.customerId, amount: r.amount, status: r.status, isNew: r.isNew };
+const stored = (r: CreditReservation | null) =>
+  r && { orderId: r.orderId, customerId: r.customerId, amount: r.amount, status: r.status, isNew: r.isNew };
 
 /** What every CreditReservationRepositoryPort does: the in-memory fake and PostgreSQL alike. */
 export function creditReservationRepositoryContract(open: OpenStore<CreditReservationStore>): void {
@@ -60,7 +61,9 @@ export function creditReservationRepositoryContract(open: OpenStore<CreditReserv
   it('refuses a second new reservation for the same order', async () => {
     const orderId = uuidv7();
     await tx.run(() => reservations.save(CreditReservation.reserved(orderId, customerId, Money.of(2_500, 'EUR'))));
-    await expect(tx.run(() => reservations.save(CreditReservation.reserved(orderId, customerId, Money.of(100, 'EUR'))))).rejects.toMatchObject({ code: '23505' });
+    await expect(
+      tx.run(() => reservations.save(CreditReservation.reserved(orderId, customerId, Money.of(100, 'EUR')))),
+    ).rejects.toMatchObject({ code: '23505' });
     expect(stored(await find(orderId))).toMatchObject({ amount: Money.of(2_500, 'EUR'), status: 'RESERVED' });
   });
 

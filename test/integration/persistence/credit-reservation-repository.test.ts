@@ -8,7 +8,11 @@ import { inMemory, inPostgres } from './store.js';
 
 describe('CreditReservationRepositoryPort: the in-memory fake', () => {
   creditReservationRepositoryContract(
-    inMemory((db) => ({ port: new InMemoryCreditReservationRepository(db), customers: new InMemoryCustomerRepository(db), transaction: db })),
+    inMemory((db) => ({
+      port: new InMemoryCreditReservationRepository(db),
+      customers: new InMemoryCustomerRepository(db),
+      transaction: db,
+    })),
   );
 });
 

@@ -9,7 +9,14 @@ const T0 = new Date('2026-12-01T10:00:00.000Z');
 const at = (ms: number): Date => new Date(T0.getTime() + ms);
 
 function place(options: { customerId?: string; style?: SagaStyle; deadlineAt?: Date; amount?: number } = {}): Order {
-  return Order.place(uuidv7(), options.customerId ?? uuidv7(), Money.of(options.amount ?? 1_250, 'EUR'), options.style ?? 'choreography', options.deadlineAt ?? at(60_000), T0);
+  return Order.place(
+    uuidv7(),
+    options.customerId ?? uuidv7(),
+    Money.of(options.amount ?? 1_250, 'EUR'),
+    options.style ?? 'choreography',
+    options.deadlineAt ?? at(60_000),
+    T0,
+  );
 }
 
 /** What every OrderRepositoryPort does, whatever stores it: the in-memory fake and PostgreSQL alike. */

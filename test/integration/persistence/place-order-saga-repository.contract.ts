@@ -23,7 +23,12 @@ export function placeOrderSagaRepositoryContract(open: OpenStore<Store<PlaceOrde
   it('stores a new saga at version 1 and reads it back', async () => {
     const saga = start();
     await add(saga);
-    expect((await sagas.findById(saga.id))?.snapshot()).toEqual({ id: saga.id, state: 'AWAITING_CREDIT', deadlineAt: at(60_000), version: 1 });
+    expect((await sagas.findById(saga.id))?.snapshot()).toEqual({
+      id: saga.id,
+      state: 'AWAITING_CREDIT',
+      deadlineAt: at(60_000),
+      version: 1,
+    });
   });
 
   it('finds nothing for an unknown id', async () => {

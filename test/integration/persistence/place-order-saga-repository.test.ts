@@ -10,5 +10,7 @@ describe('PlaceOrderSagaRepositoryPort: the in-memory fake', () => {
 });
 
 describe('PlaceOrderSagaRepositoryPort: PostgreSQL', () => {
-  placeOrderSagaRepositoryContract(inPostgres(orderModule, ['saga_instances'], (db) => ({ port: new PgPlaceOrderSagaRepository(db), transaction: db })));
+  placeOrderSagaRepositoryContract(
+    inPostgres(orderModule, ['saga_instances'], (db) => ({ port: new PgPlaceOrderSagaRepository(db), transaction: db })),
+  );
 });

@@ -43,7 +43,17 @@ export async function request(baseUrl: string, method: string, path: string, opt
     } catch {
       json = undefined;
     }
-    return { ok: true, response: { status: res.status, contentType: res.headers.get('content-type') ?? '', headers: res.headers, text, json, ms: Date.now() - started } };
+    return {
+      ok: true,
+      response: {
+        status: res.status,
+        contentType: res.headers.get('content-type') ?? '',
+        headers: res.headers,
+        text,
+        json,
+        ms: Date.now() - started,
+      },
+    };
   } catch (error) {
     const name = (error as { name?: string }).name;
     const cause = (error as { cause?: { code?: string; message?: string } }).cause;

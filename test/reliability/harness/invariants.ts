@@ -83,12 +83,20 @@ export async function assertSettled(expectations: SettleExpectations): Promise<S
     const deadIds = new Set(dead.map((r) => String(r['messageId'])));
     const unexpectedDead = dead.filter((r) => !expectedDead.has(String(r['messageId'])));
     if (unexpectedDead.length > 0) {
-      problems.push(`unexpected dead letters: ${unexpectedDead.length}\n${unexpectedDead.slice(0, 5).map((r) => `    ${JSON.stringify(r)}`).join('\n')}`);
+      problems.push(
+        `unexpected dead letters: ${unexpectedDead.length}\n${unexpectedDead
+          .slice(0, 5)
+          .map((r) => `    ${JSON.stringify(r)}`)
+          .join('\n')}`,
+      );
     }
     const missingDead = [...expectedDead].filter((id) => !deadIds.has(id));
-    if (missingDead.length > 0) problems.push(`messages that should be dead-lettered but are not: ${missingDead.length} (${missingDead.slice(0, 5).join(', ')})`);
+    if (missingDead.length > 0)
+      problems.push(`messages that should be dead-lettered but are not: ${missingDead.length} (${missingDead.slice(0, 5).join(', ')})`);
 
-    const orders = (await client.query<OrderRow>('select id, customer_id, total_amount, currency, status, rejection_reason from ordering.orders')).rows;
+    const orders = (
+      await client.query<OrderRow>('select id, customer_id, total_amount, currency, status, rejection_reason from ordering.orders')
+    ).rows;
     const ordersByStatus: Record<string, number> = {};
     const rejectionReasons: Record<string, number> = {};
     for (const o of orders) {
@@ -107,7 +115,11 @@ export async function assertSettled(expectations: SettleExpectations): Promise<S
   }
 }
 
-function clientViewProblems(intended: readonly IntendedOrder[], orders: readonly OrderRow[], knownCustomers: ReadonlySet<string> | undefined): string[] {
+function clientViewProblems(
+  intended: readonly IntendedOrder[],
+  orders: readonly OrderRow[],
+  knownCustomers: ReadonlySet<string> | undefined,
+): string[] {
   const problems: string[] = [];
   const byId = new Map(orders.map((o) => [o.id, o]));
   const seen = new Set<string>();
@@ -138,7 +150,12 @@ function clientViewProblems(intended: readonly IntendedOrder[], orders: readonly
       cancelMismatch++;
       examples.push(`${order.key}: ${row.status}, cancel confirmed to the client: ${order.cancelConfirmed}`);
     }
-    const expectedReason = knownCustomers && !knownCustomers.has(order.customerId) ? 'CUSTOMER_NOT_FOUND' : order.currency !== 'USD' ? 'CURRENCY_MISMATCH' : undefined;
+    const expectedReason =
+      knownCustomers && !knownCustomers.has(order.customerId)
+        ? 'CUSTOMER_NOT_FOUND'
+        : order.currency !== 'USD'
+          ? 'CURRENCY_MISMATCH'
+          : undefined;
     if (expectedReason && row.rejection_reason !== expectedReason) {
       reasonMismatch++;
       examples.push(`${order.key}: ${row.status} ${row.rejection_reason ?? ''}, expected REJECTED ${expectedReason}`);
@@ -147,7 +164,8 @@ function clientViewProblems(intended: readonly IntendedOrder[], orders: readonly
   const extra = orders.filter((o) => !seen.has(o.id)).length;
   if (lost > 0) problems.push(`${lost} accepted orders lost`);
   if (wrong > 0) problems.push(`${wrong} orders stored differently from what the client sent`);
-  if (cancelMismatch > 0) problems.push(`${cancelMismatch} orders whose CANCELLED status disagrees with the cancellations the clients saw succeed`);
+  if (cancelMismatch > 0)
+    problems.push(`${cancelMismatch} orders whose CANCELLED status disagrees with the cancellations the clients saw succeed`);
   if (reasonMismatch > 0) problems.push(`${reasonMismatch} orders without their expected rejection`);
   if (extra > 0) problems.push(`${extra} orders in the database that no client was told about (a retried request created a second order?)`);
   if (examples.length > 0) problems.push(`  e.g. ${examples.slice(0, 5).join('; ')}`);
@@ -195,9 +213,14 @@ export class RecoveryClock {
     while (this.open.length > 0) {
       await withDatabase(this.databaseUrl, async (client) => {
         for (const fault of [...this.open]) {
-          const pending = await count(client, `select count(*) from ordering.orders where status = 'PENDING' and id = any($1::uuid[])`, [fault.orderIds]);
+          const pending = await count(client, `select count(*) from ordering.orders where status = 'PENDING' and id = any($1::uuid[])`, [
+            fault.orderIds,
+          ]);
           if (pending === 0) fault.done(Date.now() - fault.endedAt);
-          else if (Date.now() - fault.endedAt > this.timeoutMs) fault.fail(new AssertionFailure(`${pending} orders accepted before a fault were still PENDING ${this.timeoutMs} ms after it ended`));
+          else if (Date.now() - fault.endedAt > this.timeoutMs)
+            fault.fail(
+              new AssertionFailure(`${pending} orders accepted before a fault were still PENDING ${this.timeoutMs} ms after it ended`),
+            );
           else continue;
           this.open.splice(this.open.indexOf(fault), 1);
         }

@@ -68,7 +68,17 @@ interface CancelJob {
 }
 
 export function emptyStats(): LoadStats {
-  return { requests: 0, byStatus: {}, networkErrors: 0, timeouts: 0, replayed: 0, retries: 0, latenciesMs: [], maxLatencyMs: 0, unexpected: [] };
+  return {
+    requests: 0,
+    byStatus: {},
+    networkErrors: 0,
+    timeouts: 0,
+    replayed: 0,
+    retries: 0,
+    latenciesMs: [],
+    maxLatencyMs: 0,
+    unexpected: [],
+  };
 }
 
 export function record(stats: LoadStats, attempt: HttpAttempt): void {
@@ -101,13 +111,21 @@ function backoff(attempt: number, random: Random): number {
 }
 
 /** Registers customers (before any fault: registration carries no idempotency key). */
-export async function registerCustomers(baseUrl: string, count: number, random: Random, stats: LoadStats, fixedLimit?: number): Promise<Customer[]> {
+export async function registerCustomers(
+  baseUrl: string,
+  count: number,
+  random: Random,
+  stats: LoadStats,
+  fixedLimit?: number,
+): Promise<Customer[]> {
   const customers: Customer[] = [];
   const deadline = Date.now() + 60_000;
   while (customers.length < count) {
     if (Date.now() > deadline) throw new Error(`could not register ${count} customers within 60 s`);
     const limit = fixedLimit ?? random.int(50, 300) * 1_000;
-    const attempt = await request(baseUrl, 'POST', '/customers', { body: { name: `Customer ${customers.length}`, creditLimit: { amount: limit, currency: 'USD' } } });
+    const attempt = await request(baseUrl, 'POST', '/customers', {
+      body: { name: `Customer ${customers.length}`, creditLimit: { amount: limit, currency: 'USD' } },
+    });
     record(stats, attempt);
     if (attempt.ok && attempt.response.status === 201) {
       customers.push({ id: (attempt.response.json as { id: string }).id, limit, currency: 'USD' });
@@ -280,7 +298,9 @@ export class OrderLoad {
       return;
     }
     order.cancelSent = true;
-    const result = await request(this.options.baseUrl, 'POST', `/orders/${order.orderId}/cancel`, { timeoutMs: this.options.requestTimeoutMs });
+    const result = await request(this.options.baseUrl, 'POST', `/orders/${order.orderId}/cancel`, {
+      timeoutMs: this.options.requestTimeoutMs,
+    });
     record(this.stats, result);
     if (result.ok && result.response.status === 202) {
       order.cancelConfirmed = true;

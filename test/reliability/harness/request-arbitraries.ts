@@ -32,7 +32,12 @@ export interface FuzzOptions {
 
 const printableAscii = fc.string({ unit: 'grapheme-ascii', maxLength: 40 });
 /** Header values fetch can send: printable ASCII and spaces. */
-const headerValue = fc.oneof(printableAscii, fc.string({ unit: 'grapheme-ascii', minLength: 201, maxLength: 260 }), fc.constant(''), fc.constant('key with spaces'));
+const headerValue = fc.oneof(
+  printableAscii,
+  fc.string({ unit: 'grapheme-ascii', minLength: 201, maxLength: 260 }),
+  fc.constant(''),
+  fc.constant('key with spaces'),
+);
 const anyString = fc.oneof(fc.string({ unit: 'grapheme', maxLength: 30 }), fc.string({ unit: 'binary', maxLength: 30 }), printableAscii);
 
 const garbageId = fc.oneof(
@@ -55,7 +60,11 @@ const amount = fc.oneof(
   { weight: 1, arbitrary: fc.double() },
   { weight: 1, arbitrary: fc.oneof(anyString, fc.boolean(), fc.constant(null), fc.array(fc.integer(), { maxLength: 2 }), fc.constant({})) },
 );
-const currency = fc.oneof({ weight: 5, arbitrary: fc.constant('USD') }, { weight: 1, arbitrary: fc.constantFrom('EUR', 'usd', 'US', 'USDD', '', '123', 'XXX') }, { weight: 1, arbitrary: anyString });
+const currency = fc.oneof(
+  { weight: 5, arbitrary: fc.constant('USD') },
+  { weight: 1, arbitrary: fc.constantFrom('EUR', 'usd', 'US', 'USDD', '', '123', 'XXX') },
+  { weight: 1, arbitrary: anyString },
+);
 const money = fc.oneof(
   { weight: 6, arbitrary: fc.record({ amount, currency }) },
   { weight: 1, arbitrary: fc.record({ amount, currency }, { requiredKeys: [] }) },
@@ -76,7 +85,12 @@ function mutated(valid: fc.Arbitrary<Record<string, unknown>>): fc.Arbitrary<unk
         return copy;
       }),
     },
-    { weight: 1, arbitrary: fc.tuple(valid, fc.string({ minLength: 1, maxLength: 10 }), fc.jsonValue({ maxDepth: 1 })).map(([body, key, value]) => ({ ...body, [key]: value })) },
+    {
+      weight: 1,
+      arbitrary: fc
+        .tuple(valid, fc.string({ minLength: 1, maxLength: 10 }), fc.jsonValue({ maxDepth: 1 }))
+        .map(([body, key, value]) => ({ ...body, [key]: value })),
+    },
     {
       weight: 1,
       arbitrary: fc.tuple(valid, fc.nat(), fc.jsonValue({ maxDepth: 2 })).map(([body, i, value]) => {
@@ -90,23 +104,44 @@ function mutated(valid: fc.Arbitrary<Record<string, unknown>>): fc.Arbitrary<unk
 
 const contentType = fc.oneof(
   { weight: 8, arbitrary: fc.constant('application/json') },
-  { weight: 1, arbitrary: fc.constantFrom('application/json; charset=utf-8', 'text/plain', 'application/x-www-form-urlencoded', 'application/xml', 'multipart/form-data; boundary=x', 'application/json; charset=latin1', '*/*') },
+  {
+    weight: 1,
+    arbitrary: fc.constantFrom(
+      'application/json; charset=utf-8',
+      'text/plain',
+      'application/x-www-form-urlencoded',
+      'application/xml',
+      'multipart/form-data; boundary=x',
+      'application/json; charset=latin1',
+      '*/*',
+    ),
+  },
 );
 
-function bodyRequest(label: string, path: string, body: fc.Arbitrary<unknown>, extraHeaders: fc.Arbitrary<Record<string, string>>, customer?: fc.Arbitrary<IdRef>): fc.Arbitrary<FuzzRequest> {
+function bodyRequest(
+  label: string,
+  path: string,
+  body: fc.Arbitrary<unknown>,
+  extraHeaders: fc.Arbitrary<Record<string, string>>,
+  customer?: fc.Arbitrary<IdRef>,
+): fc.Arbitrary<FuzzRequest> {
   return fc
     .record({
       body,
       contentType,
       extra: extraHeaders,
-      rawMode: fc.oneof({ weight: 9, arbitrary: fc.constant('json' as const) }, { weight: 1, arbitrary: fc.constantFrom('broken' as const, 'empty' as const, 'text' as const) }),
+      rawMode: fc.oneof(
+        { weight: 9, arbitrary: fc.constant('json' as const) },
+        { weight: 1, arbitrary: fc.constantFrom('broken' as const, 'empty' as const, 'text' as const) },
+      ),
       text: anyString,
       customer: customer ?? fc.constant(undefined),
     })
     .map(({ body: json, contentType: type, extra, rawMode, text, customer: ref }): FuzzRequest => {
       const headers = { 'content-type': type, ...extra };
       const base = { label, method: 'POST', path, headers, ...(ref ? { customer: ref } : {}) };
-      if (rawMode === 'broken') return { ...base, label: `${label} (broken JSON)`, raw: `${JSON.stringify(json) ?? ''}`.slice(0, -1) + text + '{' };
+      if (rawMode === 'broken')
+        return { ...base, label: `${label} (broken JSON)`, raw: `${JSON.stringify(json) ?? ''}`.slice(0, -1) + text + '{' };
       if (rawMode === 'empty') return { ...base, label: `${label} (empty body)`, raw: '' };
       if (rawMode === 'text') return { ...base, label: `${label} (text body)`, raw: text };
       return { ...base, json };
@@ -114,7 +149,17 @@ function bodyRequest(label: string, path: string, body: fc.Arbitrary<unknown>, e
 }
 
 export function fuzzRequests(options: FuzzOptions): fc.Arbitrary<FuzzRequest> {
-  const customerBody = mutated(fc.record({ name: fc.oneof(fc.string({ minLength: 1, maxLength: 40 }), fc.string({ unit: 'grapheme', minLength: 0, maxLength: 220 }), fc.string({ unit: 'binary-ascii', minLength: 1, maxLength: 40 }), fc.constantFrom('nul\u0000inside', 'tab\tinside', '\u007f')), creditLimit: money }));
+  const customerBody = mutated(
+    fc.record({
+      name: fc.oneof(
+        fc.string({ minLength: 1, maxLength: 40 }),
+        fc.string({ unit: 'grapheme', minLength: 0, maxLength: 220 }),
+        fc.string({ unit: 'binary-ascii', minLength: 1, maxLength: 40 }),
+        fc.constantFrom('nul\u0000inside', 'tab\tinside', '\u007f'),
+      ),
+      creditLimit: money,
+    }),
+  );
   const orderBody = mutated(fc.record({ customerId: fc.constant('{customer}'), total: money }));
   const idempotency = fc.oneof(
     { weight: 3, arbitrary: fc.constant({}) },
@@ -127,7 +172,10 @@ export function fuzzRequests(options: FuzzOptions): fc.Arbitrary<FuzzRequest> {
     { weight: 1, arbitrary: headerValue.map((v) => ({ authorization: v })) },
     { weight: 1, arbitrary: headerValue.map((v) => ({ authorization: `Bearer ${v}` })) },
   );
-  const traceparent = fc.oneof({ weight: 4, arbitrary: fc.constant({}) }, { weight: 1, arbitrary: headerValue.map((v) => ({ traceparent: v })) });
+  const traceparent = fc.oneof(
+    { weight: 4, arbitrary: fc.constant({}) },
+    { weight: 1, arbitrary: headerValue.map((v) => ({ traceparent: v })) },
+  );
   const queryPart = fc.oneof(
     fc.nat({ max: 2000 }).map((n) => `limit=${n}`),
     anyString.map((s) => `limit=${encodeURIComponent(s)}`),
@@ -138,27 +186,64 @@ export function fuzzRequests(options: FuzzOptions): fc.Arbitrary<FuzzRequest> {
     fc.constantFrom('limit=1&limit=2', 'limit', '=', '&&', 'limit=%', 'cursor=', 'useCase=customer.reserve-credit', 'useCase=../x'),
   );
   const query = fc.array(queryPart, { maxLength: 3 }).map((parts) => parts.join('&'));
-  const oversized = fc.record({ size: fc.integer({ min: options.bodyLimitBytes + 1, max: options.bodyLimitBytes * 4 }), path: fc.constantFrom('/customers', '/orders', '/admin/dead-letters/redrive') }).map(({ size, path }): FuzzRequest => ({
-    label: `POST ${path} (oversized)`,
-    method: 'POST',
-    path,
-    headers: { 'content-type': 'application/json', authorization: `Bearer ${options.adminToken}` },
-    raw: JSON.stringify({ name: 'x'.repeat(size), creditLimit: { amount: 1, currency: 'USD' } }),
-  }));
+  const oversized = fc
+    .record({
+      size: fc.integer({ min: options.bodyLimitBytes + 1, max: options.bodyLimitBytes * 4 }),
+      path: fc.constantFrom('/customers', '/orders', '/admin/dead-letters/redrive'),
+    })
+    .map(({ size, path }): FuzzRequest => ({
+      label: `POST ${path} (oversized)`,
+      method: 'POST',
+      path,
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${options.adminToken}` },
+      raw: JSON.stringify({ name: 'x'.repeat(size), creditLimit: { amount: 1, currency: 'USD' } }),
+    }));
   const anyMethod = fc.constantFrom('GET', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS', 'HEAD');
-  const segment = fc.oneof(fc.constantFrom('orders', 'customers', 'admin', 'health', 'dead-letters', 'cancel', 'redrive', 'docs', 'openapi.json', '', '..', '.'), anyString.map((s) => encodeURIComponent(s)));
-  const randomRoute = fc.record({ method: anyMethod, segments: fc.array(segment, { minLength: 1, maxLength: 4 }), body: fc.option(fc.jsonValue({ maxDepth: 2 })) }).map(({ method, segments, body }): FuzzRequest => ({
-    label: `${method} random path`,
-    method,
-    path: `/${segments.join('/')}`,
-    headers: body !== null && method !== 'GET' && method !== 'HEAD' ? { 'content-type': 'application/json' } : {},
-    ...(body !== null && method !== 'GET' && method !== 'HEAD' ? { json: body } : {}),
-  }));
-  const withHeaders = (label: string, method: string, path: string, headers: fc.Arbitrary<Record<string, string>>, id?: fc.Arbitrary<IdRef>, q?: fc.Arbitrary<string>) =>
-    fc.record({ headers, id: id ?? fc.constant(undefined), query: q ?? fc.constant('') }).map((r): FuzzRequest => ({ label, method, path, headers: r.headers, ...(r.id ? { id: r.id } : {}), ...(r.query ? { query: r.query } : {}) }));
+  const segment = fc.oneof(
+    fc.constantFrom('orders', 'customers', 'admin', 'health', 'dead-letters', 'cancel', 'redrive', 'docs', 'openapi.json', '', '..', '.'),
+    anyString.map((s) => encodeURIComponent(s)),
+  );
+  const randomRoute = fc
+    .record({
+      method: anyMethod,
+      segments: fc.array(segment, { minLength: 1, maxLength: 4 }),
+      body: fc.option(fc.jsonValue({ maxDepth: 2 })),
+    })
+    .map(({ method, segments, body }): FuzzRequest => ({
+      label: `${method} random path`,
+      method,
+      path: `/${segments.join('/')}`,
+      headers: body !== null && method !== 'GET' && method !== 'HEAD' ? { 'content-type': 'application/json' } : {},
+      ...(body !== null && method !== 'GET' && method !== 'HEAD' ? { json: body } : {}),
+    }));
+  const withHeaders = (
+    label: string,
+    method: string,
+    path: string,
+    headers: fc.Arbitrary<Record<string, string>>,
+    id?: fc.Arbitrary<IdRef>,
+    q?: fc.Arbitrary<string>,
+  ) =>
+    fc.record({ headers, id: id ?? fc.constant(undefined), query: q ?? fc.constant('') }).map((r): FuzzRequest => ({
+      label,
+      method,
+      path,
+      headers: r.headers,
+      ...(r.id ? { id: r.id } : {}),
+      ...(r.query ? { query: r.query } : {}),
+    }));
 
   return fc.oneof(
-    { weight: 14, arbitrary: bodyRequest('POST /orders', '/orders', orderBody, fc.tuple(idempotency, traceparent).map(([a, b]) => ({ ...a, ...b })), idRef('customer')) },
+    {
+      weight: 14,
+      arbitrary: bodyRequest(
+        'POST /orders',
+        '/orders',
+        orderBody,
+        fc.tuple(idempotency, traceparent).map(([a, b]) => ({ ...a, ...b })),
+        idRef('customer'),
+      ),
+    },
     { weight: 8, arbitrary: bodyRequest('POST /customers', '/customers', customerBody, fc.constant({})) },
     { weight: 6, arbitrary: withHeaders('GET /orders/:id', 'GET', '/orders/{id}', fc.constant({}), idRef('order')) },
     { weight: 6, arbitrary: withHeaders('POST /orders/:id/cancel', 'POST', '/orders/{id}/cancel', traceparent, idRef('order')) },
@@ -170,12 +255,27 @@ export function fuzzRequests(options: FuzzOptions): fc.Arbitrary<FuzzRequest> {
       arbitrary: bodyRequest(
         'POST /admin/dead-letters/redrive',
         '/admin/dead-letters/redrive',
-        mutated(fc.oneof(fc.record({ all: fc.constant(true) }), fc.record({ useCase: fc.constantFrom('customer.reserve-credit', 'order.approve-order', 'nope', 'a.b') }), fc.record({ messageId: fc.uuid() }))),
+        mutated(
+          fc.oneof(
+            fc.record({ all: fc.constant(true) }),
+            fc.record({ useCase: fc.constantFrom('customer.reserve-credit', 'order.approve-order', 'nope', 'a.b') }),
+            fc.record({ messageId: fc.uuid() }),
+          ),
+        ),
         admin,
       ),
     },
     { weight: 2, arbitrary: withHeaders('GET /admin/deliveries/stats', 'GET', '/admin/deliveries/stats', admin) },
-    { weight: 2, arbitrary: withHeaders('GET /health/*', 'GET', '/health/{id}', fc.constant({}), fc.constantFrom('live', 'ready', 'x').map((value) => ({ kind: 'literal' as const, value }))) },
+    {
+      weight: 2,
+      arbitrary: withHeaders(
+        'GET /health/*',
+        'GET',
+        '/health/{id}',
+        fc.constant({}),
+        fc.constantFrom('live', 'ready', 'x').map((value) => ({ kind: 'literal' as const, value })),
+      ),
+    },
     { weight: 2, arbitrary: oversized },
     { weight: 6, arbitrary: randomRoute },
   );

@@ -27,7 +27,14 @@ export interface ScenarioContext {
    */
   createSystem(env?: Record<string, string>): Promise<SystemHandle>;
   /** Another process of the scenario (the local ECS endpoint), not started; stopped with the scenario. */
-  createProcess(options: { name: string; entry: string; cwd?: string; port?: number; env: Record<string, string>; readyPath: string }): Promise<SystemProcess>;
+  createProcess(options: {
+    name: string;
+    entry: string;
+    cwd?: string;
+    port?: number;
+    env: Record<string, string>;
+    readyPath: string;
+  }): Promise<SystemProcess>;
 }
 
 /** What a scenario reports, for the summary and RELIABILITY.md. */

@@ -15,7 +15,11 @@ export function freePort(): Promise<number> {
 }
 
 /** Polls `check` until it returns a value other than undefined; throws once `timeoutMs` has passed. */
-export async function waitFor<T>(what: string, check: () => Promise<T | undefined>, options: { timeoutMs: number; intervalMs?: number }): Promise<T> {
+export async function waitFor<T>(
+  what: string,
+  check: () => Promise<T | undefined>,
+  options: { timeoutMs: number; intervalMs?: number },
+): Promise<T> {
   const deadline = Date.now() + options.timeoutMs;
   let last: unknown;
   for (;;) {
@@ -27,7 +31,9 @@ export async function waitFor<T>(what: string, check: () => Promise<T | undefine
       last = error;
     }
     if (Date.now() >= deadline) {
-      throw new Error(`timed out after ${options.timeoutMs} ms waiting for ${what}${last ? `: ${last instanceof Error ? last.message : String(last)}` : ''}`);
+      throw new Error(
+        `timed out after ${options.timeoutMs} ms waiting for ${what}${last ? `: ${last instanceof Error ? last.message : String(last)}` : ''}`,
+      );
     }
     await sleep(options.intervalMs ?? 100);
   }

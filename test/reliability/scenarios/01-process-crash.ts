@@ -75,7 +75,10 @@ export const processCrash: Scenario = {
     });
     const recoveries = await clock.all();
     const afterLastRestartMs = recoveries.at(-1) ?? 0;
-    assert(afterLastRestartMs <= 30_000, `the orders accepted before the last restart ended ${afterLastRestartMs} ms after it (at most 30 s)`);
+    assert(
+      afterLastRestartMs <= 30_000,
+      `the orders accepted before the last restart ended ${afterLastRestartMs} ms after it (at most 30 s)`,
+    );
     assert(invariants.settleMs <= 30_000, `the last orders ended ${invariants.settleMs} ms after the load (at most 30 s)`);
     assert(load.stats.unexpected.length === 0, `unexpected answers: ${load.stats.unexpected.slice(0, 5).join('; ')}`);
     assert(system.unexpectedExits.length === 0, `the system exited by itself: ${JSON.stringify(system.unexpectedExits)}`);

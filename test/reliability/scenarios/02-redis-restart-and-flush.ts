@@ -75,13 +75,19 @@ export const redisRestartAndFlush: Scenario = {
       if (fault === 'kill') await ctx.redis.kill();
       else await ctx.redis.stop();
       const downAt = Date.now();
-      await waitFor('the dev server to report Redis unavailable', async () => ((await ready(system)) ? undefined : true), { timeoutMs: 10_000, intervalMs: 100 });
+      await waitFor('the dev server to report Redis unavailable', async () => ((await ready(system)) ? undefined : true), {
+        timeoutMs: 10_000,
+        intervalMs: 100,
+      });
       await sleep(outageMs);
       const acceptedWhileDown = load.acceptedCount - atAccepted;
       await ctx.redis.restart();
       const backAt = Date.now();
       clock.faultEnded(load.acceptedIds());
-      await waitFor('the dev server to be ready again', async () => ((await ready(system)) ? true : undefined), { timeoutMs: 30_000, intervalMs: 100 });
+      await waitFor('the dev server to be ready again', async () => ((await ready(system)) ? true : undefined), {
+        timeoutMs: 30_000,
+        intervalMs: 100,
+      });
       const readyAgainMs = Date.now() - backAt;
       records.push({ fault, atAccepted, downMs: backAt - downAt, acceptedWhileDown, readyAgainMs });
       ctx.log(`Redis ${fault}`, { atAccepted, downMs: backAt - downAt, acceptedWhileDown, readyAgainMs });
@@ -98,7 +104,10 @@ export const redisRestartAndFlush: Scenario = {
     });
     const recoveries = await clock.all();
     for (const r of records.filter((x) => x.fault !== 'flushall')) {
-      assert(r.acceptedWhileDown > 0, `no order was accepted while Redis was down (${r.fault} at ${r.atAccepted}): the API must not depend on Redis`);
+      assert(
+        r.acceptedWhileDown > 0,
+        `no order was accepted while Redis was down (${r.fault} at ${r.atAccepted}): the API must not depend on Redis`,
+      );
     }
     assert(load.stats.unexpected.length === 0, `unexpected answers: ${load.stats.unexpected.slice(0, 5).join('; ')}`);
     assert((load.stats.byStatus[500] ?? 0) === 0, 'HTTP 500 answers during the Redis faults');

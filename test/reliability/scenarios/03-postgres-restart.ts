@@ -49,7 +49,13 @@ class OutageProbe {
   private note(what: string, attempt: HttpAttempt): void {
     if (attempt.ok) {
       const code = (attempt.response.json as { code?: string } | undefined)?.code;
-      this.answers.push({ what, status: attempt.response.status, contentType: attempt.response.contentType, code, ms: attempt.response.ms });
+      this.answers.push({
+        what,
+        status: attempt.response.status,
+        contentType: attempt.response.contentType,
+        code,
+        ms: attempt.response.ms,
+      });
     } else {
       this.answers.push({ what, status: attempt.timedOut ? 'timeout' : 'network-error', contentType: '', code: undefined, ms: attempt.ms });
     }
@@ -164,23 +170,40 @@ export const postgresRestart: Scenario = {
     assert(bad.length === 0, `requests during the outage must fail with a 503 problem: ${JSON.stringify(bad.slice(0, 5))}`);
     const slowest = Math.max(...answers.map((a) => a.ms));
     assert(slowest < 10_000, `a request hung for ${slowest} ms during the outage`);
-    await assertNothingWrittenFor(databaseUrl, probes.flatMap((p) => p.refusedKeys));
+    await assertNothingWrittenFor(
+      databaseUrl,
+      probes.flatMap((p) => p.refusedKeys),
+    );
     assert(load.stats.timeouts === 0, `${load.stats.timeouts} requests of the load timed out (hung)`);
     assert((load.stats.byStatus[500] ?? 0) === 0, `${load.stats.byStatus[500]} requests of the load answered 500`);
     assert(load.stats.unexpected.length === 0, `unexpected answers: ${load.stats.unexpected.slice(0, 5).join('; ')}`);
-    assert(system.unexpectedExits.length === 0, `the system exited by itself (it must recover without a restart): ${JSON.stringify(system.unexpectedExits)}`);
+    assert(
+      system.unexpectedExits.length === 0,
+      `the system exited by itself (it must recover without a restart): ${JSON.stringify(system.unexpectedExits)}`,
+    );
     assert(system.starts === 1, 'the dev server was restarted');
 
     const refusedMs = during.map((a) => a.ms);
     return {
       load: `${orders} orders (15% cancelled once approved) at up to 30/s from ${concurrency} concurrent clients across ${customersCount} customers, plus a probe placing an order and reading a customer every 100 ms during each outage; choreography`,
-      faults: faults.map((f) => (f === 'crash' ? `PostgreSQL crash (immediate shutdown) ${outageMs / 1000} s` : `PostgreSQL stop (fast shutdown) ${outageMs / 1000} s`)).join(', '),
+      faults: faults
+        .map((f) =>
+          f === 'crash'
+            ? `PostgreSQL crash (immediate shutdown) ${outageMs / 1000} s`
+            : `PostgreSQL stop (fast shutdown) ${outageMs / 1000} s`,
+        )
+        .join(', '),
       lost: 0,
       recoveryMs: Math.max(...recoveries),
       invariants,
       figures: {
         faults: records.map((r, i) => ({ ...r, recoveryMs: recoveries[i] })),
-        refusedDuringOutage: { requests: during.length, status: '503 application/problem+json', p50Ms: percentile(refusedMs, 50), maxMs: Math.max(0, ...refusedMs) },
+        refusedDuringOutage: {
+          requests: during.length,
+          status: '503 application/problem+json',
+          p50Ms: percentile(refusedMs, 50),
+          maxMs: Math.max(0, ...refusedMs),
+        },
         probeOrdersAcceptedAroundRestart: probeOrders.length,
         loadMs: loadEndedAt - loadStarted,
         settleAfterLoadMs: invariants.settleMs,
@@ -200,7 +223,13 @@ async function assertNothingWrittenFor(databaseUrl: string, keys: readonly strin
   await client.connect();
   try {
     const found = await client.query<{ key: string }>('select key from ordering.idempotency_keys where key = any($1::text[])', [keys]);
-    assert(found.rows.length === 0, `refused requests left orders behind: ${found.rows.map((r) => r.key).slice(0, 5).join(', ')}`);
+    assert(
+      found.rows.length === 0,
+      `refused requests left orders behind: ${found.rows
+        .map((r) => r.key)
+        .slice(0, 5)
+        .join(', ')}`,
+    );
   } finally {
     await client.end();
   }

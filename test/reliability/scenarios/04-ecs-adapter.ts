@@ -40,7 +40,10 @@ async function suiteTaskPids(taskCwd: string): Promise<number[]> {
 
 async function pendingDeliveries(databaseUrl: string): Promise<number> {
   return withDatabase(databaseUrl, (client) =>
-    count(client, `select (select count(*) from customers.inbox where status = 'pending') + (select count(*) from ordering.inbox where status = 'pending')`),
+    count(
+      client,
+      `select (select count(*) from customers.inbox where status = 'pending') + (select count(*) from ordering.inbox where status = 'pending')`,
+    ),
   );
 }
 
@@ -81,13 +84,17 @@ export const ecsAdapter: Scenario = {
   title: 'ECS adapter: throttling, failures[], a task killed mid-batch, the endpoint restarted',
   async skipReason({ projectRoot }) {
     const tasks = await taskEntrypoints(projectRoot);
-    return tasks.length === 0 ? 'the ECS adapter has not landed: src/entrypoints/tasks/ has no task bundle entries (*.tasks.ts)' : undefined;
+    return tasks.length === 0
+      ? 'the ECS adapter has not landed: src/entrypoints/tasks/ has no task bundle entries (*.tasks.ts)'
+      : undefined;
   },
   async run(ctx: ScenarioContext) {
     const orders = ctx.quick ? 100 : 600;
     const customersCount = ctx.quick ? 15 : 40;
     const concurrency = 8;
-    const faults: EcsFault[] = ctx.quick ? ['kill-task', 'restart-endpoint'] : ['kill-task', 'kill-task', 'restart-endpoint', 'kill-task', 'restart-endpoint'];
+    const faults: EcsFault[] = ctx.quick
+      ? ['kill-task', 'restart-endpoint']
+      : ['kill-task', 'kill-task', 'restart-endpoint', 'kill-task', 'restart-endpoint'];
     const leaseTtlMs = 3_000;
     const taskCwd = join(ctx.projectRoot, 'test', 'reliability');
     const style = 'choreography';
@@ -174,7 +181,11 @@ export const ecsAdapter: Scenario = {
         if (next && (await setFaults(endpoint, PHASES[next]))) {
           phase = next;
           phaseStarted = Date.now();
-          ctx.log(`RunTask ${next}`, { throttled: now['runTaskThrottled'], failures: now['runTaskFailures'], atAccepted: load.acceptedCount });
+          ctx.log(`RunTask ${next}`, {
+            throttled: now['runTaskThrottled'],
+            failures: now['runTaskFailures'],
+            atAccepted: load.acceptedCount,
+          });
         }
         await sleep(50);
       }
@@ -228,10 +239,16 @@ export const ecsAdapter: Scenario = {
     add(stats, await endpointStats(endpoint));
     assert(load.stats.unexpected.length === 0, `unexpected answers: ${load.stats.unexpected.slice(0, 5).join('; ')}`);
     assert(system.unexpectedExits.length === 0, `the dev server exited by itself: ${JSON.stringify(system.unexpectedExits)}`);
-    assert(phase === 'healthy' && (stats['runTaskThrottled'] ?? 0) >= 3 && (stats['runTaskFailures'] ?? 0) >= 3, `RunTask was not both throttled and refused: ${JSON.stringify(stats)}`);
+    assert(
+      phase === 'healthy' && (stats['runTaskThrottled'] ?? 0) >= 3 && (stats['runTaskFailures'] ?? 0) >= 3,
+      `RunTask was not both throttled and refused: ${JSON.stringify(stats)}`,
+    );
     const messages = invariants.report.summary;
     // Orphans of the killed endpoint finish their batch and exit on their own.
-    await waitFor('the tasks to exit once idle', async () => ((await suiteTaskPids(taskCwd)).length === 0 ? true : undefined), { timeoutMs: 30_000, intervalMs: 200 });
+    await waitFor('the tasks to exit once idle', async () => ((await suiteTaskPids(taskCwd)).length === 0 ? true : undefined), {
+      timeoutMs: 30_000,
+      intervalMs: 200,
+    });
 
     return {
       load: `${orders} orders (10% cancelled once approved) at up to ${ctx.quick ? 10 : 15}/s from ${concurrency} concurrent clients across ${customersCount} customers; ${style}; every use case run as an ECS task (one OS process per task) launched through the AWS SDK on the local endpoint`,

@@ -72,12 +72,22 @@ async function sampleBackoff(databaseUrl: string, until: () => boolean): Promise
 }
 
 /** Runs the operator command against the database, as an operator would; returns its exit code and JSON report. */
-async function checkConsistencyCli(ctx: ScenarioContext, databaseUrl: string): Promise<{ code: number | null; report: { ok: boolean; checks: Array<{ name: string; count: number; sample: Array<Record<string, unknown>> }> } }> {
-  const child = spawn(process.execPath, [join(ctx.distDir, 'dev', 'cli', 'check-consistency.js'), '--json', '--limit', '1000', '--database-url', databaseUrl], {
-    cwd: ctx.projectRoot,
-    env: { PATH: process.env['PATH'] ?? '' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+async function checkConsistencyCli(
+  ctx: ScenarioContext,
+  databaseUrl: string,
+): Promise<{
+  code: number | null;
+  report: { ok: boolean; checks: Array<{ name: string; count: number; sample: Array<Record<string, unknown>> }> };
+}> {
+  const child = spawn(
+    process.execPath,
+    [join(ctx.distDir, 'dev', 'cli', 'check-consistency.js'), '--json', '--limit', '1000', '--database-url', databaseUrl],
+    {
+      cwd: ctx.projectRoot,
+      env: { PATH: process.env['PATH'] ?? '' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   let out = '';
   let err = '';
   child.stdout.setEncoding('utf8').on('data', (c: string) => (out += c));
@@ -116,7 +126,10 @@ export const poisonAndFailingHandlers: Scenario = {
     const poison: string[] = [];
     await withDatabase(databaseUrl, async (client) => {
       await client.query(FAULTS_SQL);
-      await client.query('insert into reliability_faults.flaky (customer_id, failures) select unnest($1::uuid[]), $2', [flaky.map((c) => c.id), TRANSIENT_FAILURES]);
+      await client.query('insert into reliability_faults.flaky (customer_id, failures) select unnest($1::uuid[]), $2', [
+        flaky.map((c) => c.id),
+        TRANSIENT_FAILURES,
+      ]);
       await client.query(
         `insert into reliability_faults.broken (customer_id, use_case)
          select unnest($1::uuid[]), 'customer.reserve-credit' union all select unnest($2::uuid[]), 'order.approve-order'`,
@@ -125,7 +138,15 @@ export const poisonAndFailingHandlers: Scenario = {
       for (let i = 0; i < poisonPerPath; i++) {
         const [inboxId, outboxId, orderA, orderB] = [uuidv7(), uuidv7(), uuidv7(), uuidv7()];
         const payload = (orderId: string) => ({ orderId, customerId: healthy[0]!.id, amount: { amount: 100, currency: 'USD' } });
-        const envelope = { id: inboxId, type: 'customer.credit-reserved.v1', occurredAt: new Date().toISOString(), correlationId: orderA, causationId: null, traceparent: traceparentOf(inboxId), payload: payload(orderA) };
+        const envelope = {
+          id: inboxId,
+          type: 'customer.credit-reserved.v1',
+          occurredAt: new Date().toISOString(),
+          correlationId: orderA,
+          causationId: null,
+          traceparent: traceparentOf(inboxId),
+          payload: payload(orderA),
+        };
         await client.query(
           `insert into ordering.inbox (use_case, message_id, type, correlation_id, envelope) values ('order.approve-order', $1, 'customer.credit-reserved.v1', $2, $3)`,
           [inboxId, orderA, envelope],
@@ -170,11 +191,31 @@ export const poisonAndFailingHandlers: Scenario = {
       'the failing deliveries to be dead-lettered and the others to end',
       () =>
         withDatabase(databaseUrl, async (client) => {
-          const deadReserve = await count(client, `select count(*) from customers.inbox where status = 'dead' and use_case = 'customer.reserve-credit' and correlation_id = any($1::uuid[])`, [brokenReserveOrders]);
-          const deadApprove = await count(client, `select count(*) from ordering.inbox where status = 'dead' and use_case = 'order.approve-order' and correlation_id = any($1::uuid[])`, [brokenApproveOrders]);
-          const deadPoison = await count(client, `select count(*) from ordering.inbox where status = 'dead' and message_id = any($1::uuid[])`, [poison]);
-          const pendingWorking = await count(client, `select count(*) from ordering.orders where status = 'PENDING' and id = any($1::uuid[])`, [workingOrders]);
-          const done = deadReserve === brokenReserveOrders.length && deadApprove === brokenApproveOrders.length && deadPoison === poison.length && pendingWorking === 0;
+          const deadReserve = await count(
+            client,
+            `select count(*) from customers.inbox where status = 'dead' and use_case = 'customer.reserve-credit' and correlation_id = any($1::uuid[])`,
+            [brokenReserveOrders],
+          );
+          const deadApprove = await count(
+            client,
+            `select count(*) from ordering.inbox where status = 'dead' and use_case = 'order.approve-order' and correlation_id = any($1::uuid[])`,
+            [brokenApproveOrders],
+          );
+          const deadPoison = await count(
+            client,
+            `select count(*) from ordering.inbox where status = 'dead' and message_id = any($1::uuid[])`,
+            [poison],
+          );
+          const pendingWorking = await count(
+            client,
+            `select count(*) from ordering.orders where status = 'PENDING' and id = any($1::uuid[])`,
+            [workingOrders],
+          );
+          const done =
+            deadReserve === brokenReserveOrders.length &&
+            deadApprove === brokenApproveOrders.length &&
+            deadPoison === poison.length &&
+            pendingWorking === 0;
           return done ? { deadReserve, deadApprove, deadPoison } : undefined;
         }),
       { timeoutMs: 90_000, intervalMs: 250 },
@@ -184,7 +225,14 @@ export const poisonAndFailingHandlers: Scenario = {
     const backoff = await sampling;
 
     await withDatabase(databaseUrl, async (client) => {
-      const dead = await client.query<{ use_case: string; attempts: number; error_code: string; last_error: string; correlation_id: string; message_id: string }>(
+      const dead = await client.query<{
+        use_case: string;
+        attempts: number;
+        error_code: string;
+        last_error: string;
+        correlation_id: string;
+        message_id: string;
+      }>(
         `select use_case, attempts, error_code, last_error, correlation_id, message_id from customers.inbox where status = 'dead'
          union all select use_case, attempts, error_code, last_error, correlation_id, message_id from ordering.inbox where status = 'dead'`,
       );
@@ -192,13 +240,23 @@ export const poisonAndFailingHandlers: Scenario = {
         assert(row.attempts === MAX_ATTEMPTS, `dead letter ${row.message_id} after ${row.attempts} attempts, expected ${MAX_ATTEMPTS}`);
         const isPoison = poison.includes(row.message_id);
         assert(
-          isPoison ? row.error_code === 'ORDER_NOT_FOUND' : row.error_code === 'HANDLER_FAILED' && row.last_error.includes('injected fault'),
+          isPoison
+            ? row.error_code === 'ORDER_NOT_FOUND'
+            : row.error_code === 'HANDLER_FAILED' && row.last_error.includes('injected fault'),
           `dead letter ${row.message_id} has the wrong reason: ${row.error_code} ${row.last_error}`,
         );
       }
-      assert(dead.rows.length === brokenReserveOrders.length + brokenApproveOrders.length + poison.length, `unexpected dead letters: ${dead.rows.length}`);
-      const stillPending = await count(client, `select count(*) from ordering.orders where status = 'PENDING' and id = any($1::uuid[])`, [[...brokenReserveOrders, ...brokenApproveOrders]]);
-      assert(stillPending === brokenReserveOrders.length + brokenApproveOrders.length, 'orders whose saga is dead-lettered must wait, PENDING');
+      assert(
+        dead.rows.length === brokenReserveOrders.length + brokenApproveOrders.length + poison.length,
+        `unexpected dead letters: ${dead.rows.length}`,
+      );
+      const stillPending = await count(client, `select count(*) from ordering.orders where status = 'PENDING' and id = any($1::uuid[])`, [
+        [...brokenReserveOrders, ...brokenApproveOrders],
+      ]);
+      assert(
+        stillPending === brokenReserveOrders.length + brokenApproveOrders.length,
+        'orders whose saga is dead-lettered must wait, PENDING',
+      );
       const flakyAttempts = await client.query<{ attempts: number }>(
         `select i.attempts from customers.inbox i join customers.credit_reservations r on r.order_id = i.correlation_id
          where i.use_case = 'customer.reserve-credit' and i.status = 'done' and i.correlation_id = any($1::uuid[])`,
@@ -217,16 +275,23 @@ export const poisonAndFailingHandlers: Scenario = {
       assert(observed.length > 0, `no retry after attempt ${n} was observed`);
       const ceiling = RETRY_BASE_MS * 2 ** (n - 1);
       const outside = observed.filter((b) => b.delayMs < ceiling / 2 - 2 || b.delayMs > ceiling + 2);
-      assert(outside.length === 0, `backoff after attempt ${n} outside [${ceiling / 2}, ${ceiling}] ms: ${outside.map((b) => b.delayMs).join(', ')}`);
+      assert(
+        outside.length === 0,
+        `backoff after attempt ${n} outside [${ceiling / 2}, ${ceiling}] ms: ${outside.map((b) => b.delayMs).join(', ')}`,
+      );
     }
 
     const before = await checkConsistencyCli(ctx, databaseUrl);
     const deadCheck = before.report.checks.find((c) => c.name === 'no-dead-letters');
-    assert(before.code === 1 && deadCheck?.count === brokenReserveOrders.length + brokenApproveOrders.length + poison.length, `check:consistency must fail on the dead letters (exit ${String(before.code)}, ${deadCheck?.count} listed)`);
+    assert(
+      before.code === 1 && deadCheck?.count === brokenReserveOrders.length + brokenApproveOrders.length + poison.length,
+      `check:consistency must fail on the dead letters (exit ${String(before.code)}, ${deadCheck?.count} listed)`,
+    );
 
     // The operator repairs the cause, then re-drives; the poison stays poison and dies again.
     const logger = createLogger({ level: 'silent' });
-    const connect = (schema: string) => ModuleDatabase.connect({ schema, entities: [], migrations: async () => [], databaseUrl, poolSize: 2, logger });
+    const connect = (schema: string) =>
+      ModuleDatabase.connect({ schema, entities: [], migrations: async () => [], databaseUrl, poolSize: 2, logger });
     const [customers, ordering] = await Promise.all([connect('customers'), connect('ordering')]);
     await withDatabase(databaseUrl, (client) => client.query('delete from reliability_faults.broken'));
     const redriveStarted = Date.now();
@@ -239,7 +304,10 @@ export const poisonAndFailingHandlers: Scenario = {
     } finally {
       await Promise.all([customers.close(), ordering.close()]);
     }
-    assert(redriven.reserve === brokenReserveOrders.length, `redrove ${redriven.reserve} reserve-credit deliveries, expected ${brokenReserveOrders.length}`);
+    assert(
+      redriven.reserve === brokenReserveOrders.length,
+      `redrove ${redriven.reserve} reserve-credit deliveries, expected ${brokenReserveOrders.length}`,
+    );
     assert(redriven.approve === brokenApproveOrders.length + poison.length, `redrove ${redriven.approve} approve-order deliveries`);
 
     const invariants = await assertSettled({
@@ -252,15 +320,21 @@ export const poisonAndFailingHandlers: Scenario = {
     });
     const recoveryMs = Date.now() - redriveStarted;
     const approvedAfterRedrive = await withDatabase(databaseUrl, (client) =>
-      count(client, `select count(*) from ordering.orders where status = 'APPROVED' and id = any($1::uuid[])`, [[...brokenReserveOrders, ...brokenApproveOrders]]),
+      count(client, `select count(*) from ordering.orders where status = 'APPROVED' and id = any($1::uuid[])`, [
+        [...brokenReserveOrders, ...brokenApproveOrders],
+      ]),
     );
     assert(
-      approvedAfterRedrive === brokenReserveOrders.length + brokenApproveOrders.length && invariants.ordersByStatus['APPROVED'] === load.intended.length,
+      approvedAfterRedrive === brokenReserveOrders.length + brokenApproveOrders.length &&
+        invariants.ordersByStatus['APPROVED'] === load.intended.length,
       `every saga must end APPROVED once re-driven (no limit can be exceeded here): ${JSON.stringify(invariants.ordersByStatus)}`,
     );
     const after = await checkConsistencyCli(ctx, databaseUrl);
     const failedAfter = after.report.checks.filter((c) => c.count > 0).map((c) => c.name);
-    assert(after.code === 1 && failedAfter.length === 1 && failedAfter[0] === 'no-dead-letters', `after the redrive only the poison may remain: ${failedAfter.join(', ')}`);
+    assert(
+      after.code === 1 && failedAfter.length === 1 && failedAfter[0] === 'no-dead-letters',
+      `after the redrive only the poison may remain: ${failedAfter.join(', ')}`,
+    );
     assert(system.unexpectedExits.length === 0, `the system exited by itself: ${JSON.stringify(system.unexpectedExits)}`);
 
     return {

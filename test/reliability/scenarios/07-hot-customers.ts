@@ -137,13 +137,21 @@ async function burstOn(ctx: ScenarioContext, run: Run): Promise<RunResult> {
     const body = payload as { customerId: string; total: { amount: number; currency: string } };
     let order = intended.get(key);
     if (!order) {
-      order = { key, customerId: body.customerId, amount: body.total.amount, currency: body.total.currency, cancelSent: false, cancelConfirmed: false };
+      order = {
+        key,
+        customerId: body.customerId,
+        amount: body.total.amount,
+        currency: body.total.currency,
+        cancelSent: false,
+        cancelConfirmed: false,
+      };
       intended.set(key, order);
     }
     const attempt = await request(system.baseUrl, 'POST', url, { body: payload, headers, timeoutMs: 30_000 });
     record(stats, attempt);
     // No fault is injected: a request without an answer is a failure, not something to retry.
-    if (!attempt.ok) throw new Error(`POST ${url} got no answer (${attempt.timedOut ? 'timed out' : attempt.error}) after ${attempt.ms} ms`);
+    if (!attempt.ok)
+      throw new Error(`POST ${url} got no answer (${attempt.timedOut ? 'timed out' : attempt.error}) after ${attempt.ms} ms`);
     const res = attempt.response;
     if (res.status === 202) order.orderId = (res.json as { id: string }).id;
     if (res.status === 503) {
@@ -154,7 +162,14 @@ async function burstOn(ctx: ScenarioContext, run: Run): Promise<RunResult> {
     return { status: res.status, headers: Object.fromEntries(res.headers.entries()), body: res.json };
   };
 
-  ctx.log(`burst on ${label}`, { orders: ORDERS, clients: CLIENTS, customers: CUSTOMERS, creditLimit: limit, budget: BUDGET, ...(ecs ? { maxTasks } : {}) });
+  ctx.log(`burst on ${label}`, {
+    orders: ORDERS,
+    clients: CLIENTS,
+    customers: CUSTOMERS,
+    creditLimit: limit,
+    budget: BUDGET,
+    ...(ecs ? { maxTasks } : {}),
+  });
   const tasks = endpoint ? sampleRunningTasks(endpoint) : undefined;
   let report: BurstReport;
   let peakTasks: number;
@@ -186,11 +201,16 @@ async function burstOn(ctx: ScenarioContext, run: Run): Promise<RunResult> {
   let endpointFigures: Record<string, number> = {};
   if (endpoint) {
     const stopped = endpoint;
-    await waitFor('the tasks to exit once idle', async () => ((await endpointStats(stopped)).tasksRunning === 0 ? true : undefined), { timeoutMs: 30_000, intervalMs: 200 });
+    await waitFor('the tasks to exit once idle', async () => ((await endpointStats(stopped)).tasksRunning === 0 ? true : undefined), {
+      timeoutMs: 30_000,
+      intervalMs: 200,
+    });
     endpointFigures = await endpointStats(endpoint);
     await endpoint.stop(15_000);
   }
-  const deadlocks = await withDatabase(databaseUrl, (client) => count(client, 'select deadlocks from pg_stat_database where datname = current_database()'));
+  const deadlocks = await withDatabase(databaseUrl, (client) =>
+    count(client, 'select deadlocks from pg_stat_database where datname = current_database()'),
+  );
 
   const { approved, rejected } = expectedOutcome(CUSTOMERS, ORDERS);
   const expected = { APPROVED: approved, 'REJECTED:CREDIT_LIMIT_EXCEEDED': rejected };
@@ -201,14 +221,23 @@ async function burstOn(ctx: ScenarioContext, run: Run): Promise<RunResult> {
     `${label}: orders ended ${JSON.stringify(report.statuses)}, expected ${JSON.stringify(expected)}`,
   );
   assert(deadlocks === 0, `${label}: PostgreSQL counted ${deadlocks} deadlock(s) in the scenario's database`);
-  assert(report.peakConnections <= BUDGET, `${label}: the system held ${report.peakConnections} connections at its peak, over DB_CONNECTION_BUDGET ${BUDGET}`);
+  assert(
+    report.peakConnections <= BUDGET,
+    `${label}: the system held ${report.peakConnections} connections at its peak, over DB_CONNECTION_BUDGET ${BUDGET}`,
+  );
   const otherRefusals = Object.entries(refusals).filter(([code]) => code !== 'OVERLOADED');
   assert(otherRefusals.length === 0, `${label}: 503 answers other than OVERLOADED: ${JSON.stringify(refusals)}`);
   assert(refusalsWithoutRetryAfter === 0, `${label}: ${refusalsWithoutRetryAfter} 503 OVERLOADED answers without Retry-After`);
   assert(system.unexpectedExits.length === 0, `${label}: the dev server exited by itself: ${JSON.stringify(system.unexpectedExits)}`);
   if (endpoint) {
-    assert(endpoint.unexpectedExits.length === 0, `${label}: the ECS endpoint exited by itself: ${JSON.stringify(endpoint.unexpectedExits)}`);
-    assert((endpointFigures['tasksExitedNonZero'] ?? 0) === 0, `${label}: ${endpointFigures['tasksExitedNonZero']} task(s) exited non-zero`);
+    assert(
+      endpoint.unexpectedExits.length === 0,
+      `${label}: the ECS endpoint exited by itself: ${JSON.stringify(endpoint.unexpectedExits)}`,
+    );
+    assert(
+      (endpointFigures['tasksExitedNonZero'] ?? 0) === 0,
+      `${label}: ${endpointFigures['tasksExitedNonZero']} task(s) exited non-zero`,
+    );
     assert(peakTasks <= maxTasks, `${label}: ${peakTasks} tasks ran at once, over the ${maxTasks} the budget allows`);
   }
 

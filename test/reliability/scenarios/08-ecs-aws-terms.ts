@@ -72,7 +72,15 @@ const CLUSTER = 'local';
 
 type Style = 'choreography' | 'orchestration';
 type Fault = 'permanent-error' | 'server-errors' | 'hung-calls' | 'rate-limited' | 'start-failures' | 'exit-78' | 'spot-interruption';
-const ALL_FAULTS: readonly Fault[] = ['permanent-error', 'server-errors', 'hung-calls', 'rate-limited', 'start-failures', 'exit-78', 'spot-interruption'];
+const ALL_FAULTS: readonly Fault[] = [
+  'permanent-error',
+  'server-errors',
+  'hung-calls',
+  'rate-limited',
+  'start-failures',
+  'exit-78',
+  'spot-interruption',
+];
 
 /** The profile's token buckets at TIME_SCALE (faults.ts), restored after the rate-limit window. */
 const FARGATE_LIMITS = { runTaskPerSecond: 20 * TIME_SCALE, runTaskBurst: 20, launchesPerSecond: 20 * TIME_SCALE, launchBurst: 100 };
@@ -94,7 +102,10 @@ function delta(after: Stats, before: Stats): Stats {
  * which only lowers the figure).
  */
 function runTaskInjected(d: Stats): number {
-  const answered = ['runTaskThrottled', 'runTaskRejected', 'runTaskReplays', 'runTaskFailures', 'tasksStarted'].reduce((n, k) => n + (d[k] ?? 0), 0);
+  const answered = ['runTaskThrottled', 'runTaskRejected', 'runTaskReplays', 'runTaskFailures', 'tasksStarted'].reduce(
+    (n, k) => n + (d[k] ?? 0),
+    0,
+  );
   return Math.max(0, (d['runTaskCalls'] ?? 0) - answered);
 }
 
@@ -143,7 +154,8 @@ function harnessEcsClient(url: string): ECSClient {
 
 async function describeTasks(ecs: ECSClient, arns: readonly string[]): Promise<Task[]> {
   const tasks: Task[] = [];
-  for (let i = 0; i < arns.length; i += 100) tasks.push(...((await ecs.send(new DescribeTasksCommand({ cluster: CLUSTER, tasks: arns.slice(i, i + 100) }))).tasks ?? []));
+  for (let i = 0; i < arns.length; i += 100)
+    tasks.push(...((await ecs.send(new DescribeTasksCommand({ cluster: CLUSTER, tasks: arns.slice(i, i + 100) }))).tasks ?? []));
   return tasks;
 }
 
@@ -168,12 +180,14 @@ async function endpointStats(endpoint: SystemProcess): Promise<Stats> {
 
 async function setFaults(endpoint: SystemProcess, faults: Record<string, unknown>): Promise<void> {
   const r = await request(endpoint.baseUrl, 'POST', '/_local/faults', { body: faults, timeoutMs: 3_000 });
-  if (!r.ok || r.response.status !== 200) throw new Error(`POST /_local/faults ${JSON.stringify(faults)}: ${r.ok ? `${r.response.status} ${r.response.text}` : r.error}`);
+  if (!r.ok || r.response.status !== 200)
+    throw new Error(`POST /_local/faults ${JSON.stringify(faults)}: ${r.ok ? `${r.response.status} ${r.response.text}` : r.error}`);
 }
 
 async function adminJson<T>(system: SystemProcess, method: string, path: string, body?: unknown): Promise<T> {
   const r = await request(system.baseUrl, method, path, { ...(body !== undefined ? { body } : {}), timeoutMs: 10_000 });
-  if (!r.ok || r.response.status !== 200) throw new Error(`${method} ${path}: ${r.ok ? `${r.response.status} ${r.response.text.slice(0, 300)}` : r.error}`);
+  if (!r.ok || r.response.status !== 200)
+    throw new Error(`${method} ${path}: ${r.ok ? `${r.response.status} ${r.response.text.slice(0, 300)}` : r.error}`);
   return r.response.json as T;
 }
 
@@ -223,7 +237,8 @@ async function takeRunTaskToken(endpoint: SystemProcess): Promise<string> {
 function maxCallsInSpan(samples: ReadonlyArray<{ at: number; calls: number }>, spanMs: number): number {
   let max = 0;
   for (let i = 0; i < samples.length; i++) {
-    for (let j = i; j < samples.length && samples[j]!.at - samples[i]!.at <= spanMs; j++) max = Math.max(max, samples[j]!.calls - samples[i]!.calls);
+    for (let j = i; j < samples.length && samples[j]!.at - samples[i]!.at <= spanMs; j++)
+      max = Math.max(max, samples[j]!.calls - samples[i]!.calls);
   }
   return max;
 }
@@ -246,7 +261,11 @@ async function unresolvedLaunches(databaseUrl: string, from: number, to: number)
 
 async function decidedBetween(databaseUrl: string, from: number, to: number): Promise<number> {
   return withDatabase(databaseUrl, (client) =>
-    count(client, `select count(*) from ordering.orders where decided_at between to_timestamp($1::float8 / 1000) and to_timestamp($2::float8 / 1000)`, [from, to]),
+    count(
+      client,
+      `select count(*) from ordering.orders where decided_at between to_timestamp($1::float8 / 1000) and to_timestamp($2::float8 / 1000)`,
+      [from, to],
+    ),
   );
 }
 
@@ -371,7 +390,10 @@ async function runStyle(ctx: ScenarioContext, style: Style, faults: readonly Fau
 
   // Warm-up: orders flow and the saga's first tasks run.
   await load.waitForAccepted(rate * 2, 60_000);
-  await waitFor('a running task', async () => ((await runningTasks(ecs)).length > 0 ? true : undefined), { timeoutMs: 60_000, intervalMs: 200 });
+  await waitFor('a running task', async () => ((await runningTasks(ecs)).length > 0 ? true : undefined), {
+    timeoutMs: 60_000,
+    intervalMs: 200,
+  });
 
   try {
     for (const fault of faults) {
@@ -396,14 +418,19 @@ async function runStyle(ctx: ScenarioContext, style: Style, faults: readonly Fau
           samples.push({ at: Date.now(), calls: now['runTaskCalls'] ?? 0 });
           return runTaskInjected(delta(now, before)) > 0;
         });
-        const lastFailures = (await launchViews(system)).flatMap((u) => (u.launch?.lastFailure ? [`${u.useCase}: ${u.launch.lastFailure.slice(0, 60)}`] : []));
+        const lastFailures = (await launchViews(system)).flatMap((u) =>
+          u.launch?.lastFailure ? [`${u.useCase}: ${u.launch.lastFailure.slice(0, 60)}`] : [],
+        );
         await setFaults(endpoint, { errors: { RunTask: null } });
         ended = Date.now();
         const d = delta(await endpointStats(endpoint), before);
         const calls = samples.at(-1)!.calls - samples[0]!.calls;
         const maxPerSpan = maxCallsInSpan(samples, PERMANENT_ERROR_SPAN_MS);
         Object.assign(details, { runTaskCalls: calls, runTaskDenied: runTaskInjected(d), maxCallsPer20sScaled: maxPerSpan, lastFailures });
-        assert(calls > 0 && runTaskInjected(d) > 0, `${label}: no RunTask call was denied during the permanent-error window: nothing was launched under the fault`);
+        assert(
+          calls > 0 && runTaskInjected(d) > 0,
+          `${label}: no RunTask call was denied during the permanent-error window: nothing was launched under the fault`,
+        );
         assert(
           maxPerSpan <= PERMANENT_ERROR_MAX_CALLS,
           `${label}: ${maxPerSpan} RunTask calls within ${PERMANENT_ERROR_SPAN_MS} ms (20 s on AWS's clock) against AccessDeniedException, over the bound of ${PERMANENT_ERROR_MAX_CALLS}`,
@@ -415,13 +442,22 @@ async function runStyle(ctx: ScenarioContext, style: Style, faults: readonly Fau
       } else if (fault === 'server-errors') {
         // 5xx on half the calls: ServerException on RunTask and ServiceUnavailableException on DescribeTasks, then the other way round.
         const victims = await runningTasks(ecs);
-        await setFaults(endpoint, { errors: { RunTask: { type: 'ServerException', rate: 0.5 }, DescribeTasks: { type: 'ServiceUnavailableException', rate: 0.5 } } });
+        await setFaults(endpoint, {
+          errors: { RunTask: { type: 'ServerException', rate: 0.5 }, DescribeTasks: { type: 'ServiceUnavailableException', rate: 0.5 } },
+        });
         started = Date.now();
         interrupted = await interrupt(victims, 'Spot interruption');
         // Each half lasts until a RunTask got its 5xx; the second also until a task started through them.
-        interrupted += await holdFault(fault, before, windowMs / 2, async () => runTaskInjected(delta(await endpointStats(endpoint), before)) > 0);
+        interrupted += await holdFault(
+          fault,
+          before,
+          windowMs / 2,
+          async () => runTaskInjected(delta(await endpointStats(endpoint), before)) > 0,
+        );
         const half = await endpointStats(endpoint);
-        await setFaults(endpoint, { errors: { RunTask: { type: 'ServiceUnavailableException', rate: 0.5 }, DescribeTasks: { type: 'ServerException', rate: 0.5 } } });
+        await setFaults(endpoint, {
+          errors: { RunTask: { type: 'ServiceUnavailableException', rate: 0.5 }, DescribeTasks: { type: 'ServerException', rate: 0.5 } },
+        });
         interrupted += await holdFault(fault, before, windowMs / 2, async () => {
           const now = await endpointStats(endpoint);
           return runTaskInjected(delta(now, half)) > 0 && (delta(now, before)['tasksStarted'] ?? 0) > 0;
@@ -431,9 +467,20 @@ async function runStyle(ctx: ScenarioContext, style: Style, faults: readonly Fau
         const after = await endpointStats(endpoint);
         const d = delta(after, before);
         const runTask5xx = [runTaskInjected(delta(half, before)), runTaskInjected(delta(after, half))];
-        Object.assign(details, { injectedErrors: d['injectedErrors'], runTask5xx: { ServerException: runTask5xx[0], ServiceUnavailableException: runTask5xx[1] }, runTaskCalls: d['runTaskCalls'], tasksStarted: d['tasksStarted'] });
-        assert(runTask5xx.every((n) => n > 0), `${label}: RunTask did not get both 5xx during the server-error window: ${JSON.stringify(runTask5xx)}`);
-        assert((d['tasksStarted'] ?? 0) > 0, `${label}: no task started while half the RunTask calls got a 5xx (the SDK's retries should get through)`);
+        Object.assign(details, {
+          injectedErrors: d['injectedErrors'],
+          runTask5xx: { ServerException: runTask5xx[0], ServiceUnavailableException: runTask5xx[1] },
+          runTaskCalls: d['runTaskCalls'],
+          tasksStarted: d['tasksStarted'],
+        });
+        assert(
+          runTask5xx.every((n) => n > 0),
+          `${label}: RunTask did not get both 5xx during the server-error window: ${JSON.stringify(runTask5xx)}`,
+        );
+        assert(
+          (d['tasksStarted'] ?? 0) > 0,
+          `${label}: no task started while half the RunTask calls got a 5xx (the SDK's retries should get through)`,
+        );
       } else if (fault === 'hung-calls') {
         // Half the RunTask and DescribeTasks calls are read and never answered: only the client's timeout ends them.
         const victims = await runningTasks(ecs);
@@ -456,9 +503,18 @@ async function runStyle(ctx: ScenarioContext, style: Style, faults: readonly Fau
           );
           return r.rows[0]!;
         });
-        Object.assign(details, { hungRequests: d['hungRequests'], runTaskHung: runTaskInjected(d), tasksStarted: d['tasksStarted'], apiOutboxRows: lag.n, maxRelayLagMs: Math.round(lag.max_ms ?? 0) });
+        Object.assign(details, {
+          hungRequests: d['hungRequests'],
+          runTaskHung: runTaskInjected(d),
+          tasksStarted: d['tasksStarted'],
+          apiOutboxRows: lag.n,
+          maxRelayLagMs: Math.round(lag.max_ms ?? 0),
+        });
         assert(runTaskInjected(d) > 0, `${label}: no RunTask call hung during the hung-call window`);
-        assert((d['tasksStarted'] ?? 0) > 0, `${label}: no task started while half the RunTask calls hung (a timed-out call is retried with its token)`);
+        assert(
+          (d['tasksStarted'] ?? 0) > 0,
+          `${label}: no task started while half the RunTask calls hung (a timed-out call is retried with its token)`,
+        );
         assert(lag.n > 0, `${label}: the API wrote no outbox row during the hung-call window`);
         assert(
           lag.max_ms !== null && lag.max_ms < HUNG_RELAY_LAG_MAX_MS,
@@ -486,7 +542,8 @@ async function runStyle(ctx: ScenarioContext, style: Style, faults: readonly Fau
         assert(throttled > 0, `${label}: no RunTask call of the system was throttled by the lowered rate limit`);
         assert((d['tasksStarted'] ?? 0) > 0, `${label}: no task started under the lowered rate limit (the SDK retries throttled calls)`);
       } else if (fault === 'start-failures' || fault === 'exit-78') {
-        const reason = fault === 'start-failures' ? /TaskFailedToStart: (CannotPullContainerError|ResourceInitializationError)/ : /exit code 78/;
+        const reason =
+          fault === 'start-failures' ? /TaskFailedToStart: (CannotPullContainerError|ResourceInitializationError)/ : /exit code 78/;
         const victims = await runningTasks(ecs);
         const badRevisions: string[] = [];
         if (fault === 'start-failures') {
@@ -507,26 +564,38 @@ async function runStyle(ctx: ScenarioContext, style: Style, faults: readonly Fau
           { timeoutMs: 90_000, intervalMs: 250 },
         );
         const deadAfterMs = Date.now() - started;
-        const breakers = (await launchViews(system)).filter((u) => (u.counts.dead ?? 0) > 0).map((u) => ({ useCase: u.useCase, failures: u.launch?.failures, lastFailure: u.launch?.lastFailure }));
+        const breakers = (await launchViews(system))
+          .filter((u) => (u.counts.dead ?? 0) > 0)
+          .map((u) => ({ useCase: u.useCase, failures: u.launch?.failures, lastFailure: u.launch?.lastFailure }));
         // The cause is fixed: the image or secret is back, or the bad revision is deregistered.
         if (fault === 'start-failures') await setFaults(endpoint, { startFailureRate: 0 });
         else for (const revision of badRevisions) await ecs.send(new DeregisterTaskDefinitionCommand({ taskDefinition: revision }));
         ended = Date.now();
         // Launches decided under the fault still fail when their task is seen: wait until each is resolved.
-        await waitFor('the launches made under the fault to be resolved', async () => ((await unresolvedLaunches(databaseUrl, started - 1_000, ended)) === 0 ? true : undefined), {
-          timeoutMs: 60_000,
-          intervalMs: 200,
-        });
+        await waitFor(
+          'the launches made under the fault to be resolved',
+          async () => ((await unresolvedLaunches(databaseUrl, started - 1_000, ended)) === 0 ? true : undefined),
+          {
+            timeoutMs: 60_000,
+            intervalMs: 200,
+          },
+        );
         const items = await deadLetters(system);
         const wrong = items.filter((i) => i.errorCode !== 'TASK_FAILED_TO_START' || !reason.test(i.error ?? ''));
         assert(dead.length > 0 && items.length > 0, `${label}: nothing dead-lettered after the ${fault} window`);
-        assert(wrong.length === 0, `${label}: dead letters other than TASK_FAILED_TO_START (${reason}): ${JSON.stringify(wrong.slice(0, 3))}`);
+        assert(
+          wrong.length === 0,
+          `${label}: dead letters other than TASK_FAILED_TO_START (${reason}): ${JSON.stringify(wrong.slice(0, 3))}`,
+        );
         assert(
           breakers.some((b) => (b.failures ?? 0) >= startFailuresBeforeDeadLetter && reason.test(b.lastFailure ?? '')),
           `${label}: no breaker shows ${startFailuresBeforeDeadLetter} start failures naming ${reason}: ${JSON.stringify(breakers)}`,
         );
         // Re-driven by an operator: through the admin API after the start failures, with the dead-letters CLI after exit 78.
-        const redrivenCount = fault === 'start-failures' ? (await adminJson<{ redriven: number }>(system, 'POST', '/admin/dead-letters/redrive', { all: true })).redriven : await redriveWithCli(ctx, databaseUrl);
+        const redrivenCount =
+          fault === 'start-failures'
+            ? (await adminJson<{ redriven: number }>(system, 'POST', '/admin/dead-letters/redrive', { all: true })).redriven
+            : await redriveWithCli(ctx, databaseUrl);
         assert(redrivenCount === items.length, `${label}: ${redrivenCount} deliveries re-driven, ${items.length} were dead`);
         redriven.push(...items.map((i) => ({ schema: i.schema, useCase: i.useCase, messageId: i.messageId })));
         const d = delta(await endpointStats(endpoint), before);
@@ -541,8 +610,16 @@ async function runStyle(ctx: ScenarioContext, style: Style, faults: readonly Fau
           tasksExitedNonZero: d['tasksExitedNonZero'],
           breakers,
         });
-        if (fault === 'exit-78') assert((d['tasksExitedNonZero'] ?? 0) >= startFailuresBeforeDeadLetter, `${label}: ${d['tasksExitedNonZero']} tasks exited non-zero under the refused revision`);
-        else assert((d['tasksFailedToStart'] ?? 0) >= startFailuresBeforeDeadLetter, `${label}: ${d['tasksFailedToStart']} tasks failed to start`);
+        if (fault === 'exit-78')
+          assert(
+            (d['tasksExitedNonZero'] ?? 0) >= startFailuresBeforeDeadLetter,
+            `${label}: ${d['tasksExitedNonZero']} tasks exited non-zero under the refused revision`,
+          );
+        else
+          assert(
+            (d['tasksFailedToStart'] ?? 0) >= startFailuresBeforeDeadLetter,
+            `${label}: ${d['tasksFailedToStart']} tasks failed to start`,
+          );
       } else {
         // Spot reclaims the capacity mid-backlog: SIGTERM to every running task while deliveries wait.
         const victims = await waitFor(
@@ -551,7 +628,10 @@ async function runStyle(ctx: ScenarioContext, style: Style, faults: readonly Fau
             const tasks = await runningTasks(ecs);
             if (!tasks.some((t) => Date.now() - (t.startedAt?.getTime() ?? Date.now()) >= STARTED_AFTER_MS)) return undefined;
             const pending = await withDatabase(databaseUrl, (client) =>
-              count(client, `select (select count(*) from customers.inbox where status = 'pending') + (select count(*) from ordering.inbox where status = 'pending')`),
+              count(
+                client,
+                `select (select count(*) from customers.inbox where status = 'pending') + (select count(*) from ordering.inbox where status = 'pending')`,
+              ),
             );
             return pending > 0 ? tasks : undefined;
           },
@@ -560,10 +640,22 @@ async function runStyle(ctx: ScenarioContext, style: Style, faults: readonly Fau
         started = Date.now();
         interrupted = await interrupt(victims, 'Spot interruption');
         ended = Date.now();
-        await waitFor('the interrupted tasks to stop', async () => ((await describeTasks(ecs, victims.map((t) => t.taskArn!))).every((t) => t.lastStatus === 'STOPPED') ? true : undefined), {
-          timeoutMs: 40_000,
-          intervalMs: 100,
-        });
+        await waitFor(
+          'the interrupted tasks to stop',
+          async () =>
+            (
+              await describeTasks(
+                ecs,
+                victims.map((t) => t.taskArn!),
+              )
+            ).every((t) => t.lastStatus === 'STOPPED')
+              ? true
+              : undefined,
+          {
+            timeoutMs: 40_000,
+            intervalMs: 100,
+          },
+        );
         const d = delta(await endpointStats(endpoint), before);
         Object.assign(details, { tasksStartedSince: d['tasksStarted'] });
       }
@@ -600,7 +692,11 @@ async function runStyle(ctx: ScenarioContext, style: Style, faults: readonly Fau
   const notDone = await withDatabase(databaseUrl, async (client) => {
     let n = 0;
     for (const r of redriven) {
-      n += await count(client, `select count(*) from ${r.schema === 'customers' ? 'customers' : 'ordering'}.inbox where use_case = $1 and message_id = $2 and status <> 'done'`, [r.useCase, r.messageId]);
+      n += await count(
+        client,
+        `select count(*) from ${r.schema === 'customers' ? 'customers' : 'ordering'}.inbox where use_case = $1 and message_id = $2 and status <> 'done'`,
+        [r.useCase, r.messageId],
+      );
     }
     return n;
   });
@@ -608,10 +704,14 @@ async function runStyle(ctx: ScenarioContext, style: Style, faults: readonly Fau
 
   // Every task SIGTERMed once past its process start finished what it had in hand and exited 0.
   const interruptedArns = interruptedTasks.map((t) => t.arn);
-  await waitFor('the interrupted tasks to stop', async () => ((await describeTasks(ecs, interruptedArns)).every((t) => t.lastStatus === 'STOPPED') ? true : undefined), {
-    timeoutMs: 40_000,
-    intervalMs: 200,
-  });
+  await waitFor(
+    'the interrupted tasks to stop',
+    async () => ((await describeTasks(ecs, interruptedArns)).every((t) => t.lastStatus === 'STOPPED') ? true : undefined),
+    {
+      timeoutMs: 40_000,
+      intervalMs: 200,
+    },
+  );
   const exitCodeOf = new Map((await describeTasks(ecs, interruptedArns)).map((t) => [t.taskArn, t.containers?.[0]?.exitCode]));
   const exitCodes = { started: {} as Record<string, number>, starting: {} as Record<string, number> };
   const notClean: string[] = [];
@@ -622,14 +722,20 @@ async function runStyle(ctx: ScenarioContext, style: Style, faults: readonly Fau
     const bucket = t.runningMs >= STARTED_AFTER_MS ? exitCodes.started : exitCodes.starting;
     bucket[String(code ?? 'none')] = (bucket[String(code ?? 'none')] ?? 0) + 1;
     if (code !== 0) nonZeroAfterMs.push({ family: t.family, runningMs: t.runningMs, exitCode: String(code ?? 'none') });
-    if (t.runningMs >= STARTED_AFTER_MS && code !== 0) notClean.push(`${t.family} RUNNING for ${t.runningMs} ms: exit code ${String(code)}`);
+    if (t.runningMs >= STARTED_AFTER_MS && code !== 0)
+      notClean.push(`${t.family} RUNNING for ${t.runningMs} ms: exit code ${String(code)}`);
   }
   const startedCount = Object.values(exitCodes.started).reduce((n, v) => n + v, 0);
-  assert(startedCount > 0, `${label}: no task was SIGTERMed ${STARTED_AFTER_MS} ms or more after it started: the exit codes assert nothing`);
+  assert(
+    startedCount > 0,
+    `${label}: no task was SIGTERMed ${STARTED_AFTER_MS} ms or more after it started: the exit codes assert nothing`,
+  );
   assert(notClean.length === 0, `${label}: SIGTERMed tasks that did not exit 0: ${notClean.join('; ')}`);
 
   const longest = await withDatabase(databaseUrl, async (client) => {
-    const r = await client.query<{ ms: number | null }>(`select max(extract(epoch from decided_at - created_at) * 1000)::float8 as ms from ordering.orders where decided_at is not null`);
+    const r = await client.query<{ ms: number | null }>(
+      `select max(extract(epoch from decided_at - created_at) * 1000)::float8 as ms from ordering.orders where decided_at is not null`,
+    );
     return Math.round(r.rows[0]?.ms ?? 0);
   });
   const totals = await endpointStats(endpoint);
@@ -677,7 +783,9 @@ async function useCaseFamilies(ctx: ScenarioContext): Promise<string[]> {
 
 /** Registers a new revision of a family whose container gets a setting the code refuses (DB_POOL_SIZE=0: exit 78). */
 async function registerRefusedRevision(ecs: ECSClient, ctx: ScenarioContext, family: string): Promise<string> {
-  const definition = JSON.parse(await readFile(join(ctx.projectRoot, 'deploy', 'ecs', `${family}.json`), 'utf8')) as RegisterTaskDefinitionCommandInput;
+  const definition = JSON.parse(
+    await readFile(join(ctx.projectRoot, 'deploy', 'ecs', `${family}.json`), 'utf8'),
+  ) as RegisterTaskDefinitionCommandInput;
   const container = definition.containerDefinitions?.[0];
   if (!container) throw new Error(`${family}: no container definition`);
   container.environment = [...(container.environment ?? []), { name: 'DB_POOL_SIZE', value: '0' }];

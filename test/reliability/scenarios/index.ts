@@ -9,4 +9,13 @@ import { hotCustomers } from './07-hot-customers.js';
 import { ecsAwsTerms } from './08-ecs-aws-terms.js';
 
 /** The suite's scenarios, in the order they run. */
-export const SCENARIOS: readonly Scenario[] = [processCrash, redisRestartAndFlush, postgresRestart, ecsAdapter, poisonAndFailingHandlers, badInput, hotCustomers, ecsAwsTerms];
+export const SCENARIOS: readonly Scenario[] = [
+  processCrash,
+  redisRestartAndFlush,
+  postgresRestart,
+  ecsAdapter,
+  poisonAndFailingHandlers,
+  badInput,
+  hotCustomers,
+  ecsAwsTerms,
+];

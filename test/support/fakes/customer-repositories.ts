@@ -8,7 +8,8 @@ import { CheckViolation, InMemoryTable, UniqueViolation, type InMemoryDatabase }
 /** The customers table's CHECK constraints: the last line behind the domain's invariant (ADR 6). */
 function checked(row: CustomerSnapshot): CustomerSnapshot {
   if (row.creditLimit.isNegative()) throw new CheckViolation('customers', 'customers_credit_limit_check');
-  if (row.availableCredit.isNegative() || row.availableCredit.greaterThan(row.creditLimit)) throw new CheckViolation('customers', 'available_credit_within_limit');
+  if (row.availableCredit.isNegative() || row.availableCredit.greaterThan(row.creditLimit))
+    throw new CheckViolation('customers', 'available_credit_within_limit');
   return row;
 }
 
@@ -58,7 +59,10 @@ export interface CreditReservationRow {
 }
 
 /** Same contract as PgCreditReservationRepository: a new reservation is inserted (one per order), a loaded one updated whole. */
-export class InMemoryCreditReservationRepository extends InMemoryTable<string, CreditReservationRow> implements CreditReservationRepositoryPort {
+export class InMemoryCreditReservationRepository
+  extends InMemoryTable<string, CreditReservationRow>
+  implements CreditReservationRepositoryPort
+{
   constructor(db: InMemoryDatabase) {
     super(db);
   }
@@ -82,7 +86,13 @@ export class InMemoryCreditReservationRepository extends InMemoryTable<string, C
       });
       return;
     }
-    if (stored) this.rows.set(reservation.orderId, { orderId: reservation.orderId, customerId: reservation.customerId, amount: reservation.amount, status: reservation.status });
+    if (stored)
+      this.rows.set(reservation.orderId, {
+        orderId: reservation.orderId,
+        customerId: reservation.customerId,
+        amount: reservation.amount,
+        status: reservation.status,
+      });
   }
 
   stored(orderId: string): CreditReservationRow | undefined {
@@ -93,4 +103,3 @@ export class InMemoryCreditReservationRepository extends InMemoryTable<string, C
     return [...this.rows.values()];
   }
 }
-

@@ -5,7 +5,14 @@ import { ReleaseCreditHandler } from '../../../src/modules/customer/application/
 import { ReserveCreditHandler } from '../../../src/modules/customer/application/reserve-credit/reserve-credit.handler.js';
 import type { CustomerView } from '../../../src/modules/customer/application/customer.view.js';
 import { ReleaseCreditV1, ReserveCreditV1 } from '../../../src/modules/customer/contract/index.js';
-import { createMessage, traceparent, type Envelope, type MessageContext, type MessageHandler, type MoneyJson } from '../../../src/shared/kernel/index.js';
+import {
+  createMessage,
+  traceparent,
+  type Envelope,
+  type MessageContext,
+  type MessageHandler,
+  type MoneyJson,
+} from '../../../src/shared/kernel/index.js';
 import { InMemoryEventBus } from './in-memory-event-bus.js';
 import { InMemoryCreditReservationRepository, InMemoryCustomerRepository } from './customer-repositories.js';
 import { FixedClock } from './fixed-clock.js';
@@ -57,7 +64,8 @@ export function customerTestbed(options: { bus?: InMemoryEventBus; clock?: Fixed
     getCustomer: new GetCustomerQuery(customers),
     reserveCredit,
     releaseCredit,
-    customer: (limit = 10_000, currency = 'USD') => registerCustomer.execute({ name: 'Ada Lovelace', creditLimit: { amount: limit, currency } }),
+    customer: (limit = 10_000, currency = 'USD') =>
+      registerCustomer.execute({ name: 'Ada Lovelace', creditLimit: { amount: limit, currency } }),
     deliver,
     reserve: async (orderId, customerId, amount, context = contextFor(orderId)) => {
       const message = createMessage(ReserveCreditV1, { orderId, customerId, amount }, context, clock.now());

@@ -1,4 +1,11 @@
-import { MESSAGE_TYPE, parseEnvelope, type Envelope, type EventBusPort, type MessageDefinition, type MessageHandler } from '../../../src/shared/kernel/index.js';
+import {
+  MESSAGE_TYPE,
+  parseEnvelope,
+  type Envelope,
+  type EventBusPort,
+  type MessageDefinition,
+  type MessageHandler,
+} from '../../../src/shared/kernel/index.js';
 
 export type InMemoryHandler<P> = MessageHandler<P> | ((message: Envelope<P>) => Promise<void>);
 
@@ -87,7 +94,8 @@ export class InMemoryEventBus implements EventBusPort {
   subscribe(messageType: string, handler: InMemoryHandler<unknown>, options?: InMemorySubscribeOptions): () => void;
   subscribe<P>(message: MessageDefinition<P> | string, handler: InMemoryHandler<P>, options: InMemorySubscribeOptions = {}): () => void {
     const messageType = typeof message === 'string' ? message : message.type;
-    if (!MESSAGE_TYPE.test(messageType)) throw new Error(`cannot subscribe to ${JSON.stringify(messageType)}: not a versioned message type`);
+    if (!MESSAGE_TYPE.test(messageType))
+      throw new Error(`cannot subscribe to ${JSON.stringify(messageType)}: not a versioned message type`);
     const handle = typeof handler === 'function' ? handler : (m: Envelope<P>) => handler.handle(m);
     const subscriber: Subscriber = {
       name: options.name ?? `${messageType}#${this.subscribers.length + 1}`,
@@ -133,7 +141,9 @@ export class InMemoryEventBus implements EventBusPort {
     this.reportedFailures = this.failed.length;
     if (fresh.length === 1) throw fresh[0]!.error;
     if (fresh.length > 1) {
-      const summary = fresh.map((f) => `${f.subscriber} <- ${f.message.type}: ${f.error instanceof Error ? f.error.message : String(f.error)}`);
+      const summary = fresh.map(
+        (f) => `${f.subscriber} <- ${f.message.type}: ${f.error instanceof Error ? f.error.message : String(f.error)}`,
+      );
       throw new AggregateError(
         fresh.map((f) => f.error),
         `${fresh.length} deliveries failed: ${summary.join('; ')}`,
@@ -163,7 +173,12 @@ export class InMemoryEventBus implements EventBusPort {
     if (subscriber.definition) {
       const payload = subscriber.definition.parse(message.payload);
       if (!payload.ok) {
-        this.dead.push({ subscriber: subscriber.name, message: raw, code: payload.error.code, reason: `${message.type}: ${payload.error.message}` });
+        this.dead.push({
+          subscriber: subscriber.name,
+          message: raw,
+          code: payload.error.code,
+          reason: `${message.type}: ${payload.error.message}`,
+        });
         return;
       }
       message = { ...message, payload: payload.value };

@@ -7,7 +7,12 @@ import type { SagaStyle } from '../../../src/shared/contract/routing.js';
 import { InMemoryCreditReservationRepository, InMemoryCustomerRepository } from './customer-repositories.js';
 import type { FixedClock } from './fixed-clock.js';
 import type { InMemoryDatabase } from './in-memory-database.js';
-import { InMemoryIdempotencyStore, InMemoryOrderRepository, InMemoryPlaceOrderSagaRepository, InMemorySagaLog } from './order-repositories.js';
+import {
+  InMemoryIdempotencyStore,
+  InMemoryOrderRepository,
+  InMemoryPlaceOrderSagaRepository,
+  InMemorySagaLog,
+} from './order-repositories.js';
 
 export function testConfig(style: SagaStyle, env: Record<string, string> = {}): Config {
   return loadConfig({ SAGA_STYLE: style, EVENT_BUS: 'memory', ...env });

@@ -60,7 +60,11 @@ export class InMemoryOrderRepository extends InMemoryTable<string, OrderSnapshot
 
   async list(filter: { customerId?: string; beforeId?: string; limit: number }): Promise<OrderPage> {
     const rows = [...this.rows.values()]
-      .filter((o) => (filter.customerId === undefined || o.customerId === filter.customerId) && (filter.beforeId === undefined || o.id < filter.beforeId))
+      .filter(
+        (o) =>
+          (filter.customerId === undefined || o.customerId === filter.customerId) &&
+          (filter.beforeId === undefined || o.id < filter.beforeId),
+      )
       .sort((a, b) => (a.id < b.id ? 1 : a.id > b.id ? -1 : 0))
       .slice(0, filter.limit + 1);
     return { orders: rows.slice(0, filter.limit).map((r) => Order.rehydrate(r)), hasMore: rows.length > filter.limit };
@@ -76,7 +80,10 @@ export class InMemoryOrderRepository extends InMemoryTable<string, OrderSnapshot
 }
 
 /** Same contract as PgPlaceOrderSagaRepository: stored at version 1; a save writes the whole state, only over the version it loaded. */
-export class InMemoryPlaceOrderSagaRepository extends InMemoryTable<string, PlaceOrderSagaSnapshot> implements PlaceOrderSagaRepositoryPort {
+export class InMemoryPlaceOrderSagaRepository
+  extends InMemoryTable<string, PlaceOrderSagaSnapshot>
+  implements PlaceOrderSagaRepositoryPort
+{
   constructor(db: InMemoryDatabase) {
     super(db);
   }

@@ -14,11 +14,23 @@ import { SagaCoordinators } from '../../../src/modules/order/application/saga-co
 import { RecordCreditReleaseOnCreditReleased } from '../../../src/modules/order/application/record-credit-release/record-credit-release-on-credit-released.handler.js';
 import { RejectOrderOnCreditReservationFailed } from '../../../src/modules/order/application/reject-order/reject-order-on-credit-reservation-failed.handler.js';
 import { InMemoryEventBus } from './in-memory-event-bus.js';
-import { contextOf, createMessage, uuidv7, type Envelope, type MessageDefinition, type MessageHandler } from '../../../src/shared/kernel/index.js';
+import {
+  contextOf,
+  createMessage,
+  uuidv7,
+  type Envelope,
+  type MessageDefinition,
+  type MessageHandler,
+} from '../../../src/shared/kernel/index.js';
 import type { SagaStyle } from '../../../src/shared/contract/routing.js';
 import { FixedClock } from './fixed-clock.js';
 import { InMemoryDatabase } from './in-memory-database.js';
-import { InMemoryIdempotencyStore, InMemoryOrderRepository, InMemoryPlaceOrderSagaRepository, InMemorySagaLog } from './order-repositories.js';
+import {
+  InMemoryIdempotencyStore,
+  InMemoryOrderRepository,
+  InMemoryPlaceOrderSagaRepository,
+  InMemorySagaLog,
+} from './order-repositories.js';
 
 export const DEFAULT_DEADLINE_MS = 60_000;
 
@@ -79,7 +91,9 @@ export function orderTestbed(options: OrderTestbedOptions = {}): OrderTestbed {
     [new ChoreographySagaCoordinator(orders, changes, clock), new OrchestrationSagaCoordinator(orchestrator, sagas, changes)],
     style,
   );
-  const placeOrder = new PlaceOrderHandler(db, orders, idempotency, sagaCoordinators, clock, { deadlineMs: options.deadlineMs ?? DEFAULT_DEADLINE_MS });
+  const placeOrder = new PlaceOrderHandler(db, orders, idempotency, sagaCoordinators, clock, {
+    deadlineMs: options.deadlineMs ?? DEFAULT_DEADLINE_MS,
+  });
   return {
     style,
     db,

@@ -2,7 +2,16 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { measuredInputs, MissingMeasurementError } from '../../../bench/cost/measured.js';
-import { alwaysOnCost, breakEvens, DEFAULT_PRICES, estimate, logGrid, sweeperCost, taskHourUsd, type CostModelInputs } from '../../../bench/cost/model.js';
+import {
+  alwaysOnCost,
+  breakEvens,
+  DEFAULT_PRICES,
+  estimate,
+  logGrid,
+  sweeperCost,
+  taskHourUsd,
+  type CostModelInputs,
+} from '../../../bench/cost/model.js';
 import { costInputs, loadMeasured, taskSizesFrom } from '../../../bench/cost/run.js';
 import { independentFlow, simulateUseCase, type TaskBehaviour } from '../../../bench/cost/simulation.js';
 
@@ -11,7 +20,10 @@ const fixture = (): Record<string, unknown> => JSON.parse(readFileSync(FIXTURE, 
 
 /** The fixture's inputs with a shorter simulated time, so a grid takes well under a second. */
 async function inputs(overrides: Partial<CostModelInputs> = {}): Promise<CostModelInputs> {
-  const base = costInputs(measuredInputs(fixture(), 'choreography', FIXTURE), await taskSizesFrom(join(import.meta.dirname, '../../../deploy/ecs')));
+  const base = costInputs(
+    measuredInputs(fixture(), 'choreography', FIXTURE),
+    await taskSizesFrom(join(import.meta.dirname, '../../../deploy/ecs')),
+  );
   return { ...base, parameters: { ...base.parameters, targetDeliveries: 2_000, minSimulatedHours: 2 }, ...overrides };
 }
 
@@ -30,7 +42,12 @@ const behaviour: TaskBehaviour = {
 
 describe('the simulation bills as Fargate does', () => {
   it('bills a task that lived less than a minute a whole minute', () => {
-    const run = simulateUseCase({ time: Float64Array.of(0), origin: Float64Array.of(0) }, behaviour, () => 0, () => 0);
+    const run = simulateUseCase(
+      { time: Float64Array.of(0), origin: Float64Array.of(0) },
+      behaviour,
+      () => 0,
+      () => 0,
+    );
     expect(run.tasksLaunched).toBe(1);
     // 10 s start + 0.5 s process start + 0.01 s work + 5 s idle grace + 1 s stop.
     expect(run.taskSeconds).toBeCloseTo(16.51, 2);
@@ -38,14 +55,24 @@ describe('the simulation bills as Fargate does', () => {
   });
 
   it('bills a longer task per started second', () => {
-    const run = simulateUseCase({ time: Float64Array.of(0), origin: Float64Array.of(0) }, { ...behaviour, idleGraceSec: 60 }, () => 0, () => 0);
+    const run = simulateUseCase(
+      { time: Float64Array.of(0), origin: Float64Array.of(0) },
+      { ...behaviour, idleGraceSec: 60 },
+      () => 0,
+      () => 0,
+    );
     expect(run.taskSeconds).toBeCloseTo(71.51, 2);
     expect(run.billedSeconds).toBe(72);
   });
 
   it('keeps one task for deliveries closer together than the idle grace', () => {
     const flow = independentFlow(1, 30, 'periodic', () => 0.5);
-    const run = simulateUseCase(flow, behaviour, () => 0, () => 0);
+    const run = simulateUseCase(
+      flow,
+      behaviour,
+      () => 0,
+      () => 0,
+    );
     expect(run.deliveries).toBe(30);
     expect(run.tasksLaunched).toBe(1);
   });
@@ -90,7 +117,9 @@ describe('the three deployments against load', () => {
       const base = await inputs({ prices: { ...DEFAULT_PRICES, redisNodeHourUsd } });
       const i = { ...base, parameters: { ...base.parameters, minSimulatedHours: 0.25 } };
       const grid = logGrid(5_000, 500_000, 2).map((r) => estimate(r, i));
-      const point = breakEvens(grid, i, 5).find((p) => p.kind === 'options' && p.cheaperBelow.startsWith('(a)') && p.cheaperAbove.startsWith('(b)'));
+      const point = breakEvens(grid, i, 5).find(
+        (p) => p.kind === 'options' && p.cheaperBelow.startsWith('(a)') && p.cheaperAbove.startsWith('(b)'),
+      );
       expect(point).toBeDefined();
       return point!.ordersPerHour;
     };

@@ -14,7 +14,12 @@ describe('toProblem: domain errors', () => {
     ['unavailable', new DomainError('DOWN', 'try later', 'unavailable'), 503],
   ])('maps %s to its status with the error’s code and message', (_kind, error, status) => {
     const p = toProblem(error);
-    expect(p).toMatchObject({ status, code: error.code, detail: error.message, type: `/problems/${error.code.toLowerCase().replaceAll('_', '-')}` });
+    expect(p).toMatchObject({
+      status,
+      code: error.code,
+      detail: error.message,
+      type: `/problems/${error.code.toLowerCase().replaceAll('_', '-')}`,
+    });
     expect(p.details).toEqual(error.details);
   });
 });
@@ -22,7 +27,10 @@ describe('toProblem: domain errors', () => {
 describe('toProblem: infrastructure errors', () => {
   it.each([
     ['a refused connection', Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { code: 'ECONNREFUSED' })],
-    ['PostgreSQL shutting down (57P01)', Object.assign(new Error('terminating connection due to administrator command'), { code: '57P01' })],
+    [
+      'PostgreSQL shutting down (57P01)',
+      Object.assign(new Error('terminating connection due to administrator command'), { code: '57P01' }),
+    ],
     ['a connection exception class 08', Object.assign(new Error('connection failure'), { code: '08006' })],
     ['a dropped connection', new Error('Connection terminated unexpectedly')],
     ['an exhausted pool', new Error('Knex: Timeout acquiring a connection. The pool is probably full.')],
@@ -44,7 +52,13 @@ describe('toProblem through a real server', () => {
   let app: FastifyInstance;
 
   beforeAll(async () => {
-    app = await createHttpServer({ logger: createLogger({ level: 'silent' }), bodyLimit: 1_024, readiness: [], title: 'test', version: '0.0.0' });
+    app = await createHttpServer({
+      logger: createLogger({ level: 'silent' }),
+      bodyLimit: 1_024,
+      readiness: [],
+      title: 'test',
+      version: '0.0.0',
+    });
     app.post(
       '/things',
       {
@@ -55,7 +69,12 @@ describe('toProblem through a real server', () => {
             required: ['name', 'total'],
             properties: {
               name: { type: 'string', minLength: 1 },
-              total: { type: 'object', additionalProperties: false, required: ['amount'], properties: { amount: { type: 'integer', minimum: 1 } } },
+              total: {
+                type: 'object',
+                additionalProperties: false,
+                required: ['amount'],
+                properties: { amount: { type: 'integer', minimum: 1 } },
+              },
             },
           },
         },

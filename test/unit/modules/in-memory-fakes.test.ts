@@ -3,7 +3,15 @@ import { z } from 'zod';
 import { Customer } from '../../../src/modules/customer/domain/customer.aggregate.js';
 import { Order } from '../../../src/modules/order/domain/order.aggregate.js';
 import { PlaceOrderSaga } from '../../../src/modules/order/domain/place-order-saga.js';
-import { ConcurrencyError, createMessage, defineMessage, Money, traceparent, uuidv7, type Envelope } from '../../../src/shared/kernel/index.js';
+import {
+  ConcurrencyError,
+  createMessage,
+  defineMessage,
+  Money,
+  traceparent,
+  uuidv7,
+  type Envelope,
+} from '../../../src/shared/kernel/index.js';
 import {
   FixedClock,
   InMemoryCustomerRepository,

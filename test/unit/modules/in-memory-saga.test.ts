@@ -72,50 +72,55 @@ const DELIVERY_MODES = [
   ['each message handled twice by its use case', 2, true],
 ] as const;
 
-describe.each(SAGA_STYLES.flatMap((style) => DELIVERY_MODES.map(([label, deliveries, skipDoneCheck]) => [style, label, deliveries, skipDoneCheck] as const)))(
-  'the order/credit saga in memory (%s, %s)',
-  (style, _label, deliveries, skipDoneCheck) => {
-    it('approves within the limit, rejects over it, and gives the credit back on cancel', async () => {
-      const m = monolith(style, new InMemoryEventBus({ deliveriesPerMessage: deliveries }), { skipDoneCheck });
-      m.startCustomerModule();
-      const customer = await m.customers.get(CUSTOMER.RegisterCustomer).execute({ name: 'Ada', creditLimit: { amount: 10_000, currency: 'USD' } });
+describe.each(
+  SAGA_STYLES.flatMap((style) =>
+    DELIVERY_MODES.map(([label, deliveries, skipDoneCheck]) => [style, label, deliveries, skipDoneCheck] as const),
+  ),
+)('the order/credit saga in memory (%s, %s)', (style, _label, deliveries, skipDoneCheck) => {
+  it('approves within the limit, rejects over it, and gives the credit back on cancel', async () => {
+    const m = monolith(style, new InMemoryEventBus({ deliveriesPerMessage: deliveries }), { skipDoneCheck });
+    m.startCustomerModule();
+    const customer = await m.customers
+      .get(CUSTOMER.RegisterCustomer)
+      .execute({ name: 'Ada', creditLimit: { amount: 10_000, currency: 'USD' } });
 
-      const first = await placeAndSettle(m.bus, m.orders, customer.id, 6_000);
-      expect(first.status).toBe('APPROVED');
-      const second = await placeAndSettle(m.bus, m.orders, customer.id, 6_000);
-      expect(second).toMatchObject({ status: 'REJECTED', rejectionReason: 'CREDIT_LIMIT_EXCEEDED' });
-      expect(await available(m.customers, customer.id)).toBe(4_000);
+    const first = await placeAndSettle(m.bus, m.orders, customer.id, 6_000);
+    expect(first.status).toBe('APPROVED');
+    const second = await placeAndSettle(m.bus, m.orders, customer.id, 6_000);
+    expect(second).toMatchObject({ status: 'REJECTED', rejectionReason: 'CREDIT_LIMIT_EXCEEDED' });
+    expect(await available(m.customers, customer.id)).toBe(4_000);
 
-      await m.orders.get(ORDER.CancelOrder).execute(first.id);
-      await m.bus.drain();
+    await m.orders.get(ORDER.CancelOrder).execute(first.id);
+    await m.bus.drain();
 
-      const cancelled = await m.orders.get(ORDER.GetOrder).execute(first.id);
-      expect(cancelled.status).toBe('CANCELLED');
-      expect(cancelled.saga?.state).toBe('CANCELLED');
-      expect(cancelled.saga?.steps).toContainEqual(expect.objectContaining({ name: 'credit-released', outcome: 'received' }));
-      expect(await available(m.customers, customer.id)).toBe(10_000);
-      expect(m.bus.deadLetters).toEqual([]);
-      const types = m.bus.published.map((msg) => msg.type);
-      // Credit is never reserved or released twice, however often a message is handled.
-      expect(types.filter((t) => t === 'customer.credit-reserved.v1')).toHaveLength(1);
-      expect(types.filter((t) => t === 'customer.credit-released.v1')).toHaveLength(1);
-      if (skipDoneCheck) {
-        // A refusal leaves no trace, so a use case run twice refuses twice; the order ignores the second decision.
-        expect([...new Set(types)].sort()).toEqual([...new Set(PUBLISHED[style])]);
-      } else {
-        expect(types.sort()).toEqual(PUBLISHED[style]);
-      }
-      // Every message of a saga carries its order's id.
-      const sagaIds = new Set([first.id, second.id]);
-      expect(m.bus.published.every((msg) => sagaIds.has(msg.correlationId))).toBe(true);
-    });
-  },
-);
+    const cancelled = await m.orders.get(ORDER.GetOrder).execute(first.id);
+    expect(cancelled.status).toBe('CANCELLED');
+    expect(cancelled.saga?.state).toBe('CANCELLED');
+    expect(cancelled.saga?.steps).toContainEqual(expect.objectContaining({ name: 'credit-released', outcome: 'received' }));
+    expect(await available(m.customers, customer.id)).toBe(10_000);
+    expect(m.bus.deadLetters).toEqual([]);
+    const types = m.bus.published.map((msg) => msg.type);
+    // Credit is never reserved or released twice, however often a message is handled.
+    expect(types.filter((t) => t === 'customer.credit-reserved.v1')).toHaveLength(1);
+    expect(types.filter((t) => t === 'customer.credit-released.v1')).toHaveLength(1);
+    if (skipDoneCheck) {
+      // A refusal leaves no trace, so a use case run twice refuses twice; the order ignores the second decision.
+      expect([...new Set(types)].sort()).toEqual([...new Set(PUBLISHED[style])]);
+    } else {
+      expect(types.sort()).toEqual(PUBLISHED[style]);
+    }
+    // Every message of a saga carries its order's id.
+    const sagaIds = new Set([first.id, second.id]);
+    expect(m.bus.published.every((msg) => sagaIds.has(msg.correlationId))).toBe(true);
+  });
+});
 
 /** An order that timed out while the Customer module was not consuming; then the Customer module starts. */
 async function timedOutOrder(style: SagaStyle) {
   const m = monolith(style, new InMemoryEventBus());
-  const customer = await m.customers.get(CUSTOMER.RegisterCustomer).execute({ name: 'Ada', creditLimit: { amount: 10_000, currency: 'USD' } });
+  const customer = await m.customers
+    .get(CUSTOMER.RegisterCustomer)
+    .execute({ name: 'Ada', creditLimit: { amount: 10_000, currency: 'USD' } });
   const { order } = await m.orders.get(ORDER.PlaceOrder).execute({ customerId: customer.id, total: { amount: 6_000, currency: 'USD' } });
   await m.bus.drain();
   m.clock.advance(DEADLINE_MS);
@@ -151,7 +156,10 @@ describe('a credit request that arrives after the order timed out', () => {
     expect(await available(m.customers, customerId)).toBe(10_000);
     const order = await m.orders.get(ORDER.GetOrder).execute(orderId);
     expect(order.status).toBe('REJECTED');
-    expect(order.saga?.steps.map((s) => `${s.name}:${s.outcome}`).slice(-2)).toEqual(['credit-reserved:ignored', 'credit-released:received']);
+    expect(order.saga?.steps.map((s) => `${s.name}:${s.outcome}`).slice(-2)).toEqual([
+      'credit-reserved:ignored',
+      'credit-released:received',
+    ]);
   });
 
   it('orchestration: the saga compensates the late reservation', async () => {

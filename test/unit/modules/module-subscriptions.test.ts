@@ -10,7 +10,8 @@ import { customerContainer, orderContainer, testConfig } from '../../support/fak
 function subscriptionsOf(definition: ModuleDefinition, style: SagaStyle) {
   const db = new InMemoryDatabase();
   const config = testConfig(style);
-  const container = definition === orderModule ? orderContainer(config, db, new FixedClock()) : customerContainer(config, db, new FixedClock());
+  const container =
+    definition === orderModule ? orderContainer(config, db, new FixedClock()) : customerContainer(config, db, new FixedClock());
   return definition.subscriptions(container);
 }
 

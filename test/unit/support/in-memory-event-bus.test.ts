@@ -75,9 +75,13 @@ describe('InMemoryEventBus', () => {
     const bus = new InMemoryEventBus();
     const boom = new Error('handler exploded');
     let others = 0;
-    bus.subscribe(Pinged, async () => {
-      throw boom;
-    }, { name: 'test.failing' });
+    bus.subscribe(
+      Pinged,
+      async () => {
+        throw boom;
+      },
+      { name: 'test.failing' },
+    );
     bus.subscribe(Pinged, async () => void others++);
     const sent = ping(1);
     await bus.publish([sent]);
@@ -91,9 +95,13 @@ describe('InMemoryEventBus', () => {
 
   it('reports several failures together', async () => {
     const bus = new InMemoryEventBus();
-    bus.subscribe(Pinged, async (m) => {
-      throw new Error(`no ${m.payload.n}`);
-    }, { name: 'test.picky' });
+    bus.subscribe(
+      Pinged,
+      async (m) => {
+        throw new Error(`no ${m.payload.n}`);
+      },
+      { name: 'test.picky' },
+    );
     await bus.publish([ping(1), ping(2)]);
     const error = await bus.drain().then(
       () => undefined,
@@ -133,7 +141,9 @@ describe('InMemoryEventBus', () => {
     await bus.publish([{ ...ping(1), correlationId: 'order-42' }]);
     await bus.drain();
     expect(calls).toBe(0);
-    expect(bus.deadLetters).toEqual([expect.objectContaining({ subscriber: 'test.raw', code: 'INVALID_ENVELOPE', reason: 'correlationId must be a UUID' })]);
+    expect(bus.deadLetters).toEqual([
+      expect.objectContaining({ subscriber: 'test.raw', code: 'INVALID_ENVELOPE', reason: 'correlationId must be a UUID' }),
+    ]);
   });
 
   it('waits in drain for the deliveries that deliveries caused', async () => {
@@ -142,7 +152,9 @@ describe('InMemoryEventBus', () => {
     bus.subscribe(Pinged, async (m) => {
       order.push(`ping ${m.payload.n}`);
       await new Promise((r) => setTimeout(r, 5));
-      await bus.publish([createMessage(Ponged, { n: m.payload.n }, { correlationId: m.correlationId, causationId: m.id, traceparent: m.traceparent })]);
+      await bus.publish([
+        createMessage(Ponged, { n: m.payload.n }, { correlationId: m.correlationId, causationId: m.id, traceparent: m.traceparent }),
+      ]);
     });
     bus.subscribe(Ponged, async (m) => {
       await new Promise((r) => setTimeout(r, 5));

@@ -77,7 +77,9 @@ function q(schema: string): string {
 }
 /** Who consumes what, per saga style, as the modules' contracts declare it. */
 const ROUTES = [orderInbox, customerInbox].flatMap((inbox) =>
-  inbox.routes.flatMap((route) => route.styles.map((style) => ({ message_type: route.messageType, use_case: route.useCase, consumer_schema: inbox.schema, style }))),
+  inbox.routes.flatMap((route) =>
+    route.styles.map((style) => ({ message_type: route.messageType, use_case: route.useCase, consumer_schema: inbox.schema, style })),
+  ),
 );
 const O = q(ORDERING);
 const C = q(CUSTOMERS);
@@ -219,7 +221,8 @@ function definitions(o: ConsistencyOptions): CheckDefinition[] {
     },
     {
       name: 'messages-reach-their-consumers',
-      description: "every relayed message of an order's saga has a delivery for each use case that subscribes to it under that saga's style",
+      description:
+        "every relayed message of an order's saga has a delivery for each use case that subscribes to it under that saga's style",
       sql: `with routes as (select * from json_to_recordset($1::json) as r(message_type text, use_case text, consumer_schema text, style text)),
             sent as (${MESSAGING_SCHEMAS.map((s) => `select '${s}' as producer, id, type, correlation_id, relayed_at from ${q(s)}.outbox where relayed_at is not null`).join(' union all ')})
             select m.producer as "producer", m.id as "messageId", m.type, m.correlation_id as "correlationId", r.use_case as "useCase", m.relayed_at as "relayedAt"
@@ -237,16 +240,22 @@ function definitions(o: ConsistencyOptions): CheckDefinition[] {
         (s) => `select '${s}' as "schema", use_case as "useCase", message_id as "messageId", type, correlation_id as "correlationId",
                    attempts, created_at as "createdAt", available_at as "availableAt", error_code as "errorCode", left(last_error, 300) as "lastError"
             from ${q(s)}.inbox where status = 'pending' ${live ? `and created_at < now() - ${ms(1)}` : ''}`,
-      ).join('\n            union all\n            ').concat('\n            order by "createdAt"'),
+      )
+        .join('\n            union all\n            ')
+        .concat('\n            order by "createdAt"'),
       params: live ? [o.pendingAfterMs] : [],
     },
     {
       name: 'outbox-drains',
       description: live ? 'no outbox message stays unrelayed longer than the threshold' : 'every outbox message is relayed',
       sql: MESSAGING_SCHEMAS.map(
-        (s) => `select '${s}' as "schema", id as "messageId", type, correlation_id as "correlationId", produced_by as "producedBy", created_at as "createdAt"
+        (
+          s,
+        ) => `select '${s}' as "schema", id as "messageId", type, correlation_id as "correlationId", produced_by as "producedBy", created_at as "createdAt"
             from ${q(s)}.outbox where relayed_at is null ${live ? `and created_at < now() - ${ms(1)}` : ''}`,
-      ).join('\n            union all\n            ').concat('\n            order by "createdAt"'),
+      )
+        .join('\n            union all\n            ')
+        .concat('\n            order by "createdAt"'),
       params: live ? [o.pendingAfterMs] : [],
     },
     {
@@ -256,7 +265,9 @@ function definitions(o: ConsistencyOptions): CheckDefinition[] {
         (s) => `select '${s}' as "schema", use_case as "useCase", message_id as "messageId", type, correlation_id as "correlationId",
                    attempts, error_code as "errorCode", left(last_error, 300) as "lastError", updated_at as "deadSince"
             from ${q(s)}.inbox where status = 'dead'`,
-      ).join('\n            union all\n            ').concat('\n            order by "deadSince" desc'),
+      )
+        .join('\n            union all\n            ')
+        .concat('\n            order by "deadSince" desc'),
     },
   ];
 }
@@ -275,7 +286,9 @@ async function runCheck(client: pg.ClientBase, d: CheckDefinition, sampleLimit: 
 }
 
 async function summary(client: pg.ClientBase): Promise<ConsistencySummary> {
-  const orders = await client.query<{ status: string; n: number }>(`select status, count(*)::int as n from ${O}.orders group by status order by status`);
+  const orders = await client.query<{ status: string; n: number }>(
+    `select status, count(*)::int as n from ${O}.orders group by status order by status`,
+  );
   const counts = await client.query<{ customers: number; pending: number; unrelayed: number; dead: number }>({
     text: `select (select count(*)::int from ${C}.customers) as customers,
       ${MESSAGING_SCHEMAS.map((s) => `(select count(*)::int from ${q(s)}.inbox where status = 'pending')`).join(' + ')} as pending,
@@ -299,7 +312,9 @@ async function summary(client: pg.ClientBase): Promise<ConsistencySummary> {
  */
 export async function checkConsistency(client: pg.ClientBase, partial: Partial<ConsistencyOptions> = {}): Promise<ConsistencyReport> {
   const options: ConsistencyOptions = { ...DEFAULT_OPTIONS, ...partial };
-  const present = await client.query<{ nspname: string }>('select nspname from pg_namespace where nspname = any($1::text[])', [MESSAGING_SCHEMAS]);
+  const present = await client.query<{ nspname: string }>('select nspname from pg_namespace where nspname = any($1::text[])', [
+    MESSAGING_SCHEMAS,
+  ]);
   const missing = MESSAGING_SCHEMAS.filter((s) => !present.rows.some((r) => r.nspname === s));
   if (missing.length > 0) throw new SchemaMissingError(missing);
 

@@ -15,7 +15,9 @@ export function formatReport(report: ConsistencyReport, target: string): string 
   const { options, summary } = report;
   const lines: string[] = [];
   const thresholds =
-    options.mode === 'live' ? `grace after deadlines ${seconds(options.deadlineGraceMs)}, in flight too long after ${seconds(options.pendingAfterMs)}` : 'the system should be idle';
+    options.mode === 'live'
+      ? `grace after deadlines ${seconds(options.deadlineGraceMs)}, in flight too long after ${seconds(options.pendingAfterMs)}`
+      : 'the system should be idle';
   lines.push(`Consistency of ${target} at ${report.checkedAt} (${options.mode}: ${thresholds})`);
   const orders = Object.entries(summary.orders)
     .map(([status, n]) => `${status} ${n}`)
@@ -28,7 +30,11 @@ export function formatReport(report: ConsistencyReport, target: string): string 
   for (const check of report.checks) {
     lines.push(`${check.ok ? 'ok  ' : 'FAIL'}  ${check.name.padEnd(width)}  ${check.ok ? '' : `${check.count}  `}${check.description}`);
     for (const row of check.sample) {
-      lines.push(`        ${Object.entries(row).map(([k, v]) => `${k}=${value(v)}`).join(' ')}`);
+      lines.push(
+        `        ${Object.entries(row)
+          .map(([k, v]) => `${k}=${value(v)}`)
+          .join(' ')}`,
+      );
     }
     if (check.count > check.sample.length) lines.push(`        ... and ${check.count - check.sample.length} more (--limit to see more)`);
   }

@@ -76,7 +76,10 @@ async function runValidated(state: LocalEcsState, body: Body, ctx: RequestContex
   const known = tokenKey === undefined ? undefined : state.clientTokens.get(tokenKey);
   if (known) {
     if (known.fingerprint !== fingerprint) {
-      throw new EcsApiError('ConflictException', 'The specified client token has already been used in a request with different parameters.');
+      throw new EcsApiError(
+        'ConflictException',
+        'The specified client token has already been used in a request with different parameters.',
+      );
     }
     state.counters.runTaskReplays++;
     return { tasks: known.tasks.map((t) => t.toApi({ includeTags: true })), failures: [] };
@@ -117,13 +120,24 @@ function parseRunTask(body: Body): RunTaskRequest {
   const capacityProviderName = Array.isArray(strategy)
     ? (strategy as { capacityProvider?: unknown }[]).map((s) => s.capacityProvider).find((p): p is string => typeof p === 'string')
     : undefined;
-  return { taskDefinition, count, clientToken, startedBy, group, launchType, capacityProviderName, overrides: parseOverrides(body), tags: parseTags(body) };
+  return {
+    taskDefinition,
+    count,
+    clientToken,
+    startedBy,
+    group,
+    launchType,
+    capacityProviderName,
+    overrides: parseOverrides(body),
+    tags: parseTags(body),
+  };
 }
 
 function parseOverrides(body: Body): TaskOverrides | undefined {
   const raw = optObject(body, 'overrides');
   if (raw === undefined) return undefined;
-  if (JSON.stringify(raw).length > MAX_OVERRIDES_CHARS) throw invalidParameter(`Container Overrides length must be at most ${MAX_OVERRIDES_CHARS}`);
+  if (JSON.stringify(raw).length > MAX_OVERRIDES_CHARS)
+    throw invalidParameter(`Container Overrides length must be at most ${MAX_OVERRIDES_CHARS}`);
   const parsed = overridesSchema.safeParse(raw);
   if (!parsed.success) throw serializationError(`overrides: ${parsed.error.issues[0]?.message ?? 'invalid'}`);
   return parsed.data;
@@ -174,7 +188,13 @@ function placementFailure(state: LocalEcsState, request: RunTaskRequest, cluster
   return { tasks: [], failures };
 }
 
-function launch(state: LocalEcsState, request: RunTaskRequest, definition: LocalTaskDefinition, cluster: string, ctx: RequestContext): LocalTask[] {
+function launch(
+  state: LocalEcsState,
+  request: RunTaskRequest,
+  definition: LocalTaskDefinition,
+  cluster: string,
+  ctx: RequestContext,
+): LocalTask[] {
   const tasks: LocalTask[] = [];
   for (let i = 0; i < request.count; i++) {
     const { min, max } = state.faults.taskStartDelayMs;

@@ -50,7 +50,10 @@ export function listTasks(state: LocalEcsState, body: Body): unknown {
   if (after === undefined) throw invalidParameter('Invalid nextToken.');
 
   // Tasks with a service never exist here; ECS has no PENDING desired status for RunTask tasks.
-  const matching = serviceName === undefined && desiredStatus !== 'PENDING' ? [...state.runner.all()].filter((t) => t.seq > after && matches(t, filter)) : [];
+  const matching =
+    serviceName === undefined && desiredStatus !== 'PENDING'
+      ? [...state.runner.all()].filter((t) => t.seq > after && matches(t, filter))
+      : [];
   const page = matching.slice(0, maxResults);
   const last = page[page.length - 1];
   return {

@@ -13,11 +13,32 @@ export function toContractMessages(events: readonly CustomerEvent[], context: Me
       case 'CustomerRegistered':
         return []; // no other module needs to know
       case 'CreditReserved':
-        return [createMessage(CreditReservedV1, { orderId: e.orderId, customerId: e.customerId, amount: e.amount.toJSON() }, context, e.occurredAt)];
+        return [
+          createMessage(
+            CreditReservedV1,
+            { orderId: e.orderId, customerId: e.customerId, amount: e.amount.toJSON() },
+            context,
+            e.occurredAt,
+          ),
+        ];
       case 'CreditReservationRefused':
-        return [createMessage(CreditReservationFailedV1, { orderId: e.orderId, customerId: e.customerId, reason: e.reason }, context, e.occurredAt)];
+        return [
+          createMessage(
+            CreditReservationFailedV1,
+            { orderId: e.orderId, customerId: e.customerId, reason: e.reason },
+            context,
+            e.occurredAt,
+          ),
+        ];
       case 'CreditReleased':
-        return [createMessage(CreditReleasedV1, { orderId: e.orderId, customerId: e.customerId, amount: e.amount.toJSON() }, context, e.occurredAt)];
+        return [
+          createMessage(
+            CreditReleasedV1,
+            { orderId: e.orderId, customerId: e.customerId, amount: e.amount.toJSON() },
+            context,
+            e.occurredAt,
+          ),
+        ];
     }
   });
 }
@@ -41,7 +62,11 @@ export class CustomerChanges {
     private readonly bus: EventBusPort,
   ) {}
 
-  async commit(customer: Customer, context: MessageContext, options: { isNew?: boolean; reservation?: CreditReservation } = {}): Promise<void> {
+  async commit(
+    customer: Customer,
+    context: MessageContext,
+    options: { isNew?: boolean; reservation?: CreditReservation } = {},
+  ): Promise<void> {
     const events = customer.pullEvents();
     if (options.isNew) await this.customers.add(customer);
     else if (events.some((e) => CHANGES_STATE[e.name])) await this.customers.save(customer);

@@ -9,5 +9,10 @@ export interface CustomerView {
 }
 
 export function toCustomerView(customer: Customer): CustomerView {
-  return { id: customer.id, name: customer.name, creditLimit: customer.creditLimit.toJSON(), availableCredit: customer.availableCredit.toJSON() };
+  return {
+    id: customer.id,
+    name: customer.name,
+    creditLimit: customer.creditLimit.toJSON(),
+    availableCredit: customer.availableCredit.toJSON(),
+  };
 }

@@ -16,7 +16,8 @@ export interface CustomerSnapshot {
   readonly version: number;
 }
 
-export type ReservationOutcome = { readonly reserved: true; readonly reservation: CreditReservation } | { readonly reserved: false; readonly reason: CreditRefusal };
+export type ReservationOutcome =
+  { readonly reserved: true; readonly reservation: CreditReservation } | { readonly reserved: false; readonly reason: CreditRefusal };
 
 /**
  * A customer and its credit. Invariant: 0 <= available credit <= credit limit, in the limit's

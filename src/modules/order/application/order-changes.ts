@@ -10,13 +10,28 @@ export function toContractMessages(events: readonly OrderEvent[], context: Messa
   return events.map((e) => {
     switch (e.name) {
       case 'OrderPlaced':
-        return createMessage(OrderCreatedV1, { orderId: e.orderId, customerId: e.customerId, total: e.total.toJSON() }, context, e.occurredAt);
+        return createMessage(
+          OrderCreatedV1,
+          { orderId: e.orderId, customerId: e.customerId, total: e.total.toJSON() },
+          context,
+          e.occurredAt,
+        );
       case 'OrderApproved':
-        return createMessage(OrderApprovedV1, { orderId: e.orderId, customerId: e.customerId, total: e.total.toJSON() }, context, e.occurredAt);
+        return createMessage(
+          OrderApprovedV1,
+          { orderId: e.orderId, customerId: e.customerId, total: e.total.toJSON() },
+          context,
+          e.occurredAt,
+        );
       case 'OrderRejected':
         return createMessage(OrderRejectedV1, { orderId: e.orderId, customerId: e.customerId, reason: e.reason }, context, e.occurredAt);
       case 'OrderCancelled':
-        return createMessage(OrderCancelledV1, { orderId: e.orderId, customerId: e.customerId, total: e.total.toJSON() }, context, e.occurredAt);
+        return createMessage(
+          OrderCancelledV1,
+          { orderId: e.orderId, customerId: e.customerId, total: e.total.toJSON() },
+          context,
+          e.occurredAt,
+        );
     }
   });
 }
@@ -40,7 +55,11 @@ export class OrderChanges {
     private readonly clock: Clock,
   ) {}
 
-  async commit(order: Order, context: MessageContext, options: { isNew?: boolean; stepsBefore?: SagaStep[]; extraMessages?: Envelope[]; stepsAfter?: SagaStep[] } = {}): Promise<void> {
+  async commit(
+    order: Order,
+    context: MessageContext,
+    options: { isNew?: boolean; stepsBefore?: SagaStep[]; extraMessages?: Envelope[]; stepsAfter?: SagaStep[] } = {},
+  ): Promise<void> {
     const events = order.pullEvents();
     if (options.isNew) await this.orders.add(order);
     else if (events.length > 0) await this.orders.save(order);

@@ -6,7 +6,12 @@ export interface SagaView {
   /** The style the order was placed under: `choreography` or `orchestration`. */
   readonly style: string;
   readonly state: string;
-  readonly steps: ReadonlyArray<{ readonly name: string; readonly at: string; readonly outcome: SagaStepOutcome; readonly detail?: string }>;
+  readonly steps: ReadonlyArray<{
+    readonly name: string;
+    readonly at: string;
+    readonly outcome: SagaStepOutcome;
+    readonly detail?: string;
+  }>;
 }
 
 export interface OrderView {
@@ -30,7 +35,12 @@ export function toOrderView(order: Order, saga?: { state: string; steps: readonl
           saga: {
             style: order.sagaStyle,
             state: saga.state,
-            steps: saga.steps.map((s) => ({ name: s.name, at: s.at.toISOString(), outcome: s.outcome, ...(s.detail ? { detail: s.detail } : {}) })),
+            steps: saga.steps.map((s) => ({
+              name: s.name,
+              at: s.at.toISOString(),
+              outcome: s.outcome,
+              ...(s.detail ? { detail: s.detail } : {}),
+            })),
           },
         }
       : {}),

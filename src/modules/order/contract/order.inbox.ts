@@ -14,10 +14,20 @@ export const orderInbox = {
   schema: 'ordering',
   routes: [
     { useCase: ORDER_USE_CASES.approveOrder, messageType: 'customer.credit-reserved.v1', styles: ['choreography'], key: 'orderId' },
-    { useCase: ORDER_USE_CASES.rejectOrder, messageType: 'customer.credit-reservation-failed.v1', styles: ['choreography'], key: 'orderId' },
+    {
+      useCase: ORDER_USE_CASES.rejectOrder,
+      messageType: 'customer.credit-reservation-failed.v1',
+      styles: ['choreography'],
+      key: 'orderId',
+    },
     { useCase: ORDER_USE_CASES.recordCreditRelease, messageType: 'customer.credit-released.v1', styles: ['choreography'], key: 'orderId' },
     { useCase: ORDER_USE_CASES.placeOrderSaga, messageType: 'customer.credit-reserved.v1', styles: ['orchestration'], key: 'orderId' },
-    { useCase: ORDER_USE_CASES.placeOrderSaga, messageType: 'customer.credit-reservation-failed.v1', styles: ['orchestration'], key: 'orderId' },
+    {
+      useCase: ORDER_USE_CASES.placeOrderSaga,
+      messageType: 'customer.credit-reservation-failed.v1',
+      styles: ['orchestration'],
+      key: 'orderId',
+    },
     { useCase: ORDER_USE_CASES.placeOrderSaga, messageType: 'customer.credit-released.v1', styles: ['orchestration'], key: 'orderId' },
   ],
 } as const satisfies ModuleInbox;

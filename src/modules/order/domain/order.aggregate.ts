@@ -53,7 +53,18 @@ export class Order extends AggregateRoot<OrderEvent> {
   }
 
   static rehydrate(s: OrderSnapshot): Order {
-    return new Order(s.id, s.customerId, s.total, s.status, s.rejectionReason, s.sagaStyle, s.deadlineAt, s.createdAt, s.decidedAt, s.version);
+    return new Order(
+      s.id,
+      s.customerId,
+      s.total,
+      s.status,
+      s.rejectionReason,
+      s.sagaStyle,
+      s.deadlineAt,
+      s.createdAt,
+      s.decidedAt,
+      s.version,
+    );
   }
 
   get status(): OrderStatus {

@@ -1,13 +1,7 @@
 import type { RejectionReason } from './order-status.js';
 
 export type PlaceOrderSagaState =
-  | 'AWAITING_CREDIT'
-  | 'APPROVED'
-  | 'REJECTED'
-  | 'AWAITING_CREDIT_RELEASE'
-  | 'CANCELLED'
-  | 'COMPENSATING'
-  | 'COMPENSATED';
+  'AWAITING_CREDIT' | 'APPROVED' | 'REJECTED' | 'AWAITING_CREDIT_RELEASE' | 'CANCELLED' | 'COMPENSATING' | 'COMPENSATED';
 
 /** What the orchestrator must do after a transition; the application turns it into order changes and commands. */
 export type SagaAction =

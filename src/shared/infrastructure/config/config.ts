@@ -21,13 +21,16 @@ const list = z
       .filter((s) => s.length > 0),
   );
 const url = (protocols: string[]) =>
-  z.string().refine((v) => {
-    try {
-      return protocols.includes(new URL(v).protocol);
-    } catch {
-      return false;
-    }
-  }, `must be a URL with protocol ${protocols.join(' or ')}`);
+  z.string().refine(
+    (v) => {
+      try {
+        return protocols.includes(new URL(v).protocol);
+      } catch {
+        return false;
+      }
+    },
+    `must be a URL with protocol ${protocols.join(' or ')}`,
+  );
 
 export const configSchema = z.object({
   NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
@@ -207,13 +210,16 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
 function productionEcsProblems(config: Config, env: Record<string, string | undefined>): string[] {
   if (config.EVENT_BUS !== 'ecs' || config.NODE_ENV !== 'production') return [];
   const problems: string[] = [];
-  if (env['ECS_CLUSTER'] === undefined) problems.push('ECS_CLUSTER: required with EVENT_BUS=ecs in production (the cluster the use-case tasks run in)');
-  if (config.ECS_SUBNETS.length === 0) problems.push('ECS_SUBNETS: required with EVENT_BUS=ecs in production (Fargate tasks need awsvpc subnets)');
+  if (env['ECS_CLUSTER'] === undefined)
+    problems.push('ECS_CLUSTER: required with EVENT_BUS=ecs in production (the cluster the use-case tasks run in)');
+  if (config.ECS_SUBNETS.length === 0)
+    problems.push('ECS_SUBNETS: required with EVENT_BUS=ecs in production (Fargate tasks need awsvpc subnets)');
   if (config.ECS_LAUNCH_TYPE === undefined && config.ECS_CAPACITY_PROVIDER_STRATEGY.length === 0) {
     problems.push('ECS_LAUNCH_TYPE or ECS_CAPACITY_PROVIDER_STRATEGY: one is required with EVENT_BUS=ecs in production');
   }
   for (const entry of config.ECS_CAPACITY_PROVIDER_STRATEGY) {
-    if (!/^[A-Za-z0-9_-]+(:\d+(:\d+)?)?$/.test(entry)) problems.push(`ECS_CAPACITY_PROVIDER_STRATEGY: "${entry}" is not provider[:weight[:base]]`);
+    if (!/^[A-Za-z0-9_-]+(:\d+(:\d+)?)?$/.test(entry))
+      problems.push(`ECS_CAPACITY_PROVIDER_STRATEGY: "${entry}" is not provider[:weight[:base]]`);
   }
   return problems;
 }

@@ -25,10 +25,13 @@ export class Doorbell {
       return Promise.resolve(true);
     }
     return new Promise((resolve) => {
-      const timer = setTimeout(() => {
-        this.waiter = undefined;
-        resolve(false);
-      }, Math.max(0, ms));
+      const timer = setTimeout(
+        () => {
+          this.waiter = undefined;
+          resolve(false);
+        },
+        Math.max(0, ms),
+      );
       this.waiter = () => {
         clearTimeout(timer);
         this.waiter = undefined;
@@ -119,7 +122,10 @@ export class InboxListener {
         if (this.closed) return;
         this.attempt += 1;
         const delay = backoffMs(this.attempt, this.options.reconnectBaseMs ?? 100, this.options.reconnectMaxMs ?? 5_000);
-        this.options.logger.warn({ err: error, attempt: this.attempt, retryInMs: delay }, 'inbox listener could not listen; polling meanwhile');
+        this.options.logger.warn(
+          { err: error, attempt: this.attempt, retryInMs: delay },
+          'inbox listener could not listen; polling meanwhile',
+        );
         await this.pause(delay);
         continue;
       }

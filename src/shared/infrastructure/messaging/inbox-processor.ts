@@ -96,7 +96,12 @@ export class InboxProcessor implements DeliveryDispatcher {
   /** Processes one given delivery in its own transaction (once its key is free). */
   processOne(delivery: Delivery): Promise<DeliveryOutcome> {
     return this.attempt(delivery.useCase, 'busy', () =>
-      this.db.query<InboxRow>(this.claimSql(this.givenSql('message_id = ?')), [delivery.useCase, delivery.messageId, delivery.useCase, delivery.messageId]),
+      this.db.query<InboxRow>(this.claimSql(this.givenSql('message_id = ?')), [
+        delivery.useCase,
+        delivery.messageId,
+        delivery.useCase,
+        delivery.messageId,
+      ]),
     );
   }
 
@@ -129,7 +134,11 @@ export class InboxProcessor implements DeliveryDispatcher {
    */
   processNextBatch(useCase: string, limit: number): Promise<DeliveryOutcome[]> {
     if (limit <= 1) return this.processNext(useCase).then((outcome) => (outcome === 'empty' ? [] : [outcome]));
-    return this.attemptBatch(useCase, () => this.db.query<InboxRow>(this.claimSql(this.nextDueSql()), this.nextDueParams(useCase, limit)), undefined);
+    return this.attemptBatch(
+      useCase,
+      () => this.db.query<InboxRow>(this.claimSql(this.nextDueSql()), this.nextDueParams(useCase, limit)),
+      undefined,
+    );
   }
 
   /**
@@ -198,7 +207,11 @@ export class InboxProcessor implements DeliveryDispatcher {
     return [useCase, limit * KEY_WINDOW, limit, useCase, limit];
   }
 
-  private async attemptBatch(useCase: string, claim: () => Promise<InboxRow[]>, requested: readonly string[] | undefined): Promise<DeliveryOutcome[]> {
+  private async attemptBatch(
+    useCase: string,
+    claim: () => Promise<InboxRow[]>,
+    requested: readonly string[] | undefined,
+  ): Promise<DeliveryOutcome[]> {
     const handlers = this.handlersOf(useCase);
     let claimed: InboxRow[] = [];
     let outcomes: Map<string, DeliveryOutcome>;
@@ -273,11 +286,15 @@ export class InboxProcessor implements DeliveryDispatcher {
     const { detail, statement } = error as { detail?: string; statement?: string };
     const pids = [...(detail ?? '').matchAll(/process (\d+)/g)].map((m) => Number(m[1]));
     const others = await this.db
-      .query<{ pid: number; application_name: string; query: string }>('select pid, application_name, left(query, 1000) as query from pg_stat_activity where pid = any(?::int[])', [
-        [...new Set(pids)],
-      ])
+      .query<{ pid: number; application_name: string; query: string }>(
+        'select pid, application_name, left(query, 1000) as query from pg_stat_activity where pid = any(?::int[])',
+        [[...new Set(pids)]],
+      )
       .catch(() => []);
-    this.logger.error({ useCase, err: error, detail, statement, others, deadlocks: this.deadlocks }, 'deadlock in a delivery transaction; each delivery of it is retried alone');
+    this.logger.error(
+      { useCase, err: error, detail, statement, others, deadlocks: this.deadlocks },
+      'deadlock in a delivery transaction; each delivery of it is retried alone',
+    );
   }
 
   private handlersOf(useCase: string): Map<string, Subscription> {
@@ -340,7 +357,11 @@ export class InboxProcessor implements DeliveryDispatcher {
        where use_case = ? and message_id = ? and status = 'pending'`,
       [attempts, dead ? 'dead' : 'pending', code, reason.slice(0, 4000), dead ? 0 : delay, row.use_case, row.message_id],
     );
-    if (dead) this.logger.error({ ...context, err: error }, permanent ? 'invalid message dead-lettered' : 'delivery dead-lettered after its last attempt');
+    if (dead)
+      this.logger.error(
+        { ...context, err: error },
+        permanent ? 'invalid message dead-lettered' : 'delivery dead-lettered after its last attempt',
+      );
     else this.logger.warn({ ...context, retryInMs: delay, err: error }, 'delivery failed; retry scheduled');
     return dead ? 'dead' : 'retry';
   }

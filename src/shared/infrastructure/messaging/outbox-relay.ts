@@ -196,7 +196,11 @@ export class OutboxRelay {
   }
 
   async relayBatch(db: ModuleDatabase, producedBy?: string): Promise<number> {
-    const routes = (this.routesJson ??= JSON.stringify(this.routing.routes().map((r) => ({ message_type: r.messageType, use_case: r.useCase, schema: r.schema, channel: inboxChannel(r.useCase), key: r.key }))));
+    const routes = (this.routesJson ??= JSON.stringify(
+      this.routing
+        .routes()
+        .map((r) => ({ message_type: r.messageType, use_case: r.useCase, schema: r.schema, channel: inboxChannel(r.useCase), key: r.key })),
+    ));
     const rows = await db.query<{ use_case: string | null; message_id: string | null; relayed: string | null }>(
       this.relaySql(db.schema, producedBy !== undefined),
       producedBy ? [producedBy, this.options.batchSize, routes] : [this.options.batchSize, routes],

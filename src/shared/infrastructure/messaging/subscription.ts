@@ -81,7 +81,8 @@ export class RoutingTable {
         this.schemaByUseCase.set(route.useCase, inbox.schema);
         if (!route.styles.includes(style)) continue;
         const consumers = this.byType.get(route.messageType) ?? [];
-        if (!consumers.some((c) => c.useCase === route.useCase)) consumers.push({ useCase: route.useCase, schema: inbox.schema, key: route.key });
+        if (!consumers.some((c) => c.useCase === route.useCase))
+          consumers.push({ useCase: route.useCase, schema: inbox.schema, key: route.key });
         this.byType.set(route.messageType, consumers);
       }
     }

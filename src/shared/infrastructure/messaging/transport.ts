@@ -14,7 +14,10 @@ export interface DeliveryDispatcher {
  * Splits signalled deliveries into batches: by use case, at most `max` ids each, in the order
  * given (the relay's order). What one transport call (a job, an in-process call) carries.
  */
-export function batchesOf(deliveries: readonly Delivery[], max: number): Array<{ readonly useCase: string; readonly messageIds: string[] }> {
+export function batchesOf(
+  deliveries: readonly Delivery[],
+  max: number,
+): Array<{ readonly useCase: string; readonly messageIds: string[] }> {
   const byUseCase = new Map<string, string[]>();
   for (const d of deliveries) {
     const ids = byUseCase.get(d.useCase);

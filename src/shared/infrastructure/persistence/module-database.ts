@@ -11,7 +11,10 @@ import type { Logger } from '../logging/logger.js';
  * skips knex's per-query compilation and events on the hot path.
  */
 interface PgConnection {
-  query(text: string | { readonly name?: string; readonly text: string; readonly values: unknown[] }, values?: unknown[]): Promise<QueryResult>;
+  query(
+    text: string | { readonly name?: string; readonly text: string; readonly values: unknown[] },
+    values?: unknown[],
+  ): Promise<QueryResult>;
   /** Set by knex when the connection errored or ended: the pool then discards it instead of lending it again. */
   __knex__disposed?: unknown;
 }
@@ -159,7 +162,8 @@ export class ModuleDatabase implements TransactionPort {
         // COMMIT of a transaction in which a statement failed (its error caught by the work) is a
         // ROLLBACK without an error: never report it as committed.
         const commit = await connection.query('commit');
-        if (commit.command !== 'COMMIT') throw new Error(`the transaction was rolled back at COMMIT (${commit.command}): a statement in it had failed`);
+        if (commit.command !== 'COMMIT')
+          throw new Error(`the transaction was rolled back at COMMIT (${commit.command}): a statement in it had failed`);
       }
     } catch (error) {
       state.ended = true;
@@ -245,7 +249,10 @@ export class ModuleDatabase implements TransactionPort {
       let n = 0;
       const text = /\\\?|\?\?/.test(sql) ? null : sql.replace(/\?/g, () => `$${++n}`);
       const cacheable = this.positionalCache.size < POSITIONAL_CACHE_LIMIT;
-      cached = cacheable && text !== null && this.preparedStatements ? { text, placeholders: n, name: `${this.schema}_${this.positionalCache.size + 1}` } : { text, placeholders: n };
+      cached =
+        cacheable && text !== null && this.preparedStatements
+          ? { text, placeholders: n, name: `${this.schema}_${this.positionalCache.size + 1}` }
+          : { text, placeholders: n };
       if (cacheable) this.positionalCache.set(sql, cached);
     }
     // A count mismatch goes to knex too, which reports it.
@@ -287,7 +294,9 @@ export class ModuleDatabase implements TransactionPort {
     const statement = this.positional(sql, params.length);
     if (statement === null || params.includes(undefined)) {
       // knex refuses undefined bindings (pg would send NULL) and compiles `??`: let it.
-      return (await this.knex().raw(sql, params as Knex.RawBinding[]).connection(connection)) as unknown as QueryResult;
+      return (await this.knex()
+        .raw(sql, params as Knex.RawBinding[])
+        .connection(connection)) as unknown as QueryResult;
     }
     return connection.query({ ...(statement.name ? { name: statement.name } : {}), text: statement.text!, values: [...params] });
   }

@@ -3,7 +3,12 @@ import { applyFaults, profileFaults, seededRandom, TokenBucket } from '../../../
 
 describe('the local ECS endpoint’s faults', () => {
   it('has a kind default profile and a fargate profile with cold starts and the account’s rate limits, scaled in time', () => {
-    expect(profileFaults('default')).toMatchObject({ taskStartDelayMs: { min: 0, max: 0 }, rateLimits: null, startFailureRate: 0, errors: {} });
+    expect(profileFaults('default')).toMatchObject({
+      taskStartDelayMs: { min: 0, max: 0 },
+      rateLimits: null,
+      startFailureRate: 0,
+      errors: {},
+    });
     expect(profileFaults('fargate')).toMatchObject({
       taskStartDelayMs: { min: 15_000, max: 45_000 },
       rateLimits: { runTaskPerSecond: 20, runTaskBurst: 20, launchesPerSecond: 20, launchBurst: 100 },

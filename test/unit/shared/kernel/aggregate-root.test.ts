@@ -2,8 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { AggregateRoot, type DomainEvent } from '../../../../src/shared/kernel/index.js';
 
 type CounterEvent =
-  | { readonly name: 'Incremented'; readonly occurredAt: Date; readonly by: number }
-  | { readonly name: 'Reset'; readonly occurredAt: Date };
+  { readonly name: 'Incremented'; readonly occurredAt: Date; readonly by: number } | { readonly name: 'Reset'; readonly occurredAt: Date };
 
 /** A minimal aggregate: the way modules are expected to extend the base class. */
 class Counter extends AggregateRoot<CounterEvent> {

@@ -327,10 +327,7 @@ describe('createMessage', () => {
     const bad = { orderId: 'o-1', total: { amount: 10.5, currency: 'USD' } };
     const error = expectValidationError(() => createMessage(orderCreated, bad, context()), 'INVALID_PAYLOAD');
     expect(error.message).toBe('not an order.created.v1 payload');
-    expectValidationError(
-      () => createMessage(orderCreated, undefined as unknown as OrderCreated, context()),
-      'INVALID_PAYLOAD',
-    );
+    expectValidationError(() => createMessage(orderCreated, undefined as unknown as OrderCreated, context()), 'INVALID_PAYLOAD');
   });
 
   it.each([

@@ -105,7 +105,10 @@ describe('Money.zero and Money.fromJson', () => {
     expectValidationError(() => Money.fromJson({ amount: 1.25, currency: 'USD' }), 'INVALID_AMOUNT');
     expectValidationError(() => Money.fromJson({ amount: 1e300, currency: 'USD' }), 'INVALID_AMOUNT');
     expectValidationError(() => Money.fromJson({ amount: 1, currency: 'usd' }), 'INVALID_CURRENCY');
-    expectValidationError(() => Money.fromJson({ amount: '1', currency: 'USD' } as unknown as { amount: number; currency: string }), 'INVALID_AMOUNT');
+    expectValidationError(
+      () => Money.fromJson({ amount: '1', currency: 'USD' } as unknown as { amount: number; currency: string }),
+      'INVALID_AMOUNT',
+    );
   });
 });
 
@@ -174,7 +177,11 @@ describe('Money arithmetic', () => {
     const amount = fc.integer({ min: -(2 ** 40), max: 2 ** 40 });
     fc.assert(
       fc.property(amount, amount, (a, b) => {
-        expect(usd(a).add(usd(b)).equals(usd(b).add(usd(a)))).toBe(true);
+        expect(
+          usd(a)
+            .add(usd(b))
+            .equals(usd(b).add(usd(a))),
+        ).toBe(true);
         expect(usd(a).add(usd(b)).subtract(usd(b)).equals(usd(a))).toBe(true);
         expect(usd(a).greaterThanOrEqual(usd(b))).toBe(a >= b);
         expect(usd(a).greaterThan(usd(b))).toBe(a > b);

@@ -28,7 +28,9 @@ export class ReleaseCreditHandler implements MessageHandler<OrderCancelledV1 | O
     if (!customer) return;
     const reservation = await this.reservations.findByOrderIdForUpdate(orderId);
     if (!reservation) {
-      await this.changes.commit(customer, context, { reservation: CreditReservation.releasedBeforeReservation(orderId, customer.id, customer.creditLimit.currency) });
+      await this.changes.commit(customer, context, {
+        reservation: CreditReservation.releasedBeforeReservation(orderId, customer.id, customer.creditLimit.currency),
+      });
       return;
     }
     if (!customer.releaseCredit(reservation, this.clock.now())) return;

@@ -66,7 +66,16 @@ export class PgCustomerRepository implements CustomerRepositoryPort {
   async save(customer: Customer): Promise<void> {
     const s = customer.snapshot();
     const next = s.version + 1;
-    const updated = await this.db.exec(this.updateSql, [s.name, s.creditLimit.currency, s.creditLimit.amount, s.availableCredit.amount, next, new Date(), s.id, s.version]);
+    const updated = await this.db.exec(this.updateSql, [
+      s.name,
+      s.creditLimit.currency,
+      s.creditLimit.amount,
+      s.availableCredit.amount,
+      next,
+      new Date(),
+      s.id,
+      s.version,
+    ]);
     if (updated !== 1) throw new ConcurrencyError('customer', s.id);
     customer.markPersisted(next);
   }

@@ -16,7 +16,11 @@ export class PlaceOrderSagaRepliesHandler implements MessageHandler<Reply> {
         await this.orchestrator.handle(sagaId, { kind: 'credit-reserved' }, context);
         return;
       case 'customer.credit-reservation-failed.v1':
-        await this.orchestrator.handle(sagaId, { kind: 'credit-reservation-failed', reason: (message.payload as CreditReservationFailedV1).reason }, context);
+        await this.orchestrator.handle(
+          sagaId,
+          { kind: 'credit-reservation-failed', reason: (message.payload as CreditReservationFailedV1).reason },
+          context,
+        );
         return;
       case 'customer.credit-released.v1':
         await this.orchestrator.handle(sagaId, { kind: 'credit-released' }, context);

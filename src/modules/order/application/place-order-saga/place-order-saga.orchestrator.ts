@@ -56,7 +56,11 @@ export class PlaceOrderSagaOrchestrator {
     const action = this.apply(saga, input, now);
     // Some transitions end the saga without an action (credit released): they must still be saved.
     const moved = saga.state !== stateBefore;
-    const received: SagaStep = this.changes.step(STEP_OF_INPUT[input.kind], moved ? 'received' : 'ignored', input.kind === 'credit-reservation-failed' ? input.reason : undefined);
+    const received: SagaStep = this.changes.step(
+      STEP_OF_INPUT[input.kind],
+      moved ? 'received' : 'ignored',
+      input.kind === 'credit-reservation-failed' ? input.reason : undefined,
+    );
     if (moved) await this.sagas.save(saga);
     if (action.kind === 'none') {
       await this.changes.commitSteps(orderId, [received]);
@@ -103,6 +107,11 @@ export class PlaceOrderSagaOrchestrator {
   }
 
   private reserveCommand(order: Order, context: MessageContext) {
-    return createMessage(ReserveCreditV1, { orderId: order.id, customerId: order.customerId, amount: order.total.toJSON() }, context, this.clock.now());
+    return createMessage(
+      ReserveCreditV1,
+      { orderId: order.id, customerId: order.customerId, amount: order.total.toJSON() },
+      context,
+      this.clock.now(),
+    );
   }
 }

@@ -1,4 +1,12 @@
-import { ConflictError, Money, traceparent, uuidv7, type Clock, type MoneyJson, type TransactionPort } from '../../../../shared/kernel/index.js';
+import {
+  ConflictError,
+  Money,
+  traceparent,
+  uuidv7,
+  type Clock,
+  type MoneyJson,
+  type TransactionPort,
+} from '../../../../shared/kernel/index.js';
 import { Order } from '../../domain/order.aggregate.js';
 import type { IdempotencyStorePort } from '../ports/idempotency.port.js';
 import type { OrderRepositoryPort } from '../ports/order.repository.port.js';

@@ -3,7 +3,15 @@ import type { FastifyInstance } from 'fastify';
 import { ValidationError, type MoneyJson } from '../../../../shared/kernel/index.js';
 import { BODY_PROBLEMS, problemResponses, SERVER_PROBLEMS } from '../../../../shared/infrastructure/http/problem.js';
 import { STARTS_SAGA } from '../../../../shared/infrastructure/http/route-config.js';
-import { documentLimit, limitSchema, moneyResponseSchema, moneySchema, parseLimit, traceparentHeaderSchema, uuidSchema } from '../../../../shared/infrastructure/http/schemas.js';
+import {
+  documentLimit,
+  limitSchema,
+  moneyResponseSchema,
+  moneySchema,
+  parseLimit,
+  traceparentHeaderSchema,
+  uuidSchema,
+} from '../../../../shared/infrastructure/http/schemas.js';
 import type { CancelOrderHandler } from '../../application/cancel-order/cancel-order.handler.js';
 import type { GetOrderQuery } from '../../application/get-order/get-order.query.js';
 import { MAX_PAGE_SIZE, type ListOrdersQuery } from '../../application/list-orders/list-orders.query.js';
@@ -125,7 +133,11 @@ function listOrdersRoute(app: FastifyInstance, deps: OrderRouteDeps): void {
           },
         },
         response: {
-          200: { type: 'object', required: ['items', 'nextCursor'], properties: { items: { type: 'array', items: orderSchema }, nextCursor: { type: ['string', 'null'] } } },
+          200: {
+            type: 'object',
+            required: ['items', 'nextCursor'],
+            properties: { items: { type: 'array', items: orderSchema }, nextCursor: { type: ['string', 'null'] } },
+          },
           ...problemResponses([400, 422, ...SERVER_PROBLEMS]),
         },
       },
@@ -171,7 +183,10 @@ function cancelOrderRoute(app: FastifyInstance, deps: OrderRouteDeps): void {
       },
     },
     async (request, reply) => {
-      const order = await deps.cancel.execute(request.params.id.toLowerCase(), request.headers.traceparent ? { traceparent: String(request.headers.traceparent) } : {});
+      const order = await deps.cancel.execute(
+        request.params.id.toLowerCase(),
+        request.headers.traceparent ? { traceparent: String(request.headers.traceparent) } : {},
+      );
       return reply.status(202).send(order);
     },
   );

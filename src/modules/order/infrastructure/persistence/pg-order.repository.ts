@@ -99,7 +99,14 @@ export class PgOrderRepository implements OrderRepositoryPort {
       decided_at: s.decidedAt?.toISOString() ?? null,
     };
     const sql = this.insertSql;
-    if (this.db.inTransaction()) this.db.transactionBuffer<NewOrderRow[]>(this, () => [], (rows) => (rows.length > 0 ? { sql, params: [JSON.stringify(rows)] } : null)).push(row);
+    if (this.db.inTransaction())
+      this.db
+        .transactionBuffer<NewOrderRow[]>(
+          this,
+          () => [],
+          (rows) => (rows.length > 0 ? { sql, params: [JSON.stringify(rows)] } : null),
+        )
+        .push(row);
     else await this.db.exec(sql, [JSON.stringify([row])]);
     order.markPersisted(1);
   }
@@ -145,7 +152,9 @@ export class PgOrderRepository implements OrderRepositoryPort {
     const where: Record<string, unknown> = {};
     if (filter.customerId) where['customerId'] = filter.customerId;
     if (filter.beforeId) where['id'] = { $lt: filter.beforeId };
-    const rows = await this.db.em().find(OrderSchema, where, { orderBy: { id: 'desc' }, limit: filter.limit + 1, disableIdentityMap: true });
+    const rows = await this.db
+      .em()
+      .find(OrderSchema, where, { orderBy: { id: 'desc' }, limit: filter.limit + 1, disableIdentityMap: true });
     return { orders: rows.slice(0, filter.limit).map(toOrder), hasMore: rows.length > filter.limit };
   }
 }

@@ -34,13 +34,27 @@ export class PgPlaceOrderSagaRepository implements PlaceOrderSagaRepositoryPort 
   async add(saga: PlaceOrderSaga): Promise<void> {
     const row: NewSagaRow = { id: saga.id, state: saga.state, deadline_at: saga.deadlineAt.toISOString(), at: new Date().toISOString() };
     const sql = this.insertSql;
-    if (this.db.inTransaction()) this.db.transactionBuffer<NewSagaRow[]>(this, () => [], (rows) => (rows.length > 0 ? { sql, params: [JSON.stringify(rows)] } : null)).push(row);
+    if (this.db.inTransaction())
+      this.db
+        .transactionBuffer<NewSagaRow[]>(
+          this,
+          () => [],
+          (rows) => (rows.length > 0 ? { sql, params: [JSON.stringify(rows)] } : null),
+        )
+        .push(row);
     else await this.db.exec(sql, [JSON.stringify([row])]);
   }
 
   async findById(id: string): Promise<PlaceOrderSaga | null> {
     const [row] = await this.db.query<{ id: string; state: string; deadlineAt: string; version: number }>(this.selectSql, [id]);
-    return row ? PlaceOrderSaga.rehydrate({ id: row.id, state: row.state as PlaceOrderSagaState, deadlineAt: new Date(row.deadlineAt), version: row.version }) : null;
+    return row
+      ? PlaceOrderSaga.rehydrate({
+          id: row.id,
+          state: row.state as PlaceOrderSagaState,
+          deadlineAt: new Date(row.deadlineAt),
+          version: row.version,
+        })
+      : null;
   }
 
   async save(saga: PlaceOrderSaga): Promise<void> {

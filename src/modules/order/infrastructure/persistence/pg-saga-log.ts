@@ -30,13 +30,23 @@ export class PgSagaLog implements SagaLogPort {
    */
   async append(orderId: string, steps: readonly SagaStep[]): Promise<void> {
     if (steps.length === 0) return;
-    const rows = steps.map((s) => ({ order_id: orderId, name: s.name, outcome: s.outcome, detail: s.detail ?? null, at: s.at.toISOString() }));
+    const rows = steps.map((s) => ({
+      order_id: orderId,
+      name: s.name,
+      outcome: s.outcome,
+      detail: s.detail ?? null,
+      at: s.at.toISOString(),
+    }));
     const sql = this.insertSql;
     if (!this.db.inTransaction()) {
       await this.db.exec(sql, [JSON.stringify(rows)]);
       return;
     }
-    const pending = this.db.transactionBuffer<StepRow[]>(this, () => [], (buffered) => (buffered.length > 0 ? { sql, params: [JSON.stringify(buffered)] } : null));
+    const pending = this.db.transactionBuffer<StepRow[]>(
+      this,
+      () => [],
+      (buffered) => (buffered.length > 0 ? { sql, params: [JSON.stringify(buffered)] } : null),
+    );
     pending.push(...rows);
   }
 

@@ -1,4 +1,12 @@
-import { DescribeTasksCommand, ECSClient, RunTaskCommand, StopTaskCommand, type RunTaskCommandInput, type RunTaskCommandOutput, type Task } from '@aws-sdk/client-ecs';
+import {
+  DescribeTasksCommand,
+  ECSClient,
+  RunTaskCommand,
+  StopTaskCommand,
+  type RunTaskCommandInput,
+  type RunTaskCommandOutput,
+  type Task,
+} from '@aws-sdk/client-ecs';
 import pg from 'pg';
 import { uuidv7 } from '../../../kernel/index.js';
 import { taskFamilyOf } from './task-family.js';
@@ -133,7 +141,9 @@ export class EcsLauncher {
     const client = await this.pool.connect();
     try {
       await client.query('begin');
-      await client.query(`insert into ${s}.task_leases (use_case, tasks, expires_at) values ($1, 0, now()) on conflict do nothing`, [useCase]);
+      await client.query(`insert into ${s}.task_leases (use_case, tasks, expires_at) values ($1, 0, now()) on conflict do nothing`, [
+        useCase,
+      ]);
       const lease = await client.query<{ tasks: number; live: boolean; backing_off: boolean; failures: number }>(
         `select tasks, expires_at > now() as live, coalesce(retry_at > now(), false) as backing_off, failures from ${s}.task_leases where use_case = $1 for update`,
         [useCase],
@@ -156,7 +166,11 @@ export class EcsLauncher {
       const wanted =
         backlog === 0
           ? 0
-          : Math.min(this.settings.maxTasksPerUseCase, Math.ceil(backlog / this.settings.scaleOutBacklog), Math.ceil(keys / this.settings.taskConcurrency));
+          : Math.min(
+              this.settings.maxTasksPerUseCase,
+              Math.ceil(backlog / this.settings.scaleOutBacklog),
+              Math.ceil(keys / this.settings.taskConcurrency),
+            );
       // Half-open (failures, and the backoff has passed): one probe task, and no other launch until a
       // task launched after the failure heartbeats (which closes the breaker) or the probe fails too.
       const ceiling = (lease.rows[0]?.failures ?? 0) > 0 ? Math.min(wanted, 1) : wanted;
@@ -172,13 +186,10 @@ export class EcsLauncher {
         `update ${s}.task_leases set tasks = $2, expires_at = now() + ($3 * interval '1 millisecond'), holder = 'launch:' || $4, updated_at = now() where use_case = $1`,
         [useCase, current + count, Math.max(this.settings.leaseTtlMs, this.settings.taskStartTimeoutMs), attemptId],
       );
-      await client.query(`insert into ${s}.launch_attempts (id, use_case, client_token, task_count, task_definition, marks_running) values ($1, $2, $3, $4, $5, true)`, [
-        attemptId,
-        useCase,
-        attemptId,
-        count,
-        this.taskDefinitionOf(useCase),
-      ]);
+      await client.query(
+        `insert into ${s}.launch_attempts (id, use_case, client_token, task_count, task_definition, marks_running) values ($1, $2, $3, $4, $5, true)`,
+        [attemptId, useCase, attemptId, count, this.taskDefinitionOf(useCase)],
+      );
       await client.query('commit');
       this.counters.launchDecisions += 1;
       return { attemptId, count };
@@ -201,7 +212,11 @@ export class EcsLauncher {
     await client.query('select pg_advisory_xact_lock($1)', [BUDGET_LOCK]);
     const schemas = [...new Set(this.settings.activeUseCases.map((u) => u.schema))];
     const rows = await client.query<{ use_case: string; tasks: number }>(
-      schemas.map((schema) => `select use_case, case when expires_at > now() then tasks else 0 end as tasks from ${quoteIdent(schema)}.task_leases`).join(' union all '),
+      schemas
+        .map(
+          (schema) => `select use_case, case when expires_at > now() then tasks else 0 end as tasks from ${quoteIdent(schema)}.task_leases`,
+        )
+        .join(' union all '),
     );
     const live = new Map(rows.rows.map((r) => [r.use_case, r.tasks]));
     let running = current;
@@ -214,7 +229,8 @@ export class EcsLauncher {
     }
     const room = this.settings.maxTasks - running - waiting;
     if (current === 0) return Math.max(1, room);
-    if (room <= 0) this.logger.info({ useCase, running, maxTasks: this.settings.maxTasks }, 'connection budget reached: no more tasks for this backlog');
+    if (room <= 0)
+      this.logger.info({ useCase, running, maxTasks: this.settings.maxTasks }, 'connection budget reached: no more tasks for this backlog');
     return room;
   }
 
@@ -230,7 +246,11 @@ export class EcsLauncher {
     const s = this.settings;
     const strategy = s.capacityProviderStrategy.map((entry) => {
       const [provider = '', weight, base] = entry.split(':');
-      return { capacityProvider: provider, weight: weight === undefined ? 1 : Number(weight), ...(base === undefined ? {} : { base: Number(base) }) };
+      return {
+        capacityProvider: provider,
+        weight: weight === undefined ? 1 : Number(weight),
+        ...(base === undefined ? {} : { base: Number(base) }),
+      };
     });
     return {
       cluster: s.cluster,
@@ -302,13 +322,22 @@ export class EcsLauncher {
     // breaker). The attempt stays pending and unobserved; the lease lapses at its start timeout
     // unless the tasks heartbeat it first.
     try {
-      await this.pool.query(`update ${s}.launch_attempts set status = 'started', attempts = 1, task_arns = $2, updated_at = now() where id = $1`, [decision.attemptId, arns]);
+      await this.pool.query(
+        `update ${s}.launch_attempts set status = 'started', attempts = 1, task_arns = $2, updated_at = now() where id = $1`,
+        [decision.attemptId, arns],
+      );
       // Partly placed: the lease counts only what started; the next signal decides about the rest.
       if (arns.length < decision.count) {
-        await this.pool.query(`update ${s}.task_leases set tasks = greatest(tasks - $2, 0) where use_case = $1`, [useCase, decision.count - arns.length]);
+        await this.pool.query(`update ${s}.task_leases set tasks = greatest(tasks - $2, 0) where use_case = $1`, [
+          useCase,
+          decision.count - arns.length,
+        ]);
       }
     } catch (error) {
-      this.logger.error({ err: error, useCase, taskArns: arns, clientToken: decision.attemptId }, 'ecs tasks launched but not recorded; their lease lapses by itself');
+      this.logger.error(
+        { err: error, useCase, taskArns: arns, clientToken: decision.attemptId },
+        'ecs tasks launched but not recorded; their lease lapses by itself',
+      );
     }
   }
 
@@ -317,14 +346,20 @@ export class EcsLauncher {
     this.counters.launchFailures += 1;
     try {
       const s = quoteIdent(this.schemaOf(useCase));
-      await this.pool.query(`update ${s}.launch_attempts set status = 'failed', attempts = 1, last_error = $2, updated_at = now() where id = $1`, [
-        decision.attemptId,
-        reason.slice(0, 1000),
-      ]);
+      await this.pool.query(
+        `update ${s}.launch_attempts set status = 'failed', attempts = 1, last_error = $2, updated_at = now() where id = $1`,
+        [decision.attemptId, reason.slice(0, 1000)],
+      );
       const breaker = await this.failure(this.pool, useCase, decision.attemptId, decision.count, reason, 'launch');
-      this.logger.error({ useCase, reason, clientToken: decision.attemptId, ...breaker }, 'RunTask failed; no launch for this use case before the backoff');
+      this.logger.error(
+        { useCase, reason, clientToken: decision.attemptId, ...breaker },
+        'RunTask failed; no launch for this use case before the backoff',
+      );
     } catch (cause) {
-      this.logger.error({ err: cause, useCase, reason }, 'RunTask failed, and the failure could not be recorded; the lease lapses by itself');
+      this.logger.error(
+        { err: cause, useCase, reason },
+        'RunTask failed, and the failure could not be recorded; the lease lapses by itself',
+      );
     }
   }
 
@@ -336,7 +371,14 @@ export class EcsLauncher {
    * the breaker (its heartbeat). A start failure also counts towards dead letters; a failed RunTask does not (the deliveries can wait
    * for a permission or a quota to be fixed, but not for code that cannot start).
    */
-  private async failure(db: Queryable, useCase: string, attemptId: string, tasks: number, reason: string, kind: 'launch' | 'start'): Promise<{ failures: number; startFailures: number; retryInMs: number }> {
+  private async failure(
+    db: Queryable,
+    useCase: string,
+    attemptId: string,
+    tasks: number,
+    reason: string,
+    kind: 'launch' | 'start',
+  ): Promise<{ failures: number; startFailures: number; retryInMs: number }> {
     const s = quoteIdent(this.schemaOf(useCase));
     const { rows } = await db.query<{ failures: number; start_failures: number; retry_in_ms: number }>(
       `with counted as (
@@ -390,7 +432,11 @@ export class EcsLauncher {
       );
       if (rows.length === 0) continue;
       const release = (ids: readonly string[]) =>
-        ids.length === 0 ? Promise.resolve() : this.pool.query(`update ${s}.launch_attempts set observing_until = null where id = any($1::uuid[])`, [ids]).then(() => undefined);
+        ids.length === 0
+          ? Promise.resolve()
+          : this.pool
+              .query(`update ${s}.launch_attempts set observing_until = null where id = any($1::uuid[])`, [ids])
+              .then(() => undefined);
       let byArn: Map<string | undefined, Task>;
       try {
         byArn = await this.describe(rows.flatMap((r) => r.task_arns));
@@ -407,7 +453,9 @@ export class EcsLauncher {
         }
         for (const { arn, outcome } of outcomes) {
           if (outcome.kind === 'failed' && outcome.stopTask) {
-            await this.ecs.send(new StopTaskCommand({ cluster: this.settings.cluster, task: arn, reason: outcome.reason })).catch(() => undefined);
+            await this.ecs
+              .send(new StopTaskCommand({ cluster: this.settings.cluster, task: arn, reason: outcome.reason }))
+              .catch(() => undefined);
           }
         }
         if (await this.resolve(s, attempt, outcomes)) failed.push(attempt.use_case);
@@ -428,16 +476,20 @@ export class EcsLauncher {
   }
 
   /** Applies an attempt's outcome once, with its mark; false when another pass already did. Returns whether a task failed to start. */
-  private async resolve(s: string, attempt: ObservedAttempt, outcomes: ReadonlyArray<{ arn: string; outcome: StartOutcome }>): Promise<boolean> {
+  private async resolve(
+    s: string,
+    attempt: ObservedAttempt,
+    outcomes: ReadonlyArray<{ arn: string; outcome: StartOutcome }>,
+  ): Promise<boolean> {
     const client = await this.pool.connect();
     let startFailed = false;
     const logs: Array<() => void> = [];
     try {
       await client.query('begin');
-      const marked = await client.query(`update ${s}.launch_attempts set observed_at = now(), observing_until = null, outcome = $2, updated_at = now() where id = $1 and observed_at is null`, [
-        attempt.id,
-        outcomes.map((o) => o.outcome.kind).join(','),
-      ]);
+      const marked = await client.query(
+        `update ${s}.launch_attempts set observed_at = now(), observing_until = null, outcome = $2, updated_at = now() where id = $1 and observed_at is null`,
+        [attempt.id, outcomes.map((o) => o.outcome.kind).join(',')],
+      );
       if (marked.rowCount === 0) {
         await client.query('commit');
         return false;
@@ -446,7 +498,12 @@ export class EcsLauncher {
       for (const { arn, outcome } of outcomes) {
         if (outcome.kind === 'crashed') {
           await this.releaseCrashed(client, attempt, arn, outcome.reason);
-          logs.push(() => this.logger.warn({ useCase: attempt.use_case, taskArn: arn, reason: outcome.reason }, 'ecs task stopped without giving its lease back; deciding a launch again'));
+          logs.push(() =>
+            this.logger.warn(
+              { useCase: attempt.use_case, taskArn: arn, reason: outcome.reason },
+              'ecs task stopped without giving its lease back; deciding a launch again',
+            ),
+          );
         } else if (outcome.kind === 'failed') {
           failedTasks.push({ arn, stopCode: outcome.stopCode, reason: outcome.reason, start: outcome.start });
         }
@@ -489,9 +546,12 @@ export class EcsLauncher {
     const last = tasks.find((t) => t.start) ?? tasks[0]!;
     const kind = tasks.some((t) => t.start) ? 'start' : 'launch';
     const breaker = await this.failure(db, useCase, attempt.id, tasks.length, `${last.stopCode}: ${last.reason}`, kind);
-    const logEach = (message: string, extra: Record<string, unknown> = {}) => () => {
-      for (const t of tasks) this.logger.error({ useCase, taskArn: t.arn, stopCode: t.stopCode, reason: t.reason, ...breaker, ...extra }, message);
-    };
+    const logEach =
+      (message: string, extra: Record<string, unknown> = {}) =>
+      () => {
+        for (const t of tasks)
+          this.logger.error({ useCase, taskArn: t.arn, stopCode: t.stopCode, reason: t.reason, ...breaker, ...extra }, message);
+      };
     if (kind === 'launch') return logEach('ecs task could not reach its database yet; no launch for this use case before the backoff');
     if (breaker.startFailures < this.settings.startFailuresBeforeDeadLetter) return logEach('ecs task failed to start');
     const s = quoteIdent(this.schemaOf(useCase));
@@ -500,7 +560,9 @@ export class EcsLauncher {
        where use_case = $1 and status = 'pending'`,
       [useCase, `${breaker.startFailures} consecutive launches of ${useCase} failed to start; the last: ${last.stopCode}: ${last.reason}`],
     );
-    return logEach('ecs tasks keep failing to start: pending deliveries dead-lettered (re-drive them once the cause is fixed)', { deadLettered: dead.rowCount ?? 0 });
+    return logEach('ecs tasks keep failing to start: pending deliveries dead-lettered (re-drive them once the cause is fixed)', {
+      deadLettered: dead.rowCount ?? 0,
+    });
   }
 
   /** Leases whose tasks stopped heartbeating (a task killed mid-batch): reset them so a launch is decided again. */
@@ -587,7 +649,10 @@ const STOPPED_FROM_OUTSIDE = new Set(['UserInitiated', 'SpotInterruption', 'Serv
  * an endpoint that forgot it) is gone: once the launch is older than a lease period, its share of
  * the lease is released rather than held until the start timeout.
  */
-function startOutcome(task: Task | undefined, attempt: Pick<ObservedAttempt, 'running' | 'marks_running' | 'overdue' | 'stale'>): StartOutcome {
+function startOutcome(
+  task: Task | undefined,
+  attempt: Pick<ObservedAttempt, 'running' | 'marks_running' | 'overdue' | 'stale'>,
+): StartOutcome {
   if (!task) return attempt.stale ? { kind: 'crashed', reason: 'unknown to ECS (MISSING)' } : { kind: 'starting' };
   if (task.lastStatus === 'STOPPED' || task.lastStatus === 'DEPROVISIONING' || task.lastStatus === 'STOPPING') {
     if (task.stopCode === 'TaskFailedToStart') {
@@ -595,7 +660,13 @@ function startOutcome(task: Task | undefined, attempt: Pick<ObservedAttempt, 'ru
     }
     const configExit = (task.containers ?? []).find((c) => c.exitCode === CONFIG_EXIT_CODE);
     if (configExit) {
-      return { kind: 'failed', stopCode: task.stopCode ?? 'EssentialContainerExited', reason: `exit code 78 (configuration refused) in container ${configExit.name ?? '?'}`, stopTask: false, start: true };
+      return {
+        kind: 'failed',
+        stopCode: task.stopCode ?? 'EssentialContainerExited',
+        reason: `exit code 78 (configuration refused) in container ${configExit.name ?? '?'}`,
+        stopTask: false,
+        start: true,
+      };
     }
     if (task.lastStatus !== 'STOPPED') return { kind: 'starting' };
     const crashed = (task.containers ?? []).find((c) => c.exitCode !== undefined && c.exitCode !== 0);
@@ -606,7 +677,13 @@ function startOutcome(task: Task | undefined, attempt: Pick<ObservedAttempt, 'ru
     // reach, a module it cannot load), and launching it again at once would crash again.
     if (attempt.marks_running && !attempt.running && !STOPPED_FROM_OUTSIDE.has(task.stopCode ?? '')) {
       const start = crashed.exitCode !== TEMPFAIL_EXIT_CODE;
-      return { kind: 'failed', stopCode: task.stopCode ?? 'EssentialContainerExited', reason: `${reason} (before its first heartbeat)`, stopTask: false, start };
+      return {
+        kind: 'failed',
+        stopCode: task.stopCode ?? 'EssentialContainerExited',
+        reason: `${reason} (before its first heartbeat)`,
+        stopTask: false,
+        start,
+      };
     }
     return { kind: 'crashed', reason };
   }
@@ -614,5 +691,11 @@ function startOutcome(task: Task | undefined, attempt: Pick<ObservedAttempt, 'ru
   // Launched by an older release (its tasks do not mark their heartbeat): RUNNING at the start timeout has started.
   if (!attempt.marks_running && task.lastStatus === 'RUNNING') return attempt.overdue ? { kind: 'started' } : { kind: 'starting' };
   if (!attempt.overdue) return { kind: 'starting' };
-  return { kind: 'failed', stopCode: 'StartTimeout', reason: `no heartbeat after the start timeout (${task.lastStatus ?? 'unknown'})`, stopTask: true, start: true };
+  return {
+    kind: 'failed',
+    stopCode: 'StartTimeout',
+    reason: `no heartbeat after the start timeout (${task.lastStatus ?? 'unknown'})`,
+    stopTask: true,
+    start: true,
+  };
 }

@@ -57,7 +57,11 @@ export class EcsTransport implements DeliveryTransport {
     private readonly options: EcsTransportOptions,
     private readonly logger: Logger,
   ) {
-    this.pool = new pg.Pool({ connectionString: options.databaseUrl, max: options.poolSize, application_name: options.applicationName ?? 'saga:ecs-launcher' });
+    this.pool = new pg.Pool({
+      connectionString: options.databaseUrl,
+      max: options.poolSize,
+      application_name: options.applicationName ?? 'saga:ecs-launcher',
+    });
     this.pool.on('error', (error) => logger.warn({ err: error }, 'ecs launcher pool error'));
     this.ecs = options.client ?? createEcsClient(options.sdk);
     this.launcher = new EcsLauncher(this.pool, this.ecs, options.schemaOf, options.settings, logger);
@@ -73,7 +77,9 @@ export class EcsTransport implements DeliveryTransport {
    */
   async signal(deliveries: readonly Delivery[]): Promise<void> {
     for (const useCase of new Set(deliveries.map((d) => d.useCase))) {
-      this.launcher.ensureRunning(useCase).catch((error: unknown) => this.logger.warn({ err: error, useCase }, 'could not decide a launch; the sweeper decides again'));
+      this.launcher
+        .ensureRunning(useCase)
+        .catch((error: unknown) => this.logger.warn({ err: error, useCase }, 'could not decide a launch; the sweeper decides again'));
     }
   }
 
@@ -83,7 +89,9 @@ export class EcsTransport implements DeliveryTransport {
    * heartbeating, and use cases with due work and no task (after a backoff: one probe).
    */
   async maintain(schemas: readonly string[]): Promise<string[]> {
-    await this.launcher.observeLaunches(schemas).catch((error: unknown) => this.logger.warn({ err: error }, 'could not describe the launched tasks; next pass retries'));
+    await this.launcher
+      .observeLaunches(schemas)
+      .catch((error: unknown) => this.logger.warn({ err: error }, 'could not describe the launched tasks; next pass retries'));
     const expired = await this.launcher.expiredLeases(schemas);
     if (expired.length > 0) this.logger.warn({ useCases: expired }, 'expired task leases: deciding launches again');
     const useCases = [...new Set([...expired, ...(await this.launcher.needingTasks(schemas))])];

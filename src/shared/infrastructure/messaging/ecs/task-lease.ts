@@ -12,7 +12,9 @@ import { quoteIdent } from '../../persistence/messaging-tables.js';
 export async function heartbeatLease(db: ModuleDatabase, useCase: string, ttlMs: number, launchAttempt: string | null): Promise<void> {
   const s = quoteIdent(db.schema);
   if (launchAttempt !== null) {
-    await db.exec(`update ${s}.launch_attempts set running_at = now(), updated_at = now() where id = ?::uuid and running_at is null`, [launchAttempt]);
+    await db.exec(`update ${s}.launch_attempts set running_at = now(), updated_at = now() where id = ?::uuid and running_at is null`, [
+      launchAttempt,
+    ]);
   }
   await db.exec(
     `with proof as (
@@ -42,7 +44,9 @@ export function releaseLeaseIfIdle(db: ModuleDatabase, useCase: string): Promise
   const s = quoteIdent(db.schema);
   return db.run(async () => {
     await db.query(`select tasks from ${s}.task_leases where use_case = ? for update`, [useCase]);
-    const due = await db.query(`select 1 from ${s}.inbox where use_case = ? and status = 'pending' and available_at <= now() limit 1`, [useCase]);
+    const due = await db.query(`select 1 from ${s}.inbox where use_case = ? and status = 'pending' and available_at <= now() limit 1`, [
+      useCase,
+    ]);
     if (due.length > 0) return false;
     await db.exec(
       `update ${s}.task_leases

@@ -25,7 +25,11 @@ describe('ReleaseCreditHandler', () => {
     expect(tb.customers.stored(customerId)).toMatchObject({ availableCredit: { amount: 10_000 }, version: 3 });
     expect(tb.reservations.stored(orderId)?.status).toBe('RELEASED');
     expect(tb.bus.publishedOf(CreditReleasedV1)).toEqual([
-      expect.objectContaining({ correlationId: orderId, causationId: cause.id, payload: { orderId, customerId, amount: { amount: 6_000, currency: 'USD' } } }),
+      expect.objectContaining({
+        correlationId: orderId,
+        causationId: cause.id,
+        payload: { orderId, customerId, amount: { amount: 6_000, currency: 'USD' } },
+      }),
     ]);
   });
 
@@ -45,7 +49,11 @@ describe('ReleaseCreditHandler', () => {
 
     await tb.release(orderId, customer.id);
 
-    expect(tb.reservations.stored(orderId)).toMatchObject({ customerId: customer.id, status: 'RELEASED', amount: { amount: 0, currency: 'USD' } });
+    expect(tb.reservations.stored(orderId)).toMatchObject({
+      customerId: customer.id,
+      status: 'RELEASED',
+      amount: { amount: 0, currency: 'USD' },
+    });
     expect(tb.customers.stored(customer.id)).toMatchObject({ availableCredit: { amount: 10_000 }, version: 1 });
     expect(tb.bus.published).toEqual([]);
     // The marker is a release: a second one finds it and changes nothing.

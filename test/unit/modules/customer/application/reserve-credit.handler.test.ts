@@ -8,7 +8,12 @@ const usd = (amount: number): MoneyJson => ({ amount, currency: 'USD' });
 
 /** order.created.v1 as the Order module sends it: the saga's first message. */
 function orderCreated(tb: CustomerTestbed, customerId: string, total: MoneyJson, orderId = uuidv7()): Envelope<OrderCreatedV1> {
-  return createMessage(OrderCreatedV1, { orderId, customerId, total }, { correlationId: orderId, causationId: null, traceparent: traceparent() }, tb.clock.now());
+  return createMessage(
+    OrderCreatedV1,
+    { orderId, customerId, total },
+    { correlationId: orderId, causationId: null, traceparent: traceparent() },
+    tb.clock.now(),
+  );
 }
 
 const traceIdOf = (tp: string) => tp.slice(3, 35);
@@ -22,7 +27,11 @@ describe('ReserveCreditHandler', () => {
     await tb.deliver(tb.reserveCredit, cause);
 
     expect(tb.customers.stored(customer.id)).toMatchObject({ availableCredit: { amount: 4_000, currency: 'USD' }, version: 2 });
-    expect(tb.reservations.stored(cause.payload.orderId)).toMatchObject({ customerId: customer.id, status: 'RESERVED', amount: { amount: 6_000 } });
+    expect(tb.reservations.stored(cause.payload.orderId)).toMatchObject({
+      customerId: customer.id,
+      status: 'RESERVED',
+      amount: { amount: 6_000 },
+    });
     const [reply, ...rest] = tb.bus.published;
     expect(rest).toEqual([]);
     expect(reply).toMatchObject({
@@ -39,12 +48,20 @@ describe('ReserveCreditHandler', () => {
     const tb = customerTestbed();
     const customer = await tb.customer(10_000);
     const orderId = uuidv7();
-    const command = createMessage(ReserveCreditV1, { orderId, customerId: customer.id, amount: usd(2_500) }, { correlationId: orderId, causationId: uuidv7(), traceparent: traceparent() });
+    const command = createMessage(
+      ReserveCreditV1,
+      { orderId, customerId: customer.id, amount: usd(2_500) },
+      { correlationId: orderId, causationId: uuidv7(), traceparent: traceparent() },
+    );
 
     await tb.deliver(tb.reserveCredit, command);
 
     expect(tb.bus.publishedOf(CreditReservedV1)).toEqual([
-      expect.objectContaining({ correlationId: orderId, causationId: command.id, payload: { orderId, customerId: customer.id, amount: usd(2_500) } }),
+      expect.objectContaining({
+        correlationId: orderId,
+        causationId: command.id,
+        payload: { orderId, customerId: customer.id, amount: usd(2_500) },
+      }),
     ]);
     expect(tb.customers.stored(customer.id)?.availableCredit.amount).toBe(7_500);
   });
@@ -88,7 +105,11 @@ describe('ReserveCreditHandler', () => {
     await tb.deliver(tb.reserveCredit, cause);
 
     expect(tb.bus.publishedOf(CreditReservationFailedV1)).toEqual([
-      expect.objectContaining({ correlationId: cause.correlationId, causationId: cause.id, payload: { orderId: cause.payload.orderId, customerId: stranger, reason: 'CUSTOMER_NOT_FOUND' } }),
+      expect.objectContaining({
+        correlationId: cause.correlationId,
+        causationId: cause.id,
+        payload: { orderId: cause.payload.orderId, customerId: stranger, reason: 'CUSTOMER_NOT_FOUND' },
+      }),
     ]);
     expect(tb.reservations.size).toBe(0);
   });
@@ -100,7 +121,11 @@ describe('ReserveCreditHandler', () => {
 
     await tb.deliver(tb.reserveCredit, cause);
     await tb.deliver(tb.reserveCredit, cause);
-    await tb.reserve(cause.payload.orderId, customer.id, usd(1_000), { correlationId: cause.correlationId, causationId: uuidv7(), traceparent: traceparent() });
+    await tb.reserve(cause.payload.orderId, customer.id, usd(1_000), {
+      correlationId: cause.correlationId,
+      causationId: uuidv7(),
+      traceparent: traceparent(),
+    });
 
     expect(tb.customers.stored(customer.id)?.availableCredit.amount).toBe(4_000);
     expect(tb.bus.published.map((m) => m.type)).toEqual(['customer.credit-reserved.v1']);

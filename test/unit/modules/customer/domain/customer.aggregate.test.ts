@@ -53,7 +53,10 @@ describe('Customer.register', () => {
   });
 
   it('refuses a negative limit with INVALID_CREDIT_LIMIT', () => {
-    expect(thrown(() => Customer.register(CUSTOMER_ID, 'Ada', usd(-1), AT))).toMatchObject({ code: 'INVALID_CREDIT_LIMIT', kind: 'validation' });
+    expect(thrown(() => Customer.register(CUSTOMER_ID, 'Ada', usd(-1), AT))).toMatchObject({
+      code: 'INVALID_CREDIT_LIMIT',
+      kind: 'validation',
+    });
   });
 
   it('rehydrates without events and with the stored version', () => {
@@ -73,7 +76,9 @@ describe('Customer.reserveCredit', () => {
     expect(outcome.reservation).toMatchObject({ orderId: ORDER_A, customerId: CUSTOMER_ID, status: 'RESERVED', isNew: true });
     expect(outcome.reservation.amount.equals(usd(6_000))).toBe(true);
     expect(c.availableCredit.equals(usd(4_000))).toBe(true);
-    expect(c.pullEvents()).toEqual([{ name: 'CreditReserved', occurredAt: AT, customerId: CUSTOMER_ID, orderId: ORDER_A, amount: usd(6_000) }]);
+    expect(c.pullEvents()).toEqual([
+      { name: 'CreditReserved', occurredAt: AT, customerId: CUSTOMER_ID, orderId: ORDER_A, amount: usd(6_000) },
+    ]);
   });
 
   it('reserves exactly the available credit, leaving zero', () => {
@@ -86,7 +91,9 @@ describe('Customer.reserveCredit', () => {
     const c = customerWith(10_000, 4_000);
     expect(c.reserveCredit(ORDER_B, usd(4_001), AT)).toEqual({ reserved: false, reason: 'CREDIT_LIMIT_EXCEEDED' });
     expect(c.availableCredit.equals(usd(4_000))).toBe(true);
-    expect(c.pullEvents()).toEqual([{ name: 'CreditReservationRefused', occurredAt: AT, customerId: CUSTOMER_ID, orderId: ORDER_B, reason: 'CREDIT_LIMIT_EXCEEDED' }]);
+    expect(c.pullEvents()).toEqual([
+      { name: 'CreditReservationRefused', occurredAt: AT, customerId: CUSTOMER_ID, orderId: ORDER_B, reason: 'CREDIT_LIMIT_EXCEEDED' },
+    ]);
   });
 
   it('refuses another currency with CURRENCY_MISMATCH, even for an amount that fits', () => {
@@ -113,7 +120,9 @@ describe('Customer.releaseCredit', () => {
     expect(c.releaseCredit(outcome.reservation, AT)).toBe(true);
     expect(c.availableCredit.equals(usd(10_000))).toBe(true);
     expect(outcome.reservation.status).toBe('RELEASED');
-    expect(c.pullEvents()).toEqual([{ name: 'CreditReleased', occurredAt: AT, customerId: CUSTOMER_ID, orderId: ORDER_A, amount: usd(6_000) }]);
+    expect(c.pullEvents()).toEqual([
+      { name: 'CreditReleased', occurredAt: AT, customerId: CUSTOMER_ID, orderId: ORDER_A, amount: usd(6_000) },
+    ]);
   });
 
   it('gives back once when released twice', () => {
@@ -151,7 +160,11 @@ describe('Customer credit invariant', () => {
   type Step = { kind: 'reserve'; amount: number; currency: 'USD' | 'EUR' } | { kind: 'release'; pick: number };
 
   const step: fc.Arbitrary<Step> = fc.oneof(
-    fc.record({ kind: fc.constant('reserve' as const), amount: fc.integer({ min: 1, max: 12_000 }), currency: fc.constantFrom('USD' as const, 'USD' as const, 'EUR' as const) }),
+    fc.record({
+      kind: fc.constant('reserve' as const),
+      amount: fc.integer({ min: 1, max: 12_000 }),
+      currency: fc.constantFrom('USD' as const, 'USD' as const, 'EUR' as const),
+    }),
     fc.record({ kind: fc.constant('release' as const), pick: fc.nat() }),
   );
 

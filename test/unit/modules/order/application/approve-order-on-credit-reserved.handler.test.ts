@@ -17,7 +17,11 @@ describe('ApproveOrderOnCreditReserved (choreography)', () => {
 
     expect(tb.orders.stored(order.id)).toMatchObject({ status: 'APPROVED', decidedAt: tb.clock.now(), version: 2 });
     expect(tb.bus.publishedOf(OrderApprovedV1)).toEqual([
-      expect.objectContaining({ correlationId: order.id, causationId: reply.id, payload: { orderId: order.id, customerId: order.customerId, total: amount } }),
+      expect.objectContaining({
+        correlationId: order.id,
+        causationId: reply.id,
+        payload: { orderId: order.id, customerId: order.customerId, total: amount },
+      }),
     ]);
     expect(tb.sagaLog.names(order.id)).toEqual(['order-placed:done', 'credit-reserved:received', 'order-approved:done']);
   });
@@ -29,7 +33,10 @@ describe('ApproveOrderOnCreditReserved (choreography)', () => {
     await tb.expireOverdueOrders.execute();
     const published = tb.bus.published.length;
 
-    await tb.deliver(tb.approveOrder, tb.replyTo(tb.creditRequestOf(order.id), CreditReservedV1, { orderId: order.id, customerId: order.customerId, amount }));
+    await tb.deliver(
+      tb.approveOrder,
+      tb.replyTo(tb.creditRequestOf(order.id), CreditReservedV1, { orderId: order.id, customerId: order.customerId, amount }),
+    );
 
     expect(tb.orders.stored(order.id)).toMatchObject({ status: 'REJECTED', rejectionReason: 'TIMEOUT', version: 2 });
     expect(tb.bus.published).toHaveLength(published);
@@ -39,7 +46,11 @@ describe('ApproveOrderOnCreditReserved (choreography)', () => {
   it('fails with ORDER_NOT_FOUND for an unknown order', async () => {
     const tb = orderTestbed();
     const orderId = uuidv7();
-    const reply = createMessage(CreditReservedV1, { orderId, customerId: uuidv7(), amount }, { correlationId: orderId, causationId: null, traceparent: traceparent() });
+    const reply = createMessage(
+      CreditReservedV1,
+      { orderId, customerId: uuidv7(), amount },
+      { correlationId: orderId, causationId: null, traceparent: traceparent() },
+    );
     const attempt = tb.deliver(tb.approveOrder, reply);
     await expect(attempt).rejects.toBeInstanceOf(NotFoundError);
     await expect(attempt).rejects.toMatchObject({ code: 'ORDER_NOT_FOUND' });

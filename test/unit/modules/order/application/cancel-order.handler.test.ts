@@ -10,7 +10,11 @@ const TRACE = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';
 /** Places an order and approves it the way its style does. */
 async function approvedOrder(tb: OrderTestbed): Promise<string> {
   const order = await tb.order();
-  const reply = tb.replyTo(tb.creditRequestOf(order.id), CreditReservedV1, { orderId: order.id, customerId: order.customerId, amount: order.total });
+  const reply = tb.replyTo(tb.creditRequestOf(order.id), CreditReservedV1, {
+    orderId: order.id,
+    customerId: order.customerId,
+    amount: order.total,
+  });
   await tb.deliver(tb.style === 'choreography' ? tb.approveOrder : tb.sagaReplies, reply);
   expect(tb.orders.stored(order.id)?.status).toBe('APPROVED');
   return order.id;
@@ -27,7 +31,11 @@ describe.each<SagaStyle>(['choreography', 'orchestration'])('CancelOrderHandler 
     expect(view.status).toBe('CANCELLED');
     expect(tb.orders.stored(id)?.status).toBe('CANCELLED');
     const [cancelled] = tb.bus.publishedOf(OrderCancelledV1);
-    expect(cancelled).toMatchObject({ correlationId: id, causationId: null, payload: { orderId: id, total: { amount: 6_000, currency: 'USD' } } });
+    expect(cancelled).toMatchObject({
+      correlationId: id,
+      causationId: null,
+      payload: { orderId: id, total: { amount: 6_000, currency: 'USD' } },
+    });
     expect(cancelled!.traceparent.slice(3, 35)).toBe(TRACE.slice(3, 35));
   });
 
@@ -77,7 +85,9 @@ describe('CancelOrderHandler, style by style', () => {
     await tb.cancelOrder.execute(id);
 
     expect(tb.sagas.stored(id)?.state).toBe('AWAITING_CREDIT_RELEASE');
-    expect(tb.bus.publishedOf(ReleaseCreditV1)).toEqual([expect.objectContaining({ correlationId: id, causationId: null, payload: { orderId: id, customerId } })]);
+    expect(tb.bus.publishedOf(ReleaseCreditV1)).toEqual([
+      expect.objectContaining({ correlationId: id, causationId: null, payload: { orderId: id, customerId } }),
+    ]);
     expect(tb.sagaLog.names(id).slice(-3)).toEqual(['order-cancelled:done', 'cancel-requested:received', 'release-credit:sent']);
   });
 

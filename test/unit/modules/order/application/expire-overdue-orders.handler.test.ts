@@ -33,7 +33,10 @@ describe('ExpireOverdueOrdersHandler', () => {
   it('leaves decided orders alone', async () => {
     const tb = orderTestbed({ deadlineMs: DEADLINE_MS });
     const order = await tb.order();
-    await tb.deliver(tb.approveOrder, tb.replyTo(tb.creditRequestOf(order.id), CreditReservedV1, { orderId: order.id, customerId: order.customerId, amount: order.total }));
+    await tb.deliver(
+      tb.approveOrder,
+      tb.replyTo(tb.creditRequestOf(order.id), CreditReservedV1, { orderId: order.id, customerId: order.customerId, amount: order.total }),
+    );
     tb.clock.advance(DEADLINE_MS * 2);
 
     expect(await tb.expireOverdueOrders.execute()).toBe(0);
@@ -62,7 +65,9 @@ describe('ExpireOverdueOrdersHandler', () => {
 
     expect(tb.sagas.stored(order.id)?.state).toBe('REJECTED');
     expect(tb.orders.stored(order.id)).toMatchObject({ status: 'REJECTED', rejectionReason: 'TIMEOUT' });
-    expect(tb.bus.publishedOf(OrderRejectedV1)).toEqual([expect.objectContaining({ correlationId: order.id, payload: expect.objectContaining({ reason: 'TIMEOUT' }) })]);
+    expect(tb.bus.publishedOf(OrderRejectedV1)).toEqual([
+      expect.objectContaining({ correlationId: order.id, payload: expect.objectContaining({ reason: 'TIMEOUT' }) }),
+    ]);
     expect(await tb.expireOverdueOrders.execute()).toBe(0);
   });
 

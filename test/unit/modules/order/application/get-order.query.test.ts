@@ -15,7 +15,14 @@ describe('GetOrderQuery', () => {
     });
 
     tb.clock.advance(500);
-    await tb.deliver(tb.rejectOrder, tb.replyTo(tb.creditRequestOf(order.id), CreditReservationFailedV1, { orderId: order.id, customerId: order.customerId, reason: 'CREDIT_LIMIT_EXCEEDED' }));
+    await tb.deliver(
+      tb.rejectOrder,
+      tb.replyTo(tb.creditRequestOf(order.id), CreditReservationFailedV1, {
+        orderId: order.id,
+        customerId: order.customerId,
+        reason: 'CREDIT_LIMIT_EXCEEDED',
+      }),
+    );
     const view = await tb.getOrder.execute(order.id);
     expect(view).toMatchObject({ status: 'REJECTED', rejectionReason: 'CREDIT_LIMIT_EXCEEDED', saga: { state: 'REJECTED' } });
     expect(view.saga?.steps.slice(1)).toEqual([
@@ -29,7 +36,10 @@ describe('GetOrderQuery', () => {
     const order = await tb.order();
     expect((await tb.getOrder.execute(order.id)).saga).toMatchObject({ style: 'orchestration', state: 'AWAITING_CREDIT' });
 
-    await tb.deliver(tb.sagaReplies, tb.replyTo(tb.creditRequestOf(order.id), CreditReservedV1, { orderId: order.id, customerId: order.customerId, amount: order.total }));
+    await tb.deliver(
+      tb.sagaReplies,
+      tb.replyTo(tb.creditRequestOf(order.id), CreditReservedV1, { orderId: order.id, customerId: order.customerId, amount: order.total }),
+    );
     await tb.cancelOrder.execute(order.id);
 
     // The order is CANCELLED; its saga still waits for the credit to come back.

@@ -1,7 +1,19 @@
 import { describe, expect, it } from 'vitest';
-import { CreditReleasedV1, CreditReservationFailedV1, CreditReservedV1, ReleaseCreditV1 } from '../../../../../src/modules/customer/contract/index.js';
+import {
+  CreditReleasedV1,
+  CreditReservationFailedV1,
+  CreditReservedV1,
+  ReleaseCreditV1,
+} from '../../../../../src/modules/customer/contract/index.js';
 import { OrderApprovedV1, OrderRejectedV1 } from '../../../../../src/modules/order/contract/index.js';
-import { ConcurrencyError, NotFoundError, createMessage, traceparent, uuidv7, type Envelope } from '../../../../../src/shared/kernel/index.js';
+import {
+  ConcurrencyError,
+  NotFoundError,
+  createMessage,
+  traceparent,
+  uuidv7,
+  type Envelope,
+} from '../../../../../src/shared/kernel/index.js';
 import { orderTestbed, type OrderTestbed } from '../../../../support/fakes/index.js';
 
 const DEADLINE_MS = 5_000;
@@ -32,22 +44,37 @@ describe('PlaceOrderSagaOrchestrator', () => {
   it('rejects the order with the reason of customer.credit-reservation-failed.v1', async () => {
     const tb = orderTestbed({ style: 'orchestration' });
     const o = await placed(tb);
-    const reply = tb.replyTo(o.request, CreditReservationFailedV1, { orderId: o.id, customerId: o.customerId, reason: 'CREDIT_LIMIT_EXCEEDED' as const });
+    const reply = tb.replyTo(o.request, CreditReservationFailedV1, {
+      orderId: o.id,
+      customerId: o.customerId,
+      reason: 'CREDIT_LIMIT_EXCEEDED' as const,
+    });
 
     await tb.deliver(tb.sagaReplies, reply);
 
     expect(tb.sagas.stored(o.id)?.state).toBe('REJECTED');
     expect(tb.orders.stored(o.id)).toMatchObject({ status: 'REJECTED', rejectionReason: 'CREDIT_LIMIT_EXCEEDED' });
     expect(tb.bus.publishedOf(OrderRejectedV1)).toEqual([
-      expect.objectContaining({ correlationId: o.id, causationId: reply.id, payload: { orderId: o.id, customerId: o.customerId, reason: 'CREDIT_LIMIT_EXCEEDED' } }),
+      expect.objectContaining({
+        correlationId: o.id,
+        causationId: reply.id,
+        payload: { orderId: o.id, customerId: o.customerId, reason: 'CREDIT_LIMIT_EXCEEDED' },
+      }),
     ]);
-    expect(tb.sagaLog.names(o.id).slice(2)).toEqual(['credit-reservation-failed:received:CREDIT_LIMIT_EXCEEDED', 'order-rejected:done:CREDIT_LIMIT_EXCEEDED']);
+    expect(tb.sagaLog.names(o.id).slice(2)).toEqual([
+      'credit-reservation-failed:received:CREDIT_LIMIT_EXCEEDED',
+      'order-rejected:done:CREDIT_LIMIT_EXCEEDED',
+    ]);
   });
 
   it('fails a reply for an unknown saga with SAGA_NOT_FOUND', async () => {
     const tb = orderTestbed({ style: 'orchestration' });
     const orderId = uuidv7();
-    const reply = createMessage(CreditReservedV1, { orderId, customerId: uuidv7(), amount: { amount: 1, currency: 'USD' } }, { correlationId: orderId, causationId: uuidv7(), traceparent: traceparent() });
+    const reply = createMessage(
+      CreditReservedV1,
+      { orderId, customerId: uuidv7(), amount: { amount: 1, currency: 'USD' } },
+      { correlationId: orderId, causationId: uuidv7(), traceparent: traceparent() },
+    );
 
     const attempt = tb.deliver(tb.sagaReplies, reply);
 
@@ -60,7 +87,9 @@ describe('PlaceOrderSagaOrchestrator', () => {
     const o = await placed(tb);
     await tb.deliver(tb.sagaReplies, reserved(tb, o));
 
-    const action = await tb.db.run(() => tb.orchestrator.handle(o.id, { kind: 'credit-reserved' }, { correlationId: o.id, causationId: null, traceparent: traceparent() }));
+    const action = await tb.db.run(() =>
+      tb.orchestrator.handle(o.id, { kind: 'credit-reserved' }, { correlationId: o.id, causationId: null, traceparent: traceparent() }),
+    );
 
     expect(action).toEqual({ kind: 'none' });
     expect(tb.orders.stored(o.id)).toMatchObject({ status: 'APPROVED', version: 2 });
@@ -79,7 +108,10 @@ describe('PlaceOrderSagaOrchestrator', () => {
     expect(tb.orders.stored(o.id)?.status).toBe('PENDING');
 
     tb.clock.advance(1);
-    expect(await tb.db.run(() => tb.orchestrator.handle(o.id, { kind: 'deadline' }, context))).toEqual({ kind: 'reject-order', reason: 'TIMEOUT' });
+    expect(await tb.db.run(() => tb.orchestrator.handle(o.id, { kind: 'deadline' }, context))).toEqual({
+      kind: 'reject-order',
+      reason: 'TIMEOUT',
+    });
     expect(tb.sagas.stored(o.id)?.state).toBe('REJECTED');
     expect(tb.orders.stored(o.id)).toMatchObject({ status: 'REJECTED', rejectionReason: 'TIMEOUT' });
     expect(tb.bus.publishedOf(OrderRejectedV1).map((m) => m.payload.reason)).toEqual(['TIMEOUT']);
@@ -89,7 +121,9 @@ describe('PlaceOrderSagaOrchestrator', () => {
     const tb = orderTestbed({ style: 'orchestration', deadlineMs: DEADLINE_MS });
     const o = await placed(tb);
     tb.clock.advance(DEADLINE_MS);
-    await tb.db.run(() => tb.orchestrator.handle(o.id, { kind: 'deadline' }, { correlationId: o.id, causationId: null, traceparent: traceparent() }));
+    await tb.db.run(() =>
+      tb.orchestrator.handle(o.id, { kind: 'deadline' }, { correlationId: o.id, causationId: null, traceparent: traceparent() }),
+    );
 
     const late = reserved(tb, o);
     await tb.deliver(tb.sagaReplies, late);
@@ -100,7 +134,10 @@ describe('PlaceOrderSagaOrchestrator', () => {
     const [release] = tb.bus.publishedOf(ReleaseCreditV1);
     expect(release).toMatchObject({ correlationId: o.id, causationId: late.id, payload: { orderId: o.id, customerId: o.customerId } });
 
-    await tb.deliver(tb.sagaReplies, tb.replyTo(release!, CreditReleasedV1, { orderId: o.id, customerId: o.customerId, amount: { amount: 6_000, currency: 'USD' } }));
+    await tb.deliver(
+      tb.sagaReplies,
+      tb.replyTo(release!, CreditReleasedV1, { orderId: o.id, customerId: o.customerId, amount: { amount: 6_000, currency: 'USD' } }),
+    );
     expect(tb.sagas.stored(o.id)?.state).toBe('COMPENSATED');
     expect(tb.sagaLog.names(o.id).slice(-2)).toEqual(['release-credit:sent', 'credit-released:received']);
   });

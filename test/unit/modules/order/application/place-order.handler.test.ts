@@ -54,10 +54,19 @@ describe('PlaceOrderHandler (orchestration)', () => {
     const { order } = await tb.placeOrder.execute({ customerId, total: usd(6_000) });
 
     expect(tb.orders.stored(order.id)).toMatchObject({ status: 'PENDING', sagaStyle: 'orchestration' });
-    expect(tb.sagas.stored(order.id)).toEqual({ id: order.id, state: 'AWAITING_CREDIT', deadlineAt: new Date(tb.clock.now().getTime() + 5_000), version: 1 });
+    expect(tb.sagas.stored(order.id)).toEqual({
+      id: order.id,
+      state: 'AWAITING_CREDIT',
+      deadlineAt: new Date(tb.clock.now().getTime() + 5_000),
+      version: 1,
+    });
     expect(tb.bus.published.map((m) => m.type)).toEqual([OrderCreatedV1.type, ReserveCreditV1.type]);
     expect(tb.bus.publishedOf(ReserveCreditV1)).toEqual([
-      expect.objectContaining({ correlationId: order.id, causationId: null, payload: { orderId: order.id, customerId, amount: usd(6_000) } }),
+      expect.objectContaining({
+        correlationId: order.id,
+        causationId: null,
+        payload: { orderId: order.id, customerId, amount: usd(6_000) },
+      }),
     ]);
     expect(tb.sagaLog.names(order.id)).toEqual(['order-placed:done', 'reserve-credit:sent']);
     expect(tb.db.commits).toBe(1);
@@ -66,7 +75,9 @@ describe('PlaceOrderHandler (orchestration)', () => {
   it('leaves no order, no message and no saga when starting the saga fails', async () => {
     const tb = orderTestbed({ style: 'orchestration' });
     tb.sagaLog.failNext('append');
-    await expect(tb.placeOrder.execute({ customerId: uuidv7(), total: usd(6_000), idempotency: { key: 'k-1', requestHash: 'h' } })).rejects.toThrow(/append failed/);
+    await expect(
+      tb.placeOrder.execute({ customerId: uuidv7(), total: usd(6_000), idempotency: { key: 'k-1', requestHash: 'h' } }),
+    ).rejects.toThrow(/append failed/);
     expect(tb.orders.size).toBe(0);
     expect(tb.sagas.size).toBe(0);
     expect(tb.idempotency.size).toBe(0);
@@ -105,7 +116,9 @@ describe('PlaceOrderHandler idempotency', () => {
   it('does not keep the key of a request that failed, so a corrected retry places the order', async () => {
     const tb = orderTestbed();
     const key = { key: 'k', requestHash: 'hash-a' };
-    await expect(tb.placeOrder.execute({ customerId: uuidv7(), total: usd(0), idempotency: key })).rejects.toMatchObject({ code: 'INVALID_AMOUNT' });
+    await expect(tb.placeOrder.execute({ customerId: uuidv7(), total: usd(0), idempotency: key })).rejects.toMatchObject({
+      code: 'INVALID_AMOUNT',
+    });
     expect(await tb.idempotency.find('k')).toBeNull();
 
     const retry = await tb.placeOrder.execute({ customerId: uuidv7(), total: usd(100), idempotency: key });

@@ -5,27 +5,48 @@ import { createMessage, NotFoundError, traceparent, uuidv7 } from '../../../../.
 import { orderTestbed } from '../../../../support/fakes/index.js';
 
 describe('RejectOrderOnCreditReservationFailed (choreography)', () => {
-  it.each(['CREDIT_LIMIT_EXCEEDED', 'CUSTOMER_NOT_FOUND', 'CURRENCY_MISMATCH'] as const)('rejects the PENDING order with %s and publishes order.rejected.v1', async (reason) => {
-    const tb = orderTestbed();
-    const order = await tb.order();
-    const reply = tb.replyTo(tb.creditRequestOf(order.id), CreditReservationFailedV1, { orderId: order.id, customerId: order.customerId, reason });
+  it.each(['CREDIT_LIMIT_EXCEEDED', 'CUSTOMER_NOT_FOUND', 'CURRENCY_MISMATCH'] as const)(
+    'rejects the PENDING order with %s and publishes order.rejected.v1',
+    async (reason) => {
+      const tb = orderTestbed();
+      const order = await tb.order();
+      const reply = tb.replyTo(tb.creditRequestOf(order.id), CreditReservationFailedV1, {
+        orderId: order.id,
+        customerId: order.customerId,
+        reason,
+      });
 
-    await tb.deliver(tb.rejectOrder, reply);
+      await tb.deliver(tb.rejectOrder, reply);
 
-    expect(tb.orders.stored(order.id)).toMatchObject({ status: 'REJECTED', rejectionReason: reason, decidedAt: tb.clock.now() });
-    expect(tb.bus.publishedOf(OrderRejectedV1)).toEqual([
-      expect.objectContaining({ correlationId: order.id, causationId: reply.id, payload: { orderId: order.id, customerId: order.customerId, reason } }),
-    ]);
-    expect(tb.sagaLog.names(order.id)).toEqual(['order-placed:done', `credit-reservation-failed:received:${reason}`, `order-rejected:done:${reason}`]);
-  });
+      expect(tb.orders.stored(order.id)).toMatchObject({ status: 'REJECTED', rejectionReason: reason, decidedAt: tb.clock.now() });
+      expect(tb.bus.publishedOf(OrderRejectedV1)).toEqual([
+        expect.objectContaining({
+          correlationId: order.id,
+          causationId: reply.id,
+          payload: { orderId: order.id, customerId: order.customerId, reason },
+        }),
+      ]);
+      expect(tb.sagaLog.names(order.id)).toEqual([
+        'order-placed:done',
+        `credit-reservation-failed:received:${reason}`,
+        `order-rejected:done:${reason}`,
+      ]);
+    },
+  );
 
   it('leaves an APPROVED order as it is', async () => {
     const tb = orderTestbed();
     const order = await tb.order();
     const request = tb.creditRequestOf(order.id);
-    await tb.deliver(tb.approveOrder, tb.replyTo(request, CreditReservedV1, { orderId: order.id, customerId: order.customerId, amount: order.total }));
+    await tb.deliver(
+      tb.approveOrder,
+      tb.replyTo(request, CreditReservedV1, { orderId: order.id, customerId: order.customerId, amount: order.total }),
+    );
 
-    await tb.deliver(tb.rejectOrder, tb.replyTo(request, CreditReservationFailedV1, { orderId: order.id, customerId: order.customerId, reason: 'CREDIT_LIMIT_EXCEEDED' }));
+    await tb.deliver(
+      tb.rejectOrder,
+      tb.replyTo(request, CreditReservationFailedV1, { orderId: order.id, customerId: order.customerId, reason: 'CREDIT_LIMIT_EXCEEDED' }),
+    );
 
     expect(tb.orders.stored(order.id)).toMatchObject({ status: 'APPROVED', rejectionReason: null });
     expect(tb.bus.publishedOf(OrderRejectedV1)).toEqual([]);
@@ -35,7 +56,11 @@ describe('RejectOrderOnCreditReservationFailed (choreography)', () => {
   it('fails with ORDER_NOT_FOUND for an unknown order', async () => {
     const tb = orderTestbed();
     const orderId = uuidv7();
-    const reply = createMessage(CreditReservationFailedV1, { orderId, customerId: uuidv7(), reason: 'CUSTOMER_NOT_FOUND' }, { correlationId: orderId, causationId: null, traceparent: traceparent() });
+    const reply = createMessage(
+      CreditReservationFailedV1,
+      { orderId, customerId: uuidv7(), reason: 'CUSTOMER_NOT_FOUND' },
+      { correlationId: orderId, causationId: null, traceparent: traceparent() },
+    );
     await expect(tb.deliver(tb.rejectOrder, reply)).rejects.toBeInstanceOf(NotFoundError);
   });
 });
@@ -46,7 +71,10 @@ describe('RecordCreditReleaseOnCreditReleased (choreography)', () => {
     const order = await tb.order();
     const published = tb.bus.published.length;
 
-    await tb.deliver(tb.recordCreditRelease, tb.replyTo(tb.creditRequestOf(order.id), CreditReleasedV1, { orderId: order.id, customerId: order.customerId, amount: order.total }));
+    await tb.deliver(
+      tb.recordCreditRelease,
+      tb.replyTo(tb.creditRequestOf(order.id), CreditReleasedV1, { orderId: order.id, customerId: order.customerId, amount: order.total }),
+    );
 
     expect(tb.sagaLog.names(order.id)).toEqual(['order-placed:done', 'credit-released:received']);
     expect(tb.orders.stored(order.id)).toMatchObject({ status: 'PENDING', version: 1 });

@@ -20,7 +20,10 @@ describe('SagaCoordinators', () => {
   it('keeps an orchestrated order on its orchestrator after the configured style became choreography', async () => {
     const tb = orderTestbed({ style: 'orchestration' });
     const order = await tb.order();
-    await tb.deliver(tb.sagaReplies, tb.replyTo(tb.creditRequestOf(order.id), CreditReservedV1, { orderId: order.id, customerId: order.customerId, amount: order.total }));
+    await tb.deliver(
+      tb.sagaReplies,
+      tb.replyTo(tb.creditRequestOf(order.id), CreditReservedV1, { orderId: order.id, customerId: order.customerId, amount: order.total }),
+    );
     const later = redeployedAs(tb, 'choreography');
 
     await later.cancelOrder.execute(order.id);

@@ -48,11 +48,16 @@ describe('Order.place', () => {
       decidedAt: null,
       version: 0,
     });
-    expect(order.pullEvents()).toEqual([{ name: 'OrderPlaced', occurredAt: PLACED, orderId: ORDER, customerId: CUSTOMER, total: usd(6_000) }]);
+    expect(order.pullEvents()).toEqual([
+      { name: 'OrderPlaced', occurredAt: PLACED, orderId: ORDER, customerId: CUSTOMER, total: usd(6_000) },
+    ]);
   });
 
   it.each([0, -5])('refuses a total of %i with INVALID_AMOUNT', (amount) => {
-    expect(thrown(() => Order.place(ORDER, CUSTOMER, usd(amount), 'choreography', DEADLINE, PLACED))).toMatchObject({ code: 'INVALID_AMOUNT', kind: 'validation' });
+    expect(thrown(() => Order.place(ORDER, CUSTOMER, usd(amount), 'choreography', DEADLINE, PLACED))).toMatchObject({
+      code: 'INVALID_AMOUNT',
+      kind: 'validation',
+    });
   });
 });
 
@@ -62,7 +67,9 @@ describe('Order decisions', () => {
     expect(order.approve(LATER)).toBe(true);
     expect(order.status).toBe('APPROVED');
     expect(order.decidedAt).toEqual(LATER);
-    expect(order.pullEvents()).toEqual([{ name: 'OrderApproved', occurredAt: LATER, orderId: ORDER, customerId: CUSTOMER, total: usd(6_000) }]);
+    expect(order.pullEvents()).toEqual([
+      { name: 'OrderApproved', occurredAt: LATER, orderId: ORDER, customerId: CUSTOMER, total: usd(6_000) },
+    ]);
   });
 
   it('rejects a PENDING order with its reason and records OrderRejected', () => {
@@ -71,7 +78,9 @@ describe('Order decisions', () => {
     expect(order.status).toBe('REJECTED');
     expect(order.rejectionReason).toBe('CURRENCY_MISMATCH');
     expect(order.decidedAt).toEqual(LATER);
-    expect(order.pullEvents()).toEqual([{ name: 'OrderRejected', occurredAt: LATER, orderId: ORDER, customerId: CUSTOMER, reason: 'CURRENCY_MISMATCH' }]);
+    expect(order.pullEvents()).toEqual([
+      { name: 'OrderRejected', occurredAt: LATER, orderId: ORDER, customerId: CUSTOMER, reason: 'CURRENCY_MISMATCH' },
+    ]);
   });
 
   it.each<OrderStatus>(['APPROVED', 'REJECTED', 'CANCELLED'])('ignores a late approval or rejection of a %s order', (status) => {
@@ -87,7 +96,9 @@ describe('Order decisions', () => {
     const order = inStatus('APPROVED');
     order.cancel(DEADLINE);
     expect(order.status).toBe('CANCELLED');
-    expect(order.pullEvents()).toEqual([{ name: 'OrderCancelled', occurredAt: DEADLINE, orderId: ORDER, customerId: CUSTOMER, total: usd(6_000) }]);
+    expect(order.pullEvents()).toEqual([
+      { name: 'OrderCancelled', occurredAt: DEADLINE, orderId: ORDER, customerId: CUSTOMER, total: usd(6_000) },
+    ]);
   });
 
   it.each<OrderStatus>(['PENDING', 'REJECTED', 'CANCELLED'])('refuses to cancel a %s order with ORDER_NOT_CANCELLABLE', (status) => {

@@ -5,7 +5,8 @@ const SAGA = '01900000-0000-7000-8000-00000000000a';
 const DEADLINE = new Date('2026-03-01T09:01:00.000Z');
 const BEFORE_DEADLINE = new Date(DEADLINE.getTime() - 1);
 
-type Input = 'credit-reserved' | 'credit-reservation-failed' | 'credit-released' | 'deadline-passed' | 'deadline-not-yet' | 'order-cancelled';
+type Input =
+  'credit-reserved' | 'credit-reservation-failed' | 'credit-released' | 'deadline-passed' | 'deadline-not-yet' | 'order-cancelled';
 
 function apply(saga: PlaceOrderSaga, input: Input): SagaAction {
   switch (input) {
@@ -25,8 +26,23 @@ function apply(saga: PlaceOrderSaga, input: Input): SagaAction {
 }
 
 const NONE: SagaAction = { kind: 'none' };
-const STATES: PlaceOrderSagaState[] = ['AWAITING_CREDIT', 'APPROVED', 'REJECTED', 'AWAITING_CREDIT_RELEASE', 'CANCELLED', 'COMPENSATING', 'COMPENSATED'];
-const INPUTS: Input[] = ['credit-reserved', 'credit-reservation-failed', 'credit-released', 'deadline-passed', 'deadline-not-yet', 'order-cancelled'];
+const STATES: PlaceOrderSagaState[] = [
+  'AWAITING_CREDIT',
+  'APPROVED',
+  'REJECTED',
+  'AWAITING_CREDIT_RELEASE',
+  'CANCELLED',
+  'COMPENSATING',
+  'COMPENSATED',
+];
+const INPUTS: Input[] = [
+  'credit-reserved',
+  'credit-reservation-failed',
+  'credit-released',
+  'deadline-passed',
+  'deadline-not-yet',
+  'order-cancelled',
+];
 
 /** The whole machine: for each state and input, the action and the next state. Unlisted pairs do nothing. */
 const TRANSITIONS: Partial<Record<PlaceOrderSagaState, Partial<Record<Input, [SagaAction, PlaceOrderSagaState]>>>> = {

@@ -1,5 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { checkConnectionBudget, ConfigError, loadConfig, maxEcsTasks, taskDefinitionRevisions } from '../../../../../src/shared/infrastructure/config/config.js';
+import {
+  checkConnectionBudget,
+  ConfigError,
+  loadConfig,
+  maxEcsTasks,
+  taskDefinitionRevisions,
+} from '../../../../../src/shared/infrastructure/config/config.js';
 
 function problemsOf(env: Record<string, string | undefined>): string[] {
   try {
@@ -56,7 +62,10 @@ describe('loadConfig', () => {
   it('wakes ECS tasks by NOTIFY unless told not to; the idle poll is unset (the task picks 500 or 25 ms) or 1 to 60,000 ms', () => {
     expect(loadConfig({}).TASK_WAKE_NOTIFY).toBe(true);
     expect(loadConfig({}).TASK_IDLE_POLL_MS).toBeUndefined();
-    expect(loadConfig({ TASK_WAKE_NOTIFY: 'false', TASK_IDLE_POLL_MS: '250' })).toMatchObject({ TASK_WAKE_NOTIFY: false, TASK_IDLE_POLL_MS: 250 });
+    expect(loadConfig({ TASK_WAKE_NOTIFY: 'false', TASK_IDLE_POLL_MS: '250' })).toMatchObject({
+      TASK_WAKE_NOTIFY: false,
+      TASK_IDLE_POLL_MS: 250,
+    });
     expect(problemsOf({ TASK_IDLE_POLL_MS: '0' })[0]).toMatch(/^TASK_IDLE_POLL_MS: /);
   });
 
@@ -108,9 +117,21 @@ describe('loadConfig', () => {
   });
 
   it('gives the ECS transport defaults that fit Fargate: cold starts of tens of seconds, a minute billed per task', () => {
-    expect(loadConfig({ EVENT_BUS: 'ecs' })).toMatchObject({ ORDER_DEADLINE_MS: 300_000, LEASE_TTL_MS: 60_000, TASK_IDLE_GRACE_MS: 45_000, TASK_START_TIMEOUT_MS: 180_000 });
-    expect(loadConfig({ EVENT_BUS: 'bullmq' })).toMatchObject({ ORDER_DEADLINE_MS: 60_000, LEASE_TTL_MS: 30_000, TASK_IDLE_GRACE_MS: 2_000 });
-    expect(loadConfig({ EVENT_BUS: 'ecs', ORDER_DEADLINE_MS: '1000', TASK_IDLE_GRACE_MS: '0' })).toMatchObject({ ORDER_DEADLINE_MS: 1_000, TASK_IDLE_GRACE_MS: 0 });
+    expect(loadConfig({ EVENT_BUS: 'ecs' })).toMatchObject({
+      ORDER_DEADLINE_MS: 300_000,
+      LEASE_TTL_MS: 60_000,
+      TASK_IDLE_GRACE_MS: 45_000,
+      TASK_START_TIMEOUT_MS: 180_000,
+    });
+    expect(loadConfig({ EVENT_BUS: 'bullmq' })).toMatchObject({
+      ORDER_DEADLINE_MS: 60_000,
+      LEASE_TTL_MS: 30_000,
+      TASK_IDLE_GRACE_MS: 2_000,
+    });
+    expect(loadConfig({ EVENT_BUS: 'ecs', ORDER_DEADLINE_MS: '1000', TASK_IDLE_GRACE_MS: '0' })).toMatchObject({
+      ORDER_DEADLINE_MS: 1_000,
+      TASK_IDLE_GRACE_MS: 0,
+    });
   });
 
   it('refuses to run on ECS in production without a cluster, subnets, and a launch type or capacity provider strategy', () => {
@@ -119,20 +140,40 @@ describe('loadConfig', () => {
       expect.stringMatching(/^ECS_SUBNETS: required/),
       expect.stringMatching(/^ECS_LAUNCH_TYPE or ECS_CAPACITY_PROVIDER_STRATEGY: /),
     ]);
-    expect(problemsOf({ EVENT_BUS: 'ecs', NODE_ENV: 'production', ECS_CLUSTER: 'prod', ECS_SUBNETS: 'subnet-a', ECS_CAPACITY_PROVIDER_STRATEGY: 'FARGATE_SPOT:x' })).toEqual([
-      expect.stringMatching(/^ECS_CAPACITY_PROVIDER_STRATEGY: "FARGATE_SPOT:x" is not provider\[:weight\[:base\]\]/),
-    ]);
-    expect(() => loadConfig({ EVENT_BUS: 'ecs', NODE_ENV: 'production', ECS_CLUSTER: 'prod', ECS_SUBNETS: 'subnet-a', ECS_CAPACITY_PROVIDER_STRATEGY: 'FARGATE_SPOT:3:1,FARGATE:0' })).not.toThrow();
+    expect(
+      problemsOf({
+        EVENT_BUS: 'ecs',
+        NODE_ENV: 'production',
+        ECS_CLUSTER: 'prod',
+        ECS_SUBNETS: 'subnet-a',
+        ECS_CAPACITY_PROVIDER_STRATEGY: 'FARGATE_SPOT:x',
+      }),
+    ).toEqual([expect.stringMatching(/^ECS_CAPACITY_PROVIDER_STRATEGY: "FARGATE_SPOT:x" is not provider\[:weight\[:base\]\]/)]);
+    expect(() =>
+      loadConfig({
+        EVENT_BUS: 'ecs',
+        NODE_ENV: 'production',
+        ECS_CLUSTER: 'prod',
+        ECS_SUBNETS: 'subnet-a',
+        ECS_CAPACITY_PROVIDER_STRATEGY: 'FARGATE_SPOT:3:1,FARGATE:0',
+      }),
+    ).not.toThrow();
     expect(() => loadConfig({ EVENT_BUS: 'ecs' })).not.toThrow();
   });
 
   it('reads pinned task definition revisions as family:revision', () => {
-    expect([...taskDefinitionRevisions(loadConfig({ ECS_TASK_DEFINITION_REVISIONS: 'customer-reserve-credit:7, order-approve-order:12' }))]).toEqual([
+    expect([
+      ...taskDefinitionRevisions(loadConfig({ ECS_TASK_DEFINITION_REVISIONS: 'customer-reserve-credit:7, order-approve-order:12' })),
+    ]).toEqual([
       ['customer-reserve-credit', 7],
       ['order-approve-order', 12],
     ]);
-    expect(() => taskDefinitionRevisions(loadConfig({ ECS_TASK_DEFINITION_REVISIONS: 'customer-reserve-credit' }))).toThrow(/is not family:revision/);
-    expect(() => taskDefinitionRevisions(loadConfig({ ECS_TASK_DEFINITION_REVISIONS: 'customer-reserve-credit:0' }))).toThrow(/is not family:revision/);
+    expect(() => taskDefinitionRevisions(loadConfig({ ECS_TASK_DEFINITION_REVISIONS: 'customer-reserve-credit' }))).toThrow(
+      /is not family:revision/,
+    );
+    expect(() => taskDefinitionRevisions(loadConfig({ ECS_TASK_DEFINITION_REVISIONS: 'customer-reserve-credit:0' }))).toThrow(
+      /is not family:revision/,
+    );
   });
 
   it('derives how many ECS tasks fit the connection budget, and refuses a budget without one task per use case', () => {
@@ -140,7 +181,9 @@ describe('loadConfig', () => {
     expect(maxEcsTasks(loadConfig({}), 2)).toBe(8);
     expect(maxEcsTasks(loadConfig({ DB_CONNECTION_BUDGET: '50', DB_POOL_SIZE: '5', TASK_CONCURRENCY: '2' }), 2)).toBe(7);
     expect(maxEcsTasks(loadConfig({ ECS_MAX_TASKS: '3' }), 2)).toBe(3);
-    expect(() => checkConnectionBudget(loadConfig({ DB_CONNECTION_BUDGET: '40', DB_LONG_LIVED_PROCESSES: '2' }), 2, 5)).toThrow(/leave room for 0 ECS task\(s\), fewer than the 5 use cases/);
+    expect(() => checkConnectionBudget(loadConfig({ DB_CONNECTION_BUDGET: '40', DB_LONG_LIVED_PROCESSES: '2' }), 2, 5)).toThrow(
+      /leave room for 0 ECS task\(s\), fewer than the 5 use cases/,
+    );
     expect(() => checkConnectionBudget(loadConfig({}), 2, 5)).not.toThrow();
   });
 });

@@ -31,13 +31,18 @@ describe('backoffMs', () => {
 
   it('spreads retries over [exponential / 2, exponential], in whole milliseconds', () => {
     fc.assert(
-      fc.property(fc.integer({ min: 1, max: 40 }), fc.integer({ min: 1, max: 10_000 }), fc.double({ min: 0, max: 1, maxExcluded: true, noNaN: true }), (attempt, base, r) => {
-        const exponential = Math.min(MAX, base * 2 ** (attempt - 1));
-        const delay = backoffMs(attempt, base, MAX, () => r);
-        expect(Number.isInteger(delay)).toBe(true);
-        expect(delay).toBeGreaterThanOrEqual(Math.floor(exponential / 2));
-        expect(delay).toBeLessThanOrEqual(Math.ceil(exponential));
-      }),
+      fc.property(
+        fc.integer({ min: 1, max: 40 }),
+        fc.integer({ min: 1, max: 10_000 }),
+        fc.double({ min: 0, max: 1, maxExcluded: true, noNaN: true }),
+        (attempt, base, r) => {
+          const exponential = Math.min(MAX, base * 2 ** (attempt - 1));
+          const delay = backoffMs(attempt, base, MAX, () => r);
+          expect(Number.isInteger(delay)).toBe(true);
+          expect(delay).toBeGreaterThanOrEqual(Math.floor(exponential / 2));
+          expect(delay).toBeLessThanOrEqual(Math.ceil(exponential));
+        },
+      ),
     );
   });
 

@@ -49,11 +49,17 @@ describe('subscriptionsOf', () => {
     const missingUseCase = () =>
       // @ts-expect-error -- the use case 'shipping.ship' has no handlers
       subscriptionsOf(inbox, {
-        'shipping.notify-customer': { 'parcel.shipped.v1': handledBy(ParcelShipped, noted), 'parcel.lost.v1': handledBy(ParcelLost, noted) },
+        'shipping.notify-customer': {
+          'parcel.shipped.v1': handledBy(ParcelShipped, noted),
+          'parcel.lost.v1': handledBy(ParcelLost, noted),
+        },
       });
     const extraRoute = () =>
       subscriptionsOf(inbox, {
-        'shipping.notify-customer': { 'parcel.shipped.v1': handledBy(ParcelShipped, noted), 'parcel.lost.v1': handledBy(ParcelLost, noted) },
+        'shipping.notify-customer': {
+          'parcel.shipped.v1': handledBy(ParcelShipped, noted),
+          'parcel.lost.v1': handledBy(ParcelLost, noted),
+        },
         // @ts-expect-error -- 'parcel.shipped.v1' is not routed to 'shipping.ship'
         'shipping.ship': { 'shipping.ship-parcel.v1': handledBy(ShipParcel, noted), 'parcel.shipped.v1': handledBy(ParcelShipped, noted) },
       });

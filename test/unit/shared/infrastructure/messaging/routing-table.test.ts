@@ -1,7 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import * as customerContract from '../../../../../src/modules/customer/contract/index.js';
 import * as orderContract from '../../../../../src/modules/order/contract/index.js';
-import { assertSubscriptionsMatchInbox, RoutingTable, type Subscription } from '../../../../../src/shared/infrastructure/messaging/subscription.js';
+import {
+  assertSubscriptionsMatchInbox,
+  RoutingTable,
+  type Subscription,
+} from '../../../../../src/shared/infrastructure/messaging/subscription.js';
 import type { ModuleInbox } from '../../../../../src/shared/contract/routing.js';
 import { ok, type MessageDefinition } from '../../../../../src/shared/kernel/index.js';
 
@@ -17,18 +21,23 @@ const MESSAGES = new Map(
 );
 
 describe('delivery keys', () => {
-  it.each(INBOXES.flatMap((i) => i.routes.map((r) => [r.useCase, r.messageType, r.key] as const)))('%s <- %s is keyed by a required field of the payload (%s)', (_useCase, type, key) => {
-    const message = MESSAGES.get(type);
-    expect(message, `the contracts define ${type}`).toBeDefined();
-    const result = message!.parse({});
-    expect(result.ok).toBe(false);
-    if (!result.ok) expect(result.error.message).toMatch(new RegExp(`(^|; )${key}: `));
-  });
+  it.each(INBOXES.flatMap((i) => i.routes.map((r) => [r.useCase, r.messageType, r.key] as const)))(
+    '%s <- %s is keyed by a required field of the payload (%s)',
+    (_useCase, type, key) => {
+      const message = MESSAGES.get(type);
+      expect(message, `the contracts define ${type}`).toBeDefined();
+      const result = message!.parse({});
+      expect(result.ok).toBe(false);
+      if (!result.ok) expect(result.error.message).toMatch(new RegExp(`(^|; )${key}: `));
+    },
+  );
 });
 
 describe('RoutingTable', () => {
   it('routes order.created.v1 to the Customer module’s reserve-credit only under choreography', () => {
-    expect(new RoutingTable(INBOXES, 'choreography').consumersOf('order.created.v1')).toEqual([{ useCase: 'customer.reserve-credit', schema: 'customers', key: 'customerId' }]);
+    expect(new RoutingTable(INBOXES, 'choreography').consumersOf('order.created.v1')).toEqual([
+      { useCase: 'customer.reserve-credit', schema: 'customers', key: 'customerId' },
+    ]);
     expect(new RoutingTable(INBOXES, 'orchestration').consumersOf('order.created.v1')).toEqual([]);
   });
 
@@ -36,9 +45,15 @@ describe('RoutingTable', () => {
     const choreography = new RoutingTable(INBOXES, 'choreography');
     const orchestration = new RoutingTable(INBOXES, 'orchestration');
     expect(choreography.consumersOf('customer.reserve-credit.v1')).toEqual([]);
-    expect(orchestration.consumersOf('customer.reserve-credit.v1')).toEqual([{ useCase: 'customer.reserve-credit', schema: 'customers', key: 'customerId' }]);
-    expect(orchestration.consumersOf('customer.credit-reserved.v1')).toEqual([{ useCase: 'order.place-order-saga', schema: 'ordering', key: 'orderId' }]);
-    expect(choreography.consumersOf('customer.credit-reserved.v1')).toEqual([{ useCase: 'order.approve-order', schema: 'ordering', key: 'orderId' }]);
+    expect(orchestration.consumersOf('customer.reserve-credit.v1')).toEqual([
+      { useCase: 'customer.reserve-credit', schema: 'customers', key: 'customerId' },
+    ]);
+    expect(orchestration.consumersOf('customer.credit-reserved.v1')).toEqual([
+      { useCase: 'order.place-order-saga', schema: 'ordering', key: 'orderId' },
+    ]);
+    expect(choreography.consumersOf('customer.credit-reserved.v1')).toEqual([
+      { useCase: 'order.approve-order', schema: 'ordering', key: 'orderId' },
+    ]);
   });
 
   it('routes a type nobody subscribes to nowhere', () => {
@@ -68,10 +83,17 @@ describe('RoutingTable', () => {
   it('lists every active (message type, consumer) pair', () => {
     const key = (r: { messageType: string; useCase: string; schema: string }) => `${r.messageType} -> ${r.useCase}@${r.schema}`;
     for (const style of ['choreography', 'orchestration'] as const) {
-      const declared = INBOXES.flatMap((inbox) => inbox.routes.filter((r) => r.styles.includes(style)).map((r) => key({ ...r, schema: inbox.schema })));
+      const declared = INBOXES.flatMap((inbox) =>
+        inbox.routes.filter((r) => r.styles.includes(style)).map((r) => key({ ...r, schema: inbox.schema })),
+      );
       expect(new RoutingTable(INBOXES, style).routes().map(key).sort()).toEqual(declared.sort());
     }
-    expect(new RoutingTable(INBOXES, 'orchestration').routes()).toContainEqual({ messageType: 'customer.release-credit.v1', useCase: 'customer.release-credit', schema: 'customers', key: 'customerId' });
+    expect(new RoutingTable(INBOXES, 'orchestration').routes()).toContainEqual({
+      messageType: 'customer.release-credit.v1',
+      useCase: 'customer.release-credit',
+      schema: 'customers',
+      key: 'customerId',
+    });
   });
 
   it('knows the schema of every use case, active or not', () => {
@@ -90,12 +112,20 @@ describe('RoutingTable', () => {
         { useCase: 'm.do-it', messageType: 'x.happened.v1', styles: ['choreography', 'orchestration'], key: 'xId' },
       ],
     };
-    expect(new RoutingTable([inbox], 'choreography').consumersOf('x.happened.v1')).toEqual([{ useCase: 'm.do-it', schema: 's', key: 'xId' }]);
+    expect(new RoutingTable([inbox], 'choreography').consumersOf('x.happened.v1')).toEqual([
+      { useCase: 'm.do-it', schema: 's', key: 'xId' },
+    ]);
   });
 
   it('refuses one use case declared by two modules', () => {
-    const clash: ModuleInbox = { module: 'other', schema: 'other', routes: [{ useCase: 'customer.reserve-credit', messageType: 'x.happened.v1', styles: ['choreography'], key: 'xId' }] };
-    expect(() => new RoutingTable([...INBOXES, clash], 'choreography')).toThrow('use case customer.reserve-credit is declared by two modules (customers, other)');
+    const clash: ModuleInbox = {
+      module: 'other',
+      schema: 'other',
+      routes: [{ useCase: 'customer.reserve-credit', messageType: 'x.happened.v1', styles: ['choreography'], key: 'xId' }],
+    };
+    expect(() => new RoutingTable([...INBOXES, clash], 'choreography')).toThrow(
+      'use case customer.reserve-credit is declared by two modules (customers, other)',
+    );
   });
 });
 
@@ -104,7 +134,12 @@ function definition(type: string): MessageDefinition<unknown> {
 }
 
 function subscriptionsFor(inbox: ModuleInbox): Subscription[] {
-  return inbox.routes.map((r) => ({ useCase: r.useCase, message: definition(r.messageType), styles: r.styles, handle: async () => undefined }));
+  return inbox.routes.map((r) => ({
+    useCase: r.useCase,
+    message: definition(r.messageType),
+    styles: r.styles,
+    handle: async () => undefined,
+  }));
 }
 
 describe('assertSubscriptionsMatchInbox', () => {
@@ -120,14 +155,21 @@ describe('assertSubscriptionsMatchInbox', () => {
   });
 
   it('names a handler the contract does not declare', () => {
-    const extra: Subscription = { useCase: 'customer.reserve-credit', message: definition('order.approved.v1'), styles: ['choreography'], handle: async () => undefined };
+    const extra: Subscription = {
+      useCase: 'customer.reserve-credit',
+      message: definition('order.approved.v1'),
+      styles: ['choreography'],
+      handle: async () => undefined,
+    };
     expect(() => assertSubscriptionsMatchInbox(customerInbox, [...subscriptionsFor(customerInbox), extra])).toThrow(
       'Handled but not declared in the contract: customer.reserve-credit <- order.approved.v1 [choreography].',
     );
   });
 
   it('tells a handler active under another style than declared', () => {
-    const subs = subscriptionsFor(customerInbox).map((s) => (s.message.type === 'order.created.v1' ? { ...s, styles: ['choreography', 'orchestration'] as const } : s));
+    const subs = subscriptionsFor(customerInbox).map((s) =>
+      s.message.type === 'order.created.v1' ? { ...s, styles: ['choreography', 'orchestration'] as const } : s,
+    );
     let message = '';
     try {
       assertSubscriptionsMatchInbox(customerInbox, subs);
@@ -135,6 +177,8 @@ describe('assertSubscriptionsMatchInbox', () => {
       message = (error as Error).message;
     }
     expect(message).toContain('Declared without a handler: customer.reserve-credit <- order.created.v1 [choreography].');
-    expect(message).toContain('Handled but not declared in the contract: customer.reserve-credit <- order.created.v1 [choreography,orchestration].');
+    expect(message).toContain(
+      'Handled but not declared in the contract: customer.reserve-credit <- order.created.v1 [choreography,orchestration].',
+    );
   });
 });

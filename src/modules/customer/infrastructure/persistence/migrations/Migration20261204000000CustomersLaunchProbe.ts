@@ -8,7 +8,9 @@ export class Migration20261204000000CustomersLaunchProbe extends Migration {
   }
 
   override async down(): Promise<void> {
-    for (const column of ['running_at', 'observing_until', 'marks_running']) this.addSql(`alter table "customers".launch_attempts drop column if exists ${column}`);
-    for (const column of ['start_failures', 'failed_at', 'reset_at']) this.addSql(`alter table "customers".task_leases drop column if exists ${column}`);
+    for (const column of ['running_at', 'observing_until', 'marks_running'])
+      this.addSql(`alter table "customers".launch_attempts drop column if exists ${column}`);
+    for (const column of ['start_failures', 'failed_at', 'reset_at'])
+      this.addSql(`alter table "customers".task_leases drop column if exists ${column}`);
   }
 }

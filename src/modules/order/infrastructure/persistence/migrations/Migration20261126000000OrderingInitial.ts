@@ -21,7 +21,9 @@ export class Migration20261126000000OrderingInitial extends Migration {
       constraint rejected_has_reason check ((status = 'REJECTED') = (rejection_reason is not null))
     )`);
     this.addSql('create index orders_customer_idx on "ordering"."orders" (customer_id, id desc)');
-    this.addSql(`create index orders_pending_deadline_idx on "ordering"."orders" (deadline_at) where status = 'PENDING' and saga_style = 'choreography'`);
+    this.addSql(
+      `create index orders_pending_deadline_idx on "ordering"."orders" (deadline_at) where status = 'PENDING' and saga_style = 'choreography'`,
+    );
     this.addSql(`create table "ordering"."saga_instances" (
       id uuid primary key,
       type text not null,

@@ -9,7 +9,9 @@ export class Migration20261203000001OrderingLaunchBreaker extends Migration {
 
   override async down(): Promise<void> {
     this.addSql('drop index if exists "ordering".launch_attempts_unobserved_idx');
-    for (const column of ['task_definition', 'observed_at', 'outcome']) this.addSql(`alter table "ordering".launch_attempts drop column if exists ${column}`);
-    for (const column of ['failures', 'retry_at', 'last_failure']) this.addSql(`alter table "ordering".task_leases drop column if exists ${column}`);
+    for (const column of ['task_definition', 'observed_at', 'outcome'])
+      this.addSql(`alter table "ordering".launch_attempts drop column if exists ${column}`);
+    for (const column of ['failures', 'retry_at', 'last_failure'])
+      this.addSql(`alter table "ordering".task_leases drop column if exists ${column}`);
   }
 }
