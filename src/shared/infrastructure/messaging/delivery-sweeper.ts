@@ -28,20 +28,22 @@ export class DeliverySweeper {
     for (const db of this.consumers) {
       const inbox = `${quoteIdent(db.schema)}.inbox`;
       const rows = await db.run(() =>
-        db.query<{ use_case: string; message_id: string }>(
+        db.query<{ use_case: string; message_id: string; age_ms: number }>(
           `update ${inbox} i set signaled_at = now()
            from (select use_case, message_id from ${inbox}
                  where status = 'pending' and available_at <= now()
                    and (signaled_at is null or signaled_at < now() - (? * interval '1 millisecond'))
                  order by available_at limit ? for update skip locked) due
            where i.use_case = due.use_case and i.message_id = due.message_id
-           returning i.use_case, i.message_id`,
+           returning i.use_case, i.message_id, (extract(epoch from now() - i.available_at) * 1000)::float8 as age_ms`,
           [this.options.redeliveryAfterMs, this.options.batchSize],
         ),
       );
       if (rows.length === 0) continue;
       const deliveries: Delivery[] = rows.map((r) => ({ useCase: r.use_case, messageId: r.message_id }));
-      this.logger.info({ schema: db.schema, count: deliveries.length }, 'signalling due deliveries again');
+      // oldestPendingAgeMs: how long the oldest of them has been due; a CloudWatch metric filter alarms on it (deploy/cdk).
+      const oldestPendingAgeMs = Math.round(Math.max(...rows.map((r) => Number(r.age_ms))));
+      this.logger.info({ schema: db.schema, count: deliveries.length, oldestPendingAgeMs }, 'signalling due deliveries again');
       try {
         await this.transport.signal(deliveries, { redelivery: true });
       } catch (error) {
