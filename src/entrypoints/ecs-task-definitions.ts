@@ -60,12 +60,53 @@ function definition(family: string, command: string[], extraEnv: Record<string, 
   };
 }
 
+/**
+ * What a task needs, beyond the generated definition, to launch the next use case's task the way
+ * the API does (its relay calls RunTask; the sweeper's schedule passes no overrides at all), and
+ * that ECS does not give it: added to every definition that is registered, with the API's values
+ * (`--render`, and the CDK app in deploy/cdk). Left out of deploy/ecs/*.json, which the local ECS
+ * endpoint runs as they are.
+ */
+export const LAUNCH_SETTINGS = ['SAGA_STYLE', 'ECS_CLUSTER', 'ECS_SUBNETS', 'ECS_SECURITY_GROUPS', 'ECS_LAUNCH_TYPE'] as const;
+
+export type LaunchSettings = Readonly<Record<(typeof LAUNCH_SETTINGS)[number], string>>;
+
+/** The placeholders of the generated definitions, filled when a definition is registered. */
+export const PLACEHOLDERS = ['IMAGE', 'TASK_ROLE_ARN', 'EXECUTION_ROLE_ARN', 'DATABASE_URL_SECRET_ARN', 'AWS_REGION'] as const;
+
+/**
+ * The one-off migration as a task of the same image and shape (`node dist/entrypoints/migrate.js`):
+ * not in deploy/ecs (nothing launches it by RunTask), registered by the CDK app's migration step.
+ */
+export function migrationTaskDefinition(): TaskDefinition {
+  return definition('saga-migrate', ['node', 'dist/entrypoints/migrate.js'], {});
+}
+
 export function generateTaskDefinitions(): TaskDefinition[] {
   const useCases = [...new Set(ALL_INBOXES.flatMap((inbox) => inbox.routes.map((r) => r.useCase)))].sort();
   return [
     ...useCases.map((u) => definition(taskFamilyOf(u), ['node', taskEntrypointOf(u)], { TASK_USE_CASE: u })),
     definition('saga-sweeper', ['node', 'dist/entrypoints/sweeper.js'], {}),
   ];
+}
+
+/**
+ * A generated definition ready to register: the placeholders filled and the launch settings
+ * appended to the container's environment (what the manual `jq` step used to add).
+ */
+export function renderForRegistration(
+  def: TaskDefinition,
+  values: Readonly<Record<(typeof PLACEHOLDERS)[number], string>>,
+  settings: LaunchSettings,
+): TaskDefinition {
+  let text = JSON.stringify(def);
+  for (const name of PLACEHOLDERS) text = text.split(`\${${name}}`).join(JSON.stringify(values[name]).slice(1, -1));
+  const filled = JSON.parse(text) as TaskDefinition & {
+    containerDefinitions: Array<{ environment: Array<{ name: string; value: string }> }>;
+  };
+  const container = filled.containerDefinitions[0]!;
+  container.environment = [...container.environment, ...LAUNCH_SETTINGS.map((name) => ({ name, value: settings[name] }))];
+  return filled;
 }
 
 function render(def: TaskDefinition): string {
