@@ -10,7 +10,18 @@ const node = Object.fromEntries(
 );
 
 export default tseslint.config(
-  { ignores: ['dist/', 'node_modules/', '.data/', 'coverage/', 'bench/results/', 'test/reliability/dist/', 'test/architecture/fixtures/'] },
+  {
+    ignores: [
+      'dist/',
+      'node_modules/',
+      '.data/',
+      'coverage/',
+      'bench/results/',
+      'test/reliability/dist/',
+      'test/architecture/fixtures/',
+      'deploy/cdk/cdk.out/',
+    ],
+  },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

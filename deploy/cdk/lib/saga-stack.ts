@@ -1,0 +1,154 @@
+import { CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
+import * as ecs from 'aws-cdk-lib/aws-ecs';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import type { Construct } from 'constructs';
+import type { LaunchSettings } from '../../../src/entrypoints/ecs-task-definitions.js';
+import { Alarms } from './alarms.js';
+import { ApiService } from './api-service.js';
+import { Cache } from './cache.js';
+import { architectureOf, Compute } from './compute.js';
+import { connectionPlan, type ConnectionPlan } from './connections.js';
+import { Database } from './database.js';
+import { grantLaunch } from './launch-permissions.js';
+import { Migration } from './migration.js';
+import { Network } from './network.js';
+import type { DeploySettings } from './settings.js';
+import { UseCaseTasks } from './use-case-tasks.js';
+import { activeUseCases, generatedDefinitions, modules, SWEEPER_FAMILY } from './use-cases.js';
+
+/** ORDER_DEADLINE_MS's defaults (config.ts): 5 minutes on ECS (cold starts), 1 minute otherwise. */
+const ORDER_DEADLINE_MS = { ecs: 300_000, bullmq: 60_000 } as const;
+
+/**
+ * The whole production system of one environment: network, PostgreSQL (and Redis with BullMQ),
+ * the image, the API behind its load balancer, the use-case task definitions and their launch
+ * permissions (ECS) or the always-on workers (BullMQ), the sweeper's schedule, the migration that
+ * runs before the API's new version, and the alarms.
+ */
+export class SagaStack extends Stack {
+  readonly settings: DeploySettings;
+  readonly network: Network;
+  readonly database: Database;
+  readonly compute: Compute;
+  readonly connections: ConnectionPlan;
+  readonly api: ApiService;
+  readonly useCaseTasks?: UseCaseTasks;
+  readonly migration: Migration;
+  readonly workers?: ecs.FargateService;
+
+  constructor(scope: Construct, id: string, settings: DeploySettings, props: StackProps = {}) {
+    super(scope, id, props);
+    this.settings = settings;
+    this.network = new Network(this, 'Network', settings);
+    this.database = new Database(this, 'Database', this.network, settings);
+    this.connections = connectionPlan(settings, modules().length, activeUseCases(settings.sagaStyle).length, this.database.limits.budget);
+    const cache = settings.eventBus === 'bullmq' ? new Cache(this, 'Cache', this.network, settings) : undefined;
+    const secrets: Record<string, ecs.Secret> = { DATABASE_URL: ecs.Secret.fromSecretsManager(this.database.databaseUrl) };
+    if (cache) secrets['REDIS_URL'] = ecs.Secret.fromSecretsManager(cache.redisUrl);
+    const sweeperDef = generatedDefinitions().find((d) => d.family === SWEEPER_FAMILY)!;
+    this.compute = new Compute(this, 'Compute', this.network, settings, secrets, architectureOf(sweeperDef));
+    const environment = this.systemEnvironment();
+    if (settings.eventBus === 'ecs')
+      this.useCaseTasks = new UseCaseTasks(this, 'UseCases', this.compute, this.network, settings, environment);
+    const pins: Record<string, string> = this.useCaseTasks ? { ECS_TASK_DEFINITION_REVISIONS: this.useCaseTasks.revisions } : {};
+    this.api = new ApiService(this, 'Api', this.compute, this.network, settings, { environment: { ...environment, ...pins }, secrets });
+    // The API launches every use case the saga style activates; it never observes or stops tasks (the sweeper does).
+    if (this.useCaseTasks) grantLaunch(this.api.taskRole, this.compute, this.useCaseTasks.launchable(activeUseCases(settings.sagaStyle)));
+    this.migration = new Migration(this, 'Migration', this.compute, this.network, settings, environment, Object.keys(secrets));
+    if (settings.eventBus === 'bullmq') this.workers = this.workerService(environment);
+    this.releaseOrder();
+    new Alarms(this, 'Alarms', settings, {
+      logGroups: Object.values(this.compute.logGroups),
+      loadBalancer: this.api.loadBalancer,
+      targetGroup: this.api.targetGroup,
+      databaseCpu: this.database.cpu,
+      databaseConnections: this.database.connections,
+      maxConnections: this.database.limits.maxConnections,
+      orderDeadlineMs: ORDER_DEADLINE_MS[settings.eventBus],
+      eventBus: settings.eventBus,
+    });
+    this.outputs();
+  }
+
+  /** What every process of the system is configured with (the API adds the pins). */
+  private systemEnvironment(): Record<string, string> {
+    const s = this.settings;
+    const common: Record<string, string> = {
+      NODE_ENV: 'production',
+      EVENT_BUS: s.eventBus,
+      SAGA_STYLE: s.sagaStyle,
+      DB_POOL_SIZE: String(s.dbPoolSize),
+      DB_CONNECTION_BUDGET: String(this.connections.budget),
+      DB_LONG_LIVED_PROCESSES: String(this.connections.longLivedProcesses),
+      TASK_CONCURRENCY: String(s.taskConcurrency),
+    };
+    if (s.eventBus !== 'ecs') return common;
+    // Typed by the generator's LAUNCH_SETTINGS: a setting added there fails to compile here until it has a value.
+    const launch: LaunchSettings = {
+      SAGA_STYLE: s.sagaStyle,
+      ECS_CLUSTER: this.compute.cluster.clusterName,
+      ECS_SUBNETS: this.network.vpc.selectSubnets(this.network.taskSubnets).subnetIds.join(','),
+      ECS_SECURITY_GROUPS: this.network.tasksSg.securityGroupId,
+      ECS_LAUNCH_TYPE: 'FARGATE',
+    };
+    return { ...common, ...launch, ...(s.familyPrefix ? { ECS_TASK_DEFINITION_PREFIX: s.familyPrefix } : {}) };
+  }
+
+  /** EVENT_BUS=bullmq: `worker.js` processes around the clock (every use case, the relay, the sweeper's jobs). */
+  private workerService(environment: Record<string, string>): ecs.FargateService {
+    const sweeperDef = generatedDefinitions().find((d) => d.family === SWEEPER_FAMILY)!;
+    const taskRole = new iam.Role(this, 'WorkerTaskRole', {
+      assumedBy: new iam.ServicePrincipal('ecs-tasks.amazonaws.com'),
+      description: 'ECS task role: the BullMQ workers (no AWS calls)',
+    });
+    const taskDefinition = this.compute.taskDefinition(this, 'WorkerTaskDefinition', sweeperDef, {
+      family: `${this.settings.familyPrefix}saga-worker`,
+      taskRole,
+      logGroup: this.compute.logGroups.tasks,
+      environment,
+      extraSecrets: ['REDIS_URL'],
+      command: ['node', 'dist/entrypoints/worker.js'],
+    });
+    return new ecs.FargateService(this, 'Workers', {
+      cluster: this.compute.cluster,
+      taskDefinition,
+      desiredCount: this.settings.workerTasks,
+      minHealthyPercent: 50,
+      maxHealthyPercent: 200,
+      vpcSubnets: this.network.taskSubnets,
+      securityGroups: [this.network.tasksSg],
+      assignPublicIp: false,
+      circuitBreaker: { enable: true, rollback: true },
+    });
+  }
+
+  /**
+   * Task definitions first (they have no dependencies on the services), then the migration, then
+   * the API (and the workers, and the sweeper's schedule): CloudFormation creates and updates
+   * them in that order, and a failed migration fails the deployment before the API changes.
+   */
+  private releaseOrder(): void {
+    const trigger = this.migration.trigger;
+    trigger.executeAfter(this.database, this.network);
+    const after = [this.api.service, ...(this.workers ? [this.workers] : []), ...(this.useCaseTasks ? [this.useCaseTasks.schedule] : [])];
+    trigger.executeBefore(...after);
+  }
+
+  private outputs(): void {
+    new CfnOutput(this, 'ApiUrl', { value: this.api.url, description: 'the API behind its load balancer' });
+    new CfnOutput(this, 'ClusterName', { value: this.compute.cluster.clusterName });
+    new CfnOutput(this, 'MigrationTaskDefinition', {
+      value: this.migration.taskDefinition.taskDefinitionArn,
+      description: 'the pinned migrate task',
+    });
+    if (this.useCaseTasks)
+      new CfnOutput(this, 'TaskDefinitionRevisions', {
+        value: this.useCaseTasks.revisions,
+        description: 'ECS_TASK_DEFINITION_REVISIONS of this release',
+      });
+    new CfnOutput(this, 'ConnectionBudget', {
+      value: `${this.connections.longLivedProcesses} long-lived x ${this.connections.perLongLived} + up to ${this.connections.maxTasks} tasks x ${this.connections.perTask} <= ${this.connections.budget}`,
+      description: 'DB_CONNECTION_BUDGET arithmetic (docs/deployment.md, Connections)',
+    });
+  }
+}

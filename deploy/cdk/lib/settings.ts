@@ -1,0 +1,145 @@
+import type { Node } from 'constructs';
+
+/**
+ * The deployment's choices, read from CDK context (`cdk.json`, `-c key=value`): everything that
+ * differs between environments is here, so the stack code has no `if (prod)` scattered through it.
+ */
+export type EnvName = 'dev' | 'prod';
+export type EventBus = 'ecs' | 'bullmq';
+export type SagaStyle = 'choreography' | 'orchestration';
+export type DatabaseKind = 'rds' | 'aurora';
+/** How tasks in private subnets reach ECR, Logs, Secrets Manager and the ECS API. */
+export type Egress = 'endpoints' | 'nat' | 'none';
+
+export interface ImportedVpc {
+  readonly vpcId: string;
+  readonly vpcCidr: string;
+  readonly availabilityZones: readonly string[];
+  readonly privateSubnetIds: readonly string[];
+  readonly publicSubnetIds: readonly string[];
+}
+
+export interface DeploySettings {
+  readonly envName: EnvName;
+  readonly account?: string;
+  readonly region: string;
+  readonly availabilityZones: readonly string[];
+  readonly eventBus: EventBus;
+  readonly sagaStyle: SagaStyle;
+  readonly database: DatabaseKind;
+  /** e.g. `t4g.small` (RDS); ignored for Aurora. */
+  readonly dbInstanceClass: string;
+  /** Aurora Serverless v2 capacity range, in ACUs. */
+  readonly auroraMinAcu: number;
+  readonly auroraMaxAcu: number;
+  readonly egress: Egress;
+  readonly importedVpc?: ImportedVpc;
+  /** An ACM certificate: the ALB then listens on HTTPS 443 (and redirects 80). */
+  readonly certificateArn?: string;
+  readonly apiCpu: number;
+  readonly apiMemoryMiB: number;
+  readonly apiMinTasks: number;
+  readonly apiMaxTasks: number;
+  /** Always-on `worker.js` processes (EVENT_BUS=bullmq only). */
+  readonly workerTasks: number;
+  readonly dbPoolSize: number;
+  readonly taskConcurrency: number;
+  /** Prefix of the task definition families (ECS_TASK_DEFINITION_PREFIX), so environments sharing an account do not share families. */
+  readonly familyPrefix: string;
+  readonly logRetentionDays: number;
+  readonly alarmEmail?: string;
+}
+
+type Raw = (key: string) => unknown;
+
+function str(raw: Raw, key: string, fallback: string): string {
+  const value = raw(key);
+  return value === undefined || value === '' ? fallback : String(value);
+}
+
+function optional(raw: Raw, key: string): string | undefined {
+  const value = raw(key);
+  return value === undefined || value === '' ? undefined : String(value);
+}
+
+function num(raw: Raw, key: string, fallback: number): number {
+  const value = Number(str(raw, key, String(fallback)));
+  if (!Number.isFinite(value) || value < 0) throw new Error(`context ${key}: "${String(raw(key))}" is not a non-negative number`);
+  return value;
+}
+
+function oneOf<T extends string>(raw: Raw, key: string, allowed: readonly T[], fallback: T): T {
+  const value = str(raw, key, fallback);
+  if (!(allowed as readonly string[]).includes(value)) throw new Error(`context ${key}: "${value}" is not one of ${allowed.join(', ')}`);
+  return value as T;
+}
+
+function list(raw: Raw, key: string): string[] {
+  const value = raw(key);
+  if (value === undefined || value === '') return [];
+  return Array.isArray(value)
+    ? value.map(String)
+    : String(value)
+        .split(',')
+        .map((s) => s.trim());
+}
+
+function importedVpc(raw: Raw): ImportedVpc | undefined {
+  const vpcId = optional(raw, 'vpcId');
+  if (vpcId === undefined) return undefined;
+  const vpc = {
+    vpcId,
+    vpcCidr: str(raw, 'vpcCidr', ''),
+    availabilityZones: list(raw, 'availabilityZones'),
+    privateSubnetIds: list(raw, 'privateSubnetIds'),
+    publicSubnetIds: list(raw, 'publicSubnetIds'),
+  };
+  const missing = Object.entries(vpc).filter(([, v]) => v === '' || (Array.isArray(v) && v.length === 0));
+  if (missing.length > 0) throw new Error(`an imported VPC (vpcId) also needs context ${missing.map(([k]) => k).join(', ')}`);
+  if (vpc.privateSubnetIds.length !== vpc.availabilityZones.length || vpc.publicSubnetIds.length !== vpc.availabilityZones.length)
+    throw new Error('an imported VPC needs one private and one public subnet per availability zone, in the same order');
+  return vpc;
+}
+
+/** Reads and validates the context; the environment name sets the defaults. */
+export function settingsFrom(raw: Raw): DeploySettings {
+  const envName = oneOf<EnvName>(raw, 'env', ['dev', 'prod'], 'dev');
+  const prod = envName === 'prod';
+  const region = str(raw, 'region', 'us-east-1');
+  const imported = importedVpc(raw);
+  const account = optional(raw, 'account');
+  const alarmEmail = optional(raw, 'alarmEmail');
+  const certificateArn = optional(raw, 'certificateArn');
+  return {
+    envName,
+    ...(account ? { account } : {}),
+    region,
+    availabilityZones:
+      imported?.availabilityZones ??
+      (list(raw, 'availabilityZones').length > 0 ? list(raw, 'availabilityZones') : [`${region}a`, `${region}b`]),
+    eventBus: oneOf<EventBus>(raw, 'eventBus', ['ecs', 'bullmq'], 'ecs'),
+    sagaStyle: oneOf<SagaStyle>(raw, 'sagaStyle', ['choreography', 'orchestration'], 'choreography'),
+    database: oneOf<DatabaseKind>(raw, 'database', ['rds', 'aurora'], 'rds'),
+    dbInstanceClass: str(raw, 'dbInstanceClass', prod ? 't4g.small' : 't4g.micro'),
+    auroraMinAcu: num(raw, 'auroraMinAcu', prod ? 0.5 : 0),
+    auroraMaxAcu: num(raw, 'auroraMaxAcu', prod ? 4 : 1),
+    egress: oneOf<Egress>(raw, 'egress', ['endpoints', 'nat', 'none'], imported ? 'none' : prod ? 'endpoints' : 'nat'),
+    ...(imported ? { importedVpc: imported } : {}),
+    ...(certificateArn ? { certificateArn } : {}),
+    apiCpu: num(raw, 'apiCpu', prod ? 512 : 256),
+    apiMemoryMiB: num(raw, 'apiMemoryMiB', prod ? 1024 : 512),
+    apiMinTasks: num(raw, 'apiMinTasks', prod ? 2 : 1),
+    apiMaxTasks: num(raw, 'apiMaxTasks', prod ? 3 : 2),
+    workerTasks: num(raw, 'workerTasks', 2),
+    dbPoolSize: num(raw, 'dbPoolSize', prod ? 10 : 3),
+    taskConcurrency: num(raw, 'taskConcurrency', 4),
+    familyPrefix: str(raw, 'familyPrefix', prod ? '' : `${envName}-`),
+    logRetentionDays: num(raw, 'logRetentionDays', prod ? 90 : 14),
+    ...(alarmEmail ? { alarmEmail } : {}),
+  };
+}
+
+/** The settings of a construct tree's context. */
+export function settingsOf(node: Node): DeploySettings {
+  return settingsFrom((key) => node.tryGetContext(key));
+}

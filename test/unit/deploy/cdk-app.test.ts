@@ -1,0 +1,471 @@
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
+import { AwsSolutionsChecks } from 'cdk-nag';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DEPLOY_DIR, LAUNCH_SETTINGS } from '../../../src/entrypoints/ecs-task-definitions.js';
+import { buildApp, committedContext } from '../../../deploy/cdk/lib/app.js';
+import { LOG_METRICS } from '../../../deploy/cdk/lib/alarms.js';
+import type { SagaStack } from '../../../deploy/cdk/lib/saga-stack.js';
+import { activeUseCases, launchableBy } from '../../../deploy/cdk/lib/use-cases.js';
+
+/**
+ * The CDK app (deploy/cdk), synthesized offline for two deployments and checked the way a
+ * platform engineer would review it: the task definitions against deploy/ecs, the pins handed to
+ * the API, least-privilege launch permissions, the network's one-way doors, secrets, logs, the
+ * sweeper's schedule, the release order, and cdk-nag's AWS Solutions checks.
+ */
+type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+
+interface Synthesized {
+  readonly stack: SagaStack;
+  readonly template: Template;
+  readonly json: Json;
+  readonly outdir: string;
+}
+
+function synth(context: Record<string, string>): Synthesized {
+  const outdir = mkdtempSync(join(tmpdir(), 'saga-cdk-'));
+  const { app, stack } = buildApp({ outdir, context: { ...committedContext(), ...context } });
+  const assembly = app.synth(); // throws if cdk-nag finds anything not acknowledged
+  const json = assembly.getStackByName(stack.stackName).template as Json;
+  return { stack, template: Template.fromJSON(json), json, outdir };
+}
+
+function resources(json: Json, type: string): Array<[string, Json]> {
+  return Object.entries(json['Resources'] as Record<string, Json>).filter(([, r]) => r['Type'] === type);
+}
+
+interface JsonTaskDefinition {
+  family: string;
+  cpu: string;
+  memory: string;
+  runtimePlatform: Json;
+  containerDefinitions: Array<{
+    name: string;
+    command: string[];
+    stopTimeout: number;
+    environment: Array<{ name: string; value: string }>;
+    secrets: Array<{ name: string }>;
+    logConfiguration: { logDriver: string; options: Record<string, string> };
+  }>;
+}
+
+/** deploy/ecs/*.json as committed: what the CDK app must agree with. */
+function committedDefinitions(): JsonTaskDefinition[] {
+  return readdirSync(DEPLOY_DIR)
+    .filter((f) => f.endsWith('.json'))
+    .map((f) => JSON.parse(readFileSync(join(DEPLOY_DIR, f), 'utf8')) as JsonTaskDefinition);
+}
+
+function taskDefinitionsByFamily(json: Json): Map<string, { id: string; props: Json }> {
+  return new Map(
+    resources(json, 'AWS::ECS::TaskDefinition').map(([id, r]) => [
+      r['Properties']['Family'] as string,
+      { id, props: r['Properties'] as Json },
+    ]),
+  );
+}
+
+function policyStatements(json: Json): Array<{ policy: string; roles: string[]; statement: Json }> {
+  return resources(json, 'AWS::IAM::Policy').flatMap(([policy, r]) =>
+    (r['Properties']['PolicyDocument']['Statement'] as Json[]).map((statement) => ({
+      policy,
+      roles: (r['Properties']['Roles'] as Json[]).map((ref) => ref['Ref'] as string),
+      statement,
+    })),
+  );
+}
+
+function actionsOf(statement: Json): string[] {
+  return ([] as string[]).concat(statement['Action']);
+}
+
+function resourcesOf(statement: Json): unknown[] {
+  return ([] as unknown[]).concat(statement['Resource']);
+}
+
+/** The family a RunTask resource names: `...:task-definition/<family>:*` built with Fn::Join. */
+function familyOfResource(resource: unknown): string {
+  const text = JSON.stringify(resource);
+  const match = /task-definition\/([A-Za-z0-9_-]+):\*/.exec(text);
+  if (!match) throw new Error(`not a family ARN: ${text}`);
+  return match[1]!;
+}
+
+function containerOf(props: Json): Json {
+  return (props['ContainerDefinitions'] as Json[])[0]!;
+}
+
+function envOf(props: Json): Map<string, unknown> {
+  return new Map(((containerOf(props)['Environment'] as Json[] | undefined) ?? []).map((e) => [e['Name'] as string, e['Value']]));
+}
+
+function ingressOf(json: Json): Json[] {
+  const standalone = resources(json, 'AWS::EC2::SecurityGroupIngress').map(([, r]) => r['Properties'] as Json);
+  const inline = resources(json, 'AWS::EC2::SecurityGroup').flatMap(([id, r]) =>
+    ((r['Properties']['SecurityGroupIngress'] as Json[] | undefined) ?? []).map((rule) => ({
+      ...rule,
+      GroupId: { 'Fn::GetAtt': [id, 'GroupId'] },
+    })),
+  );
+  return [...standalone, ...inline];
+}
+
+function egressOf(json: Json, groupId: string): Json[] {
+  const standalone = resources(json, 'AWS::EC2::SecurityGroupEgress')
+    .map(([, r]) => r['Properties'] as Json)
+    .filter((p) => JSON.stringify(p['GroupId']).includes(`"${groupId}"`));
+  const inline = (json['Resources'][groupId]['Properties']['SecurityGroupEgress'] as Json[] | undefined) ?? [];
+  return [...standalone, ...inline];
+}
+
+/** The logical id of an L2 construct's resource, or of an L1 resource itself. */
+function logicalId(stack: SagaStack, construct: { node: { defaultChild?: unknown } }): string {
+  return stack.getLogicalId((construct.node.defaultChild ?? construct) as never);
+}
+
+const ECS_PROD = { env: 'prod', eventBus: 'ecs', sagaStyle: 'choreography' };
+const BULLMQ_DEV = { env: 'dev', eventBus: 'bullmq', sagaStyle: 'orchestration' };
+
+let ecsProd: Synthesized;
+let bullmqDev: Synthesized;
+
+beforeAll(() => {
+  ecsProd = synth(ECS_PROD);
+  bullmqDev = synth(BULLMQ_DEV);
+}, 120_000);
+
+afterAll(() => {
+  for (const s of [ecsProd, bullmqDev]) if (s) rmSync(s.outdir, { recursive: true, force: true });
+});
+
+describe('EVENT_BUS=ecs, prod: the task definitions are deploy/ecs, registered', () => {
+  it('registers one task definition per committed deploy/ecs definition, agreeing on family, command, cpu/memory and settings', () => {
+    const registered = taskDefinitionsByFamily(ecsProd.json);
+    const committed = committedDefinitions();
+    expect(committed.length).toBeGreaterThan(1);
+    for (const def of committed) {
+      const found = registered.get(def.family);
+      expect(found, `${def.family} is not registered by the CDK app`).toBeDefined();
+      const props = found!.props;
+      const container = containerOf(props);
+      const json = def.containerDefinitions[0]!;
+      expect(props['Cpu'], def.family).toBe(def.cpu);
+      expect(props['Memory'], def.family).toBe(def.memory);
+      expect(props['RuntimePlatform'], def.family).toEqual({
+        CpuArchitecture: def.runtimePlatform['cpuArchitecture'],
+        OperatingSystemFamily: def.runtimePlatform['operatingSystemFamily'],
+      });
+      expect(container['Name'], def.family).toBe(json.name);
+      expect(container['Command'], def.family).toEqual(json.command);
+      expect(container['StopTimeout'], def.family).toBe(json.stopTimeout);
+      const env = envOf(props);
+      for (const { name, value } of json.environment) expect(env.get(name), `${def.family} ${name}`).toBe(value);
+      // The settings the manual jq step used to add are baked in: no task launches without them.
+      for (const name of LAUNCH_SETTINGS) expect(env.has(name), `${def.family} lacks ${name}`).toBe(true);
+      expect((container['Secrets'] as Json[]).map((s) => s['Name']).sort(), def.family).toEqual(json.secrets.map((s) => s.name).sort());
+      expect(container['LogConfiguration']['LogDriver'], def.family).toBe(json.logConfiguration.logDriver);
+      expect(container['LogConfiguration']['Options']['awslogs-stream-prefix'], def.family).toBe(
+        json.logConfiguration.options['awslogs-stream-prefix'],
+      );
+    }
+  });
+
+  it('keeps the previous revisions active when a release registers new ones (their pins still launch during the rollout)', () => {
+    for (const def of committedDefinitions()) {
+      const { id } = taskDefinitionsByFamily(ecsProd.json).get(def.family)!;
+      expect(ecsProd.json['Resources'][id]['UpdateReplacePolicy'], def.family).toBe('Retain');
+    }
+  });
+
+  it('registers no use-case definition that deploy/ecs does not have', () => {
+    const committed = new Set(committedDefinitions().map((d) => d.family));
+    const useCaseFamilies = [...taskDefinitionsByFamily(ecsProd.json)]
+      .filter(([, d]) => envOf(d.props).has('TASK_USE_CASE'))
+      .map(([f]) => f);
+    expect(useCaseFamilies.length).toBe(committed.size - 1);
+    for (const family of useCaseFamilies) expect(committed.has(family), family).toBe(true);
+  });
+
+  it('hands the API (and the scheduled sweeper) the pinned family:revision of every use case', () => {
+    const stack = ecsProd.stack;
+    const useCaseIds = stack.useCaseTasks!.tasks.map((t) => logicalId(stack, t.taskDefinition)).sort();
+    expect(useCaseIds.length).toBe(committedDefinitions().length - 1);
+    const api = ecsProd.json['Resources'][logicalId(stack, stack.api.service.taskDefinition)]['Properties'] as Json;
+    const sweeper = ecsProd.json['Resources'][logicalId(stack, stack.useCaseTasks!.sweeper)]['Properties'] as Json;
+    for (const props of [api, sweeper]) {
+      const pins = envOf(props).get('ECS_TASK_DEFINITION_REVISIONS') as Json;
+      const [separator, parts] = pins['Fn::Join'] as [string, Json[]];
+      expect(separator).toBe(',');
+      // Each pin is the revision's ARN cut after "task-definition/": family:revision, never a bare family.
+      expect(parts.map((p) => p['Fn::Select'][1]['Fn::Split'][1]['Ref']).sort()).toEqual(useCaseIds);
+      for (const p of parts) expect(p['Fn::Select'][0]).toBe(1);
+    }
+  });
+
+  it('keeps secrets out of every plain environment and logs every container with a retention', () => {
+    for (const [, { props }] of taskDefinitionsByFamily(ecsProd.json)) {
+      const env = envOf(props);
+      for (const [name, value] of env) {
+        expect(name).not.toMatch(/DATABASE_URL|REDIS_URL|PASSWORD|TOKEN/);
+        expect(JSON.stringify(value)).not.toMatch(/postgres:\/\/|rediss?:\/\/|resolve:secretsmanager/);
+      }
+      const secrets = containerOf(props)['Secrets'] as Json[];
+      expect(secrets.find((s) => s['Name'] === 'DATABASE_URL')?.['ValueFrom']).toEqual({
+        Ref: expect.stringMatching(/^DatabaseDatabaseUrl/),
+      });
+      const group = containerOf(props)['LogConfiguration']['Options']['awslogs-group'] as Json;
+      expect(ecsProd.json['Resources'][group['Ref']]['Properties']['RetentionInDays']).toBe(90);
+    }
+    for (const [id, group] of resources(ecsProd.json, 'AWS::Logs::LogGroup'))
+      expect(group['Properties']['RetentionInDays'], id).toBeGreaterThan(0);
+  });
+});
+
+describe('EVENT_BUS=ecs, prod: least-privilege launch permissions', () => {
+  function roleId(path: string[]): string {
+    let node = ecsProd.stack.node;
+    for (const id of path) node = node.findChild(id).node;
+    return ecsProd.stack.getLogicalId(node.defaultChild as never);
+  }
+
+  function runTaskFamiliesOf(role: string): string[] {
+    return policyStatements(ecsProd.json)
+      .filter((s) => s.roles.includes(role) && actionsOf(s.statement).includes('ecs:RunTask'))
+      .flatMap((s) => resourcesOf(s.statement).map(familyOfResource))
+      .sort();
+  }
+
+  it('scopes every RunTask to named families in this cluster, every PassRole to named roles passed to ECS tasks, tagging to RunTask', () => {
+    const statements = policyStatements(ecsProd.json);
+    const clusterRef = { 'Fn::GetAtt': [logicalId(ecsProd.stack, ecsProd.stack.compute.cluster), 'Arn'] };
+    const byAction = (action: string) => statements.filter((s) => actionsOf(s.statement).includes(action)).map((s) => s.statement);
+    expect(byAction('ecs:RunTask').length).toBeGreaterThan(3);
+    for (const statement of byAction('ecs:RunTask')) {
+      expect(actionsOf(statement)).toEqual(['ecs:RunTask']);
+      expect(resourcesOf(statement)).not.toContain('*');
+      resourcesOf(statement).forEach(familyOfResource);
+      expect(statement['Condition']).toEqual({ ArnEquals: { 'ecs:cluster': clusterRef } });
+    }
+    expect(byAction('iam:PassRole').length).toBe(byAction('ecs:RunTask').length);
+    for (const statement of byAction('iam:PassRole')) {
+      expect(resourcesOf(statement)).not.toContain('*');
+      for (const resource of resourcesOf(statement)) expect(resource).toEqual({ 'Fn::GetAtt': [expect.any(String), 'Arn'] });
+      expect(statement['Condition']).toEqual({ StringEquals: { 'iam:PassedToService': 'ecs-tasks.amazonaws.com' } });
+    }
+    for (const statement of byAction('ecs:TagResource')) {
+      expect(JSON.stringify(statement['Resource'])).toMatch(/:task\/"/);
+      expect(statement['Condition']).toEqual({ StringEquals: { 'ecs:CreateAction': 'RunTask' } });
+    }
+    for (const statement of [...byAction('ecs:DescribeTasks'), ...byAction('ecs:StopTask')]) {
+      expect(resourcesOf(statement)).not.toContain('*');
+      expect(statement['Condition']).toEqual({ ArnEquals: { 'ecs:cluster': clusterRef } });
+    }
+  });
+
+  it('lets each process launch only what it can cause: the API and the sweeper the active use cases, a module its consumers and successors', () => {
+    const active = activeUseCases('choreography').map((u) => u.replace('.', '-'));
+    expect(active).not.toContain('order-place-order-saga');
+    expect(runTaskFamiliesOf(roleId(['Api', 'TaskRole']))).toEqual(active);
+    expect(runTaskFamiliesOf(roleId(['UseCases', 'SweeperTaskRole']))).toEqual(active);
+    for (const module of ['customer', 'order'])
+      expect(runTaskFamiliesOf(roleId(['UseCases', `${module}TaskRole`])), module).toEqual(
+        launchableBy(module, 'choreography').map((u) => u.replace('.', '-')),
+      );
+    expect(runTaskFamiliesOf(roleId(['UseCases', 'SchedulerRole']))).toEqual(['saga-sweeper']);
+    expect(runTaskFamiliesOf(roleId(['Migration', 'Handler', 'ServiceRole']))).toEqual(['saga-migrate']);
+    // Only the sweeper's maintenance pass (and the migration's wait) observe tasks; only the sweeper stops them.
+    const stoppers = policyStatements(ecsProd.json).filter((s) => actionsOf(s.statement).includes('ecs:StopTask'));
+    expect(stoppers.flatMap((s) => s.roles)).toEqual([roleId(['UseCases', 'SweeperTaskRole'])]);
+  });
+
+  it('derives who may launch what from the routes: events from their module, commands from the others, successors from the module itself', () => {
+    expect(launchableBy('order', 'orchestration')).toEqual([
+      'customer.release-credit',
+      'customer.reserve-credit',
+      'order.place-order-saga',
+    ]);
+    expect(launchableBy('customer', 'orchestration')).toEqual([
+      'customer.release-credit',
+      'customer.reserve-credit',
+      'order.place-order-saga',
+    ]);
+    expect(launchableBy('customer', 'choreography')).toEqual([
+      'customer.release-credit',
+      'customer.reserve-credit',
+      'order.approve-order',
+      'order.record-credit-release',
+      'order.reject-order',
+    ]);
+  });
+});
+
+describe('EVENT_BUS=ecs, prod: network, schedule, release order', () => {
+  it('admits the API from the load balancer only, PostgreSQL from the application only, nothing to the tasks', () => {
+    const stack = ecsProd.stack;
+    const sg = (g: { node: { defaultChild?: unknown } }) => ({ 'Fn::GetAtt': [logicalId(stack, g), 'GroupId'] });
+    const { albSg, apiSg, tasksSg, databaseSg } = stack.network;
+    const ingress = ingressOf(ecsProd.json);
+    const into = (g: typeof apiSg) => ingress.filter((r) => JSON.stringify(r['GroupId']) === JSON.stringify(sg(g)));
+    expect(into(apiSg).map((r) => [r['SourceSecurityGroupId'], r['FromPort'], r['ToPort']])).toEqual([[sg(albSg), 3000, 3000]]);
+    expect(
+      into(databaseSg)
+        .map((r) => [r['SourceSecurityGroupId'], r['FromPort']])
+        .sort(),
+    ).toEqual(
+      [
+        [sg(apiSg), 5432],
+        [sg(tasksSg), 5432],
+      ].sort(),
+    );
+    expect(into(tasksSg)).toEqual([]);
+    for (const rule of ingress.filter((r) => r['CidrIp'] === '0.0.0.0/0')) expect(rule['GroupId']).toEqual(sg(albSg));
+    const egress = egressOf(ecsProd.json, logicalId(stack, tasksSg)).map((r) => [
+      r['CidrIp'] ?? r['DestinationSecurityGroupId'],
+      r['FromPort'],
+    ]);
+    expect(egress.sort()).toEqual(
+      [
+        ['0.0.0.0/0', 443],
+        [sg(databaseSg), 5432],
+      ].sort(),
+    );
+  });
+
+  it('reaches ECR, S3, Logs, Secrets Manager and ECS through endpoints, without a NAT gateway', () => {
+    const services = resources(ecsProd.json, 'AWS::EC2::VPCEndpoint').map(([, r]) => JSON.stringify(r['Properties']['ServiceName']));
+    for (const service of ['ecr.api', 'ecr.dkr', '.logs', 'secretsmanager', '.ecs"', '.s3'])
+      expect(
+        services.some((s) => s.includes(service)),
+        service,
+      ).toBe(true);
+    expect(resources(ecsProd.json, 'AWS::EC2::NatGateway')).toEqual([]);
+  });
+
+  it('starts the pinned sweeper revision every minute, with a role of its own', () => {
+    const stack = ecsProd.stack;
+    const [[, schedule]] = resources(ecsProd.json, 'AWS::Scheduler::Schedule') as [[string, Json]];
+    const target = schedule['Properties']['Target'] as Json;
+    expect(schedule['Properties']['ScheduleExpression']).toBe('rate(1 minute)');
+    // The Ref of a task definition is its ARN with the revision: the schedule runs exactly that one.
+    expect(target['EcsParameters']['TaskDefinitionArn']).toEqual({ Ref: logicalId(stack, stack.useCaseTasks!.sweeper) });
+    expect(target['EcsParameters']['NetworkConfiguration']['AwsvpcConfiguration']['AssignPublicIp']).toBe('DISABLED');
+    const schedulerRole = stack.getLogicalId(stack.useCaseTasks!.node.findChild('SchedulerRole').node.defaultChild as never);
+    expect(target['RoleArn']).toEqual({ 'Fn::GetAtt': [schedulerRole, 'Arn'] });
+    expect(ecsProd.json['Resources'][schedulerRole]['Properties']['AssumeRolePolicyDocument']['Statement'][0]['Principal']).toEqual({
+      Service: 'scheduler.amazonaws.com',
+    });
+  });
+
+  it('migrates before the API, the sweeper schedule and their new versions: the services wait for the trigger', () => {
+    const [[trigger]] = resources(ecsProd.json, 'Custom::Trigger') as [[string, Json]];
+    const dependsOn = (id: string) => ([] as string[]).concat(ecsProd.json['Resources'][id]['DependsOn'] ?? []);
+    const stack = ecsProd.stack;
+    expect(dependsOn(logicalId(stack, stack.api.service))).toContain(trigger);
+    expect(dependsOn(logicalId(stack, stack.useCaseTasks!.schedule))).toContain(trigger);
+    const handler = ecsProd.json['Resources'][logicalId(stack, stack.migration.node.findChild('Handler'))]['Properties'] as Json;
+    expect(handler['Environment']['Variables']['TASK_DEFINITION']).toEqual({ Ref: logicalId(stack, stack.migration.taskDefinition) });
+  });
+
+  it('serves the API behind the load balancer with readiness health checks, a rolling-back breaker and two scaling policies', () => {
+    const t = ecsProd.template;
+    t.hasResourceProperties('AWS::ElasticLoadBalancingV2::TargetGroup', { HealthCheckPath: '/health/ready', TargetType: 'ip' });
+    t.hasResourceProperties('AWS::ECS::Service', {
+      DeploymentConfiguration: Match.objectLike({ DeploymentCircuitBreaker: { Enable: true, Rollback: true } }),
+      LoadBalancers: Match.anyValue(),
+    });
+    t.resourcePropertiesCountIs('AWS::ApplicationAutoScaling::ScalingPolicy', Match.objectLike({ PolicyType: 'TargetTrackingScaling' }), 2);
+    t.hasResourceProperties('AWS::RDS::DBInstance', {
+      StorageEncrypted: true,
+      DeletionProtection: true,
+      MultiAZ: true,
+      BackupRetentionPeriod: 14,
+    });
+  });
+});
+
+describe('EVENT_BUS=bullmq, dev: workers and Redis instead of use-case tasks', () => {
+  it('runs always-on workers and Redis over TLS, and launches no task', () => {
+    const families = [...taskDefinitionsByFamily(bullmqDev.json).keys()].sort();
+    expect(families).toEqual(['dev-saga-api', 'dev-saga-migrate', 'dev-saga-worker']);
+    const worker = taskDefinitionsByFamily(bullmqDev.json).get('dev-saga-worker')!.props;
+    expect(containerOf(worker)['Command']).toEqual(['node', 'dist/entrypoints/worker.js']);
+    expect(envOf(worker).get('EVENT_BUS')).toBe('bullmq');
+    bullmqDev.template.hasResourceProperties('AWS::ElastiCache::ReplicationGroup', {
+      TransitEncryptionEnabled: true,
+      AtRestEncryptionEnabled: true,
+    });
+    for (const [family, { props }] of taskDefinitionsByFamily(bullmqDev.json))
+      expect((containerOf(props)['Secrets'] as Json[]).map((s) => s['Name']).sort(), family).toEqual(['DATABASE_URL', 'REDIS_URL']);
+    const runTask = policyStatements(bullmqDev.json).filter((s) => actionsOf(s.statement).includes('ecs:RunTask'));
+    expect(runTask.flatMap((s) => resourcesOf(s.statement).map(familyOfResource))).toEqual(['dev-saga-migrate']);
+    expect(resources(bullmqDev.json, 'AWS::Scheduler::Schedule')).toEqual([]);
+    // dev: one NAT gateway instead of five interface endpoints; no deletion protection.
+    expect(resources(bullmqDev.json, 'AWS::EC2::NatGateway')).toHaveLength(1);
+    bullmqDev.template.hasResourceProperties('AWS::RDS::DBInstance', { DeletionProtection: false, MultiAZ: false });
+  });
+});
+
+describe('alarms, from the log lines the system writes', () => {
+  it('filters on messages the messaging code really logs, and alarms to the SNS topic', () => {
+    const source = readdirSync('src/shared/infrastructure/messaging', { recursive: true, encoding: 'utf8' })
+      .filter((f) => f.endsWith('.ts'))
+      .map((f) => readFileSync(join('src/shared/infrastructure/messaging', f), 'utf8'))
+      .join('\n');
+    const filters = resources(ecsProd.json, 'AWS::Logs::MetricFilter').map(([, r]) => r['Properties'] as Json);
+    expect(filters.length).toBe(Object.keys(LOG_METRICS).length * 2);
+    for (const filter of filters) {
+      const messages = [...(filter['FilterPattern'] as string).matchAll(/\$\.msg = "([^"]+)"/g)].map((m) => m[1]!);
+      expect(messages.length).toBeGreaterThan(0);
+      for (const message of messages) expect(source, message).toContain(`'${message}'`);
+    }
+    expect(source).toContain('oldestPendingAgeMs');
+    const alarms = resources(ecsProd.json, 'AWS::CloudWatch::Alarm').map(([, r]) => r['Properties'] as Json);
+    const names = alarms.map((a) => a['MetricName']).sort();
+    expect(names).toEqual(
+      [
+        'CPUUtilization',
+        'DatabaseConnections',
+        'DeadLetters',
+        'HTTPCode_ELB_5XX_Count',
+        'HTTPCode_Target_5XX_Count',
+        'LaunchBreakerOpened',
+        'OldestPendingAgeMs',
+        'TaskStartFailures',
+      ].sort(),
+    );
+    for (const alarm of alarms) expect(alarm['AlarmActions']).toEqual([{ Ref: expect.stringMatching(/^AlarmsTopic/) }]);
+    const deadLetters = alarms.find((a) => a['MetricName'] === 'DeadLetters')!;
+    expect([deadLetters['Threshold'], deadLetters['ComparisonOperator']]).toEqual([0, 'GreaterThanThreshold']);
+  });
+});
+
+describe('cdk-nag and CDK annotations', () => {
+  it.each([
+    ['EVENT_BUS=ecs prod', () => ecsProd],
+    ['EVENT_BUS=bullmq dev', () => bullmqDev],
+  ])('%s: no unacknowledged AwsSolutions error or warning, no CDK error or warning', (_name, get) => {
+    const { stack } = get();
+    const report = new AwsSolutionsChecks().validateScope(stack);
+    expect(
+      report.violations.map((v) => `${v.ruleName} (${v.severity}) at ${v.violatingResources.map((r) => r.constructPath).join(', ')}`),
+    ).toEqual([]);
+    const annotations = Annotations.fromStack(stack);
+    expect(annotations.findError('*', Match.anyValue())).toEqual([]);
+    expect(annotations.findWarning('*', Match.anyValue())).toEqual([]);
+  });
+
+  it('gives every acknowledgement a written reason', () => {
+    for (const { stack } of [ecsProd, bullmqDev]) {
+      const acknowledged = stack.node
+        .findAll()
+        .flatMap((c) =>
+          c.node.metadata.filter((m) => m.type === 'aws:cdk:acknowledged-rules').map((m) => m.data as Record<string, string>),
+        );
+      expect(acknowledged.length).toBeGreaterThan(5);
+      for (const entry of acknowledged) for (const [id, reason] of Object.entries(entry)) expect(reason.length, id).toBeGreaterThan(30);
+    }
+  });
+});
