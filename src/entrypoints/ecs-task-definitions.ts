@@ -145,13 +145,43 @@ export function writeTaskDefinitions(dir = DEPLOY_DIR): string[] {
   return [...names];
 }
 
+/**
+ * `--render DIR`: every definition ready for `aws ecs register-task-definition`, the placeholders
+ * and the launch settings taken from the environment (what the manual jq step used to do).
+ * SAGA_STYLE defaults to choreography and ECS_LAUNCH_TYPE to FARGATE; the others are required.
+ */
+export function renderFromEnvironment(dir: string, env: NodeJS.ProcessEnv = process.env): string[] {
+  const defaults: Partial<Record<string, string>> = { SAGA_STYLE: 'choreography', ECS_LAUNCH_TYPE: 'FARGATE' };
+  const value = (name: string) => env[name] || defaults[name];
+  const missing = [...PLACEHOLDERS, ...LAUNCH_SETTINGS].filter((name) => !value(name));
+  if (missing.length > 0) throw new Error(`--render needs ${missing.join(', ')} in the environment`);
+  const values = Object.fromEntries(PLACEHOLDERS.map((name) => [name, value(name)!])) as Record<(typeof PLACEHOLDERS)[number], string>;
+  const settings = Object.fromEntries(LAUNCH_SETTINGS.map((name) => [name, value(name)!])) as LaunchSettings;
+  mkdirSync(dir, { recursive: true });
+  return generateTaskDefinitions().map((def) => {
+    const file = join(dir, `${def.family}.json`);
+    writeFileSync(file, render(renderForRegistration(def, values, settings)));
+    return file;
+  });
+}
+
 const invokedDirectly = process.argv[1] !== undefined && import.meta.url === pathToFileURL(resolve(process.argv[1])).href;
 if (invokedDirectly) {
   exitWithHelpIfAsked(
     process.argv.slice(2),
-    "usage: ecs-task-definitions [--check]\n  writes deploy/ecs/*.json from the modules' routes; --check exits 1 if deploy/ecs is out of date",
+    "usage: ecs-task-definitions [--check | --render DIR]\n  writes deploy/ecs/*.json from the modules' routes; --check exits 1 if deploy/ecs is out of date;\n  --render DIR writes them ready to register, filled from IMAGE, TASK_ROLE_ARN, EXECUTION_ROLE_ARN,\n  DATABASE_URL_SECRET_ARN, AWS_REGION, ECS_CLUSTER, ECS_SUBNETS, ECS_SECURITY_GROUPS (SAGA_STYLE, ECS_LAUNCH_TYPE)",
   );
-  if (process.argv.includes('--check')) {
+  const renderAt = process.argv.indexOf('--render');
+  if (renderAt >= 0) {
+    try {
+      const dir = process.argv[renderAt + 1];
+      if (dir === undefined || dir.startsWith('-')) throw new Error('--render needs a directory to write to');
+      process.stdout.write(`${renderFromEnvironment(dir).join('\n')}\n`);
+    } catch (error) {
+      process.stderr.write(`${(error as Error).message}\n`);
+      process.exit(1);
+    }
+  } else if (process.argv.includes('--check')) {
     const problems = staleTaskDefinitions();
     if (problems.length > 0) {
       process.stderr.write(
