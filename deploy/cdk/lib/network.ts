@@ -1,4 +1,4 @@
-import { RemovalPolicy } from 'aws-cdk-lib';
+import { RemovalPolicy, Validations } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
@@ -68,13 +68,23 @@ export class Network extends Construct {
 
   private importVpc(settings: DeploySettings): ec2.IVpc {
     const vpc = settings.importedVpc!;
-    return ec2.Vpc.fromVpcAttributes(this, 'Vpc', {
+    const routeTables = vpc.privateRouteTableIds.length > 0;
+    if (settings.egress === 'endpoints' && !routeTables)
+      throw new Error('egress=endpoints in an imported VPC needs context privateRouteTableIds (the S3 gateway endpoint is a route)');
+    const imported = ec2.Vpc.fromVpcAttributes(this, 'Vpc', {
       vpcId: vpc.vpcId,
       vpcCidrBlock: vpc.vpcCidr,
       availabilityZones: [...vpc.availabilityZones],
       privateSubnetIds: [...vpc.privateSubnetIds],
       publicSubnetIds: [...vpc.publicSubnetIds],
+      ...(routeTables ? { privateSubnetRouteTableIds: [...vpc.privateRouteTableIds] } : {}),
     });
+    Validations.of(imported).acknowledge({
+      id: '@aws-cdk/aws-ec2:noSubnetRouteTableId',
+      reason:
+        'the app reads the route tables of an imported VPC only for the S3 gateway endpoint (egress=endpoints), which requires privateRouteTableIds',
+    });
+    return imported;
   }
 
   /**

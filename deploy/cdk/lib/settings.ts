@@ -17,6 +17,8 @@ export interface ImportedVpc {
   readonly availabilityZones: readonly string[];
   readonly privateSubnetIds: readonly string[];
   readonly publicSubnetIds: readonly string[];
+  /** Needed only to add the S3 gateway endpoint (`egress=endpoints`) to an imported VPC. */
+  readonly privateRouteTableIds: readonly string[];
 }
 
 export interface DeploySettings {
@@ -94,11 +96,12 @@ function importedVpc(raw: Raw): ImportedVpc | undefined {
     privateSubnetIds: list(raw, 'privateSubnetIds'),
     publicSubnetIds: list(raw, 'publicSubnetIds'),
   };
+  const routeTables = list(raw, 'privateRouteTableIds');
   const missing = Object.entries(vpc).filter(([, v]) => v === '' || (Array.isArray(v) && v.length === 0));
   if (missing.length > 0) throw new Error(`an imported VPC (vpcId) also needs context ${missing.map(([k]) => k).join(', ')}`);
   if (vpc.privateSubnetIds.length !== vpc.availabilityZones.length || vpc.publicSubnetIds.length !== vpc.availabilityZones.length)
     throw new Error('an imported VPC needs one private and one public subnet per availability zone, in the same order');
-  return vpc;
+  return { ...vpc, privateRouteTableIds: routeTables };
 }
 
 /** Reads and validates the context; the environment name sets the defaults. */

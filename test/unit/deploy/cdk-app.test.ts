@@ -8,7 +8,9 @@ import { DEPLOY_DIR, LAUNCH_SETTINGS } from '../../../src/entrypoints/ecs-task-d
 import { buildApp, committedContext } from '../../../deploy/cdk/lib/app.js';
 import { LOG_METRICS } from '../../../deploy/cdk/lib/alarms.js';
 import type { SagaStack } from '../../../deploy/cdk/lib/saga-stack.js';
+import { connectionPlan } from '../../../deploy/cdk/lib/connections.js';
 import { activeUseCases, launchableBy } from '../../../deploy/cdk/lib/use-cases.js';
+import { maxEcsTasks, taskConnections, type Config } from '../../../src/shared/infrastructure/config/config.js';
 
 /**
  * The CDK app (deploy/cdk), synthesized offline for two deployments and checked the way a
@@ -127,18 +129,33 @@ function logicalId(stack: SagaStack, construct: { node: { defaultChild?: unknown
 }
 
 const ECS_PROD = { env: 'prod', eventBus: 'ecs', sagaStyle: 'choreography' };
+/** The other branches: Aurora, orchestration, HTTPS, an imported VPC that brings its own egress. */
+const AURORA_IMPORTED = {
+  env: 'prod',
+  eventBus: 'ecs',
+  sagaStyle: 'orchestration',
+  database: 'aurora',
+  certificateArn: 'arn:aws:acm:us-east-1:123456789012:certificate/0a1b2c3d-0000-4000-8000-000000000000',
+  vpcId: 'vpc-0123456789abcdef0',
+  vpcCidr: '10.20.0.0/16',
+  availabilityZones: 'us-east-1a,us-east-1b',
+  privateSubnetIds: 'subnet-0123456789abcdef0,subnet-0123456789abcdef1',
+  publicSubnetIds: 'subnet-0123456789abcdef2,subnet-0123456789abcdef3',
+};
 const BULLMQ_DEV = { env: 'dev', eventBus: 'bullmq', sagaStyle: 'orchestration' };
 
 let ecsProd: Synthesized;
 let bullmqDev: Synthesized;
+let auroraImported: Synthesized;
 
 beforeAll(() => {
   ecsProd = synth(ECS_PROD);
   bullmqDev = synth(BULLMQ_DEV);
+  auroraImported = synth(AURORA_IMPORTED);
 }, 120_000);
 
 afterAll(() => {
-  for (const s of [ecsProd, bullmqDev]) if (s) rmSync(s.outdir, { recursive: true, force: true });
+  for (const s of [ecsProd, bullmqDev, auroraImported]) if (s) rmSync(s.outdir, { recursive: true, force: true });
 });
 
 describe('EVENT_BUS=ecs, prod: the task definitions are deploy/ecs, registered', () => {
@@ -408,6 +425,52 @@ describe('EVENT_BUS=bullmq, dev: workers and Redis instead of use-case tasks', (
   });
 });
 
+describe('the other branches: Aurora, orchestration, HTTPS, an imported VPC', () => {
+  it('serves HTTPS with a redirect, runs Aurora encrypted, creates no network of its own, launches the orchestration use cases', () => {
+    const t = auroraImported.template;
+    t.hasResourceProperties('AWS::ElasticLoadBalancingV2::Listener', { Protocol: 'HTTPS', Port: 443 });
+    t.hasResourceProperties('AWS::ElasticLoadBalancingV2::Listener', {
+      Protocol: 'HTTP',
+      Port: 80,
+      DefaultActions: [Match.objectLike({ Type: 'redirect' })],
+    });
+    t.hasResourceProperties('AWS::RDS::DBCluster', { StorageEncrypted: true, DeletionProtection: true, Engine: 'aurora-postgresql' });
+    for (const type of ['AWS::EC2::VPC', 'AWS::EC2::NatGateway', 'AWS::EC2::VPCEndpoint'])
+      expect(resources(auroraImported.json, type), type).toEqual([]);
+    const api = taskDefinitionsByFamily(auroraImported.json).get('saga-api')!.props;
+    expect(envOf(api).get('SAGA_STYLE')).toBe('orchestration');
+    expect(JSON.stringify(envOf(api).get('ECS_SUBNETS'))).toContain('subnet-0123456789abcdef0');
+    const launched = policyStatements(auroraImported.json)
+      .filter((s) => actionsOf(s.statement).includes('ecs:RunTask'))
+      .flatMap((s) => resourcesOf(s.statement).map(familyOfResource));
+    expect([...new Set(launched)].sort()).toEqual([
+      'customer-release-credit',
+      'customer-reserve-credit',
+      'order-place-order-saga',
+      'saga-migrate',
+      'saga-sweeper',
+    ]);
+  });
+});
+
+describe("the connection arithmetic is the application's", () => {
+  it('leaves the tasks what maxEcsTasks computes from the same settings, and refuses a budget without a task per active use case', () => {
+    for (const { stack } of [ecsProd, auroraImported]) {
+      const plan = stack.connections;
+      const config = {
+        DB_CONNECTION_BUDGET: plan.budget,
+        DB_LONG_LIVED_PROCESSES: plan.longLivedProcesses,
+        DB_POOL_SIZE: stack.settings.dbPoolSize,
+        TASK_CONCURRENCY: stack.settings.taskConcurrency,
+      } as Config;
+      expect(plan.maxTasks).toBe(maxEcsTasks(config, 2));
+      expect(plan.perTask).toBe(taskConnections(config));
+      expect(plan.maxTasks).toBeGreaterThanOrEqual(activeUseCases(stack.settings.sagaStyle).length);
+    }
+    expect(() => connectionPlan({ ...ecsProd.stack.settings, apiMaxTasks: 6 }, 2, 5, 160)).toThrow(/connection budget 160 is too small/);
+  });
+});
+
 describe('alarms, from the log lines the system writes', () => {
   it('filters on messages the messaging code really logs, and alarms to the SNS topic', () => {
     const source = readdirSync('src/shared/infrastructure/messaging', { recursive: true, encoding: 'utf8' })
@@ -446,6 +509,7 @@ describe('cdk-nag and CDK annotations', () => {
   it.each([
     ['EVENT_BUS=ecs prod', () => ecsProd],
     ['EVENT_BUS=bullmq dev', () => bullmqDev],
+    ['Aurora, orchestration, HTTPS, imported VPC', () => auroraImported],
   ])('%s: no unacknowledged AwsSolutions error or warning, no CDK error or warning', (_name, get) => {
     const { stack } = get();
     const report = new AwsSolutionsChecks().validateScope(stack);
