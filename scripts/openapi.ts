@@ -16,6 +16,8 @@ import { ALL_MODULES } from '../src/entrypoints/all-modules.js';
 import { API_TITLE, packageVersion } from '../src/entrypoints/bootstrap.js';
 import { DeliveryAdministration, registerAdminRoutes } from '../src/entrypoints/http/admin.routes.js';
 import { createHttpServer } from '../src/entrypoints/http/http-server.js';
+import { apiSecurityFrom, httpLimitsFrom } from '../src/entrypoints/http/security/security-config.js';
+import { loadConfig } from '../src/shared/infrastructure/config/config.js';
 import { createLogger } from '../src/shared/infrastructure/logging/logger.js';
 
 /** Routes only capture their handlers: nothing is resolved until a request arrives, and none does. */
@@ -23,10 +25,19 @@ const UNUSED_CONTAINER = { get: () => ({}) } as unknown as Container;
 
 export async function openApiDocument(): Promise<unknown> {
   const logger = createLogger({ level: 'silent' });
-  const app = await createHttpServer({ logger, bodyLimit: 1, readiness: [], title: API_TITLE, version: packageVersion() });
+  const config = loadConfig({});
+  const app = await createHttpServer({
+    logger,
+    bodyLimit: 1,
+    readiness: [],
+    title: API_TITLE,
+    version: packageVersion(),
+    // Each operation's security comes from its route's declared access, whatever the mode.
+    security: apiSecurityFrom(config),
+    limits: httpLimitsFrom(config),
+  });
   for (const m of ALL_MODULES) m.registerRoutes?.(app, UNUSED_CONTAINER);
-  // Token mode: what production serves when the /admin routes exist at all.
-  registerAdminRoutes(app, { access: { mode: 'token', token: 'unused' }, administration: new DeliveryAdministration([]), logger });
+  registerAdminRoutes(app, { administration: new DeliveryAdministration([]), logger });
   await app.ready();
   const document = app.swagger();
   await app.close();

@@ -1,4 +1,5 @@
-import { baseLogger, configOrExit, createApi, monolithOrExit, onShutdown } from './bootstrap.js';
+import { baseLogger, configOrExit, createApi, monolithOrExit, onShutdown, orExit } from './bootstrap.js';
+import { apiSecurityFrom } from './http/security/security-config.js';
 
 /**
  * Production API: HTTP and the relay of the outbox rows it writes. No workers (use cases run as
@@ -11,6 +12,8 @@ if (!config.DATABASE_URL) {
   logger.fatal('DATABASE_URL is required');
   process.exit(78);
 }
+// Before any connection: production refuses to start without a complete AUTH_* configuration.
+const security = orExit(() => apiSecurityFrom(config));
 const runtime = await monolithOrExit({ config, logger, databaseUrl: config.DATABASE_URL, redisUrl: config.REDIS_URL });
 const pending = await runtime.pendingMigrations();
 if (pending.length > 0) {
@@ -19,7 +22,7 @@ if (pending.length > 0) {
   process.exit(1);
 }
 runtime.startRelay();
-const app = await createApi(runtime);
+const app = await createApi(runtime, security);
 await app.listen({ host: config.HOST, port: config.PORT });
 logger.info({ port: config.PORT, eventBus: config.EVENT_BUS, sagaStyle: config.SAGA_STYLE }, 'api ready');
 

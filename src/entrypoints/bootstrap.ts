@@ -3,7 +3,9 @@ import type { FastifyInstance } from 'fastify';
 import { ConfigError, loadConfig, type Config } from '../shared/infrastructure/config/config.js';
 import type { ModuleDefinition } from '../shared/infrastructure/composition/module-definition.js';
 import { Runtime } from './composition/runtime.js';
-import { adminAccess, DeliveryAdministration, registerAdminRoutes } from './http/admin.routes.js';
+import { DeliveryAdministration, registerAdminRoutes } from './http/admin.routes.js';
+import type { ApiSecurity } from './http/security/api-security.js';
+import { apiSecurityFrom, httpLimitsFrom } from './http/security/security-config.js';
 import { createHttpServer } from './http/http-server.js';
 import { createLogger, type Logger } from '../shared/infrastructure/logging/logger.js';
 import { createTransport } from './composition/transports.js';
@@ -11,9 +13,10 @@ import { DeliveryLag, SagaAdmission } from '../shared/infrastructure/messaging/d
 import type { DeliveryTransport } from '../shared/infrastructure/messaging/transport.js';
 import { ALL_INBOXES, ALL_MODULES } from './all-modules.js';
 
-export function configOrExit(env: Record<string, string | undefined> = process.env): Config {
+/** Exits 78 with the message of a ConfigError `make` throws (a setting named and refused). */
+export function orExit<T>(make: () => T): T {
   try {
-    return loadConfig(env);
+    return make();
   } catch (error) {
     if (error instanceof ConfigError) {
       process.stderr.write(`${error.message}\n`);
@@ -21,6 +24,10 @@ export function configOrExit(env: Record<string, string | undefined> = process.e
     }
     throw error;
   }
+}
+
+export function configOrExit(env: Record<string, string | undefined> = process.env): Config {
+  return orExit(() => loadConfig(env));
 }
 
 export function packageVersion(): string {
@@ -83,10 +90,15 @@ const ADMISSION_REFRESH_MS = 250;
 /** The OpenAPI document's title. */
 export const API_TITLE = 'Order & credit saga API';
 
-/** The HTTP API over a runtime: every hosted module's routes, health checks on PostgreSQL and the transport. */
-export async function createApi(runtime: Runtime): Promise<FastifyInstance> {
+/**
+ * The HTTP API over a runtime: every hosted module's routes, health checks on PostgreSQL and the
+ * transport, behind `security` (default: from the runtime's configuration, see apiSecurityFrom).
+ */
+export async function createApi(runtime: Runtime, security?: ApiSecurity): Promise<FastifyInstance> {
   const app = await createHttpServer({
     logger: runtime.logger,
+    security: security ?? apiSecurityFrom(runtime.config),
+    limits: httpLimitsFrom(runtime.config),
     bodyLimit: runtime.config.BODY_LIMIT_BYTES,
     title: API_TITLE,
     version: packageVersion(),
@@ -110,7 +122,6 @@ export async function createApi(runtime: Runtime): Promise<FastifyInstance> {
   });
   for (const m of runtime.modules) m.definition.registerRoutes?.(app, m.container);
   registerAdminRoutes(app, {
-    access: adminAccess(runtime.config),
     administration: new DeliveryAdministration(
       runtime.modules.map((m) => ({ db: m.db, useCases: m.definition.inbox.routes.map((r) => r.useCase) })),
     ),

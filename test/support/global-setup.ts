@@ -85,6 +85,9 @@ export default async function setup(): Promise<() => Promise<void>> {
   process.env.BULLMQ_PREFIX = bullmqPrefix;
   process.env.NODE_ENV = 'test';
   process.env.LOG_LEVEL ||= 'silent';
+  // Tests place orders far faster than a client may; the security tests turn the limits on themselves.
+  process.env.RATE_LIMIT_MAX ||= '0';
+  process.env.RATE_LIMIT_SAGA_MAX ||= '0';
 
   return async () => {
     const clones = await listDatabases(endpoints.databaseUrl, `${databaseName}_`).catch(() => [] as string[]);

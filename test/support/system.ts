@@ -5,6 +5,7 @@ import type { Runtime } from '../../src/entrypoints/composition/runtime.js';
 import { createLogger, type Logger } from '../../src/shared/infrastructure/logging/logger.js';
 import type { DeliveryTransport } from '../../src/shared/infrastructure/messaging/transport.js';
 import { createApi, createMonolith } from '../../src/entrypoints/bootstrap.js';
+import type { ApiSecurity } from '../../src/entrypoints/http/security/api-security.js';
 import { cloneRunDatabase, uniquePrefix } from './databases.js';
 import { deleteKeysWithPrefix } from '../../src/dev/provisioning/redis.js';
 
@@ -27,6 +28,8 @@ export interface TestSystemOptions {
   readonly jobs?: boolean;
   /** Host only these modules (e.g. an Order side whose Customer side runs elsewhere, or not at all); default all. */
   readonly modules?: readonly ModuleDefinition[];
+  /** The API's authentication and rate limits; default: from the configuration (AUTH_MODE=off in tests). */
+  readonly security?: ApiSecurity;
   /** Log through this logger (e.g. one writing to a stream the test reads) instead of the configured one. */
   readonly logger?: Logger;
 }
@@ -61,7 +64,7 @@ export async function startTestSystem(options: TestSystemOptions = {}): Promise<
     runtime.startRelay();
   }
   if (options.jobs ?? options.consume !== false) runtime.startJobs();
-  const app = await createApi(runtime);
+  const app = await createApi(runtime, options.security);
   await app.ready();
   return {
     runtime,

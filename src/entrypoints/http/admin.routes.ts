@@ -1,18 +1,11 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyInstance } from 'fastify';
 import { ValidationError } from '../../shared/kernel/index.js';
-import type { Config } from '../../shared/infrastructure/config/config.js';
 import type { Logger } from '../../shared/infrastructure/logging/logger.js';
 import { listDeadLetters, redriveDeadLetters, type DeadLetter } from '../../shared/infrastructure/messaging/dead-letters.js';
 import type { ModuleDatabase } from '../../shared/infrastructure/persistence/module-database.js';
 import { quoteIdent } from '../../shared/infrastructure/persistence/messaging-tables.js';
-import {
-  BODY_PROBLEMS,
-  problem,
-  problemResponses,
-  PROBLEM_CONTENT_TYPE,
-  SERVER_PROBLEMS,
-} from '../../shared/infrastructure/http/problem.js';
+import { BODY_PROBLEMS, problemResponses, SERVER_PROBLEMS } from '../../shared/infrastructure/http/problem.js';
+import { requires } from '../../shared/infrastructure/http/route-config.js';
 import { documentLimit, limitSchema, parseLimit, uuidSchema } from '../../shared/infrastructure/http/schemas.js';
 
 /** A module's inbox as the operators see it: its database and the use cases it declares. */
@@ -206,45 +199,16 @@ async function schemaStats(inbox: AdministeredInbox): Promise<SchemaDeliveryStat
   };
 }
 
-/** The OpenAPI security scheme of the /admin routes' bearer token. */
-export const ADMIN_SECURITY_SCHEME = 'adminToken';
-
-/** Who may call the /admin routes. */
-export type AdminAccess = { readonly mode: 'token'; readonly token: string } | { readonly mode: 'open' } | { readonly mode: 'disabled' };
-
-/** With ADMIN_TOKEN, a bearer token guards the routes; without it they exist only outside production. */
-export function adminAccess(config: Pick<Config, 'ADMIN_TOKEN' | 'NODE_ENV'>): AdminAccess {
-  if (config.ADMIN_TOKEN) return { mode: 'token', token: config.ADMIN_TOKEN };
-  return config.NODE_ENV === 'production' ? { mode: 'disabled' } : { mode: 'open' };
-}
-
 export interface AdminRouteOptions {
-  readonly access: AdminAccess;
   readonly administration: DeliveryAdministration;
   readonly logger: Logger;
   /** Signals re-driven deliveries at once instead of at the sweeper's next pass. */
   readonly onRedriven?: () => Promise<unknown>;
 }
 
-// Digests have one length whatever the input, so comparing them leaks neither content nor length.
-const digest = (value: string): Buffer => createHash('sha256').update(value, 'utf8').digest();
-
-function bearerGuard(token: string) {
-  const expected = digest(token);
-  return async (request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply | undefined> => {
-    const presented = /^Bearer +(\S+) *$/i.exec(request.headers.authorization ?? '')?.[1];
-    if (presented !== undefined && timingSafeEqual(digest(presented), expected)) return undefined;
-    return reply
-      .status(401)
-      .header('www-authenticate', 'Bearer realm="admin"')
-      .type(PROBLEM_CONTENT_TYPE)
-      .send({
-        ...problem(401, 'UNAUTHORIZED', 'The admin routes need the header "Authorization: Bearer <ADMIN_TOKEN>"'),
-        title: 'Unauthorized',
-        instance: request.url,
-      });
-  };
-}
+/** Every admin route: a token with the `admin` scope, or ADMIN_TOKEN (break-glass). */
+const ADMIN = requires('admin');
+const AUTH_NOTE = ' Needs a token with the `admin` scope, or ADMIN_TOKEN.';
 
 const deadLetterSchema = {
   type: 'object',
@@ -320,50 +284,23 @@ const statsSchema = {
 
 const USE_CASE = { type: 'string', pattern: '^[a-z][a-z0-9-]*(\\.[a-z][a-z0-9-]*)+$', maxLength: 200 } as const;
 
-/**
- * Operators' routes: dead letters across every hosted module (list and re-drive) and delivery
- * statistics. Nothing is registered when access is disabled (production without ADMIN_TOKEN).
- */
-/** What every admin route shares: the bearer guard and how the document describes it. */
-interface AdminRouteContext {
-  readonly guard: { onRequest?: ReturnType<typeof bearerGuard> };
-  readonly auth: string;
-  readonly security: Array<Record<string, string[]>>;
-  readonly unauthorized: number[];
-}
-
-/**
- * Operators' routes: dead letters across every hosted module (list and re-drive) and delivery
- * statistics. Nothing is registered when access is disabled (production without ADMIN_TOKEN).
- */
+/** Operators' routes: dead letters across every hosted module (list and re-drive) and delivery statistics. */
 export function registerAdminRoutes(app: FastifyInstance, options: AdminRouteOptions): void {
-  const { access } = options;
-  if (access.mode === 'disabled') return;
-  const token = access.mode === 'token';
-  const ctx: AdminRouteContext = {
-    guard: token ? { onRequest: bearerGuard(access.token) } : {},
-    auth: token ? ' Needs "Authorization: Bearer <ADMIN_TOKEN>".' : '',
-    // The document names the token scheme that createHttpServer declares (ADMIN_SECURITY_SCHEME).
-    security: token ? [{ [ADMIN_SECURITY_SCHEME]: [] }] : [],
-    unauthorized: token ? [401] : [],
-  };
-  listDeadLettersRoute(app, options, ctx);
-  redriveRoute(app, options, ctx);
-  statsRoute(app, options, ctx);
+  listDeadLettersRoute(app, options);
+  redriveRoute(app, options);
+  statsRoute(app, options);
 }
 
-function listDeadLettersRoute(app: FastifyInstance, options: AdminRouteOptions, ctx: AdminRouteContext): void {
+function listDeadLettersRoute(app: FastifyInstance, options: AdminRouteOptions): void {
   app.get<{ Querystring: { useCase?: string; limit?: string } }>(
     '/admin/dead-letters',
     {
-      ...ctx.guard,
-      config: { swaggerTransform: documentLimit(MAX_DEAD_LETTER_LIMIT, DEFAULT_DEAD_LETTER_LIMIT) },
+      config: { ...ADMIN, swaggerTransform: documentLimit(MAX_DEAD_LETTER_LIMIT, DEFAULT_DEAD_LETTER_LIMIT) },
       schema: {
         operationId: 'listDeadLetters',
-        security: ctx.security,
         tags: ['admin'],
         summary: 'Dead-lettered deliveries of every hosted module, most recently dead first',
-        description: `Each names its use case, message, attempts, error code and reason.${ctx.auth}`,
+        description: `Each names its use case, message, attempts, error code and reason.${AUTH_NOTE}`,
         querystring: {
           type: 'object',
           additionalProperties: false,
@@ -374,7 +311,7 @@ function listDeadLettersRoute(app: FastifyInstance, options: AdminRouteOptions, 
         },
         response: {
           200: { type: 'object', required: ['items'], properties: { items: { type: 'array', items: deadLetterSchema } } },
-          ...problemResponses([400, ...ctx.unauthorized, 422, ...SERVER_PROBLEMS]),
+          ...problemResponses([400, 422, ...SERVER_PROBLEMS]),
         },
       },
     },
@@ -387,17 +324,16 @@ function listDeadLettersRoute(app: FastifyInstance, options: AdminRouteOptions, 
   );
 }
 
-function redriveRoute(app: FastifyInstance, options: AdminRouteOptions, ctx: AdminRouteContext): void {
+function redriveRoute(app: FastifyInstance, options: AdminRouteOptions): void {
   app.post<{ Body: RedriveFilter }>(
     '/admin/dead-letters/redrive',
     {
-      ...ctx.guard,
+      config: ADMIN,
       schema: {
         operationId: 'redriveDeadLetters',
-        security: ctx.security,
         tags: ['admin'],
         summary: 'Re-drive dead letters: back to pending with a fresh attempt budget',
-        description: `Name one message, one use case (both narrow each other), or {"all": true}.${ctx.auth}`,
+        description: `Name one message, one use case (both narrow each other), or {"all": true}.${AUTH_NOTE}`,
         body: {
           type: 'object',
           additionalProperties: false,
@@ -407,7 +343,7 @@ function redriveRoute(app: FastifyInstance, options: AdminRouteOptions, ctx: Adm
         },
         response: {
           200: { type: 'object', required: ['redriven'], properties: { redriven: { type: 'integer' } } },
-          ...problemResponses([...BODY_PROBLEMS, ...ctx.unauthorized, 422, ...SERVER_PROBLEMS]),
+          ...problemResponses([...BODY_PROBLEMS, 422, ...SERVER_PROBLEMS]),
         },
       },
     },
@@ -428,18 +364,17 @@ function redriveRoute(app: FastifyInstance, options: AdminRouteOptions, ctx: Adm
   );
 }
 
-function statsRoute(app: FastifyInstance, options: AdminRouteOptions, ctx: AdminRouteContext): void {
+function statsRoute(app: FastifyInstance, options: AdminRouteOptions): void {
   app.get(
     '/admin/deliveries/stats',
     {
-      ...ctx.guard,
+      config: ADMIN,
       schema: {
         operationId: 'getDeliveryStats',
-        security: ctx.security,
         tags: ['admin'],
         summary: 'Deliveries per schema and use case: counts by status, age of the oldest pending one',
-        description: `Also the outbox rows not relayed yet.${ctx.auth}`,
-        response: { 200: statsSchema, ...problemResponses([...ctx.unauthorized, ...SERVER_PROBLEMS]) },
+        description: `Also the outbox rows not relayed yet.${AUTH_NOTE}`,
+        response: { 200: statsSchema, ...problemResponses([...SERVER_PROBLEMS]) },
       },
     },
     async () => {

@@ -1,9 +1,16 @@
+import helmet from '@fastify/helmet';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify';
+import Fastify, {
+  LogController,
+  type FastifyBaseLogger,
+  type FastifyError,
+  type FastifyInstance,
+  type FastifyServerOptions,
+} from 'fastify';
 import { DomainError, isIsoCurrency, uuidv7 } from '../../shared/kernel/index.js';
 import { withLogContext, type Logger } from '../../shared/infrastructure/logging/logger.js';
-import { ADMIN_SECURITY_SCHEME } from './admin.routes.js';
+import { BEARER_SCHEME, registerApiSecurity, type ApiSecurity } from './security/api-security.js';
 import {
   problem,
   problemFromDomainError,
@@ -12,7 +19,8 @@ import {
   PROBLEM_CONTENT_TYPE,
   type Problem,
 } from '../../shared/infrastructure/http/problem.js';
-import '../../shared/infrastructure/http/route-config.js';
+import { PUBLIC, requires, SCOPES } from '../../shared/infrastructure/http/route-config.js';
+import { AccessDeniedError } from '../../shared/infrastructure/http/authorization.js';
 import { CURRENCY_FORMAT, SCHEMA_MEANINGS } from '../../shared/infrastructure/http/schemas.js';
 
 export interface ReadinessCheck {
@@ -25,8 +33,20 @@ export interface AdmissionCheck {
   check(): Promise<{ readonly overloaded: boolean; readonly lagMs: number; readonly retryAfterSeconds: number }>;
 }
 
+/** The Node server's bounds (HTTP_* settings): slow or idle clients are cut off, connections capped. */
+export interface HttpLimits {
+  readonly requestTimeoutMs: number;
+  readonly headersTimeoutMs: number;
+  readonly keepAliveTimeoutMs: number;
+  readonly maxConnections: number;
+  /** Fastify's trustProxy: which X-Forwarded-For hops give the client IP. */
+  readonly trustProxy: boolean | number | string[];
+}
+
 export interface HttpServerOptions {
   readonly logger: Logger;
+  readonly security: ApiSecurity;
+  readonly limits: HttpLimits;
   readonly admission?: AdmissionCheck;
   readonly bodyLimit: number;
   readonly readiness: readonly ReadinessCheck[];
@@ -64,6 +84,7 @@ function fieldName(pointer: string, context: string): string {
 /** Maps anything thrown by a route, a hook or Fastify itself to a problem+json response. */
 export function toProblem(error: unknown): Problem {
   if (error instanceof DomainError) return problemFromDomainError(error);
+  if (error instanceof AccessDeniedError) return problem(403, error.code, error.message);
   // `throw null` and `throw undefined` are legal JavaScript: they must still become a 500.
   const fastifyError = (error ?? {}) as Partial<FastifyError> & {
     validation?: Array<{ instancePath: string; message?: string; params?: Record<string, unknown> }>;
@@ -113,6 +134,34 @@ async function withTimeout(work: Promise<void>, ms: number): Promise<void> {
   }
 }
 
+/**
+ * Helmet's headers on every response. The policy lets /docs work (Swagger UI's scripts and styles
+ * are served from here; it sets inline styles and draws data: images) and nothing else: no
+ * third-party origin, no framing, no plugins.
+ */
+async function registerSecurityHeaders(app: FastifyInstance): Promise<void> {
+  await app.register(helmet, {
+    global: true,
+    contentSecurityPolicy: {
+      useDefaults: false,
+      directives: {
+        defaultSrc: ["'self'"],
+        baseUri: ["'self'"],
+        scriptSrc: ["'self'"],
+        styleSrc: ["'self'", "'unsafe-inline'"],
+        imgSrc: ["'self'", 'data:'],
+        fontSrc: ["'self'", 'data:'],
+        connectSrc: ["'self'"],
+        objectSrc: ["'none'"],
+        frameAncestors: ["'none'"],
+        formAction: ["'self'"],
+      },
+    },
+    // The API is called cross-origin by storefronts only through their own backends; no CORS here.
+    crossOriginResourcePolicy: { policy: 'same-origin' },
+  });
+}
+
 /** The OpenAPI document (/openapi.json) and its page (/docs), with the Problem schema every route refers to. */
 async function registerDocumentation(app: FastifyInstance, options: Pick<HttpServerOptions, 'title' | 'version'>): Promise<void> {
   app.addSchema(problemSchema);
@@ -122,8 +171,17 @@ async function registerDocumentation(app: FastifyInstance, options: Pick<HttpSer
       info: { title: options.title, version: options.version, license: { name: 'MIT', identifier: 'MIT' } },
       // Relative: the server that serves this document, whatever its host.
       servers: [{ url: '/', description: 'this server' }],
-      components: { securitySchemes: { [ADMIN_SECURITY_SCHEME]: { type: 'http', scheme: 'bearer', description: 'ADMIN_TOKEN' } } },
-      // Every route is public unless it says otherwise (the /admin routes with a token).
+      components: {
+        securitySchemes: {
+          [BEARER_SCHEME]: {
+            type: 'http',
+            scheme: 'bearer',
+            bearerFormat: 'JWT',
+            description: `An access token of the OpenID Connect provider (AUTH_ISSUER, AUTH_AUDIENCE) with the scopes the operation lists: ${SCOPES.join(', ')}; \`customer_id\` limits a token to one customer's orders. The /admin routes also take ADMIN_TOKEN (break-glass).`,
+          },
+        },
+      },
+      // Each operation lists its own requirement (from its route's config.access); none means public.
       security: [],
     },
     // Shared schemas by their $id (Problem), not swagger's def-0.
@@ -147,6 +205,7 @@ function registerHealthRoutes(app: FastifyInstance, readiness: readonly Readines
   app.get(
     '/health/live',
     {
+      config: PUBLIC,
       schema: {
         operationId: 'getLiveness',
         tags: ['health'],
@@ -161,6 +220,7 @@ function registerHealthRoutes(app: FastifyInstance, readiness: readonly Readines
   app.get(
     '/health/ready',
     {
+      config: PUBLIC,
       schema: {
         operationId: 'getReadiness',
         tags: ['health'],
@@ -246,6 +306,17 @@ export async function createHttpServer(options: HttpServerOptions): Promise<Fast
     logController: new LogController({ disableRequestLogging: true }),
     genReqId: () => uuidv7(),
     return503OnClosing: true,
+    // A hop count is valid at run time (proxy-addr); Fastify's types leave it out.
+    trustProxy: options.limits.trustProxy as FastifyServerOptions['trustProxy'],
+    requestTimeout: options.limits.requestTimeoutMs,
+    keepAliveTimeout: options.limits.keepAliveTimeoutMs,
+    // Node checks both timeouts every connectionsCheckingInterval (default 30 s): check every second,
+    // so a client sending its headers a byte at a time is cut off close to HTTP_HEADERS_TIMEOUT_MS.
+    http: {
+      headersTimeout: options.limits.headersTimeoutMs,
+      requestTimeout: options.limits.requestTimeoutMs,
+      connectionsCheckingInterval: 1_000,
+    },
     ajv: {
       customOptions: {
         removeAdditional: false,
@@ -258,6 +329,8 @@ export async function createHttpServer(options: HttpServerOptions): Promise<Fast
   });
   // Bodies are JSON only: Fastify's default text/plain parser would turn a 415 into a misleading 400.
   app.removeContentTypeParser('text/plain');
+  // More connections than this are refused by the kernel-facing server at once.
+  app.server.maxConnections = options.limits.maxConnections;
 
   app.addHook('onRequest', (request, _reply, done) => {
     withLogContext({ requestId: request.id }, done);
@@ -266,8 +339,6 @@ export async function createHttpServer(options: HttpServerOptions): Promise<Fast
     request.log.info({ method: request.method, url: request.url, status: reply.statusCode, ms: Math.round(reply.elapsedTime) }, 'request');
     done();
   });
-
-  if (options.admission) admitSagas(app, options.admission);
 
   app.setErrorHandler((error, request, reply) => {
     const body = { ...toProblem(error), instance: request.url };
@@ -281,9 +352,17 @@ export async function createHttpServer(options: HttpServerOptions): Promise<Fast
       .send({ ...problem(404, 'ROUTE_NOT_FOUND', `No route ${request.method} ${request.url.split('?')[0]}`), instance: request.url });
   });
 
+  await registerSecurityHeaders(app);
   await registerDocumentation(app, options);
+  // After the documentation's routes (public), before every other: each must declare its access.
+  const metrics = await registerApiSecurity(app, options.security, options.logger);
+  // After authorization: an unauthenticated caller learns nothing of the backlog.
+  if (options.admission) admitSagas(app, options.admission);
 
   registerHealthRoutes(app, options.readiness);
+  app.get('/metrics', { config: requires('admin'), schema: { hide: true } }, async (_request, reply) =>
+    reply.type(metrics.registry.contentType).send(await metrics.registry.metrics()),
+  );
 
   return app;
 }

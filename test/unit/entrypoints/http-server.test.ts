@@ -1,6 +1,9 @@
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createHttpServer, toProblem } from '../../../src/entrypoints/http/http-server.js';
+import { apiSecurityFrom, httpLimitsFrom } from '../../../src/entrypoints/http/security/security-config.js';
+import { loadConfig } from '../../../src/shared/infrastructure/config/config.js';
+import { PUBLIC } from '../../../src/shared/infrastructure/http/route-config.js';
 import { createLogger } from '../../../src/shared/infrastructure/logging/logger.js';
 import { ConcurrencyError, ConflictError, DomainError, NotFoundError, ValidationError } from '../../../src/shared/kernel/index.js';
 
@@ -58,10 +61,13 @@ describe('toProblem through a real server', () => {
       readiness: [],
       title: 'test',
       version: '0.0.0',
+      security: apiSecurityFrom(loadConfig({})),
+      limits: httpLimitsFrom(loadConfig({})),
     });
     app.post(
       '/things',
       {
+        config: PUBLIC,
         schema: {
           body: {
             type: 'object',
@@ -81,7 +87,7 @@ describe('toProblem through a real server', () => {
       },
       async () => ({ ok: true }),
     );
-    app.get('/boom', async () => {
+    app.get('/boom', { config: PUBLIC }, async () => {
       throw new Error('secret internals');
     });
     await app.ready();

@@ -64,6 +64,50 @@ export const configSchema = z.object({
    */
   ADMIN_TOKEN: z.string().min(16, 'use at least 16 characters').optional(),
 
+  /**
+   * How the API authenticates callers (docs/security.md): `jwt` verifies bearer tokens of an OpenID
+   * Connect provider; `off` lets every caller do everything and is refused in production.
+   * Default: jwt in production, off elsewhere.
+   */
+  AUTH_MODE: z.enum(['jwt', 'off']).optional(),
+  /** The `iss` every token must carry. */
+  AUTH_ISSUER: z.string().min(1).optional(),
+  /** The `aud` every token must carry (one of its audiences). */
+  AUTH_AUDIENCE: z.string().min(1).optional(),
+  /** The provider's JWKS document; keys are cached and fetched again for an unknown `kid`. */
+  AUTH_JWKS_URL: url(['https:', 'http:']).optional(),
+  /** A PEM public key (SPKI) instead of AUTH_JWKS_URL. */
+  AUTH_PUBLIC_KEY: z.string().min(1).optional(),
+  /** Leeway for `exp` and `nbf` between this clock and the issuer's. */
+  AUTH_CLOCK_TOLERANCE_S: int(30, 0, 300),
+  /** A JWKS fetch that has not answered after this fails (the request gets 401, the next one tries again). */
+  AUTH_JWKS_TIMEOUT_MS: int(3_000, 100, 30_000),
+  /** After a JWKS fetch, a token with an unknown `kid` fetches it again only after this (a flood of made-up kids costs the issuer one fetch per period). */
+  AUTH_JWKS_COOLDOWN_MS: int(30_000, 0, 3_600_000),
+  /** Verified tokens remembered (until they expire), so a client's repeated token is verified once. 0: none. */
+  AUTH_TOKEN_CACHE_SIZE: int(10_000, 0, 1_000_000),
+
+  /** Requests per RATE_LIMIT_WINDOW_MS per caller (token subject, else client IP); 0 turns rate limiting off. */
+  RATE_LIMIT_MAX: int(600, 0, 1_000_000),
+  /** The stricter limit of the routes that start a saga (POST /orders), counted apart; 0: only RATE_LIMIT_MAX. */
+  RATE_LIMIT_SAGA_MAX: int(120, 0, 1_000_000),
+  RATE_LIMIT_WINDOW_MS: int(60_000, 1_000, 24 * 3_600_000),
+  /** The Redis every API process counts in; default REDIS_URL. Without either, each process counts alone. */
+  RATE_LIMIT_REDIS_URL: url(['redis:', 'rediss:']).optional(),
+  /**
+   * Which X-Forwarded-For hops to believe for the client IP: false (none), true (all), a number of
+   * hops, or comma-separated addresses/CIDRs of the proxies. Behind an ALB: 1.
+   */
+  TRUST_PROXY: z.string().default('false'),
+  /** A request (headers and body) must arrive within this; a slower client is cut off. */
+  HTTP_REQUEST_TIMEOUT_MS: int(30_000, 1_000, 600_000),
+  /** The request headers must arrive within this (a slow-headers client is cut off). */
+  HTTP_HEADERS_TIMEOUT_MS: int(10_000, 500, 600_000),
+  /** An idle keep-alive connection is closed after this; keep it above the load balancer's idle timeout (ALB: 60 s). */
+  HTTP_KEEP_ALIVE_TIMEOUT_MS: int(65_000, 1_000, 600_000),
+  /** Open connections at most; more are refused at once. */
+  HTTP_MAX_CONNECTIONS: int(1_024, 1, 1_000_000),
+
   SAGA_STYLE: z.enum(SAGA_STYLES).default('choreography'),
   EVENT_BUS: z.enum(['memory', 'bullmq', 'ecs']).default('bullmq'),
   BULLMQ_PREFIX: z
@@ -197,7 +241,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   if (!parsed.success) {
     throw new ConfigError(parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`));
   }
-  const problems = productionEcsProblems(parsed.data, cleaned);
+  const problems = [...productionEcsProblems(parsed.data, cleaned), ...httpProblems(parsed.data)];
   if (problems.length > 0) throw new ConfigError(problems);
   return parsed.data;
 }
@@ -222,6 +266,13 @@ function productionEcsProblems(config: Config, env: Record<string, string | unde
       problems.push(`ECS_CAPACITY_PROVIDER_STRATEGY: "${entry}" is not provider[:weight[:base]]`);
   }
   return problems;
+}
+
+/** Node refuses a headers timeout longer than the request timeout. */
+function httpProblems(config: Config): string[] {
+  return config.HTTP_HEADERS_TIMEOUT_MS > config.HTTP_REQUEST_TIMEOUT_MS
+    ? ['HTTP_HEADERS_TIMEOUT_MS: must not exceed HTTP_REQUEST_TIMEOUT_MS (the headers are part of the request)']
+    : [];
 }
 
 /** ECS_TASK_DEFINITION_REVISIONS as family → revision; a malformed entry is a configuration error. */

@@ -16,12 +16,15 @@ export const PROBLEM_CONTENT_TYPE = 'application/problem+json';
 
 const TITLES: Record<number, string> = {
   400: 'Bad Request',
+  401: 'Unauthorized',
+  403: 'Forbidden',
   404: 'Not Found',
   405: 'Method Not Allowed',
   409: 'Conflict',
   413: 'Content Too Large',
   415: 'Unsupported Media Type',
   422: 'Unprocessable Content',
+  429: 'Too Many Requests',
   500: 'Internal Server Error',
   503: 'Service Unavailable',
 };
@@ -71,12 +74,14 @@ export const problemSchema = {
 /** What each status means for a caller, as the document says it. */
 const PROBLEM_DESCRIPTIONS: Record<number, string> = {
   400: 'The request does not match its schema, or its body is not JSON (VALIDATION_FAILED, MALFORMED_JSON, BAD_REQUEST)',
-  401: 'The bearer token is missing or wrong',
+  401: 'The bearer token is missing or invalid (UNAUTHENTICATED, INVALID_TOKEN; WWW-Authenticate says which)',
+  403: 'The token lacks the scope (INSUFFICIENT_SCOPE) or acts for another customer (FORBIDDEN_CUSTOMER)',
   404: 'No such resource',
   409: 'The request conflicts with the current state',
   413: 'The body is larger than BODY_LIMIT_BYTES (PAYLOAD_TOO_LARGE)',
   415: 'The body is not application/json (UNSUPPORTED_MEDIA_TYPE)',
   422: 'The request is well-formed but a rule refuses it',
+  429: 'Too many requests from this caller (RATE_LIMITED); retry after Retry-After seconds',
   500: 'An unexpected error, logged with the request id (INTERNAL_ERROR)',
   503: 'A backing service does not answer (SERVICE_UNAVAILABLE); retry later',
 };
@@ -96,5 +101,7 @@ export function problemResponses(statuses: readonly number[], descriptions: Part
 
 /** A request with a body (any POST): it can be malformed, too large or not JSON. */
 export const BODY_PROBLEMS = [400, 413, 415] as const;
+/** A route that needs a token: it can be missing or invalid, lack the scope, or the caller can exceed its rate. */
+export const AUTH_PROBLEMS = [401, 403, 429] as const;
 /** Any route that reads or writes PostgreSQL. */
 export const SERVER_PROBLEMS = [500, 503] as const;

@@ -1,0 +1,136 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest, RouteOptions } from 'fastify';
+import { normalizeIP } from '@fastify/rate-limit';
+import { problem, problemResponses, PROBLEM_CONTENT_TYPE } from '../../../shared/infrastructure/http/problem.js';
+import type { Principal, RouteAccess } from '../../../shared/infrastructure/http/route-config.js';
+import type { Logger } from '../../../shared/infrastructure/logging/logger.js';
+import type { Authentication, Authenticator } from './authentication.js';
+import { rateLimitHook, type RateLimitSettings } from './rate-limit.js';
+import { SecurityMetrics } from './security-metrics.js';
+
+/** The OpenAPI security scheme of every protected route: an OpenID Connect provider's access token. */
+export const BEARER_SCHEME = 'bearerAuth';
+/** The realm every WWW-Authenticate challenge names. */
+const REALM = 'saga-api';
+
+export interface ApiSecurity {
+  readonly authenticator: Authenticator;
+  readonly rateLimit: RateLimitSettings;
+}
+
+/** No credentials, or credentials that let nothing: a public route's caller. */
+const NOBODY: Principal = { subject: 'nobody', id: 'nobody', scopes: new Set(), customerId: null };
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    authentication: Authentication;
+  }
+}
+
+function refuse(request: FastifyRequest, reply: FastifyReply, status: number, code: string, detail: string, challenge: string) {
+  return reply
+    .status(status)
+    .header('www-authenticate', challenge)
+    .type(PROBLEM_CONTENT_TYPE)
+    .send({ ...problem(status, code, detail), instance: request.url });
+}
+
+/** 401 / 403 / 503 for a route the caller may not call; undefined when it may. */
+function authorize(request: FastifyRequest, reply: FastifyReply, metrics: SecurityMetrics): FastifyReply | undefined {
+  const access: RouteAccess = request.routeOptions.config.access ?? 'public';
+  const auth = request.authentication;
+  if (access === 'public') return undefined;
+  if (auth.kind === 'missing') {
+    metrics.authFailures.inc({ outcome: 'missing' });
+    return refuse(request, reply, 401, 'UNAUTHENTICATED', 'Send "Authorization: Bearer <access token>"', `Bearer realm="${REALM}"`);
+  }
+  if (auth.kind === 'invalid') {
+    metrics.authFailures.inc({ outcome: 'invalid' });
+    request.log.info({ reason: auth.reason }, 'bearer token refused');
+    return refuse(request, reply, 401, 'INVALID_TOKEN', 'The bearer token is not valid', `Bearer realm="${REALM}", error="invalid_token"`);
+  }
+  if (auth.kind === 'unavailable') {
+    metrics.authFailures.inc({ outcome: 'unavailable' });
+    request.log.warn({ reason: auth.reason }, 'bearer token not checked: the issuer keys are unavailable');
+    void reply.header('retry-after', '5');
+    return refuse(request, reply, 503, 'AUTH_UNAVAILABLE', 'Tokens cannot be checked now; retry later', `Bearer realm="${REALM}"`);
+  }
+  if (!access.anyScope.some((s) => auth.principal.scopes.has(s))) {
+    metrics.authFailures.inc({ outcome: 'insufficient_scope' });
+    const scope = access.anyScope.join(' ');
+    return refuse(
+      request,
+      reply,
+      403,
+      'INSUFFICIENT_SCOPE',
+      `This route needs a token with the scope ${access.anyScope.map((s) => `"${s}"`).join(' or ')}`,
+      `Bearer realm="${REALM}", error="insufficient_scope", scope="${scope}"`,
+    );
+  }
+  return undefined;
+}
+
+/**
+ * Every route declares its access (route-config.ts): the document gets its security requirement
+ * and its 401/403/429 answers from it. A route registered without one is a startup error.
+ */
+function declareAccess(routeOptions: RouteOptions): void {
+  const access = routeOptions.config?.access;
+  if (access === undefined) {
+    throw new Error(`${String(routeOptions.method)} ${routeOptions.url} declares no access: set config.access (PUBLIC or requires(...))`);
+  }
+  if (access === 'public' || !routeOptions.schema) return;
+  const schema = routeOptions.schema as { security?: unknown; response?: Record<string, unknown> };
+  schema.security = [{ [BEARER_SCHEME]: [...access.anyScope] }];
+  schema.response = { ...problemResponses([401, 403, 429]), ...schema.response };
+}
+
+/** The rate-limit key: the verified principal, else the client's IP (X-Forwarded-For only as TRUST_PROXY allows). */
+function callerKey(request: FastifyRequest): string {
+  const auth = request.authentication;
+  return auth.kind === 'principal' && auth.verified ? `p:${auth.principal.id}` : `ip:${normalizeIP(request.ip)}`;
+}
+
+/** One info line per state-changing request on a protected route: who did what to which resource, and how it ended. */
+function audit(request: FastifyRequest, reply: FastifyReply): void {
+  if (['GET', 'HEAD', 'OPTIONS'].includes(request.method)) return;
+  if ((request.routeOptions.config.access ?? 'public') === 'public') return;
+  const params = request.params as { id?: string } | undefined;
+  const location = reply.getHeader('location');
+  const resourceId = params?.id ?? (typeof location === 'string' ? location.split('/').pop() : undefined);
+  const schema = request.routeOptions.schema as { operationId?: string } | undefined;
+  request.log.info(
+    {
+      audit: {
+        sub: request.authentication.kind === 'principal' ? request.authentication.principal.subject : null,
+        action: schema?.operationId ?? `${request.method} ${request.routeOptions.url}`,
+        resourceId: resourceId ?? null,
+        outcome: reply.statusCode,
+      },
+    },
+    'audit',
+  );
+}
+
+/**
+ * Authentication, rate limits, authorization and the audit log, as onRequest hooks in that order:
+ * a refused request is refused before its body is read, and a caller with a bad token is still
+ * counted against its IP's limit. Routes registered before this (the documentation) are public.
+ */
+export async function registerApiSecurity(app: FastifyInstance, security: ApiSecurity, logger: Logger): Promise<SecurityMetrics> {
+  const metrics = new SecurityMetrics();
+  if (security.authenticator.mode === 'off') {
+    logger.warn('AUTH_MODE=off: every caller may do everything; never run like this where untrusted clients reach the API');
+  }
+  app.decorateRequest('authentication', null as never);
+  app.decorateRequest('principal', null as never);
+  app.addHook('onRoute', declareAccess);
+  app.addHook('onRequest', async (request) => {
+    request.authentication = await security.authenticator.authenticate(request);
+    request.principal = request.authentication.kind === 'principal' ? request.authentication.principal : NOBODY;
+  });
+  const limit = await rateLimitHook(app, security.rateLimit, callerKey, { logger, metrics });
+  if (limit) app.addHook('onRequest', limit);
+  app.addHook('onRequest', async (request, reply) => authorize(request, reply, metrics));
+  app.addHook('onResponse', async (request, reply) => audit(request, reply));
+  return metrics;
+}
