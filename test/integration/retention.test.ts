@@ -112,17 +112,23 @@ async function postOrder(system: TestSystem, customerId: string, key: string) {
   return { id: (res.json() as { id: string }).id, replayed: res.headers['idempotent-replayed'] === 'true' };
 }
 
+/** Keys are stored per caller: `<principal id>/<key>`; with AUTH_MODE=off every caller is `anonymous`. */
+const stored = (key: string) => `anonymous/${key}`;
+
 async function ageIdempotencyKey(system: TestSystem, key: string, agoMs: number): Promise<void> {
   await system.runtime
     .module('order')
-    .db.exec(`update ordering.idempotency_keys set created_at = now() - (? * interval '1 millisecond') where key = ?`, [agoMs, key]);
+    .db.exec(`update ordering.idempotency_keys set created_at = now() - (? * interval '1 millisecond') where key = ?`, [
+      agoMs,
+      stored(key),
+    ]);
 }
 
 async function idempotencyKeys(system: TestSystem, keys: string[]): Promise<string[]> {
   const rows = await system.runtime
     .module('order')
-    .db.query<{ key: string }>('select key from ordering.idempotency_keys where key = any(?) order by key', [keys]);
-  return rows.map((r) => r.key);
+    .db.query<{ key: string }>('select key from ordering.idempotency_keys where key = any(?) order by key', [keys.map(stored)]);
+  return rows.map((r) => r.key.slice('anonymous/'.length));
 }
 
 describe('retention', () => {

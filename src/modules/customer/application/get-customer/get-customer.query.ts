@@ -5,8 +5,9 @@ import { toCustomerView, type CustomerView } from '../customer.view.js';
 export class GetCustomerQuery {
   constructor(private readonly customers: CustomerRepositoryPort) {}
 
-  async execute(id: string): Promise<CustomerView> {
-    const customer = await this.customers.findById(id);
+  /** `ownedBy`: a caller who may see only that customer gets CUSTOMER_NOT_FOUND for any other (no existence leak). */
+  async execute(id: string, options: { ownedBy?: string } = {}): Promise<CustomerView> {
+    const customer = options.ownedBy === undefined || options.ownedBy === id ? await this.customers.findById(id) : null;
     if (!customer) throw new NotFoundError('CUSTOMER_NOT_FOUND', `customer ${id} does not exist`, { customerId: id });
     return toCustomerView(customer);
   }

@@ -1,5 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { moneyResponseSchema, moneySchema, uuidSchema } from '../../../../shared/infrastructure/http/schemas.js';
+import { ownedBy } from '../../../../shared/infrastructure/http/authorization.js';
+import { requires } from '../../../../shared/infrastructure/http/route-config.js';
 import { BODY_PROBLEMS, problemResponses, SERVER_PROBLEMS } from '../../../../shared/infrastructure/http/problem.js';
 import type { GetCustomerQuery } from '../../application/get-customer/get-customer.query.js';
 import type { RegisterCustomerCommand, RegisterCustomerHandler } from '../../application/register-customer/register-customer.handler.js';
@@ -19,6 +21,7 @@ export function registerCustomerRoutes(app: FastifyInstance, deps: { register: R
   app.post<{ Body: RegisterCustomerCommand }>(
     '/customers',
     {
+      config: requires('customers:write'),
       schema: {
         operationId: 'registerCustomer',
         tags: ['customers'],
@@ -45,6 +48,7 @@ export function registerCustomerRoutes(app: FastifyInstance, deps: { register: R
   app.get<{ Params: { id: string } }>(
     '/customers/:id',
     {
+      config: requires('customers:read', 'orders:read'),
       schema: {
         operationId: 'getCustomer',
         tags: ['customers'],
@@ -53,6 +57,7 @@ export function registerCustomerRoutes(app: FastifyInstance, deps: { register: R
         response: { 200: customerSchema, ...problemResponses([400, 404, ...SERVER_PROBLEMS]) },
       },
     },
-    async (request) => deps.get.execute(request.params.id.toLowerCase()),
+    // A token with customer_id sees its own customer only; another is not found, whether or not it exists.
+    async (request) => deps.get.execute(request.params.id.toLowerCase(), ownedBy(request.principal)),
   );
 }

@@ -16,9 +16,11 @@ export class CancelOrderHandler {
     private readonly clock: Clock,
   ) {}
 
-  execute(orderId: string, options: { traceparent?: string } = {}): Promise<OrderView> {
+  /** `ownedBy`: a caller who may cancel only that customer's orders gets ORDER_NOT_FOUND for any other. */
+  execute(orderId: string, options: { traceparent?: string; ownedBy?: string } = {}): Promise<OrderView> {
     return this.tx.run(async () => {
-      const order = await this.orders.findByIdForUpdate(orderId);
+      const found = await this.orders.findByIdForUpdate(orderId);
+      const order = found && (options.ownedBy === undefined || found.customerId === options.ownedBy) ? found : null;
       if (!order) throw new NotFoundError('ORDER_NOT_FOUND', `order ${orderId} does not exist`, { orderId });
       order.cancel(this.clock.now());
       const context = { correlationId: order.id, causationId: null, traceparent: traceparent(options.traceparent) };

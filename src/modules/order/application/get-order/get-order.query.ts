@@ -12,8 +12,10 @@ export class GetOrderQuery {
     private readonly sagaLog: SagaLogPort,
   ) {}
 
-  async execute(id: string): Promise<OrderView> {
-    const order = await this.orders.findById(id);
+  /** `ownedBy`: a caller who may see only that customer's orders gets ORDER_NOT_FOUND for any other (no existence leak). */
+  async execute(id: string, options: { ownedBy?: string } = {}): Promise<OrderView> {
+    const found = await this.orders.findById(id);
+    const order = found && (options.ownedBy === undefined || found.customerId === options.ownedBy) ? found : null;
     if (!order) throw new NotFoundError('ORDER_NOT_FOUND', `order ${id} does not exist`, { orderId: id });
     // Separate reads, each seeing what had committed when it ran: the saga's state goes before its
     // steps, so the steps shown always include the one that led to that state.

@@ -16,8 +16,11 @@ import { toOrderView, type OrderView } from '../order.view.js';
 export interface PlaceOrderCommand {
   readonly customerId: string;
   readonly total: MoneyJson;
-  /** With an idempotency key, a retried request returns the order of the first one. */
-  readonly idempotency?: { readonly key: string; readonly requestHash: string };
+  /**
+   * With an idempotency key, a retried request returns the order of the first one. Keys are the
+   * caller's own (`principal`, an opaque id): the same key from two callers is two keys.
+   */
+  readonly idempotency?: { readonly principal: string; readonly key: string; readonly requestHash: string };
   readonly traceparent?: string;
 }
 
@@ -52,10 +55,11 @@ export class PlaceOrderHandler {
       const now = this.clock.now();
       const id = uuidv7(now.getTime());
       const key = command.idempotency;
+      const scopedKey = key ? `${key.principal}/${key.key}` : '';
       // Claim the key first: a concurrent request with the same key waits on the unique index,
       // then finds the winner's row and replays it.
-      if (key && !(await this.idempotency.save({ key: key.key, requestHash: key.requestHash, orderId: id }))) {
-        const previous = await this.idempotency.find(key.key);
+      if (key && !(await this.idempotency.save({ key: scopedKey, requestHash: key.requestHash, orderId: id }))) {
+        const previous = await this.idempotency.find(scopedKey);
         if (!previous) throw new ConflictError('IDEMPOTENCY_KEY_IN_USE', 'a request with this Idempotency-Key is being processed; retry');
         return this.replay(previous.orderId, previous.requestHash, key.requestHash);
       }

@@ -2,7 +2,8 @@ import { createHash } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import { ValidationError, type MoneyJson } from '../../../../shared/kernel/index.js';
 import { BODY_PROBLEMS, problemResponses, SERVER_PROBLEMS } from '../../../../shared/infrastructure/http/problem.js';
-import { STARTS_SAGA } from '../../../../shared/infrastructure/http/route-config.js';
+import { assertActsFor, ownedBy } from '../../../../shared/infrastructure/http/authorization.js';
+import { requires, STARTS_SAGA } from '../../../../shared/infrastructure/http/route-config.js';
 import {
   documentLimit,
   limitSchema,
@@ -71,13 +72,13 @@ function placeOrderRoute(app: FastifyInstance, deps: OrderRouteDeps): void {
   app.post<{ Body: PlaceOrderBody; Headers: { 'idempotency-key'?: string; traceparent?: string } }>(
     '/orders',
     {
-      config: STARTS_SAGA,
+      config: { ...STARTS_SAGA, ...requires('orders:write') },
       schema: {
         operationId: 'placeOrder',
         tags: ['orders'],
         summary: 'Place an order; it is PENDING until its saga decides',
         description:
-          'Send an Idempotency-Key header to make retries safe: the same key and body return the same order. 503 OVERLOADED (with Retry-After) while earlier orders wait too long for their next step.',
+          "Send an Idempotency-Key header to make retries safe: the same key and body from the same caller return the same order (another caller's equal key is another key). A token with `customer_id` places orders for that customer only. 503 OVERLOADED (with Retry-After) while earlier orders wait too long for their next step.",
         body: {
           type: 'object',
           additionalProperties: false,
@@ -102,9 +103,10 @@ function placeOrderRoute(app: FastifyInstance, deps: OrderRouteDeps): void {
         throw new ValidationError('INVALID_IDEMPOTENCY_KEY', 'Idempotency-Key must be 1 to 200 visible ASCII characters');
       }
       const body = { customerId: request.body.customerId.toLowerCase(), total: request.body.total };
+      assertActsFor(request.principal, body.customerId);
       const result = await deps.place.execute({
         ...body,
-        ...(key ? { idempotency: { key, requestHash: hashOf(body) } } : {}),
+        ...(key ? { idempotency: { principal: request.principal.id, key, requestHash: hashOf(body) } } : {}),
         ...(request.headers.traceparent ? { traceparent: request.headers.traceparent } : {}),
       });
       if (result.replayed) void reply.header('idempotent-replayed', 'true');
@@ -118,11 +120,12 @@ function listOrdersRoute(app: FastifyInstance, deps: OrderRouteDeps): void {
   app.get<{ Querystring: { customerId?: string; limit?: string; cursor?: string } }>(
     '/orders',
     {
-      config: { swaggerTransform: documentLimit(MAX_PAGE_SIZE, DEFAULT_PAGE_SIZE) },
+      config: { ...requires('orders:read'), swaggerTransform: documentLimit(MAX_PAGE_SIZE, DEFAULT_PAGE_SIZE) },
       schema: {
         operationId: 'listOrders',
         tags: ['orders'],
         summary: 'Orders, newest first, with keyset pagination',
+        description: "A token with `customer_id` lists that customer's orders (customerId defaults to it; another is refused).",
         querystring: {
           type: 'object',
           additionalProperties: false,
@@ -142,12 +145,15 @@ function listOrdersRoute(app: FastifyInstance, deps: OrderRouteDeps): void {
         },
       },
     },
-    async (request) =>
-      deps.list.execute({
+    async (request) => {
+      const customerId = request.query.customerId?.toLowerCase() ?? request.principal.customerId;
+      if (customerId) assertActsFor(request.principal, customerId);
+      return deps.list.execute({
         limit: parseLimit(request.query.limit, DEFAULT_PAGE_SIZE),
-        ...(request.query.customerId ? { customerId: request.query.customerId.toLowerCase() } : {}),
+        ...(customerId ? { customerId } : {}),
         ...(request.query.cursor !== undefined ? { cursor: request.query.cursor } : {}),
-      }),
+      });
+    },
   );
 }
 
@@ -156,6 +162,7 @@ function getOrderRoute(app: FastifyInstance, deps: OrderRouteDeps): void {
   app.get<{ Params: { id: string } }>(
     '/orders/:id',
     {
+      config: requires('orders:read'),
       schema: {
         operationId: 'getOrder',
         tags: ['orders'],
@@ -164,7 +171,8 @@ function getOrderRoute(app: FastifyInstance, deps: OrderRouteDeps): void {
         response: { 200: orderSchema, ...problemResponses([400, 404, ...SERVER_PROBLEMS]) },
       },
     },
-    async (request) => deps.get.execute(request.params.id.toLowerCase()),
+    // Another customer's order is not found, whether or not it exists.
+    async (request) => deps.get.execute(request.params.id.toLowerCase(), ownedBy(request.principal)),
   );
 }
 
@@ -173,6 +181,7 @@ function cancelOrderRoute(app: FastifyInstance, deps: OrderRouteDeps): void {
   app.post<{ Params: { id: string } }>(
     '/orders/:id/cancel',
     {
+      config: requires('orders:write'),
       schema: {
         operationId: 'cancelOrder',
         tags: ['orders'],
@@ -183,10 +192,10 @@ function cancelOrderRoute(app: FastifyInstance, deps: OrderRouteDeps): void {
       },
     },
     async (request, reply) => {
-      const order = await deps.cancel.execute(
-        request.params.id.toLowerCase(),
-        request.headers.traceparent ? { traceparent: String(request.headers.traceparent) } : {},
-      );
+      const order = await deps.cancel.execute(request.params.id.toLowerCase(), {
+        ...(request.headers.traceparent ? { traceparent: String(request.headers.traceparent) } : {}),
+        ...ownedBy(request.principal),
+      });
       return reply.status(202).send(order);
     },
   );

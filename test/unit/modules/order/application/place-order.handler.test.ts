@@ -76,7 +76,11 @@ describe('PlaceOrderHandler (orchestration)', () => {
     const tb = orderTestbed({ style: 'orchestration' });
     tb.sagaLog.failNext('append');
     await expect(
-      tb.placeOrder.execute({ customerId: uuidv7(), total: usd(6_000), idempotency: { key: 'k-1', requestHash: 'h' } }),
+      tb.placeOrder.execute({
+        customerId: uuidv7(),
+        total: usd(6_000),
+        idempotency: { principal: 'caller-a', key: 'k-1', requestHash: 'h' },
+      }),
     ).rejects.toThrow(/append failed/);
     expect(tb.orders.size).toBe(0);
     expect(tb.sagas.size).toBe(0);
@@ -88,7 +92,11 @@ describe('PlaceOrderHandler (orchestration)', () => {
 describe('PlaceOrderHandler idempotency', () => {
   it('returns the first order, replayed, for the same key and body, and places nothing twice', async () => {
     const tb = orderTestbed();
-    const command = { customerId: uuidv7(), total: usd(6_000), idempotency: { key: 'retry-me', requestHash: 'hash-a' } };
+    const command = {
+      customerId: uuidv7(),
+      total: usd(6_000),
+      idempotency: { principal: 'caller-a', key: 'retry-me', requestHash: 'hash-a' },
+    };
 
     const first = await tb.placeOrder.execute(command);
     tb.clock.advance(1_000);
@@ -103,9 +111,13 @@ describe('PlaceOrderHandler idempotency', () => {
   it('refuses the same key with another body with IDEMPOTENCY_KEY_REUSED', async () => {
     const tb = orderTestbed();
     const customerId = uuidv7();
-    await tb.placeOrder.execute({ customerId, total: usd(6_000), idempotency: { key: 'k', requestHash: 'hash-a' } });
+    await tb.placeOrder.execute({ customerId, total: usd(6_000), idempotency: { principal: 'caller-a', key: 'k', requestHash: 'hash-a' } });
 
-    const reused = tb.placeOrder.execute({ customerId, total: usd(7_000), idempotency: { key: 'k', requestHash: 'hash-b' } });
+    const reused = tb.placeOrder.execute({
+      customerId,
+      total: usd(7_000),
+      idempotency: { principal: 'caller-a', key: 'k', requestHash: 'hash-b' },
+    });
 
     await expect(reused).rejects.toBeInstanceOf(ConflictError);
     await expect(reused).rejects.toMatchObject({ code: 'IDEMPOTENCY_KEY_REUSED' });
@@ -115,20 +127,31 @@ describe('PlaceOrderHandler idempotency', () => {
 
   it('does not keep the key of a request that failed, so a corrected retry places the order', async () => {
     const tb = orderTestbed();
-    const key = { key: 'k', requestHash: 'hash-a' };
+    const key = { principal: 'caller-a', key: 'k', requestHash: 'hash-a' };
     await expect(tb.placeOrder.execute({ customerId: uuidv7(), total: usd(0), idempotency: key })).rejects.toMatchObject({
       code: 'INVALID_AMOUNT',
     });
-    expect(await tb.idempotency.find('k')).toBeNull();
+    expect(await tb.idempotency.find('caller-a/k')).toBeNull();
 
     const retry = await tb.placeOrder.execute({ customerId: uuidv7(), total: usd(100), idempotency: key });
     expect(retry.replayed).toBe(false);
-    expect(await tb.idempotency.find('k')).toEqual({ key: 'k', requestHash: 'hash-a', orderId: retry.order.id });
+    expect(await tb.idempotency.find('caller-a/k')).toEqual({ key: 'caller-a/k', requestHash: 'hash-a', orderId: retry.order.id });
+  });
+
+  it('keeps two callers’ equal keys apart: neither replays the other’s order', async () => {
+    const tb = orderTestbed();
+    const body = { customerId: uuidv7(), total: usd(6_000) };
+    const a = await tb.placeOrder.execute({ ...body, idempotency: { principal: 'caller-a', key: 'k', requestHash: 'h' } });
+    const b = await tb.placeOrder.execute({ ...body, idempotency: { principal: 'caller-b', key: 'k', requestHash: 'h' } });
+
+    expect(b.replayed).toBe(false);
+    expect(b.order.id).not.toBe(a.order.id);
+    expect(tb.orders.size).toBe(2);
   });
 
   it('replays in orchestration without starting a second saga', async () => {
     const tb = orderTestbed({ style: 'orchestration' });
-    const command = { customerId: uuidv7(), total: usd(6_000), idempotency: { key: 'k', requestHash: 'h' } };
+    const command = { customerId: uuidv7(), total: usd(6_000), idempotency: { principal: 'caller-a', key: 'k', requestHash: 'h' } };
     const first = await tb.placeOrder.execute(command);
     const second = await tb.placeOrder.execute(command);
     expect(second.order.id).toBe(first.order.id);
