@@ -1,5 +1,8 @@
+import { localJwks, localKeys } from '../dev/auth/local-issuer.js';
 import { resolveEndpoints } from '../dev/provisioning/index.js';
-import { baseLogger, configOrExit, createApi, monolithOrExit, onShutdown } from './bootstrap.js';
+import { PUBLIC } from '../shared/infrastructure/http/route-config.js';
+import { baseLogger, configOrExit, createApi, monolithOrExit, onShutdown, orExit } from './bootstrap.js';
+import { apiSecurityFrom, authMode } from './http/security/security-config.js';
 
 /**
  * `npm run dev`: the whole system in one process: HTTP API, outbox relay, workers for every use
@@ -10,12 +13,24 @@ const config = configOrExit();
 const logger = baseLogger(config, 'dev-server');
 
 const endpoints = await resolveEndpoints(config, { allowEmbedded: true, log: (msg, data) => logger.info(data ?? {}, msg) });
+// AUTH_MODE=jwt without an issuer of its own: the local issuer (npm run -s auth:token signs with it).
+const ownIssuer = config.AUTH_JWKS_URL !== undefined || config.AUTH_PUBLIC_KEY !== undefined;
+const local = authMode(config) === 'jwt' && !ownIssuer ? await localKeys(config.DATA_DIR) : undefined;
+const security = orExit(() => apiSecurityFrom(config, { ...(local ? { local } : {}), redisUrl: endpoints.redisUrl }));
 const runtime = await monolithOrExit({ config, logger, databaseUrl: endpoints.databaseUrl, redisUrl: endpoints.redisUrl });
 await runtime.migrate();
 await runtime.startConsumers();
 runtime.startRelay();
 runtime.startJobs();
-const app = await createApi(runtime);
+const app = await createApi(runtime, security);
+if (local) {
+  const jwks = await localJwks(local);
+  app.get('/.well-known/jwks.json', { config: PUBLIC, schema: { hide: true } }, async () => jwks);
+  logger.info(
+    { issuer: local.issuer, audience: local.audience, jwks: '/.well-known/jwks.json' },
+    'AUTH_MODE=jwt with the local issuer: `npm run -s auth:token` prints a token',
+  );
+}
 await app.listen({ host: config.HOST, port: config.PORT });
 logger.info(
   {

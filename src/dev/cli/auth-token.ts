@@ -1,0 +1,50 @@
+import { parseArgs } from 'node:util';
+import { loadConfig } from '../../shared/infrastructure/config/config.js';
+import { SCOPES } from '../../shared/infrastructure/http/route-config.js';
+import { localKeys, signLocalToken } from '../auth/local-issuer.js';
+
+const HELP = `npm run -s auth:token -- [--customer <id>] [--scope "<scopes>"] [--sub <subject>] [--ttl <seconds>]
+
+Prints an access token signed by the dev server's local issuer (key pair under DATA_DIR/auth/),
+for trying AUTH_MODE=jwt with \`npm run dev\`:
+  --customer <id>   the token acts for this customer only (claim customer_id)
+  --scope "<s>"     space-separated; default "orders:read orders:write" with --customer, else every
+                    scope (${SCOPES.join(' ')})
+  --sub <subject>   default: customer-<id> with --customer, else staff
+  --ttl <seconds>   default 3600
+Example:
+  curl -H "Authorization: Bearer $(npm run -s auth:token -- --customer $CUSTOMER)" localhost:3000/orders
+`;
+
+const { values } = parseArgs({
+  options: {
+    customer: { type: 'string' },
+    scope: { type: 'string' },
+    sub: { type: 'string' },
+    ttl: { type: 'string', default: '3600' },
+    help: { type: 'boolean', short: 'h' },
+  },
+});
+if (values.help) {
+  process.stdout.write(HELP);
+  process.exit(0);
+}
+const ttlSeconds = Number(values.ttl);
+const customer = values.customer?.toLowerCase();
+if (!Number.isInteger(ttlSeconds) || ttlSeconds < 1) {
+  process.stderr.write('--ttl: a whole number of seconds\n');
+  process.exit(2);
+}
+if (customer !== undefined && !/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/.test(customer)) {
+  process.stderr.write('--customer: a customer id (UUID)\n');
+  process.exit(2);
+}
+const scopes = (values.scope ?? (customer ? 'orders:read orders:write' : SCOPES.join(' '))).split(' ').filter((s) => s.length > 0);
+const keys = await localKeys(loadConfig().DATA_DIR);
+const token = await signLocalToken(keys, {
+  subject: values.sub ?? (customer ? `customer-${customer}` : 'staff'),
+  scopes,
+  ...(customer ? { customerId: customer } : {}),
+  ttlSeconds,
+});
+process.stdout.write(`${token}\n`);
