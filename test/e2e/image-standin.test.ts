@@ -1,4 +1,5 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { generateKeyPairSync } from 'node:crypto';
 import { cpSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -37,11 +38,19 @@ function exitOf(child: ChildProcess): Promise<number | null> {
   return new Promise((resolve) => child.once('exit', (code) => resolve(code)));
 }
 
+/** Production's API trusts an OpenID Connect issuer: here a key made for the run. */
+const AUTH = {
+  AUTH_ISSUER: 'https://issuer.test/',
+  AUTH_AUDIENCE: 'saga-api',
+  AUTH_PUBLIC_KEY: generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ type: 'spki', format: 'pem' }) as string,
+};
+
 function baseEnv(): NodeJS.ProcessEnv {
   return {
     PATH: process.env['PATH'],
     HOME: process.env['HOME'],
     NODE_ENV: 'production',
+    ...AUTH,
     LOG_LEVEL: 'warn',
     DATABASE_URL: databaseUrl,
     AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
@@ -79,6 +88,22 @@ describe('the production image stand-in (dist + production dependencies only)', 
     const { stdout, stderr } = await run(node, ['dist/entrypoints/migrate.js'], { cwd: dir, env: baseEnv(), timeout: 60_000 });
     expect(`${stdout}${stderr}`).not.toMatch(/"level":(50|60)/);
   }, 90_000);
+
+  it('refuses to start the API without a complete JWT configuration (exit 78, variables named)', async () => {
+    const { AUTH_ISSUER: _issuer, AUTH_PUBLIC_KEY: _key, ...rest } = baseEnv();
+    const child = spawn(node, ['dist/entrypoints/api-server.js'], {
+      cwd: dir,
+      env: { ...rest, EVENT_BUS: 'memory' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stderr = '';
+    child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
+    expect(await exitOf(child), stderr).toBe(78);
+    expect(stderr).toContain('AUTH_ISSUER: required');
+    expect(stderr).toContain('AUTH_JWKS_URL or AUTH_PUBLIC_KEY');
+    const off = spawn(node, ['dist/entrypoints/api-server.js'], { cwd: dir, env: { ...baseEnv(), AUTH_MODE: 'off' }, stdio: 'ignore' });
+    expect(await exitOf(off)).toBe(78);
+  }, 30_000);
 
   it('starts the API server, answers /health/ready, and stops cleanly on SIGTERM', async () => {
     const port = await freePort();

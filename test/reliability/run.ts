@@ -81,6 +81,10 @@ function systemEnv(databaseUrl: string, redisUrl: string, workDir: string, prefi
     PATH: process.env['PATH'] ?? '/usr/local/bin:/usr/bin:/bin',
     HOME: process.env['HOME'] ?? workDir,
     NODE_ENV: 'development',
+    // The walk-through's defaults: no authentication, and no rate limit (the suite is one client far above a fair share).
+    AUTH_MODE: 'off',
+    RATE_LIMIT_MAX: '0',
+    RATE_LIMIT_SAGA_MAX: '0',
     LOG_LEVEL: 'warn',
     HOST: '127.0.0.1',
     DATABASE_URL: databaseUrl,
