@@ -91,6 +91,20 @@ export class Alarms extends Construct {
         0,
         'RunTask failed and the launch breaker opened: IAM, cluster, pinned revision, subnets',
       );
+      // The sweeper's schedule could not start its task (RunTask refused: role, revision, subnets).
+      const scheduleErrors = new cloudwatch.Metric({
+        namespace: 'AWS/Scheduler',
+        metricName: 'TargetErrorCount',
+        dimensionsMap: { ScheduleGroup: 'default' },
+        statistic: 'Sum',
+        period: Duration.minutes(5),
+      });
+      this.alarm(
+        'SweeperScheduleErrors',
+        scheduleErrors,
+        0,
+        'EventBridge Scheduler could not start the sweeper: lost signals and start failures wait',
+      );
     }
     this.resourceAlarms(sources);
   }

@@ -127,6 +127,11 @@ export class Compute extends Construct {
     // A new revision does not deregister the previous one: processes of the previous release still
     // launch their own pinned revisions while the rollout lasts (deregister them afterwards).
     (taskDefinition.node.defaultChild as CfnResource).cfnOptions.updateReplacePolicy = CfnDeletionPolicy.RETAIN;
+    acknowledge(
+      taskDefinition,
+      'CloudFormation-Validate::W3011',
+      'only a replacement keeps the previous revision ACTIVE (a rollout still launches it); deleting the stack deregisters every revision, as intended',
+    );
     return taskDefinition;
   }
 

@@ -496,6 +496,7 @@ describe('alarms, from the log lines the system writes', () => {
         'HTTPCode_Target_5XX_Count',
         'LaunchBreakerOpened',
         'OldestPendingAgeMs',
+        'TargetErrorCount',
         'TaskStartFailures',
       ].sort(),
     );
@@ -511,7 +512,15 @@ describe('cdk-nag and CDK annotations', () => {
     ['EVENT_BUS=bullmq dev', () => bullmqDev],
     ['Aurora, orchestration, HTTPS, imported VPC', () => auroraImported],
   ])('%s: no unacknowledged AwsSolutions error or warning, no CDK error or warning', (_name, get) => {
-    const { stack } = get();
+    const { stack, outdir } = get();
+    // Every validation plugin's findings in the synthesis (CloudFormation Validate; cdk-nag's would fail it), warnings included.
+    const synthesisReport = JSON.parse(readFileSync(join(outdir, 'validation-report.json'), 'utf8')) as {
+      pluginReports: Array<{ pluginName: string; violations: Array<{ ruleName: string; severity: string }> }>;
+    };
+    expect(synthesisReport.pluginReports.map((p) => p.pluginName)).toContain('CloudFormation Validate');
+    expect(synthesisReport.pluginReports.flatMap((p) => p.violations.map((v) => `${p.pluginName} ${v.ruleName} (${v.severity})`))).toEqual(
+      [],
+    );
     const report = new AwsSolutionsChecks().validateScope(stack);
     expect(
       report.violations.map((v) => `${v.ruleName} (${v.severity}) at ${v.violatingResources.map((r) => r.constructPath).join(', ')}`),
