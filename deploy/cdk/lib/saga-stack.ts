@@ -75,6 +75,10 @@ export class SagaStack extends Stack {
     const s = this.settings;
     const common: Record<string, string> = {
       NODE_ENV: 'production',
+      // RDS refuses connections without TLS (rds.force_ssl). The module pools (MikroORM) rebuild
+      // their connection from DATABASE_URL's parts and drop its sslmode, so node-postgres takes it
+      // from PGSSLMODE; no-verify because the image has no RDS CA bundle yet.
+      PGSSLMODE: 'no-verify',
       EVENT_BUS: s.eventBus,
       SAGA_STYLE: s.sagaStyle,
       DB_POOL_SIZE: String(s.dbPoolSize),

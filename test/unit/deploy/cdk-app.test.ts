@@ -229,6 +229,8 @@ describe('EVENT_BUS=ecs, prod: the task definitions are deploy/ecs, registered',
         expect(name).not.toMatch(/DATABASE_URL|REDIS_URL|PASSWORD|TOKEN/);
         expect(JSON.stringify(value)).not.toMatch(/postgres:\/\/|rediss?:\/\/|resolve:secretsmanager/);
       }
+      // TLS to PostgreSQL for every pool, including those that drop the URL's sslmode.
+      expect(env.get('PGSSLMODE')).toBe('no-verify');
       const secrets = containerOf(props)['Secrets'] as Json[];
       expect(secrets.find((s) => s['Name'] === 'DATABASE_URL')?.['ValueFrom']).toEqual({
         Ref: expect.stringMatching(/^DatabaseDatabaseUrl/),
