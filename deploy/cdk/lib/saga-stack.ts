@@ -1,6 +1,7 @@
 import { CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as iam from 'aws-cdk-lib/aws-iam';
+import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import type { Construct } from 'constructs';
 import type { LaunchSettings } from '../../../src/entrypoints/ecs-task-definitions.js';
 import { Alarms } from './alarms.js';
@@ -11,6 +12,7 @@ import { connectionPlan, type ConnectionPlan } from './connections.js';
 import { Database } from './database.js';
 import { grantLaunch } from './launch-permissions.js';
 import { Migration } from './migration.js';
+import { acknowledge } from './nag.js';
 import { Network } from './network.js';
 import type { DeploySettings } from './settings.js';
 import { UseCaseTasks } from './use-case-tasks.js';
@@ -51,7 +53,10 @@ export class SagaStack extends Stack {
     if (settings.eventBus === 'ecs')
       this.useCaseTasks = new UseCaseTasks(this, 'UseCases', this.compute, this.network, settings, environment);
     const pins: Record<string, string> = this.useCaseTasks ? { ECS_TASK_DEFINITION_REVISIONS: this.useCaseTasks.revisions } : {};
-    this.api = new ApiService(this, 'Api', this.compute, this.network, settings, { environment: { ...environment, ...pins }, secrets });
+    this.api = new ApiService(this, 'Api', this.compute, this.network, settings, {
+      environment: { ...environment, ...pins, ...this.httpEnvironment() },
+      secrets: { ...secrets, ADMIN_TOKEN: ecs.Secret.fromSecretsManager(this.adminToken()) },
+    });
     // The API launches every use case the saga style activates; it never observes or stops tasks (the sweeper does).
     if (this.useCaseTasks) grantLaunch(this.api.taskRole, this.compute, this.useCaseTasks.launchable(activeUseCases(settings.sagaStyle)));
     this.migration = new Migration(this, 'Migration', this.compute, this.network, settings, environment, Object.keys(secrets));
@@ -96,6 +101,29 @@ export class SagaStack extends Stack {
       ECS_LAUNCH_TYPE: 'FARGATE',
     };
     return { ...common, ...launch, ...(s.familyPrefix ? { ECS_TASK_DEFINITION_PREFIX: s.familyPrefix } : {}) };
+  }
+
+  /** What only the API needs: its token issuer, and the ALB as the one proxy to believe for client IPs. */
+  private httpEnvironment(): Record<string, string> {
+    const auth = this.settings.auth;
+    return {
+      TRUST_PROXY: '1',
+      ...(auth ? { AUTH_ISSUER: auth.issuer, AUTH_AUDIENCE: auth.audience, AUTH_JWKS_URL: auth.jwksUrl } : {}),
+    };
+  }
+
+  /** The break-glass bearer token of the /admin routes (dead letters, delivery stats), generated. */
+  private adminToken(): secretsmanager.Secret {
+    const secret = new secretsmanager.Secret(this, 'AdminToken', {
+      description: 'ADMIN_TOKEN of the saga API (/admin routes)',
+      generateSecretString: { passwordLength: 48, excludePunctuation: true },
+    });
+    acknowledge(
+      secret,
+      'AwsSolutions-SMG4',
+      'a break-glass token operators read from Secrets Manager; rotate it by a new deployment (the API reads it at start)',
+    );
+    return secret;
   }
 
   /** EVENT_BUS=bullmq: `worker.js` processes around the clock (every use case, the relay, the sweeper's jobs). */

@@ -50,6 +50,8 @@ export interface DeploySettings {
   readonly familyPrefix: string;
   readonly logRetentionDays: number;
   readonly alarmEmail?: string;
+  /** The API's OpenID Connect provider (AUTH_ISSUER, AUTH_AUDIENCE, AUTH_JWKS_URL; docs/security.md). */
+  readonly auth?: { readonly issuer: string; readonly audience: string; readonly jwksUrl: string };
 }
 
 type Raw = (key: string) => unknown;
@@ -113,6 +115,7 @@ export function settingsFrom(raw: Raw): DeploySettings {
   const account = optional(raw, 'account');
   const alarmEmail = optional(raw, 'alarmEmail');
   const certificateArn = optional(raw, 'certificateArn');
+  const auth = authOf(raw, envName);
   return {
     envName,
     ...(account ? { account } : {}),
@@ -139,7 +142,21 @@ export function settingsFrom(raw: Raw): DeploySettings {
     familyPrefix: str(raw, 'familyPrefix', prod ? '' : `${envName}-`),
     logRetentionDays: num(raw, 'logRetentionDays', prod ? 90 : 14),
     ...(alarmEmail ? { alarmEmail } : {}),
+    ...(auth ? { auth } : {}),
   };
+}
+
+/** The API exits 78 in production without its token issuer: prod refuses to synthesize without it. */
+function authOf(raw: Raw, envName: EnvName): DeploySettings['auth'] {
+  const issuer = optional(raw, 'authIssuer');
+  const audience = optional(raw, 'authAudience');
+  const jwksUrl = optional(raw, 'authJwksUrl');
+  if (issuer && audience && jwksUrl) return { issuer, audience, jwksUrl };
+  if (envName === 'prod' || issuer || audience || jwksUrl)
+    throw new Error(
+      'context authIssuer, authAudience and authJwksUrl: the API verifies tokens of this provider and refuses to start without it',
+    );
+  return undefined;
 }
 
 /** The settings of a construct tree's context. */

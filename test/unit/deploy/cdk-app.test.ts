@@ -128,9 +128,15 @@ function logicalId(stack: SagaStack, construct: { node: { defaultChild?: unknown
   return stack.getLogicalId((construct.node.defaultChild ?? construct) as never);
 }
 
-const ECS_PROD = { env: 'prod', eventBus: 'ecs', sagaStyle: 'choreography' };
+const AUTH = {
+  authIssuer: 'https://id.example.com/',
+  authAudience: 'saga-api',
+  authJwksUrl: 'https://id.example.com/.well-known/jwks.json',
+};
+const ECS_PROD = { env: 'prod', eventBus: 'ecs', sagaStyle: 'choreography', ...AUTH };
 /** The other branches: Aurora, orchestration, HTTPS, an imported VPC that brings its own egress. */
 const AURORA_IMPORTED = {
+  ...AUTH,
   env: 'prod',
   eventBus: 'ecs',
   sagaStyle: 'orchestration',
@@ -388,6 +394,28 @@ describe('EVENT_BUS=ecs, prod: network, schedule, release order', () => {
     expect(handler['Environment']['Variables']['TASK_DEFINITION']).toEqual({ Ref: logicalId(stack, stack.migration.taskDefinition) });
   });
 
+  it('gives the API its token issuer, the ALB as its proxy and a generated admin token; prod refuses to deploy without an issuer', () => {
+    const api = taskDefinitionsByFamily(ecsProd.json).get('saga-api')!.props;
+    const env = envOf(api);
+    expect([env.get('AUTH_ISSUER'), env.get('AUTH_AUDIENCE'), env.get('AUTH_JWKS_URL')]).toEqual([
+      AUTH.authIssuer,
+      AUTH.authAudience,
+      AUTH.authJwksUrl,
+    ]);
+    expect(env.get('TRUST_PROXY')).toBe('1');
+    expect((containerOf(api)['Secrets'] as Json[]).find((s) => s['Name'] === 'ADMIN_TOKEN')?.['ValueFrom']).toEqual({
+      Ref: expect.stringMatching(/^AdminToken/),
+    });
+    const outdir = mkdtempSync(join(tmpdir(), 'saga-cdk-'));
+    try {
+      expect(() => buildApp({ outdir, context: { ...committedContext(), ...ECS_PROD, authJwksUrl: '' } })).toThrow(
+        /authIssuer, authAudience and authJwksUrl/,
+      );
+    } finally {
+      rmSync(outdir, { recursive: true, force: true });
+    }
+  });
+
   it('serves the API behind the load balancer with readiness health checks, a rolling-back breaker and two scaling policies', () => {
     const t = ecsProd.template;
     t.hasResourceProperties('AWS::ElasticLoadBalancingV2::TargetGroup', { HealthCheckPath: '/health/ready', TargetType: 'ip' });
@@ -417,7 +445,9 @@ describe('EVENT_BUS=bullmq, dev: workers and Redis instead of use-case tasks', (
       AtRestEncryptionEnabled: true,
     });
     for (const [family, { props }] of taskDefinitionsByFamily(bullmqDev.json))
-      expect((containerOf(props)['Secrets'] as Json[]).map((s) => s['Name']).sort(), family).toEqual(['DATABASE_URL', 'REDIS_URL']);
+      expect((containerOf(props)['Secrets'] as Json[]).map((s) => s['Name']).sort(), family).toEqual(
+        family === 'dev-saga-api' ? ['ADMIN_TOKEN', 'DATABASE_URL', 'REDIS_URL'] : ['DATABASE_URL', 'REDIS_URL'],
+      );
     const runTask = policyStatements(bullmqDev.json).filter((s) => actionsOf(s.statement).includes('ecs:RunTask'));
     expect(runTask.flatMap((s) => resourcesOf(s.statement).map(familyOfResource))).toEqual(['dev-saga-migrate']);
     expect(resources(bullmqDev.json, 'AWS::Scheduler::Schedule')).toEqual([]);
