@@ -203,6 +203,24 @@ describe('EVENT_BUS=ecs, prod: the task definitions are deploy/ecs, registered',
     }
   });
 
+  it('builds one image, from the Dockerfile, for the platform the definitions declare, with a small build context', () => {
+    const assets = JSON.parse(readFileSync(join(ecsProd.outdir, `${ecsProd.stack.stackName}.assets.json`), 'utf8')) as {
+      dockerImages: Record<string, { source: { directory: string; platform: string } }>;
+    };
+    const images = Object.values(assets.dockerImages);
+    expect(images).toHaveLength(1);
+    const platforms = new Set(
+      committedDefinitions().map((d) => `${d.runtimePlatform['operatingSystemFamily']}/${d.runtimePlatform['cpuArchitecture']}`),
+    );
+    expect([...platforms]).toEqual(['LINUX/X86_64']);
+    expect(images[0]!.source.platform).toBe('linux/amd64');
+    for (const [, { props }] of taskDefinitionsByFamily(ecsProd.json)) expect(props['RuntimePlatform']['CpuArchitecture']).toBe('X86_64');
+    // The staged context is what .dockerignore lets through: no node_modules, .data, .git, dist, deploy.
+    const staged = readdirSync(join(ecsProd.outdir, images[0]!.source.directory)).sort();
+    expect(staged).toContain('Dockerfile');
+    for (const kept of ['node_modules', '.data', '.git', 'dist', 'deploy', 'test']) expect(staged, kept).not.toContain(kept);
+  });
+
   it('registers no use-case definition that deploy/ecs does not have', () => {
     const committed = new Set(committedDefinitions().map((d) => d.family));
     const useCaseFamilies = [...taskDefinitionsByFamily(ecsProd.json)]
