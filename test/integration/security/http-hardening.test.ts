@@ -1,8 +1,10 @@
+import type { FastifyInstance } from 'fastify';
 import { createServer as createNodeServer, type Server } from 'node:http';
 import { connect } from 'node:net';
 import { Writable } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createHttpServer } from '../../../src/entrypoints/http/http-server.js';
+import { registerWithAccess } from '../../../src/entrypoints/http/security/api-security.js';
 import { apiSecurityFrom, httpLimitsFrom } from '../../../src/entrypoints/http/security/security-config.js';
 import { loadConfig } from '../../../src/shared/infrastructure/config/config.js';
 import { PUBLIC } from '../../../src/shared/infrastructure/http/route-config.js';
@@ -117,7 +119,7 @@ describe('hardened HTTP', () => {
   });
 
   it('refuses to register a route that declares no access', async () => {
-    const config = loadConfig({});
+    const config = loadConfig({ ADMIN_TOKEN: 'a-long-enough-admin-token-0123456789' });
     const app = await createHttpServer({
       logger: createLogger({ level: 'silent' }),
       bodyLimit: 1_024,
@@ -130,6 +132,16 @@ describe('hardened HTTP', () => {
     try {
       expect(() => app.get('/forgotten', async () => 'open?')).toThrow(/GET \/forgotten declares no access/);
       expect(() => app.get('/declared', { config: PUBLIC }, async () => 'open')).not.toThrow();
+      // A third-party plugin's routes take the access they are registered with.
+      await registerWithAccess(
+        app,
+        { anyScope: ['admin'] },
+        async (scope: FastifyInstance) => void scope.get('/plugin', async () => 'admin only'),
+        {},
+      );
+      const token = 'a-long-enough-admin-token-0123456789';
+      expect((await app.inject({ method: 'GET', url: '/plugin' })).statusCode).toBe(403);
+      expect((await app.inject({ method: 'GET', url: '/plugin', headers: { authorization: `Bearer ${token}` } })).statusCode).toBe(200);
     } finally {
       await app.close();
     }

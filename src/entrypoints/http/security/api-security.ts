@@ -1,4 +1,12 @@
-import type { FastifyInstance, FastifyReply, FastifyRequest, RouteOptions } from 'fastify';
+import type {
+  FastifyInstance,
+  FastifyPluginAsync,
+  FastifyPluginCallback,
+  FastifyPluginOptions,
+  FastifyReply,
+  FastifyRequest,
+  RouteOptions,
+} from 'fastify';
 import { normalizeIP } from '@fastify/rate-limit';
 import { problem, problemResponses, PROBLEM_CONTENT_TYPE } from '../../../shared/infrastructure/http/problem.js';
 import type { Principal, RouteAccess } from '../../../shared/infrastructure/http/route-config.js';
@@ -24,6 +32,26 @@ declare module 'fastify' {
   interface FastifyRequest {
     authentication: Authentication;
   }
+  interface FastifyInstance {
+    /** The access of routes a third-party plugin registers in this context (registerWithAccess). */
+    routeAccess?: RouteAccess;
+  }
+}
+
+/**
+ * Registers a plugin whose routes cannot declare their own access (bull-board, say): every route it
+ * registers gets `access`, checked like any other.
+ */
+export async function registerWithAccess<Options extends FastifyPluginOptions>(
+  app: FastifyInstance,
+  access: RouteAccess,
+  plugin: FastifyPluginAsync<Options> | FastifyPluginCallback<Options>,
+  options: Options,
+): Promise<void> {
+  await app.register(async (scope) => {
+    scope.decorate('routeAccess', access as never);
+    await scope.register(plugin, options);
+  });
 }
 
 function refuse(request: FastifyRequest, reply: FastifyReply, status: number, code: string, detail: string, challenge: string) {
@@ -73,11 +101,12 @@ function authorize(request: FastifyRequest, reply: FastifyReply, metrics: Securi
  * Every route declares its access (route-config.ts): the document gets its security requirement
  * and its 401/403/429 answers from it. A route registered without one is a startup error.
  */
-function declareAccess(routeOptions: RouteOptions): void {
-  const access = routeOptions.config?.access;
+function declareAccess(this: FastifyInstance, routeOptions: RouteOptions): void {
+  const access = routeOptions.config?.access ?? this.routeAccess;
   if (access === undefined) {
     throw new Error(`${String(routeOptions.method)} ${routeOptions.url} declares no access: set config.access (PUBLIC or requires(...))`);
   }
+  routeOptions.config = { ...routeOptions.config, access };
   if (access === 'public' || !routeOptions.schema) return;
   const schema = routeOptions.schema as { security?: unknown; response?: Record<string, unknown> };
   schema.security = [{ [BEARER_SCHEME]: [...access.anyScope] }];
