@@ -34,6 +34,7 @@ import { runFargateLadder, type FargateResults } from './lib/fargate-ladder.js';
 import { HttpClient } from './lib/http-client.js';
 import { checkConsistency, registerCustomers, runOpenLoop, runSaturation, type ConsistencyCheck, type PhaseResult } from './lib/load.js';
 import { summarizeProfile } from './lib/profile.js';
+import { AUTH_OFF_ENV, benchAuth, type BenchAuth } from './lib/bench-auth.js';
 import { median, round } from './lib/stats.js';
 import { freePort, startSystem, type SystemProcess } from './lib/system-process.js';
 import { renderResultsSection, replaceResultsSection, type BenchResults, type StyleResult, type TargetCheck } from './lib/report.js';
@@ -172,6 +173,7 @@ interface RunContext {
   readonly databases: BenchDatabases;
   readonly redisUrl: string;
   readonly workDir: string;
+  readonly auth: BenchAuth;
 }
 
 interface StyleRun {
@@ -185,9 +187,11 @@ async function runSystem(
   adapter: Adapter,
   style: Style,
   prepare: (env: Record<string, string>) => Promise<Record<string, string>> = async () => ({}),
+  /** A variant's name (its prefix and log file): measured at saturation only, for a comparison. */
+  variant?: string,
 ): Promise<StyleRun> {
   const databaseUrl = await ctx.databases.clone(`${adapter.slice(0, 2)}_${style.slice(0, 2)}`);
-  const prefix = `bench-${runId}-${adapter}-${style}`;
+  const prefix = `bench-${runId}-${adapter}-${style}${variant ? `-${variant}` : ''}`;
   prefixes.push(prefix);
   const env: Record<string, string> = {
     DATABASE_URL: databaseUrl,
@@ -197,6 +201,7 @@ async function runSystem(
     SAGA_STYLE: style,
     LOG_LEVEL: process.env['BENCH_LOG_LEVEL'] ?? 'warn',
     NODE_ENV: 'production',
+    ...ctx.auth.env,
   };
   Object.assign(env, await prepare(env));
   const profileDir = profile ? join(ctx.workDir, `profile-${adapter}-${style}`) : undefined;
@@ -204,11 +209,11 @@ async function runSystem(
   const system: SystemProcess = await startSystem({
     entrypoint: join(dist, 'entrypoints/dev-server.js'),
     env,
-    logFile: join(ctx.workDir, `system-${adapter}-${style}.log`),
+    logFile: join(ctx.workDir, `system-${adapter}-${style}${variant ? `-${variant}` : ''}.log`),
     ...(profileDir ? { cpuProfileDir: profileDir } : {}),
     readyTimeoutMs: 60_000,
   });
-  const http = new HttpClient(system.baseUrl, inFlight * 2 + 16);
+  const http = new HttpClient(system.baseUrl, inFlight * 2 + 16, ctx.auth.headers);
   const db = new pg.Pool({ connectionString: databaseUrl, max: 2, application_name: 'bench:driver' });
   db.on('error', () => undefined);
   let peakRssMb: number;
@@ -231,7 +236,7 @@ async function runSystem(
       throw new Error(
         `no saga completed at saturation (${saturation.unfinished} of ${saturation.posted} orders still PENDING after the drain)`,
       );
-    for (const fraction of plan.loadFractions) {
+    for (const fraction of variant ? [] : plan.loadFractions) {
       checkDeadline();
       const rate = Math.max(1, round(saturation.throughputPerSec * fraction));
       const point = await runOpenLoop(target, rate, plan.open, inFlight * 4);
@@ -243,7 +248,7 @@ async function runSystem(
         `${adapter}/${style}:   timeline ${point.timeline.map((t) => `${t.useCase} +${t.relayedAfterMs}/+${t.claimedAfterMs}`).join(', ')}`,
       );
     }
-    if (adapter !== 'memory') {
+    if (adapter !== 'memory' && !variant) {
       // Issue 17's hot keys: the same saturation on 40 customers only (delivery keys serialize each customer).
       checkDeadline();
       const hot = await runSaturation({ ...target, customers: customers.slice(0, HOT_CUSTOMERS) }, inFlight, plan.saturation);
@@ -289,6 +294,29 @@ async function runSystem(
     },
     deliveries,
   };
+}
+
+/**
+ * What verifying bearer tokens costs: CPU per saga at saturation (BullMQ, choreography) with
+ * AUTH_MODE=jwt beside AUTH_MODE=off, in back-to-back pairs whose order alternates.
+ */
+async function measureAuthCost(ctx: RunContext): Promise<NonNullable<BenchResults['auth']>> {
+  const pairs: Array<{ jwt: number; off: number }> = [];
+  for (let i = 0; i < (quick ? 1 : 4); i++) {
+    checkDeadline();
+    const run = async (mode: 'jwt' | 'off') =>
+      (await runSystem(ctx, 'bullmq', 'choreography', async () => (mode === 'off' ? AUTH_OFF_ENV : {}), `auth-${mode}-${i}`)).result
+        .saturation.cpuMsPerSaga.system;
+    const order: Array<'jwt' | 'off'> = i % 2 === 0 ? ['jwt', 'off'] : ['off', 'jwt'];
+    const measured: Partial<Record<'jwt' | 'off', number>> = {};
+    for (const mode of order) measured[mode] = await run(mode);
+    pairs.push({ jwt: measured.jwt!, off: measured.off! });
+    log(`auth: pair ${i + 1}: CPU per saga ${measured.jwt} ms with AUTH_MODE=jwt, ${measured.off} ms with off`);
+  }
+  const mean = (k: 'jwt' | 'off') => round(pairs.reduce((a, p) => a + p[k], 0) / pairs.length, 3);
+  const overheadPct = round((mean('jwt') / mean('off') - 1) * 100, 1);
+  log(`auth: CPU per saga ${mean('jwt')} ms (jwt) vs ${mean('off')} ms (off): ${overheadPct} % (target <= 10 %)`);
+  return { adapter: 'bullmq', style: 'choreography', pairs, jwtCpuMsPerSaga: mean('jwt'), offCpuMsPerSaga: mean('off'), overheadPct };
 }
 
 async function reportProfile(dir: string, adapter: Adapter, style: Style): Promise<void> {
@@ -411,6 +439,7 @@ async function runFargate(ctx: RunContext): Promise<{ fargate: FargateResults } 
         workDir: ctx.workDir,
         taskDefinitionsDir: support.taskDefinitionsDir,
         productionSettings: ecsProductionSettings(support.families),
+        auth: ctx.auth,
         runId,
         seed: 1,
         usePrefix: (prefix) => prefixes.push(prefix),
@@ -429,7 +458,7 @@ async function runFargate(ctx: RunContext): Promise<{ fargate: FargateResults } 
   }
 }
 
-function targets(results: Pick<BenchResults, 'baselines' | 'saga' | 'ecs'>): {
+function targets(results: Pick<BenchResults, 'baselines' | 'saga' | 'ecs' | 'auth'>): {
   perRun: Record<string, Record<string, number>>;
   checks: TargetCheck[];
 } {
@@ -485,6 +514,15 @@ function targets(results: Pick<BenchResults, 'baselines' | 'saga' | 'ecs'>): {
         met: startRatio <= 10,
       });
     }
+  }
+  if (results.auth) {
+    perRun['auth'] = { cpuPerSagaJwtVsOffPct: results.auth.overheadPct };
+    checks.push({
+      name: 'CPU per saga with AUTH_MODE=jwt ÷ off, BullMQ choreography, minus 1',
+      value: results.auth.overheadPct,
+      target: '<= 10 %',
+      met: results.auth.overheadPct <= 10,
+    });
   }
   return { perRun, checks };
 }
@@ -555,7 +593,7 @@ async function main(): Promise<void> {
   const stored = only === 'fargate' ? await readStoredResults(resultsFile) : undefined;
   const workDir = await mkdtemp(join(tmpdir(), 'saga-bench-'));
   const databases = new BenchDatabases(serverUrl, runId);
-  const ctx: RunContext = { databases, redisUrl, workDir };
+  const ctx: RunContext = { databases, redisUrl, workDir, auth: await benchAuth() };
   let failed = false;
   const interrupted = () => {
     log('interrupted: cleaning up');
@@ -597,6 +635,8 @@ async function main(): Promise<void> {
         saga[adapter]![style] = (await runSystem(ctx, adapter, style)).result;
       }
     }
+    const auth = adapters.includes('bullmq') && styles.includes('choreography') && !profile ? await measureAuthCost(ctx) : null;
+    if (!auth) skipped['auth'] = 'needs the bullmq adapter and the choreography style, without --profile';
     let ecs: BenchResults['ecs'] = null;
     if (adapters.includes('ecs')) {
       const outcome = await runEcs(ctx);
@@ -627,7 +667,7 @@ async function main(): Promise<void> {
     const runs = Object.entries(saga).flatMap(([a, byStyle]) =>
       Object.entries(byStyle ?? {}).map(([s, r]) => [`${a}.${s}`, r?.peakRssMb ?? Number.NaN] as const),
     );
-    const { perRun, checks } = targets({ baselines, saga, ecs });
+    const { perRun, checks } = targets({ baselines, saga, ecs, auth });
     const results: BenchResults = {
       generatedAt: new Date().toISOString(),
       command,
@@ -647,6 +687,7 @@ async function main(): Promise<void> {
       },
       baselines,
       saga,
+      auth,
       ecs,
       memory: { peakRssMb: Math.max(...runs.map(([, v]) => v).filter(Number.isFinite)), byRun: Object.fromEntries(runs) },
       ratios: { ...perRun, targets: checks },

@@ -105,6 +105,8 @@ export interface LadderContext {
   readonly taskDefinitionsDir: string;
   /** What production requires of a process on ECS (cluster, subnets, launch type, pinned revisions). */
   readonly productionSettings: Readonly<Record<string, string>>;
+  /** The callers' credentials: the system's AUTH_* settings and the header every request carries. */
+  readonly auth: { readonly env: Readonly<Record<string, string>>; readonly headers: Readonly<Record<string, string>> };
   readonly runId: string;
   readonly seed: number;
   /** Registers a Redis prefix for the bench's cleanup. */
@@ -286,6 +288,7 @@ async function runStyle(ctx: LadderContext, style: Style, plan: LadderPlan): Pro
     AWS_ENDPOINT_URL_ECS: endpointUrl,
     ...aws,
     ...ctx.productionSettings,
+    ...ctx.auth.env,
     ...SCALED_ECS_SETTINGS,
   };
   const ecs = await startLocalEcs({
@@ -318,7 +321,7 @@ async function runStyle(ctx: LadderContext, style: Style, plan: LadderPlan): Pro
       logFile: join(ctx.workDir, `system-fargate-${style}.log`),
       readyTimeoutMs: 60_000,
     });
-    http = new HttpClient(system.baseUrl, 64);
+    http = new HttpClient(system.baseUrl, 64, ctx.auth.headers);
     const customers = await registerCustomers(http, CUSTOMERS, 8);
     const points: FargateLadderPoint[] = [];
     for (const rate of plan.ordersPerHour) {

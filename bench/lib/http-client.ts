@@ -14,7 +14,12 @@ export class HttpClient {
   private readonly host: string;
   private readonly port: number;
 
-  constructor(baseUrl: string, maxSockets: number) {
+  /** `headers`: sent with every request (the bench's bearer token). */
+  constructor(
+    baseUrl: string,
+    maxSockets: number,
+    private readonly headers: Record<string, string> = {},
+  ) {
     const url = new URL(baseUrl);
     if (!['127.0.0.1', 'localhost', '[::1]'].includes(url.hostname))
       throw new Error(`the bench only talks to loopback, not ${url.hostname}`);
@@ -34,7 +39,10 @@ export class HttpClient {
           path,
           agent: this.agent,
           timeout: timeoutMs,
-          headers: payload === undefined ? {} : { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) },
+          headers: {
+            ...this.headers,
+            ...(payload === undefined ? {} : { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) }),
+          },
         },
         (res) => {
           const chunks: Buffer[] = [];

@@ -52,6 +52,15 @@ export interface BenchResults {
   } | null;
   readonly memory: { readonly peakRssMb: number; readonly byRun: Record<string, number> };
   readonly ratios: Record<string, unknown> & { readonly targets: readonly TargetCheck[] };
+  /** CPU per saga with AUTH_MODE=jwt beside off (absent from runs before it was measured). */
+  readonly auth?: {
+    readonly adapter: string;
+    readonly style: string;
+    readonly pairs: ReadonlyArray<{ readonly jwt: number; readonly off: number }>;
+    readonly jwtCpuMsPerSaga: number;
+    readonly offCpuMsPerSaga: number;
+    readonly overheadPct: number;
+  } | null;
   /** Why a section is null. */
   readonly skipped: Record<string, string>;
 }
@@ -110,6 +119,14 @@ export function renderResultsSection(r: BenchResults): string {
         `| ${adapter} | ${style} | ${fmt(s.throughputPerSec)} | ${fmt(h.throughputPerSec)} | ${fmt(h.ratioToDistinct)} | ${fmt(s.saturation.latencyMs.p50)} / ${fmt(s.saturation.latencyMs.p99)} | ${fmt(h.latencyMs.p50)} / ${fmt(h.latencyMs.p99)} |`,
       );
     }
+  }
+  lines.push('', '### Authentication cost', '');
+  if (r.auth) {
+    lines.push(
+      `CPU per saga at saturation (${r.auth.adapter}, ${r.auth.style}, system process): ${fmt(r.auth.jwtCpuMsPerSaga)} ms with \`AUTH_MODE=jwt\` (every request with a bearer token, verified once then cached) beside ${fmt(r.auth.offCpuMsPerSaga)} ms with \`AUTH_MODE=off\`: **${fmt(r.auth.overheadPct)} %** (target ≤ 10 %), the mean of ${String(r.auth.pairs.length)} back-to-back pair(s): ${r.auth.pairs.map((p) => `${fmt(p.jwt)} / ${fmt(p.off)}`).join(', ')} ms.`,
+    );
+  } else {
+    lines.push(`Not measured: ${r.skipped['auth'] ?? 'not requested'}.`);
   }
   lines.push('', '### ECS', '');
   if (r.ecs?.runTaskCallsPerMessage !== undefined) {
