@@ -105,11 +105,8 @@ export class SagaStack extends Stack {
 
   /** What only the API needs: its token issuer, and the ALB as the one proxy to believe for client IPs. */
   private httpEnvironment(): Record<string, string> {
-    const auth = this.settings.auth;
-    return {
-      TRUST_PROXY: '1',
-      ...(auth ? { AUTH_ISSUER: auth.issuer, AUTH_AUDIENCE: auth.audience, AUTH_JWKS_URL: auth.jwksUrl } : {}),
-    };
+    const { auth } = this.settings;
+    return { TRUST_PROXY: '1', AUTH_ISSUER: auth.issuer, AUTH_AUDIENCE: auth.audience, AUTH_JWKS_URL: auth.jwksUrl };
   }
 
   /** The break-glass bearer token of the /admin routes (dead letters, delivery stats), generated. */

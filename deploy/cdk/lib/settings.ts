@@ -51,7 +51,7 @@ export interface DeploySettings {
   readonly logRetentionDays: number;
   readonly alarmEmail?: string;
   /** The API's OpenID Connect provider (AUTH_ISSUER, AUTH_AUDIENCE, AUTH_JWKS_URL; docs/security.md). */
-  readonly auth?: { readonly issuer: string; readonly audience: string; readonly jwksUrl: string };
+  readonly auth: { readonly issuer: string; readonly audience: string; readonly jwksUrl: string };
 }
 
 type Raw = (key: string) => unknown;
@@ -115,7 +115,7 @@ export function settingsFrom(raw: Raw): DeploySettings {
   const account = optional(raw, 'account');
   const alarmEmail = optional(raw, 'alarmEmail');
   const certificateArn = optional(raw, 'certificateArn');
-  const auth = authOf(raw, envName);
+  const auth = authOf(raw);
   return {
     envName,
     ...(account ? { account } : {}),
@@ -142,21 +142,23 @@ export function settingsFrom(raw: Raw): DeploySettings {
     familyPrefix: str(raw, 'familyPrefix', prod ? '' : `${envName}-`),
     logRetentionDays: num(raw, 'logRetentionDays', prod ? 90 : 14),
     ...(alarmEmail ? { alarmEmail } : {}),
-    ...(auth ? { auth } : {}),
+    auth,
   };
 }
 
-/** The API exits 78 in production without its token issuer: prod refuses to synthesize without it. */
-function authOf(raw: Raw, envName: EnvName): DeploySettings['auth'] {
+/**
+ * The API's token issuer. The image runs NODE_ENV=production, where the API exits 78 without one,
+ * and a dev stack's load balancer is on the internet too: every environment needs it, so the app
+ * refuses to synthesize without it rather than deploy an API that cannot start.
+ */
+function authOf(raw: Raw): NonNullable<DeploySettings['auth']> {
   const issuer = optional(raw, 'authIssuer');
   const audience = optional(raw, 'authAudience');
   const jwksUrl = optional(raw, 'authJwksUrl');
   if (issuer && audience && jwksUrl) return { issuer, audience, jwksUrl };
-  if (envName === 'prod' || issuer || audience || jwksUrl)
-    throw new Error(
-      'context authIssuer, authAudience and authJwksUrl: the API verifies tokens of this provider and refuses to start without it',
-    );
-  return undefined;
+  throw new Error(
+    'context authIssuer, authAudience and authJwksUrl: the API verifies tokens of this provider and refuses to start without it',
+  );
 }
 
 /** The settings of a construct tree's context. */

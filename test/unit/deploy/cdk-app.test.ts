@@ -148,7 +148,7 @@ const AURORA_IMPORTED = {
   privateSubnetIds: 'subnet-0123456789abcdef0,subnet-0123456789abcdef1',
   publicSubnetIds: 'subnet-0123456789abcdef2,subnet-0123456789abcdef3',
 };
-const BULLMQ_DEV = { env: 'dev', eventBus: 'bullmq', sagaStyle: 'orchestration' };
+const BULLMQ_DEV = { env: 'dev', eventBus: 'bullmq', sagaStyle: 'orchestration', ...AUTH };
 
 let ecsProd: Synthesized;
 let bullmqDev: Synthesized;
@@ -412,7 +412,7 @@ describe('EVENT_BUS=ecs, prod: network, schedule, release order', () => {
     expect(handler['Environment']['Variables']['TASK_DEFINITION']).toEqual({ Ref: logicalId(stack, stack.migration.taskDefinition) });
   });
 
-  it('gives the API its token issuer, the ALB as its proxy and a generated admin token; prod refuses to deploy without an issuer', () => {
+  it('gives the API its token issuer, the ALB as its proxy and a generated admin token; no environment deploys without an issuer', () => {
     const api = taskDefinitionsByFamily(ecsProd.json).get('saga-api')!.props;
     const env = envOf(api);
     expect([env.get('AUTH_ISSUER'), env.get('AUTH_AUDIENCE'), env.get('AUTH_JWKS_URL')]).toEqual([
@@ -427,6 +427,10 @@ describe('EVENT_BUS=ecs, prod: network, schedule, release order', () => {
     const outdir = mkdtempSync(join(tmpdir(), 'saga-cdk-'));
     try {
       expect(() => buildApp({ outdir, context: { ...committedContext(), ...ECS_PROD, authJwksUrl: '' } })).toThrow(
+        /authIssuer, authAudience and authJwksUrl/,
+      );
+      const { authIssuer: _issuer, ...devWithoutIssuer } = BULLMQ_DEV;
+      expect(() => buildApp({ outdir, context: { ...committedContext(), ...devWithoutIssuer } })).toThrow(
         /authIssuer, authAudience and authJwksUrl/,
       );
     } finally {
