@@ -4,6 +4,7 @@ import { ConfigError, loadConfig, type Config } from '../shared/infrastructure/c
 import type { ModuleDefinition } from '../shared/infrastructure/composition/module-definition.js';
 import { Runtime } from './composition/runtime.js';
 import { DeliveryAdministration, registerAdminRoutes } from './http/admin.routes.js';
+import { registerConsole } from './http/console/index.js';
 import type { ApiSecurity } from './http/security/api-security.js';
 import { apiSecurityFrom, httpLimitsFrom } from './http/security/security-config.js';
 import { createHttpServer } from './http/http-server.js';
@@ -121,13 +122,11 @@ export async function createApi(runtime: Runtime, security?: ApiSecurity): Promi
     ],
   });
   for (const m of runtime.modules) m.definition.registerRoutes?.(app, m.container);
-  registerAdminRoutes(app, {
-    administration: new DeliveryAdministration(
-      runtime.modules.map((m) => ({ db: m.db, useCases: m.definition.inbox.routes.map((r) => r.useCase) })),
-    ),
-    logger: runtime.logger,
-    onRedriven: () => runtime.sweeper.sweepOnce(),
-  });
+  const administration = new DeliveryAdministration(
+    runtime.modules.map((m) => ({ db: m.db, useCases: m.definition.inbox.routes.map((r) => r.useCase) })),
+  );
+  registerAdminRoutes(app, { administration, logger: runtime.logger, onRedriven: () => runtime.sweeper.sweepOnce() });
+  await registerConsole(app, runtime, administration);
   return app;
 }
 

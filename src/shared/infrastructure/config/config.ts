@@ -35,6 +35,13 @@ const url = (protocols: string[]) =>
 export const configSchema = z.object({
   NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  /**
+   * Where the operator console links a trace id: a URL whose `{traceId}` is replaced, e.g.
+   * http://localhost:16686/trace/{traceId} (Jaeger). Unset: trace ids are shown unlinked.
+   */
+  TRACE_UI_URL: url(['http:', 'https:'])
+    .refine((v) => v.includes('{traceId}'), 'must contain {traceId}, where the trace id goes')
+    .optional(),
   HOST: z.string().min(1).default('127.0.0.1'),
   PORT: int(3000, 0, 65535),
   BODY_LIMIT_BYTES: int(16 * 1024, 256, 10 * 1024 * 1024),

@@ -1,0 +1,90 @@
+import type { FastifyInstance, FastifyReply } from 'fastify';
+import type { Logger } from '../../../shared/infrastructure/logging/logger.js';
+import { requires } from '../../../shared/infrastructure/http/route-config.js';
+import { uuidSchema } from '../../../shared/infrastructure/http/schemas.js';
+import { DEFAULT_DEAD_LETTER_LIMIT, type DeliveryAdministration } from '../admin.routes.js';
+import { CONSOLE_SCRIPT, CONSOLE_SCRIPT_PATH, deadLettersPage, notFoundPage, sagaPage, type PageContext } from './pages.js';
+import type { SagaReader } from './saga-reader.js';
+import { buildTimeline, type TransportName } from './timeline.js';
+
+export interface OperatorConsoleOptions {
+  readonly administration: DeliveryAdministration;
+  readonly sagas: SagaReader;
+  readonly transport: TransportName;
+  readonly traceUiUrl: string | undefined;
+  readonly logger: Logger;
+}
+
+/** Same guard as the JSON /admin routes: a token with the `admin` scope, or ADMIN_TOKEN. */
+const ADMIN = requires('admin');
+
+/** The console's pages are for browsers, not API clients: left out of the OpenAPI document. */
+const HIDDEN = { hide: true } as const;
+
+/** A browser asking for a page (Accept names text/html): what selects the HTML twin of a JSON route. */
+const WANTS_HTML = 'wantsHtml';
+
+function sendPage(reply: FastifyReply, status: number, page: string): FastifyReply {
+  // Operator data: never cached; the same URL answers JSON to API clients.
+  return reply.status(status).header('cache-control', 'no-store').header('vary', 'accept').type('text/html; charset=utf-8').send(page);
+}
+
+/**
+ * The operator console (ADR 28): server-rendered pages over the admin data. /admin/sagas/:orderId
+ * shows a saga as a timeline; /admin/dead-letters, asked for by a browser, lists dead letters
+ * with a re-drive button per use case (the JSON route answers everyone else).
+ */
+export function registerOperatorConsole(app: FastifyInstance, options: OperatorConsoleOptions): void {
+  const context: PageContext = { traceUiUrl: options.traceUiUrl, queues: options.transport === 'bullmq' };
+  app.addConstraintStrategy({
+    name: WANTS_HTML,
+    storage: () => {
+      const handlers = new Map<string, unknown>();
+      return { get: (k: string) => handlers.get(k) ?? null, set: (k: string, v: unknown) => void handlers.set(k, v) };
+    },
+    deriveConstraint: (request: { headers: Record<string, string | string[] | undefined> }) =>
+      /\btext\/html\b/i.test(String(request.headers['accept'] ?? '')) ? 'yes' : 'no',
+    mustMatchWhenDerived: false,
+  } as never);
+  sagaRoutes(app, options, context);
+  app.get<{ Querystring: { limit?: number } }>(
+    '/admin/dead-letters',
+    {
+      constraints: { [WANTS_HTML]: 'yes' },
+      config: ADMIN,
+      schema: { ...HIDDEN, querystring: { type: 'object', properties: { limit: { type: 'integer', minimum: 1, maximum: 500 } } } },
+    },
+    async (request, reply) => {
+      const limit = request.query.limit ?? DEFAULT_DEAD_LETTER_LIMIT;
+      return sendPage(reply, 200, deadLettersPage(await options.administration.listDeadLetters({ limit }), limit, context));
+    },
+  );
+  app.get(CONSOLE_SCRIPT_PATH, { config: ADMIN, schema: HIDDEN }, async (_request, reply) =>
+    reply.header('cache-control', 'no-cache').type('text/javascript; charset=utf-8').send(CONSOLE_SCRIPT),
+  );
+}
+
+function sagaRoutes(app: FastifyInstance, options: OperatorConsoleOptions, context: PageContext): void {
+  // The navigation's "Open saga" form submits here.
+  app.get<{ Querystring: { orderId: string } }>(
+    '/admin/sagas',
+    {
+      config: ADMIN,
+      schema: { ...HIDDEN, querystring: { type: 'object', required: ['orderId'], properties: { orderId: uuidSchema } } },
+    },
+    async (request, reply) => reply.redirect(`/admin/sagas/${encodeURIComponent(request.query.orderId.toLowerCase())}`, 303),
+  );
+  app.get<{ Params: { orderId: string } }>(
+    '/admin/sagas/:orderId',
+    { config: ADMIN, schema: { ...HIDDEN, params: { type: 'object', required: ['orderId'], properties: { orderId: uuidSchema } } } },
+    async (request, reply) => {
+      const orderId = request.params.orderId.toLowerCase();
+      if (!options.sagas.available) {
+        return sendPage(reply, 404, notFoundPage(orderId, 'This process does not host the Order module.', context));
+      }
+      const record = await options.sagas.read(orderId);
+      if (!record) return sendPage(reply, 404, notFoundPage(orderId, 'No order has this id.', context));
+      return sendPage(reply, 200, sagaPage(record, buildTimeline(record, options.transport), context));
+    },
+  );
+}

@@ -1,0 +1,33 @@
+import type { FastifyInstance } from 'fastify';
+import type { Runtime } from '../../composition/runtime.js';
+import type { DeliveryAdministration } from '../admin.routes.js';
+import { registerBullBoard } from './bull-board.js';
+import { registerOperatorConsole } from './console.routes.js';
+import { SagaReader } from './saga-reader.js';
+
+/**
+ * The operator console over a runtime (ADR 28): the saga and dead-letter pages, and bull-board
+ * when the transport is BullMQ (and a Redis is configured).
+ */
+export async function registerConsole(app: FastifyInstance, runtime: Runtime, administration: DeliveryAdministration): Promise<void> {
+  const transport = runtime.transport.name;
+  registerOperatorConsole(app, {
+    administration,
+    sagas: new SagaReader(
+      runtime.modules.find((m) => m.definition.name === 'order')?.db,
+      runtime.modules.map((m) => m.db),
+      transport === 'ecs',
+    ),
+    transport,
+    traceUiUrl: runtime.config.TRACE_UI_URL,
+    logger: runtime.logger,
+  });
+  if (transport === 'bullmq' && runtime.config.REDIS_URL) {
+    await registerBullBoard(app, {
+      redisUrl: runtime.config.REDIS_URL,
+      prefix: runtime.config.BULLMQ_PREFIX,
+      useCases: runtime.routing.activeUseCases(),
+      logger: runtime.logger,
+    });
+  }
+}
