@@ -448,25 +448,27 @@ async function runStyle(ctx: ScenarioContext, style: Style, faults: readonly Fau
         started = Date.now();
         interrupted = await interrupt(victims, 'Spot interruption');
         // Each half lasts until a RunTask got its 5xx; the second also until a task started through them.
-        interrupted += await holdFault(
-          fault,
-          before,
-          windowMs / 2,
-          async () => runTaskInjected(delta(await endpointStats(endpoint), before)) > 0,
-        );
+        // Calls minus answers, as seen while the fault held: tasksStarted counts a start when the task
+        // runs, so a task launched by an earlier call can hide an injected error from a later count.
+        const seen5xx = [0, 0];
+        interrupted += await holdFault(fault, before, windowMs / 2, async () => {
+          seen5xx[0] = Math.max(seen5xx[0]!, runTaskInjected(delta(await endpointStats(endpoint), before)));
+          return seen5xx[0] > 0;
+        });
         const half = await endpointStats(endpoint);
         await setFaults(endpoint, {
           errors: { RunTask: { type: 'ServiceUnavailableException', rate: 0.5 }, DescribeTasks: { type: 'ServerException', rate: 0.5 } },
         });
         interrupted += await holdFault(fault, before, windowMs / 2, async () => {
           const now = await endpointStats(endpoint);
-          return runTaskInjected(delta(now, half)) > 0 && (delta(now, before)['tasksStarted'] ?? 0) > 0;
+          seen5xx[1] = Math.max(seen5xx[1]!, runTaskInjected(delta(now, half)));
+          return seen5xx[1] > 0 && (delta(now, before)['tasksStarted'] ?? 0) > 0;
         });
         await setFaults(endpoint, { errors: { RunTask: null, DescribeTasks: null } });
         ended = Date.now();
         const after = await endpointStats(endpoint);
         const d = delta(after, before);
-        const runTask5xx = [runTaskInjected(delta(half, before)), runTaskInjected(delta(after, half))];
+        const runTask5xx = seen5xx;
         Object.assign(details, {
           injectedErrors: d['injectedErrors'],
           runTask5xx: { ServerException: runTask5xx[0], ServiceUnavailableException: runTask5xx[1] },
