@@ -133,11 +133,18 @@ describe('operator console (EVENT_BUS=bullmq, Chromium)', () => {
     await expect(page.evaluate('window.pwned')).resolves.toBeUndefined();
     await expect(row.getByRole('link', { name: orderId }).getAttribute('href')).resolves.toBe(`/admin/sagas/${orderId}`);
 
-    await page.getByRole('button', { name: /Re-drive 1 dead letter of customer\.reserve-credit/ }).click();
+    // By keyboard, as an operator without a mouse would.
+    await page.getByRole('button', { name: /Re-drive 1 dead letter of customer\.reserve-credit/ }).focus();
+    await page.keyboard.press('Enter');
     await page.getByRole('status').filter({ hasText: 'Re-drove 1 dead letter(s) of customer.reserve-credit' }).waitFor();
     const [delivery] = await sql<{ status: string }>(system, 'select status from customers.inbox where correlation_id = ?', [orderId]);
     expect(delivery?.status).not.toBe('dead');
     await page.getByText('No dead letters.').waitFor();
+    // The navigation's labelled field opens a saga.
+    await page.getByLabel('Order id').fill(orderId);
+    await page.keyboard.press('Enter');
+    await page.waitForURL(`${base}/admin/sagas/${orderId}`);
+    await page.getByRole('heading', { name: `Saga of order ${orderId}` }).waitFor();
     expect(violations).toEqual([]);
     // API clients still get the JSON list from the same URL.
     const json = await system.app.inject({ method: 'GET', url: '/admin/dead-letters', headers: { accept: 'application/json' } });
