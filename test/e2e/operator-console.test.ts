@@ -1,5 +1,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { chromium, type Browser, type Page } from 'playwright-core';
+import { SagaReader } from '../../src/entrypoints/http/console/saga-reader.js';
+import { buildTimeline } from '../../src/entrypoints/http/console/timeline.js';
 import {
   eventually,
   placeOrder,
@@ -177,5 +179,27 @@ describe('operator console (EVENT_BUS=bullmq, Chromium)', () => {
     const paths = Object.keys((await system.app.inject({ method: 'GET', url: '/openapi.json' })).json<{ paths: object }>().paths);
     expect(paths.filter((p) => /^\/admin\/(queues|sagas|console)/.test(p))).toEqual([]);
     expect(paths).toContain('/admin/dead-letters');
+  });
+
+  it('names the ECS task launched for a use case before its delivery (EVENT_BUS=ecs reads launches)', async () => {
+    const system = await start({ env: { EVENT_BUS: 'memory' } });
+    const orderId = await finishedSaga(system);
+    const arn = 'arn:aws:ecs:eu-west-1:123456789012:task/saga/0123456789abcdef0123456789abcdef';
+    await sql(
+      system,
+      `insert into customers.launch_attempts (id, use_case, client_token, task_count, status, task_arns, created_at)
+       select gen_random_uuid(), 'customer.reserve-credit', 'console-test', 1, 'started', array[?], created_at - interval '1 second'
+       from customers.inbox where correlation_id = ?`,
+      [arn, orderId],
+    );
+    const dbs = system.runtime.modules.map((m) => m.db);
+    const record = await new SagaReader(
+      dbs.find((db) => db.schema === 'ordering'),
+      dbs,
+      true,
+    ).read(orderId);
+    if (!record) throw new Error('no saga read');
+    const reserve = buildTimeline(record, 'ecs').find((e) => e.useCase === 'customer.reserve-credit');
+    expect(reserve?.process).toContain(arn);
   });
 });

@@ -149,7 +149,7 @@ async function launchesAround(db: ModuleDatabase, deliveries: readonly DeliveryR
   const to = Math.max(...deliveries.map((d) => d.done_ms ?? d.updated_ms));
   const rows = await db.query<{ use_case: string; created_ms: number; task_arns: string[] }>(
     `select use_case, ${ms('created_at')} as created_ms, task_arns from ${quoteIdent(db.schema)}.launch_attempts
-     where use_case = any(?) and created_at between to_timestamp(? / 1000.0) - ${LAUNCH_WINDOW} and to_timestamp(? / 1000.0)
+     where use_case = any(?::text[]) and created_at between to_timestamp(?::float8 / 1000) - ${LAUNCH_WINDOW} and to_timestamp(?::float8 / 1000)
      order by created_at desc limit 500`,
     [[...new Set(deliveries.map((d) => d.use_case))], from, to],
   );
