@@ -13,6 +13,8 @@ import { createTransport } from './composition/transports.js';
 import { DeliveryLag, SagaAdmission } from '../shared/infrastructure/messaging/delivery-lag.js';
 import type { DeliveryTransport } from '../shared/infrastructure/messaging/transport.js';
 import { ALL_INBOXES, ALL_MODULES } from './all-modules.js';
+import { ProcessMetrics } from './observability/metrics.js';
+import { registerRuntimeMetrics } from './observability/runtime-metrics.js';
 
 /** Exits 78 with the message of a ConfigError `make` throws (a setting named and refused). */
 export function orExit<T>(make: () => T): T {
@@ -96,7 +98,9 @@ export const API_TITLE = 'Order & credit saga API';
  * transport, behind `security` (default: from the runtime's configuration, see apiSecurityFrom).
  */
 export async function createApi(runtime: Runtime, security?: ApiSecurity): Promise<FastifyInstance> {
+  const metrics = new ProcessMetrics();
   const app = await createHttpServer({
+    metrics,
     logger: runtime.logger,
     security: security ?? apiSecurityFrom(runtime.config),
     limits: httpLimitsFrom(runtime.config),
@@ -126,6 +130,7 @@ export async function createApi(runtime: Runtime, security?: ApiSecurity): Promi
     runtime.modules.map((m) => ({ db: m.db, useCases: m.definition.inbox.routes.map((r) => r.useCase) })),
   );
   registerAdminRoutes(app, { administration, logger: runtime.logger, onRedriven: () => runtime.sweeper.sweepOnce() });
+  await registerRuntimeMetrics(app, runtime, metrics.registry, administration);
   await registerConsole(app, runtime, administration);
   return app;
 }

@@ -1,8 +1,11 @@
-import { baseLogger, configOrExit, monolithOrExit, onShutdown } from './bootstrap.js';
+import { baseLogger, configOrExit, monolithOrExit, onShutdown, orExit, packageVersion } from './bootstrap.js';
+import { apiSecurityFrom } from './http/security/security-config.js';
+import { createMetricsServer } from './observability/metrics-server.js';
 
 /**
  * Always-on worker for the BullMQ transport (e.g. docker compose): every use case's worker,
- * the relay, the delivery sweeper and the modules' jobs; no HTTP.
+ * the relay, the delivery sweeper and the modules' jobs; HTTP only for GET /metrics and the
+ * health probes on METRICS_PORT (0: none).
  */
 const config = configOrExit();
 const logger = baseLogger(config, 'worker');
@@ -14,5 +17,17 @@ const runtime = await monolithOrExit({ config, logger, databaseUrl: config.DATAB
 await runtime.startConsumers();
 runtime.startRelay();
 runtime.startJobs();
-logger.info({ useCases: runtime.useCases() }, 'worker ready');
-onShutdown(logger, () => runtime.close());
+const metricsServer =
+  config.METRICS_PORT === 0
+    ? undefined
+    : await createMetricsServer(
+        runtime,
+        orExit(() => apiSecurityFrom(config)),
+        packageVersion(),
+      );
+await metricsServer?.listen({ host: config.HOST, port: config.METRICS_PORT });
+logger.info({ useCases: runtime.useCases(), metricsPort: metricsServer ? config.METRICS_PORT : null }, 'worker ready');
+onShutdown(logger, async () => {
+  await metricsServer?.close();
+  await runtime.close();
+});

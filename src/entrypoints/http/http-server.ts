@@ -6,6 +6,8 @@ import Fastify, {
   type FastifyBaseLogger,
   type FastifyError,
   type FastifyInstance,
+  type FastifyReply,
+  type FastifyRequest,
   type FastifyServerOptions,
 } from 'fastify';
 import { DomainError, isIsoCurrency, uuidv7 } from '../../shared/kernel/index.js';
@@ -22,6 +24,8 @@ import {
 import { PUBLIC, requires, SCOPES } from '../../shared/infrastructure/http/route-config.js';
 import { AccessDeniedError } from '../../shared/infrastructure/http/authorization.js';
 import { CURRENCY_FORMAT, SCHEMA_MEANINGS } from '../../shared/infrastructure/http/schemas.js';
+import { Registry } from 'prom-client';
+import type { ObservedRequest, ServerMetrics } from '../observability/metrics.js';
 
 export interface ReadinessCheck {
   readonly name: string;
@@ -52,6 +56,8 @@ export interface HttpServerOptions {
   readonly readiness: readonly ReadinessCheck[];
   readonly title: string;
   readonly version: string;
+  /** The process's metrics: GET /metrics exposes them with the security counters; each request is timed into them. */
+  readonly metrics?: ServerMetrics;
 }
 
 const READINESS_TIMEOUT_MS = 2_000;
@@ -293,6 +299,16 @@ function admitSagas(app: FastifyInstance, admission: AdmissionCheck): void {
   });
 }
 
+/** A finished request for the duration histogram: the route's template, never the URL (one series per route, whatever ids callers send). */
+function observedRequest(request: FastifyRequest, reply: FastifyReply): ObservedRequest {
+  return {
+    method: request.method,
+    route: request.is404 ? 'unmatched' : (request.routeOptions.url ?? 'unmatched'),
+    status: reply.statusCode,
+    seconds: reply.elapsedTime / 1000,
+  };
+}
+
 /**
  * The Fastify instance every HTTP entrypoint starts from: strict JSON validation (unknown
  * properties and wrong types are refused, never coerced or dropped), a body size limit,
@@ -337,6 +353,7 @@ export async function createHttpServer(options: HttpServerOptions): Promise<Fast
   });
   app.addHook('onResponse', (request, reply, done) => {
     request.log.info({ method: request.method, url: request.url, status: reply.statusCode, ms: Math.round(reply.elapsedTime) }, 'request');
+    options.metrics?.observeRequest(observedRequest(request, reply));
     done();
   });
 
@@ -360,9 +377,11 @@ export async function createHttpServer(options: HttpServerOptions): Promise<Fast
   if (options.admission) admitSagas(app, options.admission);
 
   registerHealthRoutes(app, options.readiness);
-  app.get('/metrics', { config: requires('admin'), schema: { hide: true } }, async (_request, reply) =>
-    reply.type(metrics.registry.contentType).send(await metrics.registry.metrics()),
-  );
+  app.get('/metrics', { config: requires('admin'), schema: { hide: true } }, async (_request, reply) => {
+    // Merged at each scrape: collectors registered after this server was created (runtime metrics) are included.
+    const registry = options.metrics ? Registry.merge([metrics.registry, options.metrics.registry]) : metrics.registry;
+    return reply.type(registry.contentType).send(await registry.metrics());
+  });
 
   return app;
 }

@@ -44,6 +44,8 @@ export const configSchema = z.object({
     .optional(),
   HOST: z.string().min(1).default('127.0.0.1'),
   PORT: int(3000, 0, 65535),
+  /** The worker's HTTP port for GET /metrics and the health probes (on HOST); 0 turns it off. The API serves /metrics on PORT. */
+  METRICS_PORT: int(9464, 0, 65535),
   BODY_LIMIT_BYTES: int(16 * 1024, 256, 10 * 1024 * 1024),
 
   DATABASE_URL: url(['postgres:', 'postgresql:']).optional(),
