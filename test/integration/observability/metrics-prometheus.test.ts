@@ -77,7 +77,7 @@ async function until(prometheus: Prometheus, promql: string, accept: (value: num
       const value = result.length === 1 ? result[0]!.value : undefined;
       return value !== undefined && accept(value) ? value : undefined;
     },
-    { timeoutMs: 20_000, intervalMs: 250, what: `${promql} (last: ${JSON.stringify(last)})` },
+    { timeoutMs: 20_000, intervalMs: 250, what: promql },
   ).catch((error: unknown) => {
     throw new Error(`${String(error)}; last: ${JSON.stringify(last)}`);
   });
@@ -95,14 +95,15 @@ describe('GET /metrics scraped by Prometheus', () => {
     const address = await observer.app.listen({ host: '127.0.0.1', port: 0 });
     prometheus = await startPrometheus(new URL(address).host);
 
-    // A delivery waiting for its retry (not due for an hour) and a dead one, as the inbox holds them.
+    // Two deliveries waiting for their retry (not due for an hour) and a dead one, as the inbox holds them.
     const reserve = 'customer.reserve-credit';
     await sql(
       decider,
       `insert into "customers".inbox (use_case, message_id, type, correlation_id, envelope, status, available_at, created_at)
        values (?, ?, 'order.created.v1', ?, '{}', 'pending', now() + interval '1 hour', now() - interval '30 seconds'),
+              (?, ?, 'order.created.v1', ?, '{}', 'pending', now() + interval '1 hour', now()),
               (?, ?, 'order.created.v1', ?, '{}', 'dead', now(), now())`,
-      [reserve, uuidv7(), uuidv7(), reserve, uuidv7(), uuidv7()],
+      [reserve, uuidv7(), uuidv7(), reserve, uuidv7(), uuidv7(), reserve, uuidv7(), uuidv7()],
     );
     const customerId = await registerCustomer(decider.app, USD(1_000));
     const orders = await Promise.all([1, 2, 3].map(() => placeOrder(decider.app, customerId, USD(100))));
@@ -119,13 +120,16 @@ describe('GET /metrics scraped by Prometheus', () => {
     );
     const median = await until(prometheus, 'histogram_quantile(0.5, sum by (le) (saga_duration_seconds_bucket))', (v) => v > 0);
     expect(median).toBeLessThan(30);
-    await until(prometheus, `saga_deliveries_pending{schema="customers",use_case="${reserve}"}`, (v) => v === 1);
+    await until(prometheus, `saga_deliveries_pending{schema="customers",use_case="${reserve}"}`, (v) => v === 2);
     await until(prometheus, `saga_deliveries_dead{schema="customers",use_case="${reserve}"}`, (v) => v === 1);
     await until(prometheus, `saga_deliveries_oldest_pending_age_seconds{use_case="${reserve}"}`, (v) => v >= 30 && v < 120);
     await until(prometheus, 'saga_metrics_postgres_up', (v) => v === 1);
     // The observer's own requests: the route template, never the URL.
     await until(prometheus, 'sum(saga_http_request_duration_seconds_count{route="/metrics",method="GET",status="200"})', (v) => v >= 1);
     await until(prometheus, 'count(nodejs_eventloop_lag_seconds) + count(process_resident_memory_bytes)', (v) => v === 2);
+    // Past another cache period and more scrapes, each saga has still been counted once.
+    await new Promise((r) => setTimeout(r, 6_000));
+    expect(await prometheus.query('max_over_time(sum(saga_duration_seconds_count)[1m:1s])')).toEqual([{ metric: {}, value: 4 }]);
   }, 90_000);
 
   it('counts the RunTask launches short-lived ECS tasks recorded, once, from launch_attempts', async () => {

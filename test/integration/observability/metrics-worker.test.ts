@@ -28,7 +28,12 @@ describe("the worker's metrics server", () => {
       expect(valueOf(e, 'saga_metrics_postgres_up')).toBe(1);
       const again = parseExposition((await server.inject({ method: 'GET', url: '/metrics' })).body);
       expect(valueOf(again, 'saga_http_request_duration_seconds_count', { method: 'GET', route: '/metrics', status: '200' })).toBe(1);
-      expect((await server.inject({ method: 'GET', url: '/orders' })).statusCode).toBe(404);
+      expect((await server.inject({ method: 'GET', url: '/orders/0190f1c2-0000-7000-8000-000000000001' })).statusCode).toBe(404);
+      expect((await server.inject({ method: 'GET', url: '/health/live?probe=1' })).statusCode).toBe(200);
+      const third = parseExposition((await server.inject({ method: 'GET', url: '/metrics' })).body);
+      // Route templates, not URLs: the unknown path is `unmatched`, the query string is not part of a route.
+      expect(valueOf(third, 'saga_http_request_duration_seconds_count', { route: 'unmatched', status: '404' })).toBe(1);
+      expect(valueOf(third, 'saga_http_request_duration_seconds_count', { route: '/health/live', status: '200' })).toBe(1);
     } finally {
       await queue.obliterate({ force: true }).catch(() => undefined);
       await queue.close();
@@ -48,7 +53,13 @@ describe("the worker's metrics server", () => {
       const reader = await sign(issuer, { sub: 'reader', scope: 'orders:read' });
       expect((await metrics(bearer(reader))).statusCode).toBe(403);
       expect((await metrics(bearer(adminToken))).statusCode).toBe(200);
-      expect((await metrics(bearer(await sign(issuer, { sub: 'ops', scope: 'admin' })))).statusCode).toBe(200);
+      const scraped = await metrics(bearer(await sign(issuer, { sub: 'ops', scope: 'admin' })));
+      expect(scraped.statusCode).toBe(200);
+      // One exposition: the security counters with the rest.
+      const e = parseExposition(scraped.body);
+      expect(valueOf(e, 'saga_api_auth_failures_total', { outcome: 'missing' })).toBe(1);
+      expect(valueOf(e, 'saga_api_auth_failures_total', { outcome: 'insufficient_scope' })).toBe(1);
+      expect(e.types.get('saga_deliveries_pending')).toBe('gauge');
     } finally {
       await server.close();
     }
