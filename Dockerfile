@@ -44,11 +44,13 @@ ENV NODE_ENV=production \
 WORKDIR /app
 
 # package.json is also needed at run time: its "type": "module" makes dist/**/*.js ES modules.
-# The only production install script (msgpackr-extract, optional) is disallowed in package.json's
-# allowScripts anyway; its prebuilt binary arrives as an optional dependency.
-# Installed as root and left root-owned: the application (user node) can read but not modify it.
+# --omit=optional as well: the lockfile marks typescript and @types/node "devOptional" (a
+# devDependency here, and an optional peer of bull-board's valibot), which --omit=dev alone would
+# install; it also leaves out msgpackr-extract (a native speed-up msgpackr does without) and
+# pg-cloudflare. Installed as root and left root-owned: the application (user node) can read but
+# not modify it.
 COPY package.json package-lock.json .npmrc ./
-RUN npm ci --omit=dev --ignore-scripts && npm cache clean --force
+RUN npm ci --omit=dev --omit=optional --ignore-scripts && npm cache clean --force
 
 COPY --from=build /app/dist ./dist
 

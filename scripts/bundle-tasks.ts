@@ -39,6 +39,8 @@ const OTHER_DIALECT_DRIVERS = [
   'oracledb',
   'pg-native',
   'pg-query-stream',
+  // pg's socket for Cloudflare Workers, required only there (an optional dependency the image leaves out).
+  'pg-cloudflare',
   'sqlite3',
   'tedious',
 ];

@@ -62,7 +62,11 @@ beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'saga-image-'));
   cpSync('dist', join(dir, 'dist'), { recursive: true });
   for (const f of ['package.json', 'package-lock.json', '.npmrc']) cpSync(f, join(dir, f));
-  await run('npm', ['ci', '--omit=dev', '--ignore-scripts', '--prefer-offline', '--no-audit', '--no-fund'], { cwd: dir, timeout: 240_000 });
+  // As the Dockerfile's runtime stage installs (--omit=optional: see there).
+  await run('npm', ['ci', '--omit=dev', '--omit=optional', '--ignore-scripts', '--prefer-offline', '--no-audit', '--no-fund'], {
+    cwd: dir,
+    timeout: 240_000,
+  });
   // dist/tasks/ again, bundled and cached by the image's Node (tsx runs the script with the Node that runs tsx).
   await run(node, ['node_modules/tsx/dist/cli.mjs', 'scripts/bundle-tasks.ts', join(dir, 'dist')], { timeout: 120_000 });
   databaseUrl = await cloneRunDatabase();
