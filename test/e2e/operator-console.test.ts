@@ -71,6 +71,8 @@ async function listen(system: TestSystem): Promise<string> {
 describe('operator console (EVENT_BUS=bullmq, Chromium)', () => {
   it('shows every step of a finished saga on its timeline, with use case, attempts and linked trace', async () => {
     const system = await start({ env: { EVENT_BUS: 'bullmq', TRACE_UI_URL } });
+    // bull-board is mounted only with ADMIN_QUEUES_UI=true (its queue objects cost CPU per saga).
+    expect((await system.app.inject({ method: 'GET', url: '/admin/queues' })).statusCode).toBe(404);
     const orderId = await finishedSaga(system);
     const base = await listen(system);
     const steps = await sql<{ name: string }>(system, 'select name from ordering.saga_steps where order_id = ? order by seq', [orderId]);
@@ -103,7 +105,7 @@ describe('operator console (EVENT_BUS=bullmq, Chromium)', () => {
   });
 
   it('serves bull-board at /admin/queues under the Content-Security-Policy', async () => {
-    const system = await start({ env: { EVENT_BUS: 'bullmq' } });
+    const system = await start({ env: { EVENT_BUS: 'bullmq', ADMIN_QUEUES_UI: 'true' } });
     const base = await listen(system);
     const { page, violations } = await openPage();
     const api = page.waitForResponse((r) => r.url().includes('/admin/queues/api/queues'));
@@ -120,7 +122,7 @@ describe('operator console (EVENT_BUS=bullmq, Chromium)', () => {
   });
 
   it('lists dead letters with a re-drive button per use case that re-drives through the API', async () => {
-    const system = await start({ env: { EVENT_BUS: 'bullmq' } });
+    const system = await start({ env: { EVENT_BUS: 'bullmq', ADMIN_QUEUES_UI: 'true' } });
     const orderId = await finishedSaga(system);
     const hostile = '<img src=x onerror="window.pwned=1"> & "quotes"';
     await sql(system, `update customers.inbox set status = 'dead', error_code = 'TEST', last_error = ? where correlation_id = ?`, [
@@ -155,7 +157,7 @@ describe('operator console (EVENT_BUS=bullmq, Chromium)', () => {
   });
 
   it('keeps the pages and bull-board behind the admin guard', async () => {
-    const system = await start({ env: { EVENT_BUS: 'bullmq', ADMIN_TOKEN: 'a-break-glass-token-for-tests' } });
+    const system = await start({ env: { EVENT_BUS: 'bullmq', ADMIN_QUEUES_UI: 'true', ADMIN_TOKEN: 'a-break-glass-token-for-tests' } });
     const html = { accept: 'text/html' };
     // As the JSON admin routes answer a caller without the break-glass token.
     const refused = (await system.app.inject({ method: 'GET', url: '/admin/deliveries/stats' })).statusCode;

@@ -22,7 +22,7 @@ export async function registerConsole(app: FastifyInstance, runtime: Runtime, ad
     traceUiUrl: runtime.config.TRACE_UI_URL,
     logger: runtime.logger,
   });
-  if (transport === 'bullmq' && runtime.config.REDIS_URL) {
+  if (transport === 'bullmq' && runtime.config.REDIS_URL && runtime.config.ADMIN_QUEUES_UI) {
     await registerBullBoard(app, {
       redisUrl: runtime.config.REDIS_URL,
       prefix: runtime.config.BULLMQ_PREFIX,
