@@ -315,12 +315,16 @@ function listDeadLettersRoute(app: FastifyInstance, options: AdminRouteOptions):
         },
       },
     },
-    async (request) => ({
-      items: await options.administration.listDeadLetters({
-        limit: parseLimit(request.query.limit, DEFAULT_DEAD_LETTER_LIMIT),
-        ...(request.query.useCase !== undefined ? { useCase: request.query.useCase } : {}),
-      }),
-    }),
+    async (request, reply) => {
+      // A browser gets the operator console's page at the same URL: caches must key on Accept.
+      void reply.header('vary', 'accept');
+      return {
+        items: await options.administration.listDeadLetters({
+          limit: parseLimit(request.query.limit, DEFAULT_DEAD_LETTER_LIMIT),
+          ...(request.query.useCase !== undefined ? { useCase: request.query.useCase } : {}),
+        }),
+      };
+    },
   );
 }
 

@@ -12,6 +12,8 @@ export interface OperatorConsoleOptions {
   readonly sagas: SagaReader;
   readonly transport: TransportName;
   readonly traceUiUrl: string | undefined;
+  /** bull-board is mounted at /admin/queues (the pages link to it only then). */
+  readonly queues: boolean;
   readonly logger: Logger;
 }
 
@@ -35,7 +37,7 @@ function sendPage(reply: FastifyReply, status: number, page: string): FastifyRep
  * with a re-drive button per use case (the JSON route answers everyone else).
  */
 export function registerOperatorConsole(app: FastifyInstance, options: OperatorConsoleOptions): void {
-  const context: PageContext = { traceUiUrl: options.traceUiUrl, queues: options.transport === 'bullmq' };
+  const context: PageContext = { traceUiUrl: options.traceUiUrl, queues: options.queues };
   app.addConstraintStrategy({
     name: WANTS_HTML,
     storage: () => {

@@ -11,6 +11,7 @@ import { SagaReader } from './saga-reader.js';
  */
 export async function registerConsole(app: FastifyInstance, runtime: Runtime, administration: DeliveryAdministration): Promise<void> {
   const transport = runtime.transport.name;
+  const queues = transport === 'bullmq' && runtime.config.REDIS_URL !== undefined && runtime.config.ADMIN_QUEUES_UI;
   registerOperatorConsole(app, {
     administration,
     sagas: new SagaReader(
@@ -20,9 +21,10 @@ export async function registerConsole(app: FastifyInstance, runtime: Runtime, ad
     ),
     transport,
     traceUiUrl: runtime.config.TRACE_UI_URL,
+    queues,
     logger: runtime.logger,
   });
-  if (transport === 'bullmq' && runtime.config.REDIS_URL && runtime.config.ADMIN_QUEUES_UI) {
+  if (queues && runtime.config.REDIS_URL) {
     await registerBullBoard(app, {
       redisUrl: runtime.config.REDIS_URL,
       prefix: runtime.config.BULLMQ_PREFIX,
