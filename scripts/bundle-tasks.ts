@@ -16,6 +16,7 @@
  * patched below no longer looks the way the patch expects, or when Node rejects the code cache.
  */
 import { execFileSync } from 'node:child_process';
+import { builtinModules } from 'node:module';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { dirname, join, relative, resolve } from 'node:path';
@@ -49,10 +50,18 @@ const OTHER_DIALECT_DRIVERS = [
  * Loaded only by what a task never does in production (BullMQ transport, migrations): required
  * from node_modules if ever used, rather than carried in every bundle.
  */
-const LEFT_IN_NODE_MODULES = ['bullmq', 'ioredis', '@mikro-orm/migrations'];
+const LEFT_IN_NODE_MODULES = [
+  'bullmq',
+  'ioredis',
+  '@mikro-orm/migrations',
+  // The library instrumentations: a task never loads them (its code is this bundle, which they cannot patch).
+  '@opentelemetry/instrumentation',
+  '@opentelemetry/instrumentation-*',
+];
 
 /** What a task may load only once it needs it; reached from a bundle's entry without an `import()`, it fails the build. */
-const LAZY_ONLY = /(^|\/)node_modules\/(@aws-sdk|@smithy|bullmq|ioredis|fastify|@fastify|@mikro-orm\/migrations|umzug)\//;
+const LAZY_ONLY =
+  /(^|\/)node_modules\/(@aws-sdk|@smithy|bullmq|ioredis|fastify|@fastify|@mikro-orm\/migrations|umzug|@opentelemetry\/(?!api\/)[^/]+)\//;
 
 /**
  * pg decides when it loads whether it runs in Cloudflare Workers, by touching the global
@@ -70,6 +79,29 @@ const nodeOnlyPg: Plugin = {
         throw new Error(`${args.path} no longer probes Response: review the node-only-pg plugin of scripts/bundle-tasks.ts`);
       return { contents: text.replace(probe, 'false /* Node, never Cloudflare Workers: see scripts/bundle-tasks.ts */'), loader: 'js' };
     });
+  },
+};
+
+/**
+ * A task's bundle is evaluated through `vm.Script` with its code cache, and there a real `import()`
+ * fails on Node 20 ("A dynamic import callback was not specified"): Node finds no loader for a
+ * script compiled from cached data. So an `import()` of what stays outside the bundle (a Node
+ * built-in such as the OTLP exporter's `import('http')`, a package left in node_modules) becomes
+ * a `require` made when the `import()` runs, through a one-line module the bundle carries.
+ */
+const requireForDynamicImports: Plugin = {
+  name: 'require-for-dynamic-imports',
+  setup(builder) {
+    const outside = new Set<string>([...builtinModules, ...builtinModules.map((m) => `node:${m}`)]);
+    const leftOut = (path: string) =>
+      outside.has(path) || LEFT_IN_NODE_MODULES.some((p) => (p.endsWith('*') ? path.startsWith(p.slice(0, -1)) : path === p));
+    builder.onResolve({ filter: /.*/ }, (args) =>
+      args.kind === 'dynamic-import' && leftOut(args.path) ? { path: args.path, namespace: 'require-at-import' } : undefined,
+    );
+    builder.onLoad({ filter: /.*/, namespace: 'require-at-import' }, (args) => ({
+      contents: `module.exports = require(${JSON.stringify(args.path)});`,
+      loader: 'js',
+    }));
   },
 };
 
@@ -175,7 +207,7 @@ export async function bundleTasks(distDir = join(ROOT, 'dist')): Promise<number>
     // Bundling renames clashing classes and functions (pg's DatabaseError becomes DatabaseError2):
     // keep their `name`, which error logs, MikroORM and the AWS SDK read.
     keepNames: true,
-    plugins: [nodeOnlyPg],
+    plugins: [nodeOnlyPg, requireForDynamicImports],
     sourcemap: 'linked',
     metafile: true,
     logLevel: 'warning',

@@ -1,3 +1,4 @@
+import './observability/tracing-preload.js';
 import { baseLogger, configOrExit, createApi, monolithOrExit, onShutdown, orExit } from './bootstrap.js';
 import { apiSecurityFrom } from './http/security/security-config.js';
 

@@ -9,6 +9,7 @@ import type { ApiSecurity } from './http/security/api-security.js';
 import { apiSecurityFrom, httpLimitsFrom } from './http/security/security-config.js';
 import { createHttpServer } from './http/http-server.js';
 import { createLogger, type Logger } from '../shared/infrastructure/logging/logger.js';
+import { shutdownTracing } from '../shared/infrastructure/observability/tracing.js';
 import { createTransport } from './composition/transports.js';
 import { DeliveryLag, SagaAdmission } from '../shared/infrastructure/messaging/delivery-lag.js';
 import type { DeliveryTransport } from '../shared/infrastructure/messaging/transport.js';
@@ -166,16 +167,19 @@ export function onShutdown(logger: Logger, stop: () => Promise<void>, timeoutMs 
       process.exit(1);
     }, timeoutMs);
     timer.unref();
-    stop().then(
-      () => {
-        logger.info('stopped cleanly');
-        process.exit(0);
-      },
-      (error: unknown) => {
-        logger.error({ err: error }, 'shutdown failed');
-        process.exit(1);
-      },
-    );
+    // The spans of the last requests and deliveries are exported before the process goes.
+    stop()
+      .finally(() => shutdownTracing())
+      .then(
+        () => {
+          logger.info('stopped cleanly');
+          process.exit(0);
+        },
+        (error: unknown) => {
+          logger.error({ err: error }, 'shutdown failed');
+          process.exit(1);
+        },
+      );
   };
   process.on('SIGTERM', handler);
   process.on('SIGINT', handler);

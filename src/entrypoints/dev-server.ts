@@ -1,3 +1,4 @@
+import './observability/tracing-preload.js';
 import { localJwks, localKeys } from '../dev/auth/local-issuer.js';
 import { resolveEndpoints } from '../dev/provisioning/index.js';
 import { PUBLIC } from '../shared/infrastructure/http/route-config.js';

@@ -1,3 +1,5 @@
+import './observability/tracing-preload.js';
+import { shutdownTracing } from '../shared/infrastructure/observability/tracing.js';
 import { baseLogger, configOrExit, monolithOrExit } from './bootstrap.js';
 
 /**
@@ -23,5 +25,6 @@ try {
   logger.error({ err: error }, 'sweep failed');
 } finally {
   await runtime.close();
+  await shutdownTracing();
 }
 process.exit(failed ? 1 : 0);

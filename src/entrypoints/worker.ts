@@ -1,3 +1,4 @@
+import './observability/tracing-preload.js';
 import { baseLogger, configOrExit, monolithOrExit, onShutdown, orExit, packageVersion } from './bootstrap.js';
 import { apiSecurityFrom } from './http/security/security-config.js';
 import { createMetricsServer } from './observability/metrics-server.js';

@@ -12,6 +12,7 @@ import Fastify, {
 } from 'fastify';
 import { DomainError, isIsoCurrency, uuidv7 } from '../../shared/kernel/index.js';
 import { withLogContext, type Logger } from '../../shared/infrastructure/logging/logger.js';
+import { activeTraceId, nameActiveSpan, spanContextOf } from '../../shared/infrastructure/observability/tracing.js';
 import { BEARER_SCHEME, registerApiSecurity, type ApiSecurity } from './security/api-security.js';
 import {
   problem,
@@ -125,6 +126,35 @@ export function toProblem(error: unknown): Problem {
     return problem(status, 'BAD_REQUEST', fastifyError.message ?? 'The request is invalid');
   }
   return problem(500, 'INTERNAL_ERROR', 'An unexpected error occurred; it has been logged');
+}
+
+/** Every error, and every unknown route, answers application/problem+json. */
+function registerProblemHandlers(app: FastifyInstance): void {
+  app.setErrorHandler((error, request, reply) => {
+    const answer = toProblem(error);
+    // A 5xx carries its trace id: the operator finds the trace (and its log lines) from what the caller saw.
+    const traceId =
+      answer.status >= 500 ? (activeTraceId() ?? spanContextOf(headerValue(request.headers.traceparent))?.traceId) : undefined;
+    const body = { ...answer, instance: request.url, ...(traceId ? { traceId } : {}) };
+    if (body.status >= 500) request.log.error({ err: error, problem: body.code }, 'request failed');
+    void reply.status(body.status).type(PROBLEM_CONTENT_TYPE).send(body);
+  });
+  app.setNotFoundHandler((request, reply) => {
+    void reply
+      .status(404)
+      .type(PROBLEM_CONTENT_TYPE)
+      .send({ ...problem(404, 'ROUTE_NOT_FOUND', `No route ${request.method} ${request.url.split('?')[0]}`), instance: request.url });
+  });
+}
+
+/** The HTTP instrumentation names its server span by the method only: name it by the route template. */
+function nameServerSpan(request: FastifyRequest): void {
+  const route = request.routeOptions.url;
+  if (route !== undefined) nameActiveSpan(`${request.method} ${route}`, { 'http.route': route });
+}
+
+function headerValue(value: string | string[] | undefined): string | undefined {
+  return Array.isArray(value) ? value[0] : value;
 }
 
 async function withTimeout(work: Promise<void>, ms: number): Promise<void> {
@@ -349,6 +379,7 @@ export async function createHttpServer(options: HttpServerOptions): Promise<Fast
   app.server.maxConnections = options.limits.maxConnections;
 
   app.addHook('onRequest', (request, _reply, done) => {
+    nameServerSpan(request);
     withLogContext({ requestId: request.id }, done);
   });
   app.addHook('onResponse', (request, reply, done) => {
@@ -357,17 +388,7 @@ export async function createHttpServer(options: HttpServerOptions): Promise<Fast
     done();
   });
 
-  app.setErrorHandler((error, request, reply) => {
-    const body = { ...toProblem(error), instance: request.url };
-    if (body.status >= 500) request.log.error({ err: error, problem: body.code }, 'request failed');
-    void reply.status(body.status).type(PROBLEM_CONTENT_TYPE).send(body);
-  });
-  app.setNotFoundHandler((request, reply) => {
-    void reply
-      .status(404)
-      .type(PROBLEM_CONTENT_TYPE)
-      .send({ ...problem(404, 'ROUTE_NOT_FOUND', `No route ${request.method} ${request.url.split('?')[0]}`), instance: request.url });
-  });
+  registerProblemHandlers(app);
 
   await registerSecurityHeaders(app);
   await registerDocumentation(app, options);

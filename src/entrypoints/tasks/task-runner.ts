@@ -7,6 +7,15 @@ import { createLogger, type Logger } from '../../shared/infrastructure/logging/l
 import { heartbeatLease, releaseLease, releaseLeaseIfIdle } from '../../shared/infrastructure/messaging/ecs/task-lease.js';
 import { Doorbell, InboxListener } from '../../shared/infrastructure/messaging/inbox-listener.js';
 import type { InboxProcessor } from '../../shared/infrastructure/messaging/inbox-processor.js';
+import {
+  shutdownTracing,
+  spanContextOf,
+  startSpan,
+  ROOT_CONTEXT,
+  SpanKind,
+  SpanStatusCode,
+} from '../../shared/infrastructure/observability/tracing.js';
+import { startTracing } from '../composition/tracing-sdk.js';
 import { ALL_INBOXES } from './inboxes.js';
 import { onStopRequested, stopRequested } from './stop-signal.js';
 
@@ -46,13 +55,20 @@ export async function runUseCaseTask(module: ModuleDefinition, useCase: string):
   // The launch attempt (the RunTask clientToken) ties this task's logs to the decision that started it.
   const launchAttempt = launchAttemptOf(process.env['TASK_LAUNCH_ATTEMPT']);
   const logger = createLogger({ level: config.LOG_LEVEL, name: useCase }).child({ launchAttempt });
+  const life = await taskSpan(useCase, launchAttempt, logger);
+  const exit = async (code: number, attributes: Record<string, string | number> = {}): Promise<never> => {
+    life.setAttributes({ 'process.exit.code': code, ...attributes });
+    life.end();
+    await shutdownTracing();
+    process.exit(code);
+  };
   if (!isUseCaseId(useCase) || !module.inbox.routes.some((r) => r.useCase === useCase)) {
     logger.fatal({ useCase }, 'unknown use case for this module');
-    process.exit(78);
+    return exit(78);
   }
   if (!config.DATABASE_URL) {
     logger.fatal('DATABASE_URL is required');
-    process.exit(78);
+    return exit(78);
   }
   const databaseUrl = config.DATABASE_URL;
   const applicationName = `saga-task:${useCase}`;
@@ -78,18 +94,64 @@ export async function runUseCaseTask(module: ModuleDefinition, useCase: string):
       logger,
       (ms) => doorbell.wait(Math.min(ms, idlePollMs)),
       () => (heartbeated = true),
+      life,
     );
     logger.info({ reason }, 'task finished');
     await stopListening();
     await runtime.close();
-    process.exit(0);
+    return await exit(0, { 'saga.task.stop_reason': reason });
   } catch (error) {
-    const exit = exitOf(error, heartbeated);
-    logger.fatal({ err: error }, exit.message);
+    const failure = exitOf(error, heartbeated);
+    logger.fatal({ err: error }, failure.message);
+    life.fail(error);
     await stopListening().catch(() => undefined);
     await runtime?.close().catch(() => undefined);
-    process.exit(exit.code);
+    return exit(failure.code);
   }
+}
+
+/** What a task records of its life on its span: start, first claim, what it processed, how it ended. */
+interface TaskLife {
+  event(name: string, attributes?: Record<string, string | number>): void;
+  setAttributes(attributes: Record<string, string | number>): void;
+  fail(error: unknown): void;
+  end(): void;
+}
+
+/**
+ * Starts tracing in the task (when OTEL_* asks for it: the platform's own spans only, the bundle
+ * cannot be instrumented) and the span of the task's life, from its spawn to its exit: a trace of
+ * its own, linked to the launch decision that started it (TRACEPARENT, set by the launcher).
+ */
+async function taskSpan(useCase: string, launchAttempt: string | null, logger: Logger): Promise<TaskLife> {
+  try {
+    await startTracing({
+      serviceName: `saga-task-${useCase}`,
+      instrument: false,
+      attributes: { 'saga.use_case': useCase, ...(launchAttempt ? { 'saga.launch.attempt_id': launchAttempt } : {}) },
+    });
+  } catch (error) {
+    logger.fatal({ err: error }, 'tracing configuration refused');
+    process.exit(78);
+  }
+  const launch = spanContextOf(process.env['TRACEPARENT']);
+  const span = startSpan(`ecs.task ${useCase}`, {
+    kind: SpanKind.CONSUMER,
+    attributes: { 'saga.use_case': useCase, ...(launchAttempt ? { 'saga.launch.attempt_id': launchAttempt } : {}) },
+    links: launch ? [{ context: launch }] : [],
+    parent: ROOT_CONTEXT,
+  });
+  // Timed from the process's spawn, not from this line: what a cold task costs is part of its life.
+  span?.addEvent('spawned', {}, performance.timeOrigin);
+  return {
+    event: (name, attributes) => span?.addEvent(name, attributes),
+    setAttributes: (attributes) => span?.setAttributes(attributes),
+    fail: (error) => {
+      span?.recordException(error instanceof Error ? error : String(error));
+      span?.setStatus({ code: SpanStatusCode.ERROR, message: error instanceof Error ? error.message : String(error) });
+    },
+    end: () => span?.end(),
+  };
 }
 
 /** The task's runtime: its own module only, routed with every contract. */
@@ -169,9 +231,10 @@ async function drain(
   logger: Logger,
   idleWait: IdleWait,
   onHeartbeat: () => void,
+  life: TaskLife,
 ): Promise<StopReason> {
   const db = runtime.modules[0]!.db;
-  const run = new Drain(runtime, useCase, config, logger, idleWait);
+  const run = new Drain(runtime, useCase, config, logger, idleWait, life);
   const heartbeat = setInterval(
     () => {
       heartbeatLease(db, useCase, config.LEASE_TTL_MS, launchAttempt).catch((error: unknown) =>
@@ -183,6 +246,7 @@ async function drain(
   heartbeat.unref();
   await heartbeatLease(db, useCase, config.LEASE_TTL_MS, launchAttempt);
   onHeartbeat();
+  life.event('lease heartbeat');
   try {
     for (;;) {
       await run.withEveryWorker();
@@ -194,11 +258,13 @@ async function drain(
         await runtime.transport
           .relaunch?.(useCase)
           .catch((error: unknown) => logger.warn({ err: error }, 'could not decide a successor; the sweeper will'));
+        life.setAttributes({ 'saga.task.processed': run.processed });
         return run.stopping() ? 'signal' : 'time-limit';
       }
       if ((await run.waitIdle()) !== 'idle') continue;
       if (await releaseLeaseIfIdle(db, useCase)) {
         logger.info({ processed: run.processed, ms: Date.now() - run.startedAt }, 'drained');
+        life.setAttributes({ 'saga.task.processed': run.processed });
         return 'drained';
       }
     }
@@ -222,6 +288,7 @@ class Drain {
     private readonly config: Config,
     private readonly logger: Logger,
     private readonly idleWait: IdleWait,
+    private readonly life: TaskLife,
   ) {
     this.deadline = this.startedAt + config.TASK_MAX_RUNTIME_MS;
     this.inbox = runtime.inboxOf(useCase);
@@ -259,7 +326,9 @@ class Drain {
       if (!this.firstLogged && outcomes.includes('done')) {
         this.firstLogged = true;
         // Spawn to first committed delivery: what a cold task costs before it does useful work.
-        this.logger.info({ sinceSpawnMs: Math.round(process.uptime() * 1000) }, 'first delivery committed');
+        const sinceSpawnMs = Math.round(process.uptime() * 1000);
+        this.logger.info({ sinceSpawnMs }, 'first delivery committed');
+        this.life.event('first delivery committed', { 'saga.task.since_spawn_ms': sinceSpawnMs });
       }
       if (Math.floor(this.processed / perRelay) > Math.floor(before / perRelay)) await this.runtime.relay.drainAll(this.useCase);
     }

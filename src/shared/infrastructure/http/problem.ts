@@ -67,6 +67,7 @@ export const problemSchema = {
     code: { type: 'string', description: 'stable and machine-readable: see the error table in README' },
     detail: { type: 'string' },
     instance: { type: 'string' },
+    traceId: { type: 'string', description: 'on a 5xx: the trace of the request, to find it and its log lines' },
     errors: { type: 'array', items: { type: 'object', properties: { path: { type: 'string' }, message: { type: 'string' } } } },
   },
 } as const;

@@ -1,5 +1,6 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { pino, type DestinationStream, type Logger } from 'pino';
+import { activeTraceFields, tracingEnabled } from '../observability/tracing.js';
 
 export type { Logger } from 'pino';
 
@@ -11,6 +12,8 @@ export interface LogContext {
   messageType?: string;
   useCase?: string;
   requestId?: string;
+  /** The saga's trace (from the message's traceparent), also when no span is exported. */
+  trace_id?: string;
 }
 
 const storage = new AsyncLocalStorage<LogContext>();
@@ -30,7 +33,13 @@ export function createLogger(options: { level: string; name?: string; destinatio
     level: options.level,
     base: options.name ? { service: options.name } : {},
     timestamp: pino.stdTimeFunctions.isoTime,
-    mixin: () => storage.getStore() ?? {},
+    // With tracing on, the active span's ids join each line to its trace (OpenTelemetry's log fields).
+    mixin: () => {
+      const fields = storage.getStore();
+      if (!tracingEnabled()) return fields ?? {};
+      const trace = activeTraceFields();
+      return fields ? { ...fields, ...trace } : trace;
+    },
     redact: { paths: ['databaseUrl', 'redisUrl', '*.password', 'req.headers.authorization'], censor: '[redacted]' },
   };
   return options.destination ? pino(settings, options.destination) : pino(settings);

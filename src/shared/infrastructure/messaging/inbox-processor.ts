@@ -1,5 +1,6 @@
 import { DomainError, parseEnvelope, type Envelope } from '../../kernel/index.js';
 import { withLogContext, type Logger } from '../logging/logger.js';
+import { LateSpan, linksTo, processSpan } from '../observability/tracing.js';
 import type { ModuleDatabase } from '../persistence/module-database.js';
 import { quoteIdent } from '../persistence/messaging-tables.js';
 import { backoffMs } from './backoff.js';
@@ -215,21 +216,27 @@ export class InboxProcessor implements DeliveryDispatcher {
     const handlers = this.handlersOf(useCase);
     let claimed: InboxRow[] = [];
     let outcomes: Map<string, DeliveryOutcome>;
+    const span = this.transactionSpan(useCase);
     try {
       outcomes = await this.db.run(async () => {
         claimed = await claim();
         const done = new Map<string, DeliveryOutcome>();
-        for (const row of claimed) {
-          if (row.status !== 'pending') done.set(row.message_id, 'duplicate');
-          else if (!row.due) done.set(row.message_id, 'not-due');
-          else {
-            await this.handle(useCase, this.validate(row, handlers), handlers);
-            done.set(row.message_id, 'done');
+        if (claimed.length === 0) return done;
+        return span.open(this.linksOf(claimed), async () => {
+          for (const row of claimed) {
+            if (row.status !== 'pending') done.set(row.message_id, 'duplicate');
+            else if (!row.due) done.set(row.message_id, 'not-due');
+            else {
+              await this.handle(useCase, this.validate(row, handlers), handlers, row.attempts + 1);
+              done.set(row.message_id, 'done');
+            }
           }
-        }
-        return done;
+          return done;
+        });
       });
+      span.end();
     } catch (error) {
+      span.end(error);
       // The claim itself failed (e.g. PostgreSQL unreachable): nothing was claimed, nothing changed.
       if (claimed.length === 0) throw error;
       if (isDeadlock(error)) await this.reportDeadlock(useCase, error);
@@ -258,17 +265,23 @@ export class InboxProcessor implements DeliveryDispatcher {
   private async attempt(useCase: string, unclaimed: DeliveryOutcome, claim: () => Promise<InboxRow[]>): Promise<DeliveryOutcome> {
     const handlers = this.handlersOf(useCase);
     let claimed: InboxRow | undefined;
+    const span = this.transactionSpan(useCase);
     try {
-      return await this.db.run(async () => {
+      const outcome = await this.db.run(async (): Promise<DeliveryOutcome> => {
         const [row] = await claim();
         if (!row) return unclaimed;
         claimed = row;
         if (row.status !== 'pending') return 'duplicate';
         if (!row.due) return 'not-due';
-        await this.handle(useCase, this.validate(row, handlers), handlers);
-        return 'done';
+        return span.open(this.linksOf([row]), async () => {
+          await this.handle(useCase, this.validate(row, handlers), handlers, row.attempts + 1);
+          return 'done' as const;
+        });
       });
+      span.end();
+      return outcome;
     } catch (error) {
+      span.end(error);
       if (!claimed) throw error;
       if (isDeadlock(error)) await this.reportDeadlock(useCase, error);
       return this.recordFailure(claimed, error);
@@ -303,13 +316,35 @@ export class InboxProcessor implements DeliveryDispatcher {
     return handlers;
   }
 
-  private handle(useCase: string, message: Envelope, handlers: Map<string, Subscription>): Promise<void> {
+  /**
+   * The span of one delivery transaction (one delivery or a batch), from its claim to its commit:
+   * a trace of its own, since its deliveries may belong to as many sagas. It links to each
+   * delivery's message, and each delivery's `process` span (in its saga's trace) links back to it.
+   * A claim that finds nothing makes no span.
+   */
+  private transactionSpan(useCase: string): LateSpan {
+    return new LateSpan(`deliver ${useCase}`, { 'saga.use_case': useCase, 'db.namespace': this.db.schema });
+  }
+
+  private linksOf(rows: readonly InboxRow[]): ReturnType<typeof linksTo> {
+    return linksTo(rows.map((r) => (r.envelope as { traceparent?: string } | null)?.traceparent ?? ''));
+  }
+
+  private handle(useCase: string, message: Envelope, handlers: Map<string, Subscription>, attempt: number): Promise<void> {
     return withLogContext(
-      { useCase, messageId: message.id, messageType: message.type, correlationId: message.correlationId, causationId: message.causationId },
-      async () => {
-        await handlers.get(message.type)!.handle(message);
-        this.logger.debug('delivery done');
+      {
+        useCase,
+        messageId: message.id,
+        messageType: message.type,
+        correlationId: message.correlationId,
+        causationId: message.causationId,
+        trace_id: message.traceparent.slice(3, 35),
       },
+      () =>
+        processSpan('saga-inbox', useCase, message, attempt, async () => {
+          await handlers.get(message.type)!.handle(message);
+          this.logger.debug('delivery done');
+        }),
     );
   }
 

@@ -1,5 +1,6 @@
 import type { Envelope, EventBusPort } from '../../kernel/index.js';
 import { currentLogContext } from '../logging/logger.js';
+import { stampSend } from '../observability/tracing.js';
 import type { ModuleDatabase } from '../persistence/module-database.js';
 import { quoteIdent } from '../persistence/messaging-tables.js';
 
@@ -61,16 +62,20 @@ export class OutboxEventBus implements EventBusPort {
       throw new Error('EventBusPort.publish must run inside a transaction (TransactionPort.run)');
     }
     const producedBy = currentLogContext()?.useCase ?? this.defaultProducer;
-    const rows = messages.map((m): OutboxRow => ({
-      id: m.id,
-      type: m.type,
-      correlation_id: m.correlationId,
-      causation_id: m.causationId,
-      traceparent: m.traceparent,
-      occurred_at: m.occurredAt,
-      payload: m.payload,
-      produced_by: producedBy,
-    }));
+    // With tracing on, each message carries its `send` span, a child of the span writing it.
+    const rows = messages.map((message): OutboxRow => {
+      const m = stampSend(message, 'saga-outbox');
+      return {
+        id: m.id,
+        type: m.type,
+        correlation_id: m.correlationId,
+        causation_id: m.causationId,
+        traceparent: m.traceparent,
+        occurred_at: m.occurredAt,
+        payload: m.payload,
+        produced_by: producedBy,
+      };
+    });
     const pending = this.db.transactionBuffer<OutboxRow[]>(
       this,
       () => {

@@ -1,4 +1,5 @@
 import type { Logger } from '../logging/logger.js';
+import { LateSpan, linksTo } from '../observability/tracing.js';
 import type { OutboxCommits } from './outbox-event-bus.js';
 import type { ModuleDatabase } from '../persistence/module-database.js';
 import { quoteIdent } from '../persistence/messaging-tables.js';
@@ -155,7 +156,7 @@ export class OutboxRelay {
         insert into ${quoteIdent(consumer)}.inbox (use_case, message_id, type, correlation_id, envelope, delivery_key, signaled_at)
         select use_case, id, type, correlation_id, envelope, delivery_key, now() from deliveries where schema = '${consumer}' order by seq
         on conflict do nothing
-        returning use_case, message_id
+        returning use_case, message_id, envelope->>'traceparent' as traceparent
       ),`,
     );
     // One row, counting the channels notified. The main query selects from it: a plain SELECT in
@@ -189,8 +190,8 @@ export class OutboxRelay {
       marked as (
         update ${quoteIdent(schema)}.outbox o set relayed_at = now() from batch b where o.seq = b.seq returning o.seq
       )${notified}
-      ${consumers.map((_, i) => `select use_case, message_id, null::bigint as relayed from ins_${i} union all`).join('\n      ')}
-      ${notify ? 'select null, null, (select count(*) from marked) from notified' : 'select null, null, count(*) from marked'}`;
+      ${consumers.map((_, i) => `select use_case, message_id, traceparent, null::bigint as relayed from ins_${i} union all`).join('\n      ')}
+      ${notify ? 'select null, null, null, (select count(*) from marked) from notified' : 'select null, null, null, count(*) from marked'}`;
     this.sqlCache.set(key, sql);
     return sql;
   }
@@ -201,23 +202,33 @@ export class OutboxRelay {
         .routes()
         .map((r) => ({ message_type: r.messageType, use_case: r.useCase, schema: r.schema, channel: inboxChannel(r.useCase), key: r.key })),
     ));
-    const rows = await db.query<{ use_case: string | null; message_id: string | null; relayed: string | null }>(
+    // Timed from here; a span only when the pass relayed something (the polls that find nothing make none).
+    const span = new LateSpan(`publish ${db.schema}`, { 'messaging.system': 'saga-outbox', 'messaging.operation.type': 'publish' });
+    const rows = await db.query<{ use_case: string | null; message_id: string | null; traceparent: string | null; relayed: string | null }>(
       this.relaySql(db.schema, producedBy !== undefined),
       producedBy ? [producedBy, this.options.batchSize, routes] : [this.options.batchSize, routes],
     );
     const created: Delivery[] = [];
+    const traceparents: string[] = [];
     let relayed = 0;
     for (const r of rows) {
       if (r.relayed !== null) relayed = Number(r.relayed);
-      else if (r.use_case !== null && r.message_id !== null) created.push({ useCase: r.use_case, messageId: r.message_id });
+      else if (r.use_case !== null && r.message_id !== null) {
+        created.push({ useCase: r.use_case, messageId: r.message_id });
+        if (r.traceparent !== null) traceparents.push(r.traceparent);
+      }
     }
     if (created.length > 0) {
-      try {
-        await this.transport.signal(created);
-      } catch (error) {
-        // The deliveries are committed; the sweeper signals them again after REDELIVERY_AFTER_MS.
-        this.logger.warn({ err: error, deliveries: created.length }, 'could not signal the transport; deliveries stay pending');
-      }
+      await span.open(linksTo(traceparents), async () => {
+        span.setAttributes({ 'messaging.batch.message_count': relayed, 'saga.deliveries': created.length });
+        try {
+          await this.transport.signal(created);
+        } catch (error) {
+          // The deliveries are committed; the sweeper signals them again after REDELIVERY_AFTER_MS.
+          this.logger.warn({ err: error, deliveries: created.length }, 'could not signal the transport; deliveries stay pending');
+        }
+      });
+      span.end();
     }
     return relayed;
   }

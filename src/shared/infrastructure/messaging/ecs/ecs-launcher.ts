@@ -12,6 +12,7 @@ import { uuidv7 } from '../../../kernel/index.js';
 import { taskFamilyOf } from './task-family.js';
 import type { Logger } from '../../logging/logger.js';
 import { quoteIdent } from '../../persistence/messaging-tables.js';
+import { activeSpanEvent, activeTraceparent, annotate, inSpan } from '../../observability/tracing.js';
 
 export interface EcsLaunchSettings {
   readonly cluster: string;
@@ -118,14 +119,21 @@ export class EcsLauncher {
     const running = this.inFlight.get(useCase);
     if (running) {
       this.again.add(useCase);
+      activeSpanEvent('ecs launch coalesced', { 'saga.use_case': useCase });
       return running;
     }
     const work = (async () => {
       try {
         do {
           this.again.delete(useCase);
-          const decision = await this.decide(useCase);
-          if (decision) await this.launch(useCase, decision);
+          await inSpan(`ecs.launch ${useCase}`, { attributes: { 'saga.use_case': useCase } }, async () => {
+            const skipped = this.counters.breakerSkips;
+            const decision = await this.decide(useCase);
+            annotate({ 'saga.launch.decision': decision ? 'launch' : this.counters.breakerSkips > skipped ? 'breaker-open' : 'covered' });
+            if (!decision) return;
+            annotate({ 'saga.launch.tasks': decision.count, 'saga.launch.attempt_id': decision.attemptId });
+            await this.launch(useCase, decision);
+          });
         } while (this.again.has(useCase));
       } finally {
         this.inFlight.delete(useCase);
@@ -242,6 +250,7 @@ export class EcsLauncher {
   }
 
   private input(useCase: string, decision: LeaseDecision): RunTaskCommandInput {
+    const traceparent = activeTraceparent();
     const family = `${this.settings.taskDefinitionPrefix}${taskFamilyOf(useCase)}`;
     const s = this.settings;
     const strategy = s.capacityProviderStrategy.map((entry) => {
@@ -283,6 +292,8 @@ export class EcsLauncher {
             environment: [
               { name: 'TASK_USE_CASE', value: useCase },
               { name: 'TASK_LAUNCH_ATTEMPT', value: decision.attemptId },
+              // The task's own span links to this launch decision's (W3C Trace Context's variable name).
+              ...(traceparent ? [{ name: 'TRACEPARENT', value: traceparent }] : []),
               ...Object.entries(s.propagatedEnvironment).map(([name, value]) => ({ name, value })),
             ],
           },
@@ -307,16 +318,19 @@ export class EcsLauncher {
     } catch (error) {
       const name = (error as { name?: string }).name ?? 'Error';
       if (name === 'ThrottlingException') this.counters.throttled += 1;
+      annotate({ 'saga.launch.outcome': 'failed', 'error.type': name });
       await this.launchFailed(useCase, decision, `${name}: ${error instanceof Error ? error.message : String(error)}`);
       return;
     }
     const arns = (result.tasks ?? []).flatMap((t) => (t.taskArn ? [t.taskArn] : []));
     if (arns.length === 0) {
       this.counters.placementFailures += 1;
+      annotate({ 'saga.launch.outcome': 'not-placed' });
       await this.launchFailed(useCase, decision, `placement: ${(result.failures ?? []).map((f) => f.reason ?? 'unknown').join(', ')}`);
       return;
     }
     this.counters.tasksStarted += arns.length;
+    annotate({ 'saga.launch.outcome': 'started', 'saga.launch.started': arns.length });
     this.logger.info({ useCase, tasks: arns.length, clientToken: decision.attemptId }, 'ecs tasks launched');
     // The tasks run whatever happens below: a failure to record them is not a failed launch (no
     // breaker). The attempt stays pending and unobserved; the lease lapses at its start timeout
