@@ -71,6 +71,34 @@ export const LAUNCH_SETTINGS = ['SAGA_STYLE', 'ECS_CLUSTER', 'ECS_SUBNETS', 'ECS
 
 export type LaunchSettings = Readonly<Record<(typeof LAUNCH_SETTINGS)[number], string>>;
 
+/**
+ * The OpenTelemetry settings (docs/observability.md) `--render` copies into every definition when
+ * they are set (non-empty) in its environment: a task traces when its definition gives it an OTLP
+ * endpoint (the launch overrides carry no `OTEL_*`). Never in deploy/ecs/*.json, which stay free
+ * of deployment values (the local ECS endpoint runs them as they are). `OTEL_EXPORTER_OTLP_HEADERS` is deliberately not one of them: it may hold a
+ * credential (an API key), so it belongs in the definition's `secrets` (Secrets Manager), never in
+ * its plain environment. `OTEL_SERVICE_NAME`, when set, names every task and the sweeper alike
+ * (unset, each is `saga-task-<use case>` or `saga-sweeper`).
+ */
+export const TRACING_SETTINGS = [
+  'OTEL_EXPORTER_OTLP_ENDPOINT',
+  'OTEL_EXPORTER_OTLP_TRACES_ENDPOINT',
+  'OTEL_EXPORTER_OTLP_PROTOCOL',
+  'OTEL_SERVICE_NAME',
+  'OTEL_RESOURCE_ATTRIBUTES',
+  'OTEL_TRACES_SAMPLER',
+  'OTEL_TRACES_SAMPLER_ARG',
+  'OTEL_BSP_SCHEDULE_DELAY',
+  'OTEL_SDK_DISABLED',
+] as const;
+
+export type TracingEnvironment = Readonly<Partial<Record<(typeof TRACING_SETTINGS)[number], string>>>;
+
+/** The tracing settings set (non-empty) in an environment; values are the task's to check at its start. */
+export function tracingEnvironmentOf(env: NodeJS.ProcessEnv): TracingEnvironment {
+  return Object.fromEntries(TRACING_SETTINGS.filter((name) => env[name]?.trim()).map((name) => [name, env[name]!])) as TracingEnvironment;
+}
+
 /** The placeholders of the generated definitions, filled when a definition is registered. */
 export const PLACEHOLDERS = ['IMAGE', 'TASK_ROLE_ARN', 'EXECUTION_ROLE_ARN', 'DATABASE_URL_SECRET_ARN', 'AWS_REGION'] as const;
 
@@ -91,13 +119,15 @@ export function generateTaskDefinitions(): TaskDefinition[] {
 }
 
 /**
- * A generated definition ready to register: the placeholders filled and the launch settings
- * appended to the container's environment (what the manual `jq` step used to add).
+ * A generated definition ready to register: the placeholders filled and the launch settings (and
+ * the tracing settings given) appended to the container's environment (what the manual `jq` step
+ * used to add).
  */
 export function renderForRegistration(
   def: TaskDefinition,
   values: Readonly<Record<(typeof PLACEHOLDERS)[number], string>>,
   settings: LaunchSettings,
+  tracing: TracingEnvironment = {},
 ): TaskDefinition {
   let text = JSON.stringify(def);
   for (const name of PLACEHOLDERS) text = text.split(`\${${name}}`).join(JSON.stringify(values[name]).slice(1, -1));
@@ -105,7 +135,11 @@ export function renderForRegistration(
     containerDefinitions: Array<{ environment: Array<{ name: string; value: string }> }>;
   };
   const container = filled.containerDefinitions[0]!;
-  container.environment = [...container.environment, ...LAUNCH_SETTINGS.map((name) => ({ name, value: settings[name] }))];
+  container.environment = [
+    ...container.environment,
+    ...LAUNCH_SETTINGS.map((name) => ({ name, value: settings[name] })),
+    ...TRACING_SETTINGS.flatMap((name) => (tracing[name] ? [{ name, value: tracing[name] }] : [])),
+  ];
   return filled;
 }
 
@@ -149,6 +183,7 @@ export function writeTaskDefinitions(dir = DEPLOY_DIR): string[] {
  * `--render DIR`: every definition ready for `aws ecs register-task-definition`, the placeholders
  * and the launch settings taken from the environment (what the manual jq step used to do).
  * SAGA_STYLE defaults to choreography and ECS_LAUNCH_TYPE to FARGATE; the others are required.
+ * The `OTEL_*` tracing settings that are set are carried too (TRACING_SETTINGS); none is required.
  */
 export function renderFromEnvironment(dir: string, env: NodeJS.ProcessEnv = process.env): string[] {
   const defaults: Partial<Record<string, string>> = { SAGA_STYLE: 'choreography', ECS_LAUNCH_TYPE: 'FARGATE' };
@@ -157,10 +192,11 @@ export function renderFromEnvironment(dir: string, env: NodeJS.ProcessEnv = proc
   if (missing.length > 0) throw new Error(`--render needs ${missing.join(', ')} in the environment`);
   const values = Object.fromEntries(PLACEHOLDERS.map((name) => [name, value(name)!])) as Record<(typeof PLACEHOLDERS)[number], string>;
   const settings = Object.fromEntries(LAUNCH_SETTINGS.map((name) => [name, value(name)!])) as LaunchSettings;
+  const tracing = tracingEnvironmentOf(env);
   mkdirSync(dir, { recursive: true });
   return generateTaskDefinitions().map((def) => {
     const file = join(dir, `${def.family}.json`);
-    writeFileSync(file, render(renderForRegistration(def, values, settings)));
+    writeFileSync(file, render(renderForRegistration(def, values, settings, tracing)));
     return file;
   });
 }
@@ -169,7 +205,7 @@ const invokedDirectly = process.argv[1] !== undefined && import.meta.url === pat
 if (invokedDirectly) {
   exitWithHelpIfAsked(
     process.argv.slice(2),
-    "usage: ecs-task-definitions [--check | --render DIR]\n  writes deploy/ecs/*.json from the modules' routes; --check exits 1 if deploy/ecs is out of date;\n  --render DIR writes them ready to register, filled from IMAGE, TASK_ROLE_ARN, EXECUTION_ROLE_ARN,\n  DATABASE_URL_SECRET_ARN, AWS_REGION, ECS_CLUSTER, ECS_SUBNETS, ECS_SECURITY_GROUPS (SAGA_STYLE, ECS_LAUNCH_TYPE)",
+    "usage: ecs-task-definitions [--check | --render DIR]\n  writes deploy/ecs/*.json from the modules' routes; --check exits 1 if deploy/ecs is out of date;\n  --render DIR writes them ready to register, filled from IMAGE, TASK_ROLE_ARN, EXECUTION_ROLE_ARN,\n  DATABASE_URL_SECRET_ARN, AWS_REGION, ECS_CLUSTER, ECS_SUBNETS, ECS_SECURITY_GROUPS (SAGA_STYLE, ECS_LAUNCH_TYPE),\n  and carries the tracing settings that are set (OTEL_EXPORTER_OTLP_ENDPOINT, OTEL_TRACES_SAMPLER...;\n  never OTEL_EXPORTER_OTLP_HEADERS, which belongs in the definitions' secrets)",
   );
   const renderAt = process.argv.indexOf('--render');
   if (renderAt >= 0) {

@@ -33,7 +33,7 @@ export function acknowledgeSettingsInEnvironment(taskDefinition: ecs.TaskDefinit
   acknowledge(
     taskDefinition,
     'AwsSolutions-ECS2',
-    'the environment holds settings only (bus, style, cluster, subnets, budgets, pins); DATABASE_URL and REDIS_URL come from Secrets Manager as ECS secrets',
+    'the environment holds settings only (bus, style, cluster, subnets, budgets, pins, the trace endpoint and sampler); DATABASE_URL and REDIS_URL come from Secrets Manager as ECS secrets',
   );
 }
 

@@ -1,8 +1,23 @@
+import { isIPv4, isIPv6 } from 'node:net';
 import { RemovalPolicy, Validations } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
-import type { DeploySettings } from './settings.js';
+import type { DeploySettings, TracingSettings } from './settings.js';
+
+/**
+ * Where the application's OTLP/HTTP exports go, as a security group peer: the address itself when
+ * the endpoint names one, any IPv4 address when it names a host (its addresses are unknown at
+ * synthesis; an ADOT collector behind a load balancer changes them), nothing for the loopback (a
+ * sidecar collector: a task's own containers share its network namespace, no rule is involved).
+ */
+export function otlpPeer(host: string): ec2.IPeer | undefined {
+  const address = host.replace(/^\[(.*)\]$/, '$1');
+  if (address === 'localhost' || address === '::1' || (isIPv4(address) && address.startsWith('127.'))) return undefined;
+  if (isIPv4(address)) return ec2.Peer.ipv4(`${address}/32`);
+  if (isIPv6(address)) return ec2.Peer.ipv6(`${address}/128`);
+  return ec2.Peer.anyIpv4();
+}
 
 /**
  * The VPC (created, or imported from context), the subnets the tasks run in, their way to the AWS
@@ -35,9 +50,20 @@ export class Network extends Construct {
       app.addEgressRule(ec2.Peer.anyIpv4(), ec2.Port.tcp(443), 'AWS APIs (ECR, ECS, Logs, Secrets Manager, S3) over TLS');
       app.addEgressRule(this.databaseSg, ec2.Port.tcp(5432), 'PostgreSQL');
       this.databaseSg.addIngressRule(app, ec2.Port.tcp(5432), 'PostgreSQL from the application');
+      if (settings.tracing) this.allowTraceExport(app, settings.tracing);
     }
     this.albSg.addEgressRule(this.apiSg, ec2.Port.tcp(3000), 'to the API tasks');
     if (settings.egress === 'endpoints') this.addEndpoints();
+  }
+
+  /**
+   * The OTLP/HTTP endpoint's port, unless the 443 rule above covers it already (a collector on
+   * 4318, say). Every process but the migration exports spans, so the API and the tasks both.
+   */
+  private allowTraceExport(app: ec2.SecurityGroup, tracing: TracingSettings): void {
+    const peer = otlpPeer(tracing.host);
+    if (!peer || tracing.port === 443) return;
+    app.addEgressRule(peer, ec2.Port.tcp(tracing.port), `OpenTelemetry traces (OTLP/HTTP) to ${tracing.host}`.slice(0, 255));
   }
 
   private group(id: string, description: string, allowAllOutbound = false): ec2.SecurityGroup {

@@ -49,7 +49,9 @@ export class SagaStack extends Stack {
     if (cache) secrets['REDIS_URL'] = ecs.Secret.fromSecretsManager(cache.redisUrl);
     const sweeperDef = generatedDefinitions().find((d) => d.family === SWEEPER_FAMILY)!;
     this.compute = new Compute(this, 'Compute', this.network, settings, secrets, architectureOf(sweeperDef));
-    const environment = this.systemEnvironment();
+    const system = this.systemEnvironment();
+    // Every process that exports spans (API, use-case tasks, sweeper, workers); the migration does not.
+    const environment = { ...system, ...this.tracingEnvironment() };
     if (settings.eventBus === 'ecs')
       this.useCaseTasks = new UseCaseTasks(this, 'UseCases', this.compute, this.network, settings, environment);
     const pins: Record<string, string> = this.useCaseTasks ? { ECS_TASK_DEFINITION_REVISIONS: this.useCaseTasks.revisions } : {};
@@ -59,7 +61,7 @@ export class SagaStack extends Stack {
     });
     // The API launches every use case the saga style activates; it never observes or stops tasks (the sweeper does).
     if (this.useCaseTasks) grantLaunch(this.api.taskRole, this.compute, this.useCaseTasks.launchable(activeUseCases(settings.sagaStyle)));
-    this.migration = new Migration(this, 'Migration', this.compute, this.network, settings, environment, Object.keys(secrets));
+    this.migration = new Migration(this, 'Migration', this.compute, this.network, settings, system, Object.keys(secrets));
     if (settings.eventBus === 'bullmq') this.workers = this.workerService(environment);
     this.releaseOrder();
     new Alarms(this, 'Alarms', settings, {
@@ -101,6 +103,25 @@ export class SagaStack extends Stack {
       ECS_LAUNCH_TYPE: 'FARGATE',
     };
     return { ...common, ...launch, ...(s.familyPrefix ? { ECS_TASK_DEFINITION_PREFIX: s.familyPrefix } : {}) };
+  }
+
+  /**
+   * OpenTelemetry (`otelEndpoint`, `otelSampleRatio`): the endpoint and the sampler, or nothing at
+   * all, so without the context no process traces. A ratio below 1 samples new traces by trace id;
+   * either way a trace continued from a caller (a task launched by the API) keeps the caller's
+   * decision, so a saga is traced whole or not at all. The service names are the processes' own
+   * defaults (`saga-api-server`, `saga-sweeper`, `saga-task-<use case>`...). No OTLP headers: an
+   * endpoint that needs them belongs behind a collector that holds them (docs/deployment.md).
+   */
+  private tracingEnvironment(): Record<string, string> {
+    const tracing = this.settings.tracing;
+    if (!tracing) return {};
+    const sampled = tracing.sampleRatio < 1;
+    return {
+      OTEL_EXPORTER_OTLP_ENDPOINT: tracing.endpoint,
+      OTEL_TRACES_SAMPLER: sampled ? 'parentbased_traceidratio' : 'parentbased_always_on',
+      ...(sampled ? { OTEL_TRACES_SAMPLER_ARG: String(tracing.sampleRatio) } : {}),
+    };
   }
 
   /** What only the API needs: its token issuer, and the ALB as the one proxy to believe for client IPs. */

@@ -52,6 +52,18 @@ export interface DeploySettings {
   readonly alarmEmail?: string;
   /** The API's OpenID Connect provider (AUTH_ISSUER, AUTH_AUDIENCE, AUTH_JWKS_URL; docs/security.md). */
   readonly auth: { readonly issuer: string; readonly audience: string; readonly jwksUrl: string };
+  /** OpenTelemetry tracing (`otelEndpoint`, `otelSampleRatio`); undefined: no process traces. */
+  readonly tracing?: TracingSettings;
+}
+
+export interface TracingSettings {
+  /** OTEL_EXPORTER_OTLP_ENDPOINT: an OTLP/HTTP receiver (an ADOT collector, Jaeger...); spans go to `<endpoint>/v1/traces`. */
+  readonly endpoint: string;
+  /** The endpoint's host and TCP port, which the application's security groups must be able to reach. */
+  readonly host: string;
+  readonly port: number;
+  /** The share of new traces kept, in (0, 1]; a trace continued from a caller follows the caller's decision. */
+  readonly sampleRatio: number;
 }
 
 type Raw = (key: string) => unknown;
@@ -116,6 +128,7 @@ export function settingsFrom(raw: Raw): DeploySettings {
   const alarmEmail = optional(raw, 'alarmEmail');
   const certificateArn = optional(raw, 'certificateArn');
   const auth = authOf(raw);
+  const tracing = tracingOf(raw);
   return {
     envName,
     ...(account ? { account } : {}),
@@ -143,7 +156,38 @@ export function settingsFrom(raw: Raw): DeploySettings {
     logRetentionDays: num(raw, 'logRetentionDays', prod ? 90 : 14),
     ...(alarmEmail ? { alarmEmail } : {}),
     auth,
+    ...(tracing ? { tracing } : {}),
   };
+}
+
+/**
+ * `otelEndpoint` (an http(s) URL, the OTLP/HTTP base the SDK appends `/v1/traces` to) and
+ * `otelSampleRatio` (default 1). The endpoint lands in every task definition's plain environment,
+ * so it may not carry credentials; the ratio is checked even without an endpoint, so a typo in
+ * cdk.json is caught before the day tracing is turned on.
+ */
+function tracingOf(raw: Raw): TracingSettings | undefined {
+  const rawRatio = optional(raw, 'otelSampleRatio');
+  const sampleRatio = rawRatio === undefined ? 1 : Number(rawRatio);
+  if (!(sampleRatio > 0 && sampleRatio <= 1))
+    throw new Error(`context otelSampleRatio: "${rawRatio}" is not a ratio in (0, 1] (the share of new traces kept; 1 keeps all)`);
+  const endpoint = optional(raw, 'otelEndpoint')?.trim();
+  if (!endpoint) return undefined;
+  let url: URL;
+  try {
+    url = new URL(endpoint);
+  } catch {
+    throw new Error(`context otelEndpoint: "${endpoint}" is not a URL (e.g. http://otel-collector.internal:4318)`);
+  }
+  // Shown without credentials, query or fragment, which may hold a key: the message lands in terminals and CI logs.
+  const refuse = (why: string) => new Error(`context otelEndpoint: "${url.protocol}//${url.host}${url.pathname}" ${why}`);
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw refuse('is not an http(s) URL: traces are exported as OTLP/HTTP');
+  if (url.username || url.password)
+    throw refuse('carries credentials, which would be in the task definitions in plain text: put OTLP headers in a secret');
+  if (url.search || url.hash) throw refuse('has a query or a fragment: give the base URL, the SDK appends /v1/traces');
+  if (/\/v1\/traces\/?$/.test(url.pathname)) throw refuse('ends in /v1/traces: give the base URL, the SDK appends /v1/traces');
+  const port = url.port ? Number(url.port) : url.protocol === 'https:' ? 443 : 80;
+  return { endpoint, host: url.hostname, port, sampleRatio };
 }
 
 /**

@@ -1,6 +1,7 @@
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { App, Stack } from 'aws-cdk-lib';
 import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -9,6 +10,8 @@ import { buildApp, committedContext } from '../../../deploy/cdk/lib/app.js';
 import { LOG_METRICS } from '../../../deploy/cdk/lib/alarms.js';
 import type { SagaStack } from '../../../deploy/cdk/lib/saga-stack.js';
 import { connectionPlan } from '../../../deploy/cdk/lib/connections.js';
+import { Network, otlpPeer } from '../../../deploy/cdk/lib/network.js';
+import { settingsFrom } from '../../../deploy/cdk/lib/settings.js';
 import { activeUseCases, launchableBy } from '../../../deploy/cdk/lib/use-cases.js';
 import { maxEcsTasks, taskConnections, type Config } from '../../../src/shared/infrastructure/config/config.js';
 
@@ -134,9 +137,11 @@ const AUTH = {
   authJwksUrl: 'https://id.example.com/.well-known/jwks.json',
 };
 const ECS_PROD = { env: 'prod', eventBus: 'ecs', sagaStyle: 'choreography', ...AUTH };
-/** The other branches: Aurora, orchestration, HTTPS, an imported VPC that brings its own egress. */
+/** The other branches: Aurora, orchestration, HTTPS, an imported VPC that brings its own egress, traces sampled to a collector in it. */
+const OTEL_IN_VPC = { otelEndpoint: 'http://10.20.5.10:4318', otelSampleRatio: '0.25' };
 const AURORA_IMPORTED = {
   ...AUTH,
+  ...OTEL_IN_VPC,
   env: 'prod',
   eventBus: 'ecs',
   sagaStyle: 'orchestration',
@@ -148,7 +153,9 @@ const AURORA_IMPORTED = {
   privateSubnetIds: 'subnet-0123456789abcdef0,subnet-0123456789abcdef1',
   publicSubnetIds: 'subnet-0123456789abcdef2,subnet-0123456789abcdef3',
 };
-const BULLMQ_DEV = { env: 'dev', eventBus: 'bullmq', sagaStyle: 'orchestration', ...AUTH };
+/** Traces over HTTPS (443, which the AWS APIs' rule already allows), every one kept. */
+const OTEL_HTTPS = { otelEndpoint: 'https://otlp.example.com' };
+const BULLMQ_DEV = { env: 'dev', eventBus: 'bullmq', sagaStyle: 'orchestration', ...AUTH, ...OTEL_HTTPS };
 
 let ecsProd: Synthesized;
 let bullmqDev: Synthesized;
@@ -504,6 +511,109 @@ describe('the other branches: Aurora, orchestration, HTTPS, an imported VPC', ()
       'saga-migrate',
       'saga-sweeper',
     ]);
+  });
+});
+
+describe('OpenTelemetry tracing: otelEndpoint and otelSampleRatio', () => {
+  const otelOf = (props: Json) => Object.fromEntries([...envOf(props)].filter(([name]) => name.startsWith('OTEL_')));
+
+  it('gives the API, the sweeper and every use-case task the endpoint and a parent-based ratio sampler; the migration nothing', () => {
+    const families = [...taskDefinitionsByFamily(auroraImported.json)];
+    const traced = families.filter(([family]) => family !== 'saga-migrate').map(([family]) => family);
+    expect(traced.sort()).toEqual(['saga-api', ...committedDefinitions().map((d) => d.family)].sort());
+    for (const [family, { props }] of families)
+      expect(otelOf(props), family).toEqual(
+        family === 'saga-migrate'
+          ? {}
+          : {
+              OTEL_EXPORTER_OTLP_ENDPOINT: OTEL_IN_VPC.otelEndpoint,
+              OTEL_TRACES_SAMPLER: 'parentbased_traceidratio',
+              OTEL_TRACES_SAMPLER_ARG: '0.25',
+            },
+      );
+  });
+
+  it('keeps every trace with the default ratio of 1, in the BullMQ workers too', () => {
+    const families = [...taskDefinitionsByFamily(bullmqDev.json)];
+    expect(families.map(([family]) => family).sort()).toEqual(['dev-saga-api', 'dev-saga-migrate', 'dev-saga-worker']);
+    for (const [family, { props }] of families)
+      expect(otelOf(props), family).toEqual(
+        family === 'dev-saga-migrate'
+          ? {}
+          : { OTEL_EXPORTER_OTLP_ENDPOINT: OTEL_HTTPS.otelEndpoint, OTEL_TRACES_SAMPLER: 'parentbased_always_on' },
+      );
+  });
+
+  it('sets no OTEL_ variable anywhere without otelEndpoint', () => {
+    const families = [...taskDefinitionsByFamily(ecsProd.json)];
+    expect(families.length).toBe(committedDefinitions().length + 2);
+    for (const [family, { props }] of families) expect(otelOf(props), family).toEqual({});
+  });
+
+  it("opens the endpoint's port to the API and the tasks only when 443 does not cover it, and only to its address", () => {
+    const egress = (s: Synthesized, group: { node: { defaultChild?: unknown } }) =>
+      egressOf(s.json, logicalId(s.stack, group))
+        .filter((r) => r['CidrIp'] !== undefined)
+        .map((r) => [r['CidrIp'], r['FromPort'], r['ToPort']]);
+    for (const group of [auroraImported.stack.network.apiSg, auroraImported.stack.network.tasksSg])
+      expect(egress(auroraImported, group).sort(), group.node.path).toEqual(
+        [
+          ['0.0.0.0/0', 443, 443],
+          ['10.20.5.10/32', 4318, 4318],
+        ].sort(),
+      );
+    for (const group of [bullmqDev.stack.network.apiSg, bullmqDev.stack.network.tasksSg])
+      expect(egress(bullmqDev, group), group.node.path).toEqual([['0.0.0.0/0', 443, 443]]);
+    // The network alone, for the other endpoints: a named host's addresses are unknown at synthesis
+    // (any IPv4 address, on that port only); 443 is open already; a sidecar on the loopback needs no rule.
+    const traceEgress = (otelEndpoint: string) => {
+      const network = new Network(
+        new Stack(new App(), 'NetworkOnly'),
+        'Network',
+        settingsFrom((key) => ({ ...ECS_PROD, otelEndpoint })[key]),
+      );
+      const json = Template.fromStack(Stack.of(network)).toJSON() as Json;
+      return egressOf(json, Stack.of(network).getLogicalId(network.tasksSg.node.defaultChild as never))
+        .filter((r) => r['CidrIp'] !== undefined && !(r['CidrIp'] === '0.0.0.0/0' && r['FromPort'] === 443))
+        .map((r) => [r['CidrIp'], r['FromPort']]);
+    };
+    expect(traceEgress('http://otel-collector.internal:4318')).toEqual([['0.0.0.0/0', 4318]]);
+    expect(traceEgress('http://otel-collector.internal')).toEqual([['0.0.0.0/0', 80]]);
+    for (const covered of ['https://10.40.7.7', 'https://otlp.example.com:443', 'http://localhost:4318', 'http://127.0.0.1:4318'])
+      expect(traceEgress(covered), covered).toEqual([]);
+    expect(otlpPeer('10.20.5.10')?.toEgressRuleConfig()).toEqual({ cidrIp: '10.20.5.10/32' });
+    expect(otlpPeer('[::1]')).toBeUndefined();
+  });
+
+  it('refuses an endpoint that is not a base http(s) URL without credentials, and a ratio outside (0, 1]', () => {
+    const settings = (context: Record<string, string>) =>
+      settingsFrom((key) => ({ ...committedContext(), ...ECS_PROD, ...context })[key]).tracing;
+    expect(settings({})).toBeUndefined();
+    expect(settings({ otelEndpoint: '' })).toBeUndefined();
+    expect(settings({ otelEndpoint: 'https://otlp.example.com' })).toMatchObject({ host: 'otlp.example.com', port: 443, sampleRatio: 1 });
+    expect(settings({ otelEndpoint: 'http://collector', otelSampleRatio: '1' })).toMatchObject({ port: 80, sampleRatio: 1 });
+    for (const otelEndpoint of ['collector:4318', 'grpc://collector:4317', 'not a url'])
+      expect(() => settings({ otelEndpoint }), otelEndpoint).toThrow(/^context otelEndpoint: .* (is not a URL|is not an http\(s\) URL)/);
+    expect(() => settings({ otelEndpoint: 'https://user:s3cret@otlp.example.com' })).toThrow(/carries credentials/);
+    expect(() => settings({ otelEndpoint: 'https://user:s3cret@otlp.example.com' })).not.toThrow(/s3cret/);
+    expect(() => settings({ otelEndpoint: 'https://otlp.example.com/?api_key=s3cret' })).toThrow(
+      /^context otelEndpoint: "https:\/\/otlp\.example\.com\/" has a query/,
+    );
+    expect(() => settings({ otelEndpoint: 'http://collector:4318/v1/traces' })).toThrow(/ends in \/v1\/traces/);
+    for (const otelSampleRatio of ['0', '-0.5', '1.5', 'half'])
+      expect(() => settings({ otelEndpoint: 'http://collector:4318', otelSampleRatio }), otelSampleRatio).toThrow(
+        /^context otelSampleRatio: .* is not a ratio in \(0, 1\]/,
+      );
+    // Checked without an endpoint too, so a typo in cdk.json fails now, not the day tracing is turned on.
+    expect(() => settings({ otelSampleRatio: '2' })).toThrow(/otelSampleRatio/);
+    const outdir = mkdtempSync(join(tmpdir(), 'saga-cdk-'));
+    try {
+      expect(() => buildApp({ outdir, context: { ...committedContext(), ...ECS_PROD, otelEndpoint: 'ftp://collector' } })).toThrow(
+        /context otelEndpoint/,
+      );
+    } finally {
+      rmSync(outdir, { recursive: true, force: true });
+    }
   });
 });
 

@@ -8,6 +8,7 @@ import {
   PLACEHOLDERS,
   renderFromEnvironment,
   staleTaskDefinitions,
+  TRACING_SETTINGS,
 } from '../../../src/entrypoints/ecs-task-definitions.js';
 
 /** `npm run ecs:task-definitions -- --render DIR`: the manual registration path without jq. */
@@ -22,6 +23,16 @@ const ENV = {
   ECS_SECURITY_GROUPS: 'sg-123',
   SAGA_STYLE: 'orchestration',
 };
+
+type Rendered = { containerDefinitions: Array<{ environment: Array<{ name: string; value: string }> }> };
+
+/** Each rendered definition's container environment, by file. */
+function environmentsOf(files: readonly string[]): Array<[string, Map<string, string>]> {
+  return files.map((file) => {
+    const def = JSON.parse(readFileSync(file, 'utf8')) as Rendered;
+    return [file, new Map(def.containerDefinitions[0]!.environment.map((e) => [e.name, e.value]))];
+  });
+}
 
 let dir: string | undefined;
 afterEach(() => {
@@ -48,7 +59,40 @@ describe('rendering the task definitions for registration', () => {
       expect(env.get('SAGA_STYLE')).toBe('orchestration');
       expect(env.get('ECS_LAUNCH_TYPE')).toBe('FARGATE');
       expect(env.get('ECS_SUBNETS')).toBe('subnet-aaa,subnet-bbb');
+      // No OTEL_* in the environment: tracing stays off, nothing of it is written.
+      expect(
+        [...env.keys()].filter((name) => name.startsWith('OTEL_')),
+        file,
+      ).toEqual([]);
     }
+    expect(staleTaskDefinitions()).toEqual([]);
+  });
+
+  it('carries the tracing settings that are set into every definition, never the OTLP headers, never empty values', () => {
+    dir = mkdtempSync(join(tmpdir(), 'ecs-render-'));
+    const tracing = {
+      OTEL_EXPORTER_OTLP_ENDPOINT: 'http://otel-collector.internal:4318',
+      OTEL_TRACES_SAMPLER: 'parentbased_traceidratio',
+      OTEL_TRACES_SAMPLER_ARG: '0.25',
+      OTEL_RESOURCE_ATTRIBUTES: 'deployment.environment.name=prod',
+      OTEL_BSP_SCHEDULE_DELAY: '1000',
+    };
+    const files = renderFromEnvironment(dir, {
+      ...ENV,
+      ...tracing,
+      OTEL_SERVICE_NAME: '', // empty counts as unset
+      OTEL_SDK_DISABLED: ' ',
+      OTEL_EXPORTER_OTLP_HEADERS: 'x-api-key=secret-value',
+      OTEL_LOG_LEVEL: 'debug', // not a deployment setting of the tasks
+    });
+    expect(files.length).toBe(readdirSync(DEPLOY_DIR).length);
+    for (const [file, env] of environmentsOf(files)) {
+      const otel = Object.fromEntries([...env].filter(([name]) => name.startsWith('OTEL_')));
+      expect(otel, file).toEqual(tracing);
+      expect(readFileSync(file, 'utf8'), file).not.toContain('secret-value');
+    }
+    expect(TRACING_SETTINGS).not.toContain('OTEL_EXPORTER_OTLP_HEADERS');
+    for (const name of Object.keys(tracing)) expect(TRACING_SETTINGS).toContain(name);
     expect(staleTaskDefinitions()).toEqual([]);
   });
 
