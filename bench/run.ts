@@ -35,6 +35,7 @@ import { HttpClient } from './lib/http-client.js';
 import { checkConsistency, registerCustomers, runOpenLoop, runSaturation, type ConsistencyCheck, type PhaseResult } from './lib/load.js';
 import { summarizeProfile } from './lib/profile.js';
 import { AUTH_OFF_ENV, benchAuth, type BenchAuth } from './lib/bench-auth.js';
+import { startOtlpReceiver, type OtlpReceiver } from './lib/otlp-receiver.js';
 import { median, round } from './lib/stats.js';
 import { freePort, startSystem, type SystemProcess } from './lib/system-process.js';
 import { renderResultsSection, replaceResultsSection, type BenchResults, type StyleResult, type TargetCheck } from './lib/report.js';
@@ -115,6 +116,14 @@ const plan = quick
       runDeadlineMs: 30 * 60_000,
     };
 
+/**
+ * The system processes trace only when the bench asks (the "on" runs of measureTracingCost): the
+ * OTEL_* variables of the bench's own environment would otherwise reach every process it starts,
+ * the local ECS endpoint's tasks included, and send spans to wherever they point.
+ */
+const ignoredOtel = Object.keys(process.env).filter((k) => k.startsWith('OTEL_'));
+for (const k of ignoredOtel) delete process.env[k];
+
 const baseConfig = loadConfig(process.env);
 // 32 left the system idle part of the time at its peak (measured: 131–156 sagas/s at 32 against 181–197 at 64, back to back).
 const inFlight = Number(option('in-flight') ?? 64);
@@ -189,6 +198,8 @@ async function runSystem(
   prepare: (env: Record<string, string>) => Promise<Record<string, string>> = async () => ({}),
   /** A variant's name (its prefix and log file): measured at saturation only, for a comparison. */
   variant?: string,
+  /** Called once the customers are registered, just before the saturation phase starts. */
+  beforeSaturation?: () => void,
 ): Promise<StyleRun> {
   const databaseUrl = await ctx.databases.clone(`${adapter.slice(0, 2)}_${style.slice(0, 2)}`);
   const prefix = `bench-${runId}-${adapter}-${style}${variant ? `-${variant}` : ''}`;
@@ -224,6 +235,7 @@ async function runSystem(
     const customers = await registerCustomers(http, plan.customers, 16);
     const target = { http, db, customers, cpu: new CpuMeter(system.pid, db) };
     log(`${adapter}/${style}: pid ${system.pid}, ${customers.length} customers; saturation with ${inFlight} sagas in flight`);
+    beforeSaturation?.();
     const saturation = await runSaturation(target, inFlight, plan.saturation);
     phases.push(saturation);
     log(
@@ -317,6 +329,93 @@ async function measureAuthCost(ctx: RunContext): Promise<NonNullable<BenchResult
   const overheadPct = round((mean('jwt') / mean('off') - 1) * 100, 1);
   log(`auth: CPU per saga ${mean('jwt')} ms (jwt) vs ${mean('off')} ms (off): ${overheadPct} % (target <= 10 %)`);
   return { adapter: 'bullmq', style: 'choreography', pairs, jwtCpuMsPerSaga: mean('jwt'), offCpuMsPerSaga: mean('off'), overheadPct };
+}
+
+/** OTEL_BSP_SCHEDULE_DELAY of the "on" runs, ms (the SDK's default is 5,000). */
+const TRACING_SCHEDULE_DELAY_MS = '1000';
+
+type TracingPair = NonNullable<BenchResults['tracing']>['pairs'][number];
+
+/**
+ * One run of the tracing comparison: CPU per saga at saturation, and what the receiver got from the
+ * start of the saturation phase to the system's stop (its shutdown exports what it still held).
+ */
+async function tracingRun(
+  ctx: RunContext,
+  receiver: OtlpReceiver,
+  mode: 'on' | 'off',
+  pair: number,
+): Promise<{ cpuMsPerSaga: number; spansPerSaga: number; bytesPerSpan: number }> {
+  const onEnv = { OTEL_EXPORTER_OTLP_ENDPOINT: receiver.endpoint, OTEL_BSP_SCHEDULE_DELAY: TRACING_SCHEDULE_DELAY_MS };
+  let mark = { spans: receiver.spans(), bytes: receiver.bytes() };
+  const { saturation } = (
+    await runSystem(
+      ctx,
+      'bullmq',
+      'choreography',
+      async () => (mode === 'on' ? onEnv : {}),
+      `tracing-${mode}-${pair}`,
+      () => (mark = { spans: receiver.spans(), bytes: receiver.bytes() }),
+    )
+  ).result;
+  const spans = receiver.spans() - mark.spans;
+  if (mode === 'off' && spans > 0) throw new Error(`tracing: the "off" run of pair ${pair + 1} exported ${spans} spans`);
+  if (mode === 'on' && spans === 0) {
+    const rejected = receiver.rejected().slice(0, 3).join('; ') || 'none';
+    throw new Error(
+      `tracing: the "on" run of pair ${pair + 1} exported no span to ${receiver.endpoint} (${saturation.posted} orders placed; requests rejected: ${rejected}): tracing was not on, no figure`,
+    );
+  }
+  return {
+    cpuMsPerSaga: saturation.cpuMsPerSaga.system,
+    spansPerSaga: spans === 0 ? 0 : round(spans / saturation.posted, 1),
+    bytesPerSpan: spans === 0 ? 0 : Math.round((receiver.bytes() - mark.bytes) / spans),
+  };
+}
+
+/**
+ * What tracing costs: CPU per saga at saturation (BullMQ, choreography) with every process
+ * exporting its spans (OTLP/HTTP JSON) to a receiver in the bench, beside tracing off (no OTEL_*
+ * variable at all), in back-to-back pairs whose order alternates, as for authentication. The "on"
+ * runs must deliver spans, and the "off" runs none: otherwise the figure would not be what it says.
+ */
+async function measureTracingCost(ctx: RunContext): Promise<NonNullable<BenchResults['tracing']>> {
+  const receiver = await startOtlpReceiver();
+  const pairs: TracingPair[] = [];
+  try {
+    for (let i = 0; i < (quick ? 1 : 4); i++) {
+      checkDeadline();
+      const runs: Partial<Record<'on' | 'off', Awaited<ReturnType<typeof tracingRun>>>> = {};
+      for (const mode of i % 2 === 0 ? (['on', 'off'] as const) : (['off', 'on'] as const))
+        runs[mode] = await tracingRun(ctx, receiver, mode, i);
+      const { on, off } = runs as Required<typeof runs>;
+      pairs.push({ on: on.cpuMsPerSaga, off: off.cpuMsPerSaga, spansPerSaga: on.spansPerSaga, bytesPerSpan: on.bytesPerSpan });
+      log(
+        `tracing: pair ${i + 1}: CPU per saga ${on.cpuMsPerSaga} ms with tracing on (${on.spansPerSaga} spans per saga, ${on.bytesPerSpan} bytes of JSON per span), ${off.cpuMsPerSaga} ms off`,
+      );
+    }
+  } finally {
+    await receiver.close();
+  }
+  if (receiver.rejected().length > 0)
+    log(`tracing: the receiver rejected ${receiver.rejected().length} request(s), e.g. ${receiver.rejected()[0]}`);
+  const mean = (k: 'on' | 'off' | 'spansPerSaga' | 'bytesPerSpan', digits: number) =>
+    round(pairs.reduce((a, p) => a + p[k], 0) / pairs.length, digits);
+  const overheadPct = round((mean('on', 3) / mean('off', 3) - 1) * 100, 1);
+  log(
+    `tracing: CPU per saga ${mean('on', 3)} ms (on) vs ${mean('off', 3)} ms (off): ${overheadPct} % (target <= 15 %); ${mean('spansPerSaga', 1)} spans per saga`,
+  );
+  return {
+    adapter: 'bullmq',
+    style: 'choreography',
+    onEnv: { OTEL_EXPORTER_OTLP_ENDPOINT: 'http://127.0.0.1:<port>', OTEL_BSP_SCHEDULE_DELAY: TRACING_SCHEDULE_DELAY_MS },
+    pairs,
+    onCpuMsPerSaga: mean('on', 3),
+    offCpuMsPerSaga: mean('off', 3),
+    overheadPct,
+    spansPerSaga: mean('spansPerSaga', 1),
+    bytesPerSpan: mean('bytesPerSpan', 0),
+  };
 }
 
 async function reportProfile(dir: string, adapter: Adapter, style: Style): Promise<void> {
@@ -458,7 +557,7 @@ async function runFargate(ctx: RunContext): Promise<{ fargate: FargateResults } 
   }
 }
 
-function targets(results: Pick<BenchResults, 'baselines' | 'saga' | 'ecs' | 'auth'>): {
+function targets(results: Pick<BenchResults, 'baselines' | 'saga' | 'ecs' | 'auth' | 'tracing'>): {
   perRun: Record<string, Record<string, number>>;
   checks: TargetCheck[];
 } {
@@ -522,6 +621,15 @@ function targets(results: Pick<BenchResults, 'baselines' | 'saga' | 'ecs' | 'aut
       value: results.auth.overheadPct,
       target: '<= 10 %',
       met: results.auth.overheadPct <= 10,
+    });
+  }
+  if (results.tracing) {
+    perRun['tracing'] = { cpuPerSagaTracingOnVsOffPct: results.tracing.overheadPct, spansPerSaga: results.tracing.spansPerSaga };
+    checks.push({
+      name: 'CPU per saga with tracing on (OTLP/HTTP to a local receiver) ÷ off, BullMQ choreography, minus 1',
+      value: results.tracing.overheadPct,
+      target: '<= 15 %',
+      met: results.tracing.overheadPct <= 15,
     });
   }
   return { perRun, checks };
@@ -607,6 +715,7 @@ async function main(): Promise<void> {
   process.once('SIGTERM', interrupted);
   try {
     log(`${quick ? 'quick' : 'full'} run ${runId}: ${command}`);
+    if (ignoredOtel.length > 0) log(`ignoring ${ignoredOtel.join(', ')} of the environment: only the tracing comparison traces`);
     const machineInfo = await machine(serverUrl, redisUrl);
     await databases.createTemplate();
     if (stored) {
@@ -637,6 +746,8 @@ async function main(): Promise<void> {
     }
     const auth = adapters.includes('bullmq') && styles.includes('choreography') && !profile ? await measureAuthCost(ctx) : null;
     if (!auth) skipped['auth'] = 'needs the bullmq adapter and the choreography style, without --profile';
+    const tracing = adapters.includes('bullmq') && styles.includes('choreography') && !profile ? await measureTracingCost(ctx) : null;
+    if (!tracing) skipped['tracing'] = 'needs the bullmq adapter and the choreography style, without --profile';
     let ecs: BenchResults['ecs'] = null;
     if (adapters.includes('ecs')) {
       const outcome = await runEcs(ctx);
@@ -667,7 +778,7 @@ async function main(): Promise<void> {
     const runs = Object.entries(saga).flatMap(([a, byStyle]) =>
       Object.entries(byStyle ?? {}).map(([s, r]) => [`${a}.${s}`, r?.peakRssMb ?? Number.NaN] as const),
     );
-    const { perRun, checks } = targets({ baselines, saga, ecs, auth });
+    const { perRun, checks } = targets({ baselines, saga, ecs, auth, tracing });
     const results: BenchResults = {
       generatedAt: new Date().toISOString(),
       command,
@@ -688,6 +799,7 @@ async function main(): Promise<void> {
       baselines,
       saga,
       auth,
+      tracing,
       ecs,
       memory: { peakRssMb: Math.max(...runs.map(([, v]) => v).filter(Number.isFinite)), byRun: Object.fromEntries(runs) },
       ratios: { ...perRun, targets: checks },

@@ -61,6 +61,30 @@ export interface BenchResults {
     readonly offCpuMsPerSaga: number;
     readonly overheadPct: number;
   } | null;
+  /**
+   * CPU per saga with tracing on (every process exporting OTLP/HTTP JSON to a receiver in the
+   * bench) beside off (absent from runs before it was measured).
+   */
+  readonly tracing?: {
+    readonly adapter: string;
+    readonly style: string;
+    /** The variables of the "on" runs (the "off" runs have no OTEL_* at all). */
+    readonly onEnv: Record<string, string>;
+    /** CPU ms per saga on and off; spans per saga and bytes of JSON per span of the "on" run. */
+    readonly pairs: ReadonlyArray<{
+      readonly on: number;
+      readonly off: number;
+      readonly spansPerSaga: number;
+      readonly bytesPerSpan: number;
+    }>;
+    readonly onCpuMsPerSaga: number;
+    readonly offCpuMsPerSaga: number;
+    readonly overheadPct: number;
+    /** Spans the receiver got per order placed at saturation, mean of the "on" runs. */
+    readonly spansPerSaga: number;
+    /** Bytes of OTLP JSON per span (uncompressed), mean of the "on" runs. */
+    readonly bytesPerSpan: number;
+  } | null;
   /** Why a section is null. */
   readonly skipped: Record<string, string>;
 }
@@ -127,6 +151,18 @@ export function renderResultsSection(r: BenchResults): string {
     );
   } else {
     lines.push(`Not measured: ${r.skipped['auth'] ?? 'not requested'}.`);
+  }
+  lines.push('', '### Tracing cost', '');
+  if (r.tracing) {
+    const t = r.tracing;
+    const settings = Object.entries(t.onEnv)
+      .map(([k, v]) => `\`${k}=${v}\``)
+      .join(', ');
+    lines.push(
+      `CPU per saga at saturation (${t.adapter}, ${t.style}, system process): ${fmt(t.onCpuMsPerSaga)} ms with tracing on (${settings}, spans exported as OTLP/HTTP JSON to a receiver in the bench, ${fmt(t.spansPerSaga)} spans per saga of ${fmt(t.bytesPerSpan)} bytes each) beside ${fmt(t.offCpuMsPerSaga)} ms with tracing off: **${fmt(t.overheadPct)} %** (target ≤ 15 %), the mean of ${String(t.pairs.length)} back-to-back pair(s): ${t.pairs.map((p) => `${fmt(p.on)} / ${fmt(p.off)}`).join(', ')} ms.`,
+    );
+  } else {
+    lines.push(`Not measured: ${r.skipped['tracing'] ?? 'not requested'}.`);
   }
   lines.push('', '### ECS', '');
   if (r.ecs?.runTaskCallsPerMessage !== undefined) {
