@@ -199,6 +199,16 @@ describe.each([
         expect(tasks.every((t) => t.events.some((e) => e.name === 'spawned'))).toBe(true);
       } else {
         expect([...services].sort()).toEqual(['saga-api-server', 'saga-worker']);
+        // BullMQ's Redis commands were traced (the relay's publishing), and name their arguments
+        // without their values: a job's data is the message, with its ids and amounts.
+        const redis = receiver.spans.filter((s) => s.scope === '@opentelemetry/instrumentation-ioredis');
+        expect(redis.length).toBeGreaterThan(0);
+        for (const span of redis) {
+          const statement = String(span.attributes['db.query.text'] ?? span.attributes['db.statement'] ?? '');
+          expect(statement).toMatch(/^\w+ \[\d+ arguments\]$/);
+        }
+        expect(JSON.stringify(redis)).not.toContain(orderId);
+        expect(JSON.stringify(redis)).not.toContain(String(customer.json['id']));
       }
       // The relay's pass that published the order's first message links to it.
       expect(receiver.spans.some((s) => s.name.startsWith('publish ') && s.links.some((l) => l.traceId === traceId))).toBe(true);

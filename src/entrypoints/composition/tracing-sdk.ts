@@ -24,6 +24,28 @@ export interface TracingSettings {
   readonly maxQueueSize: number;
   readonly maxExportBatchSize: number;
   readonly exportTimeoutMs: number;
+  /** The library instrumentations to load (in processes that load any: not in a bundled task). */
+  readonly instrumentations: ReadonlySet<Instrumentation>;
+}
+
+/**
+ * The library instrumentations this platform can load, by the names the OpenTelemetry Node
+ * distribution's `OTEL_NODE_ENABLED_INSTRUMENTATIONS` and `OTEL_NODE_DISABLED_INSTRUMENTATIONS`
+ * use (comma-separated). All are loaded unless those say otherwise: e.g. `OTEL_NODE_DISABLED_INSTRUMENTATIONS=pg,ioredis`
+ * keeps the requests and the platform's own spans and drops one span per SQL statement and Redis command.
+ */
+export const INSTRUMENTATIONS = ['http', 'pg', 'ioredis', 'aws-sdk'] as const;
+export type Instrumentation = (typeof INSTRUMENTATIONS)[number];
+function instrumentationList(env: Env, name: string): Instrumentation[] | undefined {
+  const raw = env[name]?.trim();
+  if (raw === undefined || raw === '') return undefined;
+  const names = raw
+    .split(',')
+    .map((n) => n.trim().toLowerCase())
+    .filter((n) => n !== '');
+  const unknown = names.filter((n) => !(INSTRUMENTATIONS as readonly string[]).includes(n));
+  if (unknown.length > 0) throw new Error(`${name}: unknown ${unknown.join(', ')} (choose from ${INSTRUMENTATIONS.join(', ')})`);
+  return names as Instrumentation[];
 }
 
 type Env = Readonly<Record<string, string | undefined>>;
@@ -66,6 +88,10 @@ export function tracingSettings(env: Env, defaultServiceName: string): TracingSe
   if (samplerArg !== undefined && !(samplerArg >= 0 && samplerArg <= 1)) {
     throw new Error(`OTEL_TRACES_SAMPLER_ARG must be a ratio between 0 and 1, got ${JSON.stringify(rawArg)}`);
   }
+  const disabled = new Set(instrumentationList(env, 'OTEL_NODE_DISABLED_INSTRUMENTATIONS') ?? []);
+  const instrumentations = new Set(
+    (instrumentationList(env, 'OTEL_NODE_ENABLED_INSTRUMENTATIONS') ?? INSTRUMENTATIONS).filter((n) => !disabled.has(n)),
+  );
   return {
     serviceName: env['OTEL_SERVICE_NAME']?.trim() || defaultServiceName,
     sampler,
@@ -74,6 +100,7 @@ export function tracingSettings(env: Env, defaultServiceName: string): TracingSe
     maxQueueSize: positiveInt(env, 'OTEL_BSP_MAX_QUEUE_SIZE', 2_048),
     maxExportBatchSize: positiveInt(env, 'OTEL_BSP_MAX_EXPORT_BATCH_SIZE', 512),
     exportTimeoutMs: positiveInt(env, 'OTEL_BSP_EXPORT_TIMEOUT', 30_000),
+    instrumentations,
   };
 }
 
@@ -119,7 +146,10 @@ export async function startTracing(options: StartTracingOptions): Promise<boolea
     new core.CompositePropagator({ propagators: [new core.W3CTraceContextPropagator(), new core.W3CBaggagePropagator()] }),
   );
   trace.setGlobalTracerProvider(provider);
-  const disable = options.instrument ? await instrumentLibraries(provider, options.instrument) : () => undefined;
+  const disable =
+    options.instrument && settings.instrumentations.size > 0
+      ? await instrumentLibraries(provider, options.instrument, settings.instrumentations)
+      : () => undefined;
   tracingStarted(async () => {
     disable();
     await provider.shutdown();
@@ -175,35 +205,49 @@ function tracerProvider(
 /** Paths no span is made for: probes and scrapes, polled every few seconds. */
 const UNTRACED_PATHS = /^\/(health(\/|$)|metrics($|\?))/;
 
-async function instrumentLibraries(provider: import('@opentelemetry/api').TracerProvider, require: NodeJS.Require): Promise<() => void> {
-  const [{ registerInstrumentations }, { HttpInstrumentation }, { PgInstrumentation }, { IORedisInstrumentation }, { AwsInstrumentation }] =
-    await Promise.all([
-      import('@opentelemetry/instrumentation'),
-      import('@opentelemetry/instrumentation-http'),
-      import('@opentelemetry/instrumentation-pg'),
-      import('@opentelemetry/instrumentation-ioredis'),
-      import('@opentelemetry/instrumentation-aws-sdk'),
-    ]);
-  const disable = registerInstrumentations({
-    tracerProvider: provider,
-    instrumentations: [
-      new HttpInstrumentation({
+async function instrumentLibraries(
+  provider: import('@opentelemetry/api').TracerProvider,
+  require: NodeJS.Require,
+  enabled: ReadonlySet<Instrumentation>,
+): Promise<() => void> {
+  const { registerInstrumentations } = await import('@opentelemetry/instrumentation');
+  const make: Record<Instrumentation, () => Promise<import('@opentelemetry/instrumentation').Instrumentation>> = {
+    http: async () =>
+      new (await import('@opentelemetry/instrumentation-http')).HttpInstrumentation({
         ignoreIncomingRequestHook: (request) => UNTRACED_PATHS.test(request.url ?? ''),
         // Outgoing requests only inside a trace (a JWKS fetch for a request), never as roots.
         requireParentforOutgoingSpans: true,
       }),
-      // Only statements run inside a span (a request, a delivery, a relay pass): the relay's and
-      // the sweeper's polls would otherwise each be a trace of their own.
-      new PgInstrumentation({ requireParentSpan: true, ignoreConnectSpans: true }),
-      // BullMQ keeps blocking reads open on Redis all the time: the same rule.
-      new IORedisInstrumentation({ requireParentSpan: true }),
-      new AwsInstrumentation({ suppressInternalInstrumentation: true }),
-    ],
+    // Only statements run inside a span (a request, a delivery, a relay pass): the relay's and
+    // the sweeper's polls would otherwise each be a trace of their own.
+    pg: async () =>
+      new (await import('@opentelemetry/instrumentation-pg')).PgInstrumentation({ requireParentSpan: true, ignoreConnectSpans: true }),
+    // BullMQ keeps blocking reads open on Redis all the time: the same rule. The statement is the
+    // command's name and its number of arguments, never their values: BullMQ's scripts (EVALSHA)
+    // take the job's data, a message with customer ids and amounts, which has no place in a trace
+    // backend (and made the spans large: up to 760 bytes of arguments each).
+    ioredis: async () =>
+      new (await import('@opentelemetry/instrumentation-ioredis')).IORedisInstrumentation({
+        requireParentSpan: true,
+        dbStatementSerializer: (command, args) => `${command} [${args.length} arguments]`,
+      }),
+    'aws-sdk': async () =>
+      new (await import('@opentelemetry/instrumentation-aws-sdk')).AwsInstrumentation({ suppressInternalInstrumentation: true }),
+  };
+  const picked = INSTRUMENTATIONS.filter((name) => enabled.has(name));
+  const disable = registerInstrumentations({
+    tracerProvider: provider,
+    instrumentations: await Promise.all(picked.map((name) => make[name]())),
   });
   // The hooks patch a CommonJS library when it is require()d. An ES module importing one goes
   // around them (Node 20), and this code base imports pg and ioredis as ES modules: require them
   // here once, so the module every later import gets is the patched one.
-  for (const library of ['node:http', 'node:https', 'pg', 'ioredis']) {
+  const libraries: Partial<Record<Instrumentation, readonly string[]>> = {
+    http: ['node:http', 'node:https'],
+    pg: ['pg'],
+    ioredis: ['ioredis'],
+  };
+  for (const library of picked.flatMap((name) => libraries[name] ?? [])) {
     try {
       require(library);
     } catch {

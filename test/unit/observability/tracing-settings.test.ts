@@ -37,6 +37,20 @@ describe('tracingSettings (the OTEL_* variables)', () => {
     expect(() => tracingSettings({ ...ENDPOINT, OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc' }, 'x')).toThrow(/OTEL_EXPORTER_OTLP_PROTOCOL/);
     expect(() => tracingSettings({ ...ENDPOINT, OTEL_TRACES_EXPORTER: 'zipkin' }, 'x')).toThrow(/OTEL_TRACES_EXPORTER/);
     expect(() => tracingSettings({ ...ENDPOINT, OTEL_BSP_SCHEDULE_DELAY: '-1' }, 'x')).toThrow(/OTEL_BSP_SCHEDULE_DELAY/);
+    expect(() => tracingSettings({ ...ENDPOINT, OTEL_NODE_ENABLED_INSTRUMENTATIONS: 'http,express' }, 'x')).toThrow(
+      /OTEL_NODE_ENABLED_INSTRUMENTATIONS: unknown express/,
+    );
+    expect(() => tracingSettings({ ...ENDPOINT, OTEL_NODE_DISABLED_INSTRUMENTATIONS: 'mysql' }, 'x')).toThrow(
+      /OTEL_NODE_DISABLED_INSTRUMENTATIONS: unknown mysql/,
+    );
+  });
+
+  it('loads every library instrumentation unless OTEL_NODE_ENABLED/DISABLED_INSTRUMENTATIONS say otherwise', () => {
+    const loaded = (env: Record<string, string>) => [...tracingSettings({ ...ENDPOINT, ...env }, 'x')!.instrumentations].sort();
+    expect(loaded({})).toEqual(['aws-sdk', 'http', 'ioredis', 'pg']);
+    expect(loaded({ OTEL_NODE_DISABLED_INSTRUMENTATIONS: 'pg, IOREDIS' })).toEqual(['aws-sdk', 'http']);
+    expect(loaded({ OTEL_NODE_ENABLED_INSTRUMENTATIONS: 'http,pg', OTEL_NODE_DISABLED_INSTRUMENTATIONS: 'pg' })).toEqual(['http']);
+    expect(loaded({ OTEL_NODE_ENABLED_INSTRUMENTATIONS: ' ' })).toEqual(['aws-sdk', 'http', 'ioredis', 'pg']);
   });
 });
 
