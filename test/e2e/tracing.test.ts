@@ -86,7 +86,7 @@ function descendsFrom(spans: readonly ReceivedSpan[], span: ReceivedSpan, ancest
   return false;
 }
 
-/** The trace of every span made for one order (its `send` and `process` spans carry its id). */
+/** The trace of every span made for one order (its `process` spans carry its id). */
 function traceIdsOf(spans: readonly ReceivedSpan[], orderId: string): Set<string> {
   return new Set(spans.filter((s) => s.attributes['messaging.message.conversation_id'] === orderId).map((s) => s.traceId));
 }

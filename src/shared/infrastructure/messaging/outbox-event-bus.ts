@@ -62,7 +62,7 @@ export class OutboxEventBus implements EventBusPort {
       throw new Error('EventBusPort.publish must run inside a transaction (TransactionPort.run)');
     }
     const producedBy = currentLogContext()?.useCase ?? this.defaultProducer;
-    // With tracing on, each message carries its `send` span, a child of the span writing it.
+    // With tracing on, each message carries the context of the span writing it.
     const rows = messages.map((message): OutboxRow => {
       const m = stampSend(message, 'saga-outbox');
       return {

@@ -12,15 +12,15 @@ import {
 } from '@opentelemetry/api';
 
 /**
- * The spans the platform makes itself, where no library instrumentation can see (ADR 29): the
- * message a transaction writes (`send`), a delivery handled (`process`), the transaction of a
- * batch, a relay pass, a launch decision and an ECS task's life. Only `@opentelemetry/api` is
+ * The spans the platform makes itself, where no library instrumentation can see (ADR 29): a
+ * delivery handled (`process`), the transaction of a batch, a relay pass, a launch decision and
+ * an ECS task's life. Only `@opentelemetry/api` is
  * used here: with no SDK started (no OTLP endpoint configured) every call below returns at once
  * and the envelopes keep the traceparent the kernel gave them.
  *
  * Context crosses every hop through the envelope's `traceparent`: a message written while a span
- * is active carries that span's child (its `send` span), and its delivery's `process` span is a
- * child of that, in whichever process or ECS task handles it. One saga is one trace.
+ * is active carries that span's context, and its delivery's `process` span is a child of it, in
+ * whichever process or ECS task handles it. One saga is one trace.
  */
 const tracer = trace.getTracer('saga-platform');
 
@@ -120,16 +120,22 @@ interface Outgoing {
 }
 
 /**
- * The traceparent a message written now carries: that of its `send` span, a child of the active
- * span (the HTTP request, or the delivery being handled), which its delivery's `process` span will
- * descend from. Without an active span (a scheduled job), the message starts a trace of its own.
+ * The traceparent a message written now carries: that of the active span (the HTTP request, or the
+ * delivery being handled), which its delivery's `process` span will be a child of. The message
+ * itself gets no span: it is written in the active span's transaction, and its `process` span
+ * says which message it was (a `send` span per message was a fifth of all spans and said nothing
+ * more; ADR 29). Without an active span (a message written by a scheduled job) it gets a `send`
+ * span, the root of a trace of its own, so that its delivery has a parent to descend from.
  */
 export function stampSend<M extends Outgoing>(message: M, system: string): M {
   if (!enabled) return message;
+  const active = trace.getSpan(context.active())?.spanContext();
+  if (active && trace.isSpanContextValid(active)) return { ...message, traceparent: traceparentOf(active) };
   const span = tracer.startSpan(
     `send ${message.type}`,
     {
       kind: SpanKind.PRODUCER,
+      root: true,
       attributes: {
         'messaging.system': system,
         'messaging.operation.type': 'send',
@@ -139,7 +145,7 @@ export function stampSend<M extends Outgoing>(message: M, system: string): M {
         'messaging.message.conversation_id': message.correlationId,
       },
     },
-    trace.getSpan(context.active()) ? context.active() : ROOT_CONTEXT,
+    ROOT_CONTEXT,
   );
   span.end();
   const sent = span.spanContext();
@@ -155,8 +161,8 @@ export interface Delivered {
 }
 
 /**
- * Runs the handling of one delivery in its `process` span: a child of the message's `send` span
- * (from the envelope), linked to the batch transaction it ran in when there is one.
+ * Runs the handling of one delivery in its `process` span: a child of the span that wrote the
+ * message (from the envelope), linked to the batch transaction it ran in when there is one.
  */
 export function processSpan<T>(system: string, useCase: string, message: Delivered, attempt: number, work: () => Promise<T>): Promise<T> {
   if (!enabled) return work();
