@@ -70,17 +70,26 @@ export interface BenchResults {
     readonly style: string;
     /** The variables of the "on" runs (the "off" runs have no OTEL_* at all). */
     readonly onEnv: Record<string, string>;
-    /** CPU ms per saga on and off; spans per saga and bytes of JSON per span of the "on" run. */
+    /** The open-loop arrival rate both modes were measured at, sagas per second. */
+    readonly offeredPerSec: number;
+    /**
+     * CPU ms per saga on and off at that rate, and at saturation (with each mode's throughput);
+     * spans per saga and bytes of JSON per span of the "on" run.
+     */
     readonly pairs: ReadonlyArray<{
       readonly on: number;
       readonly off: number;
+      readonly saturation: { readonly on: number; readonly off: number; readonly onPerSec: number; readonly offPerSec: number };
       readonly spansPerSaga: number;
       readonly bytesPerSpan: number;
     }>;
     readonly onCpuMsPerSaga: number;
     readonly offCpuMsPerSaga: number;
+    /** on ÷ off − 1 at the offered rate: the figure the target is about. */
     readonly overheadPct: number;
-    /** Spans the receiver got per order placed at saturation, mean of the "on" runs. */
+    /** The same at saturation, where the modes do not do the same work (see BENCHMARKS.md). */
+    readonly saturation: { readonly onCpuMsPerSaga: number; readonly offCpuMsPerSaga: number; readonly overheadPct: number };
+    /** Spans the receiver got per order placed (saturation and offered rate), mean of the "on" runs. */
     readonly spansPerSaga: number;
     /** Bytes of OTLP JSON per span (uncompressed), mean of the "on" runs. */
     readonly bytesPerSpan: number;
@@ -159,7 +168,7 @@ export function renderResultsSection(r: BenchResults): string {
       .map(([k, v]) => `\`${k}=${v}\``)
       .join(', ');
     lines.push(
-      `CPU per saga at saturation (${t.adapter}, ${t.style}, system process): ${fmt(t.onCpuMsPerSaga)} ms with tracing on (${settings}, spans exported as OTLP/HTTP JSON to a receiver in the bench, ${fmt(t.spansPerSaga)} spans per saga of ${fmt(t.bytesPerSpan)} bytes each) beside ${fmt(t.offCpuMsPerSaga)} ms with tracing off: **${fmt(t.overheadPct)} %** (target ≤ 15 %), the mean of ${String(t.pairs.length)} back-to-back pair(s): ${t.pairs.map((p) => `${fmt(p.on)} / ${fmt(p.off)}`).join(', ')} ms.`,
+      `CPU per saga of the system process (${t.adapter}, ${t.style}) at ${fmt(t.offeredPerSec)} sagas/s offered: ${fmt(t.onCpuMsPerSaga)} ms with tracing on (${settings}, spans exported as OTLP/HTTP JSON to a receiver in the bench, ${fmt(t.spansPerSaga)} spans per saga of ${fmt(t.bytesPerSpan)} bytes each) beside ${fmt(t.offCpuMsPerSaga)} ms with tracing off: **${fmt(t.overheadPct)} %** (target ≤ 15 %), the mean of ${String(t.pairs.length)} back-to-back pair(s): ${t.pairs.map((p) => `${fmt(p.on)} / ${fmt(p.off)}`).join(', ')} ms. At saturation, where the two do not do the same work: ${fmt(t.saturation.onCpuMsPerSaga)} / ${fmt(t.saturation.offCpuMsPerSaga)} ms (${fmt(t.saturation.overheadPct)} %; ${t.pairs.map((p) => `${fmt(p.saturation.onPerSec)} / ${fmt(p.saturation.offPerSec)}`).join(', ')} sagas/s).`,
     );
   } else {
     lines.push(`Not measured: ${r.skipped['tracing'] ?? 'not requested'}.`);
