@@ -15,7 +15,10 @@
  * --root=DIR the project tree to run (its dist/, deploy/ecs and node_modules; default this one);
  * given twice or more, the trees run in turn, run after run, for an A/B comparison under the same load;
  * --keep keeps the task logs; --cpu-prof runs the tasks with `node --cpu-prof` and keeps their
- * profiles beside the logs. BENCH_DATABASE_URL names the PostgreSQL server (loopback only).
+ * profiles beside the logs. BENCH_DATABASE_URL names the PostgreSQL server (loopback only). The
+ * OTEL_* variables of its environment reach the tasks (as a definition rendered with them would
+ * give them): `OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:4318 npx tsx bench/task-start.ts`
+ * measures the start with tracing on (a collector must listen there).
  */
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
@@ -161,13 +164,18 @@ async function startSubject(root: string, databaseUrl: string, workDir: string, 
   const logDir = join(workDir, `tree-${index}`);
   await mkdir(logDir);
   // The container sees only the task definition's environment, what ECS adds and the overrides:
-  // nothing is inherited from this shell but PATH. DATABASE_URL stands for the definition's secret.
+  // nothing is inherited from this shell but PATH. DATABASE_URL stands for the definition's secret;
+  // the OTEL_* variables set here, for the tracing settings `--render` puts in a definition.
+  const otel = Object.fromEntries(Object.entries(process.env).filter(([k, v]) => k.startsWith('OTEL_') && v !== undefined)) as Record<
+    string,
+    string
+  >;
   const ecs = await startLocalEcs({
     port: 0,
     taskDefinitionsDir: cpuProf ? await profilingDefinitions(join(root, 'deploy/ecs'), logDir) : join(root, 'deploy/ecs'),
     projectRoot: root,
     inheritEnv: false,
-    env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin', DATABASE_URL: databaseUrl },
+    env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin', DATABASE_URL: databaseUrl, ...otel },
     taskLogDir: logDir,
     stopTimeoutMs: 10_000,
     logger: silentEcsLocalLogger,
