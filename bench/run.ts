@@ -10,6 +10,8 @@
  * instead of latest.json); --adapters=memory,bullmq,ecs and --styles=choreography,orchestration
  * (a partial run writes bench/results/partial.json.tmp); --in-flight=N (sagas kept running at saturation);
  * --dist=DIR (another compiled tree); --out=FILE; --keep (keep the work directory: system and task logs);
+ * --skip=auth,tracing (leave those comparisons out: a build without tracing cannot run the second,
+ * and comparing builds needs neither);
  * --render (only rewrite the chart and BENCHMARKS.md from bench/results/latest.json);
  * --only=fargate (only the Fargate-time cost ladder, merged into the `ecs.fargate` of an existing
  * bench/results/latest.json, or of --out; with --quick, its one short point per style).
@@ -89,6 +91,8 @@ const adapters = listOption('adapters', ADAPTERS);
 const styles = listOption('styles', STYLES);
 const partial = adapters.length < ADAPTERS.length || styles.length < STYLES.length || option('dist') !== undefined;
 const only = option('only');
+const COMPARISONS = ['auth', 'tracing'] as const;
+const skippedComparisons = option('skip') === undefined ? [] : listOption('skip', COMPARISONS);
 if (only !== undefined && only !== 'fargate') throw new Error(`--only: unknown ${only} (only fargate can be run alone)`);
 
 /** Every phase is bounded in time; the whole run too. */
@@ -820,14 +824,16 @@ async function main(): Promise<void> {
         saga[adapter]![style] = (await runSystem(ctx, adapter, style)).result;
       }
     }
-    const auth = adapters.includes('bullmq') && styles.includes('choreography') && !profile ? await measureAuthCost(ctx) : null;
-    if (!auth) skipped['auth'] = 'needs the bullmq adapter and the choreography style, without --profile';
+    const comparable = adapters.includes('bullmq') && styles.includes('choreography') && !profile;
+    const comparisonSkipped = 'needs the bullmq adapter and the choreography style, without --profile';
+    const auth = comparable && !skippedComparisons.includes('auth') ? await measureAuthCost(ctx) : null;
+    if (!auth) skipped['auth'] = skippedComparisons.includes('auth') ? 'left out with --skip' : comparisonSkipped;
     const reference = saga.bullmq?.choreography?.throughputPerSec ?? 0;
     const tracing =
-      adapters.includes('bullmq') && styles.includes('choreography') && !profile
+      comparable && !skippedComparisons.includes('tracing')
         ? await measureTracingCost(ctx, Math.max(1, Math.round(reference * TRACING_LOAD_FRACTION)))
         : null;
-    if (!tracing) skipped['tracing'] = 'needs the bullmq adapter and the choreography style, without --profile';
+    if (!tracing) skipped['tracing'] = skippedComparisons.includes('tracing') ? 'left out with --skip' : comparisonSkipped;
     let ecs: BenchResults['ecs'] = null;
     if (adapters.includes('ecs')) {
       const outcome = await runEcs(ctx);
