@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createServer, type AddressInfo } from 'node:net';
+import { freePort } from '../support/ports.js';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { LocalEcs } from '../../src/dev/ecs-local/index.js';
 import { cloneRunDatabase, uniquePrefix } from '../support/databases.js';
@@ -19,14 +19,6 @@ afterEach(async () => {
   for (const c of children.splice(0)) c.kill('SIGKILL');
   for (const close of closing.splice(0)) await close();
 });
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 function spawnEntrypoint(script: string, env: Record<string, string>): { output: () => string } {
   const child = spawn(process.execPath, [script], { env: { PATH: process.env['PATH'], ...env }, stdio: ['ignore', 'pipe', 'pipe'] });

@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { createServer, type AddressInfo } from 'node:net';
+import { freePort } from '../../support/ports.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
@@ -11,14 +11,6 @@ import { parseExposition, valueOf } from '../../unit/observability/exposition.js
 const PROMETHEUS = '/usr/bin/prometheus';
 const USD = (amount: number) => ({ amount, currency: 'USD' });
 const start = systemsClosedAfterEach(afterEach);
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 interface Prometheus {
   query(promql: string): Promise<Array<{ metric: Record<string, string>; value: number }>>;
