@@ -70,11 +70,13 @@ function positiveInt(env: Env, name: string, fallback: number): number {
 /** What the `OTEL_*` variables ask for; undefined when tracing is off. Throws on a value it cannot use. */
 export function tracingSettings(env: Env, defaultServiceName: string): TracingSettings | undefined {
   if (env['OTEL_SDK_DISABLED']?.trim().toLowerCase() === 'true') return undefined;
+  // No endpoint is off whatever else is set: an OTEL_* variable meant for other services (set
+  // platform-wide, say) must not stop a process that does not trace.
+  if (!env['OTEL_EXPORTER_OTLP_ENDPOINT']?.trim() && !env['OTEL_EXPORTER_OTLP_TRACES_ENDPOINT']?.trim()) return undefined;
   const exporters = (env['OTEL_TRACES_EXPORTER'] ?? 'otlp').split(',').map((e) => e.trim().toLowerCase());
   if (exporters.includes('none')) return undefined;
   const unknown = exporters.filter((e) => e !== 'otlp' && e !== '');
   if (unknown.length > 0) throw new Error(`OTEL_TRACES_EXPORTER: only otlp (or none) is supported, got ${unknown.join(',')}`);
-  if (!env['OTEL_EXPORTER_OTLP_ENDPOINT']?.trim() && !env['OTEL_EXPORTER_OTLP_TRACES_ENDPOINT']?.trim()) return undefined;
   const protocol = (env['OTEL_EXPORTER_OTLP_TRACES_PROTOCOL'] ?? env['OTEL_EXPORTER_OTLP_PROTOCOL'] ?? 'http/json').trim();
   if (protocol !== 'http/json') {
     throw new Error(`OTEL_EXPORTER_OTLP_PROTOCOL: traces are exported as OTLP/HTTP JSON (http/json), got ${protocol}`);
@@ -138,7 +140,9 @@ export async function startTracing(options: StartTracingOptions): Promise<boolea
     import('@opentelemetry/exporter-trace-otlp-http'),
   ]);
   // The SDK's own diagnostics (an exporter that cannot reach its endpoint, dropped spans), on stderr.
-  const logLevel = core.diagLogLevelFromString(env['OTEL_LOG_LEVEL']);
+  // WARN unless OTEL_LOG_LEVEL says otherwise: an unreachable collector, or one that refuses the
+  // spans, must say so rather than lose them without a line.
+  const logLevel = core.diagLogLevelFromString(env['OTEL_LOG_LEVEL']?.trim() || 'warn');
   if (logLevel !== undefined) diag.setLogger(new DiagConsoleLogger(), logLevel);
   const provider = tracerProvider(settings, options, sdk, resources, new OTLPTraceExporter());
   context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());

@@ -10,6 +10,8 @@ describe('tracingSettings (the OTEL_* variables)', () => {
     expect(tracingSettings({ OTEL_EXPORTER_OTLP_ENDPOINT: ' ' }, 'saga-api-server')).toBeUndefined();
     expect(tracingSettings({ ...ENDPOINT, OTEL_SDK_DISABLED: 'TRUE' }, 'saga-api-server')).toBeUndefined();
     expect(tracingSettings({ ...ENDPOINT, OTEL_TRACES_EXPORTER: 'none' }, 'saga-api-server')).toBeUndefined();
+    // Without an endpoint, settings meant for other services do not stop a process that does not trace.
+    expect(tracingSettings({ OTEL_TRACES_EXPORTER: 'console', OTEL_TRACES_SAMPLER: 'sometimes' }, 'saga-worker')).toBeUndefined();
   });
 
   it('is on with either endpoint variable, named after the process unless OTEL_SERVICE_NAME says', () => {
