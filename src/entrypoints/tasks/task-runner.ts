@@ -13,7 +13,7 @@ import {
   startSpan,
   ROOT_CONTEXT,
   SpanKind,
-  SpanStatusCode,
+  recordError,
 } from '../../shared/infrastructure/observability/tracing.js';
 import { startTracing } from '../composition/tracing-sdk.js';
 import { ALL_INBOXES } from './inboxes.js';
@@ -147,8 +147,7 @@ async function taskSpan(useCase: string, launchAttempt: string | null, logger: L
     event: (name, attributes) => span?.addEvent(name, attributes),
     setAttributes: (attributes) => span?.setAttributes(attributes),
     fail: (error) => {
-      span?.recordException(error instanceof Error ? error : String(error));
-      span?.setStatus({ code: SpanStatusCode.ERROR, message: error instanceof Error ? error.message : String(error) });
+      if (span) recordError(span, error);
     },
     end: () => span?.end(),
   };

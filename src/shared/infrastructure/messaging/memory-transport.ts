@@ -1,4 +1,5 @@
 import type { Logger } from '../logging/logger.js';
+import { detached } from '../observability/tracing.js';
 import type { Delivery } from './subscription.js';
 import { batchesOf, type DeliveryDispatcher, type DeliveryTransport } from './transport.js';
 
@@ -29,10 +30,12 @@ export class MemoryTransport implements DeliveryTransport {
     const served = new Set(dispatcher.useCases());
     for (const { useCase, messageIds } of batchesOf(deliveries, this.batchSize)) {
       if (!served.has(useCase)) continue;
-      const run = new Promise<void>((resolve) => setImmediate(resolve))
-        .then(async () => {
+      // Detached from the relay pass that signalled: the delivery's own spans trace it.
+      const run = detached(() =>
+        new Promise<void>((resolve) => setImmediate(resolve)).then(async () => {
           await dispatcher.process(useCase, messageIds);
-        })
+        }),
+      )
         .catch((error: unknown) => this.logger.error({ err: error, useCase, messageIds }, 'in-memory delivery failed'))
         .finally(() => this.inFlight.delete(run));
       this.inFlight.add(run);

@@ -45,6 +45,7 @@ export async function shutdownTracing(timeoutMs = 2_000): Promise<void> {
   const hook = shutdownHook;
   if (!hook) return;
   shutdownHook = undefined;
+  enabled = false;
   let timer: NodeJS.Timeout | undefined;
   await Promise.race([
     hook().catch(() => undefined),
@@ -231,13 +232,37 @@ export function inSpan<T>(name: string, options: SpanOptions, work: (span: Span 
     try {
       return await work(span);
     } catch (error) {
-      span.recordException(error instanceof Error ? error : String(error));
-      span.setStatus({ code: SpanStatusCode.ERROR, message: error instanceof Error ? error.message : String(error) });
+      recordError(span, error);
       throw error;
     } finally {
       span.end();
     }
   });
+}
+
+/**
+ * Marks a span failed with its error. A domain error (one with a stable `code` and `kind`) is
+ * recorded by its type and code, not its message: validation messages quote the input they
+ * refused (a name, an amount), which has no place in a trace backend. Other errors (a driver's,
+ * the network's) keep their message and stack.
+ */
+export function recordError(span: Span, error: unknown): void {
+  const code = error instanceof Error && 'kind' in error ? (error as { code?: unknown }).code : undefined;
+  const domain = typeof code === 'string';
+  const message = domain ? code : error instanceof Error ? error.message : String(error);
+  span.recordException(
+    error instanceof Error ? { name: error.name, message, ...(error.stack && !domain ? { stack: error.stack } : {}) } : message,
+  );
+  span.setStatus({ code: SpanStatusCode.ERROR, message });
+}
+
+/**
+ * Runs `work` with no active span: work that a span's code sets going but that is not part of it
+ * (a delivery run in the background after a relay pass signalled it) must not land in its trace.
+ */
+export function detached<T>(work: () => T): T {
+  if (!enabled) return work();
+  return context.with(ROOT_CONTEXT, work);
 }
 
 /** Starts a span that the caller ends (a task's whole life); undefined without tracing. */
@@ -284,8 +309,7 @@ export class LateSpan {
   end(error?: unknown): void {
     if (!this.span) return;
     if (error !== undefined) {
-      this.span.recordException(error instanceof Error ? error : String(error));
-      this.span.setStatus({ code: SpanStatusCode.ERROR, message: error instanceof Error ? error.message : String(error) });
+      recordError(this.span, error);
     }
     this.span.end();
     this.span = undefined;
