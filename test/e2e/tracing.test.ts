@@ -186,6 +186,9 @@ describe.each([
         // task's own span links to the decision that launched it.
         const launches = receiver.spans.filter((s) => s.name.startsWith('ecs.launch '));
         expect(launches.length).toBeGreaterThan(0);
+        // The AWS SDK's instrumentation made RunTask a client span of the decision that called it.
+        const runTasks = receiver.spans.filter((s) => s.scope === '@opentelemetry/instrumentation-aws-sdk' && s.name === 'ECS.RunTask');
+        expect(runTasks.some((r) => launches.some((launch) => launch.spanId === r.parentSpanId))).toBe(true);
         const tasks = receiver.spans.filter((s) => s.name.startsWith('ecs.task '));
         expect(tasks.some((t) => t.links.some((l) => launches.some((launch) => launch.spanId === l.spanId)))).toBe(true);
         expect(tasks.every((t) => t.events.some((e) => e.name === 'spawned'))).toBe(true);

@@ -4,9 +4,14 @@ import { startTracing } from '../composition/tracing-sdk.js';
 
 /**
  * The first import of every long-lived entrypoint (API, worker, dev server, sweeper): starts
- * tracing, when the `OTEL_*` variables ask for it, before the entrypoint's own imports load the
- * libraries the instrumentations patch. The service is named after the entrypoint
- * (`saga-api-server`, `saga-worker`...) unless `OTEL_SERVICE_NAME` names it.
+ * tracing when the `OTEL_*` variables ask for it. Its top-level await does not hold back the
+ * entrypoint's other imports (a sibling module that does not import this one is evaluated while
+ * it waits), so pg, ioredis and node:http may already be loaded when the instrumentations
+ * register: `instrumentLibraries` then `require`s each once, which patches the classes every
+ * importer shares (pg's Client, ioredis' Redis, http's Server). pg-pool's own connect is not
+ * patched; no span is made for it anyway. Nothing is traced before the first request or delivery,
+ * which needs the whole entrypoint, and so this start, to have finished. The service is named
+ * after the entrypoint (`saga-api-server`, `saga-worker`...) unless `OTEL_SERVICE_NAME` names it.
  */
 const entry = process.argv[1] ? basename(process.argv[1], extname(process.argv[1])) : 'process';
 try {
