@@ -206,7 +206,12 @@ describe.each([
         expect(JSON.stringify(redis)).not.toContain(String(customer.json['id']));
       }
       // The relay's pass that published the order's first message links to it.
-      expect(receiver.spans.some((s) => s.name.startsWith('publish ') && s.links.some((l) => l.traceId === traceId))).toBe(true);
+      // It says what it relayed: how many messages, of which types, for which use cases.
+      const publishes = receiver.spans.filter((s) => s.name.startsWith('publish ') && s.links.some((l) => l.traceId === traceId));
+      const first = publishes.find((p) => (p.attributes['saga.use_cases'] as string[] | undefined)?.includes(delivered[0]));
+      expect(first?.attributes).toMatchObject({ 'messaging.operation.type': 'publish' });
+      expect(Number(first?.attributes['messaging.batch.message_count'])).toBeGreaterThanOrEqual(1);
+      expect((first?.attributes['saga.message_types'] as string[] | undefined)?.length).toBeGreaterThanOrEqual(1);
 
       // The API's log lines of the request carry its trace id.
       expect(apiOutput()).toContain(`"trace_id":"${traceId}"`);

@@ -1,5 +1,5 @@
 import type { Logger } from '../logging/logger.js';
-import { LateSpan, linksTo } from '../observability/tracing.js';
+import { LateSpan, linksTo, tracingEnabled } from '../observability/tracing.js';
 import type { OutboxCommits } from './outbox-event-bus.js';
 import type { ModuleDatabase } from '../persistence/module-database.js';
 import { quoteIdent } from '../persistence/messaging-tables.js';
@@ -156,7 +156,7 @@ export class OutboxRelay {
         insert into ${quoteIdent(consumer)}.inbox (use_case, message_id, type, correlation_id, envelope, delivery_key, signaled_at)
         select use_case, id, type, correlation_id, envelope, delivery_key, now() from deliveries where schema = '${consumer}' order by seq
         on conflict do nothing
-        returning use_case, message_id, envelope->>'traceparent' as traceparent
+        returning use_case, message_id, type, envelope->>'traceparent' as traceparent
       ),`,
     );
     // One row, counting the channels notified. The main query selects from it: a plain SELECT in
@@ -190,8 +190,8 @@ export class OutboxRelay {
       marked as (
         update ${quoteIdent(schema)}.outbox o set relayed_at = now() from batch b where o.seq = b.seq returning o.seq
       )${notified}
-      ${consumers.map((_, i) => `select use_case, message_id, traceparent, null::bigint as relayed from ins_${i} union all`).join('\n      ')}
-      ${notify ? 'select null, null, null, (select count(*) from marked) from notified' : 'select null, null, null, count(*) from marked'}`;
+      ${consumers.map((_, i) => `select use_case, message_id, type, traceparent, null::bigint as relayed from ins_${i} union all`).join('\n      ')}
+      ${notify ? 'select null, null, null, null, (select count(*) from marked) from notified' : 'select null, null, null, null, count(*) from marked'}`;
     this.sqlCache.set(key, sql);
     return sql;
   }
@@ -204,23 +204,37 @@ export class OutboxRelay {
     ));
     // Timed from here; a span only when the pass relayed something (the polls that find nothing make none).
     const span = new LateSpan(`publish ${db.schema}`, { 'messaging.system': 'saga-outbox', 'messaging.operation.type': 'publish' });
-    const rows = await db.query<{ use_case: string | null; message_id: string | null; traceparent: string | null; relayed: string | null }>(
+    const rows = await db.query<{
+      use_case: string | null;
+      message_id: string | null;
+      type: string | null;
+      traceparent: string | null;
+      relayed: string | null;
+    }>(
       this.relaySql(db.schema, producedBy !== undefined),
       producedBy ? [producedBy, this.options.batchSize, routes] : [this.options.batchSize, routes],
     );
     const created: Delivery[] = [];
     const traceparents: string[] = [];
+    const types = new Set<string>();
     let relayed = 0;
     for (const r of rows) {
       if (r.relayed !== null) relayed = Number(r.relayed);
       else if (r.use_case !== null && r.message_id !== null) {
         created.push({ useCase: r.use_case, messageId: r.message_id });
         if (r.traceparent !== null) traceparents.push(r.traceparent);
+        if (r.type !== null) types.add(r.type);
       }
     }
     if (created.length > 0) {
       await span.open(linksTo(traceparents), async () => {
-        span.setAttributes({ 'messaging.batch.message_count': relayed, 'saga.deliveries': created.length });
+        if (tracingEnabled())
+          span.setAttributes({
+            'messaging.batch.message_count': relayed,
+            'saga.message_types': [...types].sort(),
+            'saga.use_cases': [...new Set(created.map((d) => d.useCase))].sort(),
+            'saga.deliveries': created.length,
+          });
         try {
           await this.transport.signal(created);
         } catch (error) {
