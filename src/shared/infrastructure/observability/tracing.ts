@@ -10,6 +10,7 @@ import {
   type Span,
   type SpanContext,
 } from '@opentelemetry/api';
+import { DomainError } from '../../kernel/errors.js';
 
 /**
  * The spans the platform makes itself, where no library instrumentation can see (ADR 29): a
@@ -241,15 +242,14 @@ export function inSpan<T>(name: string, options: SpanOptions, work: (span: Span 
 }
 
 /**
- * Marks a span failed with its error. A domain error (one with a stable `code` and `kind`) is
+ * Marks a span failed with its error. A domain error (a `DomainError`, with its stable `code`) is
  * recorded by its type and code, not its message: validation messages quote the input they
  * refused (a name, an amount), which has no place in a trace backend. Other errors (a driver's,
  * the network's) keep their message and stack.
  */
 export function recordError(span: Span, error: unknown): void {
-  const code = error instanceof Error && 'kind' in error ? (error as { code?: unknown }).code : undefined;
-  const domain = typeof code === 'string';
-  const message = domain ? code : error instanceof Error ? error.message : String(error);
+  const domain = error instanceof DomainError;
+  const message = domain ? error.code : error instanceof Error ? error.message : String(error);
   span.recordException(
     error instanceof Error ? { name: error.name, message, ...(error.stack && !domain ? { stack: error.stack } : {}) } : message,
   );
