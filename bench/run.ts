@@ -448,31 +448,14 @@ async function measureTracingCost(ctx: RunContext, rate: number): Promise<NonNul
   }
   if (receiver.rejected().length > 0)
     log(`tracing: the receiver rejected ${receiver.rejected().length} request(s), e.g. ${receiver.rejected()[0]}`);
-  const mean = (values: number[], digits: number) => round(values.reduce((a, v) => a + v, 0) / values.length, digits);
-  const on = mean(
-    pairs.map((p) => p.on),
-    3,
-  );
-  const off = mean(
-    pairs.map((p) => p.off),
-    3,
-  );
-  const saturation = {
-    on: mean(
-      pairs.map((p) => p.saturation.on),
-      3,
-    ),
-    off: mean(
-      pairs.map((p) => p.saturation.off),
-      3,
-    ),
-  };
+  // The mean over the pairs of one of their figures.
+  const mean = (figure: (p: TracingPair) => number, digits = 3) => round(pairs.reduce((a, p) => a + figure(p), 0) / pairs.length, digits);
+  const on = mean((p) => p.on);
+  const off = mean((p) => p.off);
+  const saturation = { on: mean((p) => p.saturation.on), off: mean((p) => p.saturation.off) };
   const overheadPct = round((on / off - 1) * 100, 1);
   const saturationOverheadPct = round((saturation.on / saturation.off - 1) * 100, 1);
-  const spansPerSaga = mean(
-    pairs.map((p) => p.spansPerSaga),
-    1,
-  );
+  const spansPerSaga = mean((p) => p.spansPerSaga, 1);
   log(
     `tracing: CPU per saga at ${rate}/s ${on} ms (on) vs ${off} ms (off): ${overheadPct} % (target <= 15 %); at saturation ${saturationOverheadPct} %; ${spansPerSaga} spans per saga`,
   );
@@ -487,10 +470,7 @@ async function measureTracingCost(ctx: RunContext, rate: number): Promise<NonNul
     overheadPct,
     saturation: { onCpuMsPerSaga: saturation.on, offCpuMsPerSaga: saturation.off, overheadPct: saturationOverheadPct },
     spansPerSaga,
-    bytesPerSpan: mean(
-      pairs.map((p) => p.bytesPerSpan),
-      0,
-    ),
+    bytesPerSpan: mean((p) => p.bytesPerSpan, 0),
   };
 }
 
