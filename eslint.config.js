@@ -33,6 +33,31 @@ export default tseslint.config(
     },
   },
   {
+    // A pg client without an 'error' listener kills the process when PostgreSQL restarts: in src,
+    // pools and clients come from pg-connections.ts, which attaches one (types may be imported).
+    files: ['src/**/*.ts'],
+    ignores: ['src/shared/infrastructure/persistence/pg-connections.ts'],
+    rules: {
+      '@typescript-eslint/no-restricted-imports': [
+        'error',
+        {
+          paths: [
+            {
+              name: 'pg',
+              allowTypeImports: true,
+              message: 'Create pools and clients with createPgPool/createPgClient (pg-connections.ts): they listen for a lost connection.',
+            },
+            {
+              name: 'pg-pool',
+              allowTypeImports: true,
+              message: 'Create pools with createPgPool (pg-connections.ts): it listens for a lost connection.',
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
     // The listed exceptions to the function size, each a table or a script read top to bottom:
     // a test file's describe() holds its suite; a contract suite is one factory of cases;
     // the consistency checks are a list of invariant queries; the messaging tables are one DDL

@@ -1,6 +1,6 @@
 import { parseArgs } from 'node:util';
-import pg from 'pg';
 import { ConfigError, loadConfig } from '../../shared/infrastructure/config/config.js';
+import { createPgClient } from '../../shared/infrastructure/persistence/pg-connections.js';
 import { maskUrl, provisioningPaths, readEndpointsFile } from '../provisioning/index.js';
 import { checkConsistency, DEFAULT_OPTIONS, SchemaMissingError, type CheckMode } from './consistency/consistency-checks.js';
 import { formatReport } from './consistency/format-report.js';
@@ -73,8 +73,11 @@ async function main(argv: string[]): Promise<number> {
     sampleLimit: Math.max(1, nonNegativeInt('--limit', values.limit, DEFAULT_OPTIONS.sampleLimit)),
   };
   const url = await databaseUrlFrom(values['database-url']);
-  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 10_000, application_name: 'saga:check-consistency' });
-  client.on('error', () => undefined);
+  // A server going away mid-check fails the check's query (reported below), never the process.
+  const client = createPgClient(
+    { connectionString: url, connectionTimeoutMillis: 10_000, application_name: 'saga:check-consistency' },
+    () => undefined,
+  );
   try {
     await client.connect();
   } catch (error) {

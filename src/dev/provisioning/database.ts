@@ -1,4 +1,5 @@
-import pg from 'pg';
+import type pg from 'pg';
+import { createPgClient } from '../../shared/infrastructure/persistence/pg-connections.js';
 import { describeError, PROBE_TIMEOUT_MS, type ProbeResult } from './probe.js';
 
 const DATABASE_NAME = /^[a-z_][a-z0-9_]*$/;
@@ -33,9 +34,8 @@ export function databaseNameOf(url: string): string | undefined {
 }
 
 async function connect(url: string, connectTimeoutMs: number): Promise<pg.Client> {
-  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: connectTimeoutMs });
-  // A server going away under an idle client emits 'error'; without a listener that crashes the process.
-  client.on('error', () => undefined);
+  // A server going away under the client fails the statement in flight, never the process.
+  const client = createPgClient({ connectionString: url, connectionTimeoutMillis: connectTimeoutMs }, () => undefined);
   try {
     await client.connect();
   } catch (error) {

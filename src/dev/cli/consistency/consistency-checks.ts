@@ -1,4 +1,5 @@
-import pg from 'pg';
+import type pg from 'pg';
+import { pgTypes } from '../../../shared/infrastructure/persistence/pg-connections.js';
 import { customerInbox } from '../../../modules/customer/contract/index.js';
 import { orderInbox } from '../../../modules/order/contract/index.js';
 
@@ -88,7 +89,7 @@ const C = q(CUSTOMERS);
 const INT8_OID = 20;
 const types: pg.CustomTypesConfig = {
   getTypeParser: ((oid: number, format?: 'text' | 'binary') => {
-    if (oid !== INT8_OID) return pg.types.getTypeParser(oid, format);
+    if (oid !== INT8_OID) return pgTypes.getTypeParser(oid, format);
     return (value: string) => {
       const n = Number(value);
       return Number.isSafeInteger(n) ? n : value;

@@ -1,6 +1,7 @@
-import pg from 'pg';
+import type pg from 'pg';
 import type { Logger } from '../logging/logger.js';
 import { quoteIdent } from '../persistence/messaging-tables.js';
+import { createPgClient } from '../persistence/pg-connections.js';
 import { backoffMs } from './backoff.js';
 import { inboxChannel } from './inbox-channel.js';
 
@@ -99,15 +100,16 @@ export class InboxListener {
 
   private async connectLoop(): Promise<void> {
     while (!this.closed) {
-      const client = new pg.Client({
-        connectionString: this.options.databaseUrl,
-        application_name: `saga-listen:${this.options.useCase}`,
-        connectionTimeoutMillis: 5_000,
-        keepAlive: true,
-        keepAliveInitialDelayMillis: 10_000,
-      });
-      // Without an 'error' listener a dropped connection would crash the process.
-      client.on('error', (error) => this.lost(client, error));
+      const client: pg.Client = createPgClient(
+        {
+          connectionString: this.options.databaseUrl,
+          application_name: `saga-listen:${this.options.useCase}`,
+          connectionTimeoutMillis: 5_000,
+          keepAlive: true,
+          keepAliveInitialDelayMillis: 10_000,
+        },
+        (error) => this.lost(client, error),
+      );
       client.on('end', () => this.lost(client));
       client.on('notification', (message) => {
         if (message.channel === this.channel) this.options.onWake();

@@ -7,11 +7,12 @@ import {
   type RunTaskCommandOutput,
   type Task,
 } from '@aws-sdk/client-ecs';
-import pg from 'pg';
+import type pg from 'pg';
 import { uuidv7 } from '../../../kernel/index.js';
 import { taskFamilyOf } from './task-family.js';
 import type { Logger } from '../../logging/logger.js';
 import { quoteIdent } from '../../persistence/messaging-tables.js';
+import { inPgTransaction } from '../../persistence/pg-connections.js';
 import { activeSpanEvent, activeTraceparent, annotate, inSpan } from '../../observability/tracing.js';
 
 export interface EcsLaunchSettings {
@@ -146,9 +147,7 @@ export class EcsLauncher {
   /** Locks the lease, compares the backlog with the tasks it covers, and records a launch decision. */
   private async decide(useCase: string): Promise<LeaseDecision | null> {
     const s = quoteIdent(this.schemaOf(useCase));
-    const client = await this.pool.connect();
-    try {
-      await client.query('begin');
+    return inPgTransaction(this.pool, async (client) => {
       await client.query(`insert into ${s}.task_leases (use_case, tasks, expires_at) values ($1, 0, now()) on conflict do nothing`, [
         useCase,
       ]);
@@ -157,7 +156,6 @@ export class EcsLauncher {
         [useCase],
       );
       if (lease.rows[0]?.backing_off) {
-        await client.query('commit');
         this.counters.breakerSkips += 1;
         return null;
       }
@@ -184,10 +182,7 @@ export class EcsLauncher {
       const ceiling = (lease.rows[0]?.failures ?? 0) > 0 ? Math.min(wanted, 1) : wanted;
       let count = Math.min(10, ceiling - current);
       if (count > 0) count = Math.min(count, await this.budgetAllows(client, useCase, current));
-      if (count <= 0) {
-        await client.query('commit');
-        return null;
-      }
+      if (count <= 0) return null;
       const attemptId = uuidv7();
       // Until the task is seen running (its heartbeat) or stopped, the launch holds the lease.
       await client.query(
@@ -198,15 +193,9 @@ export class EcsLauncher {
         `insert into ${s}.launch_attempts (id, use_case, client_token, task_count, task_definition, marks_running) values ($1, $2, $3, $4, $5, true)`,
         [attemptId, useCase, attemptId, count, this.taskDefinitionOf(useCase)],
       );
-      await client.query('commit');
       this.counters.launchDecisions += 1;
       return { attemptId, count };
-    } catch (error) {
-      await client.query('rollback').catch(() => undefined);
-      throw error;
-    } finally {
-      client.release();
-    }
+    });
   }
 
   /**
@@ -495,19 +484,14 @@ export class EcsLauncher {
     attempt: ObservedAttempt,
     outcomes: ReadonlyArray<{ arn: string; outcome: StartOutcome }>,
   ): Promise<boolean> {
-    const client = await this.pool.connect();
     let startFailed = false;
     const logs: Array<() => void> = [];
-    try {
-      await client.query('begin');
+    const applied = await inPgTransaction(this.pool, async (client) => {
       const marked = await client.query(
         `update ${s}.launch_attempts set observed_at = now(), observing_until = null, outcome = $2, updated_at = now() where id = $1 and observed_at is null`,
         [attempt.id, outcomes.map((o) => o.outcome.kind).join(',')],
       );
-      if (marked.rowCount === 0) {
-        await client.query('commit');
-        return false;
-      }
+      if (marked.rowCount === 0) return false;
       const failedTasks: FailedTask[] = [];
       for (const { arn, outcome } of outcomes) {
         if (outcome.kind === 'crashed') {
@@ -526,13 +510,9 @@ export class EcsLauncher {
         startFailed = failedTasks.some((t) => t.start);
         logs.push(await this.attemptFailed(client, attempt, failedTasks));
       }
-      await client.query('commit');
-    } catch (error) {
-      await client.query('rollback').catch(() => undefined);
-      throw error;
-    } finally {
-      client.release();
-    }
+      return true;
+    });
+    if (!applied) return false;
     if (startFailed) this.counters.startFailures += 1;
     for (const log of logs) log();
     return startFailed;

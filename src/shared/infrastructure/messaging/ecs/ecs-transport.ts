@@ -1,8 +1,9 @@
 import { ECSClient } from '@aws-sdk/client-ecs';
-import pg from 'pg';
+import type pg from 'pg';
 import type { Logger } from '../../logging/logger.js';
 import type { Delivery } from '../subscription.js';
 import type { DeliveryDispatcher, DeliveryTransport } from '../transport.js';
+import { createPgPool } from '../../persistence/pg-connections.js';
 import { EcsLauncher, type EcsLaunchSettings } from './ecs-launcher.js';
 
 export interface EcsSdkSettings {
@@ -57,12 +58,10 @@ export class EcsTransport implements DeliveryTransport {
     private readonly options: EcsTransportOptions,
     private readonly logger: Logger,
   ) {
-    this.pool = new pg.Pool({
-      connectionString: options.databaseUrl,
-      max: options.poolSize,
-      application_name: options.applicationName ?? 'saga:ecs-launcher',
-    });
-    this.pool.on('error', (error) => logger.warn({ err: error }, 'ecs launcher pool error'));
+    this.pool = createPgPool(
+      { connectionString: options.databaseUrl, max: options.poolSize, application_name: options.applicationName ?? 'saga:ecs-launcher' },
+      (error) => logger.warn({ err: error }, 'ecs launcher lost a PostgreSQL connection; the next launch decision opens another'),
+    );
     this.ecs = options.client ?? createEcsClient(options.sdk);
     this.launcher = new EcsLauncher(this.pool, this.ecs, options.schemaOf, options.settings, logger);
   }
