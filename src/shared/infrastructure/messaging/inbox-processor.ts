@@ -3,6 +3,7 @@ import { withLogContext, type Logger } from '../logging/logger.js';
 import { LateSpan, linksTo, processSpan } from '../observability/tracing.js';
 import type { ModuleDatabase } from '../persistence/module-database.js';
 import { quoteIdent } from '../persistence/messaging-tables.js';
+import { isConnectionLoss } from '../persistence/pg-connections.js';
 import { backoffMs } from './backoff.js';
 import type { Delivery, Subscription } from './subscription.js';
 import type { DeliveryDispatcher } from './transport.js';
@@ -13,7 +14,8 @@ export interface InboxOptions {
   readonly retryMaxMs: number;
 }
 
-export type DeliveryOutcome = 'done' | 'duplicate' | 'busy' | 'not-due' | 'retry' | 'dead' | 'empty';
+/** `interrupted`: its transaction was lost with its connection; no attempt counted, carried again. */
+export type DeliveryOutcome = 'done' | 'duplicate' | 'busy' | 'not-due' | 'retry' | 'dead' | 'empty' | 'interrupted';
 
 interface InboxRow {
   message_id: string;
@@ -239,6 +241,8 @@ export class InboxProcessor implements DeliveryDispatcher {
       span.end(error);
       // The claim itself failed (e.g. PostgreSQL unreachable): nothing was claimed, nothing changed.
       if (claimed.length === 0) throw error;
+      // Rolled back with the connection: not the deliveries' fault, and alone they would fail the same way.
+      if (isConnectionLoss(error)) return this.interrupted(claimed, error, requested);
       if (isDeadlock(error)) await this.reportDeadlock(useCase, error);
       else this.logger.info({ useCase, deliveries: claimed.length, err: error }, 'a delivery of the batch failed; processing each alone');
       outcomes = new Map();
@@ -283,9 +287,38 @@ export class InboxProcessor implements DeliveryDispatcher {
     } catch (error) {
       span.end(error);
       if (!claimed) throw error;
+      if (isConnectionLoss(error)) return (await this.interrupted([claimed], error, undefined))[0]!;
       if (isDeadlock(error)) await this.reportDeadlock(useCase, error);
       return this.recordFailure(claimed, error);
     }
+  }
+
+  /**
+   * The transaction of these deliveries was lost with its connection (PostgreSQL restarted, failed
+   * over, or ended the session): nothing of it was committed. Not an attempt of theirs: the
+   * attempts and the backoff are left alone, so no outage, however often it strikes, dead-letters
+   * a message. Their signal is cleared so that the sweeper's next pass carries them again; if
+   * PostgreSQL is still away, that fails too and the original error goes up (the deliveries stay
+   * pending, and the sweeper finds them once their signal is older than REDELIVERY_AFTER_MS).
+   */
+  private async interrupted(
+    rows: readonly InboxRow[],
+    error: unknown,
+    requested: readonly string[] | undefined,
+  ): Promise<DeliveryOutcome[]> {
+    try {
+      await this.db.exec(
+        `update ${this.inbox} set signaled_at = null where use_case = ? and message_id = any(?::uuid[]) and status = 'pending'`,
+        [rows[0]!.use_case, rows.map((r) => r.message_id)],
+      );
+    } catch {
+      throw error;
+    }
+    this.logger.warn(
+      { useCase: rows[0]!.use_case, deliveries: rows.length, err: error },
+      'a delivery transaction lost its PostgreSQL connection; the deliveries are carried again, no attempt counted',
+    );
+    return (requested ?? rows.map((r) => r.message_id)).map(() => 'interrupted' as const);
   }
 
   /**
