@@ -1,6 +1,8 @@
 import './observability/tracing-preload.js';
 import { baseLogger, configOrExit, createApi, monolithOrExit, onShutdown, orExit } from './bootstrap.js';
 import { apiSecurityFrom } from './http/security/security-config.js';
+import { OutageTolerance } from '../shared/infrastructure/persistence/outage-tolerance.js';
+import { isConnectionLoss } from '../shared/infrastructure/persistence/pg-connections.js';
 
 /**
  * Production API: HTTP and the relay of the outbox rows it writes. No workers (use cases run as
@@ -16,7 +18,14 @@ if (!config.DATABASE_URL) {
 // Before any connection: production refuses to start without a complete AUTH_* configuration.
 const security = orExit(() => apiSecurityFrom(config));
 const runtime = await monolithOrExit({ config, logger, databaseUrl: config.DATABASE_URL, redisUrl: config.REDIS_URL });
-const pending = await runtime.pendingMigrations();
+// PostgreSQL restarting or failing over as the API starts: wait for it (DB_OUTAGE_TOLERANCE_MS), not a crash loop.
+const pending = await new OutageTolerance(config.DB_OUTAGE_TOLERANCE_MS, logger, 'the API start')
+  .run(() => runtime.pendingMigrations())
+  .catch(async (error: unknown) => {
+    logger.fatal({ err: error }, 'PostgreSQL unreachable at start');
+    await runtime.close();
+    process.exit(isConnectionLoss(error) ? 75 : 1);
+  });
 if (pending.length > 0) {
   logger.fatal({ pending }, 'database migrations are pending: run `node dist/entrypoints/migrate.js` before starting the API');
   await runtime.close();

@@ -1,4 +1,6 @@
 import './observability/tracing-preload.js';
+import { OutageTolerance } from '../shared/infrastructure/persistence/outage-tolerance.js';
+import { isConnectionLoss } from '../shared/infrastructure/persistence/pg-connections.js';
 import { shutdownTracing } from '../shared/infrastructure/observability/tracing.js';
 import { baseLogger, configOrExit, monolithOrExit } from './bootstrap.js';
 
@@ -7,6 +9,8 @@ import { baseLogger, configOrExit, monolithOrExit } from './bootstrap.js';
  * relays whatever outbox rows are left, signals again the pending deliveries no transport
  * carried (which launches their tasks), relaunches for use cases whose task died without
  * releasing its lease, rejects orders past their deadline, and purges old messaging rows.
+ * With PostgreSQL away (a restart, a failover) the pass is run again once it is back, for at most
+ * DB_OUTAGE_TOLERANCE_MS; then it exits 75 (EX_TEMPFAIL) and the next scheduled run takes over.
  */
 const config = configOrExit();
 const logger = baseLogger(config, 'sweeper');
@@ -15,16 +19,21 @@ if (!config.DATABASE_URL) {
   process.exit(78);
 }
 const runtime = await monolithOrExit({ config, logger, databaseUrl: config.DATABASE_URL, redisUrl: config.REDIS_URL });
-let failed = false;
+let code = 0;
 try {
-  const relayed = await runtime.relay.drainAll();
-  await runtime.runJobsOnce();
+  const relayed = await new OutageTolerance(config.DB_OUTAGE_TOLERANCE_MS, logger, 'the sweep').run(async () => {
+    const n = await runtime.relay.drainAll();
+    // Each job is run even when another failed; a job lost to the outage makes the whole pass run again.
+    const lost = (await runtime.runJobsOnce()).find((f) => isConnectionLoss(f.error));
+    if (lost) throw lost.error;
+    return n;
+  });
   logger.info({ relayed }, 'sweep done');
 } catch (error) {
-  failed = true;
-  logger.error({ err: error }, 'sweep failed');
+  code = isConnectionLoss(error) ? 75 : 1;
+  logger.error({ err: error }, code === 75 ? 'sweep gave up: PostgreSQL unreachable' : 'sweep failed');
 } finally {
   await runtime.close();
   await shutdownTracing();
 }
-process.exit(failed ? 1 : 0);
+process.exit(code);

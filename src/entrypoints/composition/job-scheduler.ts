@@ -35,14 +35,18 @@ export class JobScheduler {
     }
   }
 
-  async runOnce(): Promise<void> {
+  /** Every job once, in order; a failed job does not stop the others. Returns the failures. */
+  async runOnce(): Promise<Array<{ readonly job: string; readonly error: unknown }>> {
+    const failures: Array<{ job: string; error: unknown }> = [];
     for (const job of this.jobs) {
       try {
         await job.run();
       } catch (error) {
         this.logger.error({ err: error, job: job.name }, 'job failed');
+        failures.push({ job: job.name, error });
       }
     }
+    return failures;
   }
 
   /** No new runs; waits for the ones in flight. */

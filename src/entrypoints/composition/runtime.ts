@@ -119,8 +119,8 @@ export class Runtime {
     return this.host.pendingMigrations();
   }
 
-  /** Runs every periodic job once (the sweeper task's whole work). */
-  runJobsOnce(): Promise<void> {
+  /** Runs every periodic job once (the sweeper task's whole work); returns the jobs that failed. */
+  runJobsOnce(): ReturnType<JobScheduler['runOnce']> {
     return this.scheduler.runOnce();
   }
 

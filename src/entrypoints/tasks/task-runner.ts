@@ -6,7 +6,10 @@ import { createTransport } from '../composition/transports.js';
 import { createLogger, type Logger } from '../../shared/infrastructure/logging/logger.js';
 import { heartbeatLease, releaseLease, releaseLeaseIfIdle } from '../../shared/infrastructure/messaging/ecs/task-lease.js';
 import { Doorbell, InboxListener } from '../../shared/infrastructure/messaging/inbox-listener.js';
+import type { ModuleDatabase } from '../../shared/infrastructure/persistence/module-database.js';
 import type { InboxProcessor } from '../../shared/infrastructure/messaging/inbox-processor.js';
+import { OutageTolerance } from '../../shared/infrastructure/persistence/outage-tolerance.js';
+import { isConnectionLoss } from '../../shared/infrastructure/persistence/pg-connections.js';
 import {
   shutdownTracing,
   spanContextOf,
@@ -82,26 +85,16 @@ export async function runUseCaseTask(module: ModuleDefinition, useCase: string):
     await listener?.close();
   };
   let runtime: Runtime | undefined;
-  let heartbeated = false;
   try {
     runtime = await taskRuntime(module, config, logger, databaseUrl, applicationName);
     const idlePollMs = config.TASK_IDLE_POLL_MS ?? (listener ? 500 : 25);
-    const reason = await drain(
-      runtime,
-      useCase,
-      launchAttempt,
-      config,
-      logger,
-      (ms) => doorbell.wait(Math.min(ms, idlePollMs)),
-      () => (heartbeated = true),
-      life,
-    );
+    const reason = await drain(runtime, useCase, launchAttempt, config, logger, (ms) => doorbell.wait(Math.min(ms, idlePollMs)), life);
     logger.info({ reason }, 'task finished');
     await stopListening();
     await runtime.close();
     return await exit(0, { 'saga.task.stop_reason': reason });
   } catch (error) {
-    const failure = exitOf(error, heartbeated);
+    const failure = exitOf(error);
     logger.fatal({ err: error }, failure.message);
     life.fail(error);
     await stopListening().catch(() => undefined);
@@ -184,43 +177,20 @@ function taskRuntime(
 }
 
 /** How a failed task exits: what the launcher makes of its exit code (ADR 19). */
-function exitOf(error: unknown, heartbeated: boolean): { code: number; message: string } {
+function exitOf(error: unknown): { code: number; message: string } {
   // A setting the composition refuses (e.g. the transport's) is a configuration error, like one of loadConfig: EX_CONFIG.
   if (error instanceof ConfigError) return { code: 78, message: 'configuration refused' };
-  // Its database unreachable before the task did anything (a failover, a full connection table,
-  // a network blip): EX_TEMPFAIL, which the launcher backs off from without counting it as a
-  // task that cannot start. A wrong URL, a missing database or bad credentials exit 1: they are.
-  if (!heartbeated && isTransientConnectionError(error)) return { code: 75, message: 'database unreachable at start' };
+  // Its database unreachable (a failover, a full connection table, a network blip): EX_TEMPFAIL.
+  // Before its first heartbeat the launcher backs off from it without counting it as a task that
+  // cannot start; after it, the task's share of the lease is released. Mid-backlog a task first
+  // waits DB_OUTAGE_TOLERANCE_MS for PostgreSQL to come back. A wrong URL, a missing database or
+  // bad credentials exit 1: they are failures.
+  if (isConnectionLoss(error)) return { code: 75, message: 'database unreachable' };
   return { code: 1, message: 'task failed' };
 }
 
 /** Waits at most `ms` (and at most the idle poll) for a sign of new work. */
 type IdleWait = (ms: number) => Promise<unknown>;
-
-/** Network errors and PostgreSQL's "not now" answers (too many connections, starting up or shutting down). */
-const TRANSIENT_CODES = new Set([
-  'ECONNREFUSED',
-  'ECONNRESET',
-  'ETIMEDOUT',
-  'EHOSTUNREACH',
-  'ENETUNREACH',
-  'EAI_AGAIN',
-  'EPIPE',
-  '53300',
-  '57P01',
-  '57P03',
-  '08001',
-  '08006',
-]);
-
-function isTransientConnectionError(error: unknown, depth = 0): boolean {
-  if (typeof error !== 'object' || error === null || depth > 5) return false;
-  const { code, cause, errors, message } = error as { code?: unknown; cause?: unknown; errors?: unknown; message?: unknown };
-  if (typeof code === 'string' && TRANSIENT_CODES.has(code)) return true;
-  if (typeof message === 'string' && /Connection terminated|timeout exceeded when trying to connect/i.test(message)) return true;
-  if (Array.isArray(errors) && errors.some((e) => isTransientConnectionError(e, depth + 1))) return true;
-  return isTransientConnectionError(cause, depth + 1);
-}
 
 async function drain(
   runtime: Runtime,
@@ -229,7 +199,6 @@ async function drain(
   config: Config,
   logger: Logger,
   idleWait: IdleWait,
-  onHeartbeat: () => void,
   life: TaskLife,
 ): Promise<StopReason> {
   const db = runtime.modules[0]!.db;
@@ -243,29 +212,15 @@ async function drain(
     Math.max(1_000, Math.floor(config.LEASE_TTL_MS / 3)),
   );
   heartbeat.unref();
+  // Unreachable at start: exit 75 at once (the launcher backs off and launches again), no waiting.
   await heartbeatLease(db, useCase, config.LEASE_TTL_MS, launchAttempt);
-  onHeartbeat();
   life.event('lease heartbeat');
+  // Once started, an outage is waited out: what the task claimed rolled back, and it claims again.
+  const outage = new OutageTolerance(config.DB_OUTAGE_TOLERANCE_MS, logger, 'the task');
   try {
     for (;;) {
-      await run.withEveryWorker();
-      await runtime.relay.drainAll(useCase);
-      if (run.stopping() || run.pastDeadline()) {
-        await releaseLease(db, useCase);
-        // Work may remain (a Spot interruption or a StopTask in a backlog, the time limit): decide a
-        // launch for a successor now rather than leaving it to the sweeper; the lease decides.
-        await runtime.transport
-          .relaunch?.(useCase)
-          .catch((error: unknown) => logger.warn({ err: error }, 'could not decide a successor; the sweeper will'));
-        life.setAttributes({ 'saga.task.processed': run.processed });
-        return run.stopping() ? 'signal' : 'time-limit';
-      }
-      if ((await run.waitIdle()) !== 'idle') continue;
-      if (await releaseLeaseIfIdle(db, useCase)) {
-        logger.info({ processed: run.processed, ms: Date.now() - run.startedAt }, 'drained');
-        life.setAttributes({ 'saga.task.processed': run.processed });
-        return 'drained';
-      }
+      const reason = await outage.run(() => run.step(db));
+      if (reason) return reason;
     }
   } finally {
     clearInterval(heartbeat);
@@ -293,6 +248,31 @@ class Drain {
     this.inbox = runtime.inboxOf(useCase);
   }
 
+  /**
+   * Drains with every worker, relays what they wrote, then waits for more: the reason to stop, or
+   * undefined to go round again. Every statement of a round can fail with PostgreSQL away; the
+   * round is then run again (nothing of it committed that a new round does not see).
+   */
+  async step(db: ModuleDatabase): Promise<StopReason | undefined> {
+    await this.withEveryWorker();
+    await this.runtime.relay.drainAll(this.useCase);
+    if (this.stopping() || this.pastDeadline()) {
+      await releaseLease(db, this.useCase);
+      // Work may remain (a Spot interruption or a StopTask in a backlog, the time limit): decide a
+      // launch for a successor now rather than leaving it to the sweeper; the lease decides.
+      await this.runtime.transport
+        .relaunch?.(this.useCase)
+        .catch((error: unknown) => this.logger.warn({ err: error }, 'could not decide a successor; the sweeper will'));
+      this.life.setAttributes({ 'saga.task.processed': this.processed });
+      return this.stopping() ? 'signal' : 'time-limit';
+    }
+    if ((await this.waitIdle()) !== 'idle') return undefined;
+    if (!(await releaseLeaseIfIdle(db, this.useCase))) return undefined;
+    this.logger.info({ processed: this.processed, ms: Date.now() - this.startedAt }, 'drained');
+    this.life.setAttributes({ 'saga.task.processed': this.processed });
+    return 'drained';
+  }
+
   stopping(): boolean {
     const signal = stopRequested();
     if (signal && !this.stopLogged) {
@@ -312,7 +292,11 @@ class Drain {
 
   /** TASK_CONCURRENCY workers claim batches until none is left (or the task must stop). */
   async withEveryWorker(): Promise<void> {
-    await Promise.all(Array.from({ length: this.config.TASK_CONCURRENCY }, () => this.worker()));
+    // Every worker ends before the round does, even when one fails: a round run again must not
+    // meet the previous round's workers still claiming.
+    const ended = await Promise.allSettled(Array.from({ length: this.config.TASK_CONCURRENCY }, () => this.worker()));
+    const failed = ended.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw failed.reason;
   }
 
   private async worker(): Promise<void> {

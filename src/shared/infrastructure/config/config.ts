@@ -70,6 +70,12 @@ export const configSchema = z.object({
   DB_CONNECTION_BUDGET: int(80, 4, 100_000),
   /** How many long-lived processes (API replicas, workers, the sweeper) share the budget with the tasks. */
   DB_LONG_LIVED_PROCESSES: int(1, 1, 1_000),
+  /**
+   * How long a use-case task (in the middle of its backlog) or the sweeper waits for PostgreSQL to
+   * come back (a restart, a failover) before it exits 75 (EX_TEMPFAIL). Long-lived processes wait
+   * as long as it takes: their readiness says not ready meanwhile.
+   */
+  DB_OUTAGE_TOLERANCE_MS: int(60_000, 0, 3_600_000),
   /** Named (prepared) statements; false behind PgBouncer in transaction mode before 1.21 (or with max_prepared_statements=0). */
   DB_PREPARED_STATEMENTS: bool(true),
   /**
