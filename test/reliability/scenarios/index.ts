@@ -7,6 +7,7 @@ import { poisonAndFailingHandlers } from './05-poison-and-failing-handlers.js';
 import { badInput } from './06-bad-input.js';
 import { hotCustomers } from './07-hot-customers.js';
 import { ecsAwsTerms } from './08-ecs-aws-terms.js';
+import { postgresOutages } from './09-postgres-outages.js';
 
 /** The suite's scenarios, in the order they run. */
 export const SCENARIOS: readonly Scenario[] = [
@@ -18,4 +19,5 @@ export const SCENARIOS: readonly Scenario[] = [
   badInput,
   hotCustomers,
   ecsAwsTerms,
+  postgresOutages,
 ];
