@@ -34,7 +34,8 @@ export default tseslint.config(
   },
   {
     // A pg client without an 'error' listener kills the process when PostgreSQL restarts: in src,
-    // pools and clients come from pg-connections.ts, which attaches one (types may be imported).
+    // clients come from pg-connections.ts, which attaches one, and pools are MikroORM's (knex
+    // listens on every client it opens). Types may be imported.
     files: ['src/**/*.ts'],
     ignores: ['src/shared/infrastructure/persistence/pg-connections.ts'],
     rules: {
@@ -45,12 +46,13 @@ export default tseslint.config(
             {
               name: 'pg',
               allowTypeImports: true,
-              message: 'Create pools and clients with createPgPool/createPgClient (pg-connections.ts): they listen for a lost connection.',
+              message:
+                'Create clients with createPgClient (pg-connections.ts), which listens for a lost connection; borrow pooled ones from PostgresDatabase.',
             },
             {
               name: 'pg-pool',
               allowTypeImports: true,
-              message: 'Create pools with createPgPool (pg-connections.ts): it listens for a lost connection.',
+              message: 'Borrow pooled connections from PostgresDatabase (one pool per database, listening for a lost connection).',
             },
           ],
         },

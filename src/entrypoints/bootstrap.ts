@@ -60,12 +60,12 @@ export function createMonolith(options: MonolithOptions): Promise<Runtime> {
     databaseUrl: options.databaseUrl,
     modules: options.modules ?? ALL_MODULES,
     inboxes: ALL_INBOXES,
-    transport: (routing) =>
+    transport: (routing, databases) =>
       options.transport ??
       createTransport({
         config: options.config,
         logger: options.logger,
-        databaseUrl: options.databaseUrl,
+        databases,
         routing,
         ...(options.redisUrl ? { redisUrl: options.redisUrl } : {}),
       }),

@@ -1,6 +1,6 @@
 import './observability/tracing-preload.js';
 import { localJwks, localKeys } from '../dev/auth/local-issuer.js';
-import { resolveEndpoints } from '../dev/provisioning/index.js';
+import { databaseNameOf, ensureDatabase, resolveEndpoints } from '../dev/provisioning/index.js';
 import { PUBLIC } from '../shared/infrastructure/http/route-config.js';
 import { baseLogger, configOrExit, createApi, monolithOrExit, onShutdown, orExit } from './bootstrap.js';
 import { apiSecurityFrom, authMode } from './http/security/security-config.js';
@@ -14,6 +14,8 @@ const config = configOrExit();
 const logger = baseLogger(config, 'dev-server');
 
 const endpoints = await resolveEndpoints(config, { allowEmbedded: true, log: (msg, data) => logger.info(data ?? {}, msg) });
+// A module in a database of its own (<MODULE>_DATABASE_URL): created on its server when missing, like DATABASE_URL's.
+for (const url of config.MODULE_DATABASE_URLS.values()) await ensureDatabase(url, databaseNameOf(url) ?? 'postgres');
 // AUTH_MODE=jwt without an issuer of its own: the local issuer (npm run -s auth:token signs with it).
 const ownIssuer = config.AUTH_JWKS_URL !== undefined || config.AUTH_PUBLIC_KEY !== undefined;
 const local = authMode(config) === 'jwt' && !ownIssuer ? await localKeys(config.DATA_DIR) : undefined;

@@ -19,7 +19,7 @@ describe('lint rules that guard the architecture', () => {
     return (result?.messages ?? []).map((m) => m.ruleId ?? m.message);
   }
 
-  describe('pg pools and clients come from pg-connections.ts (a client without an error listener dies with its server)', () => {
+  describe('pg clients come from pg-connections.ts and pools from PostgresDatabase (a client without an error listener dies with its server)', () => {
     const RULE = '@typescript-eslint/no-restricted-imports';
 
     it.each([

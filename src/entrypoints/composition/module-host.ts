@@ -7,7 +7,8 @@ import { InboxProcessor } from '../../shared/infrastructure/messaging/inbox-proc
 import { OutboxEventBus, type OutboxCommits } from '../../shared/infrastructure/messaging/outbox-event-bus.js';
 import { assertSubscriptionsMatchInbox, type RoutingTable } from '../../shared/infrastructure/messaging/subscription.js';
 import type { DeliveryDispatcher } from '../../shared/infrastructure/messaging/transport.js';
-import { ModuleDatabase } from '../../shared/infrastructure/persistence/module-database.js';
+import type { ModuleDatabase } from '../../shared/infrastructure/persistence/module-database.js';
+import type { ModuleDatabases } from '../../shared/infrastructure/persistence/module-databases.js';
 
 export interface HostedModule {
   readonly definition: ModuleDefinition;
@@ -19,21 +20,20 @@ export interface HostedModule {
 export interface ModuleHostOptions {
   readonly config: Config;
   readonly logger: Logger;
-  readonly databaseUrl: string;
+  /** The process's databases: each hosted module's schema in its database's pool. */
+  readonly databases: ModuleDatabases;
   readonly modules: readonly ModuleDefinition[];
   readonly routing: RoutingTable;
   /** The parent of every module's container: what all modules share (config, logger, clock). */
   readonly root: Container;
   /** Where each module's event bus reports the commits that wrote outbox rows. */
   readonly commits: OutboxCommits;
-  readonly poolSize: number;
-  readonly applicationName?: string;
 }
 
 /**
- * The modules a process hosts: for each, its database (schema, pool, migrations), its container
- * and the inbox processor of its subscriptions. It is the dispatcher transports call with the
- * deliveries of a use case.
+ * The modules a process hosts: for each, its database (its schema in its database's pool, its
+ * migrations), its container and the inbox processor of its subscriptions. It is the dispatcher
+ * transports call with the deliveries of a use case.
  */
 export class ModuleHost implements DeliveryDispatcher {
   private readonly byUseCase = new Map<string, InboxProcessor>();
@@ -47,10 +47,11 @@ export class ModuleHost implements DeliveryDispatcher {
     }
   }
 
-  static async connect(options: ModuleHostOptions): Promise<ModuleHost> {
-    const hosted: HostedModule[] = [];
-    for (const definition of options.modules) hosted.push(await host(definition, options));
-    return new ModuleHost(hosted, options.routing);
+  static create(options: ModuleHostOptions): ModuleHost {
+    return new ModuleHost(
+      options.modules.map((definition) => host(definition, options)),
+      options.routing,
+    );
   }
 
   module(name: string): HostedModule {
@@ -84,24 +85,11 @@ export class ModuleHost implements DeliveryDispatcher {
     for (const m of this.modules) pending.push(...(await m.db.pendingMigrations()));
     return pending;
   }
-
-  async close(): Promise<void> {
-    await Promise.allSettled(this.modules.map((m) => m.db.close()));
-  }
 }
 
-async function host(definition: ModuleDefinition, options: ModuleHostOptions): Promise<HostedModule> {
+function host(definition: ModuleDefinition, options: ModuleHostOptions): HostedModule {
   const { config, logger } = options;
-  const db = await ModuleDatabase.connect({
-    schema: definition.inbox.schema,
-    entities: definition.entities,
-    migrations: definition.migrations,
-    databaseUrl: options.databaseUrl,
-    poolSize: options.poolSize,
-    preparedStatements: config.DB_PREPARED_STATEMENTS,
-    logger,
-    ...(options.applicationName ? { applicationName: options.applicationName } : {}),
-  });
+  const db = options.databases.of(definition.inbox.schema);
   const container = new Container({ parent: options.root, defaultScope: 'Singleton' });
   container.bind(SHARED.Database).toConstantValue(db);
   container.bind(SHARED.Transaction).toConstantValue(db);

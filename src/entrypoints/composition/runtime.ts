@@ -1,7 +1,8 @@
 import { Container } from 'inversify';
 import type { ModuleInbox } from '../../shared/contract/routing.js';
 import { systemClock, type Clock } from '../../shared/kernel/index.js';
-import type { Config } from '../../shared/infrastructure/config/config.js';
+import { databaseUrlOf, type Config } from '../../shared/infrastructure/config/config.js';
+import { ModuleDatabases } from '../../shared/infrastructure/persistence/module-databases.js';
 import type { Logger } from '../../shared/infrastructure/logging/logger.js';
 import { DeliverySweeper, purgeMessaging } from '../../shared/infrastructure/messaging/delivery-sweeper.js';
 import type { InboxProcessor } from '../../shared/infrastructure/messaging/inbox-processor.js';
@@ -24,11 +25,11 @@ export interface RuntimeOptions {
   readonly modules: readonly ModuleDefinition[];
   /** Every module's inbox declaration (from their contracts), so what this process writes reaches all consumers. */
   readonly inboxes: readonly ModuleInbox[];
-  readonly transport: (routing: RoutingTable) => DeliveryTransport | Promise<DeliveryTransport>;
+  readonly transport: (routing: RoutingTable, databases: ModuleDatabases) => DeliveryTransport | Promise<DeliveryTransport>;
   readonly clock?: Clock;
-  /** Connections per module (default DB_POOL_SIZE; a task sizes it to its claimers). */
+  /** Connections to each database a hosted module lives in (default DB_POOL_SIZE; a task sizes it to its claimers). */
   readonly poolSize?: number;
-  /** Names the connections in pg_stat_activity (default `saga:<schema>`). */
+  /** Names the connections in pg_stat_activity (default `saga`). */
   readonly applicationName?: string;
 }
 
@@ -49,6 +50,7 @@ export class Runtime {
     readonly relay: OutboxRelay,
     readonly sweeper: DeliverySweeper,
     readonly scheduler: JobScheduler,
+    readonly databases: ModuleDatabases,
   ) {}
 
   static async create(options: RuntimeOptions): Promise<Runtime> {
@@ -59,19 +61,10 @@ export class Runtime {
     root.bind(SHARED.Logger).toConstantValue(logger);
     root.bind(SHARED.Clock).toConstantValue(options.clock ?? systemClock);
 
-    const transport = await options.transport(routing);
+    const databases = await openDatabases(options);
+    const transport = await options.transport(routing, databases);
     const commits = new OutboxCommits();
-    const host = await ModuleHost.connect({
-      config,
-      logger,
-      databaseUrl: options.databaseUrl,
-      modules: options.modules,
-      routing,
-      root,
-      commits,
-      poolSize: options.poolSize ?? config.DB_POOL_SIZE,
-      ...(options.applicationName ? { applicationName: options.applicationName } : {}),
-    });
+    const host = ModuleHost.create({ config, logger, databases, modules: options.modules, routing, root, commits });
     const dbs = host.modules.map((m) => m.db);
     const relay = new OutboxRelay(
       dbs,
@@ -86,13 +79,14 @@ export class Runtime {
         notify: transport.name === 'ecs' && config.TASK_WAKE_NOTIFY,
       },
       commits,
+      (schema) => databases.of(schema),
     );
     const sweeper = new DeliverySweeper(dbs, transport, logger, {
       redeliveryAfterMs: config.REDELIVERY_AFTER_MS,
       batchSize: config.RELAY_BATCH_SIZE,
     });
     const scheduler = new JobScheduler(jobsOf(config, host, sweeper, transport), logger);
-    return new Runtime(config, logger, routing, transport, host, relay, sweeper, scheduler);
+    return new Runtime(config, logger, routing, transport, host, relay, sweeper, scheduler, databases);
   }
 
   get modules(): readonly HostedModule[] {
@@ -142,8 +136,27 @@ export class Runtime {
     await this.relay.stop();
     await jobsStopped;
     await this.transport.close();
-    await this.host.close();
+    await this.databases.close();
   }
+}
+
+/**
+ * One pool per database (ADR 31): the hosted modules' schemas, and every other module's that
+ * this process writes messages to, each in its database (`<MODULE>_DATABASE_URL`, else the
+ * process's database URL). A variable naming no module is refused (ConfigError).
+ */
+function openDatabases(options: RuntimeOptions): Promise<ModuleDatabases> {
+  const { config, logger } = options;
+  const modules = options.inboxes.map((i) => i.module);
+  return ModuleDatabases.open({
+    hosted: options.modules.map((m) => ({ module: m.name, schema: m.inbox.schema, entities: m.entities, migrations: m.migrations })),
+    reached: options.inboxes.map((i) => ({ module: i.module, schema: i.schema })),
+    urlOf: (module) => databaseUrlOf(config, module, options.databaseUrl, modules),
+    poolSize: options.poolSize ?? config.DB_POOL_SIZE,
+    preparedStatements: config.DB_PREPARED_STATEMENTS,
+    logger,
+    ...(options.applicationName ? { applicationName: options.applicationName } : {}),
+  });
 }
 
 /** The messaging upkeep every process with a relay needs, then the modules' own jobs. */

@@ -1,11 +1,5 @@
-import {
-  checkConnectionBudget,
-  ConfigError,
-  LAUNCHER_POOL_SIZE,
-  maxEcsTasks,
-  taskDefinitionRevisions,
-  type Config,
-} from '../../shared/infrastructure/config/config.js';
+import { checkConnectionBudget, ConfigError, maxEcsTasks, taskDefinitionRevisions, type Config } from '../../shared/infrastructure/config/config.js';
+import type { ModuleDatabases } from '../../shared/infrastructure/persistence/module-databases.js';
 import { taskFamilyOf } from '../../shared/infrastructure/messaging/ecs/task-family.js';
 import type { Logger } from '../../shared/infrastructure/logging/logger.js';
 import { MemoryTransport } from '../../shared/infrastructure/messaging/memory-transport.js';
@@ -17,7 +11,8 @@ import type { EcsLaunchSettings } from '../../shared/infrastructure/messaging/ec
 export interface TransportContext {
   readonly config: Config;
   readonly logger: Logger;
-  readonly databaseUrl: string;
+  /** The process's databases (the ECS launcher borrows from their pools). */
+  readonly databases: ModuleDatabases;
   readonly redisUrl?: string;
   readonly routing: RoutingTable;
   /**
@@ -25,8 +20,6 @@ export interface TransportContext {
    * it only to launch the next task, after its own first delivery.
    */
   readonly deferEcsDriver?: boolean;
-  /** Names this process's connections in pg_stat_activity (a task's: `saga-task:<use case>`). */
-  readonly applicationName?: string;
 }
 
 /**
@@ -53,21 +46,14 @@ export async function createTransport(context: TransportContext): Promise<Delive
 }
 
 /** RunTask launches, checked against the connection budget and the pinned revisions. */
-function ecsTransport({
-  config,
-  logger,
-  databaseUrl,
-  routing,
-  deferEcsDriver,
-  applicationName,
-}: TransportContext): DeliveryTransport | Promise<DeliveryTransport> {
-  const modules = new Set(routing.allUseCases().map((u) => routing.schemaOf(u))).size;
+function ecsTransport({ config, logger, databases, routing, deferEcsDriver }: TransportContext): DeliveryTransport | Promise<DeliveryTransport> {
   const activeUseCases = routing.activeUseCases().map((useCase) => ({ useCase, schema: routing.schemaOf(useCase) }));
-  const maxTasks = maxEcsTasks(config, modules);
+  const databaseCount = databases.databases().length;
+  const maxTasks = maxEcsTasks(config, databaseCount);
   const revisions = taskDefinitionRevisions(config);
   // Long-lived processes check the arithmetic and the pins once; a task inherits the launching process's.
   if (!deferEcsDriver) {
-    checkConnectionBudget(config, modules, activeUseCases.length);
+    checkConnectionBudget(config, activeUseCases.length, databaseCount);
     checkPinnedRevisions(
       config,
       revisions,
@@ -78,11 +64,8 @@ function ecsTransport({
     const { EcsTransport } = await import('../../shared/infrastructure/messaging/ecs/ecs-transport.js');
     return new EcsTransport(
       {
-        databaseUrl,
-        // A task launches what its own use case wrote, one use case at a time: one connection.
-        poolSize: deferEcsDriver ? 1 : LAUNCHER_POOL_SIZE,
-        ...(applicationName ? { applicationName } : {}),
         schemaOf: (useCase) => routing.schemaOf(useCase),
+        databaseOf: (schema) => databases.of(schema).database,
         sdk: {
           maxAttempts: config.ECS_SDK_MAX_ATTEMPTS,
           requestTimeoutMs: config.ECS_REQUEST_TIMEOUT_MS,

@@ -1,5 +1,5 @@
 import { isUseCaseId } from '../../shared/kernel/index.js';
-import { ConfigError, loadConfig, type Config } from '../../shared/infrastructure/config/config.js';
+import { ConfigError, databaseUrlOf, loadConfig, type Config } from '../../shared/infrastructure/config/config.js';
 import type { ModuleDefinition } from '../../shared/infrastructure/composition/module-definition.js';
 import { Runtime } from '../composition/runtime.js';
 import { createTransport } from '../composition/transports.js';
@@ -24,9 +24,10 @@ import { onStopRequested, stopRequested } from './stop-signal.js';
 
 type StopReason = 'drained' | 'time-limit' | 'signal';
 
-function loadTaskConfig(): Config {
+/** `make`'s value; a ConfigError it throws exits 78 with its message (a task's configuration refused). */
+function orExit78<T>(make: () => T): T {
   try {
-    return loadConfig(process.env);
+    return make();
   } catch (error) {
     if (error instanceof ConfigError) {
       process.stderr.write(`${error.message}\n`);
@@ -34,6 +35,10 @@ function loadTaskConfig(): Config {
     }
     throw error;
   }
+}
+
+function loadTaskConfig(): Config {
+  return orExit78(() => loadConfig(process.env));
 }
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -74,10 +79,14 @@ export async function runUseCaseTask(module: ModuleDefinition, useCase: string):
     return exit(78);
   }
   const databaseUrl = config.DATABASE_URL;
+  // Its own module's database: the relays NOTIFY there, and its deliveries and lease live there.
+  const ownDatabaseUrl = orExit78(() => databaseUrlOf(config, module.name, databaseUrl, ALL_INBOXES.map((i) => i.module)));
   const applicationName = `saga-task:${useCase}`;
   // Rung by a notification of a new delivery, by LISTEN (re)starting, and by a stop request.
   const doorbell = new Doorbell();
-  const listener = config.TASK_WAKE_NOTIFY ? new InboxListener({ databaseUrl, useCase, logger, onWake: () => doorbell.ring() }) : undefined;
+  const listener = config.TASK_WAKE_NOTIFY
+    ? new InboxListener({ databaseUrl: ownDatabaseUrl, useCase, logger, onWake: () => doorbell.ring() })
+    : undefined;
   listener?.start();
   const unsubscribe = onStopRequested(() => doorbell.ring());
   const stopListening = async () => {
@@ -160,17 +169,18 @@ function taskRuntime(
     databaseUrl,
     modules: [module],
     inboxes: ALL_INBOXES,
-    // One connection per claimer and one for the relay and the lease heartbeat: what the connection budget counts per task.
+    // One connection per claimer and one for the relay, the lease heartbeat and the launches: what
+    // the connection budget counts per task (with the LISTEN connection). Other modules' databases,
+    // if any, get one connection each, opened when this task first writes a message there.
     poolSize: config.TASK_CONCURRENCY + 1,
     applicationName,
-    transport: (routing) =>
+    transport: (routing, databases) =>
       createTransport({
         config,
         logger,
-        databaseUrl,
+        databases,
         routing,
         deferEcsDriver: true,
-        applicationName,
         ...(config.REDIS_URL ? { redisUrl: config.REDIS_URL } : {}),
       }),
   });

@@ -5,12 +5,8 @@ import { EcsTransport } from '../../../src/shared/infrastructure/messaging/ecs/e
 import { InboxListener } from '../../../src/shared/infrastructure/messaging/inbox-listener.js';
 import { customerModule } from '../../../src/modules/customer/customer.module.js';
 import { ModuleDatabase } from '../../../src/shared/infrastructure/persistence/module-database.js';
-import {
-  createPgClient,
-  createPgPool,
-  inPgTransaction,
-  isConnectionLoss,
-} from '../../../src/shared/infrastructure/persistence/pg-connections.js';
+import { PostgresDatabase } from '../../../src/shared/infrastructure/persistence/postgres-database.js';
+import { createPgClient, isConnectionLoss } from '../../../src/shared/infrastructure/persistence/pg-connections.js';
 import { uuidv7 } from '../../../src/shared/kernel/index.js';
 import { cloneRunDatabase } from '../../support/databases.js';
 import { eventually } from '../../support/system.js';
@@ -57,37 +53,23 @@ afterEach(() => {
 });
 
 describe('a connection lost under its owner', () => {
-  it('createPgPool: a checked-out client and an idle one report the loss, and the pool opens new connections', async () => {
-    const lost: Error[] = [];
-    const pool = createPgPool({ connectionString: databaseUrl, max: 2, application_name: 'test:pool-loss' }, (e) => lost.push(e));
+  it('PostgresDatabase.pgTransaction: a statement in flight fails with a connection error; the connection is not lent again', async () => {
+    const database = await PostgresDatabase.connect({
+      databaseUrl,
+      poolSize: 1,
+      entities: [],
+      logger,
+      applicationName: 'test:pool-inflight',
+    });
     try {
-      const busy = await pool.connect();
-      const idle = await pool.connect();
-      idle.release();
-      // Checked out between two statements: pg-pool itself no longer listens on it.
-      await busy.query('select 1');
-      expect(await terminate('test:pool-loss')).toBe(2);
-      await settle();
-      await expect(busy.query('select 1')).rejects.toSatisfy(isConnectionLoss);
-      busy.release();
-      expect(lost.length).toBeGreaterThanOrEqual(2);
-      expect((await pool.query<{ one: number }>('select 1 as one')).rows[0]!.one).toBe(1);
-    } finally {
-      await pool.end();
-    }
-  });
-
-  it('inPgTransaction: a statement in flight fails with a connection error; the client is not lent again', async () => {
-    const pool = createPgPool({ connectionString: databaseUrl, max: 1, application_name: 'test:pool-inflight' }, () => undefined);
-    try {
-      const sleeping = inPgTransaction(pool, (client) => client.query('select pg_sleep(5)'));
+      const sleeping = database.pgTransaction((connection) => connection.query('select pg_sleep(5)'));
       sleeping.catch(() => undefined); // asserted below, once the backend is gone
       await eventually(async () => ((await terminate('test:pool-inflight')) === 1 ? true : undefined));
       await expect(sleeping).rejects.toSatisfy(isConnectionLoss);
-      // At once: PostgreSQL's FATAL arrived before the socket closed, and the dying client must not be lent again.
-      expect(await inPgTransaction(pool, async (client) => (await client.query('select 1')).rowCount)).toBe(1);
+      // At once: PostgreSQL's FATAL arrived before the socket closed, and the dying connection must not be lent again.
+      expect(await database.pgTransaction(async (connection) => (await connection.query('select 1')).rowCount)).toBe(1);
     } finally {
-      await pool.end();
+      await database.close();
     }
   });
 
@@ -129,19 +111,24 @@ describe('a connection lost under its owner', () => {
     }
   });
 
-  it('EcsTransport: a launch decision whose connection is lost fails; the next decision opens another', async () => {
+  it('EcsTransport (borrowing from its database pool): a launch decision whose connection is lost fails; the next decision gets another', async () => {
     const useCase = 'customer.reserve-credit';
     const schema = customerModule.inbox.schema;
     await admin.query(
       `insert into "${schema}".inbox (use_case, message_id, type, correlation_id, envelope) values ($1, $2, 'order.created.v1', $2, '{}')`,
       [useCase, uuidv7()],
     );
+    const database = await PostgresDatabase.connect({
+      databaseUrl,
+      poolSize: 2,
+      entities: [],
+      logger,
+      applicationName: 'test:launcher-loss',
+    });
     const transport = new EcsTransport(
       {
-        databaseUrl,
-        poolSize: 2,
-        applicationName: 'test:launcher-loss',
         schemaOf: () => schema,
+        databaseOf: () => database,
         sdk: { maxAttempts: 1, requestTimeoutMs: 500, connectionTimeoutMs: 500 },
         settings: {
           cluster: 'local',
@@ -190,6 +177,7 @@ describe('a connection lost under its owner', () => {
     } finally {
       await holder.end();
       await transport.close();
+      await database.close();
     }
   });
 

@@ -61,7 +61,7 @@ export const configSchema = z.object({
   EMBEDDED_PG_PORT: int(54329, 1, 65535),
   EMBEDDED_REDIS_PORT: int(63790, 1, 65535),
   DATA_DIR: z.string().min(1).default('.data'),
-  /** Connections per hosted module in a long-lived process (dev server, API, worker, sweeper). */
+  /** Connections of a long-lived process (dev server, API, worker, sweeper) to each database, whatever the number of modules in it. */
   DB_POOL_SIZE: int(10, 1, 200),
   /**
    * PostgreSQL connections the whole system may hold: every long-lived process and every running
@@ -227,8 +227,8 @@ export const configSchema = z.object({
   TASK_IDLE_POLL_MS: z.coerce.number().int().min(1).max(60_000).optional(),
   TASK_MAX_RUNTIME_MS: int(10 * 60_000, 1_000),
   /**
-   * Claimers in one use-case task. Its pool holds one connection more (relay, lease heartbeat);
-   * with the LISTEN connection and the launcher's, a task holds at most TASK_CONCURRENCY + 3.
+   * Claimers in one use-case task. Its pool holds one connection more (relay, lease heartbeat,
+   * launches); with the LISTEN connection, a task holds at most TASK_CONCURRENCY + 2.
    */
   TASK_CONCURRENCY: int(4, 1, 64),
   TASK_BATCH_SIZE: int(50, 1, 1_000),
@@ -239,6 +239,8 @@ const withTransportDefaults = configSchema.transform((c) => {
   const ecs = c.EVENT_BUS === 'ecs';
   return {
     ...c,
+    /** `<MODULE>_DATABASE_URL` variables, by their `<MODULE>` part (filled in by loadConfig; see databaseUrlOf). */
+    MODULE_DATABASE_URLS: new Map<string, string>() as ReadonlyMap<string, string>,
     ORDER_DEADLINE_MS: c.ORDER_DEADLINE_MS ?? (ecs ? 5 * 60_000 : 60_000),
     LEASE_TTL_MS: c.LEASE_TTL_MS ?? (ecs ? 60_000 : 30_000),
     TASK_IDLE_GRACE_MS: c.TASK_IDLE_GRACE_MS ?? (ecs ? 45_000 : 2_000),
@@ -261,9 +263,50 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   if (!parsed.success) {
     throw new ConfigError(parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`));
   }
-  const problems = [...productionEcsProblems(parsed.data, cleaned), ...httpProblems(parsed.data)];
+  const modules = moduleDatabaseUrls(cleaned);
+  const problems = [...modules.problems, ...productionEcsProblems(parsed.data, cleaned), ...httpProblems(parsed.data)];
   if (problems.length > 0) throw new ConfigError(problems);
-  return parsed.data;
+  return { ...parsed.data, MODULE_DATABASE_URLS: modules.urls };
+}
+
+/** Variables that end in `_DATABASE_URL` and name no module's database. */
+const NOT_A_MODULE = new Set(['DATABASE_URL', 'PROBE_DATABASE_URL']);
+
+/**
+ * `<MODULE>_DATABASE_URL` (e.g. `ORDER_DATABASE_URL`): the database a module's schema, outbox,
+ * inbox, leases and saga state live in, when not `DATABASE_URL`'s (ADR 31). The module names are
+ * the composition's: it refuses a variable that names no module (see databaseUrlOf).
+ */
+function moduleDatabaseUrls(env: Record<string, string | undefined>): { urls: Map<string, string>; problems: string[] } {
+  const urls = new Map<string, string>();
+  const problems: string[] = [];
+  const check = url(['postgres:', 'postgresql:']);
+  for (const [name, value] of Object.entries(env)) {
+    const match = /^([A-Z][A-Z0-9_]*)_DATABASE_URL$/.exec(name);
+    if (!match || NOT_A_MODULE.has(name) || value === undefined) continue;
+    if (check.safeParse(value).success) urls.set(match[1]!, value);
+    else problems.push(`${name}: must be a URL with protocol postgres: or postgresql:`);
+  }
+  return { urls, problems };
+}
+
+/** The `<MODULE>` of a module's `<MODULE>_DATABASE_URL`: its name in upper case, `_` for anything but letters and digits. */
+export function moduleDatabaseVariable(module: string): string {
+  return `${module.toUpperCase().replace(/[^A-Z0-9]+/g, '_')}_DATABASE_URL`;
+}
+
+/**
+ * The database of `module`: its `<MODULE>_DATABASE_URL`, else `fallback` (DATABASE_URL). Refuses,
+ * as a configuration error, a `<MODULE>_DATABASE_URL` that names none of `modules` (a typo would
+ * otherwise put a module's data in the default database without a word).
+ */
+export function databaseUrlOf(config: Config, module: string, fallback: string, modules: readonly string[]): string {
+  const known = new Set(modules.map(moduleDatabaseVariable));
+  const unknown = [...config.MODULE_DATABASE_URLS.keys()].map((m) => `${m}_DATABASE_URL`).filter((v) => !known.has(v));
+  if (unknown.length > 0) {
+    throw new ConfigError(unknown.map((v) => `${v}: no module of this system is called so (modules: ${modules.join(', ')})`));
+  }
+  return config.MODULE_DATABASE_URLS.get(moduleDatabaseVariable(module).replace(/_DATABASE_URL$/, '')) ?? fallback;
 }
 
 /**
@@ -306,32 +349,37 @@ export function taskDefinitionRevisions(config: Config): Map<string, number> {
   return pins;
 }
 
-/** Connections the launcher of a process holds at most (lease decisions, launch attempts). */
-export const LAUNCHER_POOL_SIZE = 2;
-
-/** The most connections one use-case task holds: its pool (claimers + 1), the LISTEN connection, the launcher's. */
+/**
+ * The most connections one use-case task holds in its own database: its pool (one per claimer,
+ * one for the relay, the lease heartbeat and the launcher, which borrows from it) and, with
+ * TASK_WAKE_NOTIFY, the LISTEN connection. A task whose messages go to modules in other databases
+ * also opens one connection in each of those (see `maxEcsTasks`).
+ */
 export function taskConnections(config: Config): number {
-  return config.TASK_CONCURRENCY + 1 + 1 + 1;
+  return config.TASK_CONCURRENCY + 1 + (config.TASK_WAKE_NOTIFY ? 1 : 0);
 }
 
 /**
  * How many tasks may run at once: ECS_MAX_TASKS, or what the budget leaves once each long-lived
- * process (a pool per module, the launcher's) is counted, in whole tasks.
+ * process has its pool (DB_POOL_SIZE per database, whatever the number of modules in it), in
+ * whole tasks. `databases`: how many databases the modules live in; a task may hold one
+ * connection in each of the others (its relay's inserts, its successor's launch), counted here.
  */
-export function maxEcsTasks(config: Config, modules: number): number {
+export function maxEcsTasks(config: Config, databases = 1): number {
   if (config.ECS_MAX_TASKS !== undefined) return config.ECS_MAX_TASKS;
-  const longLived = config.DB_LONG_LIVED_PROCESSES * (modules * config.DB_POOL_SIZE + LAUNCHER_POOL_SIZE);
-  return Math.max(0, Math.floor((config.DB_CONNECTION_BUDGET - longLived) / taskConnections(config)));
+  const longLived = config.DB_LONG_LIVED_PROCESSES * config.DB_POOL_SIZE;
+  return Math.max(0, Math.floor((config.DB_CONNECTION_BUDGET - longLived) / (taskConnections(config) + databases - 1)));
 }
 
 /** Refuses a budget that cannot give every active use case a task of its own (EVENT_BUS=ecs). */
-export function checkConnectionBudget(config: Config, modules: number, useCases: number): void {
-  const tasks = maxEcsTasks(config, modules);
+export function checkConnectionBudget(config: Config, useCases: number, databases = 1): void {
+  const tasks = maxEcsTasks(config, databases);
   if (tasks >= useCases) return;
-  const longLived = config.DB_LONG_LIVED_PROCESSES * (modules * config.DB_POOL_SIZE + LAUNCHER_POOL_SIZE);
+  const longLived = config.DB_LONG_LIVED_PROCESSES * config.DB_POOL_SIZE;
+  const perTask = taskConnections(config) + databases - 1;
   throw new ConfigError([
     `DB_CONNECTION_BUDGET: ${config.DB_CONNECTION_BUDGET} connections leave room for ${tasks} ECS task(s), fewer than the ${useCases} use cases that each need one: ` +
-      `${config.DB_LONG_LIVED_PROCESSES} long-lived process(es) × (${modules} modules × DB_POOL_SIZE ${config.DB_POOL_SIZE} + ${LAUNCHER_POOL_SIZE}) = ${longLived}, ` +
-      `plus ${taskConnections(config)} per task (TASK_CONCURRENCY ${config.TASK_CONCURRENCY} + 3). Raise the budget, or lower DB_POOL_SIZE or TASK_CONCURRENCY.`,
+      `${config.DB_LONG_LIVED_PROCESSES} long-lived process(es) × DB_POOL_SIZE ${config.DB_POOL_SIZE} = ${longLived}, ` +
+      `plus ${perTask} per task (TASK_CONCURRENCY ${config.TASK_CONCURRENCY} + 1${config.TASK_WAKE_NOTIFY ? ' + 1 LISTEN' : ''}${databases > 1 ? ` + ${databases - 1} in other databases` : ''}). Raise the budget, or lower DB_POOL_SIZE or TASK_CONCURRENCY.`,
   ]);
 }

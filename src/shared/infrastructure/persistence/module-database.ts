@@ -4,43 +4,30 @@ import { PostgreSqlDriver, type EntityManager, type Knex } from '@mikro-orm/post
 import type { QueryResult } from 'pg';
 import type { TransactionPort } from '../../kernel/index.js';
 import type { Logger } from '../logging/logger.js';
-
-/**
- * The two methods of knex's client that its own query runner uses to get a `pg` connection: from
- * the pool, or (on a transaction's client) the transaction's connection. Calling them directly
- * skips knex's per-query compilation and events on the hot path.
- */
-interface PgConnection {
-  query(
-    text: string | { readonly name?: string; readonly text: string; readonly values: unknown[] },
-    values?: unknown[],
-  ): Promise<QueryResult>;
-  /** Set by knex when the connection errored or ended: the pool then discards it instead of lending it again. */
-  __knex__disposed?: unknown;
-}
-
-interface KnexConnections {
-  acquireConnection(): Promise<PgConnection>;
-  releaseConnection(connection: PgConnection): Promise<unknown>;
-}
+import { PostgresDatabase, type PgConnection } from './postgres-database.js';
 
 const POSITIONAL_CACHE_LIMIT = 1_000;
 
-export interface ModuleDatabaseOptions {
-  /** The module's PostgreSQL schema, e.g. `ordering`; also its MikroORM context name. */
+export interface ModuleSchemaOptions {
+  /** The module's PostgreSQL schema, e.g. `billing`. */
   readonly schema: string;
-  readonly entities: readonly EntitySchema[];
+  /** The module's own mappings (only to migrate: the shared pool's ORM holds every hosted module's). */
+  readonly entities?: readonly EntitySchema[];
   readonly migrations: () => Promise<readonly MigrationObject[]>;
-  readonly databaseUrl: string;
-  readonly poolSize: number;
   readonly logger: Logger;
-  readonly applicationName?: string;
   /**
    * Send the application's statements as named (prepared) statements: parsed and planned once per
    * connection. Off behind a pooler that moves sessions between server connections without
    * tracking prepared statements (PgBouncer in transaction mode before 1.21).
    */
   readonly preparedStatements?: boolean;
+}
+
+export interface ModuleDatabaseOptions extends ModuleSchemaOptions {
+  readonly entities: readonly EntitySchema[];
+  readonly databaseUrl: string;
+  readonly poolSize: number;
+  readonly applicationName?: string;
 }
 
 /** What a transaction buffer writes at the end of its transaction: a data-modifying statement (`?` placeholders). */
@@ -71,55 +58,50 @@ interface TransactionState {
 }
 
 /**
- * One MikroORM instance per module: its own mappings, its own schema, its own migrations table,
- * so a process that runs one use case loads only its module. Also the module's unit of work:
- * `run` starts a transaction or joins the current one, and repositories, the outbox and the
- * inbox all write through it.
+ * A module's schema in its database: its unit of work (`run` starts a transaction or joins the
+ * current one; repositories, the outbox and the inbox all write through it), its migrations, its
+ * mapped reads. The connections are its database's pool (`PostgresDatabase`), shared with the
+ * other modules of the process that live in the same database (ADR 31); a process holds one
+ * `ModuleDatabase` per schema, so the prepared statements named after the schema never collide.
  */
 export class ModuleDatabase implements TransactionPort {
   private readonly txState = new AsyncLocalStorage<TransactionState>();
   private readonly positionalCache = new Map<string, PositionalStatement>();
 
-  private constructor(
-    readonly orm: MikroORM<PostgreSqlDriver>,
-    readonly schema: string,
-    private readonly logger: Logger,
-    private readonly loadMigrations: () => Promise<readonly MigrationObject[]>,
-    private readonly preparedStatements: boolean,
+  constructor(
+    readonly database: PostgresDatabase,
+    private readonly options: ModuleSchemaOptions,
+    /** Whether closing this module closes its database (a database of its own, see `connect`). */
+    private readonly ownsDatabase = false,
   ) {}
 
+  get schema(): string {
+    return this.options.schema;
+  }
+
+  private get logger(): Logger {
+    return this.options.logger;
+  }
+
+  /** A module with a pool of its own: for tools and tests that reach one schema alone. */
   static async connect(options: ModuleDatabaseOptions): Promise<ModuleDatabase> {
-    const orm = await MikroORM.init<PostgreSqlDriver>({
-      driver: PostgreSqlDriver,
-      clientUrl: options.databaseUrl,
-      schema: options.schema,
-      contextName: options.schema,
-      entities: [...options.entities],
-      discovery: { warnWhenNoEntities: false },
-      allowGlobalContext: false,
-      pool: { min: 0, max: options.poolSize },
-      driverOptions: { connection: { application_name: options.applicationName ?? `saga:${options.schema}` } },
-      migrations: {
-        tableName: `${options.schema}.mikro_orm_migrations`,
-        transactional: true,
-        allOrNothing: true,
-        snapshot: false,
-        silent: true,
-      },
-      debug: false,
-      logger: (message) => options.logger.debug({ schema: options.schema }, message),
-      // Connecting lazily keeps a task's start short; the first query connects.
-      connect: false,
+    const database = await PostgresDatabase.connect({
+      databaseUrl: options.databaseUrl,
+      poolSize: options.poolSize,
+      entities: options.entities,
+      logger: options.logger,
+      applicationName: options.applicationName ?? `saga:${options.schema}`,
     });
-    return new ModuleDatabase(orm, options.schema, options.logger, options.migrations, options.preparedStatements ?? true);
+    return new ModuleDatabase(database, options, true);
   }
 
   /**
-   * A fresh EntityManager, for the ORM-mapped reads (lists). It never joins the current
-   * transaction: every write, and every read a transaction depends on, goes through `query`/`exec`.
+   * A fresh EntityManager on this schema, for the ORM-mapped reads (lists). It never joins the
+   * current transaction: every write, and every read a transaction depends on, goes through
+   * `query`/`exec`.
    */
   em(): EntityManager {
-    return this.orm.em.fork();
+    return this.database.em(this.schema);
   }
 
   inTransaction(): boolean {
@@ -229,11 +211,11 @@ export class ModuleDatabase implements TransactionPort {
   }
 
   private knex(): Knex {
-    return this.orm.em.getConnection().getKnex();
+    return this.database.knex();
   }
 
-  private connections(): KnexConnections {
-    return this.knex().client as unknown as KnexConnections;
+  private connections() {
+    return this.database.connections();
   }
 
   /**
@@ -250,7 +232,7 @@ export class ModuleDatabase implements TransactionPort {
       const text = /\\\?|\?\?/.test(sql) ? null : sql.replace(/\?/g, () => `$${++n}`);
       const cacheable = this.positionalCache.size < POSITIONAL_CACHE_LIMIT;
       cached =
-        cacheable && text !== null && this.preparedStatements
+        cacheable && text !== null && (this.options.preparedStatements ?? true)
           ? { text, placeholders: n, name: `${this.schema}_${this.positionalCache.size + 1}` }
           : { text, placeholders: n };
       if (cacheable) this.positionalCache.set(sql, cached);
@@ -312,28 +294,59 @@ export class ModuleDatabase implements TransactionPort {
   }
 
   async migrate(): Promise<void> {
-    await (await this.migrator()).up();
+    await this.withMigrator((migrator) => migrator.up());
   }
 
   async pendingMigrations(): Promise<string[]> {
-    return (await (await this.migrator()).getPendingMigrations()).map((m) => m.name);
+    return this.withMigrator(async (migrator) => (await migrator.getPendingMigrations()).map((m) => m.name));
   }
 
-  private async migrator() {
-    // The migration classes (and @mikro-orm/migrations) load only here, never in a task.
-    this.orm.config.get('migrations').migrationsList = [...(await this.loadMigrations())];
-    // Registered explicitly: MikroORM's own lookup (a CommonJS require from the working directory)
-    // does not find the package from every install layout.
-    const { Migrator } = await import('@mikro-orm/migrations');
-    Migrator.register(this.orm);
-    return this.orm.getMigrator();
+  /**
+   * The module's migrator, on an ORM of its own for the time it takes (one connection): its
+   * migrations table is `<schema>.mikro_orm_migrations`, its default schema the module's, whatever
+   * the shared pool's ORM holds. The migration classes (and @mikro-orm/migrations) load only here,
+   * never in a task.
+   */
+  private async withMigrator<T>(work: (migrator: ReturnType<MikroORM['getMigrator']>) => Promise<T>): Promise<T> {
+    const orm = await MikroORM.init<PostgreSqlDriver>({
+      driver: PostgreSqlDriver,
+      clientUrl: this.database.url,
+      schema: this.schema,
+      contextName: `${this.schema}-migrations`,
+      entities: [...(this.options.entities ?? [])],
+      discovery: { warnWhenNoEntities: false },
+      allowGlobalContext: false,
+      pool: { min: 0, max: 1 },
+      driverOptions: { connection: { application_name: `${this.database.applicationName}:migrate` } },
+      migrations: {
+        tableName: `${this.schema}.mikro_orm_migrations`,
+        transactional: true,
+        allOrNothing: true,
+        snapshot: false,
+        silent: true,
+        migrationsList: [...(await this.options.migrations())],
+      },
+      debug: false,
+      logger: (message) => this.logger.debug({ schema: this.schema }, message),
+      connect: false,
+    });
+    try {
+      // Registered explicitly: MikroORM's own lookup (a CommonJS require from the working directory)
+      // does not find the package from every install layout.
+      const { Migrator } = await import('@mikro-orm/migrations');
+      Migrator.register(orm);
+      return await work(orm.getMigrator());
+    } finally {
+      await orm.close(true);
+    }
   }
 
   async ping(): Promise<void> {
-    await this.knex().raw('select 1');
+    await this.database.ping();
   }
 
+  /** Closes the pool when it is this module's own; a shared database is closed by whoever opened it. */
   async close(): Promise<void> {
-    await this.orm.close(true);
+    if (this.ownsDatabase) await this.database.close();
   }
 }

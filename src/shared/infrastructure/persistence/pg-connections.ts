@@ -1,26 +1,13 @@
 import pg from 'pg';
 
 /**
- * The one place that constructs `pg` pools and clients (a lint rule refuses `pg` anywhere else in
- * `src`). A `pg.Client` whose server goes away emits 'error'; with no listener, Node throws it and
- * the process dies. pg-pool listens only while a client is idle in the pool and stops listening
- * while it is checked out, so a database restart that catches a client between two statements of
- * a transaction (or waiting on an advisory lock) killed the process. Every client made here has a
- * listener from its creation to its end: the loss is reported to `onLost`, the unit of work on
- * that client fails with the driver's error, and the pool discards the client when it is
- * released (pg-pool drops a client that is no longer queryable) and opens a new one on demand.
- * MikroORM's pools (knex) attach their own listener the same way (ModuleDatabase).
+ * The one place that constructs a `pg` client outside a pool (a lint rule refuses `pg` anywhere
+ * else in `src`): the LISTEN connection of a task, the dev tools' short sessions. A `pg.Client`
+ * whose server goes away emits 'error'; with no listener, Node throws it and the process dies.
+ * Every client made here has a listener from its creation to its end (ADR 30). Pools are knex's,
+ * through MikroORM (`PostgresDatabase`), which attaches one to every client it opens.
  */
 export type ConnectionLost = (error: Error) => void;
-
-export function createPgPool(config: pg.PoolConfig, onLost: ConnectionLost): pg.Pool {
-  const pool = new pg.Pool(config);
-  // An idle client's error is emitted on the pool (pg-pool's own idle listener).
-  pool.on('error', onLost);
-  // A new client, once connected and before it is lent: a listener for the rest of its life.
-  pool.on('connect', (client) => client.on('error', onLost));
-  return pool;
-}
 
 export function createPgClient(config: pg.ClientConfig, onLost: ConnectionLost): pg.Client {
   const client = new pg.Client(config);
@@ -68,27 +55,3 @@ export function isConnectionLoss(error: unknown, depth = 0): boolean {
 
 /** The driver's type parsers, for a client that reads some types its own way (a value of `pg`, not a connection). */
 export const pgTypes = pg.types;
-
-/**
- * Runs `work` in a transaction on a client of `pool`: BEGIN, then COMMIT when it returns, ROLLBACK
- * when it throws. A client whose transaction failed is not lent again: when PostgreSQL ends a
- * session it sends a FATAL error before it closes the socket, and a client released in between
- * still looks healthy, so the next borrower would meet "Connection terminated". A new connection
- * costs a few milliseconds, on a path that has just failed.
- */
-export async function inPgTransaction<T>(pool: pg.Pool, work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
-  const client = await pool.connect();
-  let failed = false;
-  try {
-    await client.query('begin');
-    const result = await work(client);
-    await client.query('commit');
-    return result;
-  } catch (error) {
-    failed = true;
-    await client.query('rollback').catch(() => undefined);
-    throw error;
-  } finally {
-    client.release(failed);
-  }
-}

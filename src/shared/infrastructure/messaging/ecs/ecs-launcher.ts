@@ -12,7 +12,7 @@ import { uuidv7 } from '../../../kernel/index.js';
 import { taskFamilyOf } from './task-family.js';
 import type { Logger } from '../../logging/logger.js';
 import { quoteIdent } from '../../persistence/messaging-tables.js';
-import { inPgTransaction } from '../../persistence/pg-connections.js';
+import type { PostgresDatabase } from '../../persistence/postgres-database.js';
 import { activeSpanEvent, activeTraceparent, annotate, inSpan } from '../../observability/tracing.js';
 
 export interface EcsLaunchSettings {
@@ -108,12 +108,18 @@ export class EcsLauncher {
   private readonly again = new Set<string>();
 
   constructor(
-    private readonly pool: pg.Pool,
     private readonly ecs: ECSClient,
     private readonly schemaOf: (useCase: string) => string,
+    /** The database a module's schema lives in: its leases and launch attempts are there (ADR 31). */
+    private readonly databaseOf: (schema: string) => PostgresDatabase,
     private readonly settings: EcsLaunchSettings,
     private readonly logger: Logger,
   ) {}
+
+  /** Where a use case's lease and launch attempts live. */
+  private databaseOfUseCase(useCase: string): PostgresDatabase {
+    return this.databaseOf(this.schemaOf(useCase));
+  }
 
   /** Makes sure enough tasks run for the use case's backlog; coalesces concurrent calls per use case. */
   ensureRunning(useCase: string): Promise<void> {
@@ -147,7 +153,7 @@ export class EcsLauncher {
   /** Locks the lease, compares the backlog with the tasks it covers, and records a launch decision. */
   private async decide(useCase: string): Promise<LeaseDecision | null> {
     const s = quoteIdent(this.schemaOf(useCase));
-    return inPgTransaction(this.pool, async (client) => {
+    return this.databaseOfUseCase(useCase).pgTransaction(async (client) => {
       await client.query(`insert into ${s}.task_leases (use_case, tasks, expires_at) values ($1, 0, now()) on conflict do nothing`, [
         useCase,
       ]);
@@ -205,9 +211,12 @@ export class EcsLauncher {
    * use case without a task keeps room for one: scale-out never takes the room a first launch
    * needs. A use case without a task always gets one (the startup check makes that fit).
    */
-  private async budgetAllows(client: pg.PoolClient, useCase: string, current: number): Promise<number> {
+  private async budgetAllows(client: Queryable, useCase: string, current: number): Promise<number> {
     await client.query('select pg_advisory_xact_lock($1)', [BUDGET_LOCK]);
-    const schemas = [...new Set(this.settings.activeUseCases.map((u) => u.schema))];
+    // The budget is a database's: only the use cases whose leases live in this one share it.
+    const database = this.databaseOfUseCase(useCase);
+    const sharing = this.settings.activeUseCases.filter((u) => this.databaseOf(u.schema) === database);
+    const schemas = [...new Set(sharing.map((u) => u.schema))];
     const rows = await client.query<{ use_case: string; tasks: number }>(
       schemas
         .map(
@@ -218,7 +227,7 @@ export class EcsLauncher {
     const live = new Map(rows.rows.map((r) => [r.use_case, r.tasks]));
     let running = current;
     let waiting = 0;
-    for (const other of this.settings.activeUseCases) {
+    for (const other of sharing) {
       if (other.useCase === useCase) continue;
       const tasks = live.get(other.useCase) ?? 0;
       running += tasks;
@@ -324,14 +333,15 @@ export class EcsLauncher {
     // The tasks run whatever happens below: a failure to record them is not a failed launch (no
     // breaker). The attempt stays pending and unobserved; the lease lapses at its start timeout
     // unless the tasks heartbeat it first.
+    const database = this.databaseOfUseCase(useCase);
     try {
-      await this.pool.query(
+      await database.pgQuery(
         `update ${s}.launch_attempts set status = 'started', attempts = 1, task_arns = $2, updated_at = now() where id = $1`,
         [decision.attemptId, arns],
       );
       // Partly placed: the lease counts only what started; the next signal decides about the rest.
       if (arns.length < decision.count) {
-        await this.pool.query(`update ${s}.task_leases set tasks = greatest(tasks - $2, 0) where use_case = $1`, [
+        await database.pgQuery(`update ${s}.task_leases set tasks = greatest(tasks - $2, 0) where use_case = $1`, [
           useCase,
           decision.count - arns.length,
         ]);
@@ -349,11 +359,12 @@ export class EcsLauncher {
     this.counters.launchFailures += 1;
     try {
       const s = quoteIdent(this.schemaOf(useCase));
-      await this.pool.query(
+      const database = queryable(this.databaseOfUseCase(useCase));
+      await database.query(
         `update ${s}.launch_attempts set status = 'failed', attempts = 1, last_error = $2, updated_at = now() where id = $1`,
         [decision.attemptId, reason.slice(0, 1000)],
       );
-      const breaker = await this.failure(this.pool, useCase, decision.attemptId, decision.count, reason, 'launch');
+      const breaker = await this.failure(database, useCase, decision.attemptId, decision.count, reason, 'launch');
       this.logger.error(
         { useCase, reason, clientToken: decision.attemptId, ...breaker },
         'RunTask failed; no launch for this use case before the backoff',
@@ -421,7 +432,8 @@ export class EcsLauncher {
     const failed: string[] = [];
     for (const schema of schemas) {
       const s = quoteIdent(schema);
-      const { rows } = await this.pool.query<ObservedAttempt>(
+      const database = this.databaseOf(schema);
+      const { rows } = await database.pgQuery<ObservedAttempt>(
         `update ${s}.launch_attempts a set observing_until = now() + ($3 * interval '1 millisecond')
          from (
            select id from ${s}.launch_attempts
@@ -437,8 +449,8 @@ export class EcsLauncher {
       const release = (ids: readonly string[]) =>
         ids.length === 0
           ? Promise.resolve()
-          : this.pool
-              .query(`update ${s}.launch_attempts set observing_until = null where id = any($1::uuid[])`, [ids])
+          : database
+              .pgQuery(`update ${s}.launch_attempts set observing_until = null where id = any($1::uuid[])`, [ids])
               .then(() => undefined);
       let byArn: Map<string | undefined, Task>;
       try {
@@ -461,7 +473,7 @@ export class EcsLauncher {
               .catch(() => undefined);
           }
         }
-        if (await this.resolve(s, attempt, outcomes)) failed.push(attempt.use_case);
+        if (await this.resolve(database, s, attempt, outcomes)) failed.push(attempt.use_case);
       }
       await release(unresolved);
     }
@@ -480,13 +492,14 @@ export class EcsLauncher {
 
   /** Applies an attempt's outcome once, with its mark; false when another pass already did. Returns whether a task failed to start. */
   private async resolve(
+    database: PostgresDatabase,
     s: string,
     attempt: ObservedAttempt,
     outcomes: ReadonlyArray<{ arn: string; outcome: StartOutcome }>,
   ): Promise<boolean> {
     let startFailed = false;
     const logs: Array<() => void> = [];
-    const applied = await inPgTransaction(this.pool, async (client) => {
+    const applied = await database.pgTransaction(async (client) => {
       const marked = await client.query(
         `update ${s}.launch_attempts set observed_at = now(), observing_until = null, outcome = $2, updated_at = now() where id = $1 and observed_at is null`,
         [attempt.id, outcomes.map((o) => o.outcome.kind).join(',')],
@@ -564,7 +577,7 @@ export class EcsLauncher {
     const useCases: string[] = [];
     for (const schema of schemas) {
       const s = quoteIdent(schema);
-      const rows = await this.pool.query<{ use_case: string }>(
+      const rows = await this.databaseOf(schema).pgQuery<{ use_case: string }>(
         `update ${s}.task_leases set tasks = 0, holder = null, reset_at = now(), updated_at = now() where expires_at < now() and tasks > 0 returning use_case`,
       );
       useCases.push(...rows.rows.map((r) => r.use_case));
@@ -580,7 +593,7 @@ export class EcsLauncher {
     const useCases: string[] = [];
     for (const schema of schemas) {
       const s = quoteIdent(schema);
-      const rows = await this.pool.query<{ use_case: string }>(
+      const rows = await this.databaseOf(schema).pgQuery<{ use_case: string }>(
         `select l.use_case from ${s}.task_leases l
          where (l.retry_at is null or l.retry_at <= now()) and (l.tasks = 0 or l.expires_at <= now())
            and exists (select 1 from ${s}.inbox i where i.use_case = l.use_case and i.status = 'pending' and i.available_at <= now())`,
@@ -610,9 +623,13 @@ interface ObservedAttempt {
   readonly stale: boolean;
 }
 
-/** A pool or a client in a transaction. */
+/** A database or a connection in a transaction, in `pg`'s terms. */
 interface Queryable {
   query<R extends pg.QueryResultRow>(text: string, values?: unknown[]): Promise<pg.QueryResult<R>>;
+}
+
+function queryable(database: PostgresDatabase): Queryable {
+  return { query: (text, values) => database.pgQuery(text, values) };
 }
 
 type StartOutcome =

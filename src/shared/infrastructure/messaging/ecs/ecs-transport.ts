@@ -1,9 +1,8 @@
 import { ECSClient } from '@aws-sdk/client-ecs';
-import type pg from 'pg';
 import type { Logger } from '../../logging/logger.js';
 import type { Delivery } from '../subscription.js';
 import type { DeliveryDispatcher, DeliveryTransport } from '../transport.js';
-import { createPgPool } from '../../persistence/pg-connections.js';
+import type { PostgresDatabase } from '../../persistence/postgres-database.js';
 import { EcsLauncher, type EcsLaunchSettings } from './ecs-launcher.js';
 
 export interface EcsSdkSettings {
@@ -29,14 +28,14 @@ export function createEcsClient(sdk: EcsSdkSettings): ECSClient {
 }
 
 export interface EcsTransportOptions {
-  readonly databaseUrl: string;
   readonly settings: EcsLaunchSettings;
   /** The consumer schema of each use case (from the routing table). */
   readonly schemaOf: (useCase: string) => string;
-  /** Connections of the launcher's pool (one in a task, which rarely launches more than one use case at a time). */
-  readonly poolSize: number;
-  /** Marks the launcher's connections in pg_stat_activity. */
-  readonly applicationName?: string;
+  /**
+   * The database a module's schema lives in: the launcher borrows connections from its pool for
+   * lease decisions and launch attempts (no pool of its own: connections follow databases, ADR 31).
+   */
+  readonly databaseOf: (schema: string) => PostgresDatabase;
   /** The SDK's behaviour on a slow or failing ECS API (see createEcsClient). */
   readonly sdk: EcsSdkSettings;
   /** Region, credentials and endpoint (AWS_ENDPOINT_URL_ECS) come from the standard AWS settings. */
@@ -51,19 +50,14 @@ export interface EcsTransportOptions {
 export class EcsTransport implements DeliveryTransport {
   readonly name = 'ecs' as const;
   readonly launcher: EcsLauncher;
-  private readonly pool: pg.Pool;
   private readonly ecs: ECSClient;
 
   constructor(
     private readonly options: EcsTransportOptions,
     private readonly logger: Logger,
   ) {
-    this.pool = createPgPool(
-      { connectionString: options.databaseUrl, max: options.poolSize, application_name: options.applicationName ?? 'saga:ecs-launcher' },
-      (error) => logger.warn({ err: error }, 'ecs launcher lost a PostgreSQL connection; the next launch decision opens another'),
-    );
     this.ecs = options.client ?? createEcsClient(options.sdk);
-    this.launcher = new EcsLauncher(this.pool, this.ecs, options.schemaOf, options.settings, logger);
+    this.launcher = new EcsLauncher(this.ecs, options.schemaOf, options.databaseOf, options.settings, logger);
   }
 
   async startConsumers(_dispatcher: DeliveryDispatcher): Promise<void> {
@@ -107,7 +101,6 @@ export class EcsTransport implements DeliveryTransport {
 
   async close(): Promise<void> {
     await this.launcher.drainLaunches();
-    await this.pool.end();
     if (!this.options.client) this.ecs.destroy();
   }
 }

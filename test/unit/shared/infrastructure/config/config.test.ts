@@ -2,8 +2,10 @@ import { describe, expect, it } from 'vitest';
 import {
   checkConnectionBudget,
   ConfigError,
+  databaseUrlOf,
   loadConfig,
   maxEcsTasks,
+  moduleDatabaseVariable,
   taskDefinitionRevisions,
 } from '../../../../../src/shared/infrastructure/config/config.js';
 
@@ -176,14 +178,33 @@ describe('loadConfig', () => {
     );
   });
 
-  it('derives how many ECS tasks fit the connection budget, and refuses a budget without one task per use case', () => {
-    // 80 - (2 modules x 10 + 2) = 58 for tasks of 4 + 3 connections: 8 tasks.
-    expect(maxEcsTasks(loadConfig({}), 2)).toBe(8);
-    expect(maxEcsTasks(loadConfig({ DB_CONNECTION_BUDGET: '50', DB_POOL_SIZE: '5', TASK_CONCURRENCY: '2' }), 2)).toBe(7);
-    expect(maxEcsTasks(loadConfig({ ECS_MAX_TASKS: '3' }), 2)).toBe(3);
-    expect(() => checkConnectionBudget(loadConfig({ DB_CONNECTION_BUDGET: '40', DB_LONG_LIVED_PROCESSES: '2' }), 2, 5)).toThrow(
-      /leave room for 0 ECS task\(s\), fewer than the 5 use cases/,
+  it('derives how many ECS tasks fit the connection budget from pools per database, not per module', () => {
+    // 80 - 1 process × a pool of 10 = 70, for tasks of 4 claimers + 1 + 1 LISTEN connections: 11 tasks, whatever the modules.
+    expect(maxEcsTasks(loadConfig({}))).toBe(11);
+    expect(maxEcsTasks(loadConfig({ DB_CONNECTION_BUDGET: '50', DB_POOL_SIZE: '5', TASK_CONCURRENCY: '2' }))).toBe(11);
+    // Without LISTEN a task holds one connection less.
+    expect(maxEcsTasks(loadConfig({ TASK_WAKE_NOTIFY: 'false' }))).toBe(14);
+    // Modules in two databases: a task may also hold one connection in the other.
+    expect(maxEcsTasks(loadConfig({}), 2)).toBe(10);
+    expect(maxEcsTasks(loadConfig({ ECS_MAX_TASKS: '3' }))).toBe(3);
+    expect(() => checkConnectionBudget(loadConfig({ DB_CONNECTION_BUDGET: '40', DB_LONG_LIVED_PROCESSES: '2' }), 5)).toThrow(
+      /leave room for 3 ECS task\(s\), fewer than the 5 use cases/,
     );
-    expect(() => checkConnectionBudget(loadConfig({}), 2, 5)).not.toThrow();
+    expect(() => checkConnectionBudget(loadConfig({}), 5)).not.toThrow();
+  });
+
+  it('reads a module database per <MODULE>_DATABASE_URL, and refuses one that names no module', () => {
+    const config = loadConfig({ DATABASE_URL: 'postgres://h/main', ORDER_DATABASE_URL: 'postgres://h/orders' });
+    expect(databaseUrlOf(config, 'order', 'postgres://h/main', ['order', 'customer'])).toBe('postgres://h/orders');
+    expect(databaseUrlOf(config, 'customer', 'postgres://h/main', ['order', 'customer'])).toBe('postgres://h/main');
+    expect(moduleDatabaseVariable('order-history')).toBe('ORDER_HISTORY_DATABASE_URL');
+    expect(() => databaseUrlOf(config, 'customer', 'postgres://h/main', ['customer', 'shipping'])).toThrow(
+      /ORDER_DATABASE_URL: no module of this system is called so \(modules: customer, shipping\)/,
+    );
+    expect(() => loadConfig({ ORDER_DATABASE_URL: 'mysql://h/x' })).toThrow(
+      /ORDER_DATABASE_URL: must be a URL with protocol postgres: or postgresql:/,
+    );
+    // The variables of the dev tools are not modules' databases.
+    expect(loadConfig({ PROBE_DATABASE_URL: 'postgres://h/probe' }).MODULE_DATABASE_URLS.size).toBe(0);
   });
 });
