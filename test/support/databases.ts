@@ -1,5 +1,6 @@
 import pg from 'pg';
 import { randomBytes } from 'node:crypto';
+import { moduleDatabaseVariable } from '../../src/shared/infrastructure/config/config.js';
 
 /**
  * A fresh database for one test system, cloned from the run's migrated database (its template):
@@ -36,4 +37,32 @@ export async function cloneRunDatabase(): Promise<string> {
 
 export function uniquePrefix(): string {
   return `${process.env['BULLMQ_PREFIX'] ?? 'test'}-${randomBytes(3).toString('hex')}`;
+}
+
+/**
+ * Two clones of the run's database with `moved` (a module's inbox declaration) in the second,
+ * alone: as after a module is moved to a database of its own. Each clone keeps only the schemas
+ * that live there, so a statement that reaches for a schema in the wrong database fails instead
+ * of finding an empty copy. `env` points the module there (`<MODULE>_DATABASE_URL`).
+ */
+export async function cloneDatabasesApart(
+  moved: { readonly module: string; readonly schema: string },
+  others: ReadonlyArray<{ readonly schema: string }>,
+): Promise<{ databaseUrl: string; movedUrl: string; env: Record<string, string> }> {
+  const [databaseUrl, movedUrl] = await Promise.all([cloneRunDatabase(), cloneRunDatabase()]);
+  const drop = async (url: string, schemas: readonly string[]) => {
+    const client = new pg.Client({ connectionString: url });
+    await client.connect();
+    try {
+      for (const schema of schemas) await client.query(`drop schema "${schema}" cascade`);
+    } finally {
+      await client.end();
+    }
+  };
+  await drop(databaseUrl, [moved.schema]);
+  await drop(
+    movedUrl,
+    others.map((o) => o.schema).filter((s) => s !== moved.schema),
+  );
+  return { databaseUrl, movedUrl, env: { [moduleDatabaseVariable(moved.module)]: movedUrl } };
 }

@@ -23,11 +23,22 @@ export interface RelayOptions {
   readonly notify?: boolean;
 }
 
+/** The database handle of a consumer module's schema (its inbox), hosted by this process or not. */
+export type ConsumerDatabases = (schema: string) => ModuleDatabase;
+
 /**
  * Moves committed outbox rows into pending deliveries, one per subscribing use case, in the
- * consumers' inboxes, and marks the rows relayed, all in one transaction; then signals the
- * transport. `FOR UPDATE SKIP LOCKED` lets several relays (processes, tasks) run at once;
- * `ON CONFLICT DO NOTHING` makes relaying a row twice harmless.
+ * consumers' inboxes, and marks the rows relayed; then signals the transport. `FOR UPDATE SKIP
+ * LOCKED` lets several relays (processes, tasks) run at once; `ON CONFLICT DO NOTHING` makes
+ * relaying a row twice harmless.
+ *
+ * Consumers in the producer's database get their deliveries in the same transaction that marks
+ * the rows relayed (one statement). Consumers in another database (ADR 31) get theirs in a
+ * statement of their own, committed there while the producer's transaction holds the rows; only
+ * then are the rows marked relayed. A crash between the two commits leaves the rows unrelayed:
+ * the next pass inserts the same deliveries again, which the consumer's inbox ignores (its key is
+ * the use case and the message id), so nothing is lost and nothing has a second effect; the
+ * deliveries committed before the crash are signalled by the sweeper.
  */
 export class OutboxRelay {
   private timer: NodeJS.Timeout | undefined;
@@ -49,6 +60,8 @@ export class OutboxRelay {
     private readonly options: RelayOptions,
     /** Commits of the producers' event buses: each wakes the relay for that producer. */
     commits?: OutboxCommits,
+    /** Where each consumer schema lives; by default, in the producer's database. */
+    private readonly consumerDatabases?: ConsumerDatabases,
   ) {
     commits?.subscribe((producer) => this.wake(producer));
   }
@@ -139,17 +152,18 @@ export class OutboxRelay {
   /**
    * One statement, so one round trip and its own transaction: lock a batch of unrelayed rows
    * (SKIP LOCKED), insert a delivery per row and subscribing use case into each consumer's inbox
-   * (keyed by the payload field its route names),
-   * mark the rows relayed. The routes are a parameter; the envelope is built in SQL exactly as
-   * consumers parse it (occurredAt in ISO-8601 UTC with milliseconds). With `notify`, the same
-   * statement notifies the channel of each use case that got a new delivery (none for a delivery
-   * that already existed); the main query reads `notified` so that PostgreSQL evaluates it.
+   * (keyed by the payload field its route names), mark the rows relayed. The routes are a
+   * parameter; the envelope is built in SQL exactly as consumers parse it (occurredAt in ISO-8601
+   * UTC with milliseconds). With `notify`, the same statement notifies the channel of each use case
+   * that got a new delivery (none for a delivery that already existed); the main query reads
+   * `notified` so that PostgreSQL evaluates it. `consumers`: the schemas in the producer's
+   * database. `given`: the batch is the rows whose `seq` is a parameter, already locked by this
+   * transaction (the cross-database path), instead of a claim.
    */
-  private relaySql(schema: string, byProducer: boolean): string {
-    const key = `${schema}:${byProducer}`;
+  private relaySql(schema: string, byProducer: boolean, consumers: readonly string[], given = false): string {
+    const key = `${schema}:${byProducer}:${given}:${consumers.join(',')}`;
     const cached = this.sqlCache.get(key);
     if (cached) return cached;
-    const consumers = [...new Set(this.routing.routes().map((r) => r.schema))].sort();
     const notify = this.options.notify === true && consumers.length > 0;
     const inserts = consumers.map(
       (consumer, i) => `ins_${i} as (
@@ -159,31 +173,12 @@ export class OutboxRelay {
         returning use_case, message_id, type, envelope->>'traceparent' as traceparent
       ),`,
     );
-    // One row, counting the channels notified. The main query selects from it: a plain SELECT in
-    // WITH is evaluated only as far as the main query reads it.
-    const notified = notify
-      ? `,
-      notified as (
-        select count(pg_notify(c.channel, '')) from (
-          select distinct channel from routes where use_case in (${consumers.map((_, i) => `select use_case from ins_${i}`).join(' union all ')})
-        ) c
-      )`
-      : '';
-    const sql = `with batch as (
-        select seq, id, type, correlation_id, causation_id, traceparent, occurred_at, payload
-        from ${quoteIdent(schema)}.outbox where relayed_at is null ${byProducer ? 'and produced_by = ?' : ''}
-        order by seq limit ? for update skip locked
-      ),
-      routes as (
-        select r.message_type, r.use_case, r.schema, r.channel, r.key from json_to_recordset(?::json) as r(message_type text, use_case text, schema text, channel text, key text)
-      ),
+    const notified = notify ? `,
+      ${notifiedSql(consumers.map((_, i) => `select use_case from ins_${i}`))}` : '';
+    const sql = `with batch as (${given ? givenBatchSql(schema) : claimedBatchSql(schema, byProducer)}),
+      ${ROUTES_SQL},
       deliveries as (
-        select rt.schema, rt.use_case, b.seq, b.id, b.type, b.correlation_id, b.payload->>rt.key as delivery_key,
-          jsonb_build_object(
-            'id', b.id, 'type', b.type,
-            'occurredAt', to_char(b.occurred_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'),
-            'correlationId', b.correlation_id, 'causationId', b.causation_id, 'traceparent', b.traceparent, 'payload', b.payload
-          ) as envelope
+        select rt.schema, rt.use_case, b.seq, b.id, b.type, b.correlation_id, b.payload->>rt.key as delivery_key, ${ENVELOPE_SQL} as envelope
         from batch b join routes rt on rt.message_type = b.type
       ),
       ${inserts.join('\n      ')}
@@ -196,30 +191,37 @@ export class OutboxRelay {
     return sql;
   }
 
-  async relayBatch(db: ModuleDatabase, producedBy?: string): Promise<number> {
-    const routes = (this.routesJson ??= JSON.stringify(
+  /** The routes as the statements take them: message type, consumer use case and schema, its NOTIFY channel, its delivery key. */
+  private routes(): string {
+    return (this.routesJson ??= JSON.stringify(
       this.routing
         .routes()
         .map((r) => ({ message_type: r.messageType, use_case: r.useCase, schema: r.schema, channel: inboxChannel(r.useCase), key: r.key })),
     ));
+  }
+
+  private consumerDb(schema: string, producer: ModuleDatabase): ModuleDatabase {
+    return this.consumerDatabases?.(schema) ?? producer;
+  }
+
+  async relayBatch(db: ModuleDatabase, producedBy?: string): Promise<number> {
+    const consumers = [...new Set(this.routing.routes().map((r) => r.schema))].sort();
+    const local = consumers.filter((c) => this.consumerDb(c, db).database === db.database);
     // Timed from here; a span only when the pass relayed something (the polls that find nothing make none).
     const span = new LateSpan(`publish ${db.schema}`, { 'messaging.system': 'saga-outbox', 'messaging.operation.type': 'publish' });
-    const rows = await db.query<{
-      use_case: string | null;
-      message_id: string | null;
-      type: string | null;
-      traceparent: string | null;
-      relayed: string | null;
-    }>(
-      this.relaySql(db.schema, producedBy !== undefined),
-      producedBy ? [producedBy, this.options.batchSize, routes] : [this.options.batchSize, routes],
-    );
+    const rows =
+      local.length === consumers.length
+        ? await db.query<RelayedRow>(
+            this.relaySql(db.schema, producedBy !== undefined, local),
+            producedBy ? [producedBy, this.options.batchSize, this.routes()] : [this.options.batchSize, this.routes()],
+          )
+        : await this.relayAcrossDatabases(db, producedBy, local);
     const created: Delivery[] = [];
     const traceparents: string[] = [];
     const types = new Set<string>();
     let relayed = 0;
     for (const r of rows) {
-      if (r.relayed !== null) relayed = Number(r.relayed);
+      if (r.relayed !== null) relayed += Number(r.relayed);
       else if (r.use_case !== null && r.message_id !== null) {
         created.push({ useCase: r.use_case, messageId: r.message_id });
         if (r.traceparent !== null) traceparents.push(r.traceparent);
@@ -246,4 +248,138 @@ export class OutboxRelay {
     }
     return relayed;
   }
+
+  /**
+   * The rows of one batch whose consumers live in other databases too: in the producer's
+   * transaction, lock the batch and build the other databases' deliveries; insert them in each of
+   * those databases (committed there, then and there); then insert the local ones and mark the
+   * rows relayed, committed with the producer's transaction.
+   */
+  private async relayAcrossDatabases(db: ModuleDatabase, producedBy: string | undefined, local: readonly string[]): Promise<RelayedRow[]> {
+    return db.run(async () => {
+      const claimed = await db.query<RemoteDelivery>(
+        this.claimForRemoteSql(db.schema, producedBy !== undefined, local),
+        producedBy ? [producedBy, this.options.batchSize, this.routes()] : [this.options.batchSize, this.routes()],
+      );
+      if (claimed.length === 0) return [];
+      const remote = claimed.filter((d): d is RemoteDelivery & { schema: string } => d.schema !== null);
+      const byDatabase = new Map<ModuleDatabase['database'], RemoteDelivery[]>();
+      for (const d of remote) {
+        const target = this.consumerDb(d.schema!, db).database;
+        byDatabase.set(target, [...(byDatabase.get(target) ?? []), d]);
+      }
+      const rows: RelayedRow[] = [];
+      for (const deliveries of byDatabase.values()) {
+        const schemas = [...new Set(deliveries.map((d) => d.schema!))].sort();
+        const target = this.consumerDb(schemas[0]!, db);
+        rows.push(...(await target.query<RelayedRow>(this.insertRemoteSql(schemas), [JSON.stringify(deliveries)])));
+      }
+      const seqs = [...new Set(claimed.map((d) => d.seq))];
+      rows.push(...(await db.query<RelayedRow>(this.relaySql(db.schema, false, local, true), [seqs, this.routes()])));
+      return rows;
+    });
+  }
+
+  /**
+   * Locks a batch (as the one-statement path does) and returns, for each row, the deliveries of
+   * its consumers in other databases, their envelopes built as consumers parse them; a row with
+   * none comes back once with a null schema, so that it is marked relayed too.
+   */
+  private claimForRemoteSql(schema: string, byProducer: boolean, local: readonly string[]): string {
+    const key = `remote:${schema}:${byProducer}:${local.join(',')}`;
+    const cached = this.sqlCache.get(key);
+    if (cached) return cached;
+    const sql = `with batch as (${claimedBatchSql(schema, byProducer)}),
+      ${ROUTES_SQL}
+      select b.seq, rt.schema, rt.use_case, rt.channel, b.id as message_id, b.type, b.correlation_id, b.payload->>rt.key as delivery_key,
+        ${ENVELOPE_SQL} as envelope
+      from batch b left join routes rt on rt.message_type = b.type${local.length > 0 ? ` and rt.schema not in (${local.map((c) => `'${c}'`).join(', ')})` : ''}
+      order by b.seq`;
+    this.sqlCache.set(key, sql);
+    return sql;
+  }
+
+  /** Inserts deliveries (a JSON parameter) into the inboxes of `schemas`, all in one database, and NOTIFYs like the main statement. */
+  private insertRemoteSql(schemas: readonly string[]): string {
+    const key = `insert:${schemas.join(',')}`;
+    const cached = this.sqlCache.get(key);
+    if (cached) return cached;
+    const inserts = schemas.map(
+      (consumer, i) => `ins_${i} as (
+        insert into ${quoteIdent(consumer)}.inbox (use_case, message_id, type, correlation_id, envelope, delivery_key, signaled_at)
+        select use_case, message_id, type, correlation_id, envelope, delivery_key, now() from d where schema = '${consumer}' order by seq
+        on conflict do nothing
+        returning use_case, message_id, type, envelope->>'traceparent' as traceparent
+      )`,
+    );
+    const routes = `routes as (select distinct use_case, channel from d)`;
+    const notified = this.options.notify === true ? `, ${routes}, ${notifiedSql(schemas.map((_, i) => `select use_case from ins_${i}`))}` : '';
+    const sql = `with d as (
+        select * from json_to_recordset(?::json) as d(seq bigint, schema text, use_case text, channel text, message_id uuid, type text, correlation_id uuid, delivery_key text, envelope jsonb)
+      ),
+      ${inserts.join(',\n      ')}${notified}
+      ${schemas.map((_, i) => `select use_case, message_id, type, traceparent, null::bigint as relayed from ins_${i}`).join(' union all ')}
+      ${this.options.notify === true ? 'union all select null, null, null, null, null::bigint from notified' : ''}`;
+    this.sqlCache.set(key, sql);
+    return sql;
+  }
+}
+
+/** A row of the relay's statements: a delivery it created, or (relayed not null) how many outbox rows it marked. */
+interface RelayedRow {
+  use_case: string | null;
+  message_id: string | null;
+  type: string | null;
+  traceparent: string | null;
+  relayed: string | null;
+}
+
+/** A delivery for a consumer in another database, as the producer's claim builds it. */
+interface RemoteDelivery {
+  seq: string;
+  schema: string | null;
+  use_case: string | null;
+  channel: string | null;
+  message_id: string;
+  type: string;
+  correlation_id: string;
+  delivery_key: string | null;
+  envelope: unknown;
+}
+
+/** The unrelayed rows a pass takes (optionally only one producer's), skipping those another relay holds. */
+function claimedBatchSql(schema: string, byProducer: boolean): string {
+  return `select seq, id, type, correlation_id, causation_id, traceparent, occurred_at, payload
+        from ${quoteIdent(schema)}.outbox where relayed_at is null ${byProducer ? 'and produced_by = ?' : ''}
+        order by seq limit ? for update skip locked`;
+}
+
+/** The rows of a batch this transaction already holds, by their `seq` (a parameter). */
+function givenBatchSql(schema: string): string {
+  return `select seq, id, type, correlation_id, causation_id, traceparent, occurred_at, payload
+        from ${quoteIdent(schema)}.outbox where seq = any(?::bigint[]) and relayed_at is null`;
+}
+
+const ROUTES_SQL = `routes as (
+        select r.message_type, r.use_case, r.schema, r.channel, r.key from json_to_recordset(?::json) as r(message_type text, use_case text, schema text, channel text, key text)
+      )`;
+
+/** The envelope of outbox row `b`, exactly as consumers parse it (parseEnvelope). */
+const ENVELOPE_SQL = `jsonb_build_object(
+            'id', b.id, 'type', b.type,
+            'occurredAt', to_char(b.occurred_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'),
+            'correlationId', b.correlation_id, 'causationId', b.causation_id, 'traceparent', b.traceparent, 'payload', b.payload
+          )`;
+
+/**
+ * One row counting the channels notified of the use cases that got a new delivery (`inserted`:
+ * the queries returning their use cases). The main query selects from it: a plain SELECT in WITH
+ * is evaluated only as far as the main query reads it.
+ */
+function notifiedSql(inserted: readonly string[]): string {
+  return `notified as (
+        select count(pg_notify(c.channel, '')) from (
+          select distinct channel from routes where use_case in (${inserted.join(' union all ')})
+        ) c
+      )`;
 }
