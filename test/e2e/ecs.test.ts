@@ -27,13 +27,25 @@ it("the tasks' Node is the major of the Dockerfile's NODE_IMAGE", () => {
   expect(imageNodeMajor()).toBe(22);
 });
 
-function start(style: 'choreography' | 'orchestration', ecsEnv: Record<string, string> = {}, systemEnv: Record<string, string> = {}) {
-  return startEcs({ SAGA_STYLE: style, ...ecsEnv }, { SAGA_STYLE: style, ...systemEnv });
+function start(
+  style: 'choreography' | 'orchestration',
+  ecsEnv: Record<string, string> = {},
+  systemEnv: Record<string, string> = {},
+  layout: { apart?: boolean } = {},
+) {
+  return startEcs({ SAGA_STYLE: style, ...ecsEnv }, { SAGA_STYLE: style, ...systemEnv }, layout);
 }
 
-describe.each(['choreography', 'orchestration'] as const)('the saga on ECS tasks (%s)', (style) => {
+// With a module in a database of its own (ADR 31), each task reaches its module's database and
+// relays across to the other's; the tasks' LISTEN connections are in their own module's database.
+describe.each([
+  ['choreography', 'one database'],
+  ['orchestration', 'one database'],
+  ['choreography', 'two databases'],
+  ['orchestration', 'two databases'],
+] as const)('the saga on ECS tasks (%s, %s)', (style, layout) => {
   it('runs every use case in its own task process and ends like the other adapters', { timeout: 90_000 }, async () => {
-    const { ecs, system } = await start(style);
+    const { ecs, system } = await start(style, {}, {}, { apart: layout === 'two databases' });
     const { app } = system;
     const customer = await registerCustomer(app, { amount: 10_000, currency: 'USD' });
     const first = await placeOrder(app, customer, { amount: 6_000, currency: 'USD' });

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { deleteKeysWithPrefix } from '../../src/dev/provisioning/redis.js';
-import { cloneRunDatabase } from '../support/databases.js';
+import { ALL_INBOXES } from '../../src/entrypoints/all-modules.js';
+import { cloneDatabasesApart, cloneRunDatabase } from '../support/databases.js';
 import { ecsSystemEnv, startTestEcs } from '../support/ecs.js';
 import {
   availableCredit,
@@ -14,9 +15,10 @@ import {
 } from '../support/system.js';
 
 /**
- * The acceptance scenario over HTTP, for every saga style on every transport: the outcome must
- * not depend on either. A transport is a row of ADAPTERS; one that needs a service of its own
- * (the local ECS endpoint) starts it in `setup` and stops it in `teardown`.
+ * The acceptance scenario over HTTP, for every saga style on every transport, with the modules in
+ * one database and with one of them in a database of its own (ADR 31): the outcome must depend on
+ * none of them. A transport is a row of ADAPTERS; one that needs a service of its own (the local
+ * ECS endpoint) starts it in `setup` and stops it in `teardown`.
  */
 interface AdapterSetup {
   readonly env: Record<string, string>;
@@ -25,29 +27,45 @@ interface AdapterSetup {
   teardown?(): Promise<void>;
 }
 
+/** Where the modules live: all in one database, or the first module (by the contracts) in a database of its own. */
+type Layout = 'one database' | 'two databases';
+const LAYOUTS: readonly Layout[] = ['one database', 'two databases'];
+
+/** The databases of a layout: the default one and, apart, the `<MODULE>_DATABASE_URL` of the module moved out. */
+async function databasesOf(layout: Layout): Promise<{ databaseUrl: string; env: Record<string, string> }> {
+  if (layout === 'one database') return { databaseUrl: await cloneRunDatabase(), env: {} };
+  const { databaseUrl, env } = await cloneDatabasesApart(ALL_INBOXES[0]!, ALL_INBOXES);
+  return { databaseUrl, env };
+}
+
 interface AdapterRow {
   readonly adapter: string;
-  setup(): Promise<AdapterSetup>;
+  setup(layout: Layout): Promise<AdapterSetup>;
 }
 
 const ADAPTERS: readonly AdapterRow[] = [
-  { adapter: 'memory', setup: async () => ({ env: { EVENT_BUS: 'memory' } }) },
-  { adapter: 'bullmq', setup: async () => ({ env: { EVENT_BUS: 'bullmq' } }) },
+  { adapter: 'memory', setup: async (layout) => withEnv(await databasesOf(layout), { EVENT_BUS: 'memory' }) },
+  { adapter: 'bullmq', setup: async (layout) => withEnv(await databasesOf(layout), { EVENT_BUS: 'bullmq' }) },
   {
     // Every use case runs as its own task process, launched by RunTask on the local ECS endpoint.
     adapter: 'ecs',
-    setup: async () => {
-      const databaseUrl = await cloneRunDatabase();
-      const ecs = await startTestEcs(databaseUrl);
-      return { env: ecsSystemEnv(ecs.url), databaseUrl, teardown: () => ecs.close() };
+    setup: async (layout) => {
+      const databases = await databasesOf(layout);
+      // The tasks find every module's database as the system does.
+      const ecs = await startTestEcs(databases.databaseUrl, databases.env);
+      return { ...withEnv(databases, ecsSystemEnv(ecs.url)), teardown: () => ecs.close() };
     },
   },
 ];
 
+function withEnv(databases: { databaseUrl: string; env: Record<string, string> }, env: Record<string, string>): AdapterSetup {
+  return { databaseUrl: databases.databaseUrl, env: { ...databases.env, ...env } };
+}
+
 const STYLES = ['choreography', 'orchestration'] as const;
 type Style = (typeof STYLES)[number];
 
-const CASES = STYLES.flatMap((style) => ADAPTERS.map((row) => ({ style, ...row })));
+const CASES = LAYOUTS.flatMap((layout) => STYLES.flatMap((style) => ADAPTERS.map((row) => ({ layout, style, ...row }))));
 
 const USD = (amount: number) => ({ amount, currency: 'USD' });
 
@@ -142,13 +160,13 @@ const stepsOf = (order: OrderJson) => (order.saga?.steps ?? []).map((s) => `${s.
 /** What each row observed, compared across adapters at the end. */
 const observed = new Map<string, unknown>();
 
-describe.each(CASES)('the order saga ($style over $adapter)', ({ style, adapter, setup }) => {
+describe.each(CASES)('the order saga ($style over $adapter, $layout)', ({ layout, style, adapter, setup }) => {
   let system: TestSystem;
   let adapterSetup: AdapterSetup;
   const outcome: Record<string, unknown> = {};
 
   beforeAll(async () => {
-    adapterSetup = await setup();
+    adapterSetup = await setup(layout);
     system = await startTestSystem({
       env: { ...adapterSetup.env, SAGA_STYLE: style },
       ...(adapterSetup.databaseUrl ? { databaseUrl: adapterSetup.databaseUrl } : {}),
@@ -156,7 +174,7 @@ describe.each(CASES)('the order saga ($style over $adapter)', ({ style, adapter,
   });
 
   afterAll(async () => {
-    observed.set(`${style}/${adapter}`, outcome);
+    observed.set(`${style}/${adapter}/${layout}`, outcome);
     await system?.close();
     if (system?.config.EVENT_BUS === 'bullmq' && system.config.REDIS_URL)
       await deleteKeysWithPrefix(system.config.REDIS_URL, system.config.BULLMQ_PREFIX);
@@ -277,9 +295,9 @@ describe.each(CASES)('the order saga ($style over $adapter)', ({ style, adapter,
   });
 });
 
-describe('every adapter', () => {
+describe('every adapter, in one database or two', () => {
   it.each(STYLES)('gives the same outcomes under %s', (style) => {
-    const rows = ADAPTERS.map((row) => observed.get(`${style}/${row.adapter}`));
+    const rows = LAYOUTS.flatMap((layout) => ADAPTERS.map((row) => observed.get(`${style}/${row.adapter}/${layout}`)));
     expect(rows.every((r) => r !== undefined && Object.keys(r as object).length >= 6)).toBe(true);
     for (const row of rows.slice(1)) expect(row).toEqual(rows[0]);
   });

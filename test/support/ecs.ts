@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import { startLocalEcs, type LocalEcs, type StartLocalEcsOptions } from '../../src/dev/ecs-local/index.js';
-import { cloneRunDatabase } from './databases.js';
+import { ALL_INBOXES } from '../../src/entrypoints/all-modules.js';
+import { cloneDatabasesApart, cloneRunDatabase } from './databases.js';
 import { startTestSystem, type TestSystem } from './system.js';
 
 /**
@@ -64,7 +65,11 @@ export function ecsSystemsClosedAfterEach(
   afterEachHook: (fn: () => Promise<void>) => void,
   /** Read at each start: a file may fill it in its beforeAll (e.g. imageNodeProject()). */
   ecsOptions: Partial<StartLocalEcsOptions> = {},
-): (ecsEnv?: Record<string, string>, systemEnv?: Record<string, string>) => Promise<{ ecs: LocalEcs; system: TestSystem }> {
+): (
+  ecsEnv?: Record<string, string>,
+  systemEnv?: Record<string, string>,
+  layout?: { readonly apart?: boolean },
+) => Promise<{ ecs: LocalEcs; system: TestSystem }> {
   const started: Array<{ ecs: LocalEcs; system?: TestSystem }> = [];
   afterEachHook(async () => {
     for (const { ecs, system } of started.splice(0)) {
@@ -72,11 +77,14 @@ export function ecsSystemsClosedAfterEach(
       await ecs.close();
     }
   });
-  return async (ecsEnv = {}, systemEnv = {}) => {
-    const databaseUrl = await cloneRunDatabase();
-    const entry: { ecs: LocalEcs; system?: TestSystem } = { ecs: await startTestEcs(databaseUrl, ecsEnv, ecsOptions) };
+  return async (ecsEnv = {}, systemEnv = {}, layout: { readonly apart?: boolean } = {}) => {
+    // Apart: the first module (by the contracts) in a database of its own, for the tasks as for the system.
+    const { databaseUrl, env } = layout.apart
+      ? await cloneDatabasesApart(ALL_INBOXES[0]!, ALL_INBOXES)
+      : { databaseUrl: await cloneRunDatabase(), env: {} };
+    const entry: { ecs: LocalEcs; system?: TestSystem } = { ecs: await startTestEcs(databaseUrl, { ...env, ...ecsEnv }, ecsOptions) };
     started.push(entry);
-    entry.system = await startTestSystem({ databaseUrl, env: { ...ecsSystemEnv(entry.ecs.url), ...systemEnv } });
+    entry.system = await startTestSystem({ databaseUrl, env: { ...env, ...ecsSystemEnv(entry.ecs.url), ...systemEnv } });
     return { ecs: entry.ecs, system: entry.system };
   };
 }

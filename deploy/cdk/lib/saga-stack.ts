@@ -16,7 +16,7 @@ import { acknowledge } from './nag.js';
 import { Network } from './network.js';
 import type { DeploySettings } from './settings.js';
 import { UseCaseTasks } from './use-case-tasks.js';
-import { activeUseCases, generatedDefinitions, modules, SWEEPER_FAMILY } from './use-cases.js';
+import { activeUseCases, generatedDefinitions, SWEEPER_FAMILY } from './use-cases.js';
 
 /** ORDER_DEADLINE_MS's defaults (config.ts): 5 minutes on ECS (cold starts), 1 minute otherwise. */
 const ORDER_DEADLINE_MS = { ecs: 300_000, bullmq: 60_000 } as const;
@@ -43,7 +43,7 @@ export class SagaStack extends Stack {
     this.settings = settings;
     this.network = new Network(this, 'Network', settings);
     this.database = new Database(this, 'Database', this.network, settings);
-    this.connections = connectionPlan(settings, modules().length, activeUseCases(settings.sagaStyle).length, this.database.limits.budget);
+    this.connections = connectionPlan(settings, activeUseCases(settings.sagaStyle).length, this.database.limits.budget);
     const cache = settings.eventBus === 'bullmq' ? new Cache(this, 'Cache', this.network, settings) : undefined;
     const secrets: Record<string, ecs.Secret> = { DATABASE_URL: ecs.Secret.fromSecretsManager(this.database.databaseUrl) };
     if (cache) secrets['REDIS_URL'] = ecs.Secret.fromSecretsManager(cache.redisUrl);

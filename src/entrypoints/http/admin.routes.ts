@@ -101,17 +101,20 @@ export class DeliveryAdministration {
   }
 
   /**
-   * Deadlocks PostgreSQL detected in this database since its statistics were reset (every
-   * process, not only this one). Delivery keys keep the saga's transactions out of them: a rise
-   * means a handler locks more than its key. Backends report it within seconds, or when they end.
+   * Deadlocks PostgreSQL detected in the modules' databases since their statistics were reset
+   * (every process, not only this one), summed over the databases. Delivery keys keep the saga's
+   * transactions out of them: a rise means a handler locks more than its key. Backends report it
+   * within seconds, or when they end.
    */
   async deadlocks(): Promise<number | null> {
-    const db = this.inboxes[0]?.db;
-    if (!db) return null;
-    const [row] = await db.query<{ deadlocks: string }>(
-      'select deadlocks::text as deadlocks from pg_stat_database where datname = current_database()',
+    const oneEach = [...new Map(this.inboxes.map((i) => [i.db.database, i.db])).values()];
+    if (oneEach.length === 0) return null;
+    const counts = await Promise.all(
+      oneEach.map((db) =>
+        db.query<{ deadlocks: string }>('select deadlocks::text as deadlocks from pg_stat_database where datname = current_database()'),
+      ),
     );
-    return row ? Number(row.deadlocks) : null;
+    return counts.reduce((sum, [row]) => sum + Number(row?.deadlocks ?? 0), 0);
   }
 
   private inboxesFor(useCase: string | undefined): readonly AdministeredInbox[] {

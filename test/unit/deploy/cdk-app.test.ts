@@ -627,11 +627,11 @@ describe("the connection arithmetic is the application's", () => {
         DB_POOL_SIZE: stack.settings.dbPoolSize,
         TASK_CONCURRENCY: stack.settings.taskConcurrency,
       } as Config;
-      expect(plan.maxTasks).toBe(maxEcsTasks(config, 2));
-      expect(plan.perTask).toBe(taskConnections(config));
+      expect(plan.maxTasks).toBe(maxEcsTasks({ ...config, TASK_WAKE_NOTIFY: true } as Config));
+      expect(plan.perTask).toBe(taskConnections({ ...config, TASK_WAKE_NOTIFY: true } as Config));
       expect(plan.maxTasks).toBeGreaterThanOrEqual(activeUseCases(stack.settings.sagaStyle).length);
     }
-    expect(() => connectionPlan({ ...ecsProd.stack.settings, apiMaxTasks: 6 }, 2, 5, 160)).toThrow(/connection budget 160 is too small/);
+    expect(() => connectionPlan({ ...ecsProd.stack.settings, apiMaxTasks: 16 }, 5, 160)).toThrow(/connection budget 160 is too small/);
   });
 });
 
