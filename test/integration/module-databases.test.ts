@@ -65,7 +65,10 @@ describe('a module in a database of its own', () => {
 
     await expect(system.runtime.relay.drainAll()).rejects.toThrow(/injected: the producer lost its commit/);
     const deliveries = () =>
-      main.query<{ status: string }>(`select status from "${consumer}".inbox where use_case = $1 and correlation_id = $2`, [RESERVE, orderId]);
+      main.query<{ status: string }>(`select status from "${consumer}".inbox where use_case = $1 and correlation_id = $2`, [
+        RESERVE,
+        orderId,
+      ]);
     const unrelayed = () =>
       movedDb.query(`select 1 from "${moved!.schema}".outbox where correlation_id = $1 and relayed_at is null`, [orderId]);
     // Between the two commits: the consumer has its delivery, the producer's row is still unrelayed.
