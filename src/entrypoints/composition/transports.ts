@@ -1,4 +1,10 @@
-import { checkConnectionBudget, ConfigError, maxEcsTasks, taskDefinitionRevisions, type Config } from '../../shared/infrastructure/config/config.js';
+import {
+  checkConnectionBudget,
+  ConfigError,
+  maxEcsTasks,
+  taskDefinitionRevisions,
+  type Config,
+} from '../../shared/infrastructure/config/config.js';
 import type { ModuleDatabases } from '../../shared/infrastructure/persistence/module-databases.js';
 import { taskFamilyOf } from '../../shared/infrastructure/messaging/ecs/task-family.js';
 import type { Logger } from '../../shared/infrastructure/logging/logger.js';
@@ -46,7 +52,13 @@ export async function createTransport(context: TransportContext): Promise<Delive
 }
 
 /** RunTask launches, checked against the connection budget and the pinned revisions. */
-function ecsTransport({ config, logger, databases, routing, deferEcsDriver }: TransportContext): DeliveryTransport | Promise<DeliveryTransport> {
+function ecsTransport({
+  config,
+  logger,
+  databases,
+  routing,
+  deferEcsDriver,
+}: TransportContext): DeliveryTransport | Promise<DeliveryTransport> {
   const activeUseCases = routing.activeUseCases().map((useCase) => ({ useCase, schema: routing.schemaOf(useCase) }));
   const databaseCount = databases.databases().length;
   const maxTasks = maxEcsTasks(config, databaseCount);

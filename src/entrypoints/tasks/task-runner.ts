@@ -80,7 +80,14 @@ export async function runUseCaseTask(module: ModuleDefinition, useCase: string):
   }
   const databaseUrl = config.DATABASE_URL;
   // Its own module's database: the relays NOTIFY there, and its deliveries and lease live there.
-  const ownDatabaseUrl = orExit78(() => databaseUrlOf(config, module.name, databaseUrl, ALL_INBOXES.map((i) => i.module)));
+  const ownDatabaseUrl = orExit78(() =>
+    databaseUrlOf(
+      config,
+      module.name,
+      databaseUrl,
+      ALL_INBOXES.map((i) => i.module),
+    ),
+  );
   const applicationName = `saga-task:${useCase}`;
   // Rung by a notification of a new delivery, by LISTEN (re)starting, and by a stop request.
   const doorbell = new Doorbell();

@@ -173,8 +173,10 @@ export class OutboxRelay {
         returning use_case, message_id, type, envelope->>'traceparent' as traceparent
       ),`,
     );
-    const notified = notify ? `,
-      ${notifiedSql(consumers.map((_, i) => `select use_case from ins_${i}`))}` : '';
+    const notified = notify
+      ? `,
+      ${notifiedSql(consumers.map((_, i) => `select use_case from ins_${i}`))}`
+      : '';
     const sql = `with batch as (${given ? givenBatchSql(schema) : claimedBatchSql(schema, byProducer)}),
       ${ROUTES_SQL},
       deliveries as (
@@ -313,7 +315,8 @@ export class OutboxRelay {
       )`,
     );
     const routes = `routes as (select distinct use_case, channel from d)`;
-    const notified = this.options.notify === true ? `, ${routes}, ${notifiedSql(schemas.map((_, i) => `select use_case from ins_${i}`))}` : '';
+    const notified =
+      this.options.notify === true ? `, ${routes}, ${notifiedSql(schemas.map((_, i) => `select use_case from ins_${i}`))}` : '';
     const sql = `with d as (
         select * from json_to_recordset(?::json) as d(seq bigint, schema text, use_case text, channel text, message_id uuid, type text, correlation_id uuid, delivery_key text, envelope jsonb)
       ),
