@@ -27,6 +27,12 @@ export interface ApiSecurity {
 
 /** No credentials, or credentials that let nothing: a public route's caller. */
 const NOBODY: Principal = { subject: 'nobody', id: 'nobody', scopes: new Set(), customerId: null };
+const UNAUTHENTICATED: Authentication = { kind: 'missing' };
+
+/** A health probe's request: outside authentication and every limit (route-config's PROBE). */
+export function isProbe(request: FastifyRequest): boolean {
+  return request.routeOptions.config.probe === true;
+}
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -154,11 +160,12 @@ export async function registerApiSecurity(app: FastifyInstance, security: ApiSec
   app.decorateRequest('principal', null as never);
   app.addHook('onRoute', declareAccess);
   app.addHook('onRequest', async (request) => {
-    request.authentication = await security.authenticator.authenticate(request);
+    // A probe is never authenticated: a bad token (or an issuer that does not answer) cannot fail it.
+    request.authentication = isProbe(request) ? UNAUTHENTICATED : await security.authenticator.authenticate(request);
     request.principal = request.authentication.kind === 'principal' ? request.authentication.principal : NOBODY;
   });
   const limit = await rateLimitHook(app, security.rateLimit, callerKey, { logger, metrics });
-  if (limit) app.addHook('onRequest', limit);
+  if (limit) app.addHook('onRequest', async (request, reply) => (isProbe(request) ? undefined : limit(request, reply)));
   app.addHook('onRequest', async (request, reply) => authorize(request, reply, metrics));
   app.addHook('onResponse', async (request, reply) => audit(request, reply));
   return metrics;
