@@ -88,6 +88,35 @@ export async function monolithOrExit(options: MonolithOptions): Promise<Runtime>
   }
 }
 
+/** Why a listen failed, as the operator fixes it; undefined for an error that is not about the address. */
+function listenProblem(code: string | undefined, address: string): string | undefined {
+  if (code === 'EADDRINUSE') return `${address} is already in use (another process, or a second copy of this one, listens there)`;
+  if (code === 'EACCES') return `${address} may not be bound by this user (ports below 1024 need privileges)`;
+  if (code === 'EADDRNOTAVAIL') return `${address} is not an address of this machine`;
+  return undefined;
+}
+
+/**
+ * Listens, or exits 78 with one line naming `variable` (PORT, METRICS_PORT) when the address is
+ * taken or not this process's to take, after `close` released what the process opened: a second
+ * worker on one host says which setting to change instead of dying with a stack trace.
+ */
+export async function listenOrExit(
+  app: FastifyInstance,
+  options: { readonly host: string; readonly port: number; readonly variable: string; readonly hint: string },
+  close: () => Promise<unknown>,
+): Promise<void> {
+  try {
+    await app.listen({ host: options.host, port: options.port });
+  } catch (error) {
+    const problem = listenProblem((error as NodeJS.ErrnoException).code, `${options.host}:${options.port}`);
+    if (!problem) throw error;
+    await close().catch(() => undefined);
+    process.stderr.write(`${options.variable}: ${problem}; ${options.hint}\n`);
+    process.exit(78); // EX_CONFIG
+  }
+}
+
 /** How often the API reads the consumers' lag for its backpressure (between reads, requests use the last value). */
 const ADMISSION_REFRESH_MS = 250;
 
