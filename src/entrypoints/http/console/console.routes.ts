@@ -1,8 +1,8 @@
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import type { Logger } from '../../../shared/infrastructure/logging/logger.js';
 import { requires } from '../../../shared/infrastructure/http/route-config.js';
-import { uuidSchema } from '../../../shared/infrastructure/http/schemas.js';
-import { DEFAULT_DEAD_LETTER_LIMIT, type DeliveryAdministration } from '../admin.routes.js';
+import { limitSchema, parseLimit, uuidSchema } from '../../../shared/infrastructure/http/schemas.js';
+import { DEFAULT_DEAD_LETTER_LIMIT, MAX_DEAD_LETTER_LIMIT, USE_CASE, type DeliveryAdministration } from '../admin.routes.js';
 import { CONSOLE_SCRIPT, CONSOLE_SCRIPT_PATH, deadLettersPage, notFoundPage, sagaPage, type PageContext } from './pages.js';
 import type { SagaReader } from './saga-reader.js';
 import { buildTimeline, type TransportName } from './timeline.js';
@@ -49,16 +49,26 @@ export function registerOperatorConsole(app: FastifyInstance, options: OperatorC
     mustMatchWhenDerived: false,
   } as never);
   sagaRoutes(app, options, context);
-  app.get<{ Querystring: { limit?: number } }>(
+  // The same query as the JSON twin: a query string is text, so `limit` is read as the JSON route reads it.
+  app.get<{ Querystring: { limit?: string; useCase?: string } }>(
     '/admin/dead-letters',
     {
       constraints: { [WANTS_HTML]: 'yes' },
       config: ADMIN,
-      schema: { ...HIDDEN, querystring: { type: 'object', properties: { limit: { type: 'integer', minimum: 1, maximum: 500 } } } },
+      schema: {
+        ...HIDDEN,
+        querystring: {
+          type: 'object',
+          additionalProperties: false,
+          properties: { useCase: USE_CASE, limit: limitSchema(MAX_DEAD_LETTER_LIMIT, DEFAULT_DEAD_LETTER_LIMIT) },
+        },
+      },
     },
     async (request, reply) => {
-      const limit = request.query.limit ?? DEFAULT_DEAD_LETTER_LIMIT;
-      return sendPage(reply, 200, deadLettersPage(await options.administration.listDeadLetters({ limit }), limit, context));
+      const limit = parseLimit(request.query.limit, DEFAULT_DEAD_LETTER_LIMIT);
+      const { useCase } = request.query;
+      const items = await options.administration.listDeadLetters({ limit, ...(useCase !== undefined ? { useCase } : {}) });
+      return sendPage(reply, 200, deadLettersPage(items, limit, context));
     },
   );
   app.get(CONSOLE_SCRIPT_PATH, { config: ADMIN, schema: HIDDEN }, async (_request, reply) =>
