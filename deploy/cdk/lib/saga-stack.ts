@@ -1,4 +1,4 @@
-import { CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
+import { CfnOutput, Stack, Token, type StackProps } from 'aws-cdk-lib';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
@@ -124,10 +124,27 @@ export class SagaStack extends Stack {
     };
   }
 
-  /** What only the API needs: its token issuer, and the ALB as the one proxy to believe for client IPs. */
+  /**
+   * What only the API needs: its token issuer, and which peers are the ALB, the one proxy whose
+   * X-Forwarded-For it believes for client addresses (rate limits, per-client bounds).
+   */
   private httpEnvironment(): Record<string, string> {
     const { auth } = this.settings;
-    return { TRUST_PROXY: '1', AUTH_ISSUER: auth.issuer, AUTH_AUDIENCE: auth.audience, AUTH_JWKS_URL: auth.jwksUrl };
+    return { TRUST_PROXY: this.albCidrs(), AUTH_ISSUER: auth.issuer, AUTH_AUDIENCE: auth.audience, AUTH_JWKS_URL: auth.jwksUrl };
+  }
+
+  /**
+   * Where the ALB's nodes take their addresses: its subnets' CIDRs, or an imported VPC's own CIDR
+   * (the app knows its subnets by id only). Not a hop count: an address that is not the ALB's
+   * names only itself, should anything but the ALB ever reach the API's port.
+   */
+  private albCidrs(): string {
+    const imported = this.settings.importedVpc;
+    if (imported) return imported.vpcCidr;
+    const cidrs = this.network.vpc.selectSubnets(this.network.publicSubnets).subnets.map((s) => s.ipv4CidrBlock);
+    if (cidrs.some((c) => Token.isUnresolved(c)))
+      throw new Error('the public subnets have no CIDR known at synthesis; TRUST_PROXY needs them');
+    return cidrs.join(',');
   }
 
   /** The break-glass bearer token of the /admin routes (dead letters, delivery stats), generated. */

@@ -113,6 +113,9 @@ function importedVpc(raw: Raw): ImportedVpc | undefined {
   const routeTables = list(raw, 'privateRouteTableIds');
   const missing = Object.entries(vpc).filter(([, v]) => v === '' || (Array.isArray(v) && v.length === 0));
   if (missing.length > 0) throw new Error(`an imported VPC (vpcId) also needs context ${missing.map(([k]) => k).join(', ')}`);
+  // The API's TRUST_PROXY: the ALB's addresses are in it.
+  if (!/^(\d{1,3}\.){3}\d{1,3}\/\d{1,2}$/.test(vpc.vpcCidr))
+    throw new Error(`context vpcCidr: "${vpc.vpcCidr}" is not an IPv4 CIDR such as 10.20.0.0/16`);
   if (vpc.privateSubnetIds.length !== vpc.availabilityZones.length || vpc.publicSubnetIds.length !== vpc.availabilityZones.length)
     throw new Error('an imported VPC needs one private and one public subnet per availability zone, in the same order');
   return { ...vpc, privateRouteTableIds: routeTables };

@@ -419,7 +419,7 @@ describe('EVENT_BUS=ecs, prod: network, schedule, release order', () => {
     expect(handler['Environment']['Variables']['TASK_DEFINITION']).toEqual({ Ref: logicalId(stack, stack.migration.taskDefinition) });
   });
 
-  it('gives the API its token issuer, the ALB as its proxy and a generated admin token; no environment deploys without an issuer', () => {
+  it("gives the API its token issuer, the ALB's subnets as its proxies and a generated admin token; no environment deploys without an issuer", () => {
     const api = taskDefinitionsByFamily(ecsProd.json).get('saga-api')!.props;
     const env = envOf(api);
     expect([env.get('AUTH_ISSUER'), env.get('AUTH_AUDIENCE'), env.get('AUTH_JWKS_URL')]).toEqual([
@@ -427,7 +427,12 @@ describe('EVENT_BUS=ecs, prod: network, schedule, release order', () => {
       AUTH.authAudience,
       AUTH.authJwksUrl,
     ]);
-    expect(env.get('TRUST_PROXY')).toBe('1');
+    // The ALB's subnets, as CIDRs: the API believes X-Forwarded-For from the balancer's addresses only.
+    const albSubnets = resources(ecsProd.json, 'AWS::ElasticLoadBalancingV2::LoadBalancer')[0]![1]['Properties']['Subnets'] as Json[];
+    const cidrOf = (ref: Json) => ecsProd.json['Resources'][ref['Ref'] as string]['Properties']['CidrBlock'] as string;
+    expect(albSubnets).toHaveLength(2);
+    expect(env.get('TRUST_PROXY')).toBe(albSubnets.map(cidrOf).join(','));
+    expect(env.get('TRUST_PROXY')).toBe('10.40.0.0/24,10.40.1.0/24');
     expect((containerOf(api)['Secrets'] as Json[]).find((s) => s['Name'] === 'ADMIN_TOKEN')?.['ValueFrom']).toEqual({
       Ref: expect.stringMatching(/^AdminToken/),
     });
@@ -500,6 +505,8 @@ describe('the other branches: Aurora, orchestration, HTTPS, an imported VPC', ()
       expect(resources(auroraImported.json, type), type).toEqual([]);
     const api = taskDefinitionsByFamily(auroraImported.json).get('saga-api')!.props;
     expect(envOf(api).get('SAGA_STYLE')).toBe('orchestration');
+    // Subnets known by id only: the imported VPC's CIDR holds the ALB's addresses.
+    expect(envOf(api).get('TRUST_PROXY')).toBe(AURORA_IMPORTED.vpcCidr);
     expect(JSON.stringify(envOf(api).get('ECS_SUBNETS'))).toContain('subnet-0123456789abcdef0');
     const launched = policyStatements(auroraImported.json)
       .filter((s) => actionsOf(s.statement).includes('ecs:RunTask'))
