@@ -118,6 +118,10 @@ export function toProblem(error: unknown): Problem {
       return problem(400, 'MALFORMED_JSON', 'The body is empty but the content type says JSON');
     case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
       return problem(400, 'BAD_REQUEST', 'Content-Length does not match the body');
+    case 'FST_ERR_BAD_URL':
+      return problem(400, 'MALFORMED_URL', 'The URL is not valid percent-encoded UTF-8');
+    case 'FST_ERR_MAX_PARAM_LENGTH':
+      return problem(414, 'URI_TOO_LONG', 'A path segment is longer than this server accepts');
     default:
       break;
   }
@@ -369,6 +373,16 @@ function observedRequest(request: FastifyRequest, reply: FastifyReply): Observed
   };
 }
 
+/** Errors the router meets before any route (an undecodable URL, an overlong parameter): problem+json too. */
+function answerFrameworkError(error: FastifyError, request: FastifyRequest, reply: FastifyReply): void {
+  const answer = toProblem(error);
+  void reply
+    .status(answer.status)
+    .header('cache-control', 'no-store')
+    .type(PROBLEM_CONTENT_TYPE)
+    .send({ ...answer, instance: request.url });
+}
+
 /**
  * The Fastify instance every HTTP entrypoint starts from: strict JSON validation (unknown
  * properties and wrong types are refused, never coerced or dropped), a body size limit,
@@ -384,6 +398,7 @@ export async function createHttpServer(options: HttpServerOptions): Promise<Fast
     // Answered by refuseWhileClosing instead: problem+json, like every other error.
     return503OnClosing: false,
     clientErrorHandler: answerClientError,
+    frameworkErrors: answerFrameworkError,
     trustProxy: options.limits.trustProxy,
     requestTimeout: options.limits.requestTimeoutMs,
     keepAliveTimeout: options.limits.keepAliveTimeoutMs,
