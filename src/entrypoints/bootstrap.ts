@@ -5,6 +5,7 @@ import type { ModuleDefinition } from '../shared/infrastructure/composition/modu
 import { Runtime } from './composition/runtime.js';
 import { DeliveryAdministration, registerAdminRoutes } from './http/admin.routes.js';
 import { registerConsole } from './http/console/index.js';
+import { SESSION_SCHEMA } from './http/console/sign-in/session-schema.js';
 import type { ApiSecurity } from './http/security/api-security.js';
 import { apiSecurityFrom, httpLimitsFrom } from './http/security/security-config.js';
 import { createHttpServer } from './http/http-server.js';
@@ -60,6 +61,7 @@ export function createMonolith(options: MonolithOptions): Promise<Runtime> {
     databaseUrl: options.databaseUrl,
     modules: options.modules ?? ALL_MODULES,
     inboxes: ALL_INBOXES,
+    platformSchemas: [SESSION_SCHEMA],
     transport: (routing) =>
       options.transport ??
       createTransport({

@@ -1,3 +1,4 @@
+import type { MigrationObject } from '@mikro-orm/core';
 import { Container } from 'inversify';
 import type { ModuleInbox } from '../../shared/contract/routing.js';
 import { systemClock, type Clock } from '../../shared/kernel/index.js';
@@ -11,6 +12,7 @@ import { RoutingTable } from '../../shared/infrastructure/messaging/subscription
 import type { DeliveryTransport } from '../../shared/infrastructure/messaging/transport.js';
 import type { ModuleDefinition, ScheduledJob } from '../../shared/infrastructure/composition/module-definition.js';
 import { SHARED } from '../../shared/infrastructure/composition/tokens.js';
+import { ModuleDatabase } from '../../shared/infrastructure/persistence/module-database.js';
 import { JobScheduler } from './job-scheduler.js';
 import { ModuleHost, type HostedModule } from './module-host.js';
 
@@ -30,6 +32,17 @@ export interface RuntimeOptions {
   readonly poolSize?: number;
   /** Names the connections in pg_stat_activity (default `saga:<schema>`). */
   readonly applicationName?: string;
+  /** Schemas the platform itself owns (the console's sessions), migrated with the modules'. */
+  readonly platformSchemas?: readonly PlatformSchema[];
+}
+
+/**
+ * A schema no module owns, kept by the platform in DATABASE_URL's database (the operator console's
+ * sessions): its migrations run and are checked with the modules', on a connection of their own.
+ */
+export interface PlatformSchema {
+  readonly schema: string;
+  migrations(): Promise<readonly MigrationObject[]>;
 }
 
 /**
@@ -49,6 +62,7 @@ export class Runtime {
     readonly relay: OutboxRelay,
     readonly sweeper: DeliverySweeper,
     readonly scheduler: JobScheduler,
+    private readonly platform: { readonly schemas: readonly PlatformSchema[]; readonly databaseUrl: string },
   ) {}
 
   static async create(options: RuntimeOptions): Promise<Runtime> {
@@ -92,7 +106,8 @@ export class Runtime {
       batchSize: config.RELAY_BATCH_SIZE,
     });
     const scheduler = new JobScheduler(jobsOf(config, host, sweeper, transport), logger);
-    return new Runtime(config, logger, routing, transport, host, relay, sweeper, scheduler);
+    const platform = { schemas: options.platformSchemas ?? [], databaseUrl: options.databaseUrl };
+    return new Runtime(config, logger, routing, transport, host, relay, sweeper, scheduler, platform);
   }
 
   get modules(): readonly HostedModule[] {
@@ -111,12 +126,31 @@ export class Runtime {
     return this.host.inboxOf(useCase);
   }
 
-  migrate(): Promise<void> {
-    return this.host.migrate();
+  async migrate(): Promise<void> {
+    await this.host.migrate();
+    for (const schema of this.platform.schemas) await this.onPlatformSchema(schema, (db) => db.migrate());
   }
 
-  pendingMigrations(): Promise<string[]> {
-    return this.host.pendingMigrations();
+  async pendingMigrations(): Promise<string[]> {
+    const pending = await this.host.pendingMigrations();
+    for (const schema of this.platform.schemas) pending.push(...(await this.onPlatformSchema(schema, (db) => db.pendingMigrations())));
+    return pending;
+  }
+
+  private async onPlatformSchema<T>(schema: PlatformSchema, work: (db: ModuleDatabase) => Promise<T>): Promise<T> {
+    const db = await ModuleDatabase.connect({
+      schema: schema.schema,
+      entities: [],
+      migrations: schema.migrations,
+      databaseUrl: this.platform.databaseUrl,
+      poolSize: 1,
+      logger: this.logger,
+    });
+    try {
+      return await work(db);
+    } finally {
+      await db.close();
+    }
   }
 
   /** Runs every periodic job once (the sweeper task's whole work). */
