@@ -6,6 +6,7 @@ import { Runtime } from './composition/runtime.js';
 import { DeliveryAdministration, registerAdminRoutes } from './http/admin.routes.js';
 import { registerConsole } from './http/console/index.js';
 import { SESSION_SCHEMA } from './http/console/sign-in/session-schema.js';
+import { PgSessionStore, type SessionDatabase } from './http/console/sign-in/pg-session-store.js';
 import type { ApiSecurity } from './http/security/api-security.js';
 import { apiSecurityFrom, httpLimitsFrom } from './http/security/security-config.js';
 import { createHttpServer } from './http/http-server.js';
@@ -129,12 +130,15 @@ export const API_TITLE = 'Order & credit saga API';
  * The HTTP API over a runtime: every hosted module's routes, health checks on PostgreSQL and the
  * transport, behind `security` (default: from the runtime's configuration, see apiSecurityFrom).
  */
-export async function createApi(runtime: Runtime, security?: ApiSecurity): Promise<FastifyInstance> {
+export async function createApi(runtime: Runtime, apiSecurity?: ApiSecurity): Promise<FastifyInstance> {
   const metrics = new ProcessMetrics();
+  const security = apiSecurity ?? apiSecurityFrom(runtime.config);
   const app = await createHttpServer({
     metrics,
     logger: runtime.logger,
-    security: security ?? apiSecurityFrom(runtime.config),
+    security,
+    // Operators' sessions in PostgreSQL (DATABASE_URL's database), so that every API replica knows them.
+    ...(security.consoleSignIn ? { sessions: new PgSessionStore(platformDatabase(runtime)) } : {}),
     limits: httpLimitsFrom(runtime.config),
     bodyLimit: runtime.config.BODY_LIMIT_BYTES,
     title: API_TITLE,
@@ -163,8 +167,15 @@ export async function createApi(runtime: Runtime, security?: ApiSecurity): Promi
   );
   registerAdminRoutes(app, { administration, logger: runtime.logger, onRedriven: () => runtime.sweeper.sweepOnce() });
   await registerRuntimeMetrics(app, runtime, metrics.registry, administration);
-  await registerConsole(app, runtime, administration);
+  await registerConsole(app, runtime, administration, security);
   return app;
+}
+
+/** The connections the platform's own tables are reached through: the first hosted module's, in DATABASE_URL's database. */
+function platformDatabase(runtime: Runtime): SessionDatabase {
+  const db = runtime.modules[0]?.db;
+  if (!db) throw new Error('the API hosts no module: nowhere to keep the console sessions');
+  return db;
 }
 
 /**

@@ -1,4 +1,5 @@
 import helmet from '@fastify/helmet';
+import type { SessionStore } from '@fastify/session';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import Fastify, {
@@ -63,6 +64,8 @@ export interface HttpServerOptions {
   readonly version: string;
   /** The process's metrics: GET /metrics exposes them with the security counters; each request is timed into them. */
   readonly metrics?: ServerMetrics;
+  /** Where operators' console sessions are kept (with `security.consoleSignIn`). */
+  readonly sessions?: SessionStore;
 }
 
 const READINESS_TIMEOUT_MS = 2_000;
@@ -118,6 +121,13 @@ export function toProblem(error: unknown): Problem {
       return problem(400, 'MALFORMED_JSON', 'The body is empty but the content type says JSON');
     case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
       return problem(400, 'BAD_REQUEST', 'Content-Length does not match the body');
+    case 'FST_CSRF_MISSING_SECRET':
+    case 'FST_CSRF_INVALID_TOKEN':
+      return problem(
+        403,
+        'CSRF_TOKEN_INVALID',
+        'This request carries no valid CSRF token of the console page it came from; reload the page',
+      );
     case 'FST_ERR_BAD_URL':
       return problem(400, 'MALFORMED_URL', 'The URL is not valid percent-encoded UTF-8');
     case 'FST_ERR_MAX_PARAM_LENGTH':
@@ -183,7 +193,7 @@ async function withTimeout(work: Promise<void>, ms: number): Promise<void> {
  * are served from here; it sets inline styles and draws data: images) and nothing else: no
  * third-party origin, no framing, no plugins.
  */
-async function registerSecurityHeaders(app: FastifyInstance): Promise<void> {
+async function registerSecurityHeaders(app: FastifyInstance, formTargets: readonly string[]): Promise<void> {
   await app.register(helmet, {
     global: true,
     contentSecurityPolicy: {
@@ -198,7 +208,7 @@ async function registerSecurityHeaders(app: FastifyInstance): Promise<void> {
         connectSrc: ["'self'"],
         objectSrc: ["'none'"],
         frameAncestors: ["'none'"],
-        formAction: ["'self'"],
+        formAction: ["'self'", ...formTargets],
       },
     },
     // The API is called cross-origin by storefronts only through their own backends; no CORS here.
@@ -445,10 +455,12 @@ export async function createHttpServer(options: HttpServerOptions): Promise<Fast
 
   registerProblemHandlers(app);
 
-  await registerSecurityHeaders(app);
+  // Signing out of the console ends at the provider: its origin is where a console form may lead.
+  const provider = options.security.consoleSignIn?.issuer.origin;
+  await registerSecurityHeaders(app, provider ? [provider] : []);
   await registerDocumentation(app, options);
   // After the documentation's routes (public), before every other: each must declare its access.
-  const metrics = await registerApiSecurity(app, options.security, options.logger);
+  const metrics = await registerApiSecurity(app, options.security, options.logger, options.sessions);
   // After authorization: an unauthenticated caller learns nothing of the backlog.
   if (options.admission) admitSagas(app, options.admission);
 

@@ -1,5 +1,6 @@
 import { ConfigError, type Config } from '../../../shared/infrastructure/config/config.js';
 import type { HttpLimits } from '../http-server.js';
+import { consoleSignInFrom } from '../console/sign-in/sign-in-settings.js';
 import { JwtAuthenticator, OffAuthenticator, type Authenticator } from './authentication.js';
 import type { ApiSecurity } from './api-security.js';
 import { TokenVerifier, type KeySource } from './token-verifier.js';
@@ -89,8 +90,10 @@ export function httpLimitsFrom(config: Config): HttpLimits {
 export function apiSecurityFrom(config: Config, options: { local?: LocalIssuer; redisUrl?: string } = {}): ApiSecurity {
   const { local } = options;
   const redisUrl = config.RATE_LIMIT_REDIS_URL ?? options.redisUrl ?? config.REDIS_URL;
+  const consoleSignIn = consoleSignInFrom(config, authMode(config));
   return {
     authenticator: authenticatorFrom(config, local),
+    ...(consoleSignIn ? { consoleSignIn } : {}),
     rateLimit: {
       max: config.RATE_LIMIT_MAX,
       sagaMax: config.RATE_LIMIT_SAGA_MAX,

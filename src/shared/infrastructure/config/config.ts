@@ -102,6 +102,28 @@ export const configSchema = z.object({
   /** Verified tokens remembered (until they expire), so a client's repeated token is verified once. 0: none. */
   AUTH_TOKEN_CACHE_SIZE: int(10_000, 0, 1_000_000),
 
+  /**
+   * The operator console's OpenID Connect client at AUTH_ISSUER: operators sign in with the
+   * authorization code flow and PKCE, and get a server-side session. Unset: the console takes
+   * bearer tokens only (an authenticating proxy in front, or ADMIN_TOKEN).
+   */
+  CONSOLE_OIDC_CLIENT_ID: z.string().min(1).optional(),
+  /** The client's secret (client_secret_basic); unset: a public client, PKCE alone. */
+  CONSOLE_OIDC_CLIENT_SECRET: z.string().min(1).optional(),
+  /** The scopes asked for; `openid` and `admin` among them. */
+  CONSOLE_OIDC_SCOPE: z.string().default('openid admin'),
+  /**
+   * More parameters of the authorization request, as a query string: what the provider needs to
+   * issue an access token for AUTH_AUDIENCE (`resource=https://api.example.com`, `audience=saga-api`).
+   */
+  CONSOLE_OIDC_AUTHORIZATION_PARAMS: z.string().optional(),
+  /** Where browsers reach the API, `https://host[:port]`: the provider redirects to `<this>/admin/auth/callback`. */
+  CONSOLE_PUBLIC_URL: url(['https:']).optional(),
+  /** Signs the session cookie: at least 32 characters; several, comma-separated, to rotate (the first signs). */
+  CONSOLE_SESSION_SECRET: z.string().optional(),
+  /** How long an operator's session lasts after sign-in (then sign in again). */
+  CONSOLE_SESSION_TTL_MS: int(3_600_000, 60_000, 24 * 3_600_000),
+
   /** Requests per RATE_LIMIT_WINDOW_MS per caller (token subject, else client IP); 0 turns rate limiting off. */
   RATE_LIMIT_MAX: int(600, 0, 1_000_000),
   /** The stricter limit of the routes that start a saga (POST /orders), counted apart; 0: only RATE_LIMIT_MAX. */
@@ -272,7 +294,12 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   if (!parsed.success) {
     throw new ConfigError(parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`));
   }
-  const problems = [...productionEcsProblems(parsed.data, cleaned), ...httpProblems(parsed.data), ...productionHttpProblems(parsed.data)];
+  const problems = [
+    ...productionEcsProblems(parsed.data, cleaned),
+    ...httpProblems(parsed.data),
+    ...productionHttpProblems(parsed.data),
+    ...consoleSignInProblems(parsed.data),
+  ];
   if (problems.length > 0) throw new ConfigError(problems);
   return parsed.data;
 }
@@ -373,6 +400,48 @@ function productionHttpProblems(config: Config): string[] {
       'AUTH_JWKS_URL: http:// is refused with NODE_ENV=production (anyone on the path could swap the signing keys): use https://, or a loopback address',
     );
   }
+  return problems;
+}
+
+/** The authorization request's own parameters: CONSOLE_OIDC_AUTHORIZATION_PARAMS may not set them. */
+const RESERVED_AUTHORIZATION_PARAMS = [
+  'client_id',
+  'redirect_uri',
+  'response_type',
+  'scope',
+  'state',
+  'nonce',
+  'code_challenge',
+  'code_challenge_method',
+];
+
+/** The console's sign-in settings go together, and its cookie's secrets are long enough to sign with. */
+function consoleSignInProblems(config: Config): string[] {
+  const problems: string[] = [];
+  const enabled = config.CONSOLE_OIDC_CLIENT_ID !== undefined;
+  if (!enabled) {
+    const stray = (['CONSOLE_OIDC_CLIENT_SECRET', 'CONSOLE_PUBLIC_URL', 'CONSOLE_SESSION_SECRET'] as const).filter(
+      (k) => config[k] !== undefined,
+    );
+    return stray.map((k) => `${k}: set without CONSOLE_OIDC_CLIENT_ID, which turns the console's sign-in on`);
+  }
+  if (config.CONSOLE_PUBLIC_URL === undefined) {
+    problems.push('CONSOLE_PUBLIC_URL: required with CONSOLE_OIDC_CLIENT_ID (https://host where browsers reach the API)');
+  } else if (new URL(config.CONSOLE_PUBLIC_URL).pathname !== '/' || /[?#]/.test(config.CONSOLE_PUBLIC_URL)) {
+    problems.push('CONSOLE_PUBLIC_URL: give the origin only (https://host[:port]); the console lives at /admin');
+  }
+  const secrets = (config.CONSOLE_SESSION_SECRET ?? '').split(',').map((s) => s.trim());
+  if (config.CONSOLE_SESSION_SECRET === undefined || secrets.some((s) => s.length < 32)) {
+    problems.push(
+      'CONSOLE_SESSION_SECRET: required with CONSOLE_OIDC_CLIENT_ID, each secret at least 32 characters (e.g. `openssl rand -base64 48`)',
+    );
+  }
+  const scopes = config.CONSOLE_OIDC_SCOPE.split(' ');
+  if (!scopes.includes('openid') || !scopes.includes('admin')) problems.push('CONSOLE_OIDC_SCOPE: must include openid and admin');
+  const reserved = [...new URLSearchParams(config.CONSOLE_OIDC_AUTHORIZATION_PARAMS ?? '').keys()].filter((k) =>
+    RESERVED_AUTHORIZATION_PARAMS.includes(k),
+  );
+  if (reserved.length > 0) problems.push(`CONSOLE_OIDC_AUTHORIZATION_PARAMS: ${reserved.join(', ')} are set by the console itself`);
   return problems;
 }
 

@@ -13,6 +13,8 @@ declare module 'fastify' {
      * bounded per client, so that no caller can make the service look unhealthy.
      */
     probe?: boolean;
+    /** A page for browsers (the operator console): a caller without credentials is sent to sign in, when sign-in is on. */
+    page?: boolean;
   }
   interface FastifyRequest {
     /** Who is calling, set by the host before the route runs (AUTH_MODE=off: the anonymous developer, who may do everything). */

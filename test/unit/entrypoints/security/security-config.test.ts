@@ -1,7 +1,7 @@
 import { generateKeyPairSync } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import Fastify from 'fastify';
-import { authenticatorFrom, authMode } from '../../../../src/entrypoints/http/security/security-config.js';
+import { apiSecurityFrom, authenticatorFrom, authMode } from '../../../../src/entrypoints/http/security/security-config.js';
 import { trustedHopFrom } from '../../../../src/entrypoints/http/security/trusted-hop.js';
 import { ConfigError, loadConfig } from '../../../../src/shared/infrastructure/config/config.js';
 
@@ -136,5 +136,54 @@ describe('TRUST_PROXY', () => {
 describe('HTTP settings', () => {
   it('refuses a headers timeout longer than the request timeout', () => {
     expect(() => loadConfig({ HTTP_HEADERS_TIMEOUT_MS: '40000', HTTP_REQUEST_TIMEOUT_MS: '30000' })).toThrow(/HTTP_HEADERS_TIMEOUT_MS/);
+  });
+});
+
+describe('console sign-in settings (CONSOLE_*)', () => {
+  const signIn = {
+    AUTH_MODE: 'jwt',
+    AUTH_ISSUER: 'https://id.example.com/',
+    AUTH_AUDIENCE: 'saga-api',
+    AUTH_JWKS_URL: 'https://id.example.com/jwks.json',
+    CONSOLE_OIDC_CLIENT_ID: 'saga-console',
+    CONSOLE_PUBLIC_URL: 'https://api.example.com',
+    CONSOLE_SESSION_SECRET: 's'.repeat(32),
+  };
+
+  it('go together, with secrets long enough to sign with, an https origin, and openid and admin asked for', () => {
+    expect(configProblems(signIn)).toEqual([]);
+    expect(configProblems({ ...signIn, CONSOLE_PUBLIC_URL: '', CONSOLE_SESSION_SECRET: '' })).toEqual([
+      'CONSOLE_PUBLIC_URL: required with CONSOLE_OIDC_CLIENT_ID (https://host where browsers reach the API)',
+      'CONSOLE_SESSION_SECRET: required with CONSOLE_OIDC_CLIENT_ID, each secret at least 32 characters (e.g. `openssl rand -base64 48`)',
+    ]);
+    expect(configProblems({ ...signIn, CONSOLE_SESSION_SECRET: `${'s'.repeat(32)},short` })).toHaveLength(1);
+    expect(configProblems({ ...signIn, CONSOLE_PUBLIC_URL: 'http://api.example.com' })[0]).toMatch(
+      /^CONSOLE_PUBLIC_URL: must be a URL with protocol https:/,
+    );
+    expect(configProblems({ ...signIn, CONSOLE_PUBLIC_URL: 'https://api.example.com/console' })).toEqual([
+      'CONSOLE_PUBLIC_URL: give the origin only (https://host[:port]); the console lives at /admin',
+    ]);
+    expect(configProblems({ ...signIn, CONSOLE_OIDC_SCOPE: 'openid profile' })).toEqual([
+      'CONSOLE_OIDC_SCOPE: must include openid and admin',
+    ]);
+    expect(configProblems({ ...signIn, CONSOLE_OIDC_AUTHORIZATION_PARAMS: 'audience=saga-api&redirect_uri=https://evil.example' })).toEqual(
+      ['CONSOLE_OIDC_AUTHORIZATION_PARAMS: redirect_uri are set by the console itself'],
+    );
+    expect(configProblems({ CONSOLE_SESSION_SECRET: 's'.repeat(40) })).toEqual([
+      "CONSOLE_SESSION_SECRET: set without CONSOLE_OIDC_CLIENT_ID, which turns the console's sign-in on",
+    ]);
+  });
+
+  it('need the API to verify tokens of a provider it can discover', () => {
+    const settings = apiSecurityFrom(loadConfig(signIn)).consoleSignIn;
+    expect(settings).toMatchObject({ clientId: 'saga-console', publicUrl: 'https://api.example.com', scope: 'openid admin' });
+    expect(settings?.issuer.href).toBe('https://id.example.com/');
+    const refused = (env: Record<string, string>) => () => apiSecurityFrom(loadConfig({ ...signIn, ...env }));
+    expect(refused({ AUTH_MODE: 'off' })).toThrow(/CONSOLE_OIDC_CLIENT_ID: console sign-in needs AUTH_MODE=jwt/);
+    expect(refused({ AUTH_ISSUER: 'urn:saga:issuer' })).toThrow(/AUTH_ISSUER: console sign-in discovers the provider/);
+    expect(refused({ AUTH_ISSUER: 'http://id.example.com/' })).toThrow(/AUTH_ISSUER/);
+    expect(refused({ AUTH_ISSUER: 'http://localhost:9000', AUTH_JWKS_URL: 'http://localhost:9000/jwks' })).not.toThrow();
+    const { CONSOLE_OIDC_CLIENT_ID: _id, CONSOLE_PUBLIC_URL: _url, CONSOLE_SESSION_SECRET: _secret, ...apiOnly } = signIn;
+    expect(apiSecurityFrom(loadConfig(apiOnly)).consoleSignIn).toBeUndefined();
   });
 });
