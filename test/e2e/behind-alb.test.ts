@@ -123,7 +123,7 @@ describe('the production API behind its load balancer (CDK settings)', () => {
         EVENT_BUS: 'memory',
         DATABASE_URL: await cloneRunDatabase(),
       });
-      const alb: AlbStandIn = await startAlbStandIn({ target: api });
+      const alb: AlbStandIn = await startAlbStandIn({ targets: [api] });
       closers.push(() => alb.close());
       const [a, b, c, forger, outsider] = ['127.0.0.2', '127.0.0.3', '127.0.0.4', '127.0.0.5', '127.0.0.7'].map(client);
       // The flooding client itself probes too, on connections of its own: its probes must not share its fate.

@@ -16,12 +16,16 @@ export interface AlbStandIn {
   readonly url: string;
   /** Requests forwarded so far. */
   forwarded(): number;
+  /** Each forwarded request: its target, path and the target's answer. */
+  readonly log: ReadonlyArray<{ readonly target: string; readonly path: string; readonly status: number }>;
   close(): Promise<void>;
 }
 
 export interface AlbOptions {
-  /** The target, `http://127.0.0.1:<port>`. */
-  readonly target: string;
+  /** The targets, `http://127.0.0.1:<port>`, taken in turn (round robin, as an ALB's target group). */
+  readonly targets: readonly string[];
+  /** Listen on this port (default: any free one). */
+  readonly port?: number;
   /** Terminate TLS with this certificate (PEM); the target is still reached over HTTP. */
   readonly tls?: { readonly key: string; readonly cert: string };
   /** The balancer's own address towards the targets. */
@@ -36,13 +40,14 @@ function forwardedFor(request: IncomingMessage): string {
 }
 
 export async function startAlbStandIn(options: AlbOptions): Promise<AlbStandIn> {
-  const target = new URL(options.target);
+  const targets = options.targets.map((t) => new URL(t));
   const agent = new Agent({ keepAlive: true, maxSockets: 128, localAddress: options.localAddress ?? '127.0.0.1' });
   const protocol = options.tls ? 'https' : 'http';
+  const log: Array<{ target: string; path: string; status: number }> = [];
   let forwarded = 0;
   let port = 0;
   const handle = (request: IncomingMessage, response: ServerResponse) => {
-    forwarded += 1;
+    const target = targets[forwarded++ % targets.length]!;
     const upstream = httpRequest(
       {
         agent,
@@ -58,6 +63,7 @@ export async function startAlbStandIn(options: AlbOptions): Promise<AlbStandIn> 
         },
       },
       (answer) => {
+        log.push({ target: target.origin, path: request.url ?? '', status: answer.statusCode ?? 502 });
         response.writeHead(answer.statusCode ?? 502, answer.headers);
         answer.pipe(response);
       },
@@ -69,11 +75,12 @@ export async function startAlbStandIn(options: AlbOptions): Promise<AlbStandIn> 
     request.pipe(upstream);
   };
   const server = options.tls ? createHttpsServer({ key: options.tls.key, cert: options.tls.cert }, handle) : createHttpServer(handle);
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  await new Promise<void>((resolve) => server.listen(options.port ?? 0, '127.0.0.1', resolve));
   port = (server.address() as AddressInfo).port;
   return {
     url: `${protocol}://127.0.0.1:${port}`,
     forwarded: () => forwarded,
+    log,
     async close() {
       server.closeAllConnections();
       await new Promise((resolve) => server.close(resolve));
