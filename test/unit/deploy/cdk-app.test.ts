@@ -152,6 +152,10 @@ const AURORA_IMPORTED = {
   availabilityZones: 'us-east-1a,us-east-1b',
   privateSubnetIds: 'subnet-0123456789abcdef0,subnet-0123456789abcdef1',
   publicSubnetIds: 'subnet-0123456789abcdef2,subnet-0123456789abcdef3',
+  consoleClientId: 'saga-console',
+  consoleClientSecretArn: 'arn:aws:secretsmanager:us-east-1:123456789012:secret:saga-console-client-AbCdEf',
+  consoleAuthorizationParams: 'audience=saga-api',
+  publicUrl: 'https://saga.example.com',
 };
 /** Traces over HTTPS (443, which the AWS APIs' rule already allows), every one kept. */
 const OTEL_HTTPS = { otelEndpoint: 'https://otlp.example.com' };
@@ -518,6 +522,40 @@ describe('the other branches: Aurora, orchestration, HTTPS, an imported VPC', ()
       'saga-migrate',
       'saga-sweeper',
     ]);
+  });
+});
+
+describe('console sign-in: consoleClientId', () => {
+  it('gives the API the client, its public origin and secrets (the session secret generated), and nothing without it', () => {
+    const api = taskDefinitionsByFamily(auroraImported.json).get('saga-api')!.props;
+    const env = envOf(api);
+    expect([env.get('CONSOLE_OIDC_CLIENT_ID'), env.get('CONSOLE_PUBLIC_URL'), env.get('CONSOLE_OIDC_AUTHORIZATION_PARAMS')]).toEqual([
+      'saga-console',
+      'https://saga.example.com',
+      'audience=saga-api',
+    ]);
+    const secrets = new Map((containerOf(api)['Secrets'] as Json[]).map((s) => [s['Name'] as string, s['ValueFrom']]));
+    expect(secrets.get('CONSOLE_SESSION_SECRET')).toEqual({ Ref: expect.stringMatching(/^ConsoleSessionSecret/) });
+    expect(secrets.get('CONSOLE_OIDC_CLIENT_SECRET')).toBe(AURORA_IMPORTED.consoleClientSecretArn);
+    const prodApi = taskDefinitionsByFamily(ecsProd.json).get('saga-api')!.props;
+    expect([...envOf(prodApi).keys()].filter((k) => k.startsWith('CONSOLE_'))).toEqual([]);
+  });
+
+  it('refuses it without HTTPS at the ALB or an https origin to come back to', () => {
+    const outdir = mkdtempSync(join(tmpdir(), 'saga-cdk-'));
+    try {
+      const build = (context: Record<string, string>) => () =>
+        buildApp({ outdir, context: { ...committedContext(), ...ECS_PROD, ...context } });
+      expect(build({ consoleClientId: 'c', publicUrl: 'https://saga.example.com' })).toThrow(
+        /context certificateArn: consoleClientId needs HTTPS/,
+      );
+      const https = { consoleClientId: 'c', certificateArn: AURORA_IMPORTED.certificateArn };
+      expect(build(https)).toThrow(/context publicUrl/);
+      expect(build({ ...https, publicUrl: 'http://saga.example.com' })).toThrow(/context publicUrl/);
+      expect(build({ ...https, publicUrl: 'https://saga.example.com/console' })).toThrow(/context publicUrl/);
+    } finally {
+      rmSync(outdir, { recursive: true, force: true });
+    }
   });
 });
 
