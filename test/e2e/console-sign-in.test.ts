@@ -165,6 +165,21 @@ describe('operator console sign-in (OpenID Connect, Chromium)', () => {
       const cookie = (await context.cookies(`${origin}/admin/`)).find((c) => c.name === COOKIE);
       expect(cookie).toMatchObject({ httpOnly: true, secure: true, sameSite: 'Strict', path: '/admin' });
       expect(await sessionRows(replicas[0]!)).toBe(1);
+      // The session ends CONSOLE_SESSION_TTL_MS (an hour) after sign-in, on the server too: not when the
+      // ten-minute sign-in window it was started in would have (@fastify/session reads originalExpires first).
+      const [stored] = await sql<{
+        data: { cookie: { expires: string; originalExpires?: string }; operator: { signedInAt: string } };
+        expires_at: Date;
+      }>(replicas[0]!, `select data, expires_at from operator_console.sessions`);
+      const signedInAt = Date.parse(stored!.data.operator.signedInAt);
+      for (const end of [
+        stored!.data.cookie.originalExpires ?? stored!.data.cookie.expires,
+        stored!.data.cookie.expires,
+        stored!.expires_at,
+      ]) {
+        expect(new Date(end).getTime() - signedInAt).toBeGreaterThan(59 * 60_000);
+      }
+      expect(cookie!.expires * 1000 - signedInAt).toBeGreaterThan(59 * 60_000);
 
       // Each replica serves the session: the ALB takes them in turn.
       for (let i = 0; i < 4; i++) {

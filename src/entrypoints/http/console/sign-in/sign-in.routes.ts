@@ -123,7 +123,15 @@ function registerCallback(app: FastifyInstance, relyingParty: OidcRelyingParty, 
       signedInAt: new Date().toISOString(),
     };
     request.session.operator = operator;
-    request.session.options({ sameSite: 'strict', maxAge: options.settings.sessionTtlMs });
+    // The new session inherits the sign-in's cookie options (its 10 minutes, Lax): replaced whole, so
+    // that it ends CONSOLE_SESSION_TTL_MS after sign-in, not when the sign-in window would have.
+    request.session.options({
+      sameSite: 'strict',
+      maxAge: options.settings.sessionTtlMs,
+      expires: undefined,
+      originalMaxAge: undefined,
+      originalExpires: undefined,
+    } as Parameters<typeof request.session.options>[0]);
     csrfTokenFor(reply, operator); // the session's CSRF secret, saved with it
     audit(request, operator.subject, 'consoleSignIn', 200);
     return sendPage(reply, 200, continuePage(transaction.returnTo, operator.subject));
