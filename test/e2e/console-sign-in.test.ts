@@ -268,6 +268,11 @@ describe('operator console sign-in (OpenID Connect, Chromium)', () => {
       expect((await context.cookies(`${origin}/admin/`)).find((c) => c.name === COOKIE)).toBeUndefined();
       expect(await sessionRows(replicas[0]!)).toBe(0);
 
+      // Reached without TLS (no balancer saying https), sign-in says why instead of starting a loop it cannot finish.
+      const direct = await replicas[0]!.app.inject({ method: 'GET', url: '/admin/dead-letters', headers: { accept: 'text/html' } });
+      expect([direct.statusCode, direct.headers['location']]).toEqual([303, '/admin/sign-in?returnTo=%2Fadmin%2Fdead-letters']);
+      const overHttp = await replicas[0]!.app.inject({ method: 'GET', url: '/admin/sign-in?returnTo=%2Fadmin%2Fdead-letters' });
+      expect([overHttp.statusCode, overHttp.body.includes('sign-in needs HTTPS')]).toEqual([503, true]);
       const stats = (headers: Record<string, string>) => context.request.get(`${origin}/admin/deliveries/stats`, { headers });
       expect((await stats({})).status()).toBe(401);
       expect((await stats({ authorization: `Bearer ${BREAK_GLASS}` })).status()).toBe(200);

@@ -64,6 +64,12 @@ export async function registerSignInRoutes(app: FastifyInstance, options: SignIn
     async (request, reply) => {
       const returnTo = safeReturnTo(request.query.returnTo);
       if (operatorOf(request)) return reply.redirect(returnTo, 303);
+      // The cookie is Secure: over plain HTTP it would never be kept, and the sign-in would start again forever.
+      if (request.protocol !== 'https') {
+        request.log.error('console sign-in over http: serve HTTPS, and behind a TLS-terminating balancer set TRUST_PROXY to its addresses');
+        const reason = 'The console is reached over plain HTTP here; sign-in needs HTTPS (behind a balancer: TRUST_PROXY).';
+        return sendPage(reply, 503, signInProblemPage('Sign-in unavailable', reason, returnTo));
+      }
       try {
         const { url, transaction } = await relyingParty.start(returnTo);
         request.session.signIn = transaction;
