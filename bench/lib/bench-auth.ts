@@ -32,6 +32,8 @@ export async function benchAuth(): Promise<BenchAuth> {
       AUTH_PUBLIC_KEY: await exportSPKI(publicKey),
       RATE_LIMIT_MAX: '0',
       RATE_LIMIT_SAGA_MAX: '0',
+      // One load generator on one address, far above a client's fair share of connections.
+      HTTP_MAX_CONNECTIONS_PER_ADDRESS: '0',
     },
     headers: { authorization: `Bearer ${token}` },
   };

@@ -1,5 +1,5 @@
 import './observability/tracing-preload.js';
-import { baseLogger, configOrExit, createApi, monolithOrExit, onShutdown, orExit } from './bootstrap.js';
+import { baseLogger, configOrExit, createApi, listenOrExit, monolithOrExit, onShutdown, orExit } from './bootstrap.js';
 import { apiSecurityFrom } from './http/security/security-config.js';
 import { OutageTolerance } from '../shared/infrastructure/persistence/outage-tolerance.js';
 import { isConnectionLoss } from '../shared/infrastructure/persistence/pg-connections.js';
@@ -33,7 +33,10 @@ if (pending.length > 0) {
 }
 runtime.startRelay();
 const app = await createApi(runtime, security);
-await app.listen({ host: config.HOST, port: config.PORT });
+await listenOrExit(app, { host: config.HOST, port: config.PORT, variable: 'PORT', hint: 'choose a free PORT' }, async () => {
+  await app.close();
+  await runtime.close();
+});
 logger.info({ port: config.PORT, eventBus: config.EVENT_BUS, sagaStyle: config.SAGA_STYLE }, 'api ready');
 
 onShutdown(logger, async () => {

@@ -5,6 +5,8 @@ import type { ModuleDefinition } from '../shared/infrastructure/composition/modu
 import { Runtime } from './composition/runtime.js';
 import { DeliveryAdministration, registerAdminRoutes } from './http/admin.routes.js';
 import { registerConsole } from './http/console/index.js';
+import { SESSION_SCHEMA } from './http/console/sign-in/session-schema.js';
+import { PgSessionStore, type SessionDatabase } from './http/console/sign-in/pg-session-store.js';
 import type { ApiSecurity } from './http/security/api-security.js';
 import { apiSecurityFrom, httpLimitsFrom } from './http/security/security-config.js';
 import { createHttpServer } from './http/http-server.js';
@@ -60,6 +62,7 @@ export function createMonolith(options: MonolithOptions): Promise<Runtime> {
     databaseUrl: options.databaseUrl,
     modules: options.modules ?? ALL_MODULES,
     inboxes: ALL_INBOXES,
+    platformSchemas: [SESSION_SCHEMA],
     transport: (routing, databases) =>
       options.transport ??
       createTransport({
@@ -88,6 +91,35 @@ export async function monolithOrExit(options: MonolithOptions): Promise<Runtime>
   }
 }
 
+/** Why a listen failed, as the operator fixes it; undefined for an error that is not about the address. */
+function listenProblem(code: string | undefined, address: string): string | undefined {
+  if (code === 'EADDRINUSE') return `${address} is already in use (another process, or a second copy of this one, listens there)`;
+  if (code === 'EACCES') return `${address} may not be bound by this user (ports below 1024 need privileges)`;
+  if (code === 'EADDRNOTAVAIL') return `${address} is not an address of this machine`;
+  return undefined;
+}
+
+/**
+ * Listens, or exits 78 with one line naming `variable` (PORT, METRICS_PORT) when the address is
+ * taken or not this process's to take, after `close` released what the process opened: a second
+ * worker on one host says which setting to change instead of dying with a stack trace.
+ */
+export async function listenOrExit(
+  app: FastifyInstance,
+  options: { readonly host: string; readonly port: number; readonly variable: string; readonly hint: string },
+  close: () => Promise<unknown>,
+): Promise<void> {
+  try {
+    await app.listen({ host: options.host, port: options.port });
+  } catch (error) {
+    const problem = listenProblem((error as NodeJS.ErrnoException).code, `${options.host}:${options.port}`);
+    if (!problem) throw error;
+    await close().catch(() => undefined);
+    process.stderr.write(`${options.variable}: ${problem}; ${options.hint}\n`);
+    process.exit(78); // EX_CONFIG
+  }
+}
+
 /** How often the API reads the consumers' lag for its backpressure (between reads, requests use the last value). */
 const ADMISSION_REFRESH_MS = 250;
 
@@ -98,12 +130,15 @@ export const API_TITLE = 'Order & credit saga API';
  * The HTTP API over a runtime: every hosted module's routes, health checks on PostgreSQL and the
  * transport, behind `security` (default: from the runtime's configuration, see apiSecurityFrom).
  */
-export async function createApi(runtime: Runtime, security?: ApiSecurity): Promise<FastifyInstance> {
+export async function createApi(runtime: Runtime, apiSecurity?: ApiSecurity): Promise<FastifyInstance> {
   const metrics = new ProcessMetrics();
+  const security = apiSecurity ?? apiSecurityFrom(runtime.config);
   const app = await createHttpServer({
     metrics,
     logger: runtime.logger,
-    security: security ?? apiSecurityFrom(runtime.config),
+    security,
+    // Operators' sessions in PostgreSQL (DATABASE_URL's database), so that every API replica knows them.
+    ...(security.consoleSignIn ? { sessions: new PgSessionStore(platformDatabase(runtime)) } : {}),
     limits: httpLimitsFrom(runtime.config),
     bodyLimit: runtime.config.BODY_LIMIT_BYTES,
     title: API_TITLE,
@@ -132,8 +167,13 @@ export async function createApi(runtime: Runtime, security?: ApiSecurity): Promi
   );
   registerAdminRoutes(app, { administration, logger: runtime.logger, onRedriven: () => runtime.sweeper.sweepOnce() });
   await registerRuntimeMetrics(app, runtime, metrics.registry, administration);
-  await registerConsole(app, runtime, administration);
+  await registerConsole(app, runtime, administration, security);
   return app;
+}
+
+/** Where the platform's own tables are reached: their schema in DATABASE_URL's database, on its pool. */
+function platformDatabase(runtime: Runtime): SessionDatabase {
+  return runtime.databases.of(SESSION_SCHEMA.schema);
 }
 
 /**

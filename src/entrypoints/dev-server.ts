@@ -2,7 +2,7 @@ import './observability/tracing-preload.js';
 import { localJwks, localKeys } from '../dev/auth/local-issuer.js';
 import { databaseNameOf, ensureDatabase, resolveEndpoints } from '../dev/provisioning/index.js';
 import { PUBLIC } from '../shared/infrastructure/http/route-config.js';
-import { baseLogger, configOrExit, createApi, monolithOrExit, onShutdown, orExit } from './bootstrap.js';
+import { baseLogger, configOrExit, createApi, listenOrExit, monolithOrExit, onShutdown, orExit } from './bootstrap.js';
 import { apiSecurityFrom, authMode } from './http/security/security-config.js';
 
 /**
@@ -34,7 +34,14 @@ if (local) {
     'AUTH_MODE=jwt with the local issuer: `npm run -s auth:token` prints a token',
   );
 }
-await app.listen({ host: config.HOST, port: config.PORT });
+await listenOrExit(
+  app,
+  { host: config.HOST, port: config.PORT, variable: 'PORT', hint: 'is another dev server running? choose a free PORT' },
+  async () => {
+    await app.close();
+    await runtime.close();
+  },
+);
 logger.info(
   {
     url: `http://${config.HOST}:${config.PORT}`,

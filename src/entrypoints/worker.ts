@@ -1,5 +1,5 @@
 import './observability/tracing-preload.js';
-import { baseLogger, configOrExit, monolithOrExit, onShutdown, orExit, packageVersion } from './bootstrap.js';
+import { baseLogger, configOrExit, listenOrExit, monolithOrExit, onShutdown, orExit, packageVersion } from './bootstrap.js';
 import { apiSecurityFrom } from './http/security/security-config.js';
 import { createMetricsServer } from './observability/metrics-server.js';
 
@@ -15,9 +15,6 @@ if (!config.DATABASE_URL || !config.REDIS_URL) {
   process.exit(78);
 }
 const runtime = await monolithOrExit({ config, logger, databaseUrl: config.DATABASE_URL, redisUrl: config.REDIS_URL });
-await runtime.startConsumers();
-runtime.startRelay();
-runtime.startJobs();
 const metricsServer =
   config.METRICS_PORT === 0
     ? undefined
@@ -26,7 +23,25 @@ const metricsServer =
         orExit(() => apiSecurityFrom(config)),
         packageVersion(),
       );
-await metricsServer?.listen({ host: config.HOST, port: config.METRICS_PORT });
+// Before any work is taken: a worker that cannot serve its metrics stops having done nothing.
+if (metricsServer) {
+  await listenOrExit(
+    metricsServer,
+    {
+      host: config.HOST,
+      port: config.METRICS_PORT,
+      variable: 'METRICS_PORT',
+      hint: 'give each worker on a host its own METRICS_PORT, or 0 for none',
+    },
+    async () => {
+      await metricsServer.close();
+      await runtime.close();
+    },
+  );
+}
+await runtime.startConsumers();
+runtime.startRelay();
+runtime.startJobs();
 logger.info({ useCases: runtime.useCases(), metricsPort: metricsServer ? config.METRICS_PORT : null }, 'worker ready');
 onShutdown(logger, async () => {
   await metricsServer?.close();

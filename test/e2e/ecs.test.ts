@@ -36,7 +36,7 @@ function start(
   return startEcs({ SAGA_STYLE: style, ...ecsEnv }, { SAGA_STYLE: style, ...systemEnv }, layout);
 }
 
-// With a module in a database of its own (ADR 31), each task reaches its module's database and
+// With a module in a database of its own (ADR 32), each task reaches its module's database and
 // relays across to the other's; the tasks' LISTEN connections are in their own module's database.
 describe.each([
   ['choreography', 'one database'],

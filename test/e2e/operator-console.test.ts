@@ -189,6 +189,25 @@ describe('operator console (EVENT_BUS=bullmq, Chromium)', () => {
     expect(paths).toContain('/admin/dead-letters');
   });
 
+  it('reads the dead-letter page’s limit and use case as its JSON twin does', async () => {
+    const system = await start({ env: { EVENT_BUS: 'memory' }, consume: false, jobs: false });
+    const page = (query: string) =>
+      system.app.inject({ method: 'GET', url: `/admin/dead-letters${query}`, headers: { accept: 'text/html' } });
+    for (const query of ['?limit=5', '?limit=500', '?useCase=customer.reserve-credit&limit=1', '']) {
+      const res = await page(query);
+      expect([query, res.statusCode, res.headers['content-type']]).toEqual([query, 200, 'text/html; charset=utf-8']);
+    }
+    for (const limit of ['0', '501', 'abc', '1.5', '']) {
+      const [html, json] = [
+        await page(`?limit=${limit}`),
+        await system.app.inject({ method: 'GET', url: `/admin/dead-letters?limit=${limit}` }),
+      ];
+      expect([limit, html.statusCode, html.json<{ code: string }>().code]).toEqual([limit, 422, 'INVALID_LIMIT']);
+      expect([limit, json.statusCode]).toEqual([limit, 422]);
+    }
+    expect((await page('?useCase=nobody.nothing')).json<{ code: string }>().code).toBe('UNKNOWN_USE_CASE');
+  });
+
   it('names the ECS task launched for a use case before its delivery (EVENT_BUS=ecs reads launches)', async () => {
     const system = await start({ env: { EVENT_BUS: 'memory' } });
     const orderId = await finishedSaga(system);

@@ -542,7 +542,8 @@ describe('health and unknown routes', () => {
     try {
       const res = await down.app.inject({ method: 'GET', url: '/health/ready' });
       const body = expectProblem(res, 503, 'NOT_READY');
-      expect(body['checks']).toEqual({ postgres: { status: 'ok' }, redis: { status: 'unavailable', error: expect.any(String) } });
+      // Which dependency failed, never why (the driver's message, with hosts and ports, is in the log only).
+      expect(body['checks']).toEqual({ postgres: { status: 'ok' }, redis: { status: 'unavailable' } });
       expect((await down.app.inject({ method: 'GET', url: '/health/live' })).statusCode).toBe(200);
     } finally {
       await down.close();

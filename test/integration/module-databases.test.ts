@@ -5,7 +5,7 @@ import { cloneDatabasesApart } from '../support/databases.js';
 import { availableCredit, getOrder, placeOrder, registerCustomer, systemsClosedAfterEach, type TestSystem } from '../support/system.js';
 
 /**
- * A module in a database of its own (ADR 31): the relay carries a message from the producer's
+ * A module in a database of its own (ADR 32): the relay carries a message from the producer's
  * outbox to a consumer's inbox in another database with the guarantees of one database: a crash
  * between the consumer's commit and the producer's loses nothing and has no second effect.
  * Here the Order module moves out; the saga's first hop (order.created.v1 → the Customer

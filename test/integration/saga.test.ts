@@ -16,7 +16,7 @@ import {
 
 /**
  * The acceptance scenario over HTTP, for every saga style on every transport, with the modules in
- * one database and with one of them in a database of its own (ADR 31): the outcome must depend on
+ * one database and with one of them in a database of its own (ADR 32): the outcome must depend on
  * none of them. A transport is a row of ADAPTERS; one that needs a service of its own (the local
  * ECS endpoint) starts it in `setup` and stops it in `teardown`.
  */

@@ -86,6 +86,7 @@ function systemEnv(databaseUrl: string, redisUrl: string, workDir: string, prefi
     AUTH_MODE: 'off',
     RATE_LIMIT_MAX: '0',
     RATE_LIMIT_SAGA_MAX: '0',
+    HTTP_MAX_CONNECTIONS_PER_ADDRESS: '0',
     LOG_LEVEL: 'warn',
     HOST: '127.0.0.1',
     DATABASE_URL: databaseUrl,

@@ -23,6 +23,8 @@ export class ApiService extends Construct {
   readonly targetGroup: elbv2.ApplicationTargetGroup;
   readonly taskRole: iam.Role;
   readonly url: string;
+  /** The API container's plain settings (tokens where CloudFormation fills them in): what tests run the API with. */
+  readonly environment: Readonly<Record<string, string>>;
 
   constructor(
     scope: Construct,
@@ -33,6 +35,7 @@ export class ApiService extends Construct {
     container: { environment: Record<string, string>; secrets: Record<string, ecs.Secret> },
   ) {
     super(scope, id);
+    this.environment = container.environment;
     this.taskRole = new iam.Role(this, 'TaskRole', {
       assumedBy: new iam.ServicePrincipal('ecs-tasks.amazonaws.com'),
       description: 'ECS task role: the API service',

@@ -2,7 +2,7 @@ import type { DeploySettings } from './settings.js';
 
 /**
  * The connection arithmetic of docs/deployment.md (Connections), for this deployment. Connections
- * follow databases, not modules (ADR 31): every module of this app lives in its one database.
+ * follow databases, not modules (ADR 32): every module of this app lives in its one database.
  *
  *   long-lived processes = API tasks at their autoscaling maximum + workers (BullMQ) or the sweeper (ECS)
  *   per long-lived       = DB_POOL_SIZE (one pool per database, shared by the modules and the ECS launcher)

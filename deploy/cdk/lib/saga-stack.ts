@@ -1,4 +1,4 @@
-import { CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
+import { CfnOutput, Stack, Token, type StackProps } from 'aws-cdk-lib';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
@@ -56,8 +56,8 @@ export class SagaStack extends Stack {
       this.useCaseTasks = new UseCaseTasks(this, 'UseCases', this.compute, this.network, settings, environment);
     const pins: Record<string, string> = this.useCaseTasks ? { ECS_TASK_DEFINITION_REVISIONS: this.useCaseTasks.revisions } : {};
     this.api = new ApiService(this, 'Api', this.compute, this.network, settings, {
-      environment: { ...environment, ...pins, ...this.httpEnvironment() },
-      secrets: { ...secrets, ADMIN_TOKEN: ecs.Secret.fromSecretsManager(this.adminToken()) },
+      environment: { ...environment, ...pins, ...this.httpEnvironment(), ...this.consoleEnvironment() },
+      secrets: { ...secrets, ADMIN_TOKEN: ecs.Secret.fromSecretsManager(this.adminToken()), ...this.consoleSecrets() },
     });
     // The API launches every use case the saga style activates; it never observes or stops tasks (the sweeper does).
     if (this.useCaseTasks) grantLaunch(this.api.taskRole, this.compute, this.useCaseTasks.launchable(activeUseCases(settings.sagaStyle)));
@@ -124,10 +124,59 @@ export class SagaStack extends Stack {
     };
   }
 
-  /** What only the API needs: its token issuer, and the ALB as the one proxy to believe for client IPs. */
+  /**
+   * What only the API needs: its token issuer, and which peers are the ALB, the one proxy whose
+   * X-Forwarded-For it believes for client addresses (rate limits, per-client bounds).
+   */
   private httpEnvironment(): Record<string, string> {
     const { auth } = this.settings;
-    return { TRUST_PROXY: '1', AUTH_ISSUER: auth.issuer, AUTH_AUDIENCE: auth.audience, AUTH_JWKS_URL: auth.jwksUrl };
+    return { TRUST_PROXY: this.albCidrs(), AUTH_ISSUER: auth.issuer, AUTH_AUDIENCE: auth.audience, AUTH_JWKS_URL: auth.jwksUrl };
+  }
+
+  /**
+   * Where the ALB's nodes take their addresses: its subnets' CIDRs, or an imported VPC's own CIDR
+   * (the app knows its subnets by id only). Not a hop count: an address that is not the ALB's
+   * names only itself, should anything but the ALB ever reach the API's port.
+   */
+  private albCidrs(): string {
+    const imported = this.settings.importedVpc;
+    if (imported) return imported.vpcCidr;
+    const cidrs = this.network.vpc.selectSubnets(this.network.publicSubnets).subnets.map((s) => s.ipv4CidrBlock);
+    if (cidrs.some((c) => Token.isUnresolved(c)))
+      throw new Error('the public subnets have no CIDR known at synthesis; TRUST_PROXY needs them');
+    return cidrs.join(',');
+  }
+
+  /** Console sign-in (`consoleClientId`): the client and where browsers reach the console. */
+  private consoleEnvironment(): Record<string, string> {
+    const signIn = this.settings.consoleSignIn;
+    if (!signIn) return {};
+    return {
+      CONSOLE_OIDC_CLIENT_ID: signIn.clientId,
+      CONSOLE_PUBLIC_URL: signIn.publicUrl,
+      ...(signIn.authorizationParams ? { CONSOLE_OIDC_AUTHORIZATION_PARAMS: signIn.authorizationParams } : {}),
+    };
+  }
+
+  /** The session cookie's signing secret (generated) and the client's secret (given), as ECS secrets. */
+  private consoleSecrets(): Record<string, ecs.Secret> {
+    const signIn = this.settings.consoleSignIn;
+    if (!signIn) return {};
+    const sessionSecret = new secretsmanager.Secret(this, 'ConsoleSessionSecret', {
+      description: 'CONSOLE_SESSION_SECRET of the saga API: signs the operator console session cookie',
+      generateSecretString: { passwordLength: 64, excludePunctuation: true },
+    });
+    acknowledge(
+      sessionSecret,
+      'AwsSolutions-SMG4',
+      'rotating it signs every operator out of the console (sessions last an hour by default): replace the secret and deploy again',
+    );
+    const secrets: Record<string, ecs.Secret> = { CONSOLE_SESSION_SECRET: ecs.Secret.fromSecretsManager(sessionSecret) };
+    if (signIn.clientSecretArn) {
+      const given = secretsmanager.Secret.fromSecretCompleteArn(this, 'ConsoleClientSecret', signIn.clientSecretArn);
+      secrets['CONSOLE_OIDC_CLIENT_SECRET'] = ecs.Secret.fromSecretsManager(given);
+    }
+    return secrets;
   }
 
   /** The break-glass bearer token of the /admin routes (dead letters, delivery stats), generated. */

@@ -54,6 +54,19 @@ export interface DeploySettings {
   readonly auth: { readonly issuer: string; readonly audience: string; readonly jwksUrl: string };
   /** OpenTelemetry tracing (`otelEndpoint`, `otelSampleRatio`); undefined: no process traces. */
   readonly tracing?: TracingSettings;
+  /** Operators sign in to the console with the API's provider (`consoleClientId`...); undefined: bearer tokens only. */
+  readonly consoleSignIn?: ConsoleSignInSettings;
+}
+
+export interface ConsoleSignInSettings {
+  /** CONSOLE_OIDC_CLIENT_ID: the console's client at the provider. */
+  readonly clientId: string;
+  /** A Secrets Manager secret (ARN) holding the client's secret; unset: a public client (PKCE alone). */
+  readonly clientSecretArn?: string;
+  /** CONSOLE_OIDC_AUTHORIZATION_PARAMS, e.g. `audience=saga-api`. */
+  readonly authorizationParams?: string;
+  /** CONSOLE_PUBLIC_URL: the https origin browsers reach the API at (the certificate's name). */
+  readonly publicUrl: string;
 }
 
 export interface TracingSettings {
@@ -113,6 +126,9 @@ function importedVpc(raw: Raw): ImportedVpc | undefined {
   const routeTables = list(raw, 'privateRouteTableIds');
   const missing = Object.entries(vpc).filter(([, v]) => v === '' || (Array.isArray(v) && v.length === 0));
   if (missing.length > 0) throw new Error(`an imported VPC (vpcId) also needs context ${missing.map(([k]) => k).join(', ')}`);
+  // The API's TRUST_PROXY: the ALB's addresses are in it.
+  if (!/^(\d{1,3}\.){3}\d{1,3}\/\d{1,2}$/.test(vpc.vpcCidr))
+    throw new Error(`context vpcCidr: "${vpc.vpcCidr}" is not an IPv4 CIDR such as 10.20.0.0/16`);
   if (vpc.privateSubnetIds.length !== vpc.availabilityZones.length || vpc.publicSubnetIds.length !== vpc.availabilityZones.length)
     throw new Error('an imported VPC needs one private and one public subnet per availability zone, in the same order');
   return { ...vpc, privateRouteTableIds: routeTables };
@@ -129,6 +145,7 @@ export function settingsFrom(raw: Raw): DeploySettings {
   const certificateArn = optional(raw, 'certificateArn');
   const auth = authOf(raw);
   const tracing = tracingOf(raw);
+  const consoleSignIn = consoleSignInOf(raw, certificateArn);
   return {
     envName,
     ...(account ? { account } : {}),
@@ -157,7 +174,32 @@ export function settingsFrom(raw: Raw): DeploySettings {
     ...(alarmEmail ? { alarmEmail } : {}),
     auth,
     ...(tracing ? { tracing } : {}),
+    ...(consoleSignIn ? { consoleSignIn } : {}),
   };
+}
+
+/**
+ * `consoleClientId` turns the console's sign-in on. Its session cookie is Secure: the ALB must
+ * serve HTTPS (`certificateArn`) at `publicUrl`, the origin the provider redirects back to.
+ */
+function consoleSignInOf(raw: Raw, certificateArn: string | undefined): ConsoleSignInSettings | undefined {
+  const clientId = optional(raw, 'consoleClientId');
+  if (clientId === undefined) return undefined;
+  const publicUrl = optional(raw, 'publicUrl');
+  if (
+    publicUrl === undefined ||
+    !URL.canParse(publicUrl) ||
+    new URL(publicUrl).protocol !== 'https:' ||
+    new URL(publicUrl).origin !== publicUrl
+  )
+    throw new Error(
+      `context publicUrl: "${publicUrl ?? ''}" is not an https origin (https://console.example.com); consoleClientId needs it`,
+    );
+  if (certificateArn === undefined)
+    throw new Error('context certificateArn: consoleClientId needs HTTPS at the ALB (the session cookie is Secure)');
+  const clientSecretArn = optional(raw, 'consoleClientSecretArn');
+  const authorizationParams = optional(raw, 'consoleAuthorizationParams');
+  return { clientId, publicUrl, ...(clientSecretArn ? { clientSecretArn } : {}), ...(authorizationParams ? { authorizationParams } : {}) };
 }
 
 /**

@@ -2,7 +2,7 @@ import { Container } from 'inversify';
 import type { ModuleInbox } from '../../shared/contract/routing.js';
 import { systemClock, type Clock } from '../../shared/kernel/index.js';
 import { databaseUrlOf, type Config } from '../../shared/infrastructure/config/config.js';
-import { ModuleDatabases } from '../../shared/infrastructure/persistence/module-databases.js';
+import { ModuleDatabases, type PlatformSchema } from '../../shared/infrastructure/persistence/module-databases.js';
 import type { Logger } from '../../shared/infrastructure/logging/logger.js';
 import { DeliverySweeper, purgeMessaging } from '../../shared/infrastructure/messaging/delivery-sweeper.js';
 import type { InboxProcessor } from '../../shared/infrastructure/messaging/inbox-processor.js';
@@ -14,6 +14,8 @@ import type { ModuleDefinition, ScheduledJob } from '../../shared/infrastructure
 import { SHARED } from '../../shared/infrastructure/composition/tokens.js';
 import { JobScheduler } from './job-scheduler.js';
 import { ModuleHost, type HostedModule } from './module-host.js';
+
+export type { PlatformSchema } from '../../shared/infrastructure/persistence/module-databases.js';
 
 export type { HostedModule } from './module-host.js';
 
@@ -31,6 +33,8 @@ export interface RuntimeOptions {
   readonly poolSize?: number;
   /** Names the connections in pg_stat_activity (default `saga`). */
   readonly applicationName?: string;
+  /** Schemas the platform itself owns (the console's sessions), migrated with the modules'. */
+  readonly platformSchemas?: readonly PlatformSchema[];
 }
 
 /**
@@ -51,6 +55,8 @@ export class Runtime {
     readonly sweeper: DeliverySweeper,
     readonly scheduler: JobScheduler,
     readonly databases: ModuleDatabases,
+    /** The platform's own schemas (the console's sessions), migrated with the modules'. */
+    private readonly platformSchemas: readonly PlatformSchema[],
   ) {}
 
   static async create(options: RuntimeOptions): Promise<Runtime> {
@@ -86,7 +92,7 @@ export class Runtime {
       batchSize: config.RELAY_BATCH_SIZE,
     });
     const scheduler = new JobScheduler(jobsOf(config, host, sweeper, transport), logger);
-    return new Runtime(config, logger, routing, transport, host, relay, sweeper, scheduler, databases);
+    return new Runtime(config, logger, routing, transport, host, relay, sweeper, scheduler, databases, options.platformSchemas ?? []);
   }
 
   get modules(): readonly HostedModule[] {
@@ -105,12 +111,15 @@ export class Runtime {
     return this.host.inboxOf(useCase);
   }
 
-  migrate(): Promise<void> {
-    return this.host.migrate();
+  async migrate(): Promise<void> {
+    await this.host.migrate();
+    for (const p of this.platformSchemas) await this.databases.of(p.schema).migrate();
   }
 
-  pendingMigrations(): Promise<string[]> {
-    return this.host.pendingMigrations();
+  async pendingMigrations(): Promise<string[]> {
+    const pending = await this.host.pendingMigrations();
+    for (const p of this.platformSchemas) pending.push(...(await this.databases.of(p.schema).pendingMigrations()));
+    return pending;
   }
 
   /** Runs every periodic job once (the sweeper task's whole work); returns the jobs that failed. */
@@ -141,7 +150,7 @@ export class Runtime {
 }
 
 /**
- * One pool per database (ADR 31): the hosted modules' schemas, and every other module's that
+ * One pool per database (ADR 32): the hosted modules' schemas, and every other module's that
  * this process writes messages to, each in its database (`<MODULE>_DATABASE_URL`, else the
  * process's database URL). A variable naming no module is refused (ConfigError).
  */
@@ -151,6 +160,8 @@ function openDatabases(options: RuntimeOptions): Promise<ModuleDatabases> {
   return ModuleDatabases.open({
     hosted: options.modules.map((m) => ({ module: m.name, schema: m.inbox.schema, entities: m.entities, migrations: m.migrations })),
     reached: options.inboxes.map((i) => ({ module: i.module, schema: i.schema })),
+    platform: options.platformSchemas ?? [],
+    defaultUrl: options.databaseUrl,
     urlOf: (module) => databaseUrlOf(config, module, options.databaseUrl, modules),
     poolSize: options.poolSize ?? config.DB_POOL_SIZE,
     preparedStatements: config.DB_PREPARED_STATEMENTS,

@@ -285,7 +285,8 @@ const statsSchema = {
   },
 } as const;
 
-const USE_CASE = { type: 'string', pattern: '^[a-z][a-z0-9-]*(\\.[a-z][a-z0-9-]*)+$', maxLength: 200 } as const;
+/** A use-case id in a query or a body (`customer.reserve-credit`). */
+export const USE_CASE = { type: 'string', pattern: '^[a-z][a-z0-9-]*(\\.[a-z][a-z0-9-]*)+$', maxLength: 200 } as const;
 
 /** Operators' routes: dead letters across every hosted module (list and re-drive) and delivery statistics. */
 export function registerAdminRoutes(app: FastifyInstance, options: AdminRouteOptions): void {

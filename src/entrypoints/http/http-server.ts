@@ -1,4 +1,5 @@
 import helmet from '@fastify/helmet';
+import type { SessionStore } from '@fastify/session';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import Fastify, {
@@ -8,12 +9,14 @@ import Fastify, {
   type FastifyInstance,
   type FastifyReply,
   type FastifyRequest,
-  type FastifyServerOptions,
 } from 'fastify';
 import { DomainError, isIsoCurrency, uuidv7 } from '../../shared/kernel/index.js';
 import { withLogContext, type Logger } from '../../shared/infrastructure/logging/logger.js';
 import { activeTraceId, nameActiveSpan, spanContextOf } from '../../shared/infrastructure/observability/tracing.js';
 import { BEARER_SCHEME, registerApiSecurity, type ApiSecurity } from './security/api-security.js';
+import type { TrustedHop } from './security/trusted-hop.js';
+import { answerClientError, answerExpectation } from './client-errors.js';
+import { limitConnectionsPerAddress } from './connection-limits.js';
 import {
   problem,
   problemFromDomainError,
@@ -22,7 +25,7 @@ import {
   PROBLEM_CONTENT_TYPE,
   type Problem,
 } from '../../shared/infrastructure/http/problem.js';
-import { PUBLIC, requires, SCOPES } from '../../shared/infrastructure/http/route-config.js';
+import { PROBE, requires, SCOPES } from '../../shared/infrastructure/http/route-config.js';
 import { AccessDeniedError } from '../../shared/infrastructure/http/authorization.js';
 import { CURRENCY_FORMAT, SCHEMA_MEANINGS } from '../../shared/infrastructure/http/schemas.js';
 import { Registry } from 'prom-client';
@@ -44,8 +47,10 @@ export interface HttpLimits {
   readonly headersTimeoutMs: number;
   readonly keepAliveTimeoutMs: number;
   readonly maxConnections: number;
-  /** Fastify's trustProxy: which X-Forwarded-For hops give the client IP. */
-  readonly trustProxy: boolean | number | string[];
+  /** Connections (or, through a trusted proxy, requests in flight) per client address; 0: unbounded. */
+  readonly maxConnectionsPerAddress: number;
+  /** Which hops of X-Forwarded-For are proxies (TRUST_PROXY); false: the socket's peer is the client. */
+  readonly trustProxy: TrustedHop | false;
 }
 
 export interface HttpServerOptions {
@@ -59,6 +64,8 @@ export interface HttpServerOptions {
   readonly version: string;
   /** The process's metrics: GET /metrics exposes them with the security counters; each request is timed into them. */
   readonly metrics?: ServerMetrics;
+  /** Where operators' console sessions are kept (with `security.consoleSignIn`). */
+  readonly sessions?: SessionStore;
 }
 
 const READINESS_TIMEOUT_MS = 2_000;
@@ -114,6 +121,17 @@ export function toProblem(error: unknown): Problem {
       return problem(400, 'MALFORMED_JSON', 'The body is empty but the content type says JSON');
     case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
       return problem(400, 'BAD_REQUEST', 'Content-Length does not match the body');
+    case 'FST_CSRF_MISSING_SECRET':
+    case 'FST_CSRF_INVALID_TOKEN':
+      return problem(
+        403,
+        'CSRF_TOKEN_INVALID',
+        'This request carries no valid CSRF token of the console page it came from; reload the page',
+      );
+    case 'FST_ERR_BAD_URL':
+      return problem(400, 'MALFORMED_URL', 'The URL is not valid percent-encoded UTF-8');
+    case 'FST_ERR_MAX_PARAM_LENGTH':
+      return problem(414, 'URI_TOO_LONG', 'A path segment is longer than this server accepts');
     default:
       break;
   }
@@ -175,7 +193,7 @@ async function withTimeout(work: Promise<void>, ms: number): Promise<void> {
  * are served from here; it sets inline styles and draws data: images) and nothing else: no
  * third-party origin, no framing, no plugins.
  */
-async function registerSecurityHeaders(app: FastifyInstance): Promise<void> {
+async function registerSecurityHeaders(app: FastifyInstance, formTargets: readonly string[]): Promise<void> {
   await app.register(helmet, {
     global: true,
     contentSecurityPolicy: {
@@ -190,7 +208,7 @@ async function registerSecurityHeaders(app: FastifyInstance): Promise<void> {
         connectSrc: ["'self'"],
         objectSrc: ["'none'"],
         frameAncestors: ["'none'"],
-        formAction: ["'self'"],
+        formAction: ["'self'", ...formTargets],
       },
     },
     // The API is called cross-origin by storefronts only through their own backends; no CORS here.
@@ -227,21 +245,26 @@ async function registerDocumentation(app: FastifyInstance, options: Pick<HttpSer
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
 }
 
+/** Each check by name, `ok` or `unavailable`: what failed is named, why is logged (a driver's message names hosts, users, databases). */
 const checksSchema = {
   type: 'object',
   additionalProperties: {
     type: 'object',
     required: ['status'],
-    properties: { status: { type: 'string', enum: ['ok', 'unavailable'] }, error: { type: 'string' } },
+    additionalProperties: false,
+    properties: { status: { type: 'string', enum: ['ok', 'unavailable'] } },
   },
 } as const;
 
-/** The probes: live (the process answers) and ready (every backing service answers). */
-function registerHealthRoutes(app: FastifyInstance, readiness: readonly ReadinessCheck[]): void {
+/**
+ * The probes: live (the process answers) and ready (every backing service answers). Never
+ * authenticated nor limited (PROBE): a caller flooding the API cannot make its targets unhealthy.
+ */
+function registerHealthRoutes(app: FastifyInstance, readiness: readonly ReadinessCheck[], logger: Logger): void {
   app.get(
     '/health/live',
     {
-      config: PUBLIC,
+      config: PROBE,
       schema: {
         operationId: 'getLiveness',
         tags: ['health'],
@@ -256,7 +279,7 @@ function registerHealthRoutes(app: FastifyInstance, readiness: readonly Readines
   app.get(
     '/health/ready',
     {
-      config: PUBLIC,
+      config: PROBE,
       schema: {
         operationId: 'getReadiness',
         tags: ['health'],
@@ -281,7 +304,7 @@ function registerHealthRoutes(app: FastifyInstance, readiness: readonly Readines
       },
     },
     async (_request, reply) => {
-      const { ready, checks } = await checkReadiness(readiness);
+      const { ready, checks } = await checkReadiness(readiness, logger);
       if (ready) return { status: 'ok', checks };
       return reply
         .status(503)
@@ -291,19 +314,40 @@ function registerHealthRoutes(app: FastifyInstance, readiness: readonly Readines
   );
 }
 
-/** Every check at once, each bounded by READINESS_TIMEOUT_MS. */
-async function checkReadiness(readiness: readonly ReadinessCheck[]): Promise<{ ready: boolean; checks: Record<string, unknown> }> {
+/** Every check at once, each bounded by READINESS_TIMEOUT_MS; a failure's message goes to the log only. */
+async function checkReadiness(
+  readiness: readonly ReadinessCheck[],
+  logger: Logger,
+): Promise<{ ready: boolean; checks: Record<string, unknown> }> {
   const results = await Promise.all(
     readiness.map(async (c) => {
       try {
         await withTimeout(c.check(), READINESS_TIMEOUT_MS);
         return { name: c.name, status: 'ok' as const };
       } catch (error) {
-        return { name: c.name, status: 'unavailable' as const, error: error instanceof Error ? error.message : String(error) };
+        logger.warn({ check: c.name, err: error instanceof Error ? error.message : String(error) }, 'readiness check failed');
+        return { name: c.name, status: 'unavailable' as const };
       }
     }),
   );
   return { ready: results.every((r) => r.status === 'ok'), checks: Object.fromEntries(results.map(({ name, ...rest }) => [name, rest])) };
+}
+
+/** While the server closes (SIGTERM), requests still arriving are answered 503 SHUTTING_DOWN and their connection closed. */
+function refuseWhileClosing(app: FastifyInstance): void {
+  let closing = false;
+  app.addHook('preClose', (done) => {
+    closing = true;
+    done();
+  });
+  app.addHook('onRequest', (request, reply, done) => {
+    if (!closing) return done();
+    void reply
+      .status(503)
+      .header('connection', 'close')
+      .type(PROBLEM_CONTENT_TYPE)
+      .send({ ...problem(503, 'SHUTTING_DOWN', 'This server is shutting down; retry, another one answers'), instance: request.url });
+  });
 }
 
 /** Routes that start a saga (STARTS_SAGA) are refused with 503 OVERLOADED while the consumers lag. */
@@ -339,6 +383,16 @@ function observedRequest(request: FastifyRequest, reply: FastifyReply): Observed
   };
 }
 
+/** Errors the router meets before any route (an undecodable URL, an overlong parameter): problem+json too. */
+function answerFrameworkError(error: FastifyError, request: FastifyRequest, reply: FastifyReply): void {
+  const answer = toProblem(error);
+  void reply
+    .status(answer.status)
+    .header('cache-control', 'no-store')
+    .type(PROBLEM_CONTENT_TYPE)
+    .send({ ...answer, instance: request.url });
+}
+
 /**
  * The Fastify instance every HTTP entrypoint starts from: strict JSON validation (unknown
  * properties and wrong types are refused, never coerced or dropped), a body size limit,
@@ -351,9 +405,11 @@ export async function createHttpServer(options: HttpServerOptions): Promise<Fast
     // One structured line per request comes from the onResponse hook below.
     logController: new LogController({ disableRequestLogging: true }),
     genReqId: () => uuidv7(),
-    return503OnClosing: true,
-    // A hop count is valid at run time (proxy-addr); Fastify's types leave it out.
-    trustProxy: options.limits.trustProxy as FastifyServerOptions['trustProxy'],
+    // Answered by refuseWhileClosing instead: problem+json, like every other error.
+    return503OnClosing: false,
+    clientErrorHandler: answerClientError,
+    frameworkErrors: answerFrameworkError,
+    trustProxy: options.limits.trustProxy,
     requestTimeout: options.limits.requestTimeoutMs,
     keepAliveTimeout: options.limits.keepAliveTimeoutMs,
     // Node checks both timeouts every connectionsCheckingInterval (default 30 s): check every second,
@@ -377,10 +433,19 @@ export async function createHttpServer(options: HttpServerOptions): Promise<Fast
   app.removeContentTypeParser('text/plain');
   // More connections than this are refused by the kernel-facing server at once.
   app.server.maxConnections = options.limits.maxConnections;
+  app.server.on('checkExpectation', answerExpectation);
+  limitConnectionsPerAddress(app, options.limits.maxConnectionsPerAddress, options.limits.trustProxy);
+  refuseWhileClosing(app);
 
   app.addHook('onRequest', (request, _reply, done) => {
     nameServerSpan(request);
     withLogContext({ requestId: request.id }, done);
+  });
+  // What the API answers is a customer's, an order's or an operator's data: no cache keeps it,
+  // unless a route says otherwise (the documentation's static files).
+  app.addHook('onSend', (_request, reply, payload, done) => {
+    if (!reply.hasHeader('cache-control')) void reply.header('cache-control', 'no-store');
+    done(null, payload);
   });
   app.addHook('onResponse', (request, reply, done) => {
     request.log.info({ method: request.method, url: request.url, status: reply.statusCode, ms: Math.round(reply.elapsedTime) }, 'request');
@@ -390,14 +455,16 @@ export async function createHttpServer(options: HttpServerOptions): Promise<Fast
 
   registerProblemHandlers(app);
 
-  await registerSecurityHeaders(app);
+  // Signing out of the console ends at the provider: its origin is where a console form may lead.
+  const provider = options.security.consoleSignIn?.issuer.origin;
+  await registerSecurityHeaders(app, provider ? [provider] : []);
   await registerDocumentation(app, options);
   // After the documentation's routes (public), before every other: each must declare its access.
-  const metrics = await registerApiSecurity(app, options.security, options.logger);
+  const metrics = await registerApiSecurity(app, options.security, options.logger, options.sessions);
   // After authorization: an unauthenticated caller learns nothing of the backlog.
   if (options.admission) admitSagas(app, options.admission);
 
-  registerHealthRoutes(app, options.readiness);
+  registerHealthRoutes(app, options.readiness, options.logger);
   app.get('/metrics', { config: requires('admin'), schema: { hide: true } }, async (_request, reply) => {
     // Merged at each scrape: collectors registered after this server was created (runtime metrics) are included.
     const registry = options.metrics ? Registry.merge([metrics.registry, options.metrics.registry]) : metrics.registry;

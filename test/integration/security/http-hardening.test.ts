@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { createServer as createNodeServer, type Server } from 'node:http';
-import { connect } from 'node:net';
+import { connect, type Socket } from 'node:net';
 import { Writable } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createHttpServer } from '../../../src/entrypoints/http/http-server.js';
@@ -9,7 +9,7 @@ import { apiSecurityFrom, httpLimitsFrom } from '../../../src/entrypoints/http/s
 import { loadConfig } from '../../../src/shared/infrastructure/config/config.js';
 import { PUBLIC } from '../../../src/shared/infrastructure/http/route-config.js';
 import { createLogger } from '../../../src/shared/infrastructure/logging/logger.js';
-import { systemsClosedAfterEach } from '../../support/system.js';
+import { eventually, systemsClosedAfterEach } from '../../support/system.js';
 import { AUDIENCE, bearer, ISSUER, jwtEnv, sign, testIssuer, type TestIssuer } from '../../support/tokens.js';
 
 const start = systemsClosedAfterEach(afterEach);
@@ -72,6 +72,126 @@ describe('hardened HTTP', () => {
     expect(ms).toBeLessThan(3_800);
     expect(sent).toBeLessThan(request.length);
     expect(answer).toMatch(/^HTTP\/1\.1 408/);
+    expect(problemOf(answer)).toMatchObject({ status: 408, code: 'REQUEST_TIMEOUT' });
+  });
+
+  it("answers Node's and Fastify's own refusals as problem+json with a stable code", async () => {
+    const system = await start({ env: { EVENT_BUS: 'memory' }, consume: false, jobs: false });
+    const port = Number(new URL(await system.app.listen({ host: '127.0.0.1', port: 0 })).port);
+    // Not HTTP at all: Node's parser refuses it before any route.
+    const garbage = await exchange(port, 'HELLO THERE\r\n\r\n');
+    expect(garbage).toMatch(/^HTTP\/1\.1 400 /);
+    expect(problemOf(garbage)).toMatchObject({ status: 400, code: 'MALFORMED_REQUEST', title: 'Bad Request' });
+    // Headers over Node's 16 KiB.
+    const huge = await exchange(port, `GET /health/live HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`);
+    expect(huge).toMatch(/^HTTP\/1\.1 431 /);
+    expect(problemOf(huge)).toMatchObject({ status: 431, code: 'HEADERS_TOO_LARGE' });
+    // An expectation Node cannot meet.
+    const expectation = await exchange(port, 'GET /health/live HTTP/1.1\r\nHost: x\r\nExpect: 200-ok\r\n\r\n');
+    expect(expectation).toMatch(/^HTTP\/1\.1 417 /);
+    expect(problemOf(expectation)).toMatchObject({ status: 417, code: 'EXPECTATION_FAILED' });
+    for (const answer of [garbage, huge, expectation]) {
+      expect(answer).toMatch(/\r\ncontent-type: application\/problem\+json/i);
+      expect(answer).toMatch(/\r\ncache-control: no-store/i);
+    }
+    // Fastify's: a body over BODY_LIMIT_BYTES, and a URL it cannot decode.
+    const large = await system.app.inject({
+      method: 'POST',
+      url: '/customers',
+      headers: { 'content-type': 'application/json' },
+      payload: JSON.stringify({ name: 'x'.repeat(system.config.BODY_LIMIT_BYTES) }),
+    });
+    expect([large.statusCode, large.headers['content-type'], large.json().code]).toEqual([
+      413,
+      'application/problem+json; charset=utf-8',
+      'PAYLOAD_TOO_LARGE',
+    ]);
+    const badUrl = await fetch(`http://127.0.0.1:${port}/orders/%E0%A4%A`);
+    expect([badUrl.status, badUrl.headers.get('content-type'), badUrl.headers.get('cache-control')]).toEqual([
+      400,
+      'application/problem+json; charset=utf-8',
+      'no-store',
+    ]);
+    expect(await badUrl.json()).toMatchObject({ status: 400, code: 'MALFORMED_URL' });
+  });
+
+  it('keeps no cache of customer, order or operator data: every answer says Cache-Control: no-store', async () => {
+    const system = await start({ env: { EVENT_BUS: 'memory' }, consume: false, jobs: false });
+    const customer = await system.app.inject({
+      method: 'POST',
+      url: '/customers',
+      payload: { name: 'Ada', creditLimit: { amount: 100, currency: 'USD' } },
+    });
+    const { id } = customer.json<{ id: string }>();
+    const order = await system.app.inject({
+      method: 'POST',
+      url: '/orders',
+      payload: { customerId: id, total: { amount: 5, currency: 'USD' } },
+    });
+    const orderId = order.json<{ id: string }>().id;
+    const answers = [
+      customer,
+      order,
+      await system.app.inject({ method: 'GET', url: `/customers/${id}` }),
+      await system.app.inject({ method: 'GET', url: `/orders/${orderId}` }),
+      await system.app.inject({ method: 'GET', url: `/orders?customerId=${id}` }),
+      await system.app.inject({ method: 'POST', url: `/orders/${orderId}/cancel` }),
+      await system.app.inject({ method: 'GET', url: `/orders/${'0'.repeat(8)}-0000-7000-8000-${'0'.repeat(12)}` }),
+      await system.app.inject({ method: 'GET', url: '/admin/dead-letters' }),
+      await system.app.inject({ method: 'GET', url: '/admin/deliveries/stats' }),
+      await system.app.inject({ method: 'GET', url: `/admin/sagas/${orderId}`, headers: { accept: 'text/html' } }),
+      await system.app.inject({ method: 'GET', url: '/health/ready' }),
+    ];
+    expect(answers.map((a) => [a.raw.req.url, a.statusCode, a.headers['cache-control']])).toEqual(
+      answers.map((a) => [a.raw.req.url, a.statusCode, 'no-store']),
+    );
+    expect(answers.every((a) => a.statusCode < 500)).toBe(true);
+  });
+
+  it('never limits or authenticates the health probes, and names a failing dependency without its message', async () => {
+    const issuer = await testIssuer();
+    const lines: Array<Record<string, unknown>> = [];
+    const system = await start({
+      env: { EVENT_BUS: 'memory', ...jwtEnv(issuer), RATE_LIMIT_MAX: '3' },
+      logger: createLogger({ level: 'warn', destination: jsonLines(lines) }),
+      consume: false,
+      jobs: false,
+    });
+    const badToken = { authorization: 'Bearer not.a.token' };
+    const orders = async () => (await system.app.inject({ method: 'GET', url: '/orders', headers: badToken })).statusCode;
+    // Counted in Redis once the store is connected (until then requests pass: fail-open).
+    await eventually(async () => ((await orders()) === 429 ? true : undefined), { what: 'the limit of a bad-token caller' });
+    for (let i = 0; i < 20; i++) {
+      for (const url of ['/health/live', '/health/ready']) {
+        const res = await system.app.inject({ method: 'GET', url, headers: badToken });
+        expect([url, res.statusCode]).toEqual([url, 200]);
+      }
+    }
+    expect(await orders()).toBe(429);
+    // A dependency that fails with what drivers say: hosts, users, databases.
+    const secret = 'password authentication failed for user "saga" at db-7.internal:5432/saga_prod';
+    const app = await createHttpServer({
+      logger: createLogger({ level: 'warn', destination: jsonLines(lines) }),
+      bodyLimit: 1_024,
+      title: 'test',
+      version: '0',
+      security: apiSecurityFrom(loadConfig({})),
+      limits: httpLimitsFrom(loadConfig({})),
+      readiness: [
+        { name: 'postgres', check: () => Promise.reject(new Error(secret)) },
+        { name: 'redis', check: () => Promise.resolve() },
+      ],
+    });
+    try {
+      const res = await app.inject({ method: 'GET', url: '/health/ready' });
+      expect(res.statusCode).toBe(503);
+      expect(res.json()).toMatchObject({ code: 'NOT_READY', checks: { postgres: { status: 'unavailable' }, redis: { status: 'ok' } } });
+      expect(res.json<{ checks: object }>().checks).toEqual({ postgres: { status: 'unavailable' }, redis: { status: 'ok' } });
+      expect(res.body).not.toMatch(/password|db-7|saga_prod/);
+      expect(lines.find((l) => l['msg'] === 'readiness check failed')).toMatchObject({ check: 'postgres', err: secret });
+    } finally {
+      await app.close();
+    }
   });
 
   it('sends helmet headers with a CSP under which /docs still loads', async () => {
@@ -176,6 +296,123 @@ describe('hardened HTTP', () => {
       { sub: 'clerk-7', action: 'registerCustomer', resourceId: id, outcome: 201 },
       { sub: 'clerk-7', action: 'cancelOrder', resourceId: '01a217bd-4a94-717b-8065-a430e3e8be76', outcome: 404 },
     ]);
+  });
+});
+
+/** One request's bytes on a fresh connection (from `localAddress`), and everything answered until the server closes it. */
+function exchange(port: number, request: string, localAddress = '127.0.0.1'): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = connect({ port, host: '127.0.0.1', localAddress });
+    let answer = '';
+    socket.on('data', (d: Buffer) => (answer += d.toString()));
+    socket.on('error', (error) => (answer ? resolve(answer) : reject(error)));
+    socket.on('close', () => resolve(answer));
+    socket.write(request);
+  });
+}
+
+/** The problem+json body of a raw HTTP answer. */
+function problemOf(answer: string): Record<string, unknown> {
+  return JSON.parse(answer.slice(answer.indexOf('\r\n\r\n') + 4)) as Record<string, unknown>;
+}
+
+function jsonLines(into: Array<Record<string, unknown>>): Writable {
+  return new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      for (const line of chunk.toString().split('\n').filter(Boolean)) into.push(JSON.parse(line) as Record<string, unknown>);
+      done();
+    },
+  });
+}
+
+/** A connection from `localAddress` that sent half its request and waits: it holds its slot until a timeout. */
+async function halfSent(port: number, localAddress: string): Promise<{ socket: Socket; answer: () => string; closed: Promise<void> }> {
+  const socket = connect({ port, host: '127.0.0.1', localAddress });
+  let answer = '';
+  socket.on('data', (d: Buffer) => (answer += d.toString()));
+  socket.on('error', () => undefined);
+  const closed = new Promise<void>((r) => socket.once('close', () => r()));
+  await new Promise((r) => socket.once('connect', r));
+  socket.write('GET /health/live HTTP/1.1\r\nHost: x\r\nX-Half: ');
+  return { socket, answer: () => answer, closed };
+}
+
+describe('connections per address (HTTP_MAX_CONNECTIONS_PER_ADDRESS)', () => {
+  const sockets: Socket[] = [];
+  afterEach(() => {
+    for (const s of sockets.splice(0)) s.destroy();
+  });
+
+  /** 40 half-sent requests from 127.0.0.2 against a server that takes 40 connections in all; then a client at 127.0.0.3. */
+  async function flood(perAddress: string): Promise<{ refusedAnswers: string[]; other: string }> {
+    const system = await start({
+      env: {
+        EVENT_BUS: 'memory',
+        HTTP_MAX_CONNECTIONS: '40',
+        HTTP_MAX_CONNECTIONS_PER_ADDRESS: perAddress,
+        HTTP_HEADERS_TIMEOUT_MS: '20000',
+      },
+      consume: false,
+      jobs: false,
+    });
+    const port = Number(new URL(await system.app.listen({ host: '127.0.0.1', port: 0 })).port);
+    const attack = [];
+    for (let i = 0; i < 40; i++) attack.push(await halfSent(port, '127.0.0.2'));
+    sockets.push(...attack.map((a) => a.socket));
+    // Over its share, a connection is told why and closed at once; within it, it waits for the headers timeout.
+    const refused = attack.slice(Number(perAddress) || 40);
+    await Promise.all(refused.map((a) => a.closed));
+    const other = await exchange(port, 'GET /health/live HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n', '127.0.0.3').catch(
+      (error: Error) => `refused: ${error.message}`,
+    );
+    return { refusedAnswers: refused.map((a) => a.answer()), other };
+  }
+
+  it('lets one address hold its share only: half-sent requests from one client leave the others served', { timeout: 30_000 }, async () => {
+    const { refusedAnswers, other } = await flood('32');
+    expect(refusedAnswers).toHaveLength(8);
+    for (const answer of refusedAnswers) {
+      expect(answer).toMatch(/^HTTP\/1\.1 429 /);
+      expect(problemOf(answer)).toMatchObject({ status: 429, code: 'TOO_MANY_CONNECTIONS' });
+    }
+    expect(other).toMatch(/^HTTP\/1\.1 200 /);
+  });
+
+  it('without the bound (0), the same client holds every connection and the next one is turned away', { timeout: 30_000 }, async () => {
+    const { other } = await flood('0');
+    expect(other).not.toMatch(/^HTTP\/1\.1 200 /);
+  });
+
+  it('behind a proxy it believes, counts each forwarded client by its requests in flight, not the proxy', { timeout: 30_000 }, async () => {
+    const system = await start({
+      env: { EVENT_BUS: 'memory', TRUST_PROXY: '127.0.0.1/32', HTTP_MAX_CONNECTIONS_PER_ADDRESS: '4' },
+      consume: false,
+      jobs: false,
+    });
+    const port = Number(new URL(await system.app.listen({ host: '127.0.0.1', port: 0 })).port);
+    // The proxy (127.0.0.1) forwards five slow bodies of 203.0.113.7 on five connections: the fifth is refused at once.
+    const slow = async () => {
+      const socket = connect({ port, host: '127.0.0.1' });
+      sockets.push(socket);
+      let answer = '';
+      socket.on('data', (d: Buffer) => (answer += d.toString()));
+      socket.on('error', () => undefined);
+      await new Promise((r) => socket.once('connect', r));
+      socket.write(
+        'POST /customers HTTP/1.1\r\nHost: x\r\nX-Forwarded-For: 6.6.6.6, 203.0.113.7\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"na',
+      );
+      return () => answer;
+    };
+    const answers: Array<() => string> = [];
+    for (let i = 0; i < 5; i++) answers.push(await slow());
+    const fifth = await eventually(async () => answers[4]!() || undefined, { what: "the fifth request's answer" });
+    expect(fifth).toMatch(/^HTTP\/1\.1 429 /);
+    expect(problemOf(fifth)).toMatchObject({ code: 'TOO_MANY_CONNECTIONS' });
+    expect(answers.slice(0, 4).map((a) => a())).toEqual(['', '', '', '']);
+    // Another client through the same proxy, and the proxy's own probe, are served.
+    const other = await fetch(`http://127.0.0.1:${port}/orders`, { headers: { 'x-forwarded-for': '198.51.100.1' } });
+    expect(other.status).toBe(200);
+    expect((await fetch(`http://127.0.0.1:${port}/health/ready`)).status).toBe(200);
   });
 });
 

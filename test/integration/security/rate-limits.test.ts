@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
 import { Writable } from 'node:stream';
+import { Redis } from 'ioredis';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createLogger } from '../../../src/shared/infrastructure/logging/logger.js';
 import { cloneRunDatabase, uniquePrefix } from '../../support/databases.js';
@@ -101,6 +102,59 @@ describe('rate limits', () => {
     // Per caller: another principal has its own budget.
     const other = bearer(await sign(issuer, { sub: 'another-clerk', scope: 'orders:write' }));
     expect((await post(one, other)).status).toBe(202);
+  });
+
+  it('turns every limit off with RATE_LIMIT_MAX=0, the stricter saga limit too', async () => {
+    const system = await start({
+      env: { EVENT_BUS: 'memory', RATE_LIMIT_MAX: '0', RATE_LIMIT_SAGA_MAX: '2' },
+      consume: false,
+      jobs: false,
+    });
+    const statuses = new Set<number>();
+    for (let i = 0; i < 30; i++) {
+      const res = await system.app.inject({
+        method: 'POST',
+        url: '/orders',
+        payload: { customerId: '01a217bd-4a94-717b-8065-a430e3e8be76', total: usd(10) },
+      });
+      statuses.add(res.statusCode);
+    }
+    expect([...statuses]).toEqual([202]);
+  });
+
+  it('counts under well-formed keys: <prefix>:rate-limit:<limit>:<caller>', async () => {
+    const issuer = await testIssuer();
+    const system = await start({
+      env: { EVENT_BUS: 'memory', ...jwtEnv(issuer), RATE_LIMIT_MAX: '100', RATE_LIMIT_SAGA_MAX: '50' },
+      consume: false,
+      jobs: false,
+    });
+    const clerk = bearer(await sign(issuer, { sub: 'clerk', scope: 'orders:write orders:read' }));
+    const redis = new Redis(process.env['REDIS_URL']!);
+    try {
+      const keys = async () => (await redis.keys(`${system.config.BULLMQ_PREFIX}:rate-limit:*`)).sort();
+      const place = () =>
+        system.app.inject({
+          method: 'POST',
+          url: '/orders',
+          headers: clerk,
+          payload: { customerId: '01a217bd-4a94-717b-8065-a430e3e8be76', total: usd(10) },
+        });
+      // Until its connection is up, the store lets requests through uncounted.
+      await eventually(async () => ((await place()) && (await keys()).length >= 2 ? true : undefined), { what: 'counts in Redis' });
+      await system.app.inject({ method: 'GET', url: '/orders' });
+      const principal = /^p:[A-Za-z0-9_-]{22}$/;
+      const found = await keys();
+      const p = `${system.config.BULLMQ_PREFIX}:rate-limit:`;
+      expect(found.map((k) => k.slice(p.length).split(':')[0])).toEqual(['all', 'all', 'saga']);
+      expect(found.filter((k) => k.startsWith(`${p}all:`)).map((k) => k.slice(`${p}all:`.length))).toEqual(
+        expect.arrayContaining(['ip:127.0.0.1', expect.stringMatching(principal)]),
+      );
+      expect(found.find((k) => k.startsWith(`${p}saga:`))?.slice(`${p}saga:`.length)).toMatch(principal);
+      expect(found.join(' ')).not.toMatch(/undefined/);
+    } finally {
+      redis.disconnect();
+    }
   });
 
   it('lets orders through when Redis is down, with a warning and a metric', { timeout: 60_000 }, async () => {

@@ -152,6 +152,10 @@ const AURORA_IMPORTED = {
   availabilityZones: 'us-east-1a,us-east-1b',
   privateSubnetIds: 'subnet-0123456789abcdef0,subnet-0123456789abcdef1',
   publicSubnetIds: 'subnet-0123456789abcdef2,subnet-0123456789abcdef3',
+  consoleClientId: 'saga-console',
+  consoleClientSecretArn: 'arn:aws:secretsmanager:us-east-1:123456789012:secret:saga-console-client-AbCdEf',
+  consoleAuthorizationParams: 'audience=saga-api',
+  publicUrl: 'https://saga.example.com',
 };
 /** Traces over HTTPS (443, which the AWS APIs' rule already allows), every one kept. */
 const OTEL_HTTPS = { otelEndpoint: 'https://otlp.example.com' };
@@ -419,7 +423,7 @@ describe('EVENT_BUS=ecs, prod: network, schedule, release order', () => {
     expect(handler['Environment']['Variables']['TASK_DEFINITION']).toEqual({ Ref: logicalId(stack, stack.migration.taskDefinition) });
   });
 
-  it('gives the API its token issuer, the ALB as its proxy and a generated admin token; no environment deploys without an issuer', () => {
+  it("gives the API its token issuer, the ALB's subnets as its proxies and a generated admin token; no environment deploys without an issuer", () => {
     const api = taskDefinitionsByFamily(ecsProd.json).get('saga-api')!.props;
     const env = envOf(api);
     expect([env.get('AUTH_ISSUER'), env.get('AUTH_AUDIENCE'), env.get('AUTH_JWKS_URL')]).toEqual([
@@ -427,7 +431,12 @@ describe('EVENT_BUS=ecs, prod: network, schedule, release order', () => {
       AUTH.authAudience,
       AUTH.authJwksUrl,
     ]);
-    expect(env.get('TRUST_PROXY')).toBe('1');
+    // The ALB's subnets, as CIDRs: the API believes X-Forwarded-For from the balancer's addresses only.
+    const albSubnets = resources(ecsProd.json, 'AWS::ElasticLoadBalancingV2::LoadBalancer')[0]![1]['Properties']['Subnets'] as Json[];
+    const cidrOf = (ref: Json) => ecsProd.json['Resources'][ref['Ref'] as string]['Properties']['CidrBlock'] as string;
+    expect(albSubnets).toHaveLength(2);
+    expect(env.get('TRUST_PROXY')).toBe(albSubnets.map(cidrOf).join(','));
+    expect(env.get('TRUST_PROXY')).toBe('10.40.0.0/24,10.40.1.0/24');
     expect((containerOf(api)['Secrets'] as Json[]).find((s) => s['Name'] === 'ADMIN_TOKEN')?.['ValueFrom']).toEqual({
       Ref: expect.stringMatching(/^AdminToken/),
     });
@@ -500,6 +509,8 @@ describe('the other branches: Aurora, orchestration, HTTPS, an imported VPC', ()
       expect(resources(auroraImported.json, type), type).toEqual([]);
     const api = taskDefinitionsByFamily(auroraImported.json).get('saga-api')!.props;
     expect(envOf(api).get('SAGA_STYLE')).toBe('orchestration');
+    // Subnets known by id only: the imported VPC's CIDR holds the ALB's addresses.
+    expect(envOf(api).get('TRUST_PROXY')).toBe(AURORA_IMPORTED.vpcCidr);
     expect(JSON.stringify(envOf(api).get('ECS_SUBNETS'))).toContain('subnet-0123456789abcdef0');
     const launched = policyStatements(auroraImported.json)
       .filter((s) => actionsOf(s.statement).includes('ecs:RunTask'))
@@ -511,6 +522,40 @@ describe('the other branches: Aurora, orchestration, HTTPS, an imported VPC', ()
       'saga-migrate',
       'saga-sweeper',
     ]);
+  });
+});
+
+describe('console sign-in: consoleClientId', () => {
+  it('gives the API the client, its public origin and secrets (the session secret generated), and nothing without it', () => {
+    const api = taskDefinitionsByFamily(auroraImported.json).get('saga-api')!.props;
+    const env = envOf(api);
+    expect([env.get('CONSOLE_OIDC_CLIENT_ID'), env.get('CONSOLE_PUBLIC_URL'), env.get('CONSOLE_OIDC_AUTHORIZATION_PARAMS')]).toEqual([
+      'saga-console',
+      'https://saga.example.com',
+      'audience=saga-api',
+    ]);
+    const secrets = new Map((containerOf(api)['Secrets'] as Json[]).map((s) => [s['Name'] as string, s['ValueFrom']]));
+    expect(secrets.get('CONSOLE_SESSION_SECRET')).toEqual({ Ref: expect.stringMatching(/^ConsoleSessionSecret/) });
+    expect(secrets.get('CONSOLE_OIDC_CLIENT_SECRET')).toBe(AURORA_IMPORTED.consoleClientSecretArn);
+    const prodApi = taskDefinitionsByFamily(ecsProd.json).get('saga-api')!.props;
+    expect([...envOf(prodApi).keys()].filter((k) => k.startsWith('CONSOLE_'))).toEqual([]);
+  });
+
+  it('refuses it without HTTPS at the ALB or an https origin to come back to', () => {
+    const outdir = mkdtempSync(join(tmpdir(), 'saga-cdk-'));
+    try {
+      const build = (context: Record<string, string>) => () =>
+        buildApp({ outdir, context: { ...committedContext(), ...ECS_PROD, ...context } });
+      expect(build({ consoleClientId: 'c', publicUrl: 'https://saga.example.com' })).toThrow(
+        /context certificateArn: consoleClientId needs HTTPS/,
+      );
+      const https = { consoleClientId: 'c', certificateArn: AURORA_IMPORTED.certificateArn };
+      expect(build(https)).toThrow(/context publicUrl/);
+      expect(build({ ...https, publicUrl: 'http://saga.example.com' })).toThrow(/context publicUrl/);
+      expect(build({ ...https, publicUrl: 'https://saga.example.com/console' })).toThrow(/context publicUrl/);
+    } finally {
+      rmSync(outdir, { recursive: true, force: true });
+    }
   });
 });
 

@@ -1,10 +1,11 @@
-import type { FastifyInstance, FastifyReply } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Logger } from '../../../shared/infrastructure/logging/logger.js';
 import { requires } from '../../../shared/infrastructure/http/route-config.js';
-import { uuidSchema } from '../../../shared/infrastructure/http/schemas.js';
-import { DEFAULT_DEAD_LETTER_LIMIT, type DeliveryAdministration } from '../admin.routes.js';
+import { limitSchema, parseLimit, uuidSchema } from '../../../shared/infrastructure/http/schemas.js';
+import { DEFAULT_DEAD_LETTER_LIMIT, MAX_DEAD_LETTER_LIMIT, USE_CASE, type DeliveryAdministration } from '../admin.routes.js';
 import { CONSOLE_SCRIPT, CONSOLE_SCRIPT_PATH, deadLettersPage, notFoundPage, sagaPage, type PageContext } from './pages.js';
 import type { SagaReader } from './saga-reader.js';
+import { csrfTokenFor, operatorOf } from './sign-in/operator-session.js';
 import { buildTimeline, type TransportName } from './timeline.js';
 
 export interface OperatorConsoleOptions {
@@ -17,8 +18,17 @@ export interface OperatorConsoleOptions {
   readonly logger: Logger;
 }
 
-/** Same guard as the JSON /admin routes: a token with the `admin` scope, or ADMIN_TOKEN. */
+/** Same guard as the JSON /admin routes: a token with the `admin` scope, ADMIN_TOKEN, or an operator's session. */
 const ADMIN = requires('admin');
+/** A page: without credentials, a browser is sent to sign in (when sign-in is on). */
+const ADMIN_PAGE = { ...ADMIN, page: true } as const;
+
+/** The page context of one request: the operator signed in, and their CSRF token, when a session carries it. */
+function contextOf(request: FastifyRequest, reply: FastifyReply, context: PageContext): PageContext {
+  const auth = request.authentication;
+  const operator = auth.kind === 'principal' && auth.session ? operatorOf(request) : undefined;
+  return operator ? { ...context, operator: { subject: operator.subject, csrfToken: csrfTokenFor(reply, operator) } } : context;
+}
 
 /** The console's pages are for browsers, not API clients: left out of the OpenAPI document. */
 const HIDDEN = { hide: true } as const;
@@ -49,16 +59,26 @@ export function registerOperatorConsole(app: FastifyInstance, options: OperatorC
     mustMatchWhenDerived: false,
   } as never);
   sagaRoutes(app, options, context);
-  app.get<{ Querystring: { limit?: number } }>(
+  // The same query as the JSON twin: a query string is text, so `limit` is read as the JSON route reads it.
+  app.get<{ Querystring: { limit?: string; useCase?: string } }>(
     '/admin/dead-letters',
     {
       constraints: { [WANTS_HTML]: 'yes' },
-      config: ADMIN,
-      schema: { ...HIDDEN, querystring: { type: 'object', properties: { limit: { type: 'integer', minimum: 1, maximum: 500 } } } },
+      config: ADMIN_PAGE,
+      schema: {
+        ...HIDDEN,
+        querystring: {
+          type: 'object',
+          additionalProperties: false,
+          properties: { useCase: USE_CASE, limit: limitSchema(MAX_DEAD_LETTER_LIMIT, DEFAULT_DEAD_LETTER_LIMIT) },
+        },
+      },
     },
     async (request, reply) => {
-      const limit = request.query.limit ?? DEFAULT_DEAD_LETTER_LIMIT;
-      return sendPage(reply, 200, deadLettersPage(await options.administration.listDeadLetters({ limit }), limit, context));
+      const limit = parseLimit(request.query.limit, DEFAULT_DEAD_LETTER_LIMIT);
+      const { useCase } = request.query;
+      const items = await options.administration.listDeadLetters({ limit, ...(useCase !== undefined ? { useCase } : {}) });
+      return sendPage(reply, 200, deadLettersPage(items, limit, contextOf(request, reply, context)));
     },
   );
   app.get(CONSOLE_SCRIPT_PATH, { config: ADMIN, schema: HIDDEN }, async (_request, reply) =>
@@ -66,21 +86,22 @@ export function registerOperatorConsole(app: FastifyInstance, options: OperatorC
   );
 }
 
-function sagaRoutes(app: FastifyInstance, options: OperatorConsoleOptions, context: PageContext): void {
+function sagaRoutes(app: FastifyInstance, options: OperatorConsoleOptions, pageContext: PageContext): void {
   // The navigation's "Open saga" form submits here.
   app.get<{ Querystring: { orderId: string } }>(
     '/admin/sagas',
     {
-      config: ADMIN,
+      config: ADMIN_PAGE,
       schema: { ...HIDDEN, querystring: { type: 'object', required: ['orderId'], properties: { orderId: uuidSchema } } },
     },
     async (request, reply) => reply.redirect(`/admin/sagas/${encodeURIComponent(request.query.orderId.toLowerCase())}`, 303),
   );
   app.get<{ Params: { orderId: string } }>(
     '/admin/sagas/:orderId',
-    { config: ADMIN, schema: { ...HIDDEN, params: { type: 'object', required: ['orderId'], properties: { orderId: uuidSchema } } } },
+    { config: ADMIN_PAGE, schema: { ...HIDDEN, params: { type: 'object', required: ['orderId'], properties: { orderId: uuidSchema } } } },
     async (request, reply) => {
       const orderId = request.params.orderId.toLowerCase();
+      const context = contextOf(request, reply, pageContext);
       if (!options.sagas.available) {
         return sendPage(reply, 404, notFoundPage(orderId, 'This process does not host the Order module.', context));
       }

@@ -85,6 +85,12 @@ button:disabled { background: #5d6b79; border-color: #5d6b79; }
 [role='status'] { font-weight: 600; }
 `;
 
+/** The operator signed in to the console (a session), and the CSRF token of this page's forms and requests. */
+export interface SignedInOperator {
+  readonly subject: string;
+  readonly csrfToken: string;
+}
+
 export interface Page {
   readonly title: string;
   readonly body: SafeHtml;
@@ -92,6 +98,44 @@ export interface Page {
   readonly queues: boolean;
   /** Same-origin scripts the page loads (no inline script: the Content-Security-Policy forbids it). */
   readonly scripts?: readonly string[];
+  /** Shown in the navigation with a sign-out button; its CSRF token goes into the page for its script. */
+  readonly operator?: SignedInOperator;
+  /** Where the browser goes next at once (a meta refresh: after sign-in, a navigation of this site's own). */
+  readonly refreshTo?: string;
+  /** Leave out the navigation (pages seen signed out). */
+  readonly bare?: boolean;
+}
+
+function operatorItems(operator: SignedInOperator | undefined): SafeHtml | '' {
+  if (!operator) return '';
+  return html`<li>Signed in as <strong>${operator.subject}</strong></li>
+    <li>
+      <form method="post" action="/admin/sign-out">
+        <input type="hidden" name="_csrf" value="${operator.csrfToken}" />
+        <button type="submit">Sign out</button>
+      </form>
+    </li>`;
+}
+
+function navigation(page: Page): SafeHtml | '' {
+  if (page.bare) return '';
+  return html`<header>
+    <nav aria-label="Operator console">
+      <ul>
+        <li><a href="/admin/dead-letters">Dead letters</a></li>
+        ${page.queues ? html`<li><a href="/admin/queues">Queues</a></li>` : ''}
+        <li><a href="/docs">API documentation</a></li>
+        <li>
+          <form method="get" action="/admin/sagas" role="search">
+            <label for="open-saga">Order id</label>
+            <input id="open-saga" name="orderId" size="38" required pattern="[0-9a-fA-F-]{36}" autocomplete="off" />
+            <button type="submit">Open saga</button>
+          </form>
+        </li>
+        ${operatorItems(page.operator)}
+      </ul>
+    </nav>
+  </header>`;
 }
 
 /** A whole document: navigation (with the open-a-saga form), then the page's main content. */
@@ -102,6 +146,8 @@ export function layout(page: Page): string {
         <meta charset="utf-8" />
         <meta name="viewport" content="width=device-width, initial-scale=1" />
         <meta name="robots" content="noindex" />
+        ${page.operator ? html`<meta name="csrf-token" content="${page.operator.csrfToken}" />` : ''}
+        ${page.refreshTo ? html`<meta http-equiv="refresh" content="0;url=${page.refreshTo}" />` : ''}
         <title>${page.title} · Operator console</title>
         <style>
           ${{ __html: STYLE }}
@@ -109,22 +155,7 @@ export function layout(page: Page): string {
         ${(page.scripts ?? []).map((src) => html`<script src="${src}" defer></script>`)}
       </head>
       <body>
-        <header>
-          <nav aria-label="Operator console">
-            <ul>
-              <li><a href="/admin/dead-letters">Dead letters</a></li>
-              ${page.queues ? html`<li><a href="/admin/queues">Queues</a></li>` : ''}
-              <li><a href="/docs">API documentation</a></li>
-              <li>
-                <form method="get" action="/admin/sagas" role="search">
-                  <label for="open-saga">Order id</label>
-                  <input id="open-saga" name="orderId" size="38" required pattern="[0-9a-fA-F-]{36}" autocomplete="off" />
-                  <button type="submit">Open saga</button>
-                </form>
-              </li>
-            </ul>
-          </nav>
-        </header>
+        ${navigation(page)}
         <main>${page.body}</main>
       </body>
     </html> `.__html

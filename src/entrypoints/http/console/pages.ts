@@ -1,5 +1,5 @@
 import type { DeadLetter } from '../../../shared/infrastructure/messaging/dead-letters.js';
-import { html, layout, timeOf, traceIdOf, traceLink, type SafeHtml } from './html.js';
+import { html, layout, timeOf, traceIdOf, traceLink, type SafeHtml, type SignedInOperator } from './html.js';
 import type { SagaRecord, TimelineEntry } from './timeline.js';
 
 export interface PageContext {
@@ -7,10 +7,14 @@ export interface PageContext {
   readonly traceUiUrl: string | undefined;
   /** EVENT_BUS=bullmq: the navigation links bull-board. */
   readonly queues: boolean;
+  /** The operator signed in to the console, for this request's page. */
+  readonly operator?: SignedInOperator;
 }
 
 /** The same-origin script of the re-drive buttons. */
 export const CONSOLE_SCRIPT_PATH = '/admin/console/console.js';
+
+const withOperator = (context: PageContext) => (context.operator ? { operator: context.operator } : {});
 
 const badge = (value: string) => html`<span class="badge badge-${value.toLowerCase().replace(/[^a-z0-9-]/g, '')}">${value}</span>`;
 
@@ -110,14 +114,14 @@ export function sagaPage(record: SagaRecord, entries: readonly TimelineEntry[], 
       <h2 id="messages-heading">Messages</h2>
       ${messagesTable(record, context)}
     </section>`;
-  return layout({ title: `Saga ${order.id}`, body, queues: context.queues });
+  return layout({ title: `Saga ${order.id}`, body, queues: context.queues, ...withOperator(context) });
 }
 
 /** No such order (or this process does not host the Order module). */
 export function notFoundPage(orderId: string, reason: string, context: PageContext): string {
   const body = html`<h1>No saga for order <code>${orderId}</code></h1>
     <p>${reason}</p>`;
-  return layout({ title: 'Saga not found', body, queues: context.queues });
+  return layout({ title: 'Saga not found', body, queues: context.queues, ...withOperator(context) });
 }
 
 function redriveForm(useCase: string, count: number): SafeHtml {
@@ -183,7 +187,7 @@ export function deadLettersPage(items: readonly DeadLetter[], limit: number, con
               </table>
             </section>`
     }`;
-  return layout({ title: 'Dead letters', body, queues: context.queues, scripts: [CONSOLE_SCRIPT_PATH] });
+  return layout({ title: 'Dead letters', body, queues: context.queues, scripts: [CONSOLE_SCRIPT_PATH], ...withOperator(context) });
 }
 
 /**
@@ -201,13 +205,18 @@ document.addEventListener('submit', async (event) => {
   if (button) button.disabled = true;
   status.textContent = 'Re-driving ' + useCase + '…';
   try {
+    const headers = { 'content-type': 'application/json', accept: 'application/json' };
+    // Signed in with a session: its POSTs carry the page's CSRF token.
+    const csrf = document.querySelector('meta[name="csrf-token"]');
+    if (csrf) headers['x-csrf-token'] = csrf.content;
     const response = await fetch('/admin/dead-letters/redrive', {
       method: 'POST',
-      headers: { 'content-type': 'application/json', accept: 'application/json' },
+      headers: headers,
       credentials: 'same-origin',
       body: JSON.stringify({ useCase: useCase }),
     });
     const body = await response.json().catch(() => ({}));
+    if (response.status === 401) throw new Error('your session has ended; reload the page to sign in again');
     if (!response.ok) throw new Error(body.detail || response.status + ' ' + response.statusText);
     status.textContent = 'Re-drove ' + body.redriven + ' dead letter(s) of ' + useCase + '. Reloading…';
     setTimeout(() => location.reload(), 1000);

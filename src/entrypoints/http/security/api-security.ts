@@ -14,6 +14,9 @@ import type { Logger } from '../../../shared/infrastructure/logging/logger.js';
 import type { Authentication, Authenticator } from './authentication.js';
 import { rateLimitHook, type RateLimitSettings } from './rate-limit.js';
 import { SecurityMetrics } from './security-metrics.js';
+import type { SessionStore } from '@fastify/session';
+import { registerOperatorSessions, requireCsrfToken, sessionAuthentication } from '../console/sign-in/operator-session.js';
+import type { ConsoleSignInSettings } from '../console/sign-in/sign-in-settings.js';
 
 /** The OpenAPI security scheme of every protected route: an OpenID Connect provider's access token. */
 export const BEARER_SCHEME = 'bearerAuth';
@@ -23,10 +26,23 @@ const REALM = 'saga-api';
 export interface ApiSecurity {
   readonly authenticator: Authenticator;
   readonly rateLimit: RateLimitSettings;
+  /** Operators sign in to the console (CONSOLE_OIDC_*); unset, the console takes bearer tokens only. */
+  readonly consoleSignIn?: ConsoleSignInSettings;
+}
+
+/** Where a browser without credentials is sent to sign in, back to the page it asked for. */
+export function signInPath(returnTo: string): string {
+  return `/admin/sign-in?returnTo=${encodeURIComponent(returnTo)}`;
 }
 
 /** No credentials, or credentials that let nothing: a public route's caller. */
 const NOBODY: Principal = { subject: 'nobody', id: 'nobody', scopes: new Set(), customerId: null };
+const UNAUTHENTICATED: Authentication = { kind: 'missing' };
+
+/** A health probe's request: outside authentication and every limit (route-config's PROBE). */
+export function isProbe(request: FastifyRequest): boolean {
+  return request.routeOptions.config.probe === true;
+}
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -62,11 +78,14 @@ function refuse(request: FastifyRequest, reply: FastifyReply, status: number, co
     .send({ ...problem(status, code, detail), instance: request.url });
 }
 
-/** 401 / 403 / 503 for a route the caller may not call; undefined when it may. */
-function authorize(request: FastifyRequest, reply: FastifyReply, metrics: SecurityMetrics): FastifyReply | undefined {
+/** 401 / 403 / 503 for a route the caller may not call (a browser page: off to sign in); undefined when it may. */
+function authorize(request: FastifyRequest, reply: FastifyReply, metrics: SecurityMetrics, signIn: boolean): FastifyReply | undefined {
   const access: RouteAccess = request.routeOptions.config.access ?? 'public';
   const auth = request.authentication;
   if (access === 'public') return undefined;
+  if (auth.kind === 'missing' && signIn && request.method === 'GET' && request.routeOptions.config.page === true) {
+    return reply.redirect(signInPath(request.url), 303);
+  }
   if (auth.kind === 'missing') {
     metrics.authFailures.inc({ outcome: 'missing' });
     return refuse(request, reply, 401, 'UNAUTHENTICATED', 'Send "Authorization: Bearer <access token>"', `Bearer realm="${REALM}"`);
@@ -145,21 +164,34 @@ function audit(request: FastifyRequest, reply: FastifyReply): void {
  * a refused request is refused before its body is read, and a caller with a bad token is still
  * counted against its IP's limit. Routes registered before this (the documentation) are public.
  */
-export async function registerApiSecurity(app: FastifyInstance, security: ApiSecurity, logger: Logger): Promise<SecurityMetrics> {
+export async function registerApiSecurity(
+  app: FastifyInstance,
+  security: ApiSecurity,
+  logger: Logger,
+  sessions?: SessionStore,
+): Promise<SecurityMetrics> {
   const metrics = new SecurityMetrics();
   if (security.authenticator.mode === 'off') {
     logger.warn('AUTH_MODE=off: every caller may do everything; never run like this where untrusted clients reach the API');
   }
+  const signIn = security.consoleSignIn !== undefined && sessions !== undefined;
+  // Before the hooks below: they read the session the plugin loads.
+  if (security.consoleSignIn && sessions) await registerOperatorSessions(app, security.consoleSignIn, sessions);
   app.decorateRequest('authentication', null as never);
   app.decorateRequest('principal', null as never);
   app.addHook('onRoute', declareAccess);
   app.addHook('onRequest', async (request) => {
-    request.authentication = await security.authenticator.authenticate(request);
+    // A probe is never authenticated: a bad token (or an issuer that does not answer) cannot fail it.
+    if (isProbe(request)) request.authentication = UNAUTHENTICATED;
+    else
+      request.authentication =
+        (signIn ? sessionAuthentication(request) : undefined) ?? (await security.authenticator.authenticate(request));
     request.principal = request.authentication.kind === 'principal' ? request.authentication.principal : NOBODY;
   });
   const limit = await rateLimitHook(app, security.rateLimit, callerKey, { logger, metrics });
-  if (limit) app.addHook('onRequest', limit);
-  app.addHook('onRequest', async (request, reply) => authorize(request, reply, metrics));
+  if (limit) app.addHook('onRequest', async (request, reply) => (isProbe(request) ? undefined : limit(request, reply)));
+  app.addHook('onRequest', async (request, reply) => authorize(request, reply, metrics, signIn));
+  if (signIn) requireCsrfToken(app);
   app.addHook('onResponse', async (request, reply) => audit(request, reply));
   return metrics;
 }

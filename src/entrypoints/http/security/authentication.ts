@@ -11,7 +11,8 @@ const BREAK_GLASS: Principal = { subject: 'break-glass', id: 'break-glass', scop
 
 /** What the host knows of a request's caller once its Authorization header was read. */
 export type Authentication =
-  | { readonly kind: 'principal'; readonly principal: Principal; readonly verified: boolean }
+  /** `session`: an operator signed in to the console (a cookie, so its unsafe requests need a CSRF token). */
+  | { readonly kind: 'principal'; readonly principal: Principal; readonly verified: boolean; readonly session?: true }
   | { readonly kind: 'missing' }
   | { readonly kind: 'invalid'; readonly reason: string }
   | { readonly kind: 'unavailable'; readonly reason: string };
@@ -19,6 +20,8 @@ export type Authentication =
 export interface Authenticator {
   readonly mode: 'jwt' | 'off';
   authenticate(request: FastifyRequest): Promise<Authentication>;
+  /** A bearer token checked as a request's would be (jwt only): what the console's sign-in accepts. */
+  verifyToken?(token: string): Promise<Authentication>;
 }
 
 /** RFC 6750 b64token after "Bearer ". */
@@ -76,6 +79,10 @@ export class JwtAuthenticator implements Authenticator {
     const token = BEARER.exec(header)?.[1];
     if (token === undefined) return { kind: 'invalid', reason: 'not a bearer token' };
     if (this.isBreakGlass(token)) return { kind: 'principal', principal: BREAK_GLASS, verified: true };
+    return this.verifyToken(token);
+  }
+
+  async verifyToken(token: string): Promise<Authentication> {
     try {
       return { kind: 'principal', principal: await this.verifier.verify(token), verified: true };
     } catch (error) {

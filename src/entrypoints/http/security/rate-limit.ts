@@ -6,7 +6,7 @@ import type { Logger } from '../../../shared/infrastructure/logging/logger.js';
 import type { SecurityMetrics } from './security-metrics.js';
 
 export interface RateLimitSettings {
-  /** Requests per window per caller; 0: no limit. */
+  /** Requests per window per caller; 0: no limit at all (nor `sagaMax`). */
   readonly max: number;
   /** Requests per window per caller on the routes that start a saga, counted apart; 0: only `max`. */
   readonly sagaMax: number;
@@ -99,11 +99,43 @@ function enforce(all: Limiter | null, saga: Limiter | null, metrics: SecurityMet
 }
 
 /**
+ * One limit, counted under `<keyPrefix><name>:<caller>` (e.g. `saga:rate-limit:all:ip:203.0.113.7`).
+ * Registered in a scope of its own so that its store counts under its own name: a limiter made
+ * with createRateLimit(options) keys its counts with the route of the request it was made for,
+ * which it has none of (`undefinedundefined-`).
+ */
+async function limiter(
+  app: FastifyInstance,
+  settings: RateLimitSettings,
+  name: 'all' | 'saga',
+  max: number,
+  callerKey: (request: FastifyRequest) => string,
+  redis: Redis | undefined,
+): Promise<Limiter | null> {
+  if (max === 0) return null;
+  let made: Limiter | undefined;
+  const options: RateLimitPluginOptions = {
+    global: false,
+    max,
+    timeWindow: settings.windowMs,
+    keyGenerator: callerKey,
+    nameSpace: `${settings.keyPrefix}${name}:`,
+    ...(redis ? { redis } : {}),
+  };
+  await app.register(async (scope) => {
+    await scope.register(rateLimit, options);
+    made = scope.createRateLimit();
+  });
+  return made ?? null;
+}
+
+/**
  * Rate limits with @fastify/rate-limit's stores (Redis when configured: one combined count for every
  * API process): per caller, the token's principal when it was verified, else the client IP (see
- * TRUST_PROXY); the routes that start a saga have a stricter limit of their own. When the store does
- * not answer, the request passes: PostgreSQL is the truth and orders keep being taken; a warning
- * is logged (at most every 10 s) and saga_api_rate_limit_fail_open_total counts each one.
+ * TRUST_PROXY); the routes that start a saga have a stricter limit of their own. RATE_LIMIT_MAX=0
+ * turns both off. When the store does not answer, the request passes: PostgreSQL is the truth and
+ * orders keep being taken; a warning is logged (at most every 10 s) and
+ * saga_api_rate_limit_fail_open_total counts each one.
  */
 export async function rateLimitHook(
   app: FastifyInstance,
@@ -111,18 +143,14 @@ export async function rateLimitHook(
   callerKey: (request: FastifyRequest) => string,
   deps: { logger: Logger; metrics: SecurityMetrics },
 ): Promise<((request: FastifyRequest, reply: FastifyReply) => Promise<FastifyReply | undefined>) | null> {
-  if (settings.max === 0 && settings.sagaMax === 0) return null;
+  if (settings.max === 0) {
+    deps.logger.warn('RATE_LIMIT_MAX=0: rate limiting is off (RATE_LIMIT_SAGA_MAX too); put a limit in front of the API');
+    return null;
+  }
   const redis = settings.redisUrl ? storeClient(settings.redisUrl, deps.logger) : undefined;
   if (!redis) deps.logger.warn('no Redis for the rate limits (RATE_LIMIT_REDIS_URL, REDIS_URL): each API process counts its callers alone');
   if (redis) app.addHook('onClose', async () => void redis.disconnect());
-  const options: RateLimitPluginOptions = {
-    global: false,
-    timeWindow: settings.windowMs,
-    nameSpace: settings.keyPrefix,
-    ...(redis ? { redis } : {}),
-  };
-  await app.register(rateLimit, options);
-  const limiter = (max: number, name: string): Limiter | null =>
-    max === 0 ? null : app.createRateLimit({ max, timeWindow: settings.windowMs, keyGenerator: (r) => `${name}:${callerKey(r)}` });
-  return enforce(limiter(settings.max, 'all'), limiter(settings.sagaMax, 'saga'), deps.metrics);
+  const all = await limiter(app, settings, 'all', settings.max, callerKey, redis);
+  const saga = await limiter(app, settings, 'saga', settings.sagaMax, callerKey, redis);
+  return enforce(all, saga, deps.metrics);
 }

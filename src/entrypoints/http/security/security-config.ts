@@ -1,8 +1,10 @@
 import { ConfigError, type Config } from '../../../shared/infrastructure/config/config.js';
 import type { HttpLimits } from '../http-server.js';
+import { consoleSignInFrom } from '../console/sign-in/sign-in-settings.js';
 import { JwtAuthenticator, OffAuthenticator, type Authenticator } from './authentication.js';
 import type { ApiSecurity } from './api-security.js';
 import { TokenVerifier, type KeySource } from './token-verifier.js';
+import { trustedHopFrom } from './trusted-hop.js';
 
 /** The dev server's own issuer (src/dev/auth): used when AUTH_MODE=jwt names no issuer, audience or key. */
 export interface LocalIssuer {
@@ -73,25 +75,14 @@ export function authenticatorFrom(config: AuthSettings, local?: LocalIssuer): Au
   return new JwtAuthenticator(verifier, config.ADMIN_TOKEN);
 }
 
-/** TRUST_PROXY as Fastify takes it: false, true, a hop count, or the proxies' addresses. */
-export function trustProxyFrom(value: string): boolean | number | string[] {
-  const v = value.trim().toLowerCase();
-  if (v === 'false' || v === '') return false;
-  if (v === 'true') return true;
-  if (/^\d+$/.test(v)) return Number(v);
-  return value
-    .split(',')
-    .map((s) => s.trim())
-    .filter((s) => s.length > 0);
-}
-
 export function httpLimitsFrom(config: Config): HttpLimits {
   return {
     requestTimeoutMs: config.HTTP_REQUEST_TIMEOUT_MS,
     headersTimeoutMs: config.HTTP_HEADERS_TIMEOUT_MS,
     keepAliveTimeoutMs: config.HTTP_KEEP_ALIVE_TIMEOUT_MS,
     maxConnections: config.HTTP_MAX_CONNECTIONS,
-    trustProxy: trustProxyFrom(config.TRUST_PROXY),
+    maxConnectionsPerAddress: config.HTTP_MAX_CONNECTIONS_PER_ADDRESS,
+    trustProxy: trustedHopFrom(config.TRUST_PROXY),
   };
 }
 
@@ -99,8 +90,10 @@ export function httpLimitsFrom(config: Config): HttpLimits {
 export function apiSecurityFrom(config: Config, options: { local?: LocalIssuer; redisUrl?: string } = {}): ApiSecurity {
   const { local } = options;
   const redisUrl = config.RATE_LIMIT_REDIS_URL ?? options.redisUrl ?? config.REDIS_URL;
+  const consoleSignIn = consoleSignInFrom(config, authMode(config));
   return {
     authenticator: authenticatorFrom(config, local),
+    ...(consoleSignIn ? { consoleSignIn } : {}),
     rateLimit: {
       max: config.RATE_LIMIT_MAX,
       sagaMax: config.RATE_LIMIT_SAGA_MAX,

@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import { z } from 'zod';
 import { SAGA_STYLES } from '../../contract/routing.js';
 
@@ -107,6 +108,28 @@ export const configSchema = z.object({
   /** Verified tokens remembered (until they expire), so a client's repeated token is verified once. 0: none. */
   AUTH_TOKEN_CACHE_SIZE: int(10_000, 0, 1_000_000),
 
+  /**
+   * The operator console's OpenID Connect client at AUTH_ISSUER: operators sign in with the
+   * authorization code flow and PKCE, and get a server-side session. Unset: the console takes
+   * bearer tokens only (an authenticating proxy in front, or ADMIN_TOKEN).
+   */
+  CONSOLE_OIDC_CLIENT_ID: z.string().min(1).optional(),
+  /** The client's secret (client_secret_basic); unset: a public client, PKCE alone. */
+  CONSOLE_OIDC_CLIENT_SECRET: z.string().min(1).optional(),
+  /** The scopes asked for; `openid` and `admin` among them. */
+  CONSOLE_OIDC_SCOPE: z.string().default('openid admin'),
+  /**
+   * More parameters of the authorization request, as a query string: what the provider needs to
+   * issue an access token for AUTH_AUDIENCE (`resource=https://api.example.com`, `audience=saga-api`).
+   */
+  CONSOLE_OIDC_AUTHORIZATION_PARAMS: z.string().optional(),
+  /** Where browsers reach the API, `https://host[:port]`: the provider redirects to `<this>/admin/auth/callback`. */
+  CONSOLE_PUBLIC_URL: url(['https:']).optional(),
+  /** Signs the session cookie: at least 32 characters; several, comma-separated, to rotate (the first signs). */
+  CONSOLE_SESSION_SECRET: z.string().optional(),
+  /** How long an operator's session lasts after sign-in (then sign in again). */
+  CONSOLE_SESSION_TTL_MS: int(3_600_000, 60_000, 24 * 3_600_000),
+
   /** Requests per RATE_LIMIT_WINDOW_MS per caller (token subject, else client IP); 0 turns rate limiting off. */
   RATE_LIMIT_MAX: int(600, 0, 1_000_000),
   /** The stricter limit of the routes that start a saga (POST /orders), counted apart; 0: only RATE_LIMIT_MAX. */
@@ -115,10 +138,21 @@ export const configSchema = z.object({
   /** The Redis every API process counts in; default REDIS_URL. Without either, each process counts alone. */
   RATE_LIMIT_REDIS_URL: url(['redis:', 'rediss:']).optional(),
   /**
-   * Which X-Forwarded-For hops to believe for the client IP: false (none), true (all), a number of
-   * hops, or comma-separated addresses/CIDRs of the proxies. Behind an ALB: 1.
+   * Which X-Forwarded-For hops to believe for the client IP: `false` (none), the proxies' addresses
+   * or CIDRs (behind an ALB: its subnets or the VPC's CIDR), or a hop count. `true` (every hop, so
+   * any client names its own address) is refused in production.
    */
-  TRUST_PROXY: z.string().default('false'),
+  TRUST_PROXY: z
+    .string()
+    .default('false')
+    .transform((value, ctx) => {
+      const parsed = parseTrustProxy(value);
+      if (typeof parsed === 'string') {
+        ctx.addIssue({ code: 'custom', message: parsed });
+        return z.NEVER;
+      }
+      return parsed;
+    }),
   /** A request (headers and body) must arrive within this; a slower client is cut off. */
   HTTP_REQUEST_TIMEOUT_MS: int(30_000, 1_000, 600_000),
   /** The request headers must arrive within this (a slow-headers client is cut off). */
@@ -127,6 +161,11 @@ export const configSchema = z.object({
   HTTP_KEEP_ALIVE_TIMEOUT_MS: int(65_000, 1_000, 600_000),
   /** Open connections at most; more are refused at once. */
   HTTP_MAX_CONNECTIONS: int(1_024, 1, 1_000_000),
+  /**
+   * Open connections from one address at most (its requests in flight, for a client behind a proxy
+   * TRUST_PROXY believes; the proxy's own connections are not counted); 0: no per-address bound.
+   */
+  HTTP_MAX_CONNECTIONS_PER_ADDRESS: int(32, 0, 1_000_000),
 
   SAGA_STYLE: z.enum(SAGA_STYLES).default('choreography'),
   EVENT_BUS: z.enum(['memory', 'bullmq', 'ecs']).default('bullmq'),
@@ -264,7 +303,13 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     throw new ConfigError(parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`));
   }
   const modules = moduleDatabaseUrls(cleaned);
-  const problems = [...modules.problems, ...productionEcsProblems(parsed.data, cleaned), ...httpProblems(parsed.data)];
+  const problems = [
+    ...modules.problems,
+    ...productionEcsProblems(parsed.data, cleaned),
+    ...httpProblems(parsed.data),
+    ...productionHttpProblems(parsed.data),
+    ...consoleSignInProblems(parsed.data),
+  ];
   if (problems.length > 0) throw new ConfigError(problems);
   return { ...parsed.data, MODULE_DATABASE_URLS: modules.urls };
 }
@@ -274,7 +319,7 @@ const NOT_A_MODULE = new Set(['DATABASE_URL', 'PROBE_DATABASE_URL']);
 
 /**
  * `<MODULE>_DATABASE_URL` (e.g. `ORDER_DATABASE_URL`): the database a module's schema, outbox,
- * inbox, leases and saga state live in, when not `DATABASE_URL`'s (ADR 31). The module names are
+ * inbox, leases and saga state live in, when not `DATABASE_URL`'s (ADR 32). The module names are
  * the composition's: it refuses a variable that names no module (see databaseUrlOf).
  */
 function moduleDatabaseUrls(env: Record<string, string | undefined>): { urls: Map<string, string>; problems: string[] } {
@@ -328,6 +373,125 @@ function productionEcsProblems(config: Config, env: Record<string, string | unde
     if (!/^[A-Za-z0-9_-]+(:\d+(:\d+)?)?$/.test(entry))
       problems.push(`ECS_CAPACITY_PROVIDER_STRATEGY: "${entry}" is not provider[:weight[:base]]`);
   }
+  return problems;
+}
+
+/** What TRUST_PROXY says about the peers in front of the HTTP server. */
+export type TrustProxy =
+  | { readonly kind: 'none' }
+  /** `true`: every X-Forwarded-For entry is believed, so a client names its own address. */
+  | { readonly kind: 'every-hop' }
+  /** The last `hops` entries were appended by proxies; the one before them is the client. */
+  | { readonly kind: 'hops'; readonly hops: number }
+  /** Peers at these addresses (IPs, CIDRs, or proxy-addr's names) are proxies. */
+  | { readonly kind: 'addresses'; readonly addresses: readonly string[] };
+
+/** The names proxy-addr (Fastify's) knows for ranges of addresses. */
+const ADDRESS_RANGE_NAMES = ['loopback', 'linklocal', 'uniquelocal'];
+const MAX_PROXY_HOPS = 10;
+
+function isAddressOrCidr(entry: string): boolean {
+  if (ADDRESS_RANGE_NAMES.includes(entry)) return true;
+  const [address = '', prefix, ...rest] = entry.split('/');
+  const family = isIP(address);
+  if (family === 0 || rest.length > 0) return false;
+  return prefix === undefined || (/^\d{1,3}$/.test(prefix) && Number(prefix) <= (family === 4 ? 32 : 128));
+}
+
+/** TRUST_PROXY's value, or the sentence that says why it is not one. */
+function parseTrustProxy(raw: string): TrustProxy | string {
+  const value = raw.trim();
+  if (value === '' || value === 'false' || value === '0') return { kind: 'none' };
+  if (value === 'true') return { kind: 'every-hop' };
+  if (/^\d+$/.test(value)) {
+    const hops = Number(value);
+    return hops <= MAX_PROXY_HOPS ? { kind: 'hops', hops } : `a hop count is at most ${MAX_PROXY_HOPS}`;
+  }
+  const addresses = value
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s.length > 0);
+  const wrong = addresses.filter((a) => !isAddressOrCidr(a));
+  if (wrong.length > 0) {
+    return `${wrong.map((w) => JSON.stringify(w)).join(', ')}: not an IP address, a CIDR (e.g. 10.40.0.0/16) or one of ${ADDRESS_RANGE_NAMES.join(', ')}`;
+  }
+  return { kind: 'addresses', addresses };
+}
+
+/** A URL whose host is this machine: nothing on the network between the two ends. */
+export function isLoopbackUrl(url: string): boolean {
+  try {
+    const host = new URL(url).hostname.replace(/^\[(.*)\]$/, '$1');
+    return host === 'localhost' || host === '::1' || (isIP(host) === 4 && host.startsWith('127.'));
+  } catch {
+    return false;
+  }
+}
+
+/** An https URL, or an http one to this machine. */
+export function isHttpsOrLoopback(url: string): boolean {
+  return url.startsWith('https://') || (url.startsWith('http://') && isLoopbackUrl(url));
+}
+
+/**
+ * What production must not run with: a TRUST_PROXY that lets any client choose its address (and
+ * so its rate-limit bucket), and keys fetched over plain HTTP (anyone on the path could swap them).
+ */
+function productionHttpProblems(config: Config): string[] {
+  if (config.NODE_ENV !== 'production') return [];
+  const problems: string[] = [];
+  if (config.TRUST_PROXY.kind === 'every-hop') {
+    problems.push(
+      "TRUST_PROXY: true is refused with NODE_ENV=production (every client could name its own address in X-Forwarded-For, and so its rate-limit bucket): give the load balancer's subnets or the VPC CIDR (e.g. 10.40.0.0/16), or a hop count",
+    );
+  }
+  if (config.AUTH_JWKS_URL !== undefined && !isHttpsOrLoopback(config.AUTH_JWKS_URL)) {
+    problems.push(
+      'AUTH_JWKS_URL: http:// is refused with NODE_ENV=production (anyone on the path could swap the signing keys): use https://, or a loopback address',
+    );
+  }
+  return problems;
+}
+
+/** The authorization request's own parameters: CONSOLE_OIDC_AUTHORIZATION_PARAMS may not set them. */
+const RESERVED_AUTHORIZATION_PARAMS = [
+  'client_id',
+  'redirect_uri',
+  'response_type',
+  'scope',
+  'state',
+  'nonce',
+  'code_challenge',
+  'code_challenge_method',
+];
+
+/** The console's sign-in settings go together, and its cookie's secrets are long enough to sign with. */
+function consoleSignInProblems(config: Config): string[] {
+  const problems: string[] = [];
+  const enabled = config.CONSOLE_OIDC_CLIENT_ID !== undefined;
+  if (!enabled) {
+    const stray = (['CONSOLE_OIDC_CLIENT_SECRET', 'CONSOLE_PUBLIC_URL', 'CONSOLE_SESSION_SECRET'] as const).filter(
+      (k) => config[k] !== undefined,
+    );
+    return stray.map((k) => `${k}: set without CONSOLE_OIDC_CLIENT_ID, which turns the console's sign-in on`);
+  }
+  if (config.CONSOLE_PUBLIC_URL === undefined) {
+    problems.push('CONSOLE_PUBLIC_URL: required with CONSOLE_OIDC_CLIENT_ID (https://host where browsers reach the API)');
+  } else if (new URL(config.CONSOLE_PUBLIC_URL).pathname !== '/' || /[?#]/.test(config.CONSOLE_PUBLIC_URL)) {
+    problems.push('CONSOLE_PUBLIC_URL: give the origin only (https://host[:port]); the console lives at /admin');
+  }
+  const secrets = (config.CONSOLE_SESSION_SECRET ?? '').split(',').map((s) => s.trim());
+  if (config.CONSOLE_SESSION_SECRET === undefined || secrets.some((s) => s.length < 32)) {
+    problems.push(
+      'CONSOLE_SESSION_SECRET: required with CONSOLE_OIDC_CLIENT_ID, each secret at least 32 characters (e.g. `openssl rand -base64 48`)',
+    );
+  }
+  const scopes = config.CONSOLE_OIDC_SCOPE.split(' ');
+  if (!scopes.includes('openid') || !scopes.includes('admin')) problems.push('CONSOLE_OIDC_SCOPE: must include openid and admin');
+  const reserved = [...new URLSearchParams(config.CONSOLE_OIDC_AUTHORIZATION_PARAMS ?? '').keys()].filter((k) =>
+    RESERVED_AUTHORIZATION_PARAMS.includes(k),
+  );
+  if (reserved.length > 0) problems.push(`CONSOLE_OIDC_AUTHORIZATION_PARAMS: ${reserved.join(', ')} are set by the console itself`);
   return problems;
 }
 

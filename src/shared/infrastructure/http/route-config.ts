@@ -8,6 +8,13 @@ declare module 'fastify' {
     startsSaga?: boolean;
     /** Who may call the route. Every route declares it: the host refuses to register one that does not. */
     access?: RouteAccess;
+    /**
+     * A health probe (the load balancer's, the orchestrator's): never authenticated, rate-limited or
+     * bounded per client, so that no caller can make the service look unhealthy.
+     */
+    probe?: boolean;
+    /** A page for browsers (the operator console): a caller without credentials is sent to sign in, when sign-in is on. */
+    page?: boolean;
   }
   interface FastifyRequest {
     /** Who is calling, set by the host before the route runs (AUTH_MODE=off: the anonymous developer, who may do everything). */
@@ -37,6 +44,9 @@ export interface Principal {
 
 /** `config` of a route anyone may call. */
 export const PUBLIC = { access: 'public' } as const;
+
+/** `config` of a health probe: public, and outside every limit. */
+export const PROBE = { access: 'public', probe: true } as const;
 
 /** `config` of a route that needs a token with one of `scopes`. */
 export function requires(...scopes: [Scope, ...Scope[]]): { readonly access: RouteAccess } {

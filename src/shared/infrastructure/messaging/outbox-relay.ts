@@ -33,7 +33,7 @@ export type ConsumerDatabases = (schema: string) => ModuleDatabase;
  * relaying a row twice harmless.
  *
  * Consumers in the producer's database get their deliveries in the same transaction that marks
- * the rows relayed (one statement). Consumers in another database (ADR 31) get theirs in a
+ * the rows relayed (one statement). Consumers in another database (ADR 32) get theirs in a
  * statement of their own, committed there while the producer's transaction holds the rows; only
  * then are the rows marked relayed. A crash between the two commits leaves the rows unrelayed:
  * the next pass inserts the same deliveries again, which the consumer's inbox ignores (its key is

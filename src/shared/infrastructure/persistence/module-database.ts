@@ -61,7 +61,7 @@ interface TransactionState {
  * A module's schema in its database: its unit of work (`run` starts a transaction or joins the
  * current one; repositories, the outbox and the inbox all write through it), its migrations, its
  * mapped reads. The connections are its database's pool (`PostgresDatabase`), shared with the
- * other modules of the process that live in the same database (ADR 31); a process holds one
+ * other modules of the process that live in the same database (ADR 32); a process holds one
  * `ModuleDatabase` per schema, so the prepared statements named after the schema never collide.
  */
 export class ModuleDatabase implements TransactionPort {

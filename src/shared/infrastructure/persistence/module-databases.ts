@@ -17,8 +17,18 @@ export interface ReachedSchema {
   readonly schema: string;
 }
 
+/** A schema no module owns, kept by the platform itself (the operator console's sessions) in the process's default database. */
+export interface PlatformSchema {
+  readonly schema: string;
+  readonly migrations: () => Promise<readonly MigrationObject[]>;
+}
+
 export interface ModuleDatabasesOptions {
   readonly hosted: readonly HostedSchema[];
+  /** The platform's own schemas, in `defaultUrl`'s database. */
+  readonly platform?: readonly PlatformSchema[];
+  /** DATABASE_URL: where a module without `<MODULE>_DATABASE_URL`, and the platform's own schemas, live. */
+  readonly defaultUrl: string;
   /** Every module of the system (from the contracts): what this process writes reaches all of them. */
   readonly reached: readonly ReachedSchema[];
   /** The database of each module (`<MODULE>_DATABASE_URL`, else `DATABASE_URL`). */
@@ -33,7 +43,7 @@ export interface ModuleDatabasesOptions {
 }
 
 /**
- * The databases of one process: ONE pool per database (ADR 31), shared by every module of the
+ * The databases of one process: ONE pool per database (ADR 32), shared by every module of the
  * process that lives in it, and one `ModuleDatabase` per module schema: the hosted modules', and
  * those of every other module this process writes messages to (a relay inserts into the
  * consumer's inbox, a launcher holds the consumer's lease), which may live in another database.
@@ -47,6 +57,8 @@ export class ModuleDatabases {
 
   static async open(options: ModuleDatabasesOptions): Promise<ModuleDatabases> {
     const groups = new Map<string, { entities: EntitySchema[]; hosted: boolean }>();
+    // The platform's schemas are hosted in the default database: it gets a full pool.
+    if ((options.platform ?? []).length > 0) groups.set(options.defaultUrl, { entities: [], hosted: true });
     const hostedModules = new Set(options.hosted.map((h) => h.module));
     for (const m of [...options.hosted, ...options.reached.filter((r) => !hostedModules.has(r.module))]) {
       const url = options.urlOf(m.module);
@@ -86,10 +98,21 @@ export class ModuleDatabases {
         }),
       );
     }
+    for (const p of options.platform ?? []) {
+      bySchema.set(
+        p.schema,
+        new ModuleDatabase(pools.get(options.defaultUrl)!, {
+          schema: p.schema,
+          migrations: p.migrations,
+          logger: options.logger,
+          preparedStatements: options.preparedStatements,
+        }),
+      );
+    }
     return new ModuleDatabases(bySchema, [...pools.values()]);
   }
 
-  /** The database handle of a module's schema (hosted or reached). */
+  /** The database handle of a module's schema (hosted or reached), or of one of the platform's own. */
   of(schema: string): ModuleDatabase {
     const db = this.bySchema.get(schema);
     if (!db) throw new Error(`no module of this system has the schema ${schema}`);

@@ -34,7 +34,7 @@ export interface PostgresDatabaseOptions {
 
 /**
  * One PostgreSQL database as one process sees it: ONE pool (MikroORM's, through knex), shared by
- * every module of the process that lives there (ADR 31). Connections follow databases, not
+ * every module of the process that lives there (ADR 32). Connections follow databases, not
  * modules: a process hosting ten modules in one database holds one pool, not ten. Each module
  * reaches it through its `ModuleDatabase` (its schema, its transactions, its migrations).
  *

@@ -110,7 +110,7 @@ export class EcsLauncher {
   constructor(
     private readonly ecs: ECSClient,
     private readonly schemaOf: (useCase: string) => string,
-    /** The database a module's schema lives in: its leases and launch attempts are there (ADR 31). */
+    /** The database a module's schema lives in: its leases and launch attempts are there (ADR 32). */
     private readonly databaseOf: (schema: string) => PostgresDatabase,
     private readonly settings: EcsLaunchSettings,
     private readonly logger: Logger,

@@ -33,7 +33,7 @@ export interface EcsTransportOptions {
   readonly schemaOf: (useCase: string) => string;
   /**
    * The database a module's schema lives in: the launcher borrows connections from its pool for
-   * lease decisions and launch attempts (no pool of its own: connections follow databases, ADR 31).
+   * lease decisions and launch attempts (no pool of its own: connections follow databases, ADR 32).
    */
   readonly databaseOf: (schema: string) => PostgresDatabase;
   /** The SDK's behaviour on a slow or failing ECS API (see createEcsClient). */
