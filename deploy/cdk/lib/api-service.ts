@@ -14,8 +14,13 @@ const PORT = 3000;
 /**
  * The API (the image's default command: HTTP and the outbox relay of what it writes) as a Fargate
  * service behind an internet-facing ALB: HTTPS when a certificate is given (HTTP redirects to it),
- * target health on /health/ready, a deployment circuit breaker that rolls back, and autoscaling on
- * CPU and on requests per target between the configured bounds.
+ * target health on /health/live, a deployment circuit breaker that rolls back, and autoscaling on
+ * CPU and on requests per target between the configured bounds. Target health is the process's
+ * liveness, not /health/ready: ECS replaces a target the ALB finds unhealthy, and PostgreSQL away
+ * for a failover makes every task not ready at once, so a readiness check would have ECS replace
+ * the whole service, in a loop, during an outage that no new task can fix (ADR 30). A task listens
+ * only once it has reached its database (the API checks its migrations first), so live means it
+ * has started, which is what a rolling deployment needs.
  */
 export class ApiService extends Construct {
   readonly service: ecs.FargateService;
@@ -110,7 +115,7 @@ export class ApiService extends Construct {
       targets: [this.service],
       deregistrationDelay: Duration.seconds(30),
       healthCheck: {
-        path: '/health/ready',
+        path: '/health/live',
         healthyHttpCodes: '200',
         interval: Duration.seconds(15),
         healthyThresholdCount: 2,

@@ -456,7 +456,7 @@ describe('EVENT_BUS=ecs, prod: network, schedule, release order', () => {
 
   it('serves the API behind the load balancer with readiness health checks, a rolling-back breaker and two scaling policies', () => {
     const t = ecsProd.template;
-    t.hasResourceProperties('AWS::ElasticLoadBalancingV2::TargetGroup', { HealthCheckPath: '/health/ready', TargetType: 'ip' });
+    t.hasResourceProperties('AWS::ElasticLoadBalancingV2::TargetGroup', { HealthCheckPath: '/health/live', TargetType: 'ip' });
     t.hasResourceProperties('AWS::ECS::Service', {
       DeploymentConfiguration: Match.objectLike({ DeploymentCircuitBreaker: { Enable: true, Rollback: true } }),
       LoadBalancers: Match.anyValue(),
