@@ -7,6 +7,7 @@ import { InboxProcessor } from '../../shared/infrastructure/messaging/inbox-proc
 import { OutboxEventBus, type OutboxCommits } from '../../shared/infrastructure/messaging/outbox-event-bus.js';
 import { assertSubscriptionsMatchInbox, type RoutingTable } from '../../shared/infrastructure/messaging/subscription.js';
 import type { DeliveryDispatcher } from '../../shared/infrastructure/messaging/transport.js';
+import { migrateMessaging, pendingMessagingMigrations } from '../../shared/infrastructure/persistence/messaging-migrations.js';
 import { ModuleDatabase } from '../../shared/infrastructure/persistence/module-database.js';
 
 export interface HostedModule {
@@ -75,13 +76,17 @@ export class ModuleHost implements DeliveryDispatcher {
     return inbox;
   }
 
+  /** Each module's own migrations, then the platform's messaging tables in its schema. */
   async migrate(): Promise<void> {
-    for (const m of this.modules) await m.db.migrate();
+    for (const m of this.modules) {
+      await m.db.migrate();
+      await migrateMessaging(m.db);
+    }
   }
 
   async pendingMigrations(): Promise<string[]> {
     const pending: string[] = [];
-    for (const m of this.modules) pending.push(...(await m.db.pendingMigrations()));
+    for (const m of this.modules) pending.push(...(await m.db.pendingMigrations()), ...(await pendingMessagingMigrations(m.db)));
     return pending;
   }
 
