@@ -15,6 +15,7 @@ import type { Container } from 'inversify';
 import { ALL_MODULES } from '../src/entrypoints/all-modules.js';
 import { API_TITLE, packageVersion } from '../src/entrypoints/bootstrap.js';
 import { DeliveryAdministration, registerAdminRoutes } from '../src/entrypoints/http/admin.routes.js';
+import { scopeDeclarationsOf } from '../src/entrypoints/http/declared-scopes.js';
 import { createHttpServer } from '../src/entrypoints/http/http-server.js';
 import { apiSecurityFrom, httpLimitsFrom } from '../src/entrypoints/http/security/security-config.js';
 import { loadConfig } from '../src/shared/infrastructure/config/config.js';
@@ -35,6 +36,7 @@ export async function openApiDocument(): Promise<unknown> {
     // Each operation's security comes from its route's declared access, whatever the mode.
     security: apiSecurityFrom(config),
     limits: httpLimitsFrom(config),
+    scopes: scopeDeclarationsOf(ALL_MODULES),
   });
   for (const m of ALL_MODULES) m.registerRoutes?.(app, UNUSED_CONTAINER);
   registerAdminRoutes(app, { administration: new DeliveryAdministration([]), logger });

@@ -22,7 +22,9 @@ import {
   PROBLEM_CONTENT_TYPE,
   type Problem,
 } from '../../shared/infrastructure/http/problem.js';
-import { PUBLIC, requires, SCOPES } from '../../shared/infrastructure/http/route-config.js';
+import { PLATFORM_SCOPES, PUBLIC, requires } from '../../shared/infrastructure/http/route-config.js';
+import type { ScopeDeclarations } from '../../shared/contract/scopes.js';
+import { describeScopes } from './declared-scopes.js';
 import { AccessDeniedError } from '../../shared/infrastructure/http/authorization.js';
 import { CURRENCY_FORMAT, SCHEMA_MEANINGS } from '../../shared/infrastructure/http/schemas.js';
 import { Registry } from 'prom-client';
@@ -59,6 +61,8 @@ export interface HttpServerOptions {
   readonly version: string;
   /** The process's metrics: GET /metrics exposes them with the security counters; each request is timed into them. */
   readonly metrics?: ServerMetrics;
+  /** Every scope the routes may require, described in the document (default: the platform's alone). */
+  readonly scopes?: ScopeDeclarations;
 }
 
 const READINESS_TIMEOUT_MS = 2_000;
@@ -199,7 +203,10 @@ async function registerSecurityHeaders(app: FastifyInstance): Promise<void> {
 }
 
 /** The OpenAPI document (/openapi.json) and its page (/docs), with the Problem schema every route refers to. */
-async function registerDocumentation(app: FastifyInstance, options: Pick<HttpServerOptions, 'title' | 'version'>): Promise<void> {
+async function registerDocumentation(
+  app: FastifyInstance,
+  options: Pick<HttpServerOptions, 'title' | 'version' | 'scopes'>,
+): Promise<void> {
   app.addSchema(problemSchema);
   await app.register(swagger, {
     openapi: {
@@ -213,7 +220,7 @@ async function registerDocumentation(app: FastifyInstance, options: Pick<HttpSer
             type: 'http',
             scheme: 'bearer',
             bearerFormat: 'JWT',
-            description: `An access token of the OpenID Connect provider (AUTH_ISSUER, AUTH_AUDIENCE) with the scopes the operation lists: ${SCOPES.join(', ')}; \`customer_id\` limits a token to one customer's orders. The /admin routes also take ADMIN_TOKEN (break-glass).`,
+            description: `An access token of the OpenID Connect provider (AUTH_ISSUER, AUTH_AUDIENCE) with one of the scopes the operation lists; \`customer_id\` limits a token to one customer's objects. The /admin routes also take ADMIN_TOKEN (break-glass). The scopes:\n${describeScopes(options.scopes ?? PLATFORM_SCOPES)}`,
           },
         },
       },

@@ -24,6 +24,7 @@ import { ChoreographySagaCoordinator } from './application/saga-coordination/cho
 import { OrchestrationSagaCoordinator } from './application/saga-coordination/orchestration.saga-coordinator.js';
 import { SagaCoordinators } from './application/saga-coordination/saga-coordinators.js';
 import { orderInbox } from './contract/order.inbox.js';
+import { orderScopes } from './contract/order.scopes.js';
 import { registerOrderRoutes } from './infrastructure/http/order.routes.js';
 import { OrderSchema, SagaStepSchema } from './infrastructure/persistence/order.entity-schema.js';
 import { PgIdempotencyStore } from './infrastructure/persistence/pg-idempotency-store.js';
@@ -128,6 +129,7 @@ export const orderModule: ModuleDefinition = {
   migrations: async () => (await import('./infrastructure/persistence/migrations/index.js')).orderMigrations,
   bindings,
   subscriptions,
+  scopes: orderScopes,
   registerRoutes(app, container) {
     registerOrderRoutes(app, {
       place: container.get(ORDER.PlaceOrder),
