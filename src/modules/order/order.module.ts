@@ -31,6 +31,7 @@ import { PgIdempotencyStore } from './infrastructure/persistence/pg-idempotency-
 import { PgOrderRepository } from './infrastructure/persistence/pg-order.repository.js';
 import { PgPlaceOrderSagaRepository } from './infrastructure/persistence/pg-place-order-saga.repository.js';
 import { PgSagaLog } from './infrastructure/persistence/pg-saga-log.js';
+import { PgOrderSagaView } from './infrastructure/operations/pg-order-saga-view.js';
 
 export const ORDER = {
   Orders: Symbol.for('order.OrderRepository') as ServiceIdentifier<OrderRepositoryPort>,
@@ -138,6 +139,7 @@ export const orderModule: ModuleDefinition = {
       list: container.get(ORDER.ListOrders),
     });
   },
+  sagaView: (container) => new PgOrderSagaView(container.get(SHARED.Database)),
   jobs(container) {
     const config = container.get(SHARED.Config);
     return [

@@ -35,20 +35,23 @@ const approve: SagaDelivery = {
 
 function record(detail: string | null = null): SagaRecord {
   return {
-    order: {
-      id: ORDER,
-      customerId: 'c',
+    id: ORDER,
+    summary: {
+      subject: 'order',
       status: 'APPROVED',
-      rejectionReason: null,
-      sagaStyle: 'choreography',
-      createdAt: at(0),
-      decidedAt: at(120),
+      statusDetail: null,
+      facts: [
+        { label: 'Saga style', value: 'choreography' },
+        { label: 'Customer', value: 'c', code: true },
+        { label: 'Placed', value: at(0) },
+        { label: 'Decided', value: at(120) },
+      ],
+      steps: [
+        { name: 'order-placed', outcome: 'done', detail: null, at: at(0) },
+        { name: 'credit-reserved', outcome: 'received', detail, at: at(120) },
+        { name: 'order-approved', outcome: 'done', detail: null, at: at(120) },
+      ],
     },
-    steps: [
-      { name: 'order-placed', outcome: 'done', detail: null, at: at(0) },
-      { name: 'credit-reserved', outcome: 'received', detail, at: at(120) },
-      { name: 'order-approved', outcome: 'done', detail: null, at: at(120) },
-    ],
     messages: [
       {
         schema: 'ordering',

@@ -4,6 +4,7 @@ import type { Container, ContainerModule } from 'inversify';
 import type { ModuleInbox } from '../../contract/routing.js';
 import type { ScopeDeclarations } from '../../contract/scopes.js';
 import type { Subscription } from '../messaging/subscription.js';
+import type { SagaViewPort } from '../operations/saga-view.port.js';
 
 /** Periodic work a module owns (deadlines, purges); the dev server schedules it, the sweeper task runs it. */
 export interface ScheduledJob {
@@ -32,4 +33,6 @@ export interface ModuleDefinition {
   /** The scopes its routes require (its contract's declarations); the platform adds its own `admin`. */
   readonly scopes?: ScopeDeclarations;
   jobs?(container: Container): ScheduledJob[];
+  /** The operator console's view of the sagas this module runs (their id is their messages' correlation id). */
+  sagaView?(container: Container): SagaViewPort;
 }
