@@ -31,6 +31,7 @@ import { PgIdempotencyStore } from './infrastructure/persistence/pg-idempotency-
 import { PgOrderRepository } from './infrastructure/persistence/pg-order.repository.js';
 import { PgPlaceOrderSagaRepository } from './infrastructure/persistence/pg-place-order-saga.repository.js';
 import { PgSagaLog } from './infrastructure/persistence/pg-saga-log.js';
+import { sagaDurationMetric } from './infrastructure/operations/order-metrics.js';
 import { PgOrderSagaView } from './infrastructure/operations/pg-order-saga-view.js';
 
 export const ORDER = {
@@ -140,6 +141,7 @@ export const orderModule: ModuleDefinition = {
     });
   },
   sagaView: (container) => new PgOrderSagaView(container.get(SHARED.Database)),
+  metrics: (container) => [sagaDurationMetric(container.get(SHARED.Database), container.get(SHARED.Config).ORDER_DEADLINE_MS)],
   jobs(container) {
     const config = container.get(SHARED.Config);
     return [

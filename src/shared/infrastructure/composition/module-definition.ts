@@ -4,6 +4,7 @@ import type { Container, ContainerModule } from 'inversify';
 import type { ModuleInbox } from '../../contract/routing.js';
 import type { ScopeDeclarations } from '../../contract/scopes.js';
 import type { Subscription } from '../messaging/subscription.js';
+import type { ModuleMetric } from '../observability/module-metric.js';
 import type { SagaViewPort } from '../operations/saga-view.port.js';
 
 /** Periodic work a module owns (deadlines, purges); the dev server schedules it, the sweeper task runs it. */
@@ -35,4 +36,6 @@ export interface ModuleDefinition {
   jobs?(container: Container): ScheduledJob[];
   /** The operator console's view of the sagas this module runs (their id is their messages' correlation id). */
   sagaView?(container: Container): SagaViewPort;
+  /** The metrics it exports, read from its own tables at scrape time. */
+  metrics?(container: Container): readonly ModuleMetric[];
 }
