@@ -2,16 +2,17 @@ import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig } from '../../shared/infrastructure/config/config.js';
 import { createPgClient } from '../../shared/infrastructure/persistence/pg-connections.js';
 import { maskUrl, provisioningPaths, readEndpointsFile } from '../provisioning/index.js';
-import { checkConsistency, DEFAULT_OPTIONS, SchemaMissingError, type CheckMode } from './consistency/consistency-checks.js';
+import { checkConsistency, DEFAULT_OPTIONS, inOneDatabase, SchemaMissingError, type CheckMode } from './consistency/consistency-checks.js';
 import { formatReport } from './consistency/format-report.js';
+import { ALL_INBOXES, ALL_MODULES } from '../../entrypoints/all-modules.js';
 import { exitWithHelpIfAsked } from '../../entrypoints/cli-help.js';
 
 /**
- * `npm run check:consistency`: checks the system's invariants against its database and reports
- * orders or sagas stuck past their deadline, customers whose available credit differs from
- * limit - approved totals, messages with two effects, deliveries pending too long, unrelayed
- * outbox rows and dead letters. Reads only. Exit code 0: every invariant holds; 1: one failed;
- * 2: the check could not run.
+ * `npm run check:consistency`: checks the system's invariants against its database: the
+ * platform's over every module's messaging tables (deliveries pending too long, unrelayed outbox
+ * rows, dead letters, messages with two effects or that did not reach a consumer) and each
+ * module's own (declared by the module: sagas stuck past their deadline, credit that does not add
+ * up...). Reads only. Exit code 0: every invariant holds; 1: one failed; 2: the check could not run.
  *
  * The database: --database-url, else DATABASE_URL, else the one the dev tools recorded in
  * <DATA_DIR>/endpoints.json, else PROBE_DATABASE_URL.
@@ -68,6 +69,7 @@ async function main(argv: string[]): Promise<number> {
   const mode: CheckMode = values.settled ? 'settled' : 'live';
   const options = {
     mode,
+    messagesKeptMs: loadConfig().RETENTION_DONE_MS,
     deadlineGraceMs: nonNegativeInt('--grace-ms', values['grace-ms'], DEFAULT_OPTIONS.deadlineGraceMs),
     pendingAfterMs: nonNegativeInt('--pending-after-ms', values['pending-after-ms'], DEFAULT_OPTIONS.pendingAfterMs),
     sampleLimit: Math.max(1, nonNegativeInt('--limit', values.limit, DEFAULT_OPTIONS.sampleLimit)),
@@ -84,7 +86,7 @@ async function main(argv: string[]): Promise<number> {
     throw new CheckError(`cannot connect to ${maskUrl(url)}: ${error instanceof Error ? error.message : String(error)}`);
   }
   try {
-    const report = await checkConsistency(client, options);
+    const report = await checkConsistency(inOneDatabase(client, ALL_MODULES, ALL_INBOXES), options);
     process.stdout.write(
       values.json ? `${JSON.stringify({ database: maskUrl(url), ...report }, null, 2)}\n` : `${formatReport(report, maskUrl(url))}\n`,
     );

@@ -25,6 +25,7 @@ import { OrchestrationSagaCoordinator } from './application/saga-coordination/or
 import { SagaCoordinators } from './application/saga-coordination/saga-coordinators.js';
 import { orderInbox } from './contract/order.inbox.js';
 import { orderScopes } from './contract/order.scopes.js';
+import { orderConsistency } from './infrastructure/operations/order-consistency.js';
 import { registerOrderRoutes } from './infrastructure/http/order.routes.js';
 import { OrderSchema, SagaStepSchema } from './infrastructure/persistence/order.entity-schema.js';
 import { PgIdempotencyStore } from './infrastructure/persistence/pg-idempotency-store.js';
@@ -132,6 +133,7 @@ export const orderModule: ModuleDefinition = {
   bindings,
   subscriptions,
   scopes: orderScopes,
+  consistency: orderConsistency,
   registerRoutes(app, container) {
     registerOrderRoutes(app, {
       place: container.get(ORDER.PlaceOrder),

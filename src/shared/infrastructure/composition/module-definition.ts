@@ -5,6 +5,7 @@ import type { ModuleInbox } from '../../contract/routing.js';
 import type { ScopeDeclarations } from '../../contract/scopes.js';
 import type { Subscription } from '../messaging/subscription.js';
 import type { ModuleMetric } from '../observability/module-metric.js';
+import type { ModuleConsistency } from '../operations/consistency-check.js';
 import type { SagaViewPort } from '../operations/saga-view.port.js';
 
 /** Periodic work a module owns (deadlines, purges); the dev server schedules it, the sweeper task runs it. */
@@ -38,4 +39,6 @@ export interface ModuleDefinition {
   sagaView?(container: Container): SagaViewPort;
   /** The metrics it exports, read from its own tables at scrape time. */
   metrics?(container: Container): readonly ModuleMetric[];
+  /** Its invariants, each reading its own schema only (`npm run check:consistency`). */
+  readonly consistency?: ModuleConsistency;
 }
