@@ -110,7 +110,8 @@ async function host(definition: ModuleDefinition, options: ModuleHostOptions): P
   const container = new Container({ parent: options.root, defaultScope: 'Singleton' });
   container.bind(SHARED.Database).toConstantValue(db);
   container.bind(SHARED.Transaction).toConstantValue(db);
-  container.bind(SHARED.EventBus).toConstantValue(new OutboxEventBus(db, `${definition.name}.api`, options.commits));
+  const publications = { module: definition.name, types: new Set(definition.inbox.publishes) };
+  container.bind(SHARED.EventBus).toConstantValue(new OutboxEventBus(db, `${definition.name}.api`, options.commits, publications));
   container.load(definition.bindings);
   const subscriptions = definition.subscriptions(container);
   assertSubscriptionsMatchInbox(definition.inbox, subscriptions);

@@ -111,6 +111,7 @@ describe('RoutingTable', () => {
         { useCase: 'm.do-it', messageType: 'x.happened.v1', styles: ['choreography'], key: 'xId' },
         { useCase: 'm.do-it', messageType: 'x.happened.v1', styles: ['choreography', 'orchestration'], key: 'xId' },
       ],
+      publishes: [],
     };
     expect(new RoutingTable([inbox], 'choreography').consumersOf('x.happened.v1')).toEqual([
       { useCase: 'm.do-it', schema: 's', key: 'xId' },
@@ -122,6 +123,7 @@ describe('RoutingTable', () => {
       module: 'other',
       schema: 'other',
       routes: [{ useCase: 'customer.reserve-credit', messageType: 'x.happened.v1', styles: ['choreography'], key: 'xId' }],
+      publishes: [],
     };
     expect(() => new RoutingTable([...INBOXES, clash], 'choreography')).toThrow(
       'use case customer.reserve-credit is declared by two modules (customers, other)',
