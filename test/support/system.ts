@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { loadConfig, type Config } from '../../src/shared/infrastructure/config/config.js';
+import type { ModuleInbox } from '../../src/shared/contract/routing.js';
 import type { ModuleDefinition } from '../../src/shared/infrastructure/composition/module-definition.js';
 import type { Runtime } from '../../src/entrypoints/composition/runtime.js';
 import { createLogger, type Logger } from '../../src/shared/infrastructure/logging/logger.js';
@@ -28,6 +29,10 @@ export interface TestSystemOptions {
   readonly jobs?: boolean;
   /** Host only these modules (e.g. an Order side whose Customer side runs elsewhere, or not at all); default all. */
   readonly modules?: readonly ModuleDefinition[];
+  /** Route with these inboxes (another composition's, e.g. with a fixture module); default the monolith's. */
+  readonly inboxes?: readonly ModuleInbox[];
+  /** Apply the hosted modules' migrations first (a module the run's template database does not hold). */
+  readonly migrate?: boolean;
   /** The API's authentication and rate limits; default: from the configuration (AUTH_MODE=off in tests). */
   readonly security?: ApiSecurity;
   /** Log through this logger (e.g. one writing to a stream the test reads) instead of the configured one. */
@@ -56,9 +61,11 @@ export async function startTestSystem(options: TestSystemOptions = {}): Promise<
     logger,
     databaseUrl: config.DATABASE_URL,
     ...(options.modules ? { modules: options.modules } : {}),
+    ...(options.inboxes ? { inboxes: options.inboxes } : {}),
     ...(config.REDIS_URL ? { redisUrl: config.REDIS_URL } : {}),
     ...(options.transport ? { transport: options.transport } : {}),
   });
+  if (options.migrate) await runtime.migrate();
   if (options.consume !== false) {
     await runtime.startConsumers();
     runtime.startRelay();
