@@ -1,5 +1,7 @@
 import { existsSync } from 'node:fs';
 import { startLocalEcs, type LocalEcs, type StartLocalEcsOptions } from '../../src/dev/ecs-local/index.js';
+import { buildCompositionTasks, type CompositionTasks } from './composition-tasks.js';
+import { testComposition } from './composition.js';
 import { cloneRunDatabase } from './databases.js';
 import { startTestSystem, type TestSystem } from './system.js';
 
@@ -13,12 +15,12 @@ export async function startTestEcs(
   env: Record<string, string> = {},
   options: Partial<StartLocalEcsOptions> = {},
 ): Promise<LocalEcs> {
-  if (!existsSync('dist/tasks/customer/reserve-credit.task.js')) {
+  if (!existsSync('dist/entrypoints/tasks/task-bundle.js')) {
     throw new Error('dist/ is missing: run `npm run build` (npm test does) before the ECS tests');
   }
   const ecs = await startLocalEcs({
     port: 0,
-    taskDefinitionsDir: 'deploy/ecs',
+    taskDefinitionsDir: await compositionTaskDefinitions(),
     projectRoot: process.cwd(),
     stopTimeoutMs: 5_000,
     env: {
@@ -39,6 +41,20 @@ export async function startTestEcs(
     AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
   });
   return ecs;
+}
+
+let compositionTasks: Promise<CompositionTasks> | undefined;
+
+/** deploy/ecs for the monolith; the definitions of its own bundles for another composition (built once per test process). */
+async function compositionTaskDefinitions(): Promise<string> {
+  const { inboxes, taskEntryOf } = testComposition();
+  if (!taskEntryOf) return 'deploy/ecs';
+  if (!compositionTasks) {
+    compositionTasks = buildCompositionTasks(inboxes, taskEntryOf);
+    const built = await compositionTasks;
+    process.once('exit', () => built.dispose());
+  }
+  return (await compositionTasks).taskDefinitionsDir;
 }
 
 /** The settings the system (relay, sweeper) needs to launch tasks on the local endpoint. */

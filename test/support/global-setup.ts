@@ -7,12 +7,14 @@ import { deleteKeysWithPrefix } from '../../src/dev/provisioning/redis.js';
 import { createMonolith } from '../../src/entrypoints/bootstrap.js';
 import { createLogger } from '../../src/shared/infrastructure/logging/logger.js';
 import { MemoryTransport } from '../../src/shared/infrastructure/messaging/memory-transport.js';
+import { testComposition } from './composition.js';
 
-/** Applies every module's migrations to the run's database, which test systems then clone. */
+/** Applies every module's migrations (of the tests' composition) to the run's database, which test systems then clone. */
 async function migrateAll(databaseUrl: string): Promise<void> {
   const config = loadConfig({ ...process.env, DATABASE_URL: databaseUrl });
   const logger = createLogger({ level: 'warn', name: 'test-setup' });
-  const runtime = await createMonolith({ config, logger, databaseUrl, transport: new MemoryTransport(logger) });
+  const { modules, inboxes } = testComposition();
+  const runtime = await createMonolith({ config, logger, databaseUrl, modules, inboxes, transport: new MemoryTransport(logger) });
   try {
     await runtime.migrate();
   } finally {

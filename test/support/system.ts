@@ -7,6 +7,7 @@ import { createLogger, type Logger } from '../../src/shared/infrastructure/loggi
 import type { DeliveryTransport } from '../../src/shared/infrastructure/messaging/transport.js';
 import { createApi, createMonolith } from '../../src/entrypoints/bootstrap.js';
 import type { ApiSecurity } from '../../src/entrypoints/http/security/api-security.js';
+import { testComposition } from './composition.js';
 import { cloneRunDatabase, uniquePrefix } from './databases.js';
 import { deleteKeysWithPrefix } from '../../src/dev/provisioning/redis.js';
 
@@ -27,9 +28,9 @@ export interface TestSystemOptions {
   /** Start workers, relay and periodic jobs (default true); false gives a producer-only process. */
   readonly consume?: boolean;
   readonly jobs?: boolean;
-  /** Host only these modules (e.g. an Order side whose Customer side runs elsewhere, or not at all); default all. */
+  /** Host only these modules (e.g. an Order side whose Customer side runs elsewhere, or not at all); default the tests' composition's. */
   readonly modules?: readonly ModuleDefinition[];
-  /** Route with these inboxes (another composition's, e.g. with a fixture module); default the monolith's. */
+  /** Route with these inboxes (another composition's, e.g. with a fixture module); default the tests' composition's (composition.ts). */
   readonly inboxes?: readonly ModuleInbox[];
   /** Apply the hosted modules' migrations first (a module the run's template database does not hold). */
   readonly migrate?: boolean;
@@ -60,8 +61,8 @@ export async function startTestSystem(options: TestSystemOptions = {}): Promise<
     config,
     logger,
     databaseUrl: config.DATABASE_URL,
-    ...(options.modules ? { modules: options.modules } : {}),
-    ...(options.inboxes ? { inboxes: options.inboxes } : {}),
+    modules: options.modules ?? testComposition().modules,
+    inboxes: options.inboxes ?? testComposition().inboxes,
     ...(config.REDIS_URL ? { redisUrl: config.REDIS_URL } : {}),
     ...(options.transport ? { transport: options.transport } : {}),
   });

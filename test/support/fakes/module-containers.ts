@@ -5,7 +5,9 @@ import { SHARED } from '../../../src/shared/infrastructure/composition/tokens.js
 import { loadConfig, type Config } from '../../../src/shared/infrastructure/config/config.js';
 import type { ModuleInbox, SagaStyle } from '../../../src/shared/contract/routing.js';
 import { UndeclaredPublicationError } from '../../../src/shared/infrastructure/messaging/outbox-event-bus.js';
-import type { EventBusPort } from '../../../src/shared/kernel/index.js';
+import { systemClock, type EventBusPort } from '../../../src/shared/kernel/index.js';
+import type { ModuleDefinition } from '../../../src/shared/infrastructure/composition/module-definition.js';
+import { createLogger } from '../../../src/shared/infrastructure/logging/logger.js';
 import { InMemoryCreditReservationRepository, InMemoryCustomerRepository } from './customer-repositories.js';
 import type { FixedClock } from './fixed-clock.js';
 import type { InMemoryDatabase } from './in-memory-database.js';
@@ -58,5 +60,30 @@ export function orderContainer(config: Config, db: InMemoryDatabase, clock: Fixe
   container.rebind(ORDER.Sagas).toConstantValue(new InMemoryPlaceOrderSagaRepository(db));
   container.rebind(ORDER.SagaLog).toConstantValue(new InMemorySagaLog(db));
   container.rebind(ORDER.Idempotency).toConstantValue(new InMemoryIdempotencyStore(db));
+  return container;
+}
+
+/**
+ * Any module's own composition (its ContainerModule) over a database that refuses every query:
+ * enough to build what it declares (its subscriptions and their message definitions, its views),
+ * never to run it. Derives per-module checks from the module list without a fake per module.
+ */
+export function unqueriedContainer(definition: ModuleDefinition, config: Config): Container {
+  const refuse = () => {
+    throw new Error(`module ${definition.name}: this container's database may not be queried`);
+  };
+  // Not a thenable (the container awaits what looks like a promise); every method refuses.
+  const db = new Proxy(
+    { schema: definition.inbox.schema },
+    { get: (target, key) => (key === 'schema' ? target.schema : key === 'then' || typeof key === 'symbol' ? undefined : refuse) },
+  );
+  const container = new Container({ defaultScope: 'Singleton' });
+  container.bind(SHARED.Config).toConstantValue(config);
+  container.bind(SHARED.Clock).toConstantValue(systemClock);
+  container.bind(SHARED.Logger).toConstantValue(createLogger({ level: 'silent' }));
+  container.bind(SHARED.Database).toConstantValue(db as never);
+  container.bind(SHARED.Transaction).toConstantValue(db as never);
+  container.bind(SHARED.EventBus).toConstantValue(db as never);
+  container.load(definition.bindings);
   return container;
 }
