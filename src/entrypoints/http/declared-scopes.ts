@@ -1,7 +1,7 @@
 import type { FastifyInstance, RouteOptions } from 'fastify';
 import { isScopeToken, type ScopeDeclaration, type ScopeDeclarations } from '../../shared/contract/scopes.js';
 import type { ModuleDefinition } from '../../shared/infrastructure/composition/module-definition.js';
-import { PLATFORM_SCOPES } from '../../shared/infrastructure/http/route-config.js';
+import { isDeclaredAccess, PLATFORM_SCOPES } from '../../shared/infrastructure/http/route-config.js';
 
 /**
  * Every scope an API may require: the platform's own and those the modules declare (their
@@ -26,13 +26,14 @@ export function scopeDeclarationsOf(modules: readonly Pick<ModuleDefinition, 'na
 }
 
 /**
- * Refuses to register a route that requires a scope no hosted module (nor the platform) declares:
- * a token could never be issued knowingly for it, and the document could not describe it.
+ * Refuses to register a route that requires a scope no contract declares: one whose access was not
+ * made by `scopedAccess` (which checks the contracts it is given) and names a scope no hosted module
+ * (nor the platform) declares. A token could never be issued knowingly for it.
  */
 export function refuseUndeclaredScopes(app: FastifyInstance, declared: ScopeDeclarations): void {
   app.addHook('onRoute', (route: RouteOptions) => {
     const access = route.config?.access;
-    if (access === undefined || access === 'public') return;
+    if (access === undefined || access === 'public' || isDeclaredAccess(access)) return;
     const undeclared = access.anyScope.filter((scope) => !Object.hasOwn(declared, scope));
     if (undeclared.length > 0) {
       throw new Error(

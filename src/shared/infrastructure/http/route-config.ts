@@ -44,6 +44,9 @@ export interface Principal {
 /** `config` of a route anyone may call. */
 export const PUBLIC = { access: 'public' } as const;
 
+/** The access objects `scopedAccess` made: their scopes were checked against contracts' declarations then. */
+const DECLARED_ACCESS = new WeakSet<object>();
+
 /**
  * `requires(...)` for routes whose scopes are declared in `declarations` (a module's own, and those
  * of other modules' contracts it accepts): `config: requires('orders:read')`, a scope none of
@@ -55,8 +58,18 @@ export function scopedAccess<const D extends readonly ScopeDeclarations[]>(
   return (...scopes) => {
     const undeclared = scopes.filter((scope) => !declarations.some((d) => Object.hasOwn(d, scope)));
     if (undeclared.length > 0) throw new Error(`scope ${undeclared.join(', ')} is not declared: declare it in the module's contract`);
-    return { access: { anyScope: scopes } };
+    const access = { anyScope: scopes };
+    DECLARED_ACCESS.add(access);
+    return { access };
   };
+}
+
+/**
+ * Whether a route's access was made by `scopedAccess`, from scopes a contract declares (possibly
+ * the contract of a module this process does not host, as a route accepting another module's scope).
+ */
+export function isDeclaredAccess(access: RouteAccess): boolean {
+  return access !== 'public' && DECLARED_ACCESS.has(access);
 }
 
 /** `config` of a platform route that needs a token with the platform's scope. */

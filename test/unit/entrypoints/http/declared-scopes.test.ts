@@ -53,6 +53,8 @@ describe('scope declarations', () => {
     expect(() => app.get('/carts', { config: { access: { anyScope: ['carts:write'] } } }, async () => [])).toThrow(
       'GET /carts requires carts:write, which no hosted module declares',
     );
+    // A route typed against another module's contract (its scope checked there) may accept it, hosted or not.
+    app.get('/carts/:id', { config: scopedAccess(billing, shop)('carts:write') }, async () => ({}));
     await app.close();
   });
 
