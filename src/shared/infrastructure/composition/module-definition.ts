@@ -17,7 +17,7 @@ export interface ScheduledJob {
 
 /**
  * Everything a module brings, declared by the module and discovered by the platform, which names
- * no module (principle 7, ADR 31): its schema, messages and routes (the contract's inbox), its
+ * no module (principle 7, ADR 32): its schema, messages and routes (the contract's inbox), its
  * mappings and migrations (the platform adds its messaging tables), its bindings, the message
  * subscriptions it serves (matching the routes its contract declares), its HTTP routes and the
  * scopes they require, its periodic jobs, the operator's view of the sagas it runs, the metrics it
