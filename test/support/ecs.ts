@@ -1,6 +1,5 @@
 import { existsSync } from 'node:fs';
 import { startLocalEcs, type LocalEcs, type StartLocalEcsOptions } from '../../src/dev/ecs-local/index.js';
-import { buildCompositionTasks, type CompositionTasks } from './composition-tasks.js';
 import { testComposition } from './composition.js';
 import { cloneRunDatabase } from './databases.js';
 import { startTestSystem, type TestSystem } from './system.js';
@@ -43,18 +42,12 @@ export async function startTestEcs(
   return ecs;
 }
 
-let compositionTasks: Promise<CompositionTasks> | undefined;
-
-/** deploy/ecs for the monolith; the definitions of its own bundles for another composition (built once per test process). */
+/** deploy/ecs for the monolith; for another composition, the definitions of its bundles (built by the global setup). */
 async function compositionTaskDefinitions(): Promise<string> {
-  const { inboxes, taskEntryOf } = testComposition();
-  if (!taskEntryOf) return 'deploy/ecs';
-  if (!compositionTasks) {
-    compositionTasks = buildCompositionTasks(inboxes, taskEntryOf);
-    const built = await compositionTasks;
-    process.once('exit', () => built.dispose());
-  }
-  return (await compositionTasks).taskDefinitionsDir;
+  if (!testComposition().taskEntryOf) return 'deploy/ecs';
+  const dir = process.env['TEST_COMPOSITION_TASK_DEFINITIONS'];
+  if (!dir) throw new Error("TEST_COMPOSITION_TASK_DEFINITIONS is not set: the vitest global setup builds the composition's tasks");
+  return dir;
 }
 
 /** The settings the system (relay, sweeper) needs to launch tasks on the local endpoint. */
