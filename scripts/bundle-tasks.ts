@@ -3,13 +3,18 @@
  * the compiled use-case task entrypoints into what their ECS task definitions run.
  *
  * - `dist/tasks/<module>/module.cjs`: one esbuild bundle per module holding the stop-signal
- *   handler, the module and the task runner (about 1,700 modules otherwise), with
- *   `module.cjs.cache`, the V8 code cache of loading it, written by the Node that built it.
+ *   handler, the module, the composition's inbox list and the task runner (about 1,700 modules
+ *   otherwise), with `module.cjs.cache`, the V8 code cache of loading it, written by the Node that
+ *   built it.
  * - `dist/tasks/<module>/<use-case>.task.js`: the container command's script, which loads the
  *   bundle with that cache (src/entrypoints/tasks/task-bundle.ts) and runs its use case: one per
  *   use case the module's contract routes (ALL_INBOXES), so a route is declared once, in the
  *   contract. The bundle's entry is `src/entrypoints/tasks/<module>/<module>.tasks.ts`, which must
- *   be exactly the three statements every module's entry is.
+ *   be exactly the four statements every module's entry is.
+ *
+ * The composition is a parameter (`bundleTasks({ inboxes, entryOf, outDir })`): a composition
+ * root other than the monolith's (a test's, with a module of its own) bundles its tasks the same
+ * way, from its own entries.
  *
  * Code reached only through `import()` (the ECS driver, BullMQ, migrations) loads only when used.
  * The build fails when a task would load at start what it must load lazily, when a dependency
@@ -19,10 +24,11 @@ import { execFileSync } from 'node:child_process';
 import { builtinModules } from 'node:module';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { dirname, join, relative, resolve } from 'node:path';
+import { dirname, join, relative, resolve, sep } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { build, type Metafile, type Plugin } from 'esbuild';
 import { ALL_INBOXES } from '../src/entrypoints/tasks/inboxes.js';
+import type { ModuleInbox } from '../src/shared/contract/routing.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -111,38 +117,45 @@ interface Task {
   readonly useCase: string;
 }
 
-/** The statements of `src/entrypoints/tasks/<module>/<module>.tasks.ts`: the stop-signal handler first, then the module and the runner. */
-function entryStatements(module: string): string[] {
-  return [
-    "import '../stop-signal.js';",
-    `export { ${module}Module as module } from '../../../modules/${module}/${module}.module.js';`,
-    "export { runUseCaseTask } from '../task-runner.js';",
-  ];
+/**
+ * The statements of a module's bundle entry (`src/entrypoints/tasks/<module>/<module>.tasks.ts`):
+ * the stop-signal handler first, then the module, the composition's inbox list and the runner.
+ */
+const ENTRY_SHAPE: ReadonlyArray<{ readonly pattern: RegExp; readonly example: string }> = [
+  { pattern: /^import '(\.\.?\/)+([\w-]+\/)*stop-signal\.js';$/, example: "import '../stop-signal.js';" },
+  {
+    pattern: /^export \{ \w+ as module \} from '[^']+\.module\.js';$/,
+    example: "export { <module>Module as module } from '../../../modules/<module>/<module>.module.js';",
+  },
+  { pattern: /^export \{ \w+ as inboxes \} from '[^']+';$/, example: "export { ALL_INBOXES as inboxes } from '../inboxes.js';" },
+  {
+    pattern: /^export \{ runUseCaseTask \} from '(\.\.?\/)+([\w-]+\/)*task-runner\.js';$/,
+    example: "export { runUseCaseTask } from '../task-runner.js';",
+  },
+];
+
+/** Fails unless `source` holds exactly the statements of a bundle entry (startup code belongs in task-runner.ts). */
+function checkEntry(source: string): void {
+  const statements = readFileSync(source, 'utf8')
+    .replace(/\/\*[\s\S]*?\*\//g, '')
+    .replace(/^\s*\/\/.*$/gm, '')
+    .split('\n')
+    .map((line) => line.trim())
+    .filter((line) => line !== '');
+  if (statements.length !== ENTRY_SHAPE.length || statements.some((s, i) => !ENTRY_SHAPE[i]!.pattern.test(s))) {
+    throw new Error(
+      `${relative(ROOT, source)} must be exactly these statements, from which its bundle is written; startup code belongs in task-runner.ts:\n${ENTRY_SHAPE.map((e) => e.example).join('\n')}`,
+    );
+  }
 }
 
-/** Every use case the contracts route, by module; each module's bundle entry checked to be what it must be. */
-function tasks(): Task[] {
-  const found = ALL_INBOXES.flatMap((inbox) =>
+/** Every use case the composition's contracts route, by module. */
+function tasksOf(inboxes: readonly ModuleInbox[]): Task[] {
+  return inboxes.flatMap((inbox) =>
     [...new Set(inbox.routes.map((r) => r.useCase))]
       .sort()
       .map((useCase) => ({ module: inbox.module, name: useCase.slice(inbox.module.length + 1), useCase })),
   );
-  for (const module of new Set(found.map((t) => t.module))) {
-    const source = join(ROOT, 'src/entrypoints/tasks', module, `${module}.tasks.ts`);
-    const statements = readFileSync(source, 'utf8')
-      .replace(/\/\*[\s\S]*?\*\//g, '')
-      .replace(/^\s*\/\/.*$/gm, '')
-      .split('\n')
-      .map((line) => line.trim())
-      .filter((line) => line !== '');
-    const expected = entryStatements(module);
-    if (JSON.stringify(statements) !== JSON.stringify(expected)) {
-      throw new Error(
-        `${relative(ROOT, source)} must be exactly these statements, from which its bundle is written; startup code belongs in task-runner.ts:\n${expected.join('\n')}`,
-      );
-    }
-  }
-  return found;
 }
 
 /** Every input a bundle evaluates when it loads: reached from its entry without an `import()`. */
@@ -159,21 +172,38 @@ function loadedAtStart(metafile: Metafile, entry: string): Set<string> {
   return seen;
 }
 
-/** The container command's script of one use case. */
-function entrypoint(task: Task): string {
+/** The container command's script of one use case; `loader`: the task-bundle loader, relative to the script. */
+function entrypoint(task: Task, loader: string): string {
   return [
     `// Written by scripts/bundle-tasks.ts from the ${task.module} contract's inbox: the ECS task of \`${task.useCase}\`.`,
-    "import { loadTaskBundle } from '../../entrypoints/tasks/task-bundle.js';",
+    `import { loadTaskBundle } from '${loader}';`,
     '',
-    "const { module, runUseCaseTask } = loadTaskBundle(new URL('./module.cjs', import.meta.url));",
-    `await runUseCaseTask(module, '${task.useCase}');`,
+    "const { module, inboxes, runUseCaseTask } = loadTaskBundle(new URL('./module.cjs', import.meta.url));",
+    `await runUseCaseTask(module, '${task.useCase}', inboxes);`,
     '',
   ].join('\n');
 }
 
-/** The compiled bundle entry of a module (tsc's output of src/entrypoints/tasks/<m>/<m>.tasks.ts). */
-function entryOf(distDir: string, module: string): string {
-  return join(distDir, 'entrypoints/tasks', module, `${module}.tasks.js`);
+export interface BundleTasksOptions {
+  /** tsc's output: its `entrypoints/tasks/task-bundle.js` is the loader every script imports (default `dist`). */
+  readonly distDir?: string;
+  /** Where the bundles and scripts are written (default `<distDir>/tasks`). */
+  readonly outDir?: string;
+  /** The composition's inboxes: whose use cases get a task (default ALL_INBOXES, the monolith's). */
+  readonly inboxes?: readonly ModuleInbox[];
+  /**
+   * A module's bundle entry (default: tsc's output of src/entrypoints/tasks/<m>/<m>.tasks.ts, checked
+   * on its source), a TypeScript or JavaScript file of the four statements.
+   */
+  readonly entryOf?: (module: string) => { readonly entry: string; readonly source: string };
+}
+
+/** The monolith's bundle entry of a module: tsc's output of src/entrypoints/tasks/<m>/<m>.tasks.ts. */
+function monolithEntry(distDir: string): (module: string) => { entry: string; source: string } {
+  return (module) => ({
+    entry: join(distDir, 'entrypoints/tasks', module, `${module}.tasks.js`),
+    source: join(ROOT, 'src/entrypoints/tasks', module, `${module}.tasks.ts`),
+  });
 }
 
 /** Runs `code` (an ES module) in a plain `node`, as the container does: no loader or flag of this build's own process. */
@@ -184,19 +214,23 @@ function node(code: string): string {
 }
 
 /**
- * Writes `<distDir>/tasks/`: a bundle and its code cache per module, a script per use case (the
- * one its task definition names). `<distDir>/entrypoints/` must hold tsc's output. Returns the
- * number of use-case scripts.
+ * Writes `<outDir>` (default `<distDir>/tasks/`): a bundle and its code cache per module, a script
+ * per use case (the one its task definition names). `<distDir>/entrypoints/` must hold tsc's
+ * output. Returns the number of use-case scripts. A string is the dist directory (the CLI's form).
  */
-export async function bundleTasks(distDir = join(ROOT, 'dist')): Promise<number> {
-  const all = tasks();
-  if (all.length === 0) throw new Error('no use case is routed by any contract (ALL_INBOXES)');
-  const outdir = join(distDir, 'tasks');
-  rmSync(outdir, { recursive: true, force: true });
+export async function bundleTasks(options: BundleTasksOptions | string = {}): Promise<number> {
+  const o = typeof options === 'string' ? { distDir: options } : options;
+  const distDir = o.distDir ?? join(ROOT, 'dist');
+  const outdir = o.outDir ?? join(distDir, 'tasks');
+  const entryOf = o.entryOf ?? monolithEntry(distDir);
+  const all = tasksOf(o.inboxes ?? ALL_INBOXES);
+  if (all.length === 0) throw new Error('no use case is routed by any contract of the composition');
   const modules = [...new Set(all.map((t) => t.module))];
+  for (const m of modules) checkEntry(entryOf(m).source);
+  rmSync(outdir, { recursive: true, force: true });
   const result = await build({
     absWorkingDir: ROOT,
-    entryPoints: modules.map((m) => ({ in: entryOf(distDir, m), out: `${m}/module` })),
+    entryPoints: modules.map((m) => ({ in: entryOf(m).entry, out: `${m}/module` })),
     outdir,
     outExtension: { '.js': '.cjs' },
     bundle: true,
@@ -214,7 +248,7 @@ export async function bundleTasks(distDir = join(ROOT, 'dist')): Promise<number>
   });
   const problems: string[] = [];
   for (const m of modules) {
-    const eager = [...loadedAtStart(result.metafile, relative(ROOT, entryOf(distDir, m)))].filter((input) => LAZY_ONLY.test(input));
+    const eager = [...loadedAtStart(result.metafile, relative(ROOT, entryOf(m).entry))].filter((input) => LAZY_ONLY.test(input));
     if (eager.length > 0)
       problems.push(
         `the ${m} task bundle loads at start what it must load lazily: ${eager.slice(0, 5).join(', ')}${eager.length > 5 ? ', ...' : ''}`,
@@ -232,7 +266,13 @@ export async function bundleTasks(distDir = join(ROOT, 'dist')): Promise<number>
     if (state !== 'accepted')
       throw new Error(`node ${process.version} does not accept the code cache it wrote for the ${m} task bundle (${state})`);
   }
-  for (const task of all) writeFileSync(join(outdir, task.module, `${task.name}.task.js`), entrypoint(task));
+  for (const task of all) {
+    const loaderPath = relative(join(outdir, task.module), join(distDir, 'entrypoints/tasks/task-bundle.js')).split(sep).join('/');
+    writeFileSync(
+      join(outdir, task.module, `${task.name}.task.js`),
+      entrypoint(task, loaderPath.startsWith('.') ? loaderPath : `./${loaderPath}`),
+    );
+  }
   return all.length;
 }
 

@@ -15,13 +15,17 @@ import type { Container } from 'inversify';
 import { ALL_MODULES } from '../src/entrypoints/all-modules.js';
 import { API_TITLE, packageVersion } from '../src/entrypoints/bootstrap.js';
 import { DeliveryAdministration, registerAdminRoutes } from '../src/entrypoints/http/admin.routes.js';
+import { scopeDeclarationsOf } from '../src/entrypoints/http/declared-scopes.js';
 import { createHttpServer } from '../src/entrypoints/http/http-server.js';
 import { apiSecurityFrom, httpLimitsFrom } from '../src/entrypoints/http/security/security-config.js';
 import { loadConfig } from '../src/shared/infrastructure/config/config.js';
 import { createLogger } from '../src/shared/infrastructure/logging/logger.js';
+import type { ModuleDatabase } from '../src/shared/infrastructure/persistence/module-database.js';
 
 /** Routes only capture their handlers: nothing is resolved until a request arrives, and none does. */
 const UNUSED_CONTAINER = { get: () => ({}) } as unknown as Container;
+/** The admin routes read their use cases (the document's example) from it, never a database: none is open. */
+const UNUSED_DATABASE = {} as unknown as ModuleDatabase;
 
 export async function openApiDocument(): Promise<unknown> {
   const logger = createLogger({ level: 'silent' });
@@ -35,9 +39,13 @@ export async function openApiDocument(): Promise<unknown> {
     // Each operation's security comes from its route's declared access, whatever the mode.
     security: apiSecurityFrom(config),
     limits: httpLimitsFrom(config),
+    scopes: scopeDeclarationsOf(ALL_MODULES),
   });
   for (const m of ALL_MODULES) m.registerRoutes?.(app, UNUSED_CONTAINER);
-  registerAdminRoutes(app, { administration: new DeliveryAdministration([]), logger });
+  const administration = new DeliveryAdministration(
+    ALL_MODULES.map((m) => ({ db: UNUSED_DATABASE, useCases: m.inbox.routes.map((r) => r.useCase) })),
+  );
+  registerAdminRoutes(app, { administration, logger });
   await app.ready();
   const document = app.swagger();
   await app.close();

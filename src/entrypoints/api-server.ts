@@ -1,5 +1,5 @@
 import './observability/tracing-preload.js';
-import { baseLogger, configOrExit, createApi, listenOrExit, monolithOrExit, onShutdown, orExit } from './bootstrap.js';
+import { baseLogger, configOrExit, createApi, declaredScopeNames, listenOrExit, monolithOrExit, onShutdown, orExit } from './bootstrap.js';
 import { apiSecurityFrom } from './http/security/security-config.js';
 import { OutageTolerance } from '../shared/infrastructure/persistence/outage-tolerance.js';
 import { isConnectionLoss } from '../shared/infrastructure/persistence/pg-connections.js';
@@ -16,7 +16,7 @@ if (!config.DATABASE_URL) {
   process.exit(78);
 }
 // Before any connection: production refuses to start without a complete AUTH_* configuration.
-const security = orExit(() => apiSecurityFrom(config));
+const security = orExit(() => apiSecurityFrom(config, { scopes: declaredScopeNames() }));
 const runtime = await monolithOrExit({ config, logger, databaseUrl: config.DATABASE_URL, redisUrl: config.REDIS_URL });
 // PostgreSQL restarting or failing over as the API starts: wait for it (DB_OUTAGE_TOLERANCE_MS), not a crash loop.
 const pending = await new OutageTolerance(config.DB_OUTAGE_TOLERANCE_MS, logger, 'the API start')

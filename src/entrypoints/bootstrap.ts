@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import type { FastifyInstance } from 'fastify';
 import { ConfigError, loadConfig, type Config } from '../shared/infrastructure/config/config.js';
+import type { ModuleInbox } from '../shared/contract/routing.js';
 import type { ModuleDefinition } from '../shared/infrastructure/composition/module-definition.js';
 import { Runtime } from './composition/runtime.js';
 import { DeliveryAdministration, registerAdminRoutes } from './http/admin.routes.js';
@@ -10,6 +11,7 @@ import { PgSessionStore, type SessionDatabase } from './http/console/sign-in/pg-
 import type { ApiSecurity } from './http/security/api-security.js';
 import { apiSecurityFrom, httpLimitsFrom } from './http/security/security-config.js';
 import { createHttpServer } from './http/http-server.js';
+import { refuseUndeclaredScopes, scopeDeclarationsOf } from './http/declared-scopes.js';
 import { createLogger, type Logger } from '../shared/infrastructure/logging/logger.js';
 import { shutdownTracing } from '../shared/infrastructure/observability/tracing.js';
 import { createTransport } from './composition/transports.js';
@@ -50,7 +52,10 @@ export interface MonolithOptions {
   readonly logger: Logger;
   readonly databaseUrl: string;
   readonly redisUrl?: string;
+  /** The modules this process hosts (default: ALL_MODULES). */
   readonly modules?: readonly ModuleDefinition[];
+  /** Every module's inbox, to route what the hosted modules write (default: ALL_INBOXES). */
+  readonly inboxes?: readonly ModuleInbox[];
   readonly transport?: DeliveryTransport;
 }
 
@@ -61,7 +66,7 @@ export function createMonolith(options: MonolithOptions): Promise<Runtime> {
     logger: options.logger,
     databaseUrl: options.databaseUrl,
     modules: options.modules ?? ALL_MODULES,
-    inboxes: ALL_INBOXES,
+    inboxes: options.inboxes ?? ALL_INBOXES,
     platformSchemas: [SESSION_SCHEMA],
     transport: (routing, databases) =>
       options.transport ??
@@ -120,6 +125,11 @@ export async function listenOrExit(
   }
 }
 
+/** Every scope the monolith's API may require (what AUTH_MODE=off's developer holds): the platform's and every module's. */
+export function declaredScopeNames(modules: readonly ModuleDefinition[] = ALL_MODULES): string[] {
+  return Object.keys(scopeDeclarationsOf(modules));
+}
+
 /** How often the API reads the consumers' lag for its backpressure (between reads, requests use the last value). */
 const ADMISSION_REFRESH_MS = 250;
 
@@ -132,11 +142,13 @@ export const API_TITLE = 'Order & credit saga API';
  */
 export async function createApi(runtime: Runtime, apiSecurity?: ApiSecurity): Promise<FastifyInstance> {
   const metrics = new ProcessMetrics();
-  const security = apiSecurity ?? apiSecurityFrom(runtime.config);
+  const scopes = scopeDeclarationsOf(runtime.modules.map((m) => m.definition));
+  const security = apiSecurity ?? apiSecurityFrom(runtime.config, { scopes: Object.keys(scopes) });
   const app = await createHttpServer({
     metrics,
     logger: runtime.logger,
     security,
+    scopes,
     // Operators' sessions in PostgreSQL (DATABASE_URL's database), so that every API replica knows them.
     ...(security.consoleSignIn ? { sessions: new PgSessionStore(platformDatabase(runtime)) } : {}),
     limits: httpLimitsFrom(runtime.config),
@@ -161,6 +173,7 @@ export async function createApi(runtime: Runtime, apiSecurity?: ApiSecurity): Pr
         : [{ name: runtime.transport.name === 'bullmq' ? 'redis' : runtime.transport.name, check: () => runtime.transport.ping() }]),
     ],
   });
+  refuseUndeclaredScopes(app, scopes);
   for (const m of runtime.modules) m.definition.registerRoutes?.(app, m.container);
   const administration = new DeliveryAdministration(
     runtime.modules.map((m) => ({ db: m.db, useCases: m.definition.inbox.routes.map((r) => r.useCase) })),

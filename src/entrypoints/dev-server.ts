@@ -2,7 +2,7 @@ import './observability/tracing-preload.js';
 import { localJwks, localKeys } from '../dev/auth/local-issuer.js';
 import { databaseNameOf, ensureDatabase, resolveEndpoints } from '../dev/provisioning/index.js';
 import { PUBLIC } from '../shared/infrastructure/http/route-config.js';
-import { baseLogger, configOrExit, createApi, listenOrExit, monolithOrExit, onShutdown, orExit } from './bootstrap.js';
+import { baseLogger, configOrExit, createApi, declaredScopeNames, listenOrExit, monolithOrExit, onShutdown, orExit } from './bootstrap.js';
 import { apiSecurityFrom, authMode } from './http/security/security-config.js';
 
 /**
@@ -19,7 +19,9 @@ for (const url of config.MODULE_DATABASE_URLS.values()) await ensureDatabase(url
 // AUTH_MODE=jwt without an issuer of its own: the local issuer (npm run -s auth:token signs with it).
 const ownIssuer = config.AUTH_JWKS_URL !== undefined || config.AUTH_PUBLIC_KEY !== undefined;
 const local = authMode(config) === 'jwt' && !ownIssuer ? await localKeys(config.DATA_DIR) : undefined;
-const security = orExit(() => apiSecurityFrom(config, { ...(local ? { local } : {}), redisUrl: endpoints.redisUrl }));
+const security = orExit(() =>
+  apiSecurityFrom(config, { ...(local ? { local } : {}), redisUrl: endpoints.redisUrl, scopes: declaredScopeNames() }),
+);
 const runtime = await monolithOrExit({ config, logger, databaseUrl: endpoints.databaseUrl, redisUrl: endpoints.redisUrl });
 await runtime.migrate();
 await runtime.startConsumers();

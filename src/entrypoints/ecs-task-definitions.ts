@@ -2,6 +2,7 @@ import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { taskFamilyOf } from '../shared/infrastructure/messaging/ecs/task-family.js';
+import type { ModuleInbox } from '../shared/contract/routing.js';
 import { ALL_INBOXES } from './tasks/inboxes.js';
 import { exitWithHelpIfAsked } from './cli-help.js';
 
@@ -110,10 +111,17 @@ export function migrationTaskDefinition(): TaskDefinition {
   return definition('saga-migrate', ['node', 'dist/entrypoints/migrate.js'], {});
 }
 
-export function generateTaskDefinitions(): TaskDefinition[] {
-  const useCases = [...new Set(ALL_INBOXES.flatMap((inbox) => inbox.routes.map((r) => r.useCase)))].sort();
+/**
+ * One definition per use case the composition's inboxes route (default: the monolith's), each
+ * running its task script (`entrypointOf`, default dist/tasks/...), then the sweeper's.
+ */
+export function generateTaskDefinitions(
+  inboxes: readonly ModuleInbox[] = ALL_INBOXES,
+  entrypointOf: (useCase: string) => string = taskEntrypointOf,
+): TaskDefinition[] {
+  const useCases = [...new Set(inboxes.flatMap((inbox) => inbox.routes.map((r) => r.useCase)))].sort();
   return [
-    ...useCases.map((u) => definition(taskFamilyOf(u), ['node', taskEntrypointOf(u)], { TASK_USE_CASE: u })),
+    ...useCases.map((u) => definition(taskFamilyOf(u), ['node', entrypointOf(u)], { TASK_USE_CASE: u })),
     definition('saga-sweeper', ['node', 'dist/entrypoints/sweeper.js'], {}),
   ];
 }

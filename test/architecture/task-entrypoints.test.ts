@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { DEPLOY_DIR, generateTaskDefinitions, staleTaskDefinitions, taskEntrypointOf } from '../../src/entrypoints/ecs-task-definitions.js';
 import { ALL_INBOXES } from '../../src/entrypoints/tasks/inboxes.js';
 import { ALL_MODULES } from '../../src/entrypoints/all-modules.js';
+import { bundleTasks } from '../../scripts/bundle-tasks.js';
 
 const useCases = [...new Set(ALL_INBOXES.flatMap((i) => i.routes.map((r) => r.useCase)))].sort();
 
@@ -18,7 +19,7 @@ describe('one ECS task per use case', () => {
     const script = taskEntrypointOf(useCase);
     expect(existsSync(script), `${script} is missing: run npm run build`).toBe(true);
     const text = readFileSync(script, 'utf8');
-    expect(text).toContain(`await runUseCaseTask(module, '${useCase}');`);
+    expect(text).toContain(`await runUseCaseTask(module, '${useCase}', inboxes);`);
     expect(text).toContain("loadTaskBundle(new URL('./module.cjs', import.meta.url))");
   });
 
@@ -30,6 +31,28 @@ describe('one ECS task per use case', () => {
     // The stop-signal handler must be installed before the slow imports evaluate.
     expect(statements[0]).toBe("import '../stop-signal.js';");
     expect(statements).toContain(`export { ${module}Module as module } from '../../../modules/${module}/${module}.module.js';`);
+    // ... and routes what the task writes with the composition's inboxes, the one list the composition root holds.
+    expect(statements).toContain("export { ALL_INBOXES as inboxes } from '../inboxes.js';");
+  });
+
+  it('a bundle entry with anything but its four statements fails the build (the check bites)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'task-entry-'));
+    try {
+      const [inbox] = ALL_INBOXES;
+      const module = inbox!.module;
+      const source = join(dir, `${module}.tasks.ts`);
+      const entry = readFileSync(`src/entrypoints/tasks/${module}/${module}.tasks.ts`, 'utf8');
+      writeFileSync(source, `${entry}\nconsole.log('startup code');\n`);
+      await expect(
+        bundleTasks({ inboxes: [inbox!], entryOf: () => ({ entry: source, source }), outDir: join(dir, 'out') }),
+      ).rejects.toThrow('must be exactly these statements, from which its bundle is written');
+      writeFileSync(source, entry.replace(/^export \{ ALL_INBOXES as inboxes \}.*$/m, ''));
+      await expect(
+        bundleTasks({ inboxes: [inbox!], entryOf: () => ({ entry: source, source }), outDir: join(dir, 'out') }),
+      ).rejects.toThrow('must be exactly these statements');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('no use case keeps a hand-written task file beside its route', () => {

@@ -151,7 +151,7 @@ describe('operator console (EVENT_BUS=bullmq, Chromium)', () => {
     expect(delivery?.status).not.toBe('dead');
     await page.getByText('No dead letters.').waitFor();
     // The navigation's labelled field opens a saga.
-    await page.getByLabel('Order id').fill(orderId);
+    await page.getByLabel('Saga id').fill(orderId);
     await page.keyboard.press('Enter');
     await page.waitForURL(`${base}/admin/sagas/${orderId}`);
     await page.getByRole('heading', { name: `Saga of order ${orderId}` }).waitFor();
@@ -219,10 +219,9 @@ describe('operator console (EVENT_BUS=bullmq, Chromium)', () => {
        from customers.inbox where correlation_id = ?`,
       [arn, orderId],
     );
-    const dbs = system.runtime.modules.map((m) => m.db);
     const record = await new SagaReader(
-      dbs.find((db) => db.schema === 'ordering'),
-      dbs,
+      system.runtime.modules.flatMap((m) => (m.definition.sagaView ? [m.definition.sagaView(m.container)] : [])),
+      system.runtime.modules.map((m) => m.db),
       true,
     ).read(orderId);
     if (!record) throw new Error('no saga read');

@@ -1,8 +1,20 @@
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import pg from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';
-import { ALL_INBOXES } from '../../src/entrypoints/all-modules.js';
+import { testComposition } from '../support/composition.js';
 import { cloneDatabasesApart } from '../support/databases.js';
-import { availableCredit, getOrder, placeOrder, registerCustomer, systemsClosedAfterEach, type TestSystem } from '../support/system.js';
+import {
+  availableCredit,
+  eventually,
+  getOrder,
+  placeOrder,
+  registerCustomer,
+  systemsClosedAfterEach,
+  TERMINAL,
+  waitForStatus,
+  type TestSystem,
+} from '../support/system.js';
 
 /**
  * A module in a database of its own (ADR 32): the relay carries a message from the producer's
@@ -12,9 +24,10 @@ import { availableCredit, getOrder, placeOrder, registerCustomer, systemsClosedA
  * module's reserve-credit) and its reply both cross databases.
  */
 const start = systemsClosedAfterEach(afterEach);
-const [moved] = ALL_INBOXES;
+const { inboxes } = testComposition();
+const [moved] = inboxes;
 const RESERVE = 'customer.reserve-credit';
-const consumer = ALL_INBOXES.find((i) => i.routes.some((r) => r.useCase === RESERVE))!.schema;
+const consumer = inboxes.find((i) => i.routes.some((r) => r.useCase === RESERVE))!.schema;
 const APPROVE = 'order.approve-order';
 
 const clients: pg.Client[] = [];
@@ -30,7 +43,7 @@ async function connect(url: string): Promise<pg.Client> {
 }
 
 async function apart(env: Record<string, string> = {}): Promise<{ system: TestSystem; main: pg.Client; movedDb: pg.Client }> {
-  const split = await cloneDatabasesApart(moved!, ALL_INBOXES);
+  const split = await cloneDatabasesApart(moved!, inboxes);
   const system = await start({
     databaseUrl: split.databaseUrl,
     env: { EVENT_BUS: 'memory', SAGA_STYLE: 'choreography', ...split.env, ...env },
@@ -89,4 +102,29 @@ describe('a module in a database of its own', () => {
     const reservations = await main.query(`select 1 from "${consumer}".credit_reservations where order_id = $1`, [orderId]);
     expect(reservations.rowCount).toBe(1);
   });
+
+  it(
+    'is checked where it lives by npm run check:consistency, the hops between the databases by message id',
+    { timeout: 60_000 },
+    async () => {
+      const split = await cloneDatabasesApart(moved!, inboxes);
+      const system = await start({
+        databaseUrl: split.databaseUrl,
+        env: { EVENT_BUS: 'memory', SAGA_STYLE: 'choreography', ...split.env },
+      });
+      const customerId = await registerCustomer(system.app, { amount: 10_000, currency: 'USD' });
+      const orderId = await placeOrder(system.app, customerId, { amount: 2_500, currency: 'USD' });
+      await waitForStatus(system.app, orderId, TERMINAL);
+      await eventually(async () => ((await system.runtime.relay.drainAll()) === 0 ? true : undefined));
+      const run = promisify(execFile);
+      const { stdout } = await run(process.execPath, ['--import', 'tsx', 'src/dev/cli/check-consistency.ts', '--settled', '--json'], {
+        env: { ...process.env, DATABASE_URL: split.databaseUrl, ...split.env },
+      });
+      const report = JSON.parse(stdout) as { ok: boolean; database: string; checks: Array<{ name: string; ok: boolean }> };
+      expect(report.checks.filter((c) => !c.ok)).toEqual([]);
+      expect(report.ok).toBe(true);
+      // Both databases were read (their URLs, masked).
+      expect(report.database.split(', ')).toHaveLength(2);
+    },
+  );
 });

@@ -10,9 +10,19 @@ import { moduleDatabaseVariable } from '../../src/shared/infrastructure/config/c
 export async function cloneRunDatabase(): Promise<string> {
   const runUrl = process.env['DATABASE_URL'];
   if (!runUrl) throw new Error('DATABASE_URL is not set: the vitest global setup provides it');
-  const url = new URL(runUrl);
+  return cloneDatabase(runUrl);
+}
+
+/**
+ * A copy of the database at `templateUrl` (nothing may be connected to it), named after the run's
+ * database so that it is dropped with the run.
+ */
+export async function cloneDatabase(templateUrl: string): Promise<string> {
+  const runUrl = process.env['DATABASE_URL'];
+  if (!runUrl) throw new Error('DATABASE_URL is not set: the vitest global setup provides it');
+  const url = new URL(templateUrl);
   const template = url.pathname.slice(1);
-  const name = `${template}_${randomBytes(4).toString('hex')}`;
+  const name = `${new URL(runUrl).pathname.slice(1)}_${randomBytes(4).toString('hex')}`;
   const admin = new URL(runUrl);
   admin.pathname = '/postgres';
   const client = new pg.Client({ connectionString: admin.toString() });

@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import { startLocalEcs, type LocalEcs, type StartLocalEcsOptions } from '../../src/dev/ecs-local/index.js';
-import { ALL_INBOXES } from '../../src/entrypoints/all-modules.js';
+import { testComposition } from './composition.js';
 import { cloneDatabasesApart, cloneRunDatabase } from './databases.js';
 import { startTestSystem, type TestSystem } from './system.js';
 
@@ -14,12 +14,12 @@ export async function startTestEcs(
   env: Record<string, string> = {},
   options: Partial<StartLocalEcsOptions> = {},
 ): Promise<LocalEcs> {
-  if (!existsSync('dist/tasks/customer/reserve-credit.task.js')) {
+  if (!existsSync('dist/entrypoints/tasks/task-bundle.js')) {
     throw new Error('dist/ is missing: run `npm run build` (npm test does) before the ECS tests');
   }
   const ecs = await startLocalEcs({
     port: 0,
-    taskDefinitionsDir: 'deploy/ecs',
+    taskDefinitionsDir: await compositionTaskDefinitions(),
     projectRoot: process.cwd(),
     stopTimeoutMs: 5_000,
     env: {
@@ -40,6 +40,14 @@ export async function startTestEcs(
     AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
   });
   return ecs;
+}
+
+/** deploy/ecs for the monolith; for another composition, the definitions of its bundles (built by the global setup). */
+async function compositionTaskDefinitions(): Promise<string> {
+  if (!testComposition().taskEntryOf) return 'deploy/ecs';
+  const dir = process.env['TEST_COMPOSITION_TASK_DEFINITIONS'];
+  if (!dir) throw new Error("TEST_COMPOSITION_TASK_DEFINITIONS is not set: the vitest global setup builds the composition's tasks");
+  return dir;
 }
 
 /** The settings the system (relay, sweeper) needs to launch tasks on the local endpoint. */
@@ -80,7 +88,7 @@ export function ecsSystemsClosedAfterEach(
   return async (ecsEnv = {}, systemEnv = {}, layout: { readonly apart?: boolean } = {}) => {
     // Apart: the first module (by the contracts) in a database of its own, for the tasks as for the system.
     const { databaseUrl, env } = layout.apart
-      ? await cloneDatabasesApart(ALL_INBOXES[0]!, ALL_INBOXES)
+      ? await cloneDatabasesApart(testComposition().inboxes[0]!, testComposition().inboxes)
       : { databaseUrl: await cloneRunDatabase(), env: {} };
     const entry: { ecs: LocalEcs; system?: TestSystem } = { ecs: await startTestEcs(databaseUrl, { ...env, ...ecsEnv }, ecsOptions) };
     started.push(entry);

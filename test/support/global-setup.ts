@@ -7,12 +7,15 @@ import { deleteKeysWithPrefix } from '../../src/dev/provisioning/redis.js';
 import { createMonolith } from '../../src/entrypoints/bootstrap.js';
 import { createLogger } from '../../src/shared/infrastructure/logging/logger.js';
 import { MemoryTransport } from '../../src/shared/infrastructure/messaging/memory-transport.js';
+import { buildCompositionTasks } from './composition-tasks.js';
+import { testComposition } from './composition.js';
 
-/** Applies every module's migrations to the run's database, which test systems then clone. */
+/** Applies every module's migrations (of the tests' composition) to the run's database, which test systems then clone. */
 async function migrateAll(databaseUrl: string): Promise<void> {
   const config = loadConfig({ ...process.env, DATABASE_URL: databaseUrl });
   const logger = createLogger({ level: 'warn', name: 'test-setup' });
-  const runtime = await createMonolith({ config, logger, databaseUrl, transport: new MemoryTransport(logger) });
+  const { modules, inboxes } = testComposition();
+  const runtime = await createMonolith({ config, logger, databaseUrl, modules, inboxes, transport: new MemoryTransport(logger) });
   try {
     await runtime.migrate();
   } finally {
@@ -80,6 +83,11 @@ export default async function setup(): Promise<() => Promise<void>> {
     throw error;
   }
 
+  // Another composition than the monolith's runs its ECS tasks from bundles of its own entries.
+  const { inboxes, taskEntryOf } = testComposition();
+  const compositionTasks = taskEntryOf ? await buildCompositionTasks(inboxes, taskEntryOf) : undefined;
+  if (compositionTasks) process.env.TEST_COMPOSITION_TASK_DEFINITIONS = compositionTasks.taskDefinitionsDir;
+
   process.env.DATABASE_URL = databaseUrl;
   process.env.REDIS_URL = endpoints.redisUrl;
   process.env.BULLMQ_PREFIX = bullmqPrefix;
@@ -90,6 +98,7 @@ export default async function setup(): Promise<() => Promise<void>> {
   process.env.RATE_LIMIT_SAGA_MAX ||= '0';
 
   return async () => {
+    compositionTasks?.dispose();
     const clones = await listDatabases(endpoints.databaseUrl, `${databaseName}_`).catch(() => [] as string[]);
     const [database, keys] = await Promise.allSettled([
       Promise.all([databaseName, ...clones].map((name) => dropDatabase(databaseUrl, name))),

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import pg from 'pg';
-import { checkConsistency, type ConsistencyReport } from '../../src/dev/cli/consistency/consistency-checks.js';
+import { checkConsistency, inOneDatabase, type ConsistencyReport } from '../../src/dev/cli/consistency/consistency-checks.js';
+import { ALL_MODULES } from '../../src/entrypoints/all-modules.js';
 
 /**
  * The hot-customer burst of issue 17: a few dozen customers, each with credit for all but (for
@@ -184,7 +185,7 @@ export async function settledChecks(databaseUrl: string): Promise<{ consistency:
   const client = new pg.Client({ connectionString: databaseUrl, application_name: 'test:checks' });
   await client.connect();
   try {
-    const consistency = await checkConsistency(client, { mode: 'settled' });
+    const consistency = await checkConsistency(inOneDatabase(client, ALL_MODULES), { mode: 'settled' });
     const { rows } = await client.query<{ n: string }>(
       'select deadlocks::text as n from pg_stat_database where datname = current_database()',
     );

@@ -1,11 +1,13 @@
 import type { FastifyInstance } from 'fastify';
 import { loadConfig, type Config } from '../../src/shared/infrastructure/config/config.js';
+import type { ModuleInbox } from '../../src/shared/contract/routing.js';
 import type { ModuleDefinition } from '../../src/shared/infrastructure/composition/module-definition.js';
 import type { Runtime } from '../../src/entrypoints/composition/runtime.js';
 import { createLogger, type Logger } from '../../src/shared/infrastructure/logging/logger.js';
 import type { DeliveryTransport } from '../../src/shared/infrastructure/messaging/transport.js';
 import { createApi, createMonolith } from '../../src/entrypoints/bootstrap.js';
 import type { ApiSecurity } from '../../src/entrypoints/http/security/api-security.js';
+import { testComposition } from './composition.js';
 import { cloneRunDatabase, uniquePrefix } from './databases.js';
 import { deleteKeysWithPrefix } from '../../src/dev/provisioning/redis.js';
 
@@ -26,8 +28,12 @@ export interface TestSystemOptions {
   /** Start workers, relay and periodic jobs (default true); false gives a producer-only process. */
   readonly consume?: boolean;
   readonly jobs?: boolean;
-  /** Host only these modules (e.g. an Order side whose Customer side runs elsewhere, or not at all); default all. */
+  /** Host only these modules (e.g. an Order side whose Customer side runs elsewhere, or not at all); default the tests' composition's. */
   readonly modules?: readonly ModuleDefinition[];
+  /** Route with these inboxes (another composition's, e.g. with a fixture module); default the tests' composition's (composition.ts). */
+  readonly inboxes?: readonly ModuleInbox[];
+  /** Apply the hosted modules' migrations first (a module the run's template database does not hold). */
+  readonly migrate?: boolean;
   /** The API's authentication and rate limits; default: from the configuration (AUTH_MODE=off in tests). */
   readonly security?: ApiSecurity;
   /** Log through this logger (e.g. one writing to a stream the test reads) instead of the configured one. */
@@ -55,10 +61,12 @@ export async function startTestSystem(options: TestSystemOptions = {}): Promise<
     config,
     logger,
     databaseUrl: config.DATABASE_URL,
-    ...(options.modules ? { modules: options.modules } : {}),
+    modules: options.modules ?? testComposition().modules,
+    inboxes: options.inboxes ?? testComposition().inboxes,
     ...(config.REDIS_URL ? { redisUrl: config.REDIS_URL } : {}),
     ...(options.transport ? { transport: options.transport } : {}),
   });
+  if (options.migrate) await runtime.migrate();
   if (options.consume !== false) {
     await runtime.startConsumers();
     runtime.startRelay();

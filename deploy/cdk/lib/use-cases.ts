@@ -59,40 +59,32 @@ export function moduleOf(useCase: string): string {
 }
 
 /** The use cases some route activates under the saga style: the only ones anything launches. */
-export function activeUseCases(style: SagaStyle): string[] {
-  const routes = ALL_INBOXES.flatMap((inbox) => inbox.routes).filter((r) => r.styles.includes(style));
+export function activeUseCases(style: SagaStyle, inboxes: readonly ModuleInbox[] = ALL_INBOXES): string[] {
+  const routes = inboxes.flatMap((inbox) => inbox.routes).filter((r) => r.styles.includes(style));
   return [...new Set(routes.map((r) => r.useCase))].sort();
 }
 
 /**
- * Which modules may write a message type: an event is published by the module that names it
- * (`order.created.v1` → order); a command to a module (`customer.reserve-credit.v1` in the
- * customer inbox) is sent by some other module, so every other one may.
+ * The use cases a module's tasks may launch under a saga style: those a route activates for a
+ * message type the module publishes (its contract declares them, and its outbox refuses any other;
+ * its tasks relay their own outbox), and the module's own (a task that stops with work left
+ * launches its successor). The ECS task role of each module is scoped to these.
  */
-function writersOf(messageType: string, consumer: string): string[] {
-  const owner = messageType.split('.')[0]!;
-  const modules = ALL_INBOXES.map((i) => i.module);
-  return owner === consumer ? modules.filter((m) => m !== consumer) : [owner];
-}
-
-/**
- * The use cases a module's tasks may launch under a saga style: those that consume a message the
- * module writes (its tasks relay their own outbox), and the module's own (a task that stops with
- * work left launches its successor). The ECS task role of each module is scoped to these.
- */
-export function launchableBy(module: string, style: SagaStyle): string[] {
-  const active = new Set(activeUseCases(style));
+export function launchableBy(module: string, style: SagaStyle, inboxes: readonly ModuleInbox[] = ALL_INBOXES): string[] {
+  const own = inboxes.find((i) => i.module === module);
+  if (!own) throw new Error(`no module ${module} among the inboxes`);
+  const published = new Set(own.publishes);
   const launched = new Set<string>();
-  for (const inbox of ALL_INBOXES)
+  for (const inbox of inboxes)
     for (const route of inbox.routes) {
-      if (!active.has(route.useCase)) continue;
-      if (inbox.module === module || writersOf(route.messageType, inbox.module).includes(module)) launched.add(route.useCase);
+      if (!route.styles.includes(style)) continue;
+      if (inbox.module === module || published.has(route.messageType)) launched.add(route.useCase);
     }
   return [...launched].sort();
 }
 
-export function modules(): string[] {
-  return ALL_INBOXES.map((i) => i.module).sort();
+export function modules(inboxes: readonly ModuleInbox[] = ALL_INBOXES): string[] {
+  return inboxes.map((i) => i.module).sort();
 }
 
 export { taskFamilyOf };

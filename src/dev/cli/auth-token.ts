@@ -1,15 +1,24 @@
 import { parseArgs } from 'node:util';
 import { loadConfig } from '../../shared/infrastructure/config/config.js';
-import { SCOPES } from '../../shared/infrastructure/http/route-config.js';
+import { scopeDeclarationsOf } from '../../entrypoints/http/declared-scopes.js';
+import { ALL_MODULES } from '../../entrypoints/all-modules.js';
 import { localKeys, signLocalToken } from '../auth/local-issuer.js';
+
+/** Every scope the monolith's API declares; those a customer's token holds by default. */
+const declared = Object.entries(scopeDeclarationsOf(ALL_MODULES));
+const EVERY_SCOPE = declared.map(([scope]) => scope).join(' ');
+const CUSTOMER_SCOPES = declared
+  .filter(([, d]) => d.customerToken)
+  .map(([scope]) => scope)
+  .join(' ');
 
 const HELP = `npm run -s auth:token -- [--customer <id>] [--scope "<scopes>"] [--sub <subject>] [--ttl <seconds>]
 
 Prints an access token signed by the dev server's local issuer (key pair under DATA_DIR/auth/),
 for trying AUTH_MODE=jwt with \`npm run dev\`:
   --customer <id>   the token acts for this customer only (claim customer_id)
-  --scope "<s>"     space-separated; default "orders:read orders:write" with --customer, else every
-                    scope (${SCOPES.join(' ')})
+  --scope "<s>"     space-separated; default with --customer "${CUSTOMER_SCOPES}", else every
+                    scope (${EVERY_SCOPE})
   --sub <subject>   default: customer-<id> with --customer, else staff
   --ttl <seconds>   default 3600
 Example:
@@ -39,7 +48,7 @@ if (customer !== undefined && !/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}
   process.stderr.write('--customer: a customer id (UUID)\n');
   process.exit(2);
 }
-const scopes = (values.scope ?? (customer ? 'orders:read orders:write' : SCOPES.join(' '))).split(' ').filter((s) => s.length > 0);
+const scopes = (values.scope ?? (customer ? CUSTOMER_SCOPES : EVERY_SCOPE)).split(' ').filter((s) => s.length > 0);
 const keys = await localKeys(loadConfig().DATA_DIR);
 const token = await signLocalToken(keys, {
   subject: values.sub ?? (customer ? `customer-${customer}` : 'staff'),

@@ -1,20 +1,23 @@
 import { parseArgs } from 'node:util';
-import { ConfigError, loadConfig } from '../../shared/infrastructure/config/config.js';
+import { ConfigError, databaseUrlOf, loadConfig } from '../../shared/infrastructure/config/config.js';
+import type { ModuleDefinition } from '../../shared/infrastructure/composition/module-definition.js';
 import { createPgClient } from '../../shared/infrastructure/persistence/pg-connections.js';
 import { maskUrl, provisioningPaths, readEndpointsFile } from '../provisioning/index.js';
-import { checkConsistency, DEFAULT_OPTIONS, SchemaMissingError, type CheckMode } from './consistency/consistency-checks.js';
+import { checkConsistency, DEFAULT_OPTIONS, inDatabases, SchemaMissingError, type CheckMode } from './consistency/consistency-checks.js';
 import { formatReport } from './consistency/format-report.js';
+import { ALL_INBOXES, ALL_MODULES } from '../../entrypoints/all-modules.js';
 import { exitWithHelpIfAsked } from '../../entrypoints/cli-help.js';
 
 /**
- * `npm run check:consistency`: checks the system's invariants against its database and reports
- * orders or sagas stuck past their deadline, customers whose available credit differs from
- * limit - approved totals, messages with two effects, deliveries pending too long, unrelayed
- * outbox rows and dead letters. Reads only. Exit code 0: every invariant holds; 1: one failed;
- * 2: the check could not run.
+ * `npm run check:consistency`: checks the system's invariants against its database: the
+ * platform's over every module's messaging tables (deliveries pending too long, unrelayed outbox
+ * rows, dead letters, messages with two effects or that did not reach a consumer) and each
+ * module's own (declared by the module: sagas stuck past their deadline, credit that does not add
+ * up...). Reads only. Exit code 0: every invariant holds; 1: one failed; 2: the check could not run.
  *
  * The database: --database-url, else DATABASE_URL, else the one the dev tools recorded in
- * <DATA_DIR>/endpoints.json, else PROBE_DATABASE_URL.
+ * <DATA_DIR>/endpoints.json, else PROBE_DATABASE_URL; a module with a database of its own
+ * (<MODULE>_DATABASE_URL) is checked there, and the messages between databases by their ids.
  */
 
 const USAGE = `usage: check-consistency [options]
@@ -23,7 +26,7 @@ const USAGE = `usage: check-consistency [options]
   --grace-ms <ms>          live: a PENDING order or saga is stuck this long past its deadline (default ${DEFAULT_OPTIONS.deadlineGraceMs})
   --pending-after-ms <ms>  live: a delivery, outbox row or compensation is stuck after this long (default ${DEFAULT_OPTIONS.pendingAfterMs})
   --limit <n>              offending rows listed per invariant (default ${DEFAULT_OPTIONS.sampleLimit})
-  --database-url <url>     the database to check
+  --database-url <url>     the database to check (a module's own: <MODULE>_DATABASE_URL)
   --help`;
 
 const EXIT_OK = 0;
@@ -68,11 +71,43 @@ async function main(argv: string[]): Promise<number> {
   const mode: CheckMode = values.settled ? 'settled' : 'live';
   const options = {
     mode,
+    messagesKeptMs: loadConfig().RETENTION_DONE_MS,
     deadlineGraceMs: nonNegativeInt('--grace-ms', values['grace-ms'], DEFAULT_OPTIONS.deadlineGraceMs),
     pendingAfterMs: nonNegativeInt('--pending-after-ms', values['pending-after-ms'], DEFAULT_OPTIONS.pendingAfterMs),
     sampleLimit: Math.max(1, nonNegativeInt('--limit', values.limit, DEFAULT_OPTIONS.sampleLimit)),
   };
   const url = await databaseUrlFrom(values['database-url']);
+  const config = loadConfig();
+  // Each module in its database (<MODULE>_DATABASE_URL, else the one above): one client, one snapshot each.
+  const groups = new Map<string, ModuleDefinition[]>();
+  for (const m of ALL_MODULES) {
+    const moduleUrl = databaseUrlOf(
+      config,
+      m.name,
+      url,
+      ALL_INBOXES.map((i) => i.module),
+    );
+    groups.set(moduleUrl, [...(groups.get(moduleUrl) ?? []), m]);
+  }
+  const clients = new Map<string, ReturnType<typeof createPgClient>>();
+  try {
+    for (const databaseUrl of groups.keys()) clients.set(databaseUrl, await connect(databaseUrl));
+    const target = inDatabases(
+      [...groups].map(([databaseUrl, definitions]) => ({ client: clients.get(databaseUrl)!, definitions })),
+      ALL_INBOXES,
+    );
+    const report = await checkConsistency(target, options);
+    const databases = [...groups.keys()].map(maskUrl).join(', ');
+    process.stdout.write(
+      values.json ? `${JSON.stringify({ database: databases, ...report }, null, 2)}\n` : `${formatReport(report, databases)}\n`,
+    );
+    return report.ok ? EXIT_OK : EXIT_FAILED;
+  } finally {
+    await Promise.all([...clients.values()].map((c) => c.end().catch(() => undefined)));
+  }
+}
+
+async function connect(url: string): Promise<ReturnType<typeof createPgClient>> {
   // A server going away mid-check fails the check's query (reported below), never the process.
   const client = createPgClient(
     { connectionString: url, connectionTimeoutMillis: 10_000, application_name: 'saga:check-consistency' },
@@ -83,15 +118,7 @@ async function main(argv: string[]): Promise<number> {
   } catch (error) {
     throw new CheckError(`cannot connect to ${maskUrl(url)}: ${error instanceof Error ? error.message : String(error)}`);
   }
-  try {
-    const report = await checkConsistency(client, options);
-    process.stdout.write(
-      values.json ? `${JSON.stringify({ database: maskUrl(url), ...report }, null, 2)}\n` : `${formatReport(report, maskUrl(url))}\n`,
-    );
-    return report.ok ? EXIT_OK : EXIT_FAILED;
-  } finally {
-    await client.end().catch(() => undefined);
-  }
+  return client;
 }
 
 main(process.argv.slice(2)).then(

@@ -7,6 +7,7 @@ import { InboxProcessor } from '../../shared/infrastructure/messaging/inbox-proc
 import { OutboxEventBus, type OutboxCommits } from '../../shared/infrastructure/messaging/outbox-event-bus.js';
 import { assertSubscriptionsMatchInbox, type RoutingTable } from '../../shared/infrastructure/messaging/subscription.js';
 import type { DeliveryDispatcher } from '../../shared/infrastructure/messaging/transport.js';
+import { migrateMessaging, pendingMessagingMigrations } from '../../shared/infrastructure/persistence/messaging-migrations.js';
 import type { ModuleDatabase } from '../../shared/infrastructure/persistence/module-database.js';
 import type { ModuleDatabases } from '../../shared/infrastructure/persistence/module-databases.js';
 
@@ -76,13 +77,17 @@ export class ModuleHost implements DeliveryDispatcher {
     return inbox;
   }
 
+  /** Each module's own migrations, then the platform's messaging tables in its schema. */
   async migrate(): Promise<void> {
-    for (const m of this.modules) await m.db.migrate();
+    for (const m of this.modules) {
+      await m.db.migrate();
+      await migrateMessaging(m.db);
+    }
   }
 
   async pendingMigrations(): Promise<string[]> {
     const pending: string[] = [];
-    for (const m of this.modules) pending.push(...(await m.db.pendingMigrations()));
+    for (const m of this.modules) pending.push(...(await m.db.pendingMigrations()), ...(await pendingMessagingMigrations(m.db)));
     return pending;
   }
 }
@@ -93,7 +98,8 @@ function host(definition: ModuleDefinition, options: ModuleHostOptions): HostedM
   const container = new Container({ parent: options.root, defaultScope: 'Singleton' });
   container.bind(SHARED.Database).toConstantValue(db);
   container.bind(SHARED.Transaction).toConstantValue(db);
-  container.bind(SHARED.EventBus).toConstantValue(new OutboxEventBus(db, `${definition.name}.api`, options.commits));
+  const publications = { module: definition.name, types: new Set(definition.inbox.publishes) };
+  container.bind(SHARED.EventBus).toConstantValue(new OutboxEventBus(db, `${definition.name}.api`, options.commits, publications));
   container.load(definition.bindings);
   const subscriptions = definition.subscriptions(container);
   assertSubscriptionsMatchInbox(definition.inbox, subscriptions);

@@ -333,6 +333,8 @@ function listDeadLettersRoute(app: FastifyInstance, options: AdminRouteOptions):
 }
 
 function redriveRoute(app: FastifyInstance, options: AdminRouteOptions): void {
+  // The document's example names one of the hosted use cases, whichever they are.
+  const example = options.administration.useCases()[0];
   app.post<{ Body: RedriveFilter }>(
     '/admin/dead-letters/redrive',
     {
@@ -346,7 +348,7 @@ function redriveRoute(app: FastifyInstance, options: AdminRouteOptions): void {
           type: 'object',
           additionalProperties: false,
           minProperties: 1,
-          examples: [{ useCase: 'customer.reserve-credit' }],
+          ...(example ? { examples: [{ useCase: example }] } : {}),
           properties: { messageId: uuidSchema, useCase: USE_CASE, all: { type: 'boolean', const: true } },
         },
         response: {

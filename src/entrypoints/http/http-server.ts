@@ -25,7 +25,9 @@ import {
   PROBLEM_CONTENT_TYPE,
   type Problem,
 } from '../../shared/infrastructure/http/problem.js';
-import { PROBE, requires, SCOPES } from '../../shared/infrastructure/http/route-config.js';
+import { PLATFORM_SCOPES, PROBE, requires } from '../../shared/infrastructure/http/route-config.js';
+import type { ScopeDeclarations } from '../../shared/contract/scopes.js';
+import { describeScopes } from './declared-scopes.js';
 import { AccessDeniedError } from '../../shared/infrastructure/http/authorization.js';
 import { CURRENCY_FORMAT, SCHEMA_MEANINGS } from '../../shared/infrastructure/http/schemas.js';
 import { Registry } from 'prom-client';
@@ -66,6 +68,8 @@ export interface HttpServerOptions {
   readonly metrics?: ServerMetrics;
   /** Where operators' console sessions are kept (with `security.consoleSignIn`). */
   readonly sessions?: SessionStore;
+  /** Every scope the routes may require, described in the document (default: the platform's alone). */
+  readonly scopes?: ScopeDeclarations;
 }
 
 const READINESS_TIMEOUT_MS = 2_000;
@@ -217,7 +221,10 @@ async function registerSecurityHeaders(app: FastifyInstance, formTargets: readon
 }
 
 /** The OpenAPI document (/openapi.json) and its page (/docs), with the Problem schema every route refers to. */
-async function registerDocumentation(app: FastifyInstance, options: Pick<HttpServerOptions, 'title' | 'version'>): Promise<void> {
+async function registerDocumentation(
+  app: FastifyInstance,
+  options: Pick<HttpServerOptions, 'title' | 'version' | 'scopes'>,
+): Promise<void> {
   app.addSchema(problemSchema);
   await app.register(swagger, {
     openapi: {
@@ -231,7 +238,7 @@ async function registerDocumentation(app: FastifyInstance, options: Pick<HttpSer
             type: 'http',
             scheme: 'bearer',
             bearerFormat: 'JWT',
-            description: `An access token of the OpenID Connect provider (AUTH_ISSUER, AUTH_AUDIENCE) with the scopes the operation lists: ${SCOPES.join(', ')}; \`customer_id\` limits a token to one customer's orders. The /admin routes also take ADMIN_TOKEN (break-glass).`,
+            description: `An access token of the OpenID Connect provider (AUTH_ISSUER, AUTH_AUDIENCE) with one of the scopes the operation lists; \`customer_id\` limits a token to one customer's objects. The /admin routes also take ADMIN_TOKEN (break-glass). The scopes:\n${describeScopes(options.scopes ?? PLATFORM_SCOPES)}`,
           },
         },
       },

@@ -2,16 +2,15 @@ import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type { Logger } from '../../shared/infrastructure/logging/logger.js';
 import type { ModuleDatabase } from '../../shared/infrastructure/persistence/module-database.js';
 import { quoteIdent } from '../../shared/infrastructure/persistence/messaging-tables.js';
+import type { ModuleMetric } from '../../shared/infrastructure/observability/module-metric.js';
 import type { DeliveryAdministration, SchemaDeliveryStats } from '../http/admin.routes.js';
+import { LATE_COMMIT_SLACK_MS, ModuleMetrics } from './module-metrics.js';
 
 /** The derived values are read at most this often, however many scrapes (or replicas' scrapes) come. */
 export const DEFAULT_DERIVED_CACHE_MS = 5_000;
-/** A row is looked for again this long after its timestamp: a transaction that commits late is still counted, once. */
-const LATE_COMMIT_SLACK_MS = 60_000;
 /** Launch attempts are read back this far: a task heartbeats (running_at) within its start timeout, well inside. */
 const LAUNCH_WINDOW_MS = 15 * 60_000;
 
-export const SAGA_BUCKETS = [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600] as const;
 export const TASK_START_BUCKETS = [1, 2.5, 5, 10, 15, 20, 30, 45, 60, 90, 120, 180, 300] as const;
 
 /** What the derived metrics read of a module's database. */
@@ -22,22 +21,11 @@ export interface DerivedMetricsOptions {
   readonly administration: Pick<DeliveryAdministration, 'stats'>;
   /** Every hosted module's database: their launch_attempts tables. */
   readonly databases: readonly MetricsDatabase[];
-  /** The Order module's database (its `orders` table), when this process hosts it. */
-  readonly orders?: MetricsDatabase;
-  /** ORDER_DEADLINE_MS: a saga is decided within it, which bounds how far back its order's id is looked for. */
-  readonly sagaDeadlineMs: number;
+  /** The metrics the hosted modules export (their ModuleDefinition's `metrics`), read with the platform's. */
+  readonly moduleMetrics?: readonly { readonly module: string; readonly metric: ModuleMetric }[];
   readonly cacheMs?: number;
   readonly logger: Logger;
   readonly now?: () => number;
-}
-
-interface DecidedSaga {
-  id: string;
-  saga_style: string;
-  status: string;
-  rejection_reason: string | null;
-  seconds: number;
-  decided_ms: number;
 }
 
 interface LaunchRow {
@@ -50,36 +38,29 @@ interface LaunchRow {
   created_ms: number;
 }
 
-/** The smallest UUIDv7 of a millisecond: ids (UUIDv7) at or above it were made at or after it. */
-export function uuidv7Floor(ms: number): string {
-  const hex = Math.max(0, Math.floor(ms)).toString(16).padStart(12, '0').slice(-12);
-  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-0000-0000-000000000000`;
-}
-
 /**
  * What PostgreSQL knows, as metrics: the deliveries and the outbox (gauges, from
- * DeliveryAdministration.stats), and what short-lived ECS tasks did and cannot expose themselves:
- * sagas decided (ordering.orders) and RunTask launches (launch_attempts). Read at scrape time, at
- * most every `cacheMs`, never per request. The counters count each row once per process (rows are
- * remembered by id while they can still be read again), so every replica's counters are complete:
- * aggregate replicas with `max`, not `sum` (docs/observability.md, ADR 27).
+ * DeliveryAdministration.stats), what short-lived ECS tasks did and cannot expose themselves
+ * (RunTask launches, launch_attempts), and what the hosted modules export from their own tables
+ * (a saga's duration, ModuleMetric). Read at scrape time, at most every `cacheMs`, never per
+ * request. The counters count each row once per process (rows are remembered by id while they can
+ * still be read again), so every replica's counters are complete: aggregate replicas with `max`,
+ * not `sum` (docs/observability.md, ADR 27).
  */
 export class DerivedMetrics {
   private readonly now: () => number;
   private readonly cacheMs: number;
   private refreshedAt = Number.NEGATIVE_INFINITY;
   private inFlight: Promise<void> | undefined;
-  private sagaCursorMs: number;
-  private readonly sagasSeen = new Map<string, number>();
   private readonly launchesSeen = new Map<string, number>();
   private readonly startsSeen = new Map<string, number>();
   private readonly gauges;
   private readonly counters;
+  private readonly modules: ModuleMetrics;
 
   constructor(private readonly options: DerivedMetricsOptions) {
     this.now = options.now ?? Date.now;
     this.cacheMs = options.cacheMs ?? DEFAULT_DERIVED_CACHE_MS;
-    this.sagaCursorMs = this.now();
     const registers = [options.registry];
     const collect = (): Promise<void> => this.refresh();
     const gauge = <L extends string>(name: string, help: string, labelNames: readonly L[]) =>
@@ -105,19 +86,12 @@ export class DerivedMetrics {
       up: gauge('saga_metrics_postgres_up', '1 when the last read of the PostgreSQL-derived metrics succeeded, else 0', []),
     };
     this.counters = this.derivedCounters(registers, collect);
+    this.modules = new ModuleMetrics(options.registry, options.moduleMetrics ?? [], collect, this.now);
   }
 
   private derivedCounters(registers: Registry[], collect: () => Promise<void>) {
     const counter = (name: string, help: string) => new Counter({ name, help, labelNames: ['use_case'] as const, registers, collect });
     return {
-      sagaDuration: new Histogram({
-        name: 'saga_duration_seconds',
-        help: 'Order placed to decided (decided_at - created_at), by saga style, outcome (status when first seen) and rejection reason; from ordering.orders',
-        labelNames: ['style', 'outcome', 'reason'] as const,
-        buckets: [...SAGA_BUCKETS],
-        registers,
-        collect,
-      }),
       runTaskCalls: counter('saga_ecs_run_task_calls_total', 'RunTask calls that ended (launch_attempts started or failed), by use case'),
       throttled: counter(
         'saga_ecs_run_task_throttled_total',
@@ -151,7 +125,7 @@ export class DerivedMetrics {
     try {
       const [stats] = await Promise.all([
         this.options.administration.stats(),
-        this.countSagas(),
+        this.modules.refresh(),
         ...this.options.databases.map((db) => this.countLaunches(db)),
       ]);
       this.setGauges(stats);
@@ -183,31 +157,6 @@ export class DerivedMetrics {
         }
       }
     }
-  }
-
-  /** Sagas decided since the last read (and a late-commit slack), each observed once by this process. */
-  private async countSagas(): Promise<void> {
-    const db = this.options.orders;
-    if (!db) return;
-    const readAt = this.now();
-    const since = this.sagaCursorMs - LATE_COMMIT_SLACK_MS;
-    // An order is decided within its deadline: its UUIDv7 id bounds the scan to the primary key's recent range.
-    const idFloor = uuidv7Floor(since - 2 * this.options.sagaDeadlineMs - LATE_COMMIT_SLACK_MS);
-    const rows = await db.query<DecidedSaga>(
-      `select id::text as id, saga_style, status, rejection_reason,
-         greatest(extract(epoch from decided_at - created_at), 0)::float8 as seconds,
-         (extract(epoch from decided_at) * 1000)::float8 as decided_ms
-       from ${quoteIdent(db.schema)}.orders
-       where id >= ?::uuid and decided_at is not null and decided_at > to_timestamp(?::float8 / 1000)`,
-      [idFloor, since],
-    );
-    for (const row of rows) {
-      if (this.sagasSeen.has(row.id)) continue;
-      this.sagasSeen.set(row.id, row.decided_ms);
-      this.counters.sagaDuration.observe({ style: row.saga_style, outcome: row.status, reason: row.rejection_reason ?? '' }, row.seconds);
-    }
-    this.sagaCursorMs = readAt;
-    forgetBefore(this.sagasSeen, readAt - 2 * LATE_COMMIT_SLACK_MS);
   }
 
   /** RunTask calls that ended and tasks that first heartbeated, in the launch window, each counted once by this process. */

@@ -5,9 +5,6 @@ import { DeliveryAdministration } from '../http/admin.routes.js';
 import { DerivedMetrics } from './derived-metrics.js';
 import { QueueDepthMetrics } from './queue-metrics.js';
 
-/** The Order module's schema: its `orders` table is where saga durations are read. */
-const ORDERS_SCHEMA = 'ordering';
-
 /** Every hosted module's inbox, as the /admin routes see them. */
 export function administrationOf(runtime: Runtime): DeliveryAdministration {
   return new DeliveryAdministration(runtime.modules.map((m) => ({ db: m.db, useCases: m.definition.inbox.routes.map((r) => r.useCase) })));
@@ -15,8 +12,9 @@ export function administrationOf(runtime: Runtime): DeliveryAdministration {
 
 /**
  * Registers what a long-lived process knows of the whole system into `registry`: the
- * PostgreSQL-derived metrics (deliveries, relay lag, sagas, ECS launches) and, with EVENT_BUS=bullmq,
- * the queue depth. Their connections close with `app`.
+ * PostgreSQL-derived metrics (deliveries, relay lag, ECS launches), the metrics each hosted module
+ * exports (saga durations...) and, with EVENT_BUS=bullmq, the queue depth. Their connections close
+ * with `app`.
  */
 export async function registerRuntimeMetrics(
   app: FastifyInstance,
@@ -24,13 +22,13 @@ export async function registerRuntimeMetrics(
   registry: Registry,
   administration: DeliveryAdministration = administrationOf(runtime),
 ): Promise<DerivedMetrics> {
-  const orders = runtime.modules.find((m) => m.db.schema === ORDERS_SCHEMA)?.db;
   const derived = new DerivedMetrics({
     registry,
     administration,
     databases: runtime.modules.map((m) => m.db),
-    ...(orders ? { orders } : {}),
-    sagaDeadlineMs: runtime.config.ORDER_DEADLINE_MS,
+    moduleMetrics: runtime.modules.flatMap((m) =>
+      (m.definition.metrics?.(m.container) ?? []).map((metric) => ({ module: m.definition.name, metric })),
+    ),
     logger: runtime.logger,
   });
   if (runtime.transport.name === 'bullmq' && runtime.config.REDIS_URL) {

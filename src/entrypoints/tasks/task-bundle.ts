@@ -3,6 +3,7 @@ import Module, { createRequire } from 'node:module';
 import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import vm from 'node:vm';
+import type { ModuleInbox } from '../../shared/contract/routing.js';
 import type { ModuleDefinition } from '../../shared/infrastructure/composition/module-definition.js';
 import type { runUseCaseTask } from './task-runner.js';
 
@@ -12,6 +13,8 @@ import type { runUseCaseTask } from './task-runner.js';
  */
 export interface TaskBundle {
   readonly module: ModuleDefinition;
+  /** Every module's inbox of the composition the bundle was built from: where what the task writes goes. */
+  readonly inboxes: readonly ModuleInbox[];
   readonly runUseCaseTask: typeof runUseCaseTask;
 }
 

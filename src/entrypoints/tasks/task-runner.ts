@@ -19,7 +19,7 @@ import {
   recordError,
 } from '../../shared/infrastructure/observability/tracing.js';
 import { startTracing } from '../composition/tracing-sdk.js';
-import { ALL_INBOXES } from './inboxes.js';
+import type { ModuleInbox } from '../../shared/contract/routing.js';
 import { onStopRequested, stopRequested } from './stop-signal.js';
 
 type StopReason = 'drained' | 'time-limit' | 'signal';
@@ -57,8 +57,9 @@ function launchAttemptOf(value: string | undefined): string | null {
  * While idle it waits for its use case's NOTIFY (one dedicated connection LISTENs, opened beside
  * the runtime so as not to delay the first delivery) or its fallback poll, whichever comes first.
  * A fatal error exits non-zero; its deliveries stay pending and the sweeper relaunches.
+ * `inboxes`: every module's inbox of the task's composition (its bundle's), to route what it writes.
  */
-export async function runUseCaseTask(module: ModuleDefinition, useCase: string): Promise<void> {
+export async function runUseCaseTask(module: ModuleDefinition, useCase: string, inboxes: readonly ModuleInbox[]): Promise<void> {
   const config = loadTaskConfig();
   // The launch attempt (the RunTask clientToken) ties this task's logs to the decision that started it.
   const launchAttempt = launchAttemptOf(process.env['TASK_LAUNCH_ATTEMPT']);
@@ -85,7 +86,7 @@ export async function runUseCaseTask(module: ModuleDefinition, useCase: string):
       config,
       module.name,
       databaseUrl,
-      ALL_INBOXES.map((i) => i.module),
+      inboxes.map((i) => i.module),
     ),
   );
   const applicationName = `saga-task:${useCase}`;
@@ -102,7 +103,7 @@ export async function runUseCaseTask(module: ModuleDefinition, useCase: string):
   };
   let runtime: Runtime | undefined;
   try {
-    runtime = await taskRuntime(module, config, logger, databaseUrl, applicationName);
+    runtime = await taskRuntime({ module, inboxes }, config, logger, databaseUrl, applicationName);
     const idlePollMs = config.TASK_IDLE_POLL_MS ?? (listener ? 500 : 25);
     const reason = await drain(runtime, useCase, launchAttempt, config, logger, (ms) => doorbell.wait(Math.min(ms, idlePollMs)), life);
     logger.info({ reason }, 'task finished');
@@ -162,9 +163,9 @@ async function taskSpan(useCase: string, launchAttempt: string | null, logger: L
   };
 }
 
-/** The task's runtime: its own module only, routed with every contract. */
+/** The task's runtime: its own module only, routed with every contract of its composition. */
 function taskRuntime(
-  module: ModuleDefinition,
+  { module, inboxes }: { module: ModuleDefinition; inboxes: readonly ModuleInbox[] },
   config: Config,
   logger: Logger,
   databaseUrl: string,
@@ -175,7 +176,7 @@ function taskRuntime(
     logger,
     databaseUrl,
     modules: [module],
-    inboxes: ALL_INBOXES,
+    inboxes,
     // One connection per claimer and one for the relay, the lease heartbeat and the launches: what
     // the connection budget counts per task (with the LISTEN connection). Other modules' databases,
     // if any, get one connection each, opened when this task first writes a message there.

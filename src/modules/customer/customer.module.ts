@@ -11,6 +11,8 @@ import { RegisterCustomerHandler } from './application/register-customer/registe
 import { ReleaseCreditHandler } from './application/release-credit/release-credit.handler.js';
 import { ReserveCreditHandler } from './application/reserve-credit/reserve-credit.handler.js';
 import { customerInbox } from './contract/customer.inbox.js';
+import { customerScopes } from './contract/customer.scopes.js';
+import { customerConsistency } from './infrastructure/operations/customer-consistency.js';
 import { ReleaseCreditV1, ReserveCreditV1 } from './contract/customer.messages.js';
 import { registerCustomerRoutes } from './infrastructure/http/customer.routes.js';
 import { PgCreditReservationRepository } from './infrastructure/persistence/pg-credit-reservation.repository.js';
@@ -64,6 +66,8 @@ export const customerModule: ModuleDefinition = {
   migrations: async () => (await import('./infrastructure/persistence/migrations/index.js')).customerMigrations,
   bindings,
   subscriptions,
+  scopes: customerScopes,
+  consistency: customerConsistency,
   registerRoutes(app, container) {
     registerCustomerRoutes(app, { register: container.get(CUSTOMER.RegisterCustomer), get: container.get(CUSTOMER.GetCustomer) });
   },

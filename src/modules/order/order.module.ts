@@ -24,12 +24,16 @@ import { ChoreographySagaCoordinator } from './application/saga-coordination/cho
 import { OrchestrationSagaCoordinator } from './application/saga-coordination/orchestration.saga-coordinator.js';
 import { SagaCoordinators } from './application/saga-coordination/saga-coordinators.js';
 import { orderInbox } from './contract/order.inbox.js';
+import { orderScopes } from './contract/order.scopes.js';
+import { orderConsistency } from './infrastructure/operations/order-consistency.js';
 import { registerOrderRoutes } from './infrastructure/http/order.routes.js';
 import { OrderSchema, SagaStepSchema } from './infrastructure/persistence/order.entity-schema.js';
 import { PgIdempotencyStore } from './infrastructure/persistence/pg-idempotency-store.js';
 import { PgOrderRepository } from './infrastructure/persistence/pg-order.repository.js';
 import { PgPlaceOrderSagaRepository } from './infrastructure/persistence/pg-place-order-saga.repository.js';
 import { PgSagaLog } from './infrastructure/persistence/pg-saga-log.js';
+import { sagaDurationMetric } from './infrastructure/operations/order-metrics.js';
+import { PgOrderSagaView } from './infrastructure/operations/pg-order-saga-view.js';
 
 export const ORDER = {
   Orders: Symbol.for('order.OrderRepository') as ServiceIdentifier<OrderRepositoryPort>,
@@ -128,6 +132,8 @@ export const orderModule: ModuleDefinition = {
   migrations: async () => (await import('./infrastructure/persistence/migrations/index.js')).orderMigrations,
   bindings,
   subscriptions,
+  scopes: orderScopes,
+  consistency: orderConsistency,
   registerRoutes(app, container) {
     registerOrderRoutes(app, {
       place: container.get(ORDER.PlaceOrder),
@@ -136,6 +142,8 @@ export const orderModule: ModuleDefinition = {
       list: container.get(ORDER.ListOrders),
     });
   },
+  sagaView: (container) => new PgOrderSagaView(container.get(SHARED.Database)),
+  metrics: (container) => [sagaDurationMetric(container.get(SHARED.Database), container.get(SHARED.Config).ORDER_DEADLINE_MS)],
   jobs(container) {
     const config = container.get(SHARED.Config);
     return [

@@ -1,7 +1,9 @@
 /**
- * How messages reach a module: the use cases it runs for each message type, and the schema
- * whose inbox holds their pending deliveries. A module publishes this in its contract, so a
- * process that loads only one module can still route what it writes to every consumer.
+ * How messages reach a module and leave it: the use cases it runs for each message type, the
+ * schema whose inbox holds their pending deliveries, and the message types it writes. A module
+ * publishes this in its contract, so a process that loads only one module can still route what it
+ * writes to every consumer, and the ECS task role of a module may launch exactly the use cases
+ * its messages route to.
  */
 
 /** The two ways the order/credit saga runs; a route of a module's inbox is active under some of them. */
@@ -27,4 +29,10 @@ export interface ModuleInbox {
   readonly module: string;
   readonly schema: string;
   readonly routes: readonly InboundRoute[];
+  /**
+   * Every message type the module writes to its outbox: its events, and the commands it sends to
+   * other modules. The outbox refuses any other (so the declaration cannot lie), and what a
+   * module's tasks may launch on ECS follows from it.
+   */
+  readonly publishes: readonly string[];
 }

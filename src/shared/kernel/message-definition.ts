@@ -15,7 +15,8 @@ export interface SchemaLike<P> {
 
 /** `type` keeps its literal type (`'order.created.v1'`), so a subscription can be checked against a route at compile time. */
 export function defineMessage<P, T extends string = string>(type: T, kind: MessageKind, schema: SchemaLike<P>): MessageDefinition<P, T> {
-  if (!MESSAGE_TYPE.test(type)) throw new Error(`message type ${type} is not a versioned name like "order.created.v1"`);
+  if (!MESSAGE_TYPE.test(type))
+    throw new Error(`message type ${type} is not a versioned name "<module>.<name>.v<N>" (e.g. "shop.cart-checked-out.v1")`);
   return {
     type,
     kind,

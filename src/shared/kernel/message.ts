@@ -84,7 +84,7 @@ export function createMessage<P>(
   if (definition.type.length > MAX_TYPE_LENGTH || !MESSAGE_TYPE.test(definition.type)) {
     throw new ValidationError(
       'INVALID_MESSAGE',
-      `type must be a versioned name like "order.created.v1", got ${JSON.stringify(definition.type)}`,
+      `type must be a versioned name "<module>.<name>.v<N>" (e.g. "shop.cart-checked-out.v1"), got ${JSON.stringify(definition.type)}`,
     );
   }
   if (Number.isNaN(at.getTime())) throw new ValidationError('INVALID_MESSAGE', 'occurredAt must be a valid date');
@@ -116,7 +116,9 @@ export function parseEnvelope(raw: unknown): Result<Envelope, ValidationError> {
   const e = raw as Record<string, unknown>;
   if (!isUuid(e['id'])) return invalid(`id must be a UUID, got ${JSON.stringify(e['id'])}`);
   if (typeof e['type'] !== 'string' || e['type'].length > MAX_TYPE_LENGTH || !MESSAGE_TYPE.test(e['type'])) {
-    return invalid(`type must be a versioned name like "order.created.v1", got ${JSON.stringify(e['type'])}`);
+    return invalid(
+      `type must be a versioned name "<module>.<name>.v<N>" (e.g. "shop.cart-checked-out.v1"), got ${JSON.stringify(e['type'])}`,
+    );
   }
   if (!isIsoDateTime(e['occurredAt'])) {
     return invalid('occurredAt must be an ISO-8601 timestamp');

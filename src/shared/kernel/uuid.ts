@@ -71,3 +71,9 @@ export function isUuid(value: unknown): value is string {
 export function isUuidV7(value: unknown): value is string {
   return typeof value === 'string' && UUID_V7.test(value);
 }
+
+/** The smallest UUIDv7 of a millisecond: ids (UUIDv7) at or above it were made at or after it (bounds a scan by primary key). */
+export function uuidv7Floor(ms: number): string {
+  const hex = Math.max(0, Math.floor(ms)).toString(16).padStart(12, '0').slice(-12);
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-0000-0000-000000000000`;
+}

@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import type { ConsistencyReport } from '../../../src/dev/cli/consistency/consistency-checks.js';
+import { combinedSummary, type ConsistencyReport } from '../../../src/dev/cli/consistency/consistency-checks.js';
 import { loadConfig, maxEcsTasks, taskConnections } from '../../../src/shared/infrastructure/config/config.js';
 import { creditLimitFor, expectedOutcome, runHotBurst, type BurstReport, type Post } from '../../support/hot-burst.js';
 import { problemCode, request } from '../harness/http.js';
@@ -290,13 +290,7 @@ function combined(results: readonly RunResult[]): SettleResult {
   const report: ConsistencyReport = {
     ...last,
     ok: reports.every((r) => r.ok),
-    summary: {
-      orders: sum(reports.map((r) => r.summary.orders)),
-      customers: reports.reduce((n, r) => n + r.summary.customers, 0),
-      pendingDeliveries: reports.reduce((n, r) => n + r.summary.pendingDeliveries, 0),
-      unrelayedOutbox: reports.reduce((n, r) => n + r.summary.unrelayedOutbox, 0),
-      deadLetters: reports.reduce((n, r) => n + r.summary.deadLetters, 0),
-    },
+    summary: combinedSummary(reports.map((r) => r.summary)),
   };
   return {
     settleMs: Math.max(...results.map((r) => r.invariants.settleMs)),

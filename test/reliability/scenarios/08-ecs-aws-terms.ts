@@ -11,6 +11,7 @@ import {
   type RegisterTaskDefinitionCommandInput,
   type Task,
 } from '@aws-sdk/client-ecs';
+import { combinedSummary } from '../../../src/dev/cli/consistency/consistency-checks.js';
 import { request } from '../harness/http.js';
 import { assertSettled, RecoveryClock, type SettleResult } from '../harness/invariants.js';
 import { emptyStats, OrderLoad, registerCustomers, summarizeStats } from '../harness/load.js';
@@ -815,13 +816,7 @@ function combined(results: readonly StyleResult[]): SettleResult {
     report: {
       ...last,
       ok: reports.every((r) => r.ok),
-      summary: {
-        orders: sum(reports.map((r) => r.summary.orders)),
-        customers: reports.reduce((n, r) => n + r.summary.customers, 0),
-        pendingDeliveries: reports.reduce((n, r) => n + r.summary.pendingDeliveries, 0),
-        unrelayedOutbox: reports.reduce((n, r) => n + r.summary.unrelayedOutbox, 0),
-        deadLetters: reports.reduce((n, r) => n + r.summary.deadLetters, 0),
-      },
+      summary: combinedSummary(reports.map((r) => r.summary)),
     },
   };
 }

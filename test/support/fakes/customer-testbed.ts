@@ -14,6 +14,8 @@ import {
   type MoneyJson,
 } from '../../../src/shared/kernel/index.js';
 import { InMemoryEventBus } from './in-memory-event-bus.js';
+import { declaredOnly } from './module-containers.js';
+import { customerInbox } from '../../../src/modules/customer/contract/index.js';
 import { InMemoryCreditReservationRepository, InMemoryCustomerRepository } from './customer-repositories.js';
 import { FixedClock } from './fixed-clock.js';
 import { InMemoryDatabase } from './in-memory-database.js';
@@ -47,7 +49,7 @@ export function customerTestbed(options: { bus?: InMemoryEventBus; clock?: Fixed
   const db = new InMemoryDatabase(bus);
   const customers = new InMemoryCustomerRepository(db);
   const reservations = new InMemoryCreditReservationRepository(db);
-  const changes = new CustomerChanges(customers, reservations, db.eventBus);
+  const changes = new CustomerChanges(customers, reservations, declaredOnly(db.eventBus, customerInbox));
   const registerCustomer = new RegisterCustomerHandler(db, changes, clock);
   const reserveCredit = new ReserveCreditHandler(customers, reservations, changes, clock);
   const releaseCredit = new ReleaseCreditHandler(customers, reservations, changes, clock);

@@ -14,6 +14,8 @@ import { SagaCoordinators } from '../../../src/modules/order/application/saga-co
 import { RecordCreditReleaseOnCreditReleased } from '../../../src/modules/order/application/record-credit-release/record-credit-release-on-credit-released.handler.js';
 import { RejectOrderOnCreditReservationFailed } from '../../../src/modules/order/application/reject-order/reject-order-on-credit-reservation-failed.handler.js';
 import { InMemoryEventBus } from './in-memory-event-bus.js';
+import { declaredOnly } from './module-containers.js';
+import { orderInbox } from '../../../src/modules/order/contract/index.js';
 import {
   contextOf,
   createMessage,
@@ -85,7 +87,7 @@ export function orderTestbed(options: OrderTestbedOptions = {}): OrderTestbed {
   const sagas = new InMemoryPlaceOrderSagaRepository(db);
   const sagaLog = new InMemorySagaLog(db);
   const idempotency = new InMemoryIdempotencyStore(db);
-  const changes = new OrderChanges(orders, db.eventBus, sagaLog, clock);
+  const changes = new OrderChanges(orders, declaredOnly(db.eventBus, orderInbox), sagaLog, clock);
   const orchestrator = new PlaceOrderSagaOrchestrator(sagas, orders, changes, clock);
   const sagaCoordinators = new SagaCoordinators(
     [new ChoreographySagaCoordinator(orders, changes, clock), new OrchestrationSagaCoordinator(orchestrator, sagas, changes)],

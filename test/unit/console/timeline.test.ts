@@ -35,20 +35,23 @@ const approve: SagaDelivery = {
 
 function record(detail: string | null = null): SagaRecord {
   return {
-    order: {
-      id: ORDER,
-      customerId: 'c',
+    id: ORDER,
+    summary: {
+      subject: 'order',
       status: 'APPROVED',
-      rejectionReason: null,
-      sagaStyle: 'choreography',
-      createdAt: at(0),
-      decidedAt: at(120),
+      statusDetail: null,
+      facts: [
+        { label: 'Saga style', value: 'choreography' },
+        { label: 'Customer', value: 'c', code: true },
+        { label: 'Placed', value: at(0) },
+        { label: 'Decided', value: at(120) },
+      ],
+      steps: [
+        { name: 'order-placed', outcome: 'done', detail: null, at: at(0) },
+        { name: 'credit-reserved', outcome: 'received', detail, at: at(120) },
+        { name: 'order-approved', outcome: 'done', detail: null, at: at(120) },
+      ],
     },
-    steps: [
-      { name: 'order-placed', outcome: 'done', detail: null, at: at(0) },
-      { name: 'credit-reserved', outcome: 'received', detail, at: at(120) },
-      { name: 'order-approved', outcome: 'done', detail: null, at: at(120) },
-    ],
     messages: [
       {
         schema: 'ordering',
@@ -97,6 +100,23 @@ describe('buildTimeline', () => {
     ]);
     expect(entries[0]?.process).toBe('API request');
     expect(entries.every((e) => e.traceId === TRACE)).toBe(true);
+  });
+
+  it("keeps the saga log's order for its steps, whatever clock stamped them, and merges the deliveries in by time", () => {
+    const base = record();
+    // Two steps of one transaction: the received one stamped 4 ms after the decision by another clock.
+    const steps = [
+      { name: 'order-placed', outcome: 'done', detail: null, at: at(0) },
+      { name: 'credit-reserved', outcome: 'received', detail: null, at: at(124) },
+      { name: 'order-approved', outcome: 'done', detail: null, at: at(120) },
+    ];
+    const entries = buildTimeline({ ...base, summary: { ...base.summary, steps } }, 'bullmq');
+    expect(entries.map((e) => e.title)).toEqual([
+      'order-placed',
+      'customer.reserve-credit handled order.created.v1',
+      'credit-reserved',
+      'order-approved',
+    ]);
   });
 
   it('falls back to the delivery in flight when no event marks the step, and shows a dead one with its error', () => {

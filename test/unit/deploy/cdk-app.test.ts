@@ -12,7 +12,9 @@ import type { SagaStack } from '../../../deploy/cdk/lib/saga-stack.js';
 import { connectionPlan } from '../../../deploy/cdk/lib/connections.js';
 import { Network, otlpPeer } from '../../../deploy/cdk/lib/network.js';
 import { settingsFrom } from '../../../deploy/cdk/lib/settings.js';
-import { activeUseCases, launchableBy } from '../../../deploy/cdk/lib/use-cases.js';
+import { activeUseCases, launchableBy, modules, taskFamilyOf } from '../../../deploy/cdk/lib/use-cases.js';
+import { ALL_INBOXES as DECLARED_INBOXES } from '../../../src/entrypoints/all-modules.js';
+import { SAGA_STYLES, type ModuleInbox } from '../../../src/shared/contract/routing.js';
 import { maxEcsTasks, taskConnections, type Config } from '../../../src/shared/infrastructure/config/config.js';
 
 /**
@@ -22,6 +24,8 @@ import { maxEcsTasks, taskConnections, type Config } from '../../../src/shared/i
  * sweeper's schedule, the release order, and cdk-nag's AWS Solutions checks.
  */
 type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+
+const ALL_INBOXES: readonly ModuleInbox[] = DECLARED_INBOXES;
 
 interface Synthesized {
   readonly stack: SagaStack;
@@ -321,10 +325,12 @@ describe('EVENT_BUS=ecs, prod: least-privilege launch permissions', () => {
 
   it('lets each process launch only what it can cause: the API and the sweeper the active use cases, a module its consumers and successors', () => {
     const active = activeUseCases('choreography').map((u) => u.replace('.', '-'));
-    expect(active).not.toContain('order-place-order-saga');
+    const orchestrationOnly = activeUseCases('orchestration').filter((u) => !activeUseCases('choreography').includes(u));
+    expect(orchestrationOnly.length).toBeGreaterThan(0);
+    for (const u of orchestrationOnly) expect(active).not.toContain(u.replace('.', '-'));
     expect(runTaskFamiliesOf(roleId(['Api', 'TaskRole']))).toEqual(active);
     expect(runTaskFamiliesOf(roleId(['UseCases', 'SweeperTaskRole']))).toEqual(active);
-    for (const module of ['customer', 'order'])
+    for (const module of modules())
       expect(runTaskFamiliesOf(roleId(['UseCases', `${module}TaskRole`])), module).toEqual(
         launchableBy(module, 'choreography').map((u) => u.replace('.', '-')),
       );
@@ -335,24 +341,40 @@ describe('EVENT_BUS=ecs, prod: least-privilege launch permissions', () => {
     expect(stoppers.flatMap((s) => s.roles)).toEqual([roleId(['UseCases', 'SweeperTaskRole'])]);
   });
 
-  it('derives who may launch what from the routes: events from their module, commands from the others, successors from the module itself', () => {
-    expect(launchableBy('order', 'orchestration')).toEqual([
-      'customer.release-credit',
-      'customer.reserve-credit',
-      'order.place-order-saga',
-    ]);
-    expect(launchableBy('customer', 'orchestration')).toEqual([
-      'customer.release-credit',
-      'customer.reserve-credit',
-      'order.place-order-saga',
-    ]);
-    expect(launchableBy('customer', 'choreography')).toEqual([
-      'customer.release-credit',
-      'customer.reserve-credit',
-      'order.approve-order',
-      'order.record-credit-release',
-      'order.reject-order',
-    ]);
+  it('derives who may launch what from the routes and the declared publications, never what a module cannot cause', () => {
+    for (const style of SAGA_STYLES)
+      for (const module of modules()) {
+        const own = ALL_INBOXES.find((i) => i.module === module)!;
+        const launched = launchableBy(module, style);
+        // Its own active use cases (a task launches its successor) ...
+        for (const u of activeUseCases(style).filter((u) => own.routes.some((r) => r.useCase === u))) expect(launched, module).toContain(u);
+        // ... and another module's only when a route under this style carries a message it publishes.
+        for (const u of launched.filter((u) => !own.routes.some((r) => r.useCase === u)))
+          expect(
+            ALL_INBOXES.some((i) =>
+              i.routes.some((r) => r.useCase === u && r.styles.includes(style) && own.publishes.includes(r.messageType)),
+            ),
+            `${module} launches ${u} under ${style}`,
+          ).toBe(true);
+      }
+  });
+
+  it('gives a module added beside the others its own use cases and nothing it does not trigger, and its trigger the new use case', () => {
+    const producer = ALL_INBOXES[0]!;
+    const event = producer.publishes[0]!;
+    const added: ModuleInbox = {
+      module: 'fixture',
+      schema: 'fixture',
+      routes: [{ useCase: 'fixture.react', messageType: event, styles: [...SAGA_STYLES], key: 'id' }],
+      publishes: ['fixture.reacted.v1'],
+    };
+    const inboxes = [...ALL_INBOXES, added];
+    for (const style of SAGA_STYLES) {
+      expect(launchableBy('fixture', style, inboxes)).toEqual(['fixture.react']);
+      expect(launchableBy(producer.module, style, inboxes)).toContain('fixture.react');
+      for (const other of ALL_INBOXES.filter((i) => !i.publishes.includes(event)))
+        expect(launchableBy(other.module, style, inboxes)).not.toContain('fixture.react');
+    }
   });
 });
 
@@ -515,13 +537,9 @@ describe('the other branches: Aurora, orchestration, HTTPS, an imported VPC', ()
     const launched = policyStatements(auroraImported.json)
       .filter((s) => actionsOf(s.statement).includes('ecs:RunTask'))
       .flatMap((s) => resourcesOf(s.statement).map(familyOfResource));
-    expect([...new Set(launched)].sort()).toEqual([
-      'customer-release-credit',
-      'customer-reserve-credit',
-      'order-place-order-saga',
-      'saga-migrate',
-      'saga-sweeper',
-    ]);
+    expect([...new Set(launched)].sort()).toEqual(
+      [...activeUseCases('orchestration').map(taskFamilyOf), 'saga-migrate', 'saga-sweeper'].sort(),
+    );
   });
 });
 

@@ -1,26 +1,18 @@
 import { describe, expect, it } from 'vitest';
+import { ALL_MODULES } from '../../../src/entrypoints/all-modules.js';
 import { customerModule } from '../../../src/modules/customer/customer.module.js';
-import { orderModule } from '../../../src/modules/order/order.module.js';
 import type { ModuleDefinition } from '../../../src/shared/infrastructure/composition/module-definition.js';
 import { assertSubscriptionsMatchInbox } from '../../../src/shared/infrastructure/messaging/subscription.js';
 import { SAGA_STYLES, type SagaStyle } from '../../../src/shared/contract/routing.js';
-import { FixedClock, InMemoryDatabase } from '../../support/fakes/index.js';
-import { customerContainer, orderContainer, testConfig } from '../../support/fakes/module-containers.js';
+import { testConfig, unqueriedContainer } from '../../support/fakes/module-containers.js';
 
 function subscriptionsOf(definition: ModuleDefinition, style: SagaStyle) {
-  const db = new InMemoryDatabase();
-  const config = testConfig(style);
-  const container =
-    definition === orderModule ? orderContainer(config, db, new FixedClock()) : customerContainer(config, db, new FixedClock());
-  return definition.subscriptions(container);
+  return definition.subscriptions(unqueriedContainer(definition, testConfig(style)));
 }
 
 const route = (useCase: string, type: string) => `${useCase} <- ${type}`;
 
-describe.each([
-  ['order', orderModule],
-  ['customer', customerModule],
-] as const)('the %s module’s subscriptions', (_name, definition) => {
+describe.each(ALL_MODULES.map((m) => [m.name, m] as const))('the %s module’s subscriptions', (_name, definition) => {
   it.each(SAGA_STYLES)('match its contract inbox under %s', (style) => {
     const subscriptions = subscriptionsOf(definition, style);
     expect(() => assertSubscriptionsMatchInbox(definition.inbox, subscriptions)).not.toThrow();

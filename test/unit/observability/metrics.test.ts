@@ -1,11 +1,14 @@
 import { Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
-import { DerivedMetrics, uuidv7Floor, type MetricsDatabase } from '../../../src/entrypoints/observability/derived-metrics.js';
+import { DerivedMetrics, type MetricsDatabase } from '../../../src/entrypoints/observability/derived-metrics.js';
+import { ModuleMetrics } from '../../../src/entrypoints/observability/module-metrics.js';
+import { sagaDurationMetric } from '../../../src/modules/order/infrastructure/operations/order-metrics.js';
+import type { ModuleMetric } from '../../../src/shared/infrastructure/observability/module-metric.js';
 import { ProcessMetrics } from '../../../src/entrypoints/observability/metrics.js';
 import { SecurityMetrics } from '../../../src/entrypoints/http/security/security-metrics.js';
 import type { SchemaDeliveryStats } from '../../../src/entrypoints/http/admin.routes.js';
 import { createLogger } from '../../../src/shared/infrastructure/logging/logger.js';
-import { uuidv7 } from '../../../src/shared/kernel/index.js';
+import { uuidv7, uuidv7Floor } from '../../../src/shared/kernel/index.js';
 import { checkHistograms, parseExposition, valueOf } from './exposition.js';
 
 const logger = createLogger({ level: 'silent', name: 'test' });
@@ -49,7 +52,7 @@ function fakeDb(schema: string, rows: { orders?: object[]; launches?: object[]; 
     async query<T extends object>(sql: string): Promise<T[]> {
       db.reads += 1;
       if (rows.fail) throw new Error('connection refused');
-      if (sql.includes('.orders')) return (rows.orders ?? []) as T[];
+      if (/\."?orders\b/.test(sql)) return (rows.orders ?? []) as T[];
       if (sql.includes('.launch_attempts')) return (rows.launches ?? []) as T[];
       throw new Error(`unexpected query ${sql}`);
     },
@@ -64,8 +67,7 @@ function derived(options: { orders?: object[]; launches?: object[]; fail?: boole
     registry: metrics.registry,
     administration: { stats: async () => (options.fail ? Promise.reject(new Error('down')) : STATS) },
     databases: [orders],
-    orders,
-    sagaDeadlineMs: 60_000,
+    moduleMetrics: [{ module: 'order', metric: sagaDurationMetric(orders, 60_000) }],
     logger,
     ...(options.now ? { now: options.now } : {}),
   });
@@ -158,6 +160,78 @@ describe('metrics exposition', () => {
     expect(parseInt(floor.replaceAll('-', '').slice(0, 12), 16)).toBe(at);
     expect(uuidv7() >= floor).toBe(true);
     expect(uuidv7Floor(at + 60_000) > uuidv7()).toBe(true);
+  });
+});
+
+describe('metrics a module declares', () => {
+  const registry = () => new ProcessMetrics().registry;
+  const scrape = async (r: Registry) => parseExposition(await r.metrics());
+
+  it('become collectors: a gauge read whole each time, a counter counting each event once', async () => {
+    let rows = [{ labels: { status: 'SCHEDULED' }, value: 2 }];
+    let events = [{ id: 'e1', atMs: Date.now(), labels: { carrier: 'ups' }, value: 1 }];
+    const declared: ModuleMetric[] = [
+      { type: 'gauge', name: 'shipments', help: 'Shipments by status', labels: ['status'], read: async () => rows },
+      { type: 'counter', name: 'shipments_scheduled_total', help: 'Shipments scheduled', labels: ['carrier'], read: async () => events },
+    ];
+    const r = registry();
+    const metrics = new ModuleMetrics(
+      r,
+      declared.map((metric) => ({ module: 'shipping', metric })),
+      async () => undefined,
+    );
+    await metrics.refresh();
+    await metrics.refresh();
+    let e = await scrape(r);
+    expect(valueOf(e, 'shipments', { status: 'SCHEDULED' })).toBe(2);
+    expect(valueOf(e, 'shipments_scheduled_total', { carrier: 'ups' })).toBe(1);
+    rows = [{ labels: { status: 'SHIPPED' }, value: 1 }];
+    events = [...events, { id: 'e2', atMs: Date.now(), labels: { carrier: 'ups' }, value: 1 }];
+    await metrics.refresh();
+    e = await scrape(r);
+    // A gauge's label set that is gone is gone: it is the table's state, not a history.
+    expect(valueOf(e, 'shipments', { status: 'SCHEDULED' })).toBeUndefined();
+    expect(valueOf(e, 'shipments', { status: 'SHIPPED' })).toBe(1);
+    expect(valueOf(e, 'shipments_scheduled_total', { carrier: 'ups' })).toBe(2);
+  });
+
+  it('asks for the events since its last read, with a late-commit slack', async () => {
+    const asked: number[] = [];
+    let now = 1_000_000;
+    const metric: ModuleMetric = {
+      type: 'histogram',
+      name: 'waits_seconds',
+      help: 'Waits',
+      labels: [],
+      buckets: [1, 10],
+      read: async (since) => {
+        asked.push(since);
+        return [];
+      },
+    };
+    const metrics = new ModuleMetrics(
+      registry(),
+      [{ module: 'shipping', metric }],
+      async () => undefined,
+      () => now,
+    );
+    await metrics.refresh();
+    now += 5_000;
+    await metrics.refresh();
+    expect(asked).toEqual([1_000_000 - 60_000, 1_000_000 - 60_000]);
+    now += 5_000;
+    await metrics.refresh();
+    expect(asked[2]).toBe(1_005_000 - 60_000);
+  });
+
+  it('refuses a name that is not a Prometheus name, or one already registered', () => {
+    const gauge = (name: string): ModuleMetric => ({ type: 'gauge', name, help: 'x', labels: [], read: async () => [] });
+    expect(() => new ModuleMetrics(registry(), [{ module: 'shipping', metric: gauge('ship-ments') }], async () => undefined)).toThrow(
+      'module shipping: metric name "ship-ments" is not a Prometheus name',
+    );
+    expect(
+      () => new ModuleMetrics(registry(), [{ module: 'shipping', metric: gauge('process_resident_memory_bytes') }], async () => undefined),
+    ).toThrow('module shipping: metric process_resident_memory_bytes is already registered');
   });
 });
 

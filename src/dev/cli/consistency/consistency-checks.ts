@@ -1,24 +1,26 @@
-import type pg from 'pg';
-import { pgTypes } from '../../../shared/infrastructure/persistence/pg-connections.js';
-import { customerInbox } from '../../../modules/customer/contract/index.js';
-import { orderInbox } from '../../../modules/order/contract/index.js';
+import type { ModuleInbox } from '../../../shared/contract/routing.js';
+import type { ModuleDefinition } from '../../../shared/infrastructure/composition/module-definition.js';
+import type { CheckContext, CheckMode } from '../../../shared/infrastructure/operations/consistency-check.js';
+import { quoteIdent } from '../../../shared/infrastructure/persistence/messaging-tables.js';
+import { byField, missingDeliveries, SCHEMA_CHECKS, type SchemaInSnapshot } from './platform-checks.js';
+import { Snapshot, type CheckedDatabase, type CheckedModule } from './snapshot.js';
+
+export type { CheckedDatabase, CheckedModule } from './snapshot.js';
+export type { CheckMode } from '../../../shared/infrastructure/operations/consistency-check.js';
 
 /**
- * The system's invariants, checked with plain SQL across both modules' schemas in ONE
- * repeatable-read snapshot (the schemas share a database), so that a message moving from an
- * outbox to an inbox while we read is seen in exactly one place.
- *
- * An operator tool, deliberately outside the modules: it reads their tables, never writes, and
- * knows their schemas only through the contracts' inbox declarations.
+ * The system's invariants: the platform's over every module's messaging tables, and each module's
+ * own (declared in its ModuleDefinition, reading its own schema only), read in ONE read-only,
+ * repeatable-read snapshot per database, so that a message moving from an outbox to an inbox of
+ * that database while we read is seen in exactly one place. An operator tool: it only reads, and
+ * knows the modules only through what they declare.
  */
-
-export type CheckMode = 'live' | 'settled';
 
 export interface ConsistencyOptions {
   /**
    * `live`: the system may be working; work in flight is not a failure until it is older than the
-   * thresholds, and customers with work in flight are not compared. `settled`: the system is idle,
-   * so anything still in flight is a failure (what the reliability suite asserts after a scenario).
+   * thresholds. `settled`: the system is idle, so anything still in flight is a failure (what the
+   * reliability suite asserts after a scenario).
    */
   readonly mode: CheckMode;
   /** live: an order (or orchestrated saga) still waiting this long after its deadline is stuck. */
@@ -27,6 +29,8 @@ export interface ConsistencyOptions {
   readonly pendingAfterMs: number;
   /** Rows listed per failed check; counts are always complete. */
   readonly sampleLimit: number;
+  /** RETENTION_DONE_MS: how long done deliveries and relayed outbox rows are kept (checks against messages look no further back). */
+  readonly messagesKeptMs: number;
 }
 
 export const DEFAULT_OPTIONS: ConsistencyOptions = {
@@ -34,10 +38,17 @@ export const DEFAULT_OPTIONS: ConsistencyOptions = {
   deadlineGraceMs: 60_000,
   pendingAfterMs: 5 * 60_000,
   sampleLimit: 20,
+  messagesKeptMs: 86_400_000,
 };
+
+/** A purge runs every CLEANUP_INTERVAL_MS: rows a little younger than the retention may already be gone when its clock differs. */
+const RETENTION_MARGIN_MS = 5 * 60_000;
 
 export interface CheckResult {
   readonly name: string;
+  /** `platform`, or the module that declares the check. */
+  readonly owner: string;
+  readonly kind: 'progress' | 'invariant';
   readonly description: string;
   readonly ok: boolean;
   readonly count: number;
@@ -45,8 +56,8 @@ export interface CheckResult {
 }
 
 export interface ConsistencySummary {
-  readonly orders: Record<string, number>;
-  readonly customers: number;
+  /** Each module's counts (its declared summary), by module name. */
+  readonly modules: Readonly<Record<string, Readonly<Record<string, number>>>>;
   readonly pendingDeliveries: number;
   readonly unrelayedOutbox: number;
   readonly deadLetters: number;
@@ -60,6 +71,12 @@ export interface ConsistencyReport {
   readonly checks: readonly CheckResult[];
 }
 
+/** What is checked: the databases with their modules, and every module's inbox (the routes). */
+export interface ConsistencyTarget {
+  readonly databases: readonly CheckedDatabase[];
+  readonly inboxes: readonly ModuleInbox[];
+}
+
 export class SchemaMissingError extends Error {
   constructor(readonly missing: readonly string[]) {
     super(`schema ${missing.join(', ')} not found: is this the system's database, and were its migrations applied?`);
@@ -67,268 +84,185 @@ export class SchemaMissingError extends Error {
   }
 }
 
-const ORDERING = orderInbox.schema;
-const CUSTOMERS = customerInbox.schema;
-const MESSAGING_SCHEMAS = [ORDERING, CUSTOMERS] as const;
-
-const IDENT = /^[a-z_][a-z0-9_]*$/;
-function q(schema: string): string {
-  if (!IDENT.test(schema)) throw new Error(`unexpected schema name ${JSON.stringify(schema)}`);
-  return `"${schema}"`;
-}
-/** Who consumes what, per saga style, as the modules' contracts declare it. */
-const ROUTES = [orderInbox, customerInbox].flatMap((inbox) =>
-  inbox.routes.flatMap((route) =>
-    route.styles.map((style) => ({ message_type: route.messageType, use_case: route.useCase, consumer_schema: inbox.schema, style })),
-  ),
-);
-const O = q(ORDERING);
-const C = q(CUSTOMERS);
-
-/** bigint columns as numbers while they are exact, as strings beyond (never silently rounded). */
-const INT8_OID = 20;
-const types: pg.CustomTypesConfig = {
-  getTypeParser: ((oid: number, format?: 'text' | 'binary') => {
-    if (oid !== INT8_OID) return pgTypes.getTypeParser(oid, format);
-    return (value: string) => {
-      const n = Number(value);
-      return Number.isSafeInteger(n) ? n : value;
-    };
-  }) as pg.CustomTypesConfig['getTypeParser'],
-};
-
-/** Orders with messages or a saga still moving: in live mode their customers are not compared yet. */
-function inFlightOrdersSql(mode: CheckMode): string {
-  if (mode === 'settled') return 'select null::uuid as order_id where false';
-  return [
-    `select id as order_id from ${O}.orders where status = 'PENDING'`,
-    `select id from ${O}.saga_instances where state in ('AWAITING_CREDIT', 'COMPENSATING', 'AWAITING_CREDIT_RELEASE')`,
-    ...MESSAGING_SCHEMAS.flatMap((s) => [
-      `select correlation_id from ${q(s)}.outbox where relayed_at is null`,
-      `select correlation_id from ${q(s)}.inbox where status = 'pending'`,
-    ]),
-  ].join('\n      union ');
+/** The modules as the checks see them, from their definitions. */
+export function checkedModulesOf(definitions: readonly ModuleDefinition[]): CheckedModule[] {
+  return definitions.map((d) => ({ name: d.name, inbox: d.inbox, ...(d.consistency ? { consistency: d.consistency } : {}) }));
 }
 
-interface CheckDefinition {
-  readonly name: string;
-  readonly description: string;
-  /** Returns the offending rows; `$1` is the sample limit. */
-  readonly sql: string;
-  readonly params?: readonly unknown[];
+/** The whole system in one database, as it is deployed today: one client for every module's schema. */
+/** Each database and the modules whose schemas live there (`<MODULE>_DATABASE_URL`, ADR 32): one snapshot each. */
+export function inDatabases(
+  groups: ReadonlyArray<{ readonly client: CheckedDatabase['client']; readonly definitions: readonly ModuleDefinition[] }>,
+  inboxes: readonly ModuleInbox[],
+): ConsistencyTarget {
+  return { databases: groups.map((g) => ({ client: g.client, modules: checkedModulesOf(g.definitions) })), inboxes };
 }
 
-function ms(index: number): string {
-  return `($${index}::float8 * interval '1 millisecond')`;
+export function inOneDatabase(
+  client: CheckedDatabase['client'],
+  definitions: readonly ModuleDefinition[],
+  inboxes: readonly ModuleInbox[] = definitions.map((d) => d.inbox),
+): ConsistencyTarget {
+  return { databases: [{ client, modules: checkedModulesOf(definitions) }], inboxes };
 }
 
-function definitions(o: ConsistencyOptions): CheckDefinition[] {
-  const live = o.mode === 'live';
-  const inFlight = `with in_flight as (\n      ${inFlightOrdersSql(o.mode)}\n    )`;
-  const stepCountsAsEffect = `outcome in ('done', 'received', 'sent')`;
-  return [
-    {
-      name: 'orders-reach-an-end',
-      description: live
-        ? 'every order ends: none is still PENDING longer than the grace after its deadline'
-        : 'every order ends: none is PENDING',
-      sql: `select id as "orderId", customer_id as "customerId", saga_style as "sagaStyle", created_at as "createdAt", deadline_at as "deadlineAt"
-            from ${O}.orders where status = 'PENDING' ${live ? `and deadline_at < now() - ${ms(1)}` : ''}
-            order by deadline_at`,
-      params: live ? [o.deadlineGraceMs] : [],
-    },
-    {
-      name: 'sagas-reach-an-end',
-      description: live
-        ? 'no orchestrated saga awaits credit longer than the grace after its deadline, and no compensation stays unfinished'
-        : 'every orchestrated saga is APPROVED or finished',
-      sql: `select id as "sagaId", state, deadline_at as "deadlineAt", updated_at as "updatedAt"
-            from ${O}.saga_instances
-            where ${
-              live
-                ? `(state = 'AWAITING_CREDIT' and deadline_at < now() - ${ms(1)})
-                   or (state in ('COMPENSATING', 'AWAITING_CREDIT_RELEASE') and updated_at < now() - ${ms(2)})`
-                : `state in ('AWAITING_CREDIT', 'COMPENSATING', 'AWAITING_CREDIT_RELEASE')`
-            }
-            order by updated_at`,
-      params: live ? [o.deadlineGraceMs, o.pendingAfterMs] : [],
-    },
-    {
-      name: 'sagas-match-orders',
-      description: "an orchestrated saga's state agrees with its order's status",
-      sql: `select coalesce(s.id, o.id) as "orderId", s.state as "sagaState", o.status as "orderStatus"
-            from ${O}.saga_instances s full join (select * from ${O}.orders where saga_style = 'orchestration') o on o.id = s.id
-            where s.id is null or o.id is null or not (
-                 (s.state = 'AWAITING_CREDIT' and o.status = 'PENDING')
-              or (s.state = 'APPROVED' and o.status = 'APPROVED')
-              or (s.state in ('REJECTED', 'COMPENSATING', 'COMPENSATED') and o.status = 'REJECTED')
-              or (s.state in ('AWAITING_CREDIT_RELEASE', 'CANCELLED') and o.status = 'CANCELLED'))
-            order by 1`,
-    },
-    {
-      name: 'credit-matches-approved-orders',
-      description: 'for every customer, available credit = credit limit - the totals of its APPROVED orders, never negative',
-      sql: `${inFlight},
-            approved as (
-              select customer_id, sum(total_amount) as total, count(*) as orders
-              from ${O}.orders where status = 'APPROVED' group by customer_id
-            ),
-            busy as (select distinct o.customer_id from ${O}.orders o join in_flight f on f.order_id = o.id)
-            select c.id as "customerId", c.currency, c.credit_limit as "creditLimit", c.available_credit as "availableCredit",
-                   coalesce(a.total, 0) as "approvedTotal", coalesce(a.orders, 0) as "approvedOrders",
-                   c.credit_limit - coalesce(a.total, 0) as "expectedAvailable"
-            from ${C}.customers c left join approved a on a.customer_id = c.id
-            where (c.available_credit <> c.credit_limit - coalesce(a.total, 0) or c.available_credit < 0)
-              and not exists (select 1 from busy b where b.customer_id = c.id)
-            order by c.id`,
-    },
-    {
-      name: 'reservations-match-orders',
-      description: 'an APPROVED order holds exactly one reservation of its total; a rejected or cancelled order holds none',
-      sql: `${inFlight}
-            select o.id as "orderId", o.customer_id as "customerId", o.status, o.total_amount as "total",
-                   r.status as "reservation", r.amount as "reserved"
-            from ${O}.orders o left join ${C}.credit_reservations r on r.order_id = o.id
-            where o.status <> 'PENDING'
-              and not exists (select 1 from in_flight f where f.order_id = o.id)
-              and ((o.status = 'APPROVED' and (r.order_id is null or r.status <> 'RESERVED' or r.amount <> o.total_amount or r.customer_id <> o.customer_id))
-                or (o.status in ('REJECTED', 'CANCELLED') and r.status = 'RESERVED'))
-            union all
-            select r.order_id, r.customer_id, null, null, r.status, r.amount
-            from ${C}.credit_reservations r
-            where r.status = 'RESERVED' and not exists (select 1 from ${O}.orders o where o.id = r.order_id)
-              and not exists (select 1 from in_flight f where f.order_id = r.order_id)
-            order by 1`,
-    },
-    {
-      name: 'no-message-has-two-effects',
-      description:
-        'no saga decision or step recorded twice for an order, no message type published twice for one saga, no message delivered twice to one use case',
-      sql: `select order_id as "correlationId", 'saga step ' || name || ' (' || outcome || ')' as "what", count(*) as "times"
-              from ${O}.saga_steps where ${stepCountsAsEffect} group by order_id, name, outcome having count(*) > 1
-            union all
-            select order_id, 'both approved and rejected', count(*)
-              from ${O}.saga_steps where outcome = 'done' and name in ('order-approved', 'order-rejected')
-              group by order_id having count(distinct name) > 1
-            ${MESSAGING_SCHEMAS.map(
-              (s) => `union all
-            select correlation_id, '${s}.outbox ' || type, count(*)
-              from ${q(s)}.outbox group by correlation_id, type having count(*) > 1
-            union all
-            select correlation_id, '${s}.inbox ' || use_case || ' <- ' || type, count(*)
-              from ${q(s)}.inbox group by correlation_id, use_case, type having count(*) > 1`,
-            ).join('\n            ')}
-            order by 1, 2`,
-    },
-    {
-      name: 'messages-reach-their-consumers',
-      description:
-        "every relayed message of an order's saga has a delivery for each use case that subscribes to it under that saga's style",
-      sql: `with routes as (select * from json_to_recordset($1::json) as r(message_type text, use_case text, consumer_schema text, style text)),
-            sent as (${MESSAGING_SCHEMAS.map((s) => `select '${s}' as producer, id, type, correlation_id, relayed_at from ${q(s)}.outbox where relayed_at is not null`).join(' union all ')})
-            select m.producer as "producer", m.id as "messageId", m.type, m.correlation_id as "correlationId", r.use_case as "useCase", m.relayed_at as "relayedAt"
-            from sent m
-            join ${O}.orders o on o.id = m.correlation_id
-            join routes r on r.message_type = m.type and r.style = o.saga_style
-            where not (${MESSAGING_SCHEMAS.map((s) => `(r.consumer_schema = '${s}' and exists (select 1 from ${q(s)}.inbox i where i.use_case = r.use_case and i.message_id = m.id))`).join(' or ')})
-            order by m.relayed_at`,
-      params: [JSON.stringify(ROUTES)],
-    },
-    {
-      name: 'deliveries-are-delivered',
-      description: live ? 'no delivery stays pending longer than the threshold' : 'no delivery is pending',
-      sql: MESSAGING_SCHEMAS.map(
-        (s) => `select '${s}' as "schema", use_case as "useCase", message_id as "messageId", type, correlation_id as "correlationId",
-                   attempts, created_at as "createdAt", available_at as "availableAt", error_code as "errorCode", left(last_error, 300) as "lastError"
-            from ${q(s)}.inbox where status = 'pending' ${live ? `and created_at < now() - ${ms(1)}` : ''}`,
-      )
-        .join('\n            union all\n            ')
-        .concat('\n            order by "createdAt"'),
-      params: live ? [o.pendingAfterMs] : [],
-    },
-    {
-      name: 'outbox-drains',
-      description: live ? 'no outbox message stays unrelayed longer than the threshold' : 'every outbox message is relayed',
-      sql: MESSAGING_SCHEMAS.map(
-        (
-          s,
-        ) => `select '${s}' as "schema", id as "messageId", type, correlation_id as "correlationId", produced_by as "producedBy", created_at as "createdAt"
-            from ${q(s)}.outbox where relayed_at is null ${live ? `and created_at < now() - ${ms(1)}` : ''}`,
-      )
-        .join('\n            union all\n            ')
-        .concat('\n            order by "createdAt"'),
-      params: live ? [o.pendingAfterMs] : [],
-    },
-    {
-      name: 'no-dead-letters',
-      description: 'no delivery is dead-lettered (each one is a message without its effect: repair and re-drive it)',
-      sql: MESSAGING_SCHEMAS.map(
-        (s) => `select '${s}' as "schema", use_case as "useCase", message_id as "messageId", type, correlation_id as "correlationId",
-                   attempts, error_code as "errorCode", left(last_error, 300) as "lastError", updated_at as "deadSince"
-            from ${q(s)}.inbox where status = 'dead'`,
-      )
-        .join('\n            union all\n            ')
-        .concat('\n            order by "deadSince" desc'),
-    },
-  ];
-}
-
-async function runCheck(client: pg.ClientBase, d: CheckDefinition, sampleLimit: number): Promise<CheckResult> {
-  const params = [...(d.params ?? [])];
-  const limitIndex = params.length + 1;
-  const result = await client.query<Record<string, unknown>>({
-    text: `select q.*, count(*) over () as "__total" from (${d.sql}) q limit $${limitIndex}`,
-    values: [...params, sampleLimit],
-    types,
-  });
-  const count = Number(result.rows[0]?.['__total'] ?? 0);
-  const sample = result.rows.map(({ __total: _total, ...row }) => row);
-  return { name: d.name, description: d.description, ok: count === 0, count, sample };
-}
-
-async function summary(client: pg.ClientBase): Promise<ConsistencySummary> {
-  const orders = await client.query<{ status: string; n: number }>(
-    `select status, count(*)::int as n from ${O}.orders group by status order by status`,
-  );
-  const counts = await client.query<{ customers: number; pending: number; unrelayed: number; dead: number }>({
-    text: `select (select count(*)::int from ${C}.customers) as customers,
-      ${MESSAGING_SCHEMAS.map((s) => `(select count(*)::int from ${q(s)}.inbox where status = 'pending')`).join(' + ')} as pending,
-      ${MESSAGING_SCHEMAS.map((s) => `(select count(*)::int from ${q(s)}.outbox where relayed_at is null)`).join(' + ')} as unrelayed,
-      ${MESSAGING_SCHEMAS.map((s) => `(select count(*)::int from ${q(s)}.inbox where status = 'dead')`).join(' + ')} as dead`,
-    types,
-  });
-  const row = counts.rows[0];
-  return {
-    orders: Object.fromEntries(orders.rows.map((r) => [r.status, r.n])),
-    customers: row?.customers ?? 0,
-    pendingDeliveries: row?.pending ?? 0,
-    unrelayedOutbox: row?.unrelayed ?? 0,
-    deadLetters: row?.dead ?? 0,
-  };
+async function assertSchemasExist(database: CheckedDatabase): Promise<void> {
+  const schemas = database.modules.map((m) => m.inbox.schema);
+  const present = await database.client.query<{ nspname: string }>('select nspname from pg_namespace where nspname = any($1::text[])', [
+    schemas,
+  ]);
+  const missing = schemas.filter((s) => !present.rows.some((r) => r.nspname === s));
+  if (missing.length > 0) throw new SchemaMissingError(missing);
 }
 
 /**
- * Checks every invariant in one read-only, repeatable-read transaction on `client` (which it
- * leaves idle, outside a transaction). Throws SchemaMissingError when the schemas are not there.
+ * Checks every invariant, each database in a snapshot of its own (its client is left idle, outside
+ * a transaction). Throws SchemaMissingError when a module's schema is not there.
  */
-export async function checkConsistency(client: pg.ClientBase, partial: Partial<ConsistencyOptions> = {}): Promise<ConsistencyReport> {
+export async function checkConsistency(target: ConsistencyTarget, partial: Partial<ConsistencyOptions> = {}): Promise<ConsistencyReport> {
   const options: ConsistencyOptions = { ...DEFAULT_OPTIONS, ...partial };
-  const present = await client.query<{ nspname: string }>('select nspname from pg_namespace where nspname = any($1::text[])', [
-    MESSAGING_SCHEMAS,
-  ]);
-  const missing = MESSAGING_SCHEMAS.filter((s) => !present.rows.some((r) => r.nspname === s));
-  if (missing.length > 0) throw new SchemaMissingError(missing);
-
-  await client.query('begin isolation level repeatable read read only');
+  for (const database of target.databases) await assertSchemasExist(database);
+  const snapshots: Snapshot[] = [];
   try {
-    // An operator tool must never hold locks or a snapshot for long on a production database.
-    await client.query("set local statement_timeout = '60s'");
+    for (const database of target.databases) snapshots.push(await Snapshot.open(database));
     const checkedAt = new Date().toISOString();
-    const checks: CheckResult[] = [];
-    for (const d of definitions(options)) checks.push(await runCheck(client, d, options.sampleLimit));
-    const totals = await summary(client);
-    return { ok: checks.every((c) => c.ok), checkedAt, options, summary: totals, checks };
+    const schemas = snapshots.flatMap((snapshot) =>
+      snapshot.database.modules.map((m): SchemaInSnapshot => ({
+        module: m.name,
+        schema: m.inbox.schema,
+        snapshot,
+        ...(m.consistency?.sagaStyles ? { sagaStyles: m.consistency.sagaStyles(m.inbox.schema) } : {}),
+      })),
+    );
+    const checks = [
+      ...(await moduleChecks(snapshots, options)),
+      ...(await schemaChecks(schemas, options)),
+      await messageFlowCheck(schemas, target.inboxes, snapshots, options),
+    ];
+    const summary = await summaryOf(snapshots, schemas);
+    return { ok: checks.every((c) => c.ok), checkedAt, options, summary, checks };
   } finally {
-    await client.query('rollback').catch(() => undefined);
+    await Promise.all(snapshots.map((s) => s.close()));
   }
+}
+
+async function moduleChecks(snapshots: readonly Snapshot[], options: ConsistencyOptions): Promise<CheckResult[]> {
+  const results: CheckResult[] = [];
+  for (const snapshot of snapshots) {
+    for (const m of snapshot.database.modules) {
+      const context: CheckContext = {
+        schema: quoteIdent(m.inbox.schema),
+        mode: options.mode,
+        deadlineGraceMs: options.deadlineGraceMs,
+        pendingAfterMs: options.pendingAfterMs,
+        messagesKeptMs: Math.max(0, options.messagesKeptMs - RETENTION_MARGIN_MS),
+      };
+      for (const check of m.consistency?.checks ?? []) {
+        const { sql, params = [] } = check.query(context);
+        const { count, sample } = await snapshot.offending(sql, params, options.sampleLimit);
+        results.push({
+          name: check.name,
+          owner: m.name,
+          kind: check.kind,
+          description: check.description(options.mode),
+          ok: count === 0,
+          count,
+          sample,
+        });
+      }
+    }
+  }
+  const names = results.map((r) => r.name);
+  const twice = names.filter((n, i) => names.indexOf(n) !== i);
+  if (twice.length > 0) throw new Error(`consistency check ${twice.join(', ')} is declared twice: a check's name is unique`);
+  return results;
+}
+
+async function schemaChecks(schemas: readonly SchemaInSnapshot[], options: ConsistencyOptions): Promise<CheckResult[]> {
+  const results: CheckResult[] = [];
+  for (const check of SCHEMA_CHECKS) {
+    let count = 0;
+    const sample: Record<string, unknown>[] = [];
+    for (const s of schemas) {
+      const { sql, params = [] } = check.query(s.schema, options);
+      const found = await s.snapshot.offending(sql, params, options.sampleLimit);
+      count += found.count;
+      sample.push(...found.sample);
+    }
+    sample.sort(byField(check.orderBy.field, check.orderBy.descending));
+    const description = check.description(options.mode);
+    results.push({
+      name: check.name,
+      owner: 'platform',
+      kind: check.kind,
+      description,
+      ok: count === 0,
+      count,
+      sample: sample.slice(0, options.sampleLimit),
+    });
+  }
+  return results;
+}
+
+async function messageFlowCheck(
+  schemas: readonly SchemaInSnapshot[],
+  inboxes: readonly ModuleInbox[],
+  snapshots: readonly Snapshot[],
+  options: ConsistencyOptions,
+): Promise<CheckResult> {
+  // One database: one snapshot, exact. Several: only what was relayed before the first snapshot (less a second of clock skew).
+  const relayedBefore =
+    snapshots.length > 1 && options.mode === 'live' ? new Date(Math.min(...snapshots.map((s) => s.takenAt.getTime())) - 1_000) : undefined;
+  const missing = await missingDeliveries(schemas, inboxes, relayedBefore);
+  return {
+    name: 'messages-reach-their-consumers',
+    owner: 'platform',
+    kind: 'invariant',
+    description: "every relayed message of a saga has a delivery for each use case that subscribes to it under that saga's style",
+    ok: missing.length === 0,
+    count: missing.length,
+    sample: missing.slice(0, options.sampleLimit).map((m) => ({ ...m })),
+  };
+}
+
+async function summaryOf(snapshots: readonly Snapshot[], schemas: readonly SchemaInSnapshot[]): Promise<ConsistencySummary> {
+  const modules: Record<string, Record<string, number>> = {};
+  for (const snapshot of snapshots) {
+    for (const m of snapshot.database.modules) {
+      const sql = m.consistency?.summary?.(m.inbox.schema);
+      if (!sql) continue;
+      const rows = await snapshot.query<{ label: string; n: number }>(sql);
+      modules[m.name] = Object.fromEntries(rows.map((r) => [r.label, Number(r.n)]));
+    }
+  }
+  let pendingDeliveries = 0;
+  let unrelayedOutbox = 0;
+  let deadLetters = 0;
+  for (const s of schemas) {
+    const q = quoteIdent(s.schema);
+    const [row] = await s.snapshot.query<{ pending: number; unrelayed: number; dead: number }>(
+      `select (select count(*)::int from ${q}.inbox where status = 'pending') as pending,
+              (select count(*)::int from ${q}.outbox where relayed_at is null) as unrelayed,
+              (select count(*)::int from ${q}.inbox where status = 'dead') as dead`,
+    );
+    pendingDeliveries += row?.pending ?? 0;
+    unrelayedOutbox += row?.unrelayed ?? 0;
+    deadLetters += row?.dead ?? 0;
+  }
+  return { modules, pendingDeliveries, unrelayedOutbox, deadLetters };
+}
+
+/** Several reports' summaries as one (the counts added up): a suite's view of its runs. */
+export function combinedSummary(summaries: readonly ConsistencySummary[]): ConsistencySummary {
+  const modules: Record<string, Record<string, number>> = {};
+  for (const s of summaries)
+    for (const [module, counts] of Object.entries(s.modules))
+      for (const [label, n] of Object.entries(counts)) (modules[module] ??= {})[label] = (modules[module]?.[label] ?? 0) + n;
+  const total = (key: 'pendingDeliveries' | 'unrelayedOutbox' | 'deadLetters') => summaries.reduce((n, s) => n + s[key], 0);
+  return {
+    modules,
+    pendingDeliveries: total('pendingDeliveries'),
+    unrelayedOutbox: total('unrelayedOutbox'),
+    deadLetters: total('deadLetters'),
+  };
 }

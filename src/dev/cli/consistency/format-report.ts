@@ -19,16 +19,28 @@ export function formatReport(report: ConsistencyReport, target: string): string 
       ? `grace after deadlines ${seconds(options.deadlineGraceMs)}, in flight too long after ${seconds(options.pendingAfterMs)}`
       : 'the system should be idle';
   lines.push(`Consistency of ${target} at ${report.checkedAt} (${options.mode}: ${thresholds})`);
-  const orders = Object.entries(summary.orders)
-    .map(([status, n]) => `${status} ${n}`)
-    .join(', ');
+  const modules = Object.entries(summary.modules).map(
+    ([module, counts]) =>
+      `${module}: ${
+        Object.entries(counts)
+          .map(([label, n]) => `${label} ${n}`)
+          .join(', ') || 'none'
+      }`,
+  );
   lines.push(
-    `orders: ${orders || 'none'}; customers: ${summary.customers}; pending deliveries: ${summary.pendingDeliveries}; unrelayed outbox: ${summary.unrelayedOutbox}; dead letters: ${summary.deadLetters}`,
+    [
+      ...modules,
+      `pending deliveries: ${summary.pendingDeliveries}`,
+      `unrelayed outbox: ${summary.unrelayedOutbox}`,
+      `dead letters: ${summary.deadLetters}`,
+    ].join('; '),
   );
   lines.push('');
   const width = Math.max(...report.checks.map((c) => c.name.length));
   for (const check of report.checks) {
-    lines.push(`${check.ok ? 'ok  ' : 'FAIL'}  ${check.name.padEnd(width)}  ${check.ok ? '' : `${check.count}  `}${check.description}`);
+    lines.push(
+      `${check.ok ? 'ok  ' : 'FAIL'}  ${check.name.padEnd(width)}  ${check.ok ? '' : `${check.count}  `}${check.description} (${check.owner})`,
+    );
     for (const row of check.sample) {
       lines.push(
         `        ${Object.entries(row)

@@ -88,25 +88,25 @@ export function registerOperatorConsole(app: FastifyInstance, options: OperatorC
 
 function sagaRoutes(app: FastifyInstance, options: OperatorConsoleOptions, pageContext: PageContext): void {
   // The navigation's "Open saga" form submits here.
-  app.get<{ Querystring: { orderId: string } }>(
+  app.get<{ Querystring: { sagaId: string } }>(
     '/admin/sagas',
     {
       config: ADMIN_PAGE,
-      schema: { ...HIDDEN, querystring: { type: 'object', required: ['orderId'], properties: { orderId: uuidSchema } } },
+      schema: { ...HIDDEN, querystring: { type: 'object', required: ['sagaId'], properties: { sagaId: uuidSchema } } },
     },
-    async (request, reply) => reply.redirect(`/admin/sagas/${encodeURIComponent(request.query.orderId.toLowerCase())}`, 303),
+    async (request, reply) => reply.redirect(`/admin/sagas/${encodeURIComponent(request.query.sagaId.toLowerCase())}`, 303),
   );
-  app.get<{ Params: { orderId: string } }>(
-    '/admin/sagas/:orderId',
-    { config: ADMIN_PAGE, schema: { ...HIDDEN, params: { type: 'object', required: ['orderId'], properties: { orderId: uuidSchema } } } },
+  app.get<{ Params: { sagaId: string } }>(
+    '/admin/sagas/:sagaId',
+    { config: ADMIN_PAGE, schema: { ...HIDDEN, params: { type: 'object', required: ['sagaId'], properties: { sagaId: uuidSchema } } } },
     async (request, reply) => {
-      const orderId = request.params.orderId.toLowerCase();
+      const sagaId = request.params.sagaId.toLowerCase();
       const context = contextOf(request, reply, pageContext);
       if (!options.sagas.available) {
-        return sendPage(reply, 404, notFoundPage(orderId, 'This process does not host the Order module.', context));
+        return sendPage(reply, 404, notFoundPage(sagaId, 'This process hosts no module that runs sagas.', context));
       }
-      const record = await options.sagas.read(orderId);
-      if (!record) return sendPage(reply, 404, notFoundPage(orderId, 'No order has this id.', context));
+      const record = await options.sagas.read(sagaId);
+      if (!record) return sendPage(reply, 404, notFoundPage(sagaId, 'No hosted module has a saga with this id.', context));
       return sendPage(reply, 200, sagaPage(record, buildTimeline(record, options.transport), context));
     },
   );

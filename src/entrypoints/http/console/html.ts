@@ -127,8 +127,8 @@ function navigation(page: Page): SafeHtml | '' {
         <li><a href="/docs">API documentation</a></li>
         <li>
           <form method="get" action="/admin/sagas" role="search">
-            <label for="open-saga">Order id</label>
-            <input id="open-saga" name="orderId" size="38" required pattern="[0-9a-fA-F-]{36}" autocomplete="off" />
+            <label for="open-saga">Saga id</label>
+            <input id="open-saga" name="sagaId" size="38" required pattern="[0-9a-fA-F-]{36}" autocomplete="off" />
             <button type="submit">Open saga</button>
           </form>
         </li>

@@ -26,7 +26,7 @@ export async function registerConsole(
   registerOperatorConsole(app, {
     administration,
     sagas: new SagaReader(
-      runtime.modules.find((m) => m.definition.name === 'order')?.db,
+      runtime.modules.flatMap((m) => (m.definition.sagaView ? [m.definition.sagaView(m.container)] : [])),
       runtime.modules.map((m) => m.db),
       transport === 'ecs',
     ),

@@ -1,5 +1,6 @@
 import type { DeadLetter } from '../../../shared/infrastructure/messaging/dead-letters.js';
 import { html, layout, timeOf, traceIdOf, traceLink, type SafeHtml, type SignedInOperator } from './html.js';
+import type { SagaFact } from '../../../shared/infrastructure/operations/saga-view.port.js';
 import type { SagaRecord, TimelineEntry } from './timeline.js';
 
 export interface PageContext {
@@ -84,21 +85,23 @@ function messagesTable(record: SagaRecord, context: PageContext): SafeHtml {
   </table>`;
 }
 
-/** The saga of one order: summary, timeline of steps and deliveries, messages. */
+function factValue(fact: SagaFact): SafeHtml | string {
+  if (fact.value instanceof Date || fact.value === null) return timeOf(fact.value);
+  return fact.code ? html`<code>${fact.value}</code>` : fact.value;
+}
+
+/** The saga of one id: what its module says of it, the timeline of steps and deliveries, messages. */
 export function sagaPage(record: SagaRecord, entries: readonly TimelineEntry[], context: PageContext): string {
-  const { order } = record;
-  const body = html`<h1>Saga of order <code>${order.id}</code></h1>
+  const { summary } = record;
+  const body = html`<h1>Saga of ${summary.subject} <code>${record.id}</code></h1>
     <dl class="facts">
       <dt>Status</dt>
-      <dd>${badge(order.status)}${order.rejectionReason ? html` <span>${order.rejectionReason}</span>` : ''}</dd>
-      <dt>Saga style</dt>
-      <dd>${order.sagaStyle}</dd>
-      <dt>Customer</dt>
-      <dd><code>${order.customerId}</code></dd>
-      <dt>Placed</dt>
-      <dd>${timeOf(order.createdAt)}</dd>
-      <dt>Decided</dt>
-      <dd>${timeOf(order.decidedAt)}</dd>
+      <dd>${badge(summary.status)}${summary.statusDetail ? html` <span>${summary.statusDetail}</span>` : ''}</dd>
+      ${summary.facts.map(
+        (fact) =>
+          html`<dt>${fact.label}</dt>
+            <dd>${factValue(fact)}</dd>`,
+      )}
     </dl>
     <section aria-labelledby="timeline-heading">
       <h2 id="timeline-heading">Timeline</h2>
@@ -114,12 +117,12 @@ export function sagaPage(record: SagaRecord, entries: readonly TimelineEntry[], 
       <h2 id="messages-heading">Messages</h2>
       ${messagesTable(record, context)}
     </section>`;
-  return layout({ title: `Saga ${order.id}`, body, queues: context.queues, ...withOperator(context) });
+  return layout({ title: `Saga ${record.id}`, body, queues: context.queues, ...withOperator(context) });
 }
 
-/** No such order (or this process does not host the Order module). */
-export function notFoundPage(orderId: string, reason: string, context: PageContext): string {
-  const body = html`<h1>No saga for order <code>${orderId}</code></h1>
+/** No saga with this id (or this process hosts no module that runs sagas). */
+export function notFoundPage(sagaId: string, reason: string, context: PageContext): string {
+  const body = html`<h1>No saga <code>${sagaId}</code></h1>
     <p>${reason}</p>`;
   return layout({ title: 'Saga not found', body, queues: context.queues, ...withOperator(context) });
 }
@@ -175,7 +178,7 @@ export function deadLettersPage(items: readonly DeadLetter[], limit: number, con
                     <th scope="col">Dead since</th>
                     <th scope="col">Use case</th>
                     <th scope="col">Message</th>
-                    <th scope="col">Order (saga)</th>
+                    <th scope="col">Saga</th>
                     <th scope="col">Attempts</th>
                     <th scope="col">Error</th>
                     <th scope="col">Trace</th>

@@ -1,5 +1,6 @@
 import type { ModuleDatabase } from '../../../shared/infrastructure/persistence/module-database.js';
 import { quoteIdent } from '../../../shared/infrastructure/persistence/messaging-tables.js';
+import type { SagaViewPort } from '../../../shared/infrastructure/operations/saga-view.port.js';
 import type { SagaDelivery, SagaMessage, SagaRecord } from './timeline.js';
 
 /** Milliseconds since the epoch: one unambiguous number whatever the driver's date parsing. */
@@ -9,69 +10,42 @@ const date = (value: number | null): Date | null => (value === null ? null : new
 /** How far before its first delivery an ECS launch may have started the task that ran it. */
 const LAUNCH_WINDOW = "interval '15 minutes'";
 
-interface OrderRow {
-  id: string;
-  customer_id: string;
-  status: string;
-  rejection_reason: string | null;
-  saga_style: string;
-  created_ms: number;
-  decided_ms: number | null;
-}
-
 /**
- * Reads one saga across the hosted schemas, like DeliveryAdministration reads their inboxes: the
- * order and its saga log from the Order module's schema, the messages (outbox) and deliveries
- * (inbox, by correlation id) of every schema, and, with EVENT_BUS=ecs, the task launches of its
- * use cases. An operator's view: the modules themselves never read each other's schemas.
+ * Reads one saga across the hosted schemas, like DeliveryAdministration reads their inboxes: what
+ * the saga is and its log from the hosted module that runs it (its SagaViewPort), the messages
+ * (outbox) and deliveries (inbox, by correlation id) of every schema, and, with EVENT_BUS=ecs, the
+ * task launches of its use cases. An operator's view: the modules themselves never read each
+ * other's schemas, and this reads none but the platform's messaging tables.
  */
 export class SagaReader {
   constructor(
-    private readonly orderDb: ModuleDatabase | undefined,
+    private readonly views: readonly SagaViewPort[],
     private readonly schemas: readonly ModuleDatabase[],
     private readonly readLaunches: boolean,
   ) {}
 
-  /** False when this process does not host the Order module (it cannot show a saga). */
+  /** False when no hosted module runs sagas (this process cannot show one). */
   get available(): boolean {
-    return this.orderDb !== undefined;
+    return this.views.length > 0;
   }
 
-  async read(orderId: string): Promise<SagaRecord | null> {
-    const db = this.orderDb;
-    if (!db) return null;
-    const s = quoteIdent(db.schema);
-    const [order] = await db.query<OrderRow>(
-      `select id::text, customer_id::text, status, rejection_reason, saga_style, ${ms('created_at')} as created_ms, ${ms('decided_at')} as decided_ms
-       from ${s}.orders where id = ?`,
-      [orderId],
-    );
-    if (!order) return null;
-    const [steps, perSchema] = await Promise.all([
-      db.query<{ name: string; outcome: string; detail: string | null; at_ms: number }>(
-        `select name, outcome, detail, ${ms('at')} as at_ms from ${s}.saga_steps where order_id = ? order by seq`,
-        [orderId],
-      ),
-      Promise.all(this.schemas.map((m) => this.readSchema(m, orderId))),
+  async read(sagaId: string): Promise<SagaRecord | null> {
+    const [summaries, perSchema] = await Promise.all([
+      Promise.all(this.views.map((view) => view.read(sagaId))),
+      Promise.all(this.schemas.map((m) => this.readSchema(m, sagaId))),
     ]);
+    const summary = summaries.find((s) => s !== null);
+    if (!summary) return null;
     return {
-      order: {
-        id: order.id,
-        customerId: order.customer_id,
-        status: order.status,
-        rejectionReason: order.rejection_reason,
-        sagaStyle: order.saga_style,
-        createdAt: new Date(order.created_ms),
-        decidedAt: date(order.decided_ms),
-      },
-      steps: steps.map((r) => ({ name: r.name, outcome: r.outcome, detail: r.detail, at: new Date(r.at_ms) })),
+      id: sagaId,
+      summary,
       messages: perSchema.flatMap((p) => p.messages).sort((a, b) => a.occurredAt.getTime() - b.occurredAt.getTime()),
       deliveries: perSchema.flatMap((p) => p.deliveries),
       launches: perSchema.flatMap((p) => p.launches).sort((a, b) => b.createdAt.getTime() - a.createdAt.getTime()),
     };
   }
 
-  private async readSchema(db: ModuleDatabase, orderId: string): Promise<Pick<SagaRecord, 'messages' | 'deliveries' | 'launches'>> {
+  private async readSchema(db: ModuleDatabase, sagaId: string): Promise<Pick<SagaRecord, 'messages' | 'deliveries' | 'launches'>> {
     const s = quoteIdent(db.schema);
     const [messages, deliveries] = await Promise.all([
       db.query<{
@@ -85,13 +59,13 @@ export class SagaReader {
       }>(
         `select id::text, type, causation_id::text, traceparent, ${ms('occurred_at')} as occurred_ms, produced_by, ${ms('relayed_at')} as relayed_ms
          from ${s}.outbox where correlation_id = ? order by seq`,
-        [orderId],
+        [sagaId],
       ),
       db.query<DeliveryRow>(
         `select use_case, message_id::text, type, status, attempts, envelope->>'traceparent' as traceparent, error_code, last_error,
            ${ms('created_at')} as created_ms, ${ms('updated_at')} as updated_ms, ${ms('done_at')} as done_ms
          from ${s}.inbox where correlation_id = ? order by created_at`,
-        [orderId],
+        [sagaId],
       ),
     ]);
     return {

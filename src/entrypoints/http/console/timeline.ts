@@ -1,18 +1,12 @@
+import type { SagaSummary } from '../../../shared/infrastructure/operations/saga-view.port.js';
 import { traceIdOf } from './html.js';
 
 /** What the console reads of one saga across every hosted schema (see saga-reader.ts). */
 export interface SagaRecord {
-  readonly order: {
-    readonly id: string;
-    readonly customerId: string;
-    readonly status: string;
-    readonly rejectionReason: string | null;
-    readonly sagaStyle: string;
-    readonly createdAt: Date;
-    readonly decidedAt: Date | null;
-  };
-  /** The Order module's saga log, in the order it was written. */
-  readonly steps: readonly { readonly name: string; readonly outcome: string; readonly detail: string | null; readonly at: Date }[];
+  /** The saga's id: the correlation id of its messages. */
+  readonly id: string;
+  /** What the module that runs the saga says of it, with its log of steps. */
+  readonly summary: SagaSummary;
   readonly messages: readonly SagaMessage[];
   readonly deliveries: readonly SagaDelivery[];
   /** ECS launches of the saga's use cases around its time (EVENT_BUS=ecs), newest first. */
@@ -75,12 +69,12 @@ export interface TimelineEntry {
 /**
  * The saga as a timeline. A step is attributed to the unit of work that recorded it: the event
  * published in the same transaction (same instant) names its use case and, through its causation
- * id, the delivery it handled; failing that, the Order module's delivery that was in flight then.
- * Deliveries that recorded no step (the Customer module's, a dead one) get lines of their own.
+ * id, the delivery it handled; failing that, the delivery that was in flight then. Deliveries that
+ * recorded no step (another module's, a dead one) get lines of their own.
  */
 export function buildTimeline(record: SagaRecord, transport: TransportName): TimelineEntry[] {
   const attributed = new Set<SagaDelivery>();
-  const stepEntries = record.steps.map((step): TimelineEntry => {
+  const stepEntries = record.summary.steps.map((step): TimelineEntry => {
     const message = record.messages.find((m) => m.occurredAt.getTime() === step.at.getTime());
     const delivery = message
       ? record.deliveries.find((d) => d.useCase === message.producedBy && d.messageId === message.causationId)
@@ -116,11 +110,25 @@ export function buildTimeline(record: SagaRecord, transport: TransportName): Tim
       traceId: traceIdOf(d.traceparent),
       error: d.errorCode || d.lastError ? [d.errorCode, d.lastError].filter(Boolean).join(': ') : null,
     }));
-  // Stable: steps written at one instant keep the saga log's order.
-  return [...stepEntries, ...deliveryEntries].sort((a, b) => a.at.getTime() - b.at.getTime());
+  return mergeByTime(stepEntries, deliveryEntries);
 }
 
-/** The Order module's delivery that had started and not finished before `at` (the first to finish after it). */
+/**
+ * The saga log's steps in the log's own order (its sequence: two steps of one transaction may
+ * carry times from two clocks, the application's and the database's, out of order by a few ms),
+ * with the other deliveries merged in where their time falls.
+ */
+function mergeByTime(steps: readonly TimelineEntry[], deliveries: readonly TimelineEntry[]): TimelineEntry[] {
+  const pending = [...deliveries].sort((a, b) => a.at.getTime() - b.at.getTime());
+  const merged: TimelineEntry[] = [];
+  for (const step of steps) {
+    while (pending.length > 0 && pending[0]!.at.getTime() < step.at.getTime()) merged.push(pending.shift()!);
+    merged.push(step);
+  }
+  return [...merged, ...pending];
+}
+
+/** The delivery that had started and not finished before `at` (the first to finish after it). */
 function inFlightAt(deliveries: readonly SagaDelivery[], at: Date): SagaDelivery | undefined {
   const t = at.getTime();
   return deliveries

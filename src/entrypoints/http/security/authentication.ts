@@ -1,10 +1,10 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyRequest } from 'fastify';
-import { SCOPES, type Principal } from '../../../shared/infrastructure/http/route-config.js';
+import type { Principal } from '../../../shared/infrastructure/http/route-config.js';
 import { InvalidTokenError, KeysUnavailableError, MAX_TOKEN_BYTES, TokenVerifier } from './token-verifier.js';
 
-/** AUTH_MODE=off: the developer, who may do everything; never in production. */
-export const ANONYMOUS: Principal = { subject: 'anonymous', id: 'anonymous', scopes: new Set(SCOPES), customerId: null };
+/** AUTH_MODE=off: the developer, who may do everything (holds every scope the API declares); never in production. */
+const ANONYMOUS: Principal = { subject: 'anonymous', id: 'anonymous', scopes: new Set(), customerId: null };
 
 /** ADMIN_TOKEN, the break-glass credential: the /admin routes only. */
 const BREAK_GLASS: Principal = { subject: 'break-glass', id: 'break-glass', scopes: new Set(['admin']), customerId: null };
@@ -44,10 +44,13 @@ export class OffAuthenticator implements Authenticator {
   readonly mode = 'off';
   private readonly isBreakGlass: (presented: string) => boolean;
   private readonly anonymous: Authentication;
+  private readonly everyScope: ReadonlySet<string>;
 
-  constructor(adminToken?: string) {
+  /** `declared`: every scope the API's routes may require (the platform's and the hosted modules'). */
+  constructor(declared: Iterable<string>, adminToken?: string) {
     this.isBreakGlass = breakGlass(adminToken);
-    const scopes = new Set<string>(SCOPES);
+    this.everyScope = new Set(declared);
+    const scopes = new Set<string>(this.everyScope);
     if (adminToken) scopes.delete('admin');
     this.anonymous = { kind: 'principal', principal: { ...ANONYMOUS, scopes }, verified: false };
   }
@@ -55,7 +58,11 @@ export class OffAuthenticator implements Authenticator {
   authenticate(request: FastifyRequest): Promise<Authentication> {
     const token = BEARER.exec(request.headers.authorization ?? '')?.[1];
     if (token !== undefined && this.isBreakGlass(token)) {
-      return Promise.resolve({ kind: 'principal', principal: { ...ANONYMOUS, subject: 'break-glass' }, verified: false });
+      return Promise.resolve({
+        kind: 'principal',
+        principal: { ...ANONYMOUS, subject: 'break-glass', scopes: this.everyScope },
+        verified: false,
+      });
     }
     return Promise.resolve(this.anonymous);
   }

@@ -1,4 +1,5 @@
 import { ConfigError, type Config } from '../../../shared/infrastructure/config/config.js';
+import { PLATFORM_SCOPES } from '../../../shared/infrastructure/http/route-config.js';
 import type { HttpLimits } from '../http-server.js';
 import { consoleSignInFrom } from '../console/sign-in/sign-in-settings.js';
 import { JwtAuthenticator, OffAuthenticator, type Authenticator } from './authentication.js';
@@ -28,6 +29,8 @@ type AuthSettings = Pick<
   | 'ADMIN_TOKEN'
 >;
 
+const PLATFORM_SCOPE_NAMES = Object.keys(PLATFORM_SCOPES);
+
 /** AUTH_MODE's default: jwt in production, off elsewhere. */
 export function authMode(config: Pick<Config, 'AUTH_MODE' | 'NODE_ENV'>): 'jwt' | 'off' {
   return config.AUTH_MODE ?? (config.NODE_ENV === 'production' ? 'jwt' : 'off');
@@ -48,10 +51,14 @@ function keySource(config: AuthSettings, local: LocalIssuer | undefined, problem
  * The API's authenticator from AUTH_*: jwt needs an issuer, an audience and keys; off is refused in
  * production. Every problem names its variable (a ConfigError: the entrypoint exits 78).
  */
-export function authenticatorFrom(config: AuthSettings, local?: LocalIssuer): Authenticator {
+export function authenticatorFrom(
+  config: AuthSettings,
+  local?: LocalIssuer,
+  scopes: Iterable<string> = PLATFORM_SCOPE_NAMES,
+): Authenticator {
   if (authMode(config) === 'off') {
     if (config.NODE_ENV === 'production') throw new ConfigError(['AUTH_MODE: off is refused with NODE_ENV=production']);
-    return new OffAuthenticator(config.ADMIN_TOKEN);
+    return new OffAuthenticator(scopes, config.ADMIN_TOKEN);
   }
   const problems: string[] = [];
   const issuer = config.AUTH_ISSUER ?? local?.issuer;
@@ -86,13 +93,19 @@ export function httpLimitsFrom(config: Config): HttpLimits {
   };
 }
 
-/** `redisUrl`: where the process found Redis (the dev server may have started one); RATE_LIMIT_REDIS_URL wins. */
-export function apiSecurityFrom(config: Config, options: { local?: LocalIssuer; redisUrl?: string } = {}): ApiSecurity {
+/**
+ * `redisUrl`: where the process found Redis (the dev server may have started one); RATE_LIMIT_REDIS_URL wins.
+ * `scopes`: every scope the API declares (what AUTH_MODE=off's developer holds); default the platform's alone.
+ */
+export function apiSecurityFrom(
+  config: Config,
+  options: { local?: LocalIssuer; redisUrl?: string; scopes?: Iterable<string> } = {},
+): ApiSecurity {
   const { local } = options;
   const redisUrl = config.RATE_LIMIT_REDIS_URL ?? options.redisUrl ?? config.REDIS_URL;
   const consoleSignIn = consoleSignInFrom(config, authMode(config));
   return {
-    authenticator: authenticatorFrom(config, local),
+    authenticator: authenticatorFrom(config, local, options.scopes),
     ...(consoleSignIn ? { consoleSignIn } : {}),
     rateLimit: {
       max: config.RATE_LIMIT_MAX,

@@ -17,4 +17,5 @@ export const customerInbox = {
     { useCase: CUSTOMER_USE_CASES.releaseCredit, messageType: 'order.cancelled.v1', styles: ['choreography'], key: 'customerId' },
     { useCase: CUSTOMER_USE_CASES.releaseCredit, messageType: 'customer.release-credit.v1', styles: ['orchestration'], key: 'customerId' },
   ],
+  publishes: ['customer.credit-reserved.v1', 'customer.credit-reservation-failed.v1', 'customer.credit-released.v1'],
 } as const satisfies ModuleInbox;

@@ -1,2 +1,3 @@
 export * from './customer.inbox.js';
 export * from './customer.messages.js';
+export * from './customer.scopes.js';

@@ -1,2 +1,3 @@
 export * from './order.inbox.js';
 export * from './order.messages.js';
+export * from './order.scopes.js';

@@ -30,4 +30,13 @@ export const orderInbox = {
     },
     { useCase: ORDER_USE_CASES.placeOrderSaga, messageType: 'customer.credit-released.v1', styles: ['orchestration'], key: 'orderId' },
   ],
+  // Its events, and the commands the orchestrator sends the Customer module.
+  publishes: [
+    'order.created.v1',
+    'order.approved.v1',
+    'order.rejected.v1',
+    'order.cancelled.v1',
+    'customer.reserve-credit.v1',
+    'customer.release-credit.v1',
+  ],
 } as const satisfies ModuleInbox;

@@ -1,3 +1,5 @@
+import type { ScopeDeclarations, ScopeOf } from '../../contract/scopes.js';
+
 /**
  * Route options and request state the HTTP host (src/entrypoints/http/) acts on. A module's route
  * sets them in its `config` and reads `request.principal`; this file is what both sides agree on.
@@ -22,12 +24,16 @@ declare module 'fastify' {
   }
 }
 
-/** The scopes a token can carry (docs/security.md has what each allows). */
-export const SCOPES = ['orders:read', 'orders:write', 'customers:read', 'customers:write', 'admin'] as const;
-export type Scope = (typeof SCOPES)[number];
+/**
+ * The platform's own scope: the operator routes (/admin, the console) and GET /metrics. Every
+ * other scope is a module's, declared in its contract and collected from the hosted modules.
+ */
+export const PLATFORM_SCOPES = {
+  admin: { description: 'The operator routes (/admin, the operator console) and GET /metrics' },
+} as const satisfies ScopeDeclarations;
 
 /** `public`: anyone, without a token; otherwise a token holding at least one of the scopes. */
-export type RouteAccess = 'public' | { readonly anyScope: readonly Scope[] };
+export type RouteAccess = 'public' | { readonly anyScope: readonly string[] };
 
 export interface Principal {
   /** The token's subject (`sub`), `anonymous` with AUTH_MODE=off, `break-glass` for ADMIN_TOKEN. */
@@ -48,10 +54,36 @@ export const PUBLIC = { access: 'public' } as const;
 /** `config` of a health probe: public, and outside every limit. */
 export const PROBE = { access: 'public', probe: true } as const;
 
-/** `config` of a route that needs a token with one of `scopes`. */
-export function requires(...scopes: [Scope, ...Scope[]]): { readonly access: RouteAccess } {
-  return { access: { anyScope: scopes } };
+/** The access objects `scopedAccess` made: their scopes were checked against contracts' declarations then. */
+const DECLARED_ACCESS = new WeakSet<object>();
+
+/**
+ * `requires(...)` for routes whose scopes are declared in `declarations` (a module's own, and those
+ * of other modules' contracts it accepts): `config: requires('orders:read')`, a scope none of
+ * them declares a compile error.
+ */
+export function scopedAccess<const D extends readonly ScopeDeclarations[]>(
+  ...declarations: D
+): (...scopes: [ScopeOf<D[number]>, ...ScopeOf<D[number]>[]]) => { readonly access: RouteAccess } {
+  return (...scopes) => {
+    const undeclared = scopes.filter((scope) => !declarations.some((d) => Object.hasOwn(d, scope)));
+    if (undeclared.length > 0) throw new Error(`scope ${undeclared.join(', ')} is not declared: declare it in the module's contract`);
+    const access = { anyScope: scopes };
+    DECLARED_ACCESS.add(access);
+    return { access };
+  };
 }
+
+/**
+ * Whether a route's access was made by `scopedAccess`, from scopes a contract declares (possibly
+ * the contract of a module this process does not host, as a route accepting another module's scope).
+ */
+export function isDeclaredAccess(access: RouteAccess): boolean {
+  return access !== 'public' && DECLARED_ACCESS.has(access);
+}
+
+/** `config` of a platform route that needs a token with the platform's scope. */
+export const requires = scopedAccess(PLATFORM_SCOPES);
 
 /** `config` of a route that starts a saga. */
 export const STARTS_SAGA = { startsSaga: true } as const;

@@ -31,9 +31,28 @@ export class OutboxCommits {
   }
 }
 
+/** What a module declares it writes (its contract's `publishes`): the outbox writes nothing else. */
+export interface Publications {
+  readonly module: string;
+  readonly types: ReadonlySet<string>;
+}
+
+/** A module published a message type its contract does not declare: a programming error, refused before anything is written. */
+export class UndeclaredPublicationError extends Error {
+  readonly code = 'UNDECLARED_PUBLICATION';
+
+  constructor(module: string, type: string) {
+    super(
+      `module ${module} may not publish ${type}: its contract does not declare it (add it to its inbox's \`publishes\`, ` +
+        'which the routing, the ECS launch permissions and this check follow)',
+    );
+    this.name = 'UndeclaredPublicationError';
+  }
+}
+
 /**
  * The event-bus port as the write side of the transactional outbox: messages become rows in
- * the module's own schema, in the caller's transaction. The rows of one transaction are written
+ * the module's own schema, in the caller's transaction, if the module declares their type. The rows of one transaction are written
  * in one statement just before it commits (a transaction that handles several deliveries
  * publishes once per delivery). After commit the relay hears of it (OutboxCommits) and fans them out; if the process
  * dies first, the relay's poll finds them.
@@ -46,6 +65,7 @@ export class OutboxEventBus implements EventBusPort {
     private readonly db: ModuleDatabase,
     private readonly defaultProducer: string,
     commits: OutboxCommits,
+    private readonly publications: Publications,
   ) {
     this.onCommitted = () => commits.committed(db);
     this.insertSql = `insert into ${quoteIdent(db.schema)}.outbox
@@ -57,6 +77,9 @@ export class OutboxEventBus implements EventBusPort {
 
   async publish(messages: readonly Envelope[]): Promise<void> {
     if (messages.length === 0) return;
+    for (const message of messages) {
+      if (!this.publications.types.has(message.type)) throw new UndeclaredPublicationError(this.publications.module, message.type);
+    }
     if (!this.db.inTransaction()) {
       // Publishing outside a transaction could emit a message for a change that never commits.
       throw new Error('EventBusPort.publish must run inside a transaction (TransactionPort.run)');

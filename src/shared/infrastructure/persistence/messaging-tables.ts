@@ -1,13 +1,15 @@
 /**
  * The messaging tables every module owns in its own schema: the outbox it writes, the inbox
  * (one pending delivery per message and subscribing use case) it consumes, and the lease and
- * launch-attempt rows the ECS transport coordinates task launches with. A module's first
- * migration creates them, so a module never depends on another module's tables.
+ * launch-attempt rows the ECS transport coordinates task launches with, so a module never
+ * depends on another module's tables. The platform creates them in every hosted module's schema
+ * (messaging-migrations.ts); every statement here is idempotent, because the first two modules'
+ * own early migrations created the same tables before the platform did.
  */
 export function messagingTablesSql(schema: string): string[] {
   const s = quoteIdent(schema);
   return [
-    `create table ${s}.outbox (
+    `create table if not exists ${s}.outbox (
       seq bigserial primary key,
       id uuid not null unique,
       type text not null,
@@ -20,10 +22,10 @@ export function messagingTablesSql(schema: string): string[] {
       created_at timestamptz not null default now(),
       relayed_at timestamptz
     )`,
-    `create index outbox_unrelayed_idx on ${s}.outbox (seq) where relayed_at is null`,
-    `create index outbox_producer_unrelayed_idx on ${s}.outbox (produced_by, seq) where relayed_at is null`,
-    `create index outbox_relayed_idx on ${s}.outbox (relayed_at) where relayed_at is not null`,
-    `create table ${s}.inbox (
+    `create index if not exists outbox_unrelayed_idx on ${s}.outbox (seq) where relayed_at is null`,
+    `create index if not exists outbox_producer_unrelayed_idx on ${s}.outbox (produced_by, seq) where relayed_at is null`,
+    `create index if not exists outbox_relayed_idx on ${s}.outbox (relayed_at) where relayed_at is not null`,
+    `create table if not exists ${s}.inbox (
       use_case text not null,
       message_id uuid not null,
       type text not null,
@@ -40,18 +42,18 @@ export function messagingTablesSql(schema: string): string[] {
       done_at timestamptz,
       primary key (use_case, message_id)
     )`,
-    `create index inbox_pending_idx on ${s}.inbox (use_case, available_at) where status = 'pending'`,
-    `create index inbox_dead_idx on ${s}.inbox (updated_at) where status = 'dead'`,
-    `create index inbox_done_idx on ${s}.inbox (done_at) where status = 'done'`,
-    `create index inbox_correlation_idx on ${s}.inbox (correlation_id)`,
-    `create table ${s}.task_leases (
+    `create index if not exists inbox_pending_idx on ${s}.inbox (use_case, available_at) where status = 'pending'`,
+    `create index if not exists inbox_dead_idx on ${s}.inbox (updated_at) where status = 'dead'`,
+    `create index if not exists inbox_done_idx on ${s}.inbox (done_at) where status = 'done'`,
+    `create index if not exists inbox_correlation_idx on ${s}.inbox (correlation_id)`,
+    `create table if not exists ${s}.task_leases (
       use_case text primary key,
       holder text,
       tasks integer not null default 0,
       expires_at timestamptz not null default now(),
       updated_at timestamptz not null default now()
     )`,
-    `create table ${s}.launch_attempts (
+    `create table if not exists ${s}.launch_attempts (
       id uuid primary key,
       use_case text not null,
       client_token text not null unique check (char_length(client_token) <= 64),
@@ -63,7 +65,7 @@ export function messagingTablesSql(schema: string): string[] {
       created_at timestamptz not null default now(),
       updated_at timestamptz not null default now()
     )`,
-    `create index launch_attempts_pending_idx on ${s}.launch_attempts (use_case) where status = 'pending'`,
+    `create index if not exists launch_attempts_pending_idx on ${s}.launch_attempts (use_case) where status = 'pending'`,
   ];
 }
 
@@ -83,8 +85,8 @@ export function quoteIdent(name: string): string {
 export function deliveryKeysSql(schema: string): string[] {
   const s = quoteIdent(schema);
   return [
-    `alter table ${s}.inbox add column delivery_key text`,
-    `create index inbox_pending_key_idx on ${s}.inbox (use_case, delivery_key) where status = 'pending'`,
+    `alter table ${s}.inbox add column if not exists delivery_key text`,
+    `create index if not exists inbox_pending_key_idx on ${s}.inbox (use_case, delivery_key) where status = 'pending'`,
   ];
 }
 
@@ -96,13 +98,13 @@ export function deliveryKeysSql(schema: string): string[] {
 export function launchBreakerSql(schema: string): string[] {
   const s = quoteIdent(schema);
   return [
-    `alter table ${s}.task_leases add column failures integer not null default 0`,
-    `alter table ${s}.task_leases add column retry_at timestamptz`,
-    `alter table ${s}.task_leases add column last_failure text`,
-    `alter table ${s}.launch_attempts add column task_definition text`,
-    `alter table ${s}.launch_attempts add column observed_at timestamptz`,
-    `alter table ${s}.launch_attempts add column outcome text`,
-    `create index launch_attempts_unobserved_idx on ${s}.launch_attempts (created_at) where status = 'started' and observed_at is null`,
+    `alter table ${s}.task_leases add column if not exists failures integer not null default 0`,
+    `alter table ${s}.task_leases add column if not exists retry_at timestamptz`,
+    `alter table ${s}.task_leases add column if not exists last_failure text`,
+    `alter table ${s}.launch_attempts add column if not exists task_definition text`,
+    `alter table ${s}.launch_attempts add column if not exists observed_at timestamptz`,
+    `alter table ${s}.launch_attempts add column if not exists outcome text`,
+    `create index if not exists launch_attempts_unobserved_idx on ${s}.launch_attempts (created_at) where status = 'started' and observed_at is null`,
   ];
 }
 
@@ -116,13 +118,13 @@ export function launchBreakerSql(schema: string): string[] {
 export function launchProbeSql(schema: string): string[] {
   const s = quoteIdent(schema);
   return [
-    `alter table ${s}.task_leases add column start_failures integer not null default 0`,
-    `alter table ${s}.task_leases add column failed_at timestamptz`,
-    `alter table ${s}.task_leases add column reset_at timestamptz`,
-    `alter table ${s}.launch_attempts add column running_at timestamptz`,
-    `alter table ${s}.launch_attempts add column observing_until timestamptz`,
+    `alter table ${s}.task_leases add column if not exists start_failures integer not null default 0`,
+    `alter table ${s}.task_leases add column if not exists failed_at timestamptz`,
+    `alter table ${s}.task_leases add column if not exists reset_at timestamptz`,
+    `alter table ${s}.launch_attempts add column if not exists running_at timestamptz`,
+    `alter table ${s}.launch_attempts add column if not exists observing_until timestamptz`,
     // Launched by a launcher whose tasks mark their first heartbeat: attempts of an older release
     // (its tasks still launching successors during a roll-out) are judged by ECS's RUNNING instead.
-    `alter table ${s}.launch_attempts add column marks_running boolean not null default false`,
+    `alter table ${s}.launch_attempts add column if not exists marks_running boolean not null default false`,
   ];
 }

@@ -1,10 +1,15 @@
 import type { FastifyInstance } from 'fastify';
 import { moneyResponseSchema, moneySchema, uuidSchema } from '../../../../shared/infrastructure/http/schemas.js';
 import { ownedBy } from '../../../../shared/infrastructure/http/authorization.js';
-import { requires } from '../../../../shared/infrastructure/http/route-config.js';
+import { scopedAccess } from '../../../../shared/infrastructure/http/route-config.js';
 import { BODY_PROBLEMS, problemResponses, SERVER_PROBLEMS } from '../../../../shared/infrastructure/http/problem.js';
 import type { GetCustomerQuery } from '../../application/get-customer/get-customer.query.js';
 import type { RegisterCustomerCommand, RegisterCustomerHandler } from '../../application/register-customer/register-customer.handler.js';
+import { orderScopes } from '../../../order/contract/index.js';
+import { customerScopes } from '../../contract/customer.scopes.js';
+
+/** The access of the Customer module's routes: its own scopes, and Order's `orders:read` for a storefront reading its customer. */
+const requires = scopedAccess(customerScopes, orderScopes);
 
 const customerSchema = {
   type: 'object',

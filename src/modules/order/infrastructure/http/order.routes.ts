@@ -3,7 +3,7 @@ import type { FastifyInstance } from 'fastify';
 import { ValidationError, type MoneyJson } from '../../../../shared/kernel/index.js';
 import { BODY_PROBLEMS, problemResponses, SERVER_PROBLEMS } from '../../../../shared/infrastructure/http/problem.js';
 import { assertActsFor, ownedBy } from '../../../../shared/infrastructure/http/authorization.js';
-import { requires, STARTS_SAGA } from '../../../../shared/infrastructure/http/route-config.js';
+import { scopedAccess, STARTS_SAGA } from '../../../../shared/infrastructure/http/route-config.js';
 import {
   documentLimit,
   limitSchema,
@@ -17,6 +17,10 @@ import type { CancelOrderHandler } from '../../application/cancel-order/cancel-o
 import type { GetOrderQuery } from '../../application/get-order/get-order.query.js';
 import { MAX_PAGE_SIZE, type ListOrdersQuery } from '../../application/list-orders/list-orders.query.js';
 import type { PlaceOrderHandler } from '../../application/place-order/place-order.handler.js';
+import { orderScopes } from '../../contract/order.scopes.js';
+
+/** The access of the Order module's routes: its own scopes. */
+const requires = scopedAccess(orderScopes);
 
 const orderSchema = {
   type: 'object',

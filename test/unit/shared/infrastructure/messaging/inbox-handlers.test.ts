@@ -20,6 +20,7 @@ const inbox = {
     { useCase: 'shipping.notify-customer', messageType: 'parcel.lost.v1', styles: ['choreography'], key: 'parcelId' },
     { useCase: 'shipping.ship', messageType: 'shipping.ship-parcel.v1', styles: ['orchestration'], key: 'parcelId' },
   ],
+  publishes: ['shipping.parcel-shipped.v1'],
 } as const satisfies ModuleInbox;
 
 const seen: string[] = [];

@@ -1,23 +1,21 @@
 import { describe, expect, it } from 'vitest';
-import * as customerContract from '../../../../../src/modules/customer/contract/index.js';
-import * as orderContract from '../../../../../src/modules/order/contract/index.js';
+import { ALL_INBOXES, ALL_MODULES } from '../../../../../src/entrypoints/all-modules.js';
 import {
   assertSubscriptionsMatchInbox,
   RoutingTable,
   type Subscription,
 } from '../../../../../src/shared/infrastructure/messaging/subscription.js';
-import type { ModuleInbox } from '../../../../../src/shared/contract/routing.js';
+import { SAGA_STYLES, type ModuleInbox } from '../../../../../src/shared/contract/routing.js';
 import { ok, type MessageDefinition } from '../../../../../src/shared/kernel/index.js';
+import { customerInbox } from '../../../../../src/modules/customer/contract/index.js';
+import { orderInbox } from '../../../../../src/modules/order/contract/index.js';
+import { testConfig, unqueriedContainer } from '../../../../support/fakes/module-containers.js';
 
-const { customerInbox } = customerContract;
-const { orderInbox } = orderContract;
-const INBOXES: readonly ModuleInbox[] = [orderInbox, customerInbox];
+const INBOXES: readonly ModuleInbox[] = ALL_INBOXES;
 
-/** Every message definition the contracts export, by type. */
+/** Every message definition a module subscribes to (from its subscriptions: the contract it validates with), by type. */
 const MESSAGES = new Map(
-  ([...Object.values(customerContract), ...Object.values(orderContract)] as unknown[])
-    .filter((v): v is MessageDefinition<unknown> => typeof v === 'object' && v !== null && 'type' in v && 'parse' in v)
-    .map((d) => [d.type, d]),
+  ALL_MODULES.flatMap((m) => m.subscriptions(unqueriedContainer(m, testConfig('choreography')))).map((s) => [s.message.type, s.message]),
 );
 
 describe('delivery keys', () => {
@@ -25,7 +23,7 @@ describe('delivery keys', () => {
     '%s <- %s is keyed by a required field of the payload (%s)',
     (_useCase, type, key) => {
       const message = MESSAGES.get(type);
-      expect(message, `the contracts define ${type}`).toBeDefined();
+      expect(message, `a subscription validates ${type} with its contract`).toBeDefined();
       const result = message!.parse({});
       expect(result.ok).toBe(false);
       if (!result.ok) expect(result.error.message).toMatch(new RegExp(`(^|; )${key}: `));
@@ -57,27 +55,37 @@ describe('RoutingTable', () => {
   });
 
   it('routes a type nobody subscribes to nowhere', () => {
-    expect(new RoutingTable(INBOXES, 'choreography').consumersOf('order.approved.v1')).toEqual([]);
+    expect(new RoutingTable(INBOXES, 'choreography').consumersOf('nobody.listens-to-this.v1')).toEqual([]);
   });
 
   it('lists the use cases active under its style, and all of them', () => {
-    expect(new RoutingTable(INBOXES, 'choreography').activeUseCases()).toEqual([
-      'customer.release-credit',
-      'customer.reserve-credit',
-      'order.approve-order',
-      'order.record-credit-release',
-      'order.reject-order',
-    ]);
-    const orchestration = new RoutingTable(INBOXES, 'orchestration');
-    expect(orchestration.activeUseCases()).toEqual(['customer.release-credit', 'customer.reserve-credit', 'order.place-order-saga']);
-    expect(orchestration.allUseCases()).toEqual([
-      'customer.release-credit',
-      'customer.reserve-credit',
-      'order.approve-order',
-      'order.place-order-saga',
-      'order.record-credit-release',
-      'order.reject-order',
-    ]);
+    const fixture: ModuleInbox[] = [
+      {
+        module: 'a',
+        schema: 'a',
+        routes: [
+          { useCase: 'a.both', messageType: 'b.done.v1', styles: ['choreography', 'orchestration'], key: 'id' },
+          { useCase: 'a.told', messageType: 'a.do.v1', styles: ['orchestration'], key: 'id' },
+        ],
+        publishes: ['a.done.v1'],
+      },
+      {
+        module: 'b',
+        schema: 'b',
+        routes: [{ useCase: 'b.react', messageType: 'a.done.v1', styles: ['choreography'], key: 'id' }],
+        publishes: [],
+      },
+    ];
+    expect(new RoutingTable(fixture, 'choreography').activeUseCases()).toEqual(['a.both', 'b.react']);
+    expect(new RoutingTable(fixture, 'orchestration').activeUseCases()).toEqual(['a.both', 'a.told']);
+    expect(new RoutingTable(fixture, 'orchestration').allUseCases()).toEqual(['a.both', 'a.told', 'b.react']);
+    // The composition's: each style activates the routes that name it; every use case is known.
+    for (const style of SAGA_STYLES) {
+      const table = new RoutingTable(INBOXES, style);
+      const routed = INBOXES.flatMap((i) => i.routes.filter((r) => r.styles.includes(style)).map((r) => r.useCase));
+      expect(table.activeUseCases()).toEqual([...new Set(routed)].sort());
+      expect(table.allUseCases()).toEqual([...new Set(INBOXES.flatMap((i) => i.routes.map((r) => r.useCase)))].sort());
+    }
   });
 
   it('lists every active (message type, consumer) pair', () => {
@@ -111,6 +119,7 @@ describe('RoutingTable', () => {
         { useCase: 'm.do-it', messageType: 'x.happened.v1', styles: ['choreography'], key: 'xId' },
         { useCase: 'm.do-it', messageType: 'x.happened.v1', styles: ['choreography', 'orchestration'], key: 'xId' },
       ],
+      publishes: [],
     };
     expect(new RoutingTable([inbox], 'choreography').consumersOf('x.happened.v1')).toEqual([
       { useCase: 'm.do-it', schema: 's', key: 'xId' },
@@ -122,6 +131,7 @@ describe('RoutingTable', () => {
       module: 'other',
       schema: 'other',
       routes: [{ useCase: 'customer.reserve-credit', messageType: 'x.happened.v1', styles: ['choreography'], key: 'xId' }],
+      publishes: [],
     };
     expect(() => new RoutingTable([...INBOXES, clash], 'choreography')).toThrow(
       'use case customer.reserve-credit is declared by two modules (customers, other)',
