@@ -2,7 +2,7 @@ import { Queue } from 'bullmq';
 import pg from 'pg';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { createMessage, traceparent, uuidv7 } from '../../src/shared/kernel/index.js';
-import { OrderCreatedV1 } from '../../src/modules/order/contract/index.js';
+import { CreditReleasedV1 } from '../../src/modules/customer/contract/index.js';
 import { SHARED } from '../../src/shared/infrastructure/composition/tokens.js';
 import type { EventBusPort } from '../../src/shared/kernel/index.js';
 import { deleteKeysWithPrefix } from '../../src/dev/provisioning/redis.js';
@@ -183,9 +183,10 @@ describe('several deliveries in one transaction', () => {
     const customer = system.runtime.module('customer');
     const bus = customer.container.get<EventBusPort>(SHARED.EventBus);
     const customerId = uuidv7();
+    // A message the Customer module declares it publishes (the outbox refuses any other).
     const message = createMessage(
-      OrderCreatedV1,
-      { orderId: uuidv7(), customerId, total: USD(1) },
+      CreditReleasedV1,
+      { orderId: uuidv7(), customerId, amount: USD(1) },
       { correlationId: uuidv7(), causationId: null, traceparent: traceparent() },
     );
     await expect(
@@ -230,8 +231,8 @@ describe('transactions that only buffer rows', () => {
     const customer = system.runtime.module('customer');
     const bus = customer.container.get<EventBusPort>(SHARED.EventBus);
     const first = createMessage(
-      OrderCreatedV1,
-      { orderId: uuidv7(), customerId: uuidv7(), total: USD(1) },
+      CreditReleasedV1,
+      { orderId: uuidv7(), customerId: uuidv7(), amount: USD(1) },
       { correlationId: uuidv7(), causationId: null, traceparent: traceparent() },
     );
     const again = { ...first, correlationId: uuidv7() };

@@ -46,6 +46,8 @@ export interface TaskDefinitionOptions {
   readonly environment: Readonly<Record<string, string>>;
   /** Extra secrets beyond those the generated definition names. */
   readonly extraSecrets?: readonly string[];
+  /** Secrets this definition takes from elsewhere than the deployment's (a use-case task's DATABASE_URL through RDS Proxy). */
+  readonly secretOverrides?: Readonly<Record<string, ecs.Secret>>;
   /** Overrides the generated command (the always-on worker). */
   readonly command?: string[];
 }
@@ -120,7 +122,7 @@ export class Compute extends Construct {
       essential: true,
       stopTimeout: Duration.seconds(def.container.stopTimeout),
       environment: { ...environment, ...options.environment },
-      secrets: Object.fromEntries(secretNames.map((name) => [name, this.secret(name)])),
+      secrets: Object.fromEntries(secretNames.map((name) => [name, options.secretOverrides?.[name] ?? this.secret(name)])),
       logging: ecs.LogDrivers.awsLogs({ logGroup: options.logGroup, streamPrefix: def.family }),
     });
     acknowledgeSettingsInEnvironment(taskDefinition);

@@ -67,6 +67,7 @@ export class Database extends Construct {
   readonly limits: { maxConnections: number; budget: number };
   /** What the migration must wait for. */
   readonly resource: Construct;
+  private readonly master: { readonly secret: secretsmanager.ISecret; readonly target: rds.DatabaseInstance | rds.DatabaseCluster };
 
   constructor(scope: Construct, id: string, network: Network, settings: DeploySettings) {
     super(scope, id);
@@ -85,6 +86,7 @@ export class Database extends Construct {
     };
     const { endpoint, secret, resource } = settings.database === 'aurora' ? this.aurora(common, settings) : this.instance(common, settings);
     this.resource = resource;
+    this.master = { secret, target: resource };
     // RDS writes its logs to a group named after the instance or cluster; created here with a retention
     // instead of by the LogRetention custom resource (a Lambda) that cloudwatchLogsRetention adds.
     const logGroup = new logs.LogGroup(this, 'PostgresqlLogs', {
@@ -158,7 +160,49 @@ export class Database extends Construct {
     return { endpoint: cluster.clusterEndpoint, secret: cluster.secret!, resource: cluster };
   }
 
-  private urlSecret(master: secretsmanager.ISecret, endpoint: rds.Endpoint): secretsmanager.Secret {
+  /**
+   * RDS Proxy for the use-case tasks' connections (ADR 34): it multiplexes their transactions onto
+   * at most `maxConnectionsPercent` of the database's connections, so the number of tasks no longer
+   * has to fit max_connections. Reachable only from the tasks' security group, TLS required, the
+   * master credentials from Secrets Manager. Returns the tasks' DATABASE_URL (the proxy's endpoint).
+   */
+  addTaskProxy(network: Network, maxConnectionsPercent: number): secretsmanager.Secret {
+    const proxySg = new ec2.SecurityGroup(this, 'TaskProxySg', {
+      vpc: network.vpc,
+      description: 'RDS Proxy of the use-case tasks: only the tasks may connect; it reaches PostgreSQL',
+      allowAllOutbound: false,
+    });
+    proxySg.addIngressRule(network.tasksSg, ec2.Port.tcp(5432), 'PostgreSQL from the use-case tasks');
+    network.tasksSg.addEgressRule(proxySg, ec2.Port.tcp(5432), 'PostgreSQL through the proxy');
+    proxySg.addEgressRule(network.databaseSg, ec2.Port.tcp(5432), 'PostgreSQL');
+    network.databaseSg.addIngressRule(proxySg, ec2.Port.tcp(5432), 'PostgreSQL from the tasks proxy');
+    const target = this.master.target;
+    const proxy = new rds.DatabaseProxy(this, 'TaskProxy', {
+      proxyTarget: target instanceof rds.DatabaseCluster ? rds.ProxyTarget.fromCluster(target) : rds.ProxyTarget.fromInstance(target),
+      secrets: [this.master.secret],
+      vpc: network.vpc,
+      vpcSubnets: network.dataSubnets,
+      securityGroups: [proxySg],
+      requireTLS: true,
+      maxConnectionsPercent,
+      // A task's transactions are short; a client idle this long (a task waiting for work) is dropped and reconnects.
+      idleClientTimeout: Duration.minutes(10),
+      debugLogging: false,
+    });
+    return this.urlSecret(
+      this.master.secret,
+      { hostname: proxy.endpoint, port: 5432 },
+      'TaskDatabaseUrl',
+      'the use-case tasks, through RDS Proxy',
+    );
+  }
+
+  private urlSecret(
+    master: secretsmanager.ISecret,
+    endpoint: { readonly hostname: string; readonly port: number },
+    id = 'DatabaseUrl',
+    whose = 'the saga system',
+  ): secretsmanager.Secret {
     const field = (key: string) => master.secretValueFromJson(key).unsafeUnwrap();
     // RDS requires TLS (rds.force_ssl); the image has no RDS CA bundle yet, so the certificate is not verified.
     const url = Fn.join('', [
@@ -172,8 +216,8 @@ export class Database extends Construct {
       Token.asString(endpoint.port),
       `/${DATABASE_NAME}?sslmode=no-verify`,
     ]);
-    const secret = new secretsmanager.Secret(this, 'DatabaseUrl', {
-      description: 'DATABASE_URL of the saga system (assembled from the master secret at deploy time)',
+    const secret = new secretsmanager.Secret(this, id, {
+      description: `DATABASE_URL of ${whose} (assembled from the master secret at deploy time)`,
       secretStringValue: SecretValue.unsafePlainText(url),
     });
     return secret;

@@ -16,7 +16,8 @@ import { acknowledge } from './nag.js';
 import { Network } from './network.js';
 import type { DeploySettings } from './settings.js';
 import { UseCaseTasks } from './use-case-tasks.js';
-import { activeUseCases, generatedDefinitions, SWEEPER_FAMILY } from './use-cases.js';
+import type { ModuleInbox } from '../../../src/shared/contract/routing.js';
+import { activeUseCases, ALL_INBOXES, generatedDefinitions, SWEEPER_FAMILY } from './use-cases.js';
 
 /** ORDER_DEADLINE_MS's defaults (config.ts): 5 minutes on ECS (cold starts), 1 minute otherwise. */
 const ORDER_DEADLINE_MS = { ecs: 300_000, bullmq: 60_000 } as const;
@@ -38,29 +39,44 @@ export class SagaStack extends Stack {
   readonly migration: Migration;
   readonly workers?: ecs.FargateService;
 
-  constructor(scope: Construct, id: string, settings: DeploySettings, props: StackProps = {}) {
+  constructor(
+    scope: Construct,
+    id: string,
+    settings: DeploySettings,
+    props: StackProps = {},
+    /** The modules' inboxes: what is deployed (default: the monolith's; a test synthesizes larger ones). */
+    readonly inboxes: readonly ModuleInbox[] = ALL_INBOXES,
+  ) {
     super(scope, id, props);
     this.settings = settings;
     this.network = new Network(this, 'Network', settings);
     this.database = new Database(this, 'Database', this.network, settings);
-    this.connections = connectionPlan(settings, activeUseCases(settings.sagaStyle).length, this.database.limits.budget);
+    const limits = this.database.limits;
+    this.connections = connectionPlan(settings, activeUseCases(settings.sagaStyle, inboxes).length, limits.budget, limits.maxConnections);
+    const taskDatabaseUrl = this.connections.proxy
+      ? this.database.addTaskProxy(this.network, this.connections.proxy.maxConnectionsPercent)
+      : undefined;
     const cache = settings.eventBus === 'bullmq' ? new Cache(this, 'Cache', this.network, settings) : undefined;
     const secrets: Record<string, ecs.Secret> = { DATABASE_URL: ecs.Secret.fromSecretsManager(this.database.databaseUrl) };
     if (cache) secrets['REDIS_URL'] = ecs.Secret.fromSecretsManager(cache.redisUrl);
-    const sweeperDef = generatedDefinitions().find((d) => d.family === SWEEPER_FAMILY)!;
+    const sweeperDef = generatedDefinitions(inboxes).find((d) => d.family === SWEEPER_FAMILY)!;
     this.compute = new Compute(this, 'Compute', this.network, settings, secrets, architectureOf(sweeperDef));
     const system = this.systemEnvironment();
     // Every process that exports spans (API, use-case tasks, sweeper, workers); the migration does not.
     const environment = { ...system, ...this.tracingEnvironment() };
     if (settings.eventBus === 'ecs')
-      this.useCaseTasks = new UseCaseTasks(this, 'UseCases', this.compute, this.network, settings, environment);
+      this.useCaseTasks = new UseCaseTasks(this, 'UseCases', this.compute, this.network, settings, environment, {
+        inboxes,
+        ...(taskDatabaseUrl ? { taskSecrets: { DATABASE_URL: ecs.Secret.fromSecretsManager(taskDatabaseUrl) } } : {}),
+      });
     const pins: Record<string, string> = this.useCaseTasks ? { ECS_TASK_DEFINITION_REVISIONS: this.useCaseTasks.revisions } : {};
     this.api = new ApiService(this, 'Api', this.compute, this.network, settings, {
       environment: { ...environment, ...pins, ...this.httpEnvironment(), ...this.consoleEnvironment() },
       secrets: { ...secrets, ADMIN_TOKEN: ecs.Secret.fromSecretsManager(this.adminToken()), ...this.consoleSecrets() },
     });
     // The API launches every use case the saga style activates; it never observes or stops tasks (the sweeper does).
-    if (this.useCaseTasks) grantLaunch(this.api.taskRole, this.compute, this.useCaseTasks.launchable(activeUseCases(settings.sagaStyle)));
+    if (this.useCaseTasks)
+      grantLaunch(this.api.taskRole, this.compute, this.useCaseTasks.launchable(activeUseCases(settings.sagaStyle, inboxes)));
     this.migration = new Migration(this, 'Migration', this.compute, this.network, settings, system, Object.keys(secrets));
     if (settings.eventBus === 'bullmq') this.workers = this.workerService(environment);
     this.releaseOrder();
@@ -92,6 +108,7 @@ export class SagaStack extends Stack {
       DB_CONNECTION_BUDGET: String(this.connections.budget),
       DB_LONG_LIVED_PROCESSES: String(this.connections.longLivedProcesses),
       TASK_CONCURRENCY: String(s.taskConcurrency),
+      ...this.proxyEnvironment(),
     };
     if (s.eventBus !== 'ecs') return common;
     // Typed by the generator's LAUNCH_SETTINGS: a setting added there fails to compile here until it has a value.
@@ -103,6 +120,23 @@ export class SagaStack extends Stack {
       ECS_LAUNCH_TYPE: 'FARGATE',
     };
     return { ...common, ...launch, ...(s.familyPrefix ? { ECS_TASK_DEFINITION_PREFIX: s.familyPrefix } : {}) };
+  }
+
+  /**
+   * Behind RDS Proxy (ADR 34) the tasks' sessions are multiplexed, so nothing may keep state in a
+   * session: no LISTEN (a task polls for its work, every 250 ms rather than the 25 ms of a task
+   * that is never woken, which would be a query per task every 25 ms through the proxy) and no named
+   * prepared statements. Every process gets the same settings: a launcher passes them on to the
+   * tasks it starts. ECS_MAX_TASKS comes from the plan: the budget no longer bounds the tasks.
+   */
+  private proxyEnvironment(): Record<string, string> {
+    if (!this.connections.proxy) return {};
+    return {
+      TASK_WAKE_NOTIFY: 'false',
+      TASK_IDLE_POLL_MS: '250',
+      DB_PREPARED_STATEMENTS: 'false',
+      ECS_MAX_TASKS: String(this.connections.maxTasks),
+    };
   }
 
   /**
@@ -195,7 +229,7 @@ export class SagaStack extends Stack {
 
   /** EVENT_BUS=bullmq: `worker.js` processes around the clock (every use case, the relay, the sweeper's jobs). */
   private workerService(environment: Record<string, string>): ecs.FargateService {
-    const sweeperDef = generatedDefinitions().find((d) => d.family === SWEEPER_FAMILY)!;
+    const sweeperDef = generatedDefinitions(this.inboxes).find((d) => d.family === SWEEPER_FAMILY)!;
     const taskRole = new iam.Role(this, 'WorkerTaskRole', {
       assumedBy: new iam.ServicePrincipal('ecs-tasks.amazonaws.com'),
       description: 'ECS task role: the BullMQ workers (no AWS calls)',

@@ -46,6 +46,11 @@ export interface DeploySettings {
   readonly workerTasks: number;
   readonly dbPoolSize: number;
   readonly taskConcurrency: number;
+  /**
+   * The use-case tasks' connections through RDS Proxy (EVENT_BUS=ecs): `on`, `off`, or `auto` (the
+   * default: on when the database cannot give every active use case a task of its own directly).
+   */
+  readonly taskProxy: 'auto' | 'on' | 'off';
   /** Prefix of the task definition families (ECS_TASK_DEFINITION_PREFIX), so environments sharing an account do not share families. */
   readonly familyPrefix: string;
   readonly logRetentionDays: number;
@@ -169,6 +174,7 @@ export function settingsFrom(raw: Raw): DeploySettings {
     workerTasks: num(raw, 'workerTasks', 2),
     dbPoolSize: num(raw, 'dbPoolSize', prod ? 10 : 3),
     taskConcurrency: num(raw, 'taskConcurrency', 4),
+    taskProxy: oneOf<'auto' | 'on' | 'off'>(raw, 'taskProxy', ['auto', 'on', 'off'], 'auto'),
     familyPrefix: str(raw, 'familyPrefix', prod ? '' : `${envName}-`),
     logRetentionDays: num(raw, 'logRetentionDays', prod ? 90 : 14),
     ...(alarmEmail ? { alarmEmail } : {}),

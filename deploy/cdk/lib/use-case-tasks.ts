@@ -1,5 +1,6 @@
 import { Fn } from 'aws-cdk-lib';
 import type * as ecs from 'aws-cdk-lib/aws-ecs';
+import type { ModuleInbox } from '../../../src/shared/contract/routing.js';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as scheduler from 'aws-cdk-lib/aws-scheduler';
 import { Construct } from 'constructs';
@@ -49,10 +50,17 @@ export class UseCaseTasks extends Construct {
     network: Network,
     settings: DeploySettings,
     environment: Record<string, string>,
+    composition: {
+      /** The modules' inboxes: one task definition per use case they route. */
+      readonly inboxes: readonly ModuleInbox[];
+      /** Secrets the use-case tasks take from elsewhere (DATABASE_URL through RDS Proxy). */
+      readonly taskSecrets?: Readonly<Record<string, ecs.Secret>>;
+    },
   ) {
     super(scope, id);
-    const defs = generatedDefinitions();
-    const roles = new Map(modules().map((m) => [m, this.taskRole(`${m}TaskRole`, `tasks of the ${m} module's use cases`)]));
+    const { inboxes } = composition;
+    const defs = generatedDefinitions(inboxes);
+    const roles = new Map(modules(inboxes).map((m) => [m, this.taskRole(`${m}TaskRole`, `tasks of the ${m} module's use cases`)]));
     this.tasks = defs
       .filter((d): d is GeneratedDefinition & { useCase: string } => d.useCase !== undefined)
       .map((def) => {
@@ -63,10 +71,11 @@ export class UseCaseTasks extends Construct {
           taskRole,
           logGroup: compute.logGroups.tasks,
           environment,
+          ...(composition.taskSecrets ? { secretOverrides: composition.taskSecrets } : {}),
         });
         return { useCase: def.useCase, family, taskDefinition, taskRole };
       });
-    for (const [module, role] of roles) grantLaunch(role, compute, this.launchable(launchableBy(module, settings.sagaStyle)));
+    for (const [module, role] of roles) grantLaunch(role, compute, this.launchable(launchableBy(module, settings.sagaStyle, inboxes)));
     this.revisions = Fn.join(
       ',',
       this.tasks.map((t) => pinOf(t.taskDefinition)),
@@ -80,7 +89,7 @@ export class UseCaseTasks extends Construct {
       // Started by the schedule, not by a launch: nothing overrides its environment, so it carries the pins itself.
       environment: { ...environment, ECS_TASK_DEFINITION_REVISIONS: this.revisions },
     });
-    grantLaunch(sweeperRole, compute, this.launchable(activeUseCases(settings.sagaStyle)));
+    grantLaunch(sweeperRole, compute, this.launchable(activeUseCases(settings.sagaStyle, inboxes)));
     grantObserveLaunches(sweeperRole, compute);
     this.schedule = this.sweeperSchedule(compute, network, sweeperRole, settings);
   }

@@ -4,6 +4,9 @@ import type { ModuleInbox } from '../../../src/shared/contract/routing.js';
 import { taskFamilyOf } from '../../../src/shared/infrastructure/messaging/ecs/task-family.js';
 import type { SagaStyle } from './settings.js';
 
+/** The monolith's modules, by their inboxes: what the app deploys unless given another composition. */
+export const ALL_INBOXES: readonly ModuleInbox[] = DECLARED_INBOXES;
+
 /**
  * What the app knows about the use cases, all derived from the one registry the code declares
  * (the modules' inboxes, through the task definition generator that writes deploy/ecs/*.json):
@@ -41,16 +44,14 @@ function shape(def: TaskDefinition): GeneratedDefinition {
   };
 }
 
-/** Every generated definition: one per use case, then the sweeper (deploy/ecs/*.json). */
-export function generatedDefinitions(): GeneratedDefinition[] {
-  return generateTaskDefinitions().map(shape);
+/** Every generated definition: one per use case of the composition's inboxes, then the sweeper (deploy/ecs/*.json). */
+export function generatedDefinitions(inboxes: readonly ModuleInbox[] = ALL_INBOXES): GeneratedDefinition[] {
+  return generateTaskDefinitions(inboxes).map(shape);
 }
 
 export function migrationDefinition(): GeneratedDefinition {
   return shape(migrationTaskDefinition());
 }
-
-const ALL_INBOXES: readonly ModuleInbox[] = DECLARED_INBOXES;
 
 export const SWEEPER_FAMILY = 'saga-sweeper';
 

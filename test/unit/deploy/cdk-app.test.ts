@@ -694,7 +694,12 @@ describe("the connection arithmetic is the application's", () => {
       expect(plan.perTask).toBe(taskConnections({ ...config, TASK_WAKE_NOTIFY: true } as Config));
       expect(plan.maxTasks).toBeGreaterThanOrEqual(activeUseCases(stack.settings.sagaStyle).length);
     }
-    expect(() => connectionPlan({ ...ecsProd.stack.settings, apiMaxTasks: 16 }, 5, 160)).toThrow(/connection budget 160 is too small/);
+    // Without the proxy, a budget the long-lived pools fill is refused; with it, one they leave nothing of.
+    expect(() => connectionPlan({ ...ecsProd.stack.settings, apiMaxTasks: 14, taskProxy: 'off' }, 5, 160, 190)).toThrow(
+      /connection budget 160 is too small: 15 long-lived processes × 10 \+ 5 tasks × 6 = 180/,
+    );
+    expect(() => connectionPlan({ ...ecsProd.stack.settings, apiMaxTasks: 16 }, 5, 160, 190)).toThrow(/leave nothing for the tasks' proxy/);
+    expect(connectionPlan({ ...ecsProd.stack.settings, apiMaxTasks: 14 }, 5, 160, 190).proxy).toEqual({ maxConnectionsPercent: 5 });
   });
 });
 
