@@ -10,8 +10,8 @@
  * instead of latest.json); --adapters=memory,bullmq,ecs and --styles=choreography,orchestration
  * (a partial run writes bench/results/partial.json.tmp); --in-flight=N (sagas kept running at saturation);
  * --dist=DIR (another compiled tree); --out=FILE; --keep (keep the work directory: system and task logs);
- * --skip=auth,tracing (leave those comparisons out: a build without tracing cannot run the second,
- * and comparing builds needs neither);
+ * --skip=auth,tracing,databases (leave those comparisons out: a build without tracing cannot run the
+ * second, one without module databases the third, and comparing builds needs none);
  * --render (only rewrite the chart and BENCHMARKS.md from bench/results/latest.json);
  * --only=fargate (only the Fargate-time cost ladder, merged into the `ecs.fargate` of an existing
  * bench/results/latest.json, or of --out; with --quick, its one short point per style).
@@ -25,16 +25,18 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { Redis } from 'ioredis';
-import { loadConfig } from '../src/shared/infrastructure/config/config.js';
+import { loadConfig, moduleDatabaseVariable } from '../src/shared/infrastructure/config/config.js';
+import { ALL_INBOXES } from '../src/entrypoints/all-modules.js';
+import { orderInbox } from '../src/modules/order/contract/index.js';
 import { deleteKeysWithPrefix } from '../src/dev/provisioning/redis.js';
 import { measureBullMq, measureNodeStart, measureSagaStep } from './lib/baselines.js';
 import { latencyChart, type ChartSeries } from './lib/chart.js';
 import { CpuMeter } from './lib/cpu.js';
-import { BenchDatabases } from './lib/databases.js';
+import { BenchDatabases, BenchDb, dropSchemas } from './lib/databases.js';
 import { detectEcs } from './lib/ecs.js';
 import { runFargateLadder, type FargateResults } from './lib/fargate-ladder.js';
 import { HttpClient } from './lib/http-client.js';
-import { checkConsistency, registerCustomers, runOpenLoop, runSaturation, type ConsistencyCheck, type PhaseResult } from './lib/load.js';
+import { checkConsistency, deliveriesOf, registerCustomers, runOpenLoop, runSaturation, type ConsistencyCheck, type PhaseResult } from './lib/load.js';
 import { summarizeProfile } from './lib/profile.js';
 import { AUTH_OFF_ENV, benchAuth, type BenchAuth } from './lib/bench-auth.js';
 import { startOtlpReceiver, type OtlpReceiver } from './lib/otlp-receiver.js';
@@ -91,7 +93,7 @@ const adapters = listOption('adapters', ADAPTERS);
 const styles = listOption('styles', STYLES);
 const partial = adapters.length < ADAPTERS.length || styles.length < STYLES.length || option('dist') !== undefined;
 const only = option('only');
-const COMPARISONS = ['auth', 'tracing'] as const;
+const COMPARISONS = ['auth', 'tracing', 'databases'] as const;
 const skippedComparisons = option('skip') === undefined ? [] : listOption('skip', COMPARISONS);
 if (only !== undefined && only !== 'fargate') throw new Error(`--only: unknown ${only} (only fargate can be run alone)`);
 
@@ -194,6 +196,16 @@ interface StyleRun {
   readonly deliveries: number;
 }
 
+/** `schema → url` of the modules a system's environment puts in a database of their own (`<MODULE>_DATABASE_URL`). */
+function modulesElsewhere(env: Readonly<Record<string, string>>): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const inbox of ALL_INBOXES) {
+    const url = env[moduleDatabaseVariable(inbox.module)];
+    if (url !== undefined && url !== env['DATABASE_URL']) out.set(inbox.schema, url);
+  }
+  return out;
+}
+
 /** One system process (adapter × style) on a fresh database: saturation, then fractions of it. */
 async function runSystem(
   ctx: RunContext,
@@ -231,8 +243,7 @@ async function runSystem(
     readyTimeoutMs: 60_000,
   });
   const http = new HttpClient(system.baseUrl, inFlight * 2 + 16, ctx.auth.headers);
-  const db = new pg.Pool({ connectionString: databaseUrl, max: 2, application_name: 'bench:driver' });
-  db.on('error', () => undefined);
+  const db = BenchDb.open(databaseUrl, modulesElsewhere(env), ALL_INBOXES.map((i) => i.schema));
   let peakRssMb: number;
   let hotKeys: StyleResult['hotKeys'];
   let consistency: ConsistencyCheck;
@@ -293,10 +304,7 @@ async function runSystem(
     if (code !== 0)
       log(`${adapter}/${style}: the system exited with ${String(code)} (log: ${join(ctx.workDir, `system-${adapter}-${style}.log`)})`);
   }
-  const deliveries = Number(
-    (await db.query<{ n: string }>(`select (select count(*) from ordering.inbox) + (select count(*) from customers.inbox) as n`)).rows[0]
-      ?.n ?? 0,
-  );
+  const deliveries = await deliveriesOf(db);
   await db.end();
   if (!consistency.ok) log(`${adapter}/${style}: CONSISTENCY CHECK FAILED ${JSON.stringify(consistency)}`);
   if (profileDir) await reportProfile(profileDir, adapter, style);
@@ -340,6 +348,64 @@ async function measureAuthCost(ctx: RunContext): Promise<NonNullable<BenchResult
   const overheadPct = round((mean('jwt') / mean('off') - 1) * 100, 1);
   log(`auth: CPU per saga ${mean('jwt')} ms (jwt) vs ${mean('off')} ms (off): ${overheadPct} % (target <= 10 %)`);
   return { adapter: 'bullmq', style: 'choreography', pairs, jwtCpuMsPerSaga: mean('jwt'), offCpuMsPerSaga: mean('off'), overheadPct };
+}
+
+/** The module the "databases" comparison moves to a database of its own. */
+const MOVED_MODULE = orderInbox;
+
+/**
+ * What a module in its own database costs (issue 28): CPU per saga at saturation (BullMQ,
+ * choreography) with every module in one database, beside the same with the Order module moved
+ * to a database of its own (`ORDER_DATABASE_URL`, its schema dropped from the first), where every
+ * message between the two crosses databases through the relay's two-commit path. Back-to-back
+ * pairs whose order alternates, as for authentication; system CPU and PostgreSQL CPU both count,
+ * since the second database's backends do work the first did alone.
+ */
+async function measureDatabasesCost(ctx: RunContext): Promise<NonNullable<BenchResults['databases']>> {
+  type Layout = 'one' | 'split';
+  const pairs: Array<Record<Layout, { system: number; postgres: number; throughputPerSec: number }>> = [];
+  const variable = moduleDatabaseVariable(MOVED_MODULE.module);
+  for (let i = 0; i < (quick ? 1 : 3); i++) {
+    checkDeadline();
+    const run = async (layout: Layout) => {
+      const { saturation, consistency } = (
+        await runSystem(
+          ctx,
+          'bullmq',
+          'choreography',
+          async (env) => {
+            if (layout === 'one') return {};
+            await dropSchemas(env['DATABASE_URL']!, [MOVED_MODULE.schema]);
+            return { [variable]: await ctx.databases.empty(MOVED_MODULE.module) };
+          },
+          `databases-${layout}-${i}`,
+        )
+      ).result;
+      if (!consistency.ok) throw new Error(`databases: the ${layout} run of pair ${i + 1} failed its consistency check`);
+      return { ...saturation.cpuMsPerSaga, throughputPerSec: saturation.throughputPerSec };
+    };
+    const order: Layout[] = i % 2 === 0 ? ['one', 'split'] : ['split', 'one'];
+    const measured: Partial<Record<Layout, Awaited<ReturnType<typeof run>>>> = {};
+    for (const layout of order) measured[layout] = await run(layout);
+    pairs.push({ one: measured.one!, split: measured.split! });
+    log(
+      `databases: pair ${i + 1}: CPU per saga ${measured.one!.system} + ${measured.one!.postgres} ms (system + PostgreSQL) in one database, ${measured.split!.system} + ${measured.split!.postgres} ms with ${MOVED_MODULE.module} in its own`,
+    );
+  }
+  const mean = (layout: Layout, k: 'system' | 'postgres' | 'throughputPerSec') =>
+    round(pairs.reduce((a, p) => a + p[layout][k], 0) / pairs.length, 3);
+  const total = (layout: Layout) => mean(layout, 'system') + mean(layout, 'postgres');
+  const overheadPct = round((total('split') / total('one') - 1) * 100, 1);
+  log(`databases: CPU per saga ${round(total('split'), 3)} ms with ${MOVED_MODULE.module} in its own database vs ${round(total('one'), 3)} ms in one: ${overheadPct} %`);
+  return {
+    adapter: 'bullmq',
+    style: 'choreography',
+    moved: MOVED_MODULE.module,
+    pairs,
+    one: { systemCpuMsPerSaga: mean('one', 'system'), postgresCpuMsPerSaga: mean('one', 'postgres'), throughputPerSec: mean('one', 'throughputPerSec') },
+    split: { systemCpuMsPerSaga: mean('split', 'system'), postgresCpuMsPerSaga: mean('split', 'postgres'), throughputPerSec: mean('split', 'throughputPerSec') },
+    overheadPct,
+  };
 }
 
 /** The tracing comparison's offered rate, as a fraction of the main BullMQ choreography run's saturation throughput. */
@@ -814,6 +880,8 @@ async function main(): Promise<void> {
         ? await measureTracingCost(ctx, Math.max(1, Math.round(reference * TRACING_LOAD_FRACTION)))
         : null;
     if (!tracing) skipped['tracing'] = skippedComparisons.includes('tracing') ? 'left out with --skip' : comparisonSkipped;
+    const layouts = comparable && !skippedComparisons.includes('databases') ? await measureDatabasesCost(ctx) : null;
+    if (!layouts) skipped['databases'] = skippedComparisons.includes('databases') ? 'left out with --skip' : comparisonSkipped;
     let ecs: BenchResults['ecs'] = null;
     if (adapters.includes('ecs')) {
       const outcome = await runEcs(ctx);
@@ -866,6 +934,7 @@ async function main(): Promise<void> {
       saga,
       auth,
       tracing,
+      databases: layouts,
       ecs,
       memory: { peakRssMb: Math.max(...runs.map(([, v]) => v).filter(Number.isFinite)), byRun: Object.fromEntries(runs) },
       ratios: { ...perRun, targets: checks },

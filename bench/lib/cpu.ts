@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import type pg from 'pg';
+import type { BenchDb } from './databases.js';
 
 /** Clock ticks per second of /proc/<pid>/stat on Linux (USER_HZ, 100 on every mainstream build). */
 const TICKS_PER_SEC = 100;
@@ -17,8 +17,9 @@ export async function processCpuMs(pid: number): Promise<number | undefined> {
 }
 
 /**
- * CPU time used by one process and by the PostgreSQL backends serving one database: on a shared
- * two-core machine, CPU per saga moves far less with other load than sagas per second do.
+ * CPU time used by one process and by the PostgreSQL backends serving its databases (one, or one
+ * per module moved out): on a shared two-core machine, CPU per saga moves far less with other load
+ * than sagas per second do.
  */
 export class CpuMeter {
   private systemStart = 0;
@@ -26,12 +27,13 @@ export class CpuMeter {
 
   constructor(
     private readonly systemPid: number,
-    private readonly db: pg.Pool,
+    private readonly db: BenchDb,
   ) {}
 
   private async backends(): Promise<Map<number, number>> {
-    const { rows } = await this.db.query<{ pid: number }>(
-      `select pid from pg_stat_activity where datname = current_database() and application_name <> 'bench:driver'`,
+    const { rows } = await this.db.pools[0]!.pool.query<{ pid: number }>(
+      `select pid from pg_stat_activity where datname = any($1::text[]) and application_name <> 'bench:driver'`,
+      [this.db.pools.map((p) => p.name)],
     );
     const out = new Map<number, number>();
     for (const { pid } of rows) {

@@ -1,7 +1,16 @@
 import type pg from 'pg';
+import { customerInbox } from '../../src/modules/customer/contract/index.js';
+import { orderInbox } from '../../src/modules/order/contract/index.js';
+import { ALL_INBOXES } from '../../src/entrypoints/all-modules.js';
 import type { CpuMeter } from './cpu.js';
+import type { BenchDb } from './databases.js';
 import type { HttpClient } from './http-client.js';
 import { sleep, summarize, type LatencySummary } from './stats.js';
+
+/** The schemas the driver reads, each in its own database (a module may live in one of its own). */
+const ORDERS = orderInbox.schema;
+const CUSTOMERS = customerInbox.schema;
+const INBOXES = ALL_INBOXES.map((i) => i.schema);
 
 /** Far above what a run spends, so every order is approved and each saga does the same work. */
 const CREDIT_LIMIT = 1_000_000_000_000;
@@ -45,7 +54,7 @@ class CompletionTracker {
       if (this.stopped) return;
       if (this.waiting.size > 0) {
         const { rows } = await this.db
-          .query<{ id: string }>(`select id from ordering.orders where id = any($1::uuid[]) and status <> 'PENDING'`, [
+          .query<{ id: string }>(`select id from "${ORDERS}".orders where id = any($1::uuid[]) and status <> 'PENDING'`, [
             [...this.waiting.keys()],
           ])
           .catch(() => ({ rows: [] as { id: string }[] }));
@@ -83,8 +92,8 @@ class CompletionTracker {
 
 export interface LoadTarget {
   readonly http: HttpClient;
-  /** The system's database, read-only for the driver: the sagas' own timestamps. */
-  readonly db: pg.Pool;
+  /** The system's databases, read-only for the driver: the sagas' own timestamps. */
+  readonly db: BenchDb;
   readonly customers: readonly string[];
   readonly cpu: CpuMeter;
 }
@@ -182,7 +191,7 @@ export async function runSaturation(target: LoadTarget, inFlight: number, timing
   let stop = false;
   let ended = 0;
   const poster = new Poster(target, (now) => now >= from && now < to);
-  const tracker = new CompletionTracker(target.db, 5);
+  const tracker = new CompletionTracker(target.db.of(ORDERS), 5);
   const control = async (): Promise<{ systemMs: number; postgresMs: number }> => {
     while ((Date.now() - start < timing.warmupMs || ended < inFlight) && Date.now() - start < timing.warmupMs * 5) await sleep(20);
     await target.cpu.start();
@@ -261,32 +270,24 @@ async function measure(
   drainTimeoutMs: number,
   cpu: { systemMs: number; postgresMs: number },
 ): Promise<PhaseResult> {
+  const orders = target.db.of(ORDERS);
   const drainUntil = Date.now() + drainTimeoutMs;
   while (Date.now() < drainUntil) {
-    const { rows } = await target.db.query<{ n: string }>(`select count(*) as n from ordering.orders where status = 'PENDING'`);
+    const { rows } = await orders.query<{ n: string }>(`select count(*) as n from "${ORDERS}".orders where status = 'PENDING'`);
     if (Number(rows[0]?.n ?? 0) === 0) break;
     await sleep(100);
   }
   const window = [new Date(from), new Date(to)];
-  const decided = await target.db.query<{ n: string }>(
-    `select count(*) as n from ordering.orders where decided_at >= $1 and decided_at < $2`,
+  const decided = await orders.query<{ n: string }>(
+    `select count(*) as n from "${ORDERS}".orders where decided_at >= $1 and decided_at < $2`,
     window,
   );
-  const created = await target.db.query<{ status: string; ms: number | null }>(
-    `select status, (extract(epoch from (decided_at - created_at)) * 1000)::float8 as ms
-     from ordering.orders where created_at >= $1 and created_at < $2`,
+  const created = await orders.query<{ id: string; created_ms: number; status: string; ms: number | null }>(
+    `select id, (extract(epoch from created_at) * 1000)::float8 as created_ms, status, (extract(epoch from (decided_at - created_at)) * 1000)::float8 as ms
+     from "${ORDERS}".orders where created_at >= $1 and created_at < $2`,
     window,
   );
-  const timeline = await target.db.query<{ use_case: string; relayed: number; claimed: number }>(
-    `select use_case, avg(relayed)::float8 as relayed, avg(claimed)::float8 as claimed from (
-       select i.use_case, extract(epoch from (i.created_at - o.created_at)) * 1000 as relayed, extract(epoch from (i.done_at - o.created_at)) * 1000 as claimed
-       from ordering.orders o join customers.inbox i on i.correlation_id = o.id where o.created_at >= $1 and o.created_at < $2
-       union all
-       select i.use_case, extract(epoch from (i.created_at - o.created_at)) * 1000, extract(epoch from (i.done_at - o.created_at)) * 1000
-       from ordering.orders o join ordering.inbox i on i.correlation_id = o.id where o.created_at >= $1 and o.created_at < $2
-     ) t group by use_case order by avg(relayed)`,
-    window,
-  );
+  const timeline = await timelineOf(target.db, new Map(created.rows.map((r) => [r.id, r.created_ms])));
   const completed = Number(decided.rows[0]?.n ?? 0);
   const latencies = created.rows.filter((r) => r.ms !== null && r.status !== 'PENDING').map((r) => r.ms!);
   return {
@@ -305,11 +306,7 @@ async function measure(
       system: Math.round((cpu.systemMs / Math.max(1, completed)) * 100) / 100,
       postgres: Math.round((cpu.postgresMs / Math.max(1, completed)) * 100) / 100,
     },
-    timeline: timeline.rows.map((r) => ({
-      useCase: r.use_case,
-      relayedAfterMs: Math.round(r.relayed),
-      claimedAfterMs: Math.round(r.claimed),
-    })),
+    timeline,
   };
 }
 
@@ -323,18 +320,49 @@ export interface ConsistencyCheck {
 }
 
 /**
+ * Where a saga's time goes, per use case: the mean delay from an order's created_at to its
+ * deliveries' creation (relayed) and completion (claimed), read from each module's inbox in its own
+ * database and matched with the orders in the driver (they may live in different databases).
+ */
+async function timelineOf(db: BenchDb, createdMs: ReadonlyMap<string, number>): Promise<PhaseResult['timeline']> {
+  const sums = new Map<string, { relayed: number; claimed: number; n: number }>();
+  const ids = [...createdMs.keys()];
+  for (const schema of INBOXES) {
+    const { rows } = await db
+      .of(schema)
+      .query<{ use_case: string; correlation_id: string; created_ms: number; done_ms: number | null }>(
+        `select use_case, correlation_id, (extract(epoch from created_at) * 1000)::float8 as created_ms, (extract(epoch from done_at) * 1000)::float8 as done_ms
+         from "${schema}".inbox where correlation_id = any($1::uuid[])`,
+        [ids],
+      );
+    for (const r of rows) {
+      const orderMs = createdMs.get(r.correlation_id);
+      if (orderMs === undefined || r.done_ms === null) continue;
+      const sum = sums.get(r.use_case) ?? { relayed: 0, claimed: 0, n: 0 };
+      sum.relayed += r.created_ms - orderMs;
+      sum.claimed += r.done_ms - orderMs;
+      sum.n += 1;
+      sums.set(r.use_case, sum);
+    }
+  }
+  return [...sums]
+    .map(([useCase, s]) => ({ useCase, relayedAfterMs: Math.round(s.relayed / s.n), claimedAfterMs: Math.round(s.claimed / s.n) }))
+    .sort((a, b) => a.relayedAfterMs - b.relayedAfterMs);
+}
+
+/**
  * After a run: every order ended, and the credit the customers lost equals what their approved
  * orders hold, so the speed was not bought with a broken saga.
  */
-export async function checkConsistency(db: pg.Pool): Promise<ConsistencyCheck> {
-  const one = async (sql: string): Promise<number> => Number((await db.query<{ n: string | null }>(sql)).rows[0]?.n ?? 0);
-  const orders = await one(`select count(*) as n from ordering.orders`);
-  const pending = await one(`select count(*) as n from ordering.orders where status = 'PENDING'`);
-  const approvedTotal = await one(`select coalesce(sum(total_amount), 0) as n from ordering.orders where status = 'APPROVED'`);
-  const reservedTotal = await one(`select coalesce(sum(credit_limit - available_credit), 0) as n from customers.customers`);
-  const deadLetters =
-    (await one(`select count(*) as n from ordering.inbox where status = 'dead'`)) +
-    (await one(`select count(*) as n from customers.inbox where status = 'dead'`));
+export async function checkConsistency(db: BenchDb): Promise<ConsistencyCheck> {
+  const one = async (schema: string, sql: string): Promise<number> =>
+    Number((await db.of(schema).query<{ n: string | null }>(sql)).rows[0]?.n ?? 0);
+  const orders = await one(ORDERS, `select count(*) as n from "${ORDERS}".orders`);
+  const pending = await one(ORDERS, `select count(*) as n from "${ORDERS}".orders where status = 'PENDING'`);
+  const approvedTotal = await one(ORDERS, `select coalesce(sum(total_amount), 0) as n from "${ORDERS}".orders where status = 'APPROVED'`);
+  const reservedTotal = await one(CUSTOMERS, `select coalesce(sum(credit_limit - available_credit), 0) as n from "${CUSTOMERS}".customers`);
+  let deadLetters = 0;
+  for (const schema of INBOXES) deadLetters += await one(schema, `select count(*) as n from "${schema}".inbox where status = 'dead'`);
   return {
     ok: pending === 0 && approvedTotal === reservedTotal && deadLetters === 0,
     orders,
@@ -343,4 +371,11 @@ export async function checkConsistency(db: pg.Pool): Promise<ConsistencyCheck> {
     reservedTotal,
     deadLetters,
   };
+}
+
+/** Deliveries the run's inboxes hold, over every module's database. */
+export async function deliveriesOf(db: BenchDb): Promise<number> {
+  let n = 0;
+  for (const schema of INBOXES) n += Number((await db.of(schema).query<{ n: string }>(`select count(*) as n from "${schema}".inbox`)).rows[0]?.n ?? 0);
+  return n;
 }

@@ -94,8 +94,29 @@ export interface BenchResults {
     /** Bytes of OTLP JSON per span (uncompressed), mean of the "on" runs. */
     readonly bytesPerSpan: number;
   } | null;
+  /**
+   * CPU per saga with every module in one database beside one module moved to a database of its
+   * own (absent from runs before it was measured).
+   */
+  readonly databases?: {
+    readonly adapter: string;
+    readonly style: string;
+    /** The module moved out. */
+    readonly moved: string;
+    readonly pairs: ReadonlyArray<Record<'one' | 'split', { readonly system: number; readonly postgres: number; readonly throughputPerSec: number }>>;
+    readonly one: DatabaseLayoutFigures;
+    readonly split: DatabaseLayoutFigures;
+    /** split ÷ one − 1 of system + PostgreSQL CPU per saga. */
+    readonly overheadPct: number;
+  } | null;
   /** Why a section is null. */
   readonly skipped: Record<string, string>;
+}
+
+export interface DatabaseLayoutFigures {
+  readonly systemCpuMsPerSaga: number;
+  readonly postgresCpuMsPerSaga: number;
+  readonly throughputPerSec: number;
 }
 
 export const SECTION_START = '<!-- bench:results:start (written by npm run bench; edit outside these markers) -->';
@@ -160,6 +181,15 @@ export function renderResultsSection(r: BenchResults): string {
     );
   } else {
     lines.push(`Not measured: ${r.skipped['auth'] ?? 'not requested'}.`);
+  }
+  lines.push('', '### A module in its own database', '');
+  if (r.databases) {
+    const d = r.databases;
+    lines.push(
+      `CPU per saga at saturation (${d.adapter}, ${d.style}; system process + PostgreSQL backends) with every module in one database: ${fmt(d.one.systemCpuMsPerSaga)} + ${fmt(d.one.postgresCpuMsPerSaga)} ms (${fmt(d.one.throughputPerSec)} sagas/s); with the ${d.moved} module in a database of its own (every message between the modules relayed across databases, two commits): ${fmt(d.split.systemCpuMsPerSaga)} + ${fmt(d.split.postgresCpuMsPerSaga)} ms (${fmt(d.split.throughputPerSec)} sagas/s): **${fmt(d.overheadPct)} %**, the mean of ${String(d.pairs.length)} back-to-back pair(s).`,
+    );
+  } else {
+    lines.push(`Not measured: ${r.skipped['databases'] ?? 'not requested'}.`);
   }
   lines.push('', '### Tracing cost', '');
   if (r.tracing) {
