@@ -36,7 +36,15 @@ import { BenchDatabases, BenchDb, dropSchemas } from './lib/databases.js';
 import { detectEcs } from './lib/ecs.js';
 import { runFargateLadder, type FargateResults } from './lib/fargate-ladder.js';
 import { HttpClient } from './lib/http-client.js';
-import { checkConsistency, deliveriesOf, registerCustomers, runOpenLoop, runSaturation, type ConsistencyCheck, type PhaseResult } from './lib/load.js';
+import {
+  checkConsistency,
+  deliveriesOf,
+  registerCustomers,
+  runOpenLoop,
+  runSaturation,
+  type ConsistencyCheck,
+  type PhaseResult,
+} from './lib/load.js';
 import { summarizeProfile } from './lib/profile.js';
 import { AUTH_OFF_ENV, benchAuth, type BenchAuth } from './lib/bench-auth.js';
 import { startOtlpReceiver, type OtlpReceiver } from './lib/otlp-receiver.js';
@@ -243,7 +251,11 @@ async function runSystem(
     readyTimeoutMs: 60_000,
   });
   const http = new HttpClient(system.baseUrl, inFlight * 2 + 16, ctx.auth.headers);
-  const db = BenchDb.open(databaseUrl, modulesElsewhere(env), ALL_INBOXES.map((i) => i.schema));
+  const db = BenchDb.open(
+    databaseUrl,
+    modulesElsewhere(env),
+    ALL_INBOXES.map((i) => i.schema),
+  );
   let peakRssMb: number;
   let hotKeys: StyleResult['hotKeys'];
   let consistency: ConsistencyCheck;
@@ -396,14 +408,24 @@ async function measureDatabasesCost(ctx: RunContext): Promise<NonNullable<BenchR
     round(pairs.reduce((a, p) => a + p[layout][k], 0) / pairs.length, 3);
   const total = (layout: Layout) => mean(layout, 'system') + mean(layout, 'postgres');
   const overheadPct = round((total('split') / total('one') - 1) * 100, 1);
-  log(`databases: CPU per saga ${round(total('split'), 3)} ms with ${MOVED_MODULE.module} in its own database vs ${round(total('one'), 3)} ms in one: ${overheadPct} %`);
+  log(
+    `databases: CPU per saga ${round(total('split'), 3)} ms with ${MOVED_MODULE.module} in its own database vs ${round(total('one'), 3)} ms in one: ${overheadPct} %`,
+  );
   return {
     adapter: 'bullmq',
     style: 'choreography',
     moved: MOVED_MODULE.module,
     pairs,
-    one: { systemCpuMsPerSaga: mean('one', 'system'), postgresCpuMsPerSaga: mean('one', 'postgres'), throughputPerSec: mean('one', 'throughputPerSec') },
-    split: { systemCpuMsPerSaga: mean('split', 'system'), postgresCpuMsPerSaga: mean('split', 'postgres'), throughputPerSec: mean('split', 'throughputPerSec') },
+    one: {
+      systemCpuMsPerSaga: mean('one', 'system'),
+      postgresCpuMsPerSaga: mean('one', 'postgres'),
+      throughputPerSec: mean('one', 'throughputPerSec'),
+    },
+    split: {
+      systemCpuMsPerSaga: mean('split', 'system'),
+      postgresCpuMsPerSaga: mean('split', 'postgres'),
+      throughputPerSec: mean('split', 'throughputPerSec'),
+    },
     overheadPct,
   };
 }

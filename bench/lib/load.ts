@@ -328,13 +328,11 @@ async function timelineOf(db: BenchDb, createdMs: ReadonlyMap<string, number>): 
   const sums = new Map<string, { relayed: number; claimed: number; n: number }>();
   const ids = [...createdMs.keys()];
   for (const schema of INBOXES) {
-    const { rows } = await db
-      .of(schema)
-      .query<{ use_case: string; correlation_id: string; created_ms: number; done_ms: number | null }>(
-        `select use_case, correlation_id, (extract(epoch from created_at) * 1000)::float8 as created_ms, (extract(epoch from done_at) * 1000)::float8 as done_ms
+    const { rows } = await db.of(schema).query<{ use_case: string; correlation_id: string; created_ms: number; done_ms: number | null }>(
+      `select use_case, correlation_id, (extract(epoch from created_at) * 1000)::float8 as created_ms, (extract(epoch from done_at) * 1000)::float8 as done_ms
          from "${schema}".inbox where correlation_id = any($1::uuid[])`,
-        [ids],
-      );
+      [ids],
+    );
     for (const r of rows) {
       const orderMs = createdMs.get(r.correlation_id);
       if (orderMs === undefined || r.done_ms === null) continue;
@@ -376,6 +374,7 @@ export async function checkConsistency(db: BenchDb): Promise<ConsistencyCheck> {
 /** Deliveries the run's inboxes hold, over every module's database. */
 export async function deliveriesOf(db: BenchDb): Promise<number> {
   let n = 0;
-  for (const schema of INBOXES) n += Number((await db.of(schema).query<{ n: string }>(`select count(*) as n from "${schema}".inbox`)).rows[0]?.n ?? 0);
+  for (const schema of INBOXES)
+    n += Number((await db.of(schema).query<{ n: string }>(`select count(*) as n from "${schema}".inbox`)).rows[0]?.n ?? 0);
   return n;
 }

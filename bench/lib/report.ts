@@ -103,7 +103,9 @@ export interface BenchResults {
     readonly style: string;
     /** The module moved out. */
     readonly moved: string;
-    readonly pairs: ReadonlyArray<Record<'one' | 'split', { readonly system: number; readonly postgres: number; readonly throughputPerSec: number }>>;
+    readonly pairs: ReadonlyArray<
+      Record<'one' | 'split', { readonly system: number; readonly postgres: number; readonly throughputPerSec: number }>
+    >;
     readonly one: DatabaseLayoutFigures;
     readonly split: DatabaseLayoutFigures;
     /** split ÷ one − 1 of system + PostgreSQL CPU per saga. */
