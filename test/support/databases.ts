@@ -23,7 +23,8 @@ export async function cloneDatabase(templateUrl: string): Promise<string> {
   const url = new URL(templateUrl);
   const template = url.pathname.slice(1);
   const name = `${new URL(runUrl).pathname.slice(1)}_${randomBytes(4).toString('hex')}`;
-  const admin = new URL(runUrl);
+  // On the template's server (the run's, or the second one).
+  const admin = new URL(templateUrl);
   admin.pathname = '/postgres';
   const client = new pg.Client({ connectionString: admin.toString() });
   await client.connect();
@@ -50,16 +51,19 @@ export function uniquePrefix(): string {
 }
 
 /**
- * Two clones of the run's database with `moved` (a module's inbox declaration) in the second,
- * alone: as after a module is moved to a database of its own. Each clone keeps only the schemas
- * that live there, so a statement that reaches for a schema in the wrong database fails instead
- * of finding an empty copy. `env` points the module there (`<MODULE>_DATABASE_URL`).
+ * A clone of the run's database, and one of its twin on the second PostgreSQL server (the global
+ * setup's) with `moved` (a module's inbox declaration) alone in it: as after a module is moved to
+ * a database of its own, on a server of its own. Each clone keeps only the schemas that live
+ * there, so a statement that reaches for a schema in the wrong database fails instead of finding
+ * an empty copy. `env` points the module there (`<MODULE>_DATABASE_URL`).
  */
 export async function cloneDatabasesApart(
   moved: { readonly module: string; readonly schema: string },
   others: ReadonlyArray<{ readonly schema: string }>,
 ): Promise<{ databaseUrl: string; movedUrl: string; env: Record<string, string> }> {
-  const [databaseUrl, movedUrl] = await Promise.all([cloneRunDatabase(), cloneRunDatabase()]);
+  const secondUrl = process.env['TEST_SECOND_POSTGRES'];
+  if (!secondUrl) throw new Error('TEST_SECOND_POSTGRES is not set: the vitest global setup provides it');
+  const [databaseUrl, movedUrl] = await Promise.all([cloneRunDatabase(), cloneDatabase(secondUrl)]);
   const drop = async (url: string, schemas: readonly string[]) => {
     const client = new pg.Client({ connectionString: url });
     await client.connect();

@@ -1,6 +1,10 @@
 import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { loadConfig } from '../../src/shared/infrastructure/config/config.js';
 import { dropDatabase, ensureDatabase, listDatabases } from '../../src/dev/provisioning/database.js';
+import { startEmbeddedPostgres, stopEmbeddedPostgres } from '../../src/dev/provisioning/embedded-postgres.js';
 import { maskUrl } from '../../src/dev/provisioning/mask-url.js';
 import { resolveEndpoints } from '../../src/dev/provisioning/provisioning.js';
 import { deleteKeysWithPrefix } from '../../src/dev/provisioning/redis.js';
@@ -9,6 +13,7 @@ import { createLogger } from '../../src/shared/infrastructure/logging/logger.js'
 import { MemoryTransport } from '../../src/shared/infrastructure/messaging/memory-transport.js';
 import { buildCompositionTasks } from './composition-tasks.js';
 import { testComposition } from './composition.js';
+import { freePort } from './ports.js';
 
 /** Applies every module's migrations (of the tests' composition) to the run's database, which test systems then clone. */
 async function migrateAll(databaseUrl: string): Promise<void> {
@@ -24,6 +29,38 @@ async function migrateAll(databaseUrl: string): Promise<void> {
 }
 
 /**
+ * A second PostgreSQL server for the run (an embedded cluster in a temporary directory, on a free
+ * port), with a migrated database of the run's name: where the tests put a module moved to a
+ * database of its own (test/support/databases.ts cloneDatabasesApart). On another server, not
+ * another database of the same one, so that code which builds a module's connection from
+ * DATABASE_URL's server, or counts on one server's connections, fails here as it would in
+ * production.
+ */
+async function startSecondServer(databaseName: string): Promise<{ databaseUrl: string; stop(): Promise<void> }> {
+  const dir = await mkdtemp(join(tmpdir(), 'saga-test-pg-'));
+  const stop = async () => {
+    await stopEmbeddedPostgres(join(dir, 'postgres')).catch((error: unknown) =>
+      log('could not stop the second PostgreSQL server', { dir, error: String(error) }),
+    );
+    await rm(dir, { recursive: true, force: true });
+  };
+  try {
+    // fsync off: a test server's data does not outlive the run.
+    const server = await startEmbeddedPostgres({
+      dir: join(dir, 'postgres'),
+      port: await freePort(),
+      database: databaseName,
+      settings: { fsync: 'off', max_connections: '200' },
+    });
+    await migrateAll(server.databaseUrl);
+    return { databaseUrl: server.databaseUrl, stop };
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+}
+
+/**
  * Runs once per `vitest` run, in the main process, before any worker starts:
  * - finds PostgreSQL and Redis like the dev tools do (DATABASE_URL / REDIS_URL, endpoints.json, the
  *   local servers, else embedded ones started under DATA_DIR and left running for the next run);
@@ -32,7 +69,10 @@ async function migrateAll(databaseUrl: string): Promise<void> {
  * - hands them to the test workers through the environment: the forks pool builds each worker's
  *   environment from `process.env` when it starts the run, i.e. after this function
  *   (test/integration/provisioning.test.ts checks that they arrive);
- * - on teardown drops the run's database and deletes the run's Redis keys.
+ * - starts a second PostgreSQL server with a migrated database of the same name
+ *   (TEST_SECOND_POSTGRES, a URL: not named `*_DATABASE_URL`, which the configuration reads as a
+ *   module's), for a module that lives in a database of its own;
+ * - on teardown drops the run's database, stops the second server and deletes the run's Redis keys.
  */
 
 const TEST_DATABASE_PREFIX = 'saga_test_';
@@ -75,13 +115,14 @@ export default async function setup(): Promise<() => Promise<void>> {
 
   await dropAbandonedDatabases(endpoints.databaseUrl);
   const { databaseUrl } = await ensureDatabase(endpoints.databaseUrl, databaseName);
-  try {
-    await migrateAll(databaseUrl);
-  } catch (error) {
+  const [migrated, second] = await Promise.allSettled([migrateAll(databaseUrl), startSecondServer(databaseName)]);
+  if (migrated.status === 'rejected' || second.status === 'rejected') {
     // vitest runs no teardown for a setup that failed.
     await dropDatabase(databaseUrl, databaseName).catch(() => undefined);
-    throw error;
+    if (second.status === 'fulfilled') await second.value.stop();
+    throw migrated.status === 'rejected' ? migrated.reason : (second as PromiseRejectedResult).reason;
   }
+  const secondServer = second.value;
 
   // Another composition than the monolith's runs its ECS tasks from bundles of its own entries.
   const { inboxes, taskEntryOf } = testComposition();
@@ -89,6 +130,7 @@ export default async function setup(): Promise<() => Promise<void>> {
   if (compositionTasks) process.env.TEST_COMPOSITION_TASK_DEFINITIONS = compositionTasks.taskDefinitionsDir;
 
   process.env.DATABASE_URL = databaseUrl;
+  process.env.TEST_SECOND_POSTGRES = secondServer.databaseUrl;
   process.env.REDIS_URL = endpoints.redisUrl;
   process.env.BULLMQ_PREFIX = bullmqPrefix;
   process.env.NODE_ENV = 'test';
@@ -103,6 +145,7 @@ export default async function setup(): Promise<() => Promise<void>> {
     const [database, keys] = await Promise.allSettled([
       Promise.all([databaseName, ...clones].map((name) => dropDatabase(databaseUrl, name))),
       deleteKeysWithPrefix(endpoints.redisUrl, bullmqPrefix, { includeDerivedPrefixes: true }),
+      secondServer.stop(),
     ]);
     // A leftover is not a test failure: report it; the database is swept by a later run.
     if (database.status === 'rejected') {
