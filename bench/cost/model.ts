@@ -9,6 +9,20 @@ import { loadConfig } from '../../src/shared/infrastructure/config/config.js';
 import { profileFaults } from '../../src/dev/ecs-local/faults.js';
 import { taskFamilyOf } from '../../src/shared/infrastructure/messaging/ecs/task-family.js';
 import { percentile } from '../lib/stats.js';
+import {
+  BILL_PARAMETER_REASONS,
+  BILL_PRICES,
+  computeRates,
+  DEFAULT_BILL_PARAMETERS,
+  fixedEgressUsd,
+  otherLines,
+  pullUsdPerGb,
+  type Architecture,
+  type BillParameters,
+  type BillPrices,
+  type MonthActivity,
+  type OtherLines,
+} from './bill.js';
 import type { FargateLadderPoint, MeasuredInputs, Style } from './measured.js';
 import {
   delayFlow,
@@ -23,7 +37,7 @@ import {
   type UseCaseRun,
 } from './simulation.js';
 
-export interface Prices {
+export interface Prices extends BillPrices {
   readonly region: string;
   readonly platform: string;
   readonly vcpuHourUsd: number;
@@ -51,6 +65,7 @@ export const DEFAULT_PRICES: Prices = {
   redisNodeHourUsd: 0.016,
   redisSource: 'ElastiCache on-demand node price (https://aws.amazon.com/elasticache/pricing/), us-east-1, checked 2026-12',
   hoursPerMonth: 730,
+  ...BILL_PRICES,
 };
 
 export interface TaskSize {
@@ -58,12 +73,14 @@ export interface TaskSize {
   readonly memoryMiB: number;
 }
 
-export function taskHourUsd(size: TaskSize, prices: Prices): number {
-  return (size.cpuUnits / 1024) * prices.vcpuHourUsd + (size.memoryMiB / 1024) * prices.gbHourUsd;
+/** A task's hourly price: on-demand x86_64 unless an architecture or Fargate Spot is given. */
+export function taskHourUsd(size: TaskSize, prices: Prices, architecture: Architecture = 'x86_64', spot = false): number {
+  const rate = computeRates(prices, prices, architecture, spot);
+  return (size.cpuUnits / 1024) * rate.vcpuHourUsd + (size.memoryMiB / 1024) * rate.gbHourUsd;
 }
 
 /** Every assumption of the model, by name; `PARAMETER_REASONS` says why each default is what it is. */
-export interface ModelParameters {
+export interface ModelParameters extends BillParameters {
   readonly idleGraceSec: number;
   readonly maxRuntimeSec: number;
   readonly startDelaySec: { readonly min: number; readonly max: number };
@@ -116,6 +133,7 @@ export const PARAMETER_REASONS: Readonly<Record<keyof ModelParameters, string>> 
   minSimulatedHours: 'at least this many hours are simulated, so that the maximum runtime’s cycles are many',
   targetDeliveries: 'and long enough for the rarest use case to see this many deliveries, so the figures are stable to about a percent',
   maxSimulatedHours: 'upper bound of the simulated time for very rare use cases',
+  ...BILL_PARAMETER_REASONS,
 };
 
 /** What config.ts gives a process with EVENT_BUS=ecs when nothing is set. */
@@ -150,6 +168,7 @@ export function parametersFrom(measured: MeasuredInputs, overrides: Partial<Mode
     minSimulatedHours: 4,
     targetDeliveries: 20_000,
     maxSimulatedHours: 20_000,
+    ...DEFAULT_BILL_PARAMETERS,
     ...overrides,
   };
 }
@@ -204,7 +223,10 @@ export interface UseCaseCost {
     readonly billedSecPerTask: number;
     readonly waitedForStartShare: number;
   };
-  /** In the hybrid: the cheaper of RunTask and an always-on task, given the hybrid's choice upstream. */
+  /**
+   * In the hybrid: the cheaper of RunTask and an always-on task, given the hybrid's choice upstream;
+   * each mode's figure includes what moving the image to its task starts costs (the egress's per-GB price).
+   */
   readonly hybrid: {
     readonly choice: 'runtask' | 'always-on';
     readonly monthlyUsd: number;
@@ -214,20 +236,31 @@ export interface UseCaseCost {
   };
 }
 
+export interface OptionCost {
+  readonly monthlyUsd: number;
+  /** Fargate tasks (and, for (b), Redis). */
+  readonly computeUsd: number;
+  /** Image pulls, logs, Container Insights. */
+  readonly other: OtherLines;
+  readonly activity: MonthActivity;
+}
+
 export interface CostEstimate {
   readonly ordersPerHour: number;
   readonly simulatedHours: number;
   readonly byUseCase: readonly UseCaseCost[];
-  readonly sweeper: { readonly monthlyUsd: number; readonly billedSecPerRun: number };
-  readonly a: { readonly monthlyUsd: number };
-  readonly b: {
-    readonly monthlyUsd: number;
+  readonly sweeper: { readonly monthlyUsd: number; readonly billedSecPerRun: number; readonly runsPerMonth: number };
+  /** Each option's total: Fargate (and Redis) compute plus the other lines of its bill. */
+  readonly a: OptionCost;
+  readonly b: OptionCost & {
     readonly workers: number;
     readonly workerUsd: number;
     readonly redisUsd: number;
     readonly cpuShareOfOneWorker: number;
   };
-  readonly c: { readonly monthlyUsd: number };
+  readonly c: OptionCost;
+  /** NAT gateway or interface endpoint hours: the same whichever option runs the use cases. */
+  readonly fixedEgress: { readonly monthlyUsd: number; readonly what: string };
   readonly cheapest: Option;
 }
 
@@ -331,8 +364,8 @@ export function simulatedHoursFor(ordersPerHour: number, inputs: CostModelInputs
   return Math.min(p.maxSimulatedHours, Math.max(p.minSimulatedHours, p.targetDeliveries / slowest));
 }
 
-/** The scheduled sweeper: every run billed max(minimum, its start delay and pass), averaged over the uniform start delay. */
-export function sweeperCost(inputs: CostModelInputs): { monthlyUsd: number; billedSecPerRun: number } {
+/** The scheduled sweeper: every run billed max(minimum, its start delay and pass), averaged over the uniform start delay; on demand. */
+export function sweeperCost(inputs: CostModelInputs): { monthlyUsd: number; billedSecPerRun: number; runsPerMonth: number } {
   const p = inputs.parameters;
   const steps = 1000;
   let billed = 0;
@@ -341,43 +374,79 @@ export function sweeperCost(inputs: CostModelInputs): { monthlyUsd: number; bill
     billed += Math.max(inputs.prices.minimumBilledSec, Math.ceil(delay * p.billedStartShare + p.sweeperRunSec + p.stopOverheadSec));
   }
   const billedSecPerRun = billed / steps;
-  const perSec = taskHourUsd(sizeOf(inputs, 'saga-sweeper'), inputs.prices) / 3600;
-  return { monthlyUsd: p.sweeperRunsPerHour * inputs.prices.hoursPerMonth * billedSecPerRun * perSec, billedSecPerRun };
+  const perSec = taskHourUsd(sizeOf(inputs, 'saga-sweeper'), inputs.prices, p.architecture) / 3600;
+  const runsPerMonth = p.sweeperRunsPerHour * inputs.prices.hoursPerMonth;
+  return { monthlyUsd: runsPerMonth * billedSecPerRun * perSec, billedSecPerRun, runsPerMonth };
 }
 
 /** (b): always-on workers, at least `minWorkers`, more when the CPU per saga at this rate needs them at the target utilisation; plus Redis. */
-export function alwaysOnCost(ordersPerHour: number, inputs: CostModelInputs): CostEstimate['b'] {
+export function alwaysOnCost(
+  ordersPerHour: number,
+  inputs: CostModelInputs,
+): Omit<CostEstimate['b'], 'other' | 'monthlyUsd' | 'activity'> & {
+  computeUsd: number;
+} {
   const p = inputs.parameters;
   const size = inputs.defaultTaskSize;
   const vcpuNeeded = ((ordersPerHour / 3600) * p.cpuMsPerSaga) / 1000;
   const workers = Math.max(p.minWorkers, Math.ceil(vcpuNeeded / ((size.cpuUnits / 1024) * p.workerTargetUtilisation) - 1e-9));
-  const workerUsd = workers * taskHourUsd(size, inputs.prices) * inputs.prices.hoursPerMonth;
+  const workerUsd = workers * taskHourUsd(size, inputs.prices, p.architecture) * inputs.prices.hoursPerMonth;
   const redisUsd = p.redisNodes * inputs.prices.redisNodeHourUsd * inputs.prices.hoursPerMonth;
-  return { monthlyUsd: workerUsd + redisUsd, workers, workerUsd, redisUsd, cpuShareOfOneWorker: vcpuNeeded / (size.cpuUnits / 1024) };
+  return { computeUsd: workerUsd + redisUsd, workers, workerUsd, redisUsd, cpuShareOfOneWorker: vcpuNeeded / (size.cpuUnits / 1024) };
 }
+
+/**
+ * The use cases that undo another's effect: the CDK app keeps them on demand when the others go to
+ * Fargate Spot (an interruption may delay them, and they release what a customer's order holds).
+ */
+export const COMPENSATIONS: ReadonlySet<string> = new Set(['customer.release-credit', 'order.record-credit-release']);
 
 /** The monthly cost of the three options at `ordersPerHour`. */
 export function estimate(ordersPerHour: number, inputs: CostModelInputs): CostEstimate {
   const p = inputs.parameters;
+  const month = inputs.prices.hoursPerMonth;
   const hours = simulatedHoursFor(ordersPerHour, inputs);
+  const scale = month / hours;
   const scenario: Scenario = { ordersPerHour, horizonSec: hours * 3600, arrivals: p.arrivals, seed: p.seed, hopDelaySec: p.hopDelaySec };
-  const monthly = (useCase: string, billedSec: number) =>
-    ((billedSec * taskHourUsd(sizeOf(inputs, taskFamilyOf(useCase)), inputs.prices)) / 3600) * (inputs.prices.hoursPerMonth / hours);
-  const alwaysOnBase = (useCase: string) => taskHourUsd(sizeOf(inputs, taskFamilyOf(useCase)), inputs.prices) * inputs.prices.hoursPerMonth;
+  const hourUsd = (useCase: string, onRunTask: boolean) =>
+    taskHourUsd(sizeOf(inputs, taskFamilyOf(useCase)), inputs.prices, p.architecture, onRunTask && p.spot && !COMPENSATIONS.has(useCase));
+  const monthly = (useCase: string, billedSec: number) => ((billedSec * hourUsd(useCase, true)) / 3600) * scale;
+  const alwaysOnBase = (useCase: string) => hourUsd(useCase, false) * month;
+  const pullsUsd = (starts: number) => ((starts * p.imageCompressedMb) / 1024) * pullUsdPerGb(p.egress, inputs.prices);
 
   const a = runChain(inputs, scenario, 1, (_u, simulate) => ({ mode: 'runtask', run: simulate('runtask') }));
-  const hybridCosts = new Map<string, { runTaskUsd: number; alwaysOnUsd: number; burstTasksPerHour: number }>();
+  const hybridRuns = new Map<
+    string,
+    {
+      runTask: UseCaseRun;
+      alwaysOn: UseCaseRun;
+      runTaskUsd: number;
+      alwaysOnUsd: number;
+      computeUsd: Record<ChainRun['mode'], number>;
+    }
+  >();
   const c = runChain(inputs, scenario, 1, (useCase, simulate) => {
     const onRunTask = simulate('runtask');
     const alwaysOn = simulate('always-on');
-    const runTaskUsd = monthly(useCase, onRunTask.billedSeconds);
-    const alwaysOnUsd = alwaysOnBase(useCase) + monthly(useCase, alwaysOn.billedSeconds);
-    hybridCosts.set(useCase, { runTaskUsd, alwaysOnUsd, burstTasksPerHour: alwaysOn.tasksLaunched / hours });
+    // Each mode with the image pulls of its task starts: what the egress charges for them differs by mode.
+    const runTaskUsd = monthly(useCase, onRunTask.billedSeconds) + pullsUsd(onRunTask.tasksLaunched * scale);
+    const alwaysOnUsd =
+      alwaysOnBase(useCase) + monthly(useCase, alwaysOn.billedSeconds) + pullsUsd(alwaysOn.tasksLaunched * scale + p.deploysPerMonth);
+    hybridRuns.set(useCase, {
+      runTask: onRunTask,
+      alwaysOn,
+      runTaskUsd,
+      alwaysOnUsd,
+      computeUsd: {
+        runtask: monthly(useCase, onRunTask.billedSeconds),
+        'always-on': alwaysOnBase(useCase) + monthly(useCase, alwaysOn.billedSeconds),
+      },
+    });
     return alwaysOnUsd < runTaskUsd ? { mode: 'always-on', run: alwaysOn } : { mode: 'runtask', run: onRunTask };
   });
 
   const byUseCase: UseCaseCost[] = [...a.entries()].map(([useCase, { run }]) => {
-    const h = hybridCosts.get(useCase)!;
+    const h = hybridRuns.get(useCase)!;
     const choice = c.get(useCase)!.mode;
     return {
       useCase,
@@ -388,16 +457,66 @@ export function estimate(ordersPerHour: number, inputs: CostModelInputs): CostEs
         billedSecPerTask: run.tasksLaunched > 0 ? run.billedSeconds / run.tasksLaunched : 0,
         waitedForStartShare: run.deliveries > 0 ? run.waitedForStart / run.deliveries : 0,
       },
-      hybrid: { choice, monthlyUsd: choice === 'always-on' ? h.alwaysOnUsd : h.runTaskUsd, ...h },
+      hybrid: {
+        choice,
+        monthlyUsd: choice === 'always-on' ? h.alwaysOnUsd : h.runTaskUsd,
+        runTaskUsd: h.runTaskUsd,
+        alwaysOnUsd: h.alwaysOnUsd,
+        burstTasksPerHour: h.alwaysOn.tasksLaunched / hours,
+      },
     };
   });
   const sweeper = sweeperCost(inputs);
-  const aUsd = byUseCase.reduce((s, u) => s + u.runTask.monthlyUsd, 0) + sweeper.monthlyUsd;
-  const cUsd = byUseCase.reduce((s, u) => s + u.hybrid.monthlyUsd, 0) + sweeper.monthlyUsd;
-  const b = alwaysOnCost(ordersPerHour, inputs);
-  const totals: Record<Option, number> = { a: aUsd, b: b.monthlyUsd, c: cUsd };
+  const deliveries = byUseCase.reduce((s, u) => s + u.deliveriesPerHour * month, 0);
+  const sweeperActivity = { taskStarts: sweeper.runsPerMonth, taskMinutes: (sweeper.runsPerMonth * sweeper.billedSecPerRun) / 60 };
+
+  const aActivity: MonthActivity = {
+    taskStarts: [...a.values()].reduce((s, { run }) => s + run.tasksLaunched * scale, sweeperActivity.taskStarts),
+    taskMinutes: [...a.values()].reduce((s, { run }) => s + (run.taskSeconds / 60) * scale, sweeperActivity.taskMinutes),
+    deliveries,
+    families: a.size + 1,
+  };
+  let cStarts = sweeperActivity.taskStarts;
+  let cMinutes = sweeperActivity.taskMinutes;
+  for (const [useCase, { mode }] of c) {
+    const h = hybridRuns.get(useCase)!;
+    const run = mode === 'always-on' ? h.alwaysOn : h.runTask;
+    cStarts += run.tasksLaunched * scale + (mode === 'always-on' ? p.deploysPerMonth : 0);
+    cMinutes += (run.taskSeconds / 60) * scale + (mode === 'always-on' ? month * 60 : 0);
+  }
+  const cActivity: MonthActivity = { taskStarts: cStarts, taskMinutes: cMinutes, deliveries, families: c.size + 1 };
+  const bCompute = alwaysOnCost(ordersPerHour, inputs);
+  const bActivity: MonthActivity = {
+    taskStarts: bCompute.workers * p.deploysPerMonth,
+    taskMinutes: bCompute.workers * month * 60,
+    deliveries,
+    families: 1,
+  };
+
+  const other = {
+    a: otherLines(aActivity, p, inputs.prices),
+    b: otherLines(bActivity, p, inputs.prices),
+    c: otherLines(cActivity, p, inputs.prices),
+  };
+  const aCompute = byUseCase.reduce((s, u) => s + u.runTask.monthlyUsd, 0) + sweeper.monthlyUsd;
+  const cCompute = [...c].reduce((s, [useCase, { mode }]) => s + hybridRuns.get(useCase)!.computeUsd[mode], 0) + sweeper.monthlyUsd;
+  const totals: Record<Option, number> = {
+    a: aCompute + other.a.totalUsd,
+    b: bCompute.computeUsd + other.b.totalUsd,
+    c: cCompute + other.c.totalUsd,
+  };
   const cheapest = (['a', 'b', 'c'] as const).reduce((best, o) => (totals[o] < totals[best] - 1e-9 ? o : best), 'a' as Option);
-  return { ordersPerHour, simulatedHours: hours, byUseCase, sweeper, a: { monthlyUsd: aUsd }, b, c: { monthlyUsd: cUsd }, cheapest };
+  return {
+    ordersPerHour,
+    simulatedHours: hours,
+    byUseCase,
+    sweeper,
+    a: { monthlyUsd: totals.a, computeUsd: aCompute, other: other.a, activity: aActivity },
+    b: { ...bCompute, monthlyUsd: totals.b, other: other.b, activity: bActivity },
+    c: { monthlyUsd: totals.c, computeUsd: cCompute, other: other.c, activity: cActivity },
+    fixedEgress: fixedEgressUsd(p, inputs.prices, month),
+    cheapest,
+  };
 }
 
 export function totalOf(e: CostEstimate, option: Option): number {
