@@ -65,7 +65,7 @@ export interface BillParameters {
   /** What a delivery adds to the logs at the default level. */
   readonly logBytesPerDelivery: number;
   readonly containerInsights: boolean;
-  /** Container Insights metrics per task definition family (CPU, memory, network, storage, task counts). */
+  /** Container Insights metrics per task definition family or service (CPU, memory, network, storage, task counts). */
   readonly insightsMetricsPerFamily: number;
   /** Container Insights' performance log events, per task-minute. */
   readonly insightsBytesPerTaskMinute: number;
@@ -88,7 +88,7 @@ export const BILL_PARAMETER_REASONS: Readonly<Record<keyof BillParameters, strin
   logBytesPerDelivery: 'the default level logs no line per delivery (debug does)',
   containerInsights: 'the CDK app enables Container Insights on the cluster (deploy/cdk/lib/compute.ts)',
   insightsMetricsPerFamily:
-    'Container Insights publishes CPU and memory utilised and reserved, network rx/tx, storage read/write and task counts per task definition family',
+    'Container Insights publishes CPU and memory utilised and reserved, network rx/tx, storage read/write and task counts per task definition family and per service; billed per metric-hour reported, so a family whose tasks run rarely costs less than this (an upper bound)',
   insightsBytesPerTaskMinute: 'one performance log event per task per minute, about 1 KB of JSON',
 };
 
@@ -114,7 +114,7 @@ export interface MonthActivity {
   /** Σ task lifetimes, minutes. */
   readonly taskMinutes: number;
   readonly deliveries: number;
-  /** Task definition families with tasks (Container Insights publishes metrics per family). */
+  /** Task definition families and ECS services with tasks: Container Insights publishes a set of metrics for each. */
   readonly families: number;
 }
 

@@ -233,6 +233,8 @@ export interface UseCaseCost {
     readonly runTaskUsd: number;
     readonly alwaysOnUsd: number;
     readonly burstTasksPerHour: number;
+    /** The chosen mode's Fargate compute alone (its pulls are in the option's other lines). */
+    readonly computeUsd: number;
   };
 }
 
@@ -430,8 +432,13 @@ export function estimate(ordersPerHour: number, inputs: CostModelInputs): CostEs
     const alwaysOn = simulate('always-on');
     // Each mode with the image pulls of its task starts: what the egress charges for them differs by mode.
     const runTaskUsd = monthly(useCase, onRunTask.billedSeconds) + pullsUsd(onRunTask.tasksLaunched * scale);
+    // An always-on use case is also an ECS service, whose Container Insights metrics the RunTask mode does not have.
+    const serviceInsightsUsd = p.containerInsights ? p.insightsMetricsPerFamily * inputs.prices.metricMonthUsd : 0;
     const alwaysOnUsd =
-      alwaysOnBase(useCase) + monthly(useCase, alwaysOn.billedSeconds) + pullsUsd(alwaysOn.tasksLaunched * scale + p.deploysPerMonth);
+      alwaysOnBase(useCase) +
+      monthly(useCase, alwaysOn.billedSeconds) +
+      pullsUsd(alwaysOn.tasksLaunched * scale + p.deploysPerMonth) +
+      serviceInsightsUsd;
     hybridRuns.set(useCase, {
       runTask: onRunTask,
       alwaysOn,
@@ -463,6 +470,7 @@ export function estimate(ordersPerHour: number, inputs: CostModelInputs): CostEs
         runTaskUsd: h.runTaskUsd,
         alwaysOnUsd: h.alwaysOnUsd,
         burstTasksPerHour: h.alwaysOn.tasksLaunched / hours,
+        computeUsd: h.computeUsd[choice],
       },
     };
   });
@@ -484,13 +492,16 @@ export function estimate(ordersPerHour: number, inputs: CostModelInputs): CostEs
     cStarts += run.tasksLaunched * scale + (mode === 'always-on' ? p.deploysPerMonth : 0);
     cMinutes += (run.taskSeconds / 60) * scale + (mode === 'always-on' ? month * 60 : 0);
   }
-  const cActivity: MonthActivity = { taskStarts: cStarts, taskMinutes: cMinutes, deliveries, families: c.size + 1 };
+  // An always-on use case is an ECS service too: its metrics come per service as well as per family.
+  const services = [...c.values()].filter(({ mode }) => mode === 'always-on').length;
+  const cActivity: MonthActivity = { taskStarts: cStarts, taskMinutes: cMinutes, deliveries, families: c.size + 1 + services };
   const bCompute = alwaysOnCost(ordersPerHour, inputs);
   const bActivity: MonthActivity = {
     taskStarts: bCompute.workers * p.deploysPerMonth,
     taskMinutes: bCompute.workers * month * 60,
     deliveries,
-    families: 1,
+    // The workers' family and their ECS service.
+    families: 2,
   };
 
   const other = {
@@ -499,7 +510,7 @@ export function estimate(ordersPerHour: number, inputs: CostModelInputs): CostEs
     c: otherLines(cActivity, p, inputs.prices),
   };
   const aCompute = byUseCase.reduce((s, u) => s + u.runTask.monthlyUsd, 0) + sweeper.monthlyUsd;
-  const cCompute = [...c].reduce((s, [useCase, { mode }]) => s + hybridRuns.get(useCase)!.computeUsd[mode], 0) + sweeper.monthlyUsd;
+  const cCompute = byUseCase.reduce((s, u) => s + u.hybrid.computeUsd, 0) + sweeper.monthlyUsd;
   const totals: Record<Option, number> = {
     a: aCompute + other.a.totalUsd,
     b: bCompute.computeUsd + other.b.totalUsd,

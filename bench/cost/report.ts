@@ -10,6 +10,7 @@ import {
   type LadderComparison,
   type ModelParameters,
   type Option,
+  type OptionCost,
 } from './model.js';
 
 export const SECTION_START = '<!-- cost:model:start (written by npm run ecs:cost -- --render; edit outside these markers) -->';
@@ -33,8 +34,25 @@ export function pricesLine(inputs: CostModelInputs): string {
   const pr = inputs.prices;
   return (
     `${pr.platform}, ${pr.region}: $${pr.vcpuHourUsd} per vCPU-hour, $${pr.gbHourUsd} per GB-hour, per-second billing with a ${pr.minimumBilledSec} s minimum, ${pr.source}; ` +
+    `ARM64: $${pr.arm64VcpuHourUsd} per vCPU-hour, $${pr.arm64GbHourUsd} per GB-hour (${pr.arm64Source}); Spot at ${pct(pr.spotShareOfOnDemand)} of on demand (${pr.spotSource}); ` +
+    `${pr.natSource}; ${pr.endpointSource}; ${pr.cloudWatchSource}; ` +
     `Redis ${pr.redisNodeType} $${pr.redisNodeHourUsd} per hour (${pr.redisSource}); a month is ${pr.hoursPerMonth} hours`
   );
+}
+
+const EGRESS_TEXT: Readonly<Record<ModelParameters['egress'], string>> = {
+  nat: 'through the NAT gateway (no S3 gateway endpoint)',
+  'nat-s3-gateway': 'layers through the S3 gateway endpoint (free), the rest through the NAT gateway',
+  endpoints: 'layers through the S3 gateway endpoint (free), the rest through interface endpoints',
+};
+
+/** An option's lines beside compute: image pulls, logs, Container Insights. */
+function otherLinesText(o: OptionCost, p: ModelParameters, pad: (s: string) => string): string[] {
+  return [
+    `${pad(`    image pulls: ${num(o.activity.taskStarts, 0)} task starts × ${num(p.imageCompressedMb, 0)} MB, ${EGRESS_TEXT[p.egress]}`)}${usd(o.other.networkUsd)}`,
+    `${pad(`    CloudWatch Logs: ${num(o.activity.taskStarts, 0)} task starts, ${num(o.activity.deliveries, 0)} deliveries`)}${usd(o.other.logsUsd)}`,
+    `${pad(`    Container Insights: ${o.activity.families} task families and services, ${num(o.activity.taskMinutes, 0)} task-minutes${p.containerInsights ? '' : ' (off)'}`)}${usd(o.other.insightsUsd)}`,
+  ];
 }
 
 export function provenanceLine(measured: MeasuredInputs, file: string): string {
@@ -66,6 +84,7 @@ export function renderEstimate(e: CostEstimate, inputs: CostModelInputs, measure
   lines.push(
     `${pad(`    saga-sweeper: ${inputs.parameters.sweeperRunsPerHour} runs/h × ${num(e.sweeper.billedSecPerRun, 0)} s billed`)}${usd(e.sweeper.monthlyUsd)}`,
   );
+  lines.push(...otherLinesText(e.a, inputs.parameters, pad));
   lines.push(`${pad(OPTION_NAMES.b)}${usd(e.b.monthlyUsd)}`);
   lines.push(
     `${pad(`    worker.js × ${e.b.workers} (the load needs ${pct(e.b.cpuShareOfOneWorker)} of one's vCPU)`)}${usd(e.b.workerUsd)}`,
@@ -73,14 +92,20 @@ export function renderEstimate(e: CostEstimate, inputs: CostModelInputs, measure
   lines.push(
     `${pad(`    Redis ${inputs.prices.redisNodeType} × ${inputs.parameters.redisNodes}, the sweeper in-process`)}${usd(e.b.redisUsd)}`,
   );
+  lines.push(...otherLinesText(e.b, inputs.parameters, pad));
   lines.push(`${pad(`${OPTION_NAMES.c}: per use case, the cheaper mode`)}${usd(e.c.monthlyUsd)}`);
   for (const u of e.byUseCase) {
     const h = u.hybrid;
-    const what = h.choice === 'always-on' ? `always-on task (RunTask: ${usd(h.runTaskUsd)})` : `RunTask (always-on: ${usd(h.alwaysOnUsd)})`;
+    const what =
+      h.choice === 'always-on'
+        ? `always-on task (RunTask, with its image pulls: ${usd(h.runTaskUsd)})`
+        : `RunTask (always-on, with its image pulls: ${usd(h.alwaysOnUsd)})`;
     const bursts = h.choice === 'always-on' && h.burstTasksPerHour > 0 ? `, ${num(h.burstTasksPerHour, 2)} burst tasks/h` : '';
-    lines.push(`${pad(`    ${u.useCase}: ${what}${bursts}`)}${usd(h.monthlyUsd)}`);
+    lines.push(`${pad(`    ${u.useCase}: ${what}${bursts}`)}${usd(h.computeUsd)}`);
   }
   lines.push(`${pad('    saga-sweeper, scheduled as in (a)')}${usd(e.sweeper.monthlyUsd)}`);
+  lines.push(...otherLinesText(e.c, inputs.parameters, pad));
+  lines.push(`${pad(`Paid whatever runs the use cases: ${e.fixedEgress.what}`)}${usd(e.fixedEgress.monthlyUsd)}`);
   const others = (['a', 'b', 'c'] as const).filter((o) => o !== e.cheapest).map((o) => `${o} ${usd(e[o].monthlyUsd)}`);
   lines.push(
     '',
@@ -143,6 +168,37 @@ function recommendation(grid: readonly CostEstimate[], points: readonly BreakEve
   return out;
 }
 
+export interface DeploymentVariant {
+  readonly name: string;
+  readonly estimates: readonly CostEstimate[];
+}
+
+function besideComputeTable(rows: readonly CostEstimate[], p: ModelParameters): string[] {
+  const out = [
+    `With ${EGRESS_TEXT[p.egress]}, ${num(p.imageCompressedMb, 0)} MB per image pull, Container Insights ${p.containerInsights ? 'on' : 'off'}; each cell: image pulls + logs + Insights = their sum (already in the totals above).`,
+    '',
+    '| orders/h | (a) RunTask | (b) always-on | (c) hybrid |',
+    '|---|---|---|---|',
+  ];
+  const cell = (o: OptionCost) =>
+    `${usd(o.other.networkUsd)} + ${usd(o.other.logsUsd)} + ${usd(o.other.insightsUsd)} = ${usd(o.other.totalUsd)}`;
+  for (const e of rows) out.push(`| ${int(e.ordersPerHour)} | ${cell(e.a)} | ${cell(e.b)} | ${cell(e.c)} |`);
+  return out;
+}
+
+function variantsTable(variants: readonly DeploymentVariant[]): string[] {
+  const rates = variants[0]?.estimates.map((e) => e.ordersPerHour) ?? [];
+  const out = [
+    `| deployment | ${rates.map((r) => `${int(r)} orders/h: (a) / (b) / (c)`).join(' | ')} | paid whatever runs the use cases |`,
+    `|---|${rates.map(() => '---|').join('')}---|`,
+  ];
+  for (const v of variants)
+    out.push(
+      `| ${v.name} | ${v.estimates.map((e) => `${usd(e.a.monthlyUsd)} / ${usd(e.b.monthlyUsd)} / ${usd(e.c.monthlyUsd)}`).join(' | ')} | ${usd(v.estimates[0]!.fixedEgress.monthlyUsd)} (${v.estimates[0]!.fixedEgress.what}) |`,
+    );
+  return out;
+}
+
 /** The generated section of docs/cost.md. */
 export function renderCostSection(args: {
   readonly inputs: CostModelInputs;
@@ -153,6 +209,8 @@ export function renderCostSection(args: {
   readonly breakEvens: readonly BreakEven[];
   readonly tableRates: readonly number[];
   readonly command: string;
+  /** The same model under other deployment choices (architecture, Spot, egress), at a few loads. */
+  readonly variants: readonly DeploymentVariant[];
 }): string {
   const { inputs, measured, file, comparisons, grid, breakEvens: points } = args;
   const f = measured.fargate;
@@ -206,6 +264,21 @@ export function renderCostSection(args: {
       `| ${int(e.ordersPerHour)} | ${usd(e.a.monthlyUsd)} | ${usd(e.b.monthlyUsd)} (${e.b.workers} workers) | ${usd(e.c.monthlyUsd)} | ${e.cheapest} | ${always.join(', ') || 'none'} |`,
     );
   }
+  lines.push('', '### Beside compute: image pulls, logs, Container Insights', '');
+  lines.push(
+    ...besideComputeTable(
+      args.tableRates.map((rate) =>
+        grid.reduce((best, x) => (Math.abs(Math.log(x.ordersPerHour / rate)) < Math.abs(Math.log(best.ordersPerHour / rate)) ? x : best)),
+      ),
+      inputs.parameters,
+    ),
+  );
+  lines.push('', '### Deployment choices: architecture, Spot, egress', '');
+  lines.push(
+    'The same model with one choice changed at a time (monthly totals; the last column is the egress every deployment pays by the hour, left out of the totals).',
+    '',
+    ...variantsTable(args.variants),
+  );
   lines.push('', '### Break-even points', '');
   if (points.length === 0) lines.push(`None between ${int(grid[0]!.ordersPerHour)} and ${int(grid.at(-1)!.ordersPerHour)} orders/h.`);
   else {

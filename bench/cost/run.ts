@@ -6,7 +6,9 @@
  * Options: --orders-per-hour N (the three deployments' monthly cost at that rate, line by line);
  * --results FILE (default bench/results/latest.json); --style choreography|orchestration (default
  * choreography); --render (writes docs/cost-break-even.svg and the generated section of
- * docs/cost.md). Without --orders-per-hour or --render, prints the break-even points.
+ * docs/cost.md); --egress nat|nat-s3-gateway|endpoints, --architecture x86_64|arm64, --spot (the
+ * use cases other than compensations on Fargate Spot), --image-mb N (the image's compressed size).
+ * Without --orders-per-hour or --render, prints the break-even points.
  */
 import { existsSync } from 'node:fs';
 import { readdir, readFile, writeFile } from 'node:fs/promises';
@@ -22,9 +24,10 @@ import {
   logGrid,
   parametersFrom,
   type CostModelInputs,
+  type ModelParameters,
   type TaskSize,
 } from './model.js';
-import { renderCostSection, renderEstimate, replaceCostSection, usd } from './report.js';
+import { renderCostSection, renderEstimate, replaceCostSection, usd, type DeploymentVariant } from './report.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 /** The range of the chart and the break-even search, orders per hour. */
@@ -51,12 +54,45 @@ export async function taskSizesFrom(dir: string): Promise<Record<string, TaskSiz
   return sizes;
 }
 
+/** The deployment choices a command line may change: --egress, --architecture, --spot, --image-mb. */
+export function deploymentOverrides(args: readonly string[]): Partial<ModelParameters> {
+  const overrides: { -readonly [K in keyof ModelParameters]?: ModelParameters[K] } = {};
+  const egress = option(args, 'egress');
+  if (egress !== undefined) {
+    if (egress !== 'nat' && egress !== 'nat-s3-gateway' && egress !== 'endpoints')
+      throw new MissingMeasurementError(`--egress: nat, nat-s3-gateway or endpoints, not ${egress}`);
+    overrides.egress = egress;
+  }
+  const architecture = option(args, 'architecture');
+  if (architecture !== undefined) {
+    if (architecture !== 'x86_64' && architecture !== 'arm64')
+      throw new MissingMeasurementError(`--architecture: x86_64 or arm64, not ${architecture}`);
+    overrides.architecture = architecture;
+  }
+  if (args.includes('--spot')) {
+    if (overrides.architecture === 'arm64')
+      throw new MissingMeasurementError('--spot: Fargate Spot runs x86_64 tasks only, not with --architecture arm64');
+    overrides.spot = true;
+  }
+  const image = option(args, 'image-mb');
+  if (image !== undefined) {
+    const mb = Number(image);
+    if (!(Number.isFinite(mb) && mb > 0)) throw new MissingMeasurementError(`--image-mb: a positive number of megabytes, not ${image}`);
+    overrides.imageCompressedMb = mb;
+  }
+  return overrides;
+}
+
 /** The model's inputs from a measurement: prices, the code's defaults, the measured mix and the task definitions' sizes. */
-export function costInputs(measured: MeasuredInputs, taskSizes: Readonly<Record<string, TaskSize>>): CostModelInputs {
+export function costInputs(
+  measured: MeasuredInputs,
+  taskSizes: Readonly<Record<string, TaskSize>>,
+  overrides: Partial<ModelParameters> = {},
+): CostModelInputs {
   return {
     style: measured.style,
     prices: DEFAULT_PRICES,
-    parameters: parametersFrom(measured),
+    parameters: parametersFrom(measured, overrides),
     mixPerSaga: measured.mixPerSaga,
     taskSizes,
     defaultTaskSize: { cpuUnits: measured.fargate.taskCpuUnits, memoryMiB: measured.fargate.taskMemoryMiB },
@@ -85,6 +121,26 @@ export function gridRates(): number[] {
   );
 }
 
+/** The loads of the deployment-choices table. */
+export const VARIANT_RATES = [60, 600, 7_200] as const;
+
+/** The model under each deployment choice the CDK app offers, one change at a time from `inputs`. */
+export function deploymentVariants(inputs: CostModelInputs): DeploymentVariant[] {
+  const p = inputs.parameters;
+  const choices: { name: string; overrides: Partial<ModelParameters> }[] = [
+    { name: `as above (${p.architecture}, ${p.spot ? 'Spot' : 'on demand'}, egress ${p.egress})`, overrides: {} },
+    { name: 'ARM64 (Graviton), on demand', overrides: { architecture: 'arm64', spot: false } },
+    { name: 'x86_64, Fargate Spot for all but the compensations', overrides: { architecture: 'x86_64', spot: true } },
+    { name: 'NAT gateway without the S3 gateway endpoint', overrides: { egress: 'nat' } },
+    { name: 'interface endpoints (egress=endpoints)', overrides: { egress: 'endpoints' } },
+    { name: 'Container Insights off', overrides: { containerInsights: false } },
+  ];
+  return choices.map(({ name, overrides }) => {
+    const variant: CostModelInputs = { ...inputs, parameters: { ...p, ...overrides } };
+    return { name, estimates: VARIANT_RATES.map((rate) => estimate(rate, variant)) };
+  });
+}
+
 async function render(inputs: CostModelInputs, measured: MeasuredInputs, file: string, command: string): Promise<void> {
   const grid = gridRates().map((rate) => estimate(rate, inputs));
   const points = breakEvens(grid, inputs);
@@ -93,7 +149,17 @@ async function render(inputs: CostModelInputs, measured: MeasuredInputs, file: s
   await writeFile(svg, `${breakEvenChart(`Consumers' monthly cost against load (${inputs.style}, us-east-1 Fargate)`, grid, points)}\n`);
   const md = join(ROOT, 'docs/cost.md');
   const current = existsSync(md) ? await readFile(md, 'utf8') : '# What the consumers cost\n';
-  const section = renderCostSection({ inputs, measured, file, comparisons, grid, breakEvens: points, tableRates: TABLE_RATES, command });
+  const section = renderCostSection({
+    inputs,
+    measured,
+    file,
+    comparisons,
+    grid,
+    breakEvens: points,
+    tableRates: TABLE_RATES,
+    command,
+    variants: deploymentVariants(inputs),
+  });
   await writeFile(md, replaceCostSection(current, section));
   process.stdout.write(`wrote ${relative(ROOT, svg)} and the generated section of ${relative(ROOT, md)}\n`);
   for (const p of points)
@@ -112,7 +178,7 @@ async function main(args: readonly string[]): Promise<void> {
   if (rate !== undefined && !(Number.isFinite(rate) && rate > 0))
     throw new MissingMeasurementError(`--orders-per-hour: a positive number, not ${String(rateText)}`);
   const measured = await loadMeasured(file, style);
-  const inputs = costInputs(measured, await taskSizesFrom(join(ROOT, 'deploy/ecs')));
+  const inputs = costInputs(measured, await taskSizesFrom(join(ROOT, 'deploy/ecs')), deploymentOverrides(args));
   const shownFile = relative(ROOT, file) || file;
   if (rate !== undefined) process.stdout.write(`${renderEstimate(estimate(rate, inputs), inputs, measured, shownFile)}\n`);
   if (args.includes('--render')) await render(inputs, measured, shownFile, `npm run ecs:cost -- ${args.join(' ')}`);
