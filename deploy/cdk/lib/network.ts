@@ -1,5 +1,5 @@
 import { isIPv4, isIPv6 } from 'node:net';
-import { RemovalPolicy, Validations } from 'aws-cdk-lib';
+import { Annotations, RemovalPolicy, Validations } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
@@ -54,6 +54,23 @@ export class Network extends Construct {
     }
     this.albSg.addEgressRule(this.apiSg, ec2.Port.tcp(3000), 'to the API tasks');
     if (settings.egress === 'endpoints') this.addEndpoints();
+    this.addS3GatewayEndpoint(settings);
+  }
+
+  /**
+   * Always, whatever the egress: ECR serves image layers from S3, and Fargate pulls the whole image
+   * at every task start. Through a NAT gateway that is $0.045 per GB (the sweeper's runs alone,
+   * every minute, move about 4 TB a month); through this gateway endpoint nothing (docs/cost.md).
+   * An imported VPC gets it only with its route tables (the endpoint is a route).
+   */
+  private addS3GatewayEndpoint(settings: DeploySettings): void {
+    if (settings.importedVpc && settings.importedVpc.privateRouteTableIds.length === 0) {
+      Annotations.of(this).addInfo(
+        'the imported VPC gets no S3 gateway endpoint without context privateRouteTableIds: image layers then go through whatever routes it has (a NAT gateway bills them per GB)',
+      );
+      return;
+    }
+    this.vpc.addGatewayEndpoint('S3', { service: ec2.GatewayVpcEndpointAwsService.S3, subnets: [this.taskSubnets] });
   }
 
   /**
@@ -107,8 +124,7 @@ export class Network extends Construct {
     });
     Validations.of(imported).acknowledge({
       id: '@aws-cdk/aws-ec2:noSubnetRouteTableId',
-      reason:
-        'the app reads the route tables of an imported VPC only for the S3 gateway endpoint (egress=endpoints), which requires privateRouteTableIds',
+      reason: 'the app reads the route tables of an imported VPC only for the S3 gateway endpoint, which requires privateRouteTableIds',
     });
     return imported;
   }
@@ -129,7 +145,6 @@ export class Network extends Construct {
     };
     for (const [id, service] of Object.entries(services))
       this.vpc.addInterfaceEndpoint(id, { service, subnets: this.taskSubnets, securityGroups: [endpointSg], open: false });
-    this.vpc.addGatewayEndpoint('S3', { service: ec2.GatewayVpcEndpointAwsService.S3, subnets: [this.taskSubnets] });
   }
 
   /** The subnets the database lives in: isolated, apart from the tasks'. */

@@ -60,7 +60,7 @@ export class SagaStack extends Stack {
     const secrets: Record<string, ecs.Secret> = { DATABASE_URL: ecs.Secret.fromSecretsManager(this.database.databaseUrl) };
     if (cache) secrets['REDIS_URL'] = ecs.Secret.fromSecretsManager(cache.redisUrl);
     const sweeperDef = generatedDefinitions(inboxes).find((d) => d.family === SWEEPER_FAMILY)!;
-    this.compute = new Compute(this, 'Compute', this.network, settings, secrets, architectureOf(sweeperDef));
+    this.compute = new Compute(this, 'Compute', this.network, settings, secrets, architectureOf(sweeperDef, settings.cpuArchitecture));
     const system = this.systemEnvironment();
     // Every process that exports spans (API, use-case tasks, sweeper, workers); the migration does not.
     const environment = { ...system, ...this.tracingEnvironment() };

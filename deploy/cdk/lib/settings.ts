@@ -35,6 +35,8 @@ export interface DeploySettings {
   readonly auroraMinAcu: number;
   readonly auroraMaxAcu: number;
   readonly egress: Egress;
+  /** Every task's CPU architecture (context `cpuArchitecture`); unset: what the generated definitions declare (X86_64). */
+  readonly cpuArchitecture?: 'X86_64' | 'ARM64';
   readonly importedVpc?: ImportedVpc;
   /** An ACM certificate: the ALB then listens on HTTPS 443 (and redirects 80). */
   readonly certificateArn?: string;
@@ -166,6 +168,9 @@ export function settingsFrom(raw: Raw): DeploySettings {
     auroraMaxAcu: num(raw, 'auroraMaxAcu', prod ? 4 : 1),
     egress: oneOf<Egress>(raw, 'egress', ['endpoints', 'nat', 'none'], imported ? 'none' : prod ? 'endpoints' : 'nat'),
     ...(imported ? { importedVpc: imported } : {}),
+    ...(optional(raw, 'cpuArchitecture') !== undefined
+      ? { cpuArchitecture: oneOf<'X86_64' | 'ARM64'>(raw, 'cpuArchitecture', ['X86_64', 'ARM64'], 'X86_64') }
+      : {}),
     ...(certificateArn ? { certificateArn } : {}),
     apiCpu: num(raw, 'apiCpu', prod ? 512 : 256),
     apiMemoryMiB: num(raw, 'apiMemoryMiB', prod ? 1024 : 512),

@@ -236,6 +236,18 @@ describe('EVENT_BUS=ecs, prod: the task definitions are deploy/ecs, registered',
     for (const kept of ['node_modules', '.data', '.git', 'dist', 'deploy', 'test']) expect(staged, kept).not.toContain(kept);
   });
 
+  it('runs every task and the API on ARM64 (Graviton), image included, when the deployment asks, and refuses another value', () => {
+    const arm = synth({ ...ECS_PROD, cpuArchitecture: 'ARM64' });
+    const assets = JSON.parse(readFileSync(join(arm.outdir, `${arm.stack.stackName}.assets.json`), 'utf8')) as {
+      dockerImages: Record<string, { source: { platform: string } }>;
+    };
+    expect(Object.values(assets.dockerImages).map((i) => i.source.platform)).toEqual(['linux/arm64']);
+    const families = taskDefinitionsByFamily(arm.json);
+    expect(families.size).toBeGreaterThan(3);
+    for (const [family, { props }] of families) expect(props['RuntimePlatform']['CpuArchitecture'], family).toBe('ARM64');
+    expect(() => synth({ ...ECS_PROD, cpuArchitecture: 'arm' })).toThrow(/cpuArchitecture/);
+  });
+
   it('registers no use-case definition that deploy/ecs does not have', () => {
     const committed = new Set(committedDefinitions().map((d) => d.family));
     const useCaseFamilies = [...taskDefinitionsByFamily(ecsProd.json)]
@@ -418,6 +430,19 @@ describe('EVENT_BUS=ecs, prod: network, schedule, release order', () => {
         service,
       ).toBe(true);
     expect(resources(ecsProd.json, 'AWS::EC2::NatGateway')).toEqual([]);
+  });
+
+  it('routes image layers through the free S3 gateway endpoint whatever the egress, NAT included', () => {
+    for (const [name, synthesized] of [
+      ['egress=endpoints', ecsProd],
+      ['egress=nat', bullmqDev],
+    ] as const) {
+      const gateways = resources(synthesized.json, 'AWS::EC2::VPCEndpoint').filter(
+        ([, r]) => r['Properties']['VpcEndpointType'] === 'Gateway' && JSON.stringify(r['Properties']['ServiceName']).includes('.s3'),
+      );
+      expect(gateways, name).toHaveLength(1);
+    }
+    expect(resources(bullmqDev.json, 'AWS::EC2::NatGateway')).toHaveLength(1);
   });
 
   it('starts the pinned sweeper revision every minute, with a role of its own', () => {
