@@ -4,6 +4,7 @@
 #   docker run --rm -e DATABASE_URL=... saga-monolith node dist/entrypoints/migrate.js
 #   docker run -e DATABASE_URL=... -e REDIS_URL=... -p 3000:3000 saga-monolith
 #   docker run --rm -e DATABASE_URL=... saga-monolith node dist/tasks/customer/reserve-credit.task.js
+#   docker build --target task -t saga-monolith-task .   (the use-case tasks' slim image)
 # See docs/deployment.md.
 
 ARG NODE_IMAGE=node:22-bookworm-slim
@@ -31,6 +32,24 @@ COPY scripts ./scripts
 # cache this stage's Node writes for them (docs/adr/0013-bundled-task-entrypoints.md). The runtime
 # stage runs the same NODE_IMAGE, so its Node accepts those caches.
 RUN npm run build
+
+# ---- task: a use case's ECS task, its bundle and nothing else ---------------------------------
+# Fargate caches no image: every task start pulls the whole image, so what a use-case task does not
+# need is left out. A bundle holds its module and every package it runs (scripts/bundle-tasks.ts);
+# the loader beside it needs only Node. No node_modules, no other entrypoint: about a third of the
+# runtime stage's application layer (docs/cost.md). Build it with `--target task`; the CDK app
+# runs the use-case task definitions on it and everything else on the runtime stage.
+FROM ${NODE_IMAGE} AS task
+ENV NODE_ENV=production \
+    AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED=true
+WORKDIR /app
+COPY package.json ./
+COPY --from=build /app/dist/tasks ./dist/tasks
+COPY --from=build /app/dist/entrypoints/tasks/task-bundle.js ./dist/entrypoints/tasks/task-bundle.js
+USER node
+STOPSIGNAL SIGTERM
+# No default command: ECS runs the one of the task definition, e.g.
+#   node dist/tasks/customer/reserve-credit.task.js
 
 # ---- runtime: production dependencies and the compiled code only ------------------------------
 FROM ${NODE_IMAGE} AS runtime

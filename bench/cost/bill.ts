@@ -53,8 +53,10 @@ export interface BillParameters {
   /** Use cases other than compensations launched on Fargate Spot (x86_64 only); compensations and the sweeper stay on demand. */
   readonly spot: boolean;
   readonly egress: Egress;
-  /** The task image's compressed size: what Fargate pulls at every task start (it caches no image between tasks). */
+  /** The use-case tasks' image (the Dockerfile's `task` stage), compressed: what Fargate pulls at every task start (it caches no image). */
   readonly imageCompressedMb: number;
+  /** The runtime stage's image, compressed: what the sweeper, the API and the workers pull. */
+  readonly runtimeImageCompressedMb: number;
   /** Releases a month: every always-on task is replaced (and pulls the image) at each. */
   readonly deploysPerMonth: number;
   /** Interface endpoints of `egress=endpoints` (deploy/cdk/lib/network.ts) and the zones they are in. */
@@ -78,7 +80,9 @@ export const BILL_PARAMETER_REASONS: Readonly<Record<keyof BillParameters, strin
   egress:
     'the CDK app always adds the free S3 gateway endpoint, through which ECR serves image layers; `nat` alone (no gateway endpoint) is what the dev default cost before it',
   imageCompressedMb:
-    'the image’s compressed size: the node:22-bookworm-slim base (about 75 MB compressed) plus the application layer the image stand-in measures (test/e2e/image-standin.test.ts)',
+    'the task stage: the node:22-bookworm-slim base (an estimate, about 75 MB compressed) plus its application layer as the image stand-in measures it (8.0 MB, test/e2e/image-standin.test.ts)',
+  runtimeImageCompressedMb:
+    'the runtime stage: the same base plus its application layer with the production node_modules (27.5 MB, the same test)',
   deploysPerMonth: 'a release a day: each replaces the always-on tasks, which pull the image again',
   interfaceEndpoints:
     'egress=endpoints creates ECR API, ECR Docker, Logs, Secrets Manager and ECS interface endpoints (deploy/cdk/lib/network.ts)',
@@ -96,7 +100,8 @@ export const DEFAULT_BILL_PARAMETERS: BillParameters = {
   architecture: 'x86_64',
   spot: false,
   egress: 'nat-s3-gateway',
-  imageCompressedMb: 100,
+  imageCompressedMb: 83,
+  runtimeImageCompressedMb: 103,
   deploysPerMonth: 30,
   interfaceEndpoints: 5,
   availabilityZones: 2,
@@ -111,6 +116,8 @@ export const DEFAULT_BILL_PARAMETERS: BillParameters = {
 export interface MonthActivity {
   /** Task starts: each pulls the whole image. */
   readonly taskStarts: number;
+  /** Of them, the starts of processes on the runtime stage's image (the sweeper, the workers); the rest run the task stage. */
+  readonly runtimeImageStarts: number;
   /** Σ task lifetimes, minutes. */
   readonly taskMinutes: number;
   readonly deliveries: number;
@@ -138,7 +145,9 @@ export function pullUsdPerGb(egress: Egress, prices: BillPrices): number {
 }
 
 export function otherLines(activity: MonthActivity, p: BillParameters, prices: BillPrices): OtherLines {
-  const pulledGb = (activity.taskStarts * p.imageCompressedMb * 1024 ** 2) / GB;
+  const pulledMb =
+    (activity.taskStarts - activity.runtimeImageStarts) * p.imageCompressedMb + activity.runtimeImageStarts * p.runtimeImageCompressedMb;
+  const pulledGb = (pulledMb * 1024 ** 2) / GB;
   const networkUsd = pulledGb * pullUsdPerGb(p.egress, prices);
   const logBytes = activity.taskStarts * p.logBytesPerTaskStart + activity.deliveries * p.logBytesPerDelivery;
   const insightsBytes = p.containerInsights ? activity.taskMinutes * p.insightsBytesPerTaskMinute : 0;

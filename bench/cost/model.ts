@@ -477,10 +477,12 @@ export function estimate(ordersPerHour: number, inputs: CostModelInputs): CostEs
   const sweeper = sweeperCost(inputs);
   const deliveries = byUseCase.reduce((s, u) => s + u.deliveriesPerHour * month, 0);
   const sweeperActivity = { taskStarts: sweeper.runsPerMonth, taskMinutes: (sweeper.runsPerMonth * sweeper.billedSecPerRun) / 60 };
+  const runtimeImageStarts = sweeper.runsPerMonth;
 
   const aActivity: MonthActivity = {
     taskStarts: [...a.values()].reduce((s, { run }) => s + run.tasksLaunched * scale, sweeperActivity.taskStarts),
     taskMinutes: [...a.values()].reduce((s, { run }) => s + (run.taskSeconds / 60) * scale, sweeperActivity.taskMinutes),
+    runtimeImageStarts,
     deliveries,
     families: a.size + 1,
   };
@@ -494,10 +496,17 @@ export function estimate(ordersPerHour: number, inputs: CostModelInputs): CostEs
   }
   // An always-on use case is an ECS service too: its metrics come per service as well as per family.
   const services = [...c.values()].filter(({ mode }) => mode === 'always-on').length;
-  const cActivity: MonthActivity = { taskStarts: cStarts, taskMinutes: cMinutes, deliveries, families: c.size + 1 + services };
+  const cActivity: MonthActivity = {
+    taskStarts: cStarts,
+    runtimeImageStarts,
+    taskMinutes: cMinutes,
+    deliveries,
+    families: c.size + 1 + services,
+  };
   const bCompute = alwaysOnCost(ordersPerHour, inputs);
   const bActivity: MonthActivity = {
     taskStarts: bCompute.workers * p.deploysPerMonth,
+    runtimeImageStarts: bCompute.workers * p.deploysPerMonth,
     taskMinutes: bCompute.workers * month * 60,
     deliveries,
     // The workers' family and their ECS service.

@@ -49,7 +49,7 @@ const EGRESS_TEXT: Readonly<Record<ModelParameters['egress'], string>> = {
 /** An option's lines beside compute: image pulls, logs, Container Insights. */
 function otherLinesText(o: OptionCost, p: ModelParameters, pad: (s: string) => string): string[] {
   return [
-    `${pad(`    image pulls: ${num(o.activity.taskStarts, 0)} task starts × ${num(p.imageCompressedMb, 0)} MB, ${EGRESS_TEXT[p.egress]}`)}${usd(o.other.networkUsd)}`,
+    `${pad(`    image pulls: ${num(o.activity.taskStarts, 0)} task starts, ${num(o.other.pulledGb, 0)} GB, ${EGRESS_TEXT[p.egress]}`)}${usd(o.other.networkUsd)}`,
     `${pad(`    CloudWatch Logs: ${num(o.activity.taskStarts, 0)} task starts, ${num(o.activity.deliveries, 0)} deliveries`)}${usd(o.other.logsUsd)}`,
     `${pad(`    Container Insights: ${o.activity.families} task families and services, ${num(o.activity.taskMinutes, 0)} task-minutes${p.containerInsights ? '' : ' (off)'}`)}${usd(o.other.insightsUsd)}`,
   ];
@@ -175,7 +175,7 @@ export interface DeploymentVariant {
 
 function besideComputeTable(rows: readonly CostEstimate[], p: ModelParameters): string[] {
   const out = [
-    `With ${EGRESS_TEXT[p.egress]}, ${num(p.imageCompressedMb, 0)} MB per image pull, Container Insights ${p.containerInsights ? 'on' : 'off'}; each cell: image pulls + logs + Insights = their sum (already in the totals above).`,
+    `With ${EGRESS_TEXT[p.egress]}, ${num(p.imageCompressedMb, 0)} MB per pull of the task image and ${num(p.runtimeImageCompressedMb, 0)} MB of the runtime image, Container Insights ${p.containerInsights ? 'on' : 'off'}; each cell: image pulls + logs + Insights = their sum (already in the totals above).`,
     '',
     '| orders/h | (a) RunTask | (b) always-on | (c) hybrid |',
     '|---|---|---|---|',

@@ -1,9 +1,9 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
-import { cpSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateTaskDefinitions } from '../../src/entrypoints/ecs-task-definitions.js';
@@ -21,6 +21,8 @@ import { imageNode, imageNodeMajor } from '../support/image-node.js';
  */
 const run = promisify(execFile);
 let dir: string;
+/** The Dockerfile's `task` stage: what its COPY lines take from the build (`dir`) and the context, nothing else. */
+let taskDir: string;
 let databaseUrl: string;
 let node: string;
 
@@ -32,6 +34,28 @@ async function freePort(): Promise<number> {
       server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
     });
   });
+}
+
+/** The `task` stage's COPY lines, as [source, destination]: `--from=build` sources live under /app of the build stage. */
+function taskStageCopies(): Array<{ fromBuild: boolean; source: string; destination: string; intoDirectory: boolean }> {
+  const dockerfile = readFileSync('Dockerfile', 'utf8');
+  const stage = dockerfile.slice(dockerfile.search(/^FROM \S+ AS task$/m));
+  const body = stage.slice(stage.indexOf('\n'), stage.search(/\n(?=FROM )/));
+  return [...body.matchAll(/^COPY (--from=build )?(\S+) (\S+)$/gm)].map((m) => ({
+    fromBuild: m[1] !== undefined,
+    source: m[2]!.replace(/^\/app\//, ''),
+    destination: m[3]!.replace(/^\.\//, ''),
+    intoDirectory: m[3]!.endsWith('/'),
+  }));
+}
+
+/** Compressed size of a directory, as a layer of it would be pulled (tar + gzip). */
+async function compressedBytes(path: string): Promise<number> {
+  const out = join(tmpdir(), `saga-layer-${process.pid}-${Math.random().toString(36).slice(2)}.tgz`);
+  await run('tar', ['czf', out, '-C', path, '.']);
+  const size = statSync(out).size;
+  rmSync(out);
+  return size;
 }
 
 function exitOf(child: ChildProcess): Promise<number | null> {
@@ -69,11 +93,19 @@ beforeAll(async () => {
   });
   // dist/tasks/ again, bundled and cached by the image's Node (tsx runs the script with the Node that runs tsx).
   await run(node, ['node_modules/tsx/dist/cli.mjs', 'scripts/bundle-tasks.ts', join(dir, 'dist')], { timeout: 120_000 });
+  taskDir = mkdtempSync(join(tmpdir(), 'saga-task-image-'));
+  for (const copy of taskStageCopies()) {
+    // `COPY a ./dir/` puts a into dir/ under its own name; `COPY a ./b` makes it b.
+    const target = copy.intoDirectory ? join(taskDir, copy.destination, basename(copy.source)) : join(taskDir, copy.destination);
+    mkdirSync(dirname(target), { recursive: true });
+    cpSync(copy.fromBuild ? join(dir, copy.source) : copy.source, target, { recursive: true });
+  }
   databaseUrl = await cloneRunDatabase();
 }, 300_000);
 
 afterAll(() => {
   if (dir) rmSync(dir, { recursive: true, force: true });
+  if (taskDir) rmSync(taskDir, { recursive: true, force: true });
 });
 
 describe('the production image stand-in (dist + production dependencies only)', () => {
@@ -144,11 +176,23 @@ describe('the production image stand-in (dist + production dependencies only)', 
     expect([...tasks].sort()).toEqual(routed.map((useCase) => `dist/tasks/${useCase.replace('.', '/')}.task.js`).sort());
   });
 
+  it("the task stage holds the bundles and their loader only, no node_modules: a fraction of the runtime stage's layer", async () => {
+    expect(taskStageCopies().length).toBeGreaterThan(1);
+    expect(readdirSync(taskDir).sort()).toEqual(['dist', 'package.json']);
+    const runtime = await compressedBytes(dir);
+    const task = await compressedBytes(taskDir);
+    // Every task start pulls it (Fargate caches no image); docs/cost.md prices the pull.
+    process.stdout.write(
+      `application layer, compressed: runtime stage ${(runtime / 1e6).toFixed(1)} MB, task stage ${(task / 1e6).toFixed(1)} MB\n`,
+    );
+    expect(task / runtime, `runtime ${runtime} B, task ${task} B`).toBeLessThan(0.4);
+  }, 60_000);
+
   it.each(tasks)(
-    '%s starts with its code cache, finds nothing to do and exits 0',
+    '%s starts from the task stage with its code cache, finds nothing to do and exits 0',
     async (task) => {
       const child = spawn(node, [task], {
-        cwd: dir,
+        cwd: taskDir,
         // What a launch passes in its overrides: production on ECS refuses to start without them (exit 78).
         env: {
           ...baseEnv(),

@@ -60,12 +60,14 @@ export interface TaskDefinitionOptions {
 }
 
 /**
- * The cluster, the one image, the log groups and the execution role every task definition shares,
+ * The cluster, the images (one build: the runtime stage, and the use-case tasks' slim stage), the log groups and the execution role every task definition shares,
  * and the way a generated definition (deploy/ecs) becomes a registered one.
  */
 export class Compute extends Construct {
   readonly cluster: ecs.Cluster;
   readonly image: ecs.ContainerImage;
+  /** The Dockerfile's `task` stage: what a definition whose command runs a bundle (dist/tasks/) pulls. */
+  readonly taskImage: ecs.ContainerImage;
   readonly executionRole: iam.Role;
   /** The generated definitions' architecture, which the image is built for: the API runs it too. */
   readonly cpuArchitecture: ecs.CpuArchitecture;
@@ -89,8 +91,15 @@ export class Compute extends Construct {
     // The build context is the repository root; its .dockerignore (read by the asset) keeps out
     // node_modules, .data, .git, dist, deploy/ and cdk.out, so fingerprinting and staging stay small.
     const asset = new ecrAssets.DockerImageAsset(this, 'Image', { directory: REPOSITORY_ROOT, platform: architecture.platform });
+    // The use-case tasks' own stage: their bundles without node_modules, pulled at every cold start.
+    const taskAsset = new ecrAssets.DockerImageAsset(this, 'TaskImage', {
+      directory: REPOSITORY_ROOT,
+      platform: architecture.platform,
+      target: 'task',
+    });
     this.cpuArchitecture = architecture.cpu;
     this.image = ecs.ContainerImage.fromDockerImageAsset(asset);
+    this.taskImage = ecs.ContainerImage.fromDockerImageAsset(taskAsset);
     const retention = settings.logRetentionDays as logs.RetentionDays;
     const group = (name: string) =>
       new logs.LogGroup(this, `${name[0]!.toUpperCase()}${name.slice(1)}Logs`, {
@@ -123,9 +132,10 @@ export class Compute extends Construct {
     });
     const environment = Object.fromEntries(def.container.environment.map((e) => [e.name, e.value]));
     const secretNames = [...def.container.secrets.map((s) => s.name), ...(options.extraSecrets ?? [])];
+    const command = options.command ?? def.container.command;
     taskDefinition.addContainer(def.container.name, {
-      image: this.image,
-      command: options.command ?? def.container.command,
+      image: command[1]?.startsWith('dist/tasks/') ? this.taskImage : this.image,
+      command,
       essential: true,
       stopTimeout: Duration.seconds(def.container.stopTimeout),
       environment: { ...environment, ...options.environment },

@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 
 const FIXTURE = join(import.meta.dirname, 'fixtures/fargate-results.json');
 const params = (over: Partial<BillParameters> = {}): BillParameters => ({ ...DEFAULT_BILL_PARAMETERS, ...over });
-const nothing = { taskStarts: 0, taskMinutes: 0, deliveries: 0, families: 0 };
+const nothing = { taskStarts: 0, runtimeImageStarts: 0, taskMinutes: 0, deliveries: 0, families: 0 };
 
 async function inputs(over: Partial<CostModelInputs['parameters']> = {}): Promise<CostModelInputs> {
   const measured = measuredInputs(JSON.parse(readFileSync(FIXTURE, 'utf8')) as unknown, 'choreography', FIXTURE);
@@ -19,10 +19,23 @@ async function inputs(over: Partial<CostModelInputs['parameters']> = {}): Promis
 describe('moving the image to every task start', () => {
   it('prices the sweeper’s pulls through a NAT gateway without the S3 gateway endpoint at $0.045 per GB', () => {
     // A sweeper run every minute: 43,800 pulls of a 100 MB image a month, about 4.2 TB.
-    const lines = otherLines({ ...nothing, taskStarts: 60 * 730 }, params({ egress: 'nat', containerInsights: false }), BILL_PRICES);
+    const lines = otherLines(
+      { ...nothing, taskStarts: 60 * 730, runtimeImageStarts: 60 * 730 },
+      params({ egress: 'nat', containerInsights: false, runtimeImageCompressedMb: 100 }),
+      BILL_PRICES,
+    );
     expect(lines.pulledGb).toBeCloseTo((43_800 * 100) / 1024, 6);
     expect(lines.networkUsd).toBeCloseTo(((43_800 * 100) / 1024) * 0.045, 6);
     expect(lines.networkUsd).toBeGreaterThan(190);
+  });
+
+  it('pulls the slim task image for use-case tasks and the runtime image for the rest', () => {
+    const lines = otherLines(
+      { ...nothing, taskStarts: 1_000, runtimeImageStarts: 400 },
+      params({ egress: 'nat', imageCompressedMb: 80, runtimeImageCompressedMb: 100 }),
+      BILL_PRICES,
+    );
+    expect(lines.pulledGb).toBeCloseTo((600 * 80 + 400 * 100) / 1024, 9);
   });
 
   it('costs nothing per pull once the S3 gateway endpoint carries the layers, with NAT or interface endpoints', () => {

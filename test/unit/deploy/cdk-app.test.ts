@@ -218,20 +218,31 @@ describe('EVENT_BUS=ecs, prod: the task definitions are deploy/ecs, registered',
     }
   });
 
-  it('builds one image, from the Dockerfile, for the platform the definitions declare, with a small build context', () => {
+  it('builds the images from one Dockerfile, for the platform the definitions declare, with a small build context', () => {
     const assets = JSON.parse(readFileSync(join(ecsProd.outdir, `${ecsProd.stack.stackName}.assets.json`), 'utf8')) as {
-      dockerImages: Record<string, { source: { directory: string; platform: string } }>;
+      dockerImages: Record<string, { source: { directory: string; platform: string; dockerBuildTarget?: string } }>;
     };
-    const images = Object.values(assets.dockerImages);
-    expect(images).toHaveLength(1);
+    const images = Object.entries(assets.dockerImages);
+    // The runtime stage (API, sweeper, migration, workers) and the use-case tasks' slim stage.
+    expect(images.map(([, i]) => i.source.dockerBuildTarget ?? 'runtime').sort()).toEqual(['runtime', 'task']);
     const platforms = new Set(
       committedDefinitions().map((d) => `${d.runtimePlatform['operatingSystemFamily']}/${d.runtimePlatform['cpuArchitecture']}`),
     );
     expect([...platforms]).toEqual(['LINUX/X86_64']);
-    expect(images[0]!.source.platform).toBe('linux/amd64');
+    for (const [, image] of images) expect(image.source.platform).toBe('linux/amd64');
     for (const [, { props }] of taskDefinitionsByFamily(ecsProd.json)) expect(props['RuntimePlatform']['CpuArchitecture']).toBe('X86_64');
+    // Each definition pulls the image of its command: a bundle the task stage, anything else the runtime stage.
+    const taskHash = images.find(([, i]) => i.source.dockerBuildTarget === 'task')![0];
+    let bundles = 0;
+    for (const [family, { props }] of taskDefinitionsByFamily(ecsProd.json)) {
+      const container = (props['ContainerDefinitions'] as Json[])[0]!;
+      const runsBundle = String((container['Command'] as string[] | undefined)?.[1] ?? '').startsWith('dist/tasks/');
+      if (runsBundle) bundles++;
+      expect(JSON.stringify(container['Image']).includes(taskHash), family).toBe(runsBundle);
+    }
+    expect(bundles).toBeGreaterThan(0);
     // The staged context is what .dockerignore lets through: no node_modules, .data, .git, dist, deploy.
-    const staged = readdirSync(join(ecsProd.outdir, images[0]!.source.directory)).sort();
+    const staged = readdirSync(join(ecsProd.outdir, images[0]![1].source.directory)).sort();
     expect(staged).toContain('Dockerfile');
     for (const kept of ['node_modules', '.data', '.git', 'dist', 'deploy', 'test']) expect(staged, kept).not.toContain(kept);
   });
@@ -241,7 +252,7 @@ describe('EVENT_BUS=ecs, prod: the task definitions are deploy/ecs, registered',
     const assets = JSON.parse(readFileSync(join(arm.outdir, `${arm.stack.stackName}.assets.json`), 'utf8')) as {
       dockerImages: Record<string, { source: { platform: string } }>;
     };
-    expect(Object.values(assets.dockerImages).map((i) => i.source.platform)).toEqual(['linux/arm64']);
+    expect(Object.values(assets.dockerImages).map((i) => i.source.platform)).toEqual(['linux/arm64', 'linux/arm64']);
     const families = taskDefinitionsByFamily(arm.json);
     expect(families.size).toBeGreaterThan(3);
     for (const [family, { props }] of families) expect(props['RuntimePlatform']['CpuArchitecture'], family).toBe('ARM64');
