@@ -50,7 +50,29 @@ import { AUTH_OFF_ENV, benchAuth, type BenchAuth } from './lib/bench-auth.js';
 import { startOtlpReceiver, type OtlpReceiver } from './lib/otlp-receiver.js';
 import { median, round } from './lib/stats.js';
 import { freePort, startSystem, type SystemProcess } from './lib/system-process.js';
+import { WindowProbe } from './lib/window-probe.js';
 import { renderResultsSection, replaceResultsSection, type BenchResults, type StyleResult, type TargetCheck } from './lib/report.js';
+
+/** A load point's steps for the log: reached +ms, and the relay / claim hops' p50/p99. */
+function timelineText(p: PhaseResult): string {
+  const tail = (u: string) => p.p99Timeline.find((t) => t.useCase === u)?.claimedAfterMs;
+  const probes = p.probes
+    ? `; loop delay p99 ${p.probes.eventLoopDelayMs?.p99 ?? '–'} ms, GC ${p.probes.gc?.totalMs ?? '–'} ms, PostgreSQL waits ${
+        p.probes.postgresWaits
+          .slice(0, 3)
+          .map((w) => `${w.wait} ${w.backends}`)
+          .join(', ') || '–'
+      }, driver CPU/saga ${p.driverCpuMsPerSaga ?? '–'} ms`
+    : '';
+  return (
+    p.timeline
+      .map(
+        (t) =>
+          `${t.useCase} +${t.relayedAfterMs}/+${t.claimedAfterMs} (p99 sagas +${tail(t.useCase) ?? '–'}; relay ${t.relay.p50}/${t.relay.p99}, claim ${t.claim.p50}/${t.claim.p99})`,
+      )
+      .join(', ') + probes
+  );
+}
 
 type Adapter = 'memory' | 'bullmq' | 'ecs';
 type Style = 'choreography' | 'orchestration';
@@ -262,7 +284,7 @@ async function runSystem(
   const phases: PhaseResult[] = [];
   try {
     const customers = await registerCustomers(http, plan.customers, 16);
-    const target = { http, db, customers, cpu: new CpuMeter(system.pid, db) };
+    const target = { http, db, customers, cpu: new CpuMeter(system.pid, db), probe: new WindowProbe(http, db) };
     log(`${adapter}/${style}: pid ${system.pid}, ${customers.length} customers; saturation with ${inFlight} sagas in flight`);
     beforeSaturation?.();
     const saturation = await runSaturation(target, inFlight, plan.saturation);
@@ -270,9 +292,7 @@ async function runSystem(
     log(
       `${adapter}/${style}: saturation ${saturation.throughputPerSec}/s, p50 ${saturation.latencyMs.p50} ms, p99 ${saturation.latencyMs.p99} ms; POST p50 ${saturation.httpPostMs.p50} ms; CPU/saga ${saturation.cpuMsPerSaga.system} ms system + ${saturation.cpuMsPerSaga.postgres} ms PostgreSQL`,
     );
-    log(
-      `${adapter}/${style}:   timeline ${saturation.timeline.map((t) => `${t.useCase} +${t.relayedAfterMs}/+${t.claimedAfterMs}`).join(', ')}`,
-    );
+    log(`${adapter}/${style}:   timeline ${timelineText(saturation)}`);
     if (saturation.throughputPerSec === 0)
       throw new Error(
         `no saga completed at saturation (${saturation.unfinished} of ${saturation.posted} orders still PENDING after the drain)`,
@@ -290,9 +310,7 @@ async function runSystem(
       log(
         `${adapter}/${style}: ${label} offered, ${point.throughputPerSec}/s done, p50 ${point.latencyMs.p50} ms, p99 ${point.latencyMs.p99} ms, max ${point.latencyMs.max} ms; CPU/saga ${point.cpuMsPerSaga.system} ms system`,
       );
-      log(
-        `${adapter}/${style}:   timeline ${point.timeline.map((t) => `${t.useCase} +${t.relayedAfterMs}/+${t.claimedAfterMs}`).join(', ')}`,
-      );
+      log(`${adapter}/${style}:   timeline ${timelineText(point)}`);
     }
     if (adapter !== 'memory' && !variant) {
       // Issue 17's hot keys: the same saturation on 40 customers only (delivery keys serialize each customer).

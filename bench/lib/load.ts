@@ -5,12 +5,15 @@ import { ALL_INBOXES } from '../../src/entrypoints/all-modules.js';
 import type { CpuMeter } from './cpu.js';
 import type { BenchDb } from './databases.js';
 import type { HttpClient } from './http-client.js';
-import { sleep, summarize, type LatencySummary } from './stats.js';
+import { percentile, sleep, summarize, type LatencySummary } from './stats.js';
+import type { WindowProbe, WindowProbes } from './window-probe.js';
 
 /** The schemas the driver reads, each in its own database (a module may live in one of its own). */
 const ORDERS = orderInbox.schema;
 const CUSTOMERS = customerInbox.schema;
 const INBOXES = ALL_INBOXES.map((i) => i.schema);
+/** Every module's outbox: a delivery's message was produced in one of them. */
+const OUTBOXES = INBOXES;
 
 /** Far above what a run spends, so every order is approved and each saga does the same work. */
 const CREDIT_LIMIT = 1_000_000_000_000;
@@ -96,6 +99,30 @@ export interface LoadTarget {
   readonly db: BenchDb;
   readonly customers: readonly string[];
   readonly cpu: CpuMeter;
+  /** Event loop, GC, PostgreSQL waits and the driver's CPU over each window; none when unset. */
+  readonly probe?: WindowProbe;
+}
+
+/** Percentiles of one hop, ms. */
+export interface HopSummary {
+  readonly p50: number;
+  readonly p95: number;
+  readonly p99: number;
+}
+
+/**
+ * A use case's place in the sagas: means after the order's created_at, and each hop's spread:
+ * `relay` from the message's outbox row (its producer's transaction) to its inbox row (the relay's
+ * transaction: producer commit, wake-up, relay pass); `claim` from the inbox row to the transaction
+ * that processed it (relay commit, queue wait, fetch, claim).
+ */
+export interface TimelineStep {
+  readonly useCase: string;
+  readonly relayedAfterMs: number;
+  readonly claimedAfterMs: number;
+  readonly relay: HopSummary;
+  readonly claim: HopSummary;
+  readonly deliveries: number;
 }
 
 export interface PhaseResult {
@@ -124,21 +151,33 @@ export interface PhaseResult {
    * (mean ms after the order's created_at): `relayedAfterMs` when the relay created the delivery,
    * `claimedAfterMs` when the transaction that processed it began.
    */
-  readonly timeline: ReadonlyArray<{ useCase: string; relayedAfterMs: number; claimedAfterMs: number }>;
+  readonly timeline: ReadonlyArray<TimelineStep>;
+  /**
+   * The sagas at or beyond the window's p99 latency: the same steps, as means over them only, so
+   * the p99 saga's time is shown hop by hop beside the typical one's.
+   */
+  readonly p99Timeline: ReadonlyArray<TimelineStep>;
+  readonly probes: WindowProbes | null;
+  /** The bench driver's own CPU per saga over the window (it shares the cores with the system). */
+  readonly driverCpuMsPerSaga: number | null;
   /** CPU ms per completed saga inside the window: the system process, and the PostgreSQL backends of its database. */
   readonly cpuMsPerSaga: { readonly system: number; readonly postgres: number };
 }
 
 /** Reads the CPU meter over exactly the measurement window. */
-function meterWindow(cpu: CpuMeter, from: number, to: number): Promise<{ systemMs: number; postgresMs: number }> {
-  return new Promise((resolve, reject) => {
-    setTimeout(
-      () => {
-        cpu.start().then(() => setTimeout(() => cpu.stop().then(resolve, reject), Math.max(0, to - Date.now())), reject);
-      },
-      Math.max(0, from - Date.now()),
-    );
-  });
+async function meterWindow(
+  cpu: CpuMeter,
+  probe: WindowProbe | undefined,
+  from: number,
+  to: number,
+): Promise<{ systemMs: number; postgresMs: number; probes: WindowProbes | null }> {
+  await sleep(Math.max(0, from - Date.now()));
+  // The probe's scrapes stay outside the CPU meter's window: they are the bench's work, not the sagas'.
+  await probe?.start();
+  await cpu.start();
+  await sleep(Math.max(0, to - Date.now()));
+  const measured = await cpu.stop();
+  return { ...measured, probes: (await probe?.stop()) ?? null };
 }
 
 interface PhaseTiming {
@@ -192,8 +231,9 @@ export async function runSaturation(target: LoadTarget, inFlight: number, timing
   let ended = 0;
   const poster = new Poster(target, (now) => now >= from && now < to);
   const tracker = new CompletionTracker(target.db.of(ORDERS), 5);
-  const control = async (): Promise<{ systemMs: number; postgresMs: number }> => {
+  const control = async (): Promise<{ systemMs: number; postgresMs: number; probes: WindowProbes | null }> => {
     while ((Date.now() - start < timing.warmupMs || ended < inFlight) && Date.now() - start < timing.warmupMs * 5) await sleep(20);
+    await target.probe?.start();
     await target.cpu.start();
     from = Date.now();
     const endedAtStart = ended;
@@ -202,10 +242,10 @@ export async function runSaturation(target: LoadTarget, inFlight: number, timing
     to = Date.now();
     const cpu = await target.cpu.stop();
     stop = true;
-    return cpu;
+    return { ...cpu, probes: (await target.probe?.stop()) ?? null };
   };
   tracker.start();
-  let cpu: { systemMs: number; postgresMs: number };
+  let cpu: { systemMs: number; postgresMs: number; probes: WindowProbes | null };
   try {
     const slot = async (): Promise<void> => {
       while (!stop) {
@@ -232,7 +272,7 @@ export async function runOpenLoop(
   const from = start + timing.warmupMs;
   const to = from + timing.durationMs;
   const poster = new Poster(target, (now) => now >= from && now < to);
-  const cpu = meterWindow(target.cpu, from, to);
+  const cpu = meterWindow(target.cpu, target.probe, from, to);
   const total = Math.floor((ratePerSec * (timing.warmupMs + timing.durationMs)) / 1000);
   const t0 = performance.now();
   const outstanding = new Set<Promise<unknown>>();
@@ -268,7 +308,7 @@ async function measure(
   from: number,
   to: number,
   drainTimeoutMs: number,
-  cpu: { systemMs: number; postgresMs: number },
+  cpu: { systemMs: number; postgresMs: number; probes: WindowProbes | null },
 ): Promise<PhaseResult> {
   const orders = target.db.of(ORDERS);
   const drainUntil = Date.now() + drainTimeoutMs;
@@ -287,9 +327,15 @@ async function measure(
      from "${ORDERS}".orders where created_at >= $1 and created_at < $2`,
     window,
   );
-  const timeline = await timelineOf(target.db, new Map(created.rows.map((r) => [r.id, r.created_ms])));
   const completed = Number(decided.rows[0]?.n ?? 0);
   const latencies = created.rows.filter((r) => r.ms !== null && r.status !== 'PENDING').map((r) => r.ms!);
+  const createdMs = new Map(created.rows.map((r) => [r.id, r.created_ms]));
+  const p99 = percentile(
+    [...latencies].sort((a, b) => a - b),
+    99,
+  );
+  const tail = new Set(created.rows.filter((r) => r.ms !== null && r.status !== 'PENDING' && r.ms >= p99).map((r) => r.id));
+  const { all: timeline, tail: p99Timeline } = await timelineOf(target.db, createdMs, tail);
   return {
     ...phase,
     windowMs: to - from,
@@ -307,6 +353,9 @@ async function measure(
       postgres: Math.round((cpu.postgresMs / Math.max(1, completed)) * 100) / 100,
     },
     timeline,
+    p99Timeline,
+    probes: cpu.probes,
+    driverCpuMsPerSaga: cpu.probes ? Math.round((cpu.probes.driverCpuMs / Math.max(1, completed)) * 100) / 100 : null,
   };
 }
 
@@ -319,33 +368,86 @@ export interface ConsistencyCheck {
   readonly deadLetters: number;
 }
 
+interface Hop {
+  readonly useCase: string;
+  readonly order: string;
+  readonly relayedAfter: number;
+  readonly claimedAfter: number;
+  readonly relay: number;
+  readonly claim: number;
+}
+
+function steps(hops: readonly Hop[]): TimelineStep[] {
+  const byUseCase = new Map<string, Hop[]>();
+  for (const h of hops) byUseCase.set(h.useCase, [...(byUseCase.get(h.useCase) ?? []), h]);
+  const spread = (values: number[]): HopSummary => {
+    values.sort((a, b) => a - b);
+    return { p50: Math.round(percentile(values, 50)), p95: Math.round(percentile(values, 95)), p99: Math.round(percentile(values, 99)) };
+  };
+  const mean = (values: readonly number[]) => Math.round(values.reduce((s, v) => s + v, 0) / Math.max(1, values.length));
+  return [...byUseCase]
+    .map(([useCase, list]) => ({
+      useCase,
+      relayedAfterMs: mean(list.map((h) => h.relayedAfter)),
+      claimedAfterMs: mean(list.map((h) => h.claimedAfter)),
+      relay: spread(list.map((h) => h.relay)),
+      claim: spread(list.map((h) => h.claim)),
+      deliveries: list.length,
+    }))
+    .sort((a, b) => a.relayedAfterMs - b.relayedAfterMs);
+}
+
 /**
- * Where a saga's time goes, per use case: the mean delay from an order's created_at to its
- * deliveries' creation (relayed) and completion (claimed), read from each module's inbox in its own
- * database and matched with the orders in the driver (they may live in different databases).
+ * Where a saga's time goes, per use case, from the rows' own timestamps: each delivery's inbox row
+ * (relay: created_at; processing transaction: done_at) matched with its message's outbox row
+ * (created_at, the producer's transaction) and its order's created_at. Every module's tables are
+ * read in its own database and matched in the driver (they may live in different databases).
+ * `tail`: the orders whose steps are also summarised apart (the p99 sagas).
  */
-async function timelineOf(db: BenchDb, createdMs: ReadonlyMap<string, number>): Promise<PhaseResult['timeline']> {
-  const sums = new Map<string, { relayed: number; claimed: number; n: number }>();
+async function timelineOf(
+  db: BenchDb,
+  createdMs: ReadonlyMap<string, number>,
+  tail: ReadonlySet<string>,
+): Promise<{ all: TimelineStep[]; tail: TimelineStep[] }> {
   const ids = [...createdMs.keys()];
+  const producedMs = new Map<string, number>();
+  for (const schema of OUTBOXES) {
+    const { rows } = await db
+      .of(schema)
+      .query<{ id: string; created_ms: number }>(
+        `select id, (extract(epoch from created_at) * 1000)::float8 as created_ms from "${schema}".outbox where correlation_id = any($1::uuid[])`,
+        [ids],
+      );
+    for (const r of rows) producedMs.set(r.id, r.created_ms);
+  }
+  const hops: Hop[] = [];
   for (const schema of INBOXES) {
-    const { rows } = await db.of(schema).query<{ use_case: string; correlation_id: string; created_ms: number; done_ms: number | null }>(
-      `select use_case, correlation_id, (extract(epoch from created_at) * 1000)::float8 as created_ms, (extract(epoch from done_at) * 1000)::float8 as done_ms
+    const { rows } = await db.of(schema).query<{
+      use_case: string;
+      message_id: string;
+      correlation_id: string;
+      created_ms: number;
+      done_ms: number | null;
+    }>(
+      `select use_case, message_id, correlation_id, (extract(epoch from created_at) * 1000)::float8 as created_ms, (extract(epoch from done_at) * 1000)::float8 as done_ms
          from "${schema}".inbox where correlation_id = any($1::uuid[])`,
       [ids],
     );
     for (const r of rows) {
       const orderMs = createdMs.get(r.correlation_id);
       if (orderMs === undefined || r.done_ms === null) continue;
-      const sum = sums.get(r.use_case) ?? { relayed: 0, claimed: 0, n: 0 };
-      sum.relayed += r.created_ms - orderMs;
-      sum.claimed += r.done_ms - orderMs;
-      sum.n += 1;
-      sums.set(r.use_case, sum);
+      const produced = producedMs.get(r.message_id) ?? orderMs;
+      hops.push({
+        useCase: r.use_case,
+        order: r.correlation_id,
+        relayedAfter: r.created_ms - orderMs,
+        claimedAfter: r.done_ms - orderMs,
+        relay: r.created_ms - produced,
+        claim: r.done_ms - r.created_ms,
+      });
     }
   }
-  return [...sums]
-    .map(([useCase, s]) => ({ useCase, relayedAfterMs: Math.round(s.relayed / s.n), claimedAfterMs: Math.round(s.claimed / s.n) }))
-    .sort((a, b) => a.relayedAfterMs - b.relayedAfterMs);
+  return { all: steps(hops), tail: steps(hops.filter((h) => tail.has(h.order))) };
 }
 
 /**

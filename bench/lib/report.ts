@@ -1,5 +1,5 @@
 import type { FargateResults } from './fargate-ladder.js';
-import type { ConsistencyCheck, PhaseResult } from './load.js';
+import type { ConsistencyCheck, HopSummary, PhaseResult } from './load.js';
 import { round } from './stats.js';
 
 export interface StyleResult {
@@ -231,11 +231,63 @@ export function renderResultsSection(r: BenchResults): string {
       }
     }
   }
+  lines.push(...tailSection(r));
   lines.push('', "### Targets (ratios to this run's baselines)", '', '| target | value | goal | |', '|---|---|---|---|');
   for (const t of r.ratios.targets) lines.push(`| ${t.name} | ${fmt(t.value)} | ${t.target} | ${t.met ? 'met' : '**missed**'} |`);
   lines.push('', `Peak RSS of the system process: ${fmt(r.memory.peakRssMb)} MiB (largest of the runs).`);
   lines.push('', '![Saga latency against load](bench/results/latency-vs-load.svg)', '', SECTION_END);
   return lines.join('\n');
+}
+
+const hop = (h: HopSummary): string => `${fmt(h.p50)} / ${fmt(h.p95)} / ${fmt(h.p99)}`;
+
+/**
+ * Where a saga's time goes at each load point: per use case, the relay hop (producer's transaction
+ * → inbox row) and the claim hop (inbox row → the processing transaction) as p50 / p95 / p99, the
+ * p99 sagas' mean arrival at each step beside everyone's, and what the window saw around them.
+ */
+function tailSection(r: BenchResults): string[] {
+  const lines: string[] = ['', '### Where the tail goes', ''];
+  lines.push(
+    "Per load point: each use case's **relay** hop (its message's outbox row → its inbox row: the producer's commit, the relay's wake-up and pass) and **claim** hop (inbox row → the transaction that processed it: the relay's commit, queue wait, fetch, claim), p50 / p95 / p99 in ms; **reached** is the mean time after the order's creation at which the delivery was processed, over all sagas and over the p99 sagas only. Then the system process's event-loop delay (p50 / p99 / max) and garbage collection inside the window, PostgreSQL's active backends by wait (mean over samples every 100 ms), and the bench driver's own CPU per saga.",
+    '',
+    '| adapter | style | load | use case | relay p50 / p95 / p99 | claim p50 / p95 / p99 | reached, all / p99 sagas |',
+    '|---|---|---|---|---|---|---|',
+  );
+  const around: string[] = [];
+  for (const [adapter, byStyle] of Object.entries(r.saga)) {
+    for (const [style, s] of Object.entries(byStyle ?? {})) {
+      if (!s) continue;
+      for (const p of [...s.loadPoints, s.saturation]) {
+        if (!p.timeline[0]?.relay) continue;
+        const load = p.offeredPerSec === null ? 'saturation' : `${fmt(p.offeredPerSec)}/s (p99 ${fmt(p.latencyMs.p99)} ms)`;
+        for (const t of p.timeline) {
+          const tail = p.p99Timeline.find((x) => x.useCase === t.useCase);
+          lines.push(
+            `| ${adapter} | ${style} | ${load} | ${t.useCase} | ${hop(t.relay)} | ${hop(t.claim)} | +${fmt(t.claimedAfterMs)} / +${fmt(tail?.claimedAfterMs)} |`,
+          );
+        }
+        const pr = p.probes;
+        if (pr)
+          around.push(
+            `| ${adapter} | ${style} | ${load} | ${pr.eventLoopDelayMs ? `${fmt(pr.eventLoopDelayMs.p50)} / ${fmt(pr.eventLoopDelayMs.p99)} / ${fmt(pr.eventLoopDelayMs.max)}` : '–'} | ${pr.gc ? `${fmt(pr.gc.count)} collections, ${fmt(pr.gc.totalMs)} ms` : '–'} | ${
+              pr.postgresWaits
+                .slice(0, 4)
+                .map((w) => `${w.wait} ${fmt(w.backends)}`)
+                .join(', ') || '–'
+            } | ${fmt(p.driverCpuMsPerSaga)} |`,
+          );
+      }
+    }
+  }
+  if (around.length > 0)
+    lines.push(
+      '',
+      '| adapter | style | load | event-loop delay p50 / p99 / max, ms | GC in the window | PostgreSQL active backends by wait | driver CPU per saga, ms |',
+      '|---|---|---|---|---|---|---|',
+      ...around,
+    );
+  return lines;
 }
 
 /** The Fargate-time cost ladder: what Fargate would bill at a few order rates (docs/cost.md turns it into monthly costs). */
