@@ -36,10 +36,10 @@ const ADAPTERS_AND_COMPOSITION = [
  * The production tree: what the image runs (the API, worker, sweeper, migrations, the use-case
  * tasks, operators' CLIs) and everything they load. Tools only a laptop or CI needs (embedded
  * PostgreSQL, a local Redis, the local ECS endpoint, the services and consistency CLIs) live in
- * src/dev/; the dev server is the one production-side file allowed to load them.
+ * src/dev/, and so does the dev server (`npm run dev`), which wires them to the production parts.
  */
-const PRODUCTION = { path: '^src/(modules|shared|entrypoints)/', pathNot: '^src/entrypoints/dev-server\\.ts$' };
-const DEV_TOOLS = ['^src/dev/', '^src/entrypoints/dev-server\\.ts$'];
+const PRODUCTION = { path: '^src/(modules|shared|entrypoints)/' };
+const DEV_TOOLS = '^src/dev/';
 
 /** @type {import('dependency-cruiser').IConfiguration} */
 export default {
@@ -152,8 +152,8 @@ export default {
       name: 'production-reaches-no-dev-tool',
       severity: 'error',
       comment:
-        'Modules, shared code and production entrypoints (tasks included) never load src/dev/ or the dev server: ' +
-        'the image and the task bundles carry no code that only a laptop needs. The dev server is the one bridge.',
+        'Modules, shared code and production entrypoints (tasks included) never load src/dev/ (the dev server included): ' +
+        'the image and the task bundles carry no code that only a laptop needs. Arrows run from src/dev/ to production, never back.',
       from: PRODUCTION,
       to: { path: DEV_TOOLS },
     },

@@ -244,7 +244,7 @@ async function runSystem(
   const profileDir = profile ? join(ctx.workDir, `profile-${adapter}-${style}`) : undefined;
   if (profileDir) await mkdir(profileDir, { recursive: true });
   const system: SystemProcess = await startSystem({
-    entrypoint: join(dist, 'entrypoints/dev-server.js'),
+    entrypoint: join(dist, 'dev/dev-server.js'),
     env,
     logFile: join(ctx.workDir, `system-${adapter}-${style}${variant ? `-${variant}` : ''}.log`),
     ...(profileDir ? { cpuProfileDir: profileDir } : {}),
@@ -840,8 +840,8 @@ async function main(): Promise<void> {
     await writeArtifacts(results);
     return;
   }
-  if (!existsSync(join(dist, 'entrypoints/dev-server.js')))
-    throw new Error(`${dist} has no entrypoints/dev-server.js: \`npm run bench\` builds dist/ (npm run build)`);
+  if (!existsSync(join(dist, 'dev/dev-server.js')))
+    throw new Error(`${dist} has no dev/dev-server.js: \`npm run bench\` builds dist/ (npm run build)`);
   const serverUrl = loopbackOnly(process.env['BENCH_DATABASE_URL'] ?? 'postgres://postgres@127.0.0.1:5432/postgres', 'BENCH_DATABASE_URL');
   const redisUrl = loopbackOnly(process.env['BENCH_REDIS_URL'] ?? 'redis://127.0.0.1:6379', 'BENCH_REDIS_URL');
   const resultsFile = option('out') ? resolve(option('out')!) : join(RESULTS, 'latest.json');

@@ -1,9 +1,18 @@
-import './observability/tracing-preload.js';
-import { localJwks, localKeys } from '../dev/auth/local-issuer.js';
-import { databaseNameOf, ensureDatabase, resolveEndpoints } from '../dev/provisioning/index.js';
+import '../entrypoints/observability/tracing-preload.js';
+import { localJwks, localKeys } from './auth/local-issuer.js';
+import { databaseNameOf, ensureDatabase, resolveEndpoints } from './provisioning/index.js';
 import { PUBLIC } from '../shared/infrastructure/http/route-config.js';
-import { baseLogger, configOrExit, createApi, declaredScopeNames, listenOrExit, monolithOrExit, onShutdown, orExit } from './bootstrap.js';
-import { apiSecurityFrom, authMode } from './http/security/security-config.js';
+import {
+  baseLogger,
+  configOrExit,
+  createApi,
+  declaredScopeNames,
+  listenOrExit,
+  monolithOrExit,
+  onShutdown,
+  orExit,
+} from '../entrypoints/bootstrap.js';
+import { apiSecurityFrom, authMode } from '../entrypoints/http/security/security-config.js';
 
 /**
  * `npm run dev`: the whole system in one process: HTTP API, outbox relay, workers for every use
