@@ -1,4 +1,4 @@
-import '../entrypoints/observability/tracing-preload.js';
+import '../shared/infrastructure/observability/tracing-preload.js';
 import { localJwks, localKeys } from './auth/local-issuer.js';
 import { databaseNameOf, ensureDatabase, resolveEndpoints } from './provisioning/index.js';
 import { PUBLIC } from '../shared/infrastructure/http/route-config.js';
@@ -12,7 +12,7 @@ import {
   onShutdown,
   orExit,
 } from '../entrypoints/bootstrap.js';
-import { apiSecurityFrom, authMode } from '../entrypoints/http/security/security-config.js';
+import { apiSecurityFrom, authMode } from '../shared/infrastructure/http/security/security-config.js';
 
 /**
  * `npm run dev`: the whole system in one process: HTTP API, outbox relay, workers for every use

@@ -4,22 +4,22 @@ import { ConfigError, loadConfig, type Config } from '../shared/infrastructure/c
 import type { ModuleInbox } from '../shared/contract/routing.js';
 import type { ModuleDefinition } from '../shared/infrastructure/composition/module-definition.js';
 import { Runtime } from './composition/runtime.js';
-import { DeliveryAdministration, registerAdminRoutes } from './http/admin.routes.js';
-import { registerConsole } from './http/console/index.js';
-import { SESSION_SCHEMA } from './http/console/sign-in/session-schema.js';
-import { PgSessionStore, type SessionDatabase } from './http/console/sign-in/pg-session-store.js';
-import type { ApiSecurity } from './http/security/api-security.js';
-import { apiSecurityFrom, httpLimitsFrom } from './http/security/security-config.js';
-import { createHttpServer } from './http/http-server.js';
-import { refuseUndeclaredScopes, scopeDeclarationsOf } from './http/declared-scopes.js';
+import { registerAdminRoutes } from '../shared/infrastructure/http/admin.routes.js';
+import { registerConsole, type ConsoleHost } from '../shared/infrastructure/http/console/index.js';
+import { SESSION_SCHEMA } from '../shared/infrastructure/http/security/sign-in/session-schema.js';
+import { PgSessionStore, type SessionDatabase } from '../shared/infrastructure/http/security/sign-in/pg-session-store.js';
+import type { ApiSecurity } from '../shared/infrastructure/http/security/api-security.js';
+import { apiSecurityFrom, httpLimitsFrom } from '../shared/infrastructure/http/security/security-config.js';
+import { createHttpServer } from '../shared/infrastructure/http/http-server.js';
+import { refuseUndeclaredScopes, scopeDeclarationsOf } from '../shared/infrastructure/http/declared-scopes.js';
 import { createLogger, type Logger } from '../shared/infrastructure/logging/logger.js';
 import { shutdownTracing } from '../shared/infrastructure/observability/tracing.js';
 import { createTransport } from './composition/transports.js';
 import { DeliveryLag, SagaAdmission } from '../shared/infrastructure/messaging/delivery-lag.js';
 import type { DeliveryTransport } from '../shared/infrastructure/messaging/transport.js';
 import { ALL_INBOXES, ALL_MODULES } from './all-modules.js';
-import { ProcessMetrics } from './observability/metrics.js';
-import { registerRuntimeMetrics } from './observability/runtime-metrics.js';
+import { ProcessMetrics } from '../shared/infrastructure/observability/metrics.js';
+import { registerRuntimeMetrics } from './composition/runtime-metrics.js';
 
 /** Exits 78 with the message of a ConfigError `make` throws (a setting named and refused). */
 export function orExit<T>(make: () => T): T {
@@ -165,23 +165,32 @@ export async function createApi(runtime: Runtime, apiSecurity?: ApiSecurity): Pr
       ),
       runtime.config.OVERLOAD_LAG_SHARE * runtime.config.ORDER_DEADLINE_MS,
     ),
-    readiness: [
-      { name: 'postgres', check: () => Promise.all(runtime.modules.map((m) => m.db.ping())).then(() => undefined) },
-      // Not the ECS API: PostgreSQL holds the work, and a launch that fails only waits (its health is in /admin/deliveries/stats).
-      ...(runtime.transport.name === 'ecs'
-        ? []
-        : [{ name: runtime.transport.name === 'bullmq' ? 'redis' : runtime.transport.name, check: () => runtime.transport.ping() }]),
-    ],
+    readiness: runtime.readiness(),
   });
   refuseUndeclaredScopes(app, scopes);
   for (const m of runtime.modules) m.definition.registerRoutes?.(app, m.container);
-  const administration = new DeliveryAdministration(
-    runtime.modules.map((m) => ({ db: m.db, useCases: m.definition.inbox.routes.map((r) => r.useCase) })),
-  );
-  registerAdminRoutes(app, { administration, logger: runtime.logger, onRedriven: () => runtime.sweeper.sweepOnce() });
-  await registerRuntimeMetrics(app, runtime, metrics.registry, administration);
-  await registerConsole(app, runtime, administration, security);
+  registerAdminRoutes(app, {
+    administration: runtime.administration,
+    logger: runtime.logger,
+    onRedriven: () => runtime.sweeper.sweepOnce(),
+  });
+  await registerRuntimeMetrics(app, runtime, metrics.registry);
+  await registerConsole(app, consoleHostOf(runtime), security);
   return app;
+}
+
+/** What the operator console shows of a runtime. */
+function consoleHostOf(runtime: Runtime): ConsoleHost {
+  return {
+    logger: runtime.logger,
+    administration: runtime.administration,
+    sagaViews: runtime.modules.flatMap((m) => (m.definition.sagaView ? [m.definition.sagaView(m.container)] : [])),
+    databases: runtime.modules.map((m) => m.db),
+    transport: runtime.transport,
+    useCases: runtime.routing.activeUseCases(),
+    traceUiUrl: runtime.config.TRACE_UI_URL,
+    queuesUi: runtime.config.REDIS_URL !== undefined && runtime.config.ADMIN_QUEUES_UI,
+  };
 }
 
 /** Where the platform's own tables are reached: their schema in DATABASE_URL's database, on its pool. */

@@ -1,4 +1,4 @@
-import './observability/tracing-preload.js';
+import '../shared/infrastructure/observability/tracing-preload.js';
 import { OutageTolerance } from '../shared/infrastructure/persistence/outage-tolerance.js';
 import { isConnectionLoss } from '../shared/infrastructure/persistence/pg-connections.js';
 import { shutdownTracing } from '../shared/infrastructure/observability/tracing.js';

@@ -2,8 +2,8 @@ import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, wri
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { DEPLOY_DIR, generateTaskDefinitions, staleTaskDefinitions, taskEntrypointOf } from '../../src/entrypoints/ecs-task-definitions.js';
-import { ALL_INBOXES } from '../../src/entrypoints/tasks/inboxes.js';
+import { DEPLOY_DIR, generateTaskDefinitions, staleTaskDefinitions, taskEntrypointOf } from '../../src/dev/deploy/ecs-task-definitions.js';
+import { ALL_INBOXES } from '../../src/entrypoints/composition/inboxes.js';
 import { ALL_MODULES } from '../../src/entrypoints/all-modules.js';
 import { bundleTasks } from '../../scripts/bundle-tasks.js';
 

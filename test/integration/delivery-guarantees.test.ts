@@ -140,12 +140,16 @@ async function emptyRedis(prefix: string): Promise<{ keys: number; waitingJobs: 
 /** Records the signals a relay sends instead of carrying them anywhere. */
 class RecordingTransport implements DeliveryTransport {
   readonly name = 'memory' as const;
+  readonly launchesTasks = false;
   readonly signalled: Delivery[] = [];
   async startConsumers(): Promise<void> {}
   async signal(deliveries: readonly Delivery[]): Promise<void> {
     this.signalled.push(...deliveries);
   }
   async ping(): Promise<void> {}
+  readiness(): [] {
+    return [];
+  }
   async close(): Promise<void> {}
 }
 

@@ -5,7 +5,7 @@ import { App, Stack } from 'aws-cdk-lib';
 import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DEPLOY_DIR, LAUNCH_SETTINGS } from '../../../src/entrypoints/ecs-task-definitions.js';
+import { DEPLOY_DIR, LAUNCH_SETTINGS } from '../../../src/dev/deploy/ecs-task-definitions.js';
 import { buildApp, committedContext } from '../../../deploy/cdk/lib/app.js';
 import { LOG_METRICS } from '../../../deploy/cdk/lib/alarms.js';
 import type { SagaStack } from '../../../deploy/cdk/lib/saga-stack.js';

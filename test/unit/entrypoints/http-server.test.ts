@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createHttpServer, toProblem } from '../../../src/entrypoints/http/http-server.js';
-import { apiSecurityFrom, httpLimitsFrom } from '../../../src/entrypoints/http/security/security-config.js';
+import { createHttpServer, toProblem } from '../../../src/shared/infrastructure/http/http-server.js';
+import { apiSecurityFrom, httpLimitsFrom } from '../../../src/shared/infrastructure/http/security/security-config.js';
 import { loadConfig } from '../../../src/shared/infrastructure/config/config.js';
 import { PUBLIC } from '../../../src/shared/infrastructure/http/route-config.js';
 import { createLogger } from '../../../src/shared/infrastructure/logging/logger.js';
