@@ -74,6 +74,26 @@ const EXPECTED: Readonly<Record<string, Expectation>> = {
     from: ['src/shared/infrastructure/order-lookup.ts'],
     to: ['src/modules/order/infrastructure/order.repository.ts'],
   },
+  'only-the-composition-and-http-import-http': {
+    from: ['src/shared/infrastructure/messaging/relay-errors.ts'],
+    to: ['src/shared/infrastructure/http/problem.ts'],
+  },
+  'operations-sit-above-messaging': {
+    from: ['src/shared/infrastructure/persistence/inbox-stats.ts'],
+    to: ['src/shared/infrastructure/operations/delivery-administration.ts'],
+  },
+  'observability-sits-below-delivery': {
+    from: ['src/shared/infrastructure/observability/lag-gauge.ts'],
+    to: ['src/shared/infrastructure/messaging/outbox.ts'],
+  },
+  'http-security-knows-no-console': {
+    from: ['src/shared/infrastructure/http/security/sign-in.ts'],
+    to: ['src/shared/infrastructure/http/console/pages.ts'],
+  },
+  'http-host-mounts-no-console': {
+    from: ['src/shared/infrastructure/http/http-server.ts'],
+    to: ['src/shared/infrastructure/http/console/pages.ts'],
+  },
   'task-composes-only-its-own-module': {
     from: ['src/entrypoints/tasks/customer/reserve-credit.task.ts'],
     to: ['src/modules/order/order.module.ts', 'src/modules/order/domain/order.ts'],

@@ -32,7 +32,7 @@ describe('one ECS task per use case', () => {
     expect(statements[0]).toBe("import '../stop-signal.js';");
     expect(statements).toContain(`export { ${module}Module as module } from '../../../modules/${module}/${module}.module.js';`);
     // ... and routes what the task writes with the composition's inboxes, the one list the composition root holds.
-    expect(statements).toContain("export { ALL_INBOXES as inboxes } from '../inboxes.js';");
+    expect(statements).toContain("export { ALL_INBOXES as inboxes } from '../../composition/inboxes.js';");
   });
 
   it('a bundle entry with anything but its four statements fails the build (the check bites)', async () => {

@@ -2,7 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import type { Registry } from 'prom-client';
 import type { Runtime } from './runtime.js';
 import { DerivedMetrics } from '../../shared/infrastructure/operations/derived-metrics.js';
-import { QueueDepthMetrics } from '../../shared/infrastructure/observability/queue-metrics.js';
+import { QueueDepthMetrics } from '../../shared/infrastructure/messaging/bullmq-queue-metrics.js';
 
 /**
  * Registers what a long-lived process knows of the whole system into `registry`: the

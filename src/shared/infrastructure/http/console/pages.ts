@@ -1,5 +1,5 @@
 import type { DeadLetter } from '../../messaging/dead-letters.js';
-import { html, layout, timeOf, traceIdOf, traceLink, type SafeHtml, type SignedInOperator } from './html.js';
+import { html, layout, timeOf, traceIdOf, traceLink, type SafeHtml, type SignedInOperator } from '../html.js';
 import type { SagaFact } from '../../operations/saga-view.port.js';
 import type { SagaRecord, TimelineEntry } from './timeline.js';
 

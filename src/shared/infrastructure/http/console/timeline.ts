@@ -1,5 +1,5 @@
 import type { SagaSummary } from '../../operations/saga-view.port.js';
-import { traceIdOf } from './html.js';
+import { traceIdOf } from '../html.js';
 
 /** What the console reads of one saga across every hosted schema (see saga-reader.ts). */
 export interface SagaRecord {

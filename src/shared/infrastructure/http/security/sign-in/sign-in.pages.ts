@@ -1,4 +1,4 @@
-import { html, layout } from '../../console/html.js';
+import { html, layout } from '../../html.js';
 
 /**
  * The pages of signing in and out. None shows the navigation: whoever sees them is not (or no

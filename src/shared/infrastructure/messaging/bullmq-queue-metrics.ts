@@ -48,7 +48,7 @@ export class QueueDepthMetrics {
     const [{ Queue }, { Redis }, { queueNameOf }] = await Promise.all([
       import('bullmq'),
       import('ioredis'),
-      import('../messaging/bullmq-transport.js'),
+      import('./bullmq-transport.js'),
     ]);
     const connection = new Redis(options.redisUrl, { maxRetriesPerRequest: null, lazyConnect: true });
     connection.on('error', (error) => options.logger.warn({ err: error }, 'metrics redis connection error'));
