@@ -7,7 +7,7 @@ import { Runtime } from './composition/runtime.js';
 import { registerAdminRoutes } from '../shared/infrastructure/http/admin.routes.js';
 import { registerConsole, type ConsoleHost } from '../shared/infrastructure/http/console/index.js';
 import { SESSION_SCHEMA } from '../shared/infrastructure/http/security/sign-in/session-schema.js';
-import { PgSessionStore, type SessionDatabase } from '../shared/infrastructure/http/security/sign-in/pg-session-store.js';
+import { PgSessionStore, type SessionDatabase } from '../shared/infrastructure/http/security/sign-in/pg-session-store.repository.js';
 import type { ApiSecurity } from '../shared/infrastructure/http/security/api-security.js';
 import { apiSecurityFrom, httpLimitsFrom } from '../shared/infrastructure/http/security/security-config.js';
 import { createHttpServer } from '../shared/infrastructure/http/http-server.js';
@@ -15,7 +15,7 @@ import { refuseUndeclaredScopes, scopeDeclarationsOf } from '../shared/infrastru
 import { createLogger, type Logger } from '../shared/infrastructure/logging/logger.js';
 import { shutdownTracing } from '../shared/infrastructure/observability/tracing.js';
 import { createTransport } from './composition/transports.js';
-import { DeliveryLag, SagaAdmission } from '../shared/infrastructure/messaging/delivery-lag.js';
+import { DeliveryLag, SagaAdmission } from '../shared/infrastructure/messaging/saga-admission.js';
 import type { DeliveryTransport } from '../shared/infrastructure/messaging/transport.js';
 import { ALL_INBOXES, ALL_MODULES } from './all-modules.js';
 import { ProcessMetrics } from '../shared/infrastructure/observability/metrics.js';
