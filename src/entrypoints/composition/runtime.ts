@@ -8,7 +8,7 @@ import { DeliverySweeper, purgeMessaging } from '../../shared/infrastructure/mes
 import type { InboxProcessor } from '../../shared/infrastructure/messaging/inbox-processor.js';
 import { OutboxCommits } from '../../shared/infrastructure/messaging/outbox-event-bus.js';
 import { OutboxRelay } from '../../shared/infrastructure/messaging/outbox-relay.js';
-import { RoutingTable } from '../../shared/infrastructure/messaging/subscription.js';
+import { RoutingTable } from '../../shared/infrastructure/messaging/routing-table.js';
 import type { DeliveryTransport, ReadinessCheck } from '../../shared/infrastructure/messaging/transport.js';
 import { DeliveryAdministration } from '../../shared/infrastructure/operations/delivery-administration.js';
 import type { ModuleDefinition, ScheduledJob } from '../../shared/infrastructure/composition/module-definition.js';

@@ -2,7 +2,7 @@ import { DomainError, parseEnvelope, type Envelope } from '../../kernel/index.js
 import { withLogContext, type Logger } from '../logging/logger.js';
 import { LateSpan, linksTo, processSpan } from '../observability/tracing.js';
 import type { ModuleDatabase } from '../persistence/module-database.js';
-import { quoteIdent } from '../persistence/messaging-tables.js';
+import { quoteIdent } from '../persistence/sql-identifier.js';
 import { isConnectionLoss } from '../persistence/pg-connections.js';
 import { backoffMs } from './backoff.js';
 import type { Delivery, Subscription } from './subscription.js';

@@ -1,7 +1,7 @@
 import { ValidationError } from '../../kernel/index.js';
 import { listDeadLetters, redriveDeadLetters, type DeadLetter } from '../messaging/dead-letters.js';
 import type { ModuleDatabase } from '../persistence/module-database.js';
-import { quoteIdent } from '../persistence/messaging-tables.js';
+import { quoteIdent } from '../persistence/sql-identifier.js';
 
 /** A module's inbox as the operators see it: its database and the use cases it declares. */
 export interface AdministeredInbox {

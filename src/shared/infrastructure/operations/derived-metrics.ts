@@ -1,7 +1,7 @@
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type { Logger } from '../logging/logger.js';
 import type { ModuleDatabase } from '../persistence/module-database.js';
-import { quoteIdent } from '../persistence/messaging-tables.js';
+import { quoteIdent } from '../persistence/sql-identifier.js';
 import type { ModuleMetric } from '../observability/module-metric.js';
 import type { DeliveryAdministration, SchemaDeliveryStats } from './delivery-administration.js';
 import { LATE_COMMIT_SLACK_MS, ModuleMetrics } from '../observability/module-metrics.js';

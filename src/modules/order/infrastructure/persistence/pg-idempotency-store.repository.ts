@@ -1,5 +1,5 @@
 import type { ModuleDatabase } from '../../../../shared/infrastructure/persistence/module-database.js';
-import { quoteIdent } from '../../../../shared/infrastructure/persistence/messaging-tables.js';
+import { quoteIdent } from '../../../../shared/infrastructure/persistence/sql-identifier.js';
 import type { IdempotencyRecord, IdempotencyStorePort } from '../../application/ports/idempotency.port.js';
 
 /** The `Idempotency-Key`s of POST /orders, with hand-written SQL (ADR 20): an upsert and a purge the ORM has no words for. */

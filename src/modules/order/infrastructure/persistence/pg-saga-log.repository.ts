@@ -1,5 +1,5 @@
 import type { ModuleDatabase } from '../../../../shared/infrastructure/persistence/module-database.js';
-import { quoteIdent } from '../../../../shared/infrastructure/persistence/messaging-tables.js';
+import { quoteIdent } from '../../../../shared/infrastructure/persistence/sql-identifier.js';
 import type { SagaLogPort, SagaStep, SagaStepOutcome } from '../../application/ports/saga-log.port.js';
 import { SagaStepSchema } from './order.entity-schema.js';
 

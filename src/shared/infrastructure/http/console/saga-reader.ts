@@ -1,5 +1,5 @@
 import type { ModuleDatabase } from '../../persistence/module-database.js';
-import { quoteIdent } from '../../persistence/messaging-tables.js';
+import { quoteIdent } from '../../persistence/sql-identifier.js';
 import type { SagaViewPort } from '../../operations/saga-view.port.js';
 import type { SagaDelivery, SagaMessage, SagaRecord } from './timeline.js';
 
