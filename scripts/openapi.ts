@@ -13,7 +13,7 @@ import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { Container } from 'inversify';
 import { ALL_MODULES } from '../src/entrypoints/all-modules.js';
-import { API_TITLE, packageVersion } from '../src/entrypoints/bootstrap.js';
+import { API_TITLE, packageVersion } from '../src/entrypoints/process.js';
 import { registerAdminRoutes } from '../src/shared/infrastructure/http/admin.routes.js';
 import { DeliveryAdministration } from '../src/shared/infrastructure/operations/delivery-administration.js';
 import { scopeDeclarationsOf } from '../src/shared/infrastructure/http/declared-scopes.js';

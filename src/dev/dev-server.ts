@@ -11,7 +11,7 @@ import {
   monolithOrExit,
   onShutdown,
   orExit,
-} from '../entrypoints/bootstrap.js';
+} from '../entrypoints/process.js';
 import { apiSecurityFrom, authMode } from '../shared/infrastructure/http/security/security-config.js';
 
 /**

@@ -1,4 +1,4 @@
-import { baseLogger, configOrExit, createMonolith } from './bootstrap.js';
+import { baseLogger, configOrExit, createMonolith } from './process.js';
 import { MemoryTransport } from '../shared/infrastructure/messaging/memory-transport.js';
 import { exitWithHelpIfAsked } from './cli-help.js';
 

@@ -1,5 +1,5 @@
 import '../shared/infrastructure/observability/tracing-preload.js';
-import { baseLogger, configOrExit, listenOrExit, monolithOrExit, onShutdown, orExit, packageVersion } from './bootstrap.js';
+import { baseLogger, configOrExit, listenOrExit, monolithOrExit, onShutdown, orExit, packageVersion } from './process.js';
 import { apiSecurityFrom } from '../shared/infrastructure/http/security/security-config.js';
 import { createMetricsServer } from './composition/metrics-server.js';
 
