@@ -2,16 +2,8 @@ import '../shared/infrastructure/observability/tracing-preload.js';
 import { localJwks, localKeys } from './auth/local-issuer.js';
 import { databaseNameOf, ensureDatabase, resolveEndpoints } from './provisioning/index.js';
 import { PUBLIC } from '../shared/infrastructure/http/route-config.js';
-import {
-  baseLogger,
-  configOrExit,
-  createApi,
-  declaredScopeNames,
-  listenOrExit,
-  monolithOrExit,
-  onShutdown,
-  orExit,
-} from '../entrypoints/process.js';
+import { baseLogger, configOrExit, listenOrExit, onShutdown, orExit } from '../entrypoints/process.js';
+import { createApi, declaredScopeNames, monolithOrExit } from '../entrypoints/composition/monolith.js';
 import { apiSecurityFrom, authMode } from '../shared/infrastructure/http/security/security-config.js';
 
 /**

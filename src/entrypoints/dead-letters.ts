@@ -4,7 +4,7 @@ import { DEFAULT_DEAD_LETTER_LIMIT } from '../shared/infrastructure/operations/d
 import { createLogger } from '../shared/infrastructure/logging/logger.js';
 import { MemoryTransport } from '../shared/infrastructure/messaging/memory-transport.js';
 import { DomainError, isUuid } from '../shared/kernel/index.js';
-import { createMonolith } from './process.js';
+import { createMonolith } from './composition/monolith.js';
 import { exitWithHelpIfAsked } from './cli-help.js';
 
 /**

@@ -1,5 +1,6 @@
 import '../shared/infrastructure/observability/tracing-preload.js';
-import { baseLogger, configOrExit, listenOrExit, monolithOrExit, onShutdown, orExit, packageVersion } from './process.js';
+import { baseLogger, configOrExit, listenOrExit, onShutdown, orExit, packageVersion } from './process.js';
+import { monolithOrExit } from './composition/monolith.js';
 import { apiSecurityFrom } from '../shared/infrastructure/http/security/security-config.js';
 import { createMetricsServer } from './composition/metrics-server.js';
 

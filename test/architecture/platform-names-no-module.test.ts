@@ -2,7 +2,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join, relative, sep } from 'node:path';
 import ts from 'typescript';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { createMonolith } from '../../src/entrypoints/process.js';
+import { createMonolith } from '../../src/entrypoints/composition/monolith.js';
 import type { ModuleDefinition } from '../../src/shared/infrastructure/composition/module-definition.js';
 import { loadConfig } from '../../src/shared/infrastructure/config/config.js';
 import { createLogger } from '../../src/shared/infrastructure/logging/logger.js';

@@ -5,7 +5,7 @@ import type { ModuleDefinition } from '../../src/shared/infrastructure/compositi
 import type { Runtime } from '../../src/entrypoints/composition/runtime.js';
 import { createLogger, type Logger } from '../../src/shared/infrastructure/logging/logger.js';
 import type { DeliveryTransport } from '../../src/shared/infrastructure/messaging/transport.js';
-import { createApi, createMonolith } from '../../src/entrypoints/process.js';
+import { createApi, createMonolith } from '../../src/entrypoints/composition/monolith.js';
 import type { ApiSecurity } from '../../src/shared/infrastructure/http/security/api-security.js';
 import { testComposition } from './composition.js';
 import { cloneRunDatabase, uniquePrefix } from './databases.js';
