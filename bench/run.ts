@@ -26,7 +26,7 @@ import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { Redis } from 'ioredis';
 import { loadConfig, moduleDatabaseVariable } from '../src/shared/infrastructure/config/config.js';
-import { ALL_INBOXES } from '../src/entrypoints/all-modules.js';
+import { ALL_INBOXES } from '../src/entrypoints/composition/all-modules.js';
 import { orderInbox } from '../src/modules/order/contract/index.js';
 import { deleteKeysWithPrefix } from '../src/dev/provisioning/redis.js';
 import { measureBullMq, measureNodeStart, measureSagaStep } from './lib/baselines.js';

@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { Container } from 'inversify';
-import { ALL_MODULES } from '../src/entrypoints/all-modules.js';
+import { ALL_MODULES } from '../src/entrypoints/composition/all-modules.js';
 import { packageVersion } from '../src/entrypoints/process.js';
 import { API_TITLE } from '../src/entrypoints/composition/monolith.js';
 import { registerAdminRoutes } from '../src/shared/infrastructure/http/admin.routes.js';

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { DEPLOY_DIR, generateTaskDefinitions, staleTaskDefinitions, taskEntrypointOf } from '../../src/dev/deploy/ecs-task-definitions.js';
 import { ALL_INBOXES } from '../../src/entrypoints/composition/inboxes.js';
-import { ALL_MODULES } from '../../src/entrypoints/all-modules.js';
+import { ALL_MODULES } from '../../src/entrypoints/composition/all-modules.js';
 import { bundleTasks } from '../../scripts/bundle-tasks.js';
 
 const useCases = [...new Set(ALL_INBOXES.flatMap((i) => i.routes.map((r) => r.useCase)))].sort();

@@ -15,7 +15,7 @@ import type { Logger } from '../../shared/infrastructure/logging/logger.js';
 import { createTransport } from './transports.js';
 import { DeliveryLag, SagaAdmission } from '../../shared/infrastructure/messaging/saga-admission.js';
 import type { DeliveryTransport } from '../../shared/infrastructure/messaging/transport.js';
-import { ALL_INBOXES, ALL_MODULES } from '../all-modules.js';
+import { ALL_INBOXES, ALL_MODULES } from './all-modules.js';
 import { ProcessMetrics } from '../../shared/infrastructure/observability/metrics.js';
 import { packageVersion } from '../process.js';
 import { registerRuntimeMetrics } from './runtime-metrics.js';

@@ -13,7 +13,7 @@ import { connectionPlan } from '../../../deploy/cdk/lib/connections.js';
 import { Network, otlpPeer } from '../../../deploy/cdk/lib/network.js';
 import { settingsFrom } from '../../../deploy/cdk/lib/settings.js';
 import { activeUseCases, launchableBy, modules, taskFamilyOf } from '../../../deploy/cdk/lib/use-cases.js';
-import { ALL_INBOXES as DECLARED_INBOXES } from '../../../src/entrypoints/all-modules.js';
+import { ALL_INBOXES as DECLARED_INBOXES } from '../../../src/entrypoints/composition/all-modules.js';
 import { SAGA_STYLES, type ModuleInbox } from '../../../src/shared/contract/routing.js';
 import { maxEcsTasks, taskConnections, type Config } from '../../../src/shared/infrastructure/config/config.js';
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ALL_INBOXES, ALL_MODULES } from '../../../../../src/entrypoints/all-modules.js';
+import { ALL_INBOXES, ALL_MODULES } from '../../../../../src/entrypoints/composition/all-modules.js';
 import { assertSubscriptionsMatchInbox, type Subscription } from '../../../../../src/shared/infrastructure/messaging/subscription.js';
 import { RoutingTable } from '../../../../../src/shared/infrastructure/messaging/routing-table.js';
 import { SAGA_STYLES, type ModuleInbox } from '../../../../../src/shared/contract/routing.js';
