@@ -1,3 +1,5 @@
+// Over 300 lines on purpose: one class, the inbox's claim-handle-mark cycle (keys, batches with the
+// one-per-transaction fallback, retries, dead letters, lost connections); each step relies on the previous one's locks.
 import { DomainError, parseEnvelope, type Envelope } from '../../kernel/index.js';
 import { withLogContext, type Logger } from '../logging/logger.js';
 import { LateSpan, linksTo, processSpan } from '../observability/tracing.js';

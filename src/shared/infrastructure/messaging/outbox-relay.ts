@@ -1,3 +1,5 @@
+// Over 300 lines on purpose: one class, the relay's loop (wake-ups, linger, batches across databases,
+// fan-out in one transaction, the cross-database insert before the producer's row is marked relayed: ADR 32).
 import type { Logger } from '../logging/logger.js';
 import { LateSpan, linksTo, tracingEnabled } from '../observability/tracing.js';
 import type { OutboxCommits } from './outbox-event-bus.js';
