@@ -36,10 +36,10 @@ const ADAPTERS_AND_COMPOSITION = [
  * The production tree: what the image runs (the API, worker, sweeper, migrations, the use-case
  * tasks, operators' CLIs) and everything they load. Tools only a laptop or CI needs (embedded
  * PostgreSQL, a local Redis, the local ECS endpoint, the services and consistency CLIs) live in
- * src/dev/; the dev server is the one production-side file allowed to load them.
+ * src/dev/, and so does the dev server (`npm run dev`), which wires them to the production parts.
  */
-const PRODUCTION = { path: '^src/(modules|shared|entrypoints)/', pathNot: '^src/entrypoints/dev-server\\.ts$' };
-const DEV_TOOLS = ['^src/dev/', '^src/entrypoints/dev-server\\.ts$'];
+const PRODUCTION = { path: '^src/(modules|shared|entrypoints)/' };
+const DEV_TOOLS = '^src/dev/';
 
 /** @type {import('dependency-cruiser').IConfiguration} */
 export default {
@@ -126,6 +126,52 @@ export default {
       to: { path: '^src/modules/' },
     },
     {
+      name: 'only-the-composition-and-http-import-http',
+      severity: 'error',
+      comment:
+        'The platform is built in rooms that import only downward (ADR 35). HTTP (the host, security, the console) ' +
+        'sits on top: configuration, logging, persistence, messaging, observability, operations and the module ' +
+        'definition never import it; a module reaches it only from its own infrastructure.',
+      from: { path: '^src/shared/infrastructure/(config|logging|persistence|messaging|observability|operations|composition)/' },
+      to: { path: '^src/shared/infrastructure/http/' },
+    },
+    {
+      name: 'operations-sit-above-messaging',
+      severity: 'error',
+      comment:
+        'Operations (delivery administration, derived metrics, consistency checks, saga views) read what messaging and ' +
+        'persistence wrote; messaging, persistence, observability, logging and configuration never depend on them.',
+      from: { path: '^src/shared/infrastructure/(config|logging|persistence|messaging|observability)/' },
+      to: { path: '^src/shared/infrastructure/operations/' },
+    },
+    {
+      name: 'observability-sits-below-delivery',
+      severity: 'error',
+      comment:
+        'Tracing and metrics are used by messaging and persistence, so they use neither: observability imports ' +
+        'configuration, logging and the kernel only (a metric read from the delivery tables is an operation).',
+      from: { path: '^src/shared/infrastructure/observability/' },
+      to: { path: '^src/shared/infrastructure/(persistence|messaging|operations|composition|http)/' },
+    },
+    {
+      name: 'http-security-knows-no-console',
+      severity: 'error',
+      comment:
+        'Security (tokens, rate limits, operator sign-in and sessions) guards every route, the console among them: ' +
+        'it never imports the console it guards.',
+      from: { path: '^src/shared/infrastructure/http/security/' },
+      to: { path: '^src/shared/infrastructure/http/console/' },
+    },
+    {
+      name: 'http-host-mounts-no-console',
+      severity: 'error',
+      comment:
+        'The HTTP host (server, problems, route options, admin routes) serves the API with or without the console; ' +
+        'the composition root mounts the console on it, so the host never imports it.',
+      from: { path: '^src/shared/infrastructure/http/[^/]+\\.ts$' },
+      to: { path: '^src/shared/infrastructure/http/console/' },
+    },
+    {
       name: 'task-composes-only-its-own-module',
       severity: 'error',
       comment:
@@ -152,8 +198,8 @@ export default {
       name: 'production-reaches-no-dev-tool',
       severity: 'error',
       comment:
-        'Modules, shared code and production entrypoints (tasks included) never load src/dev/ or the dev server: ' +
-        'the image and the task bundles carry no code that only a laptop needs. The dev server is the one bridge.',
+        'Modules, shared code and production entrypoints (tasks included) never load src/dev/ (the dev server included): ' +
+        'the image and the task bundles carry no code that only a laptop needs. Arrows run from src/dev/ to production, never back.',
       from: PRODUCTION,
       to: { path: DEV_TOOLS },
     },

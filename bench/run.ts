@@ -26,7 +26,7 @@ import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { Redis } from 'ioredis';
 import { loadConfig, moduleDatabaseVariable } from '../src/shared/infrastructure/config/config.js';
-import { ALL_INBOXES } from '../src/entrypoints/all-modules.js';
+import { ALL_INBOXES } from '../src/entrypoints/composition/all-modules.js';
 import { orderInbox } from '../src/modules/order/contract/index.js';
 import { deleteKeysWithPrefix } from '../src/dev/provisioning/redis.js';
 import { measureBullMq, measureNodeStart, measureSagaStep } from './lib/baselines.js';
@@ -266,7 +266,7 @@ async function runSystem(
   const profileDir = profile ? join(ctx.workDir, `profile-${adapter}-${style}`) : undefined;
   if (profileDir) await mkdir(profileDir, { recursive: true });
   const system: SystemProcess = await startSystem({
-    entrypoint: join(dist, 'entrypoints/dev-server.js'),
+    entrypoint: join(dist, 'dev/dev-server.js'),
     env,
     logFile: join(ctx.workDir, `system-${adapter}-${style}${variant ? `-${variant}` : ''}.log`),
     ...(profileDir ? { cpuProfileDir: profileDir } : {}),
@@ -858,8 +858,8 @@ async function main(): Promise<void> {
     await writeArtifacts(results);
     return;
   }
-  if (!existsSync(join(dist, 'entrypoints/dev-server.js')))
-    throw new Error(`${dist} has no entrypoints/dev-server.js: \`npm run bench\` builds dist/ (npm run build)`);
+  if (!existsSync(join(dist, 'dev/dev-server.js')))
+    throw new Error(`${dist} has no dev/dev-server.js: \`npm run bench\` builds dist/ (npm run build)`);
   const serverUrl = loopbackOnly(process.env['BENCH_DATABASE_URL'] ?? 'postgres://postgres@127.0.0.1:5432/postgres', 'BENCH_DATABASE_URL');
   const redisUrl = loopbackOnly(process.env['BENCH_REDIS_URL'] ?? 'redis://127.0.0.1:6379', 'BENCH_REDIS_URL');
   const resultsFile = option('out') ? resolve(option('out')!) : join(RESULTS, 'latest.json');

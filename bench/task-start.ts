@@ -28,7 +28,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DescribeTasksCommand, ECSClient, ListTasksCommand } from '@aws-sdk/client-ecs';
-import { createMonolith } from '../src/entrypoints/bootstrap.js';
+import { createMonolith } from '../src/entrypoints/composition/monolith.js';
 import { CUSTOMER } from '../src/modules/customer/customer.module.js';
 import { ORDER } from '../src/modules/order/order.module.js';
 import { loadConfig } from '../src/shared/infrastructure/config/config.js';

@@ -27,7 +27,7 @@ import { readFile } from 'node:fs/promises';
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { build, type Metafile, type Plugin } from 'esbuild';
-import { ALL_INBOXES } from '../src/entrypoints/tasks/inboxes.js';
+import { ALL_INBOXES } from '../src/entrypoints/composition/inboxes.js';
 import type { ModuleInbox } from '../src/shared/contract/routing.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');

@@ -1,6 +1,6 @@
 import pg from 'pg';
 import { loadConfig } from '../../src/shared/infrastructure/config/config.js';
-import { createMonolith } from '../../src/entrypoints/bootstrap.js';
+import { createMonolith } from '../../src/entrypoints/composition/monolith.js';
 import { createLogger } from '../../src/shared/infrastructure/logging/logger.js';
 import { MemoryTransport } from '../../src/shared/infrastructure/messaging/memory-transport.js';
 import { databaseUrl, dropDatabase, ensureDatabase } from '../../src/dev/provisioning/database.js';

@@ -316,7 +316,7 @@ async function runStyle(ctx: LadderContext, style: Style, plan: LadderPlan): Pro
   let http: HttpClient | undefined;
   try {
     system = await startSystem({
-      entrypoint: join(ctx.dist, 'entrypoints/dev-server.js'),
+      entrypoint: join(ctx.dist, 'dev/dev-server.js'),
       env,
       logFile: join(ctx.workDir, `system-fargate-${style}.log`),
       readyTimeoutMs: 60_000,

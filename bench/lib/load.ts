@@ -1,7 +1,7 @@
 import type pg from 'pg';
 import { customerInbox } from '../../src/modules/customer/contract/index.js';
 import { orderInbox } from '../../src/modules/order/contract/index.js';
-import { ALL_INBOXES } from '../../src/entrypoints/all-modules.js';
+import { ALL_INBOXES } from '../../src/entrypoints/composition/all-modules.js';
 import type { CpuMeter } from './cpu.js';
 import type { BenchDb } from './databases.js';
 import type { HttpClient } from './http-client.js';

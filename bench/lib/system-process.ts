@@ -5,7 +5,7 @@ import { createServer } from 'node:net';
 import { sleep } from './stats.js';
 
 export interface SystemProcessOptions {
-  /** The compiled entrypoint to run, e.g. dist/entrypoints/dev-server.js. */
+  /** The compiled entrypoint to run, e.g. dist/dev/dev-server.js. */
   readonly entrypoint: string;
   readonly env: Record<string, string>;
   readonly logFile: string;

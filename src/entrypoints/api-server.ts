@@ -1,6 +1,7 @@
-import './observability/tracing-preload.js';
-import { baseLogger, configOrExit, createApi, declaredScopeNames, listenOrExit, monolithOrExit, onShutdown, orExit } from './bootstrap.js';
-import { apiSecurityFrom } from './http/security/security-config.js';
+import '../shared/infrastructure/observability/tracing-preload.js';
+import { baseLogger, configOrExit, listenOrExit, onShutdown, orExit } from './process.js';
+import { createApi, declaredScopeNames, monolithOrExit } from './composition/monolith.js';
+import { apiSecurityFrom } from '../shared/infrastructure/http/security/security-config.js';
 import { OutageTolerance } from '../shared/infrastructure/persistence/outage-tolerance.js';
 import { isConnectionLoss } from '../shared/infrastructure/persistence/pg-connections.js';
 

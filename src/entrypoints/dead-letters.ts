@@ -1,10 +1,10 @@
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig } from '../shared/infrastructure/config/config.js';
-import { DEFAULT_DEAD_LETTER_LIMIT, DeliveryAdministration } from './http/admin.routes.js';
+import { DEFAULT_DEAD_LETTER_LIMIT } from '../shared/infrastructure/operations/delivery-administration.js';
 import { createLogger } from '../shared/infrastructure/logging/logger.js';
 import { MemoryTransport } from '../shared/infrastructure/messaging/memory-transport.js';
 import { DomainError, isUuid } from '../shared/kernel/index.js';
-import { createMonolith } from './bootstrap.js';
+import { createMonolith } from './composition/monolith.js';
 import { exitWithHelpIfAsked } from './cli-help.js';
 
 /**
@@ -91,9 +91,7 @@ async function main(argv: string[]): Promise<unknown> {
   if (databaseUrl === undefined) throw new ConfigError(['DATABASE_URL: not set (the database whose dead letters to list or re-drive)']);
   const runtime = await createMonolith({ config, logger, databaseUrl, transport: new MemoryTransport(logger) });
   try {
-    const administration = new DeliveryAdministration(
-      runtime.modules.map((m) => ({ db: m.db, useCases: m.definition.inbox.routes.map((r) => r.useCase) })),
-    );
+    const { administration } = runtime;
     if (command.name === 'list') {
       return {
         items: await administration.listDeadLetters({

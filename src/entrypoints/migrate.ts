@@ -1,4 +1,5 @@
-import { baseLogger, configOrExit, createMonolith } from './bootstrap.js';
+import { baseLogger, configOrExit } from './process.js';
+import { createMonolith } from './composition/monolith.js';
 import { MemoryTransport } from '../shared/infrastructure/messaging/memory-transport.js';
 import { exitWithHelpIfAsked } from './cli-help.js';
 

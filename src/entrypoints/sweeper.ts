@@ -1,8 +1,9 @@
-import './observability/tracing-preload.js';
+import '../shared/infrastructure/observability/tracing-preload.js';
 import { OutageTolerance } from '../shared/infrastructure/persistence/outage-tolerance.js';
 import { isConnectionLoss } from '../shared/infrastructure/persistence/pg-connections.js';
 import { shutdownTracing } from '../shared/infrastructure/observability/tracing.js';
-import { baseLogger, configOrExit, monolithOrExit } from './bootstrap.js';
+import { baseLogger, configOrExit } from './process.js';
+import { monolithOrExit } from './composition/monolith.js';
 
 /**
  * One pass of upkeep, meant to run every minute as its own ECS task (an EventBridge schedule):

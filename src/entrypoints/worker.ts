@@ -1,7 +1,8 @@
-import './observability/tracing-preload.js';
-import { baseLogger, configOrExit, listenOrExit, monolithOrExit, onShutdown, orExit, packageVersion } from './bootstrap.js';
-import { apiSecurityFrom } from './http/security/security-config.js';
-import { createMetricsServer } from './observability/metrics-server.js';
+import '../shared/infrastructure/observability/tracing-preload.js';
+import { baseLogger, configOrExit, listenOrExit, onShutdown, orExit, packageVersion } from './process.js';
+import { monolithOrExit } from './composition/monolith.js';
+import { apiSecurityFrom } from '../shared/infrastructure/http/security/security-config.js';
+import { createMetricsServer } from './composition/metrics-server.js';
 
 /**
  * Always-on worker for the BullMQ transport (e.g. docker compose): every use case's worker,

@@ -2,7 +2,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join, relative, sep } from 'node:path';
 import ts from 'typescript';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { createMonolith } from '../../src/entrypoints/bootstrap.js';
+import { createMonolith } from '../../src/entrypoints/composition/monolith.js';
 import type { ModuleDefinition } from '../../src/shared/infrastructure/composition/module-definition.js';
 import { loadConfig } from '../../src/shared/infrastructure/config/config.js';
 import { createLogger } from '../../src/shared/infrastructure/logging/logger.js';
@@ -14,7 +14,7 @@ import { cloneRunDatabase } from '../support/databases.js';
 /**
  * Principle 7: the platform names no module. No file under src/shared or src/entrypoints names a
  * module, its schema, its tables or its scopes in its code (strings, SQL, paths; comments aside),
- * except the composition root's one list of modules (src/entrypoints/all-modules.ts, the inbox
+ * except the composition root's one list of modules (src/entrypoints/composition/all-modules.ts, the inbox
  * list it re-exports) and each module's task bundle entry (src/entrypoints/tasks/<module>/, the
  * task-level composition root of that one module). What is forbidden is derived from the module
  * definitions, the fixture module's included: their names, schemas and scopes, and the tables
@@ -74,7 +74,7 @@ function filesUnder(dir: string): string[] {
 
 /** Where the composition root names its modules: the one list, the inboxes it re-exports, each module's task bundle entry. */
 function exempt(root: string, modules: readonly ModuleDefinition[]): (file: string) => boolean {
-  const allowed = [join(root, 'src/entrypoints/all-modules.ts'), join(root, 'src/entrypoints/tasks/inboxes.ts')];
+  const allowed = [join(root, 'src/entrypoints/composition/all-modules.ts'), join(root, 'src/entrypoints/composition/inboxes.ts')];
   const taskEntries = modules.map((m) => join(root, 'src/entrypoints/tasks', m.name) + sep);
   return (file) => allowed.includes(file) || taskEntries.some((dir) => file.startsWith(dir));
 }
@@ -148,7 +148,7 @@ describe('the platform names no module', () => {
     expect(byFile('src/shared/infrastructure/http/scope-list.ts')).toEqual(expect.arrayContaining([expect.stringMatching(/^scope:/)]));
     expect(byFile('src/entrypoints/tasks/fixture-runner.ts')).toContain(`module:${THREE_MODULES.at(-1)!.name}`);
     // What the composition root may name, and what comments say, is not a finding.
-    expect(byFile('src/entrypoints/all-modules.ts')).toEqual([]);
+    expect(byFile('src/entrypoints/composition/all-modules.ts')).toEqual([]);
     expect(byFile('src/shared/infrastructure/commented.ts')).toEqual([]);
   });
 });

@@ -2,9 +2,9 @@ import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, wri
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { DEPLOY_DIR, generateTaskDefinitions, staleTaskDefinitions, taskEntrypointOf } from '../../src/entrypoints/ecs-task-definitions.js';
-import { ALL_INBOXES } from '../../src/entrypoints/tasks/inboxes.js';
-import { ALL_MODULES } from '../../src/entrypoints/all-modules.js';
+import { DEPLOY_DIR, generateTaskDefinitions, staleTaskDefinitions, taskEntrypointOf } from '../../src/dev/deploy/ecs-task-definitions.js';
+import { ALL_INBOXES } from '../../src/entrypoints/composition/inboxes.js';
+import { ALL_MODULES } from '../../src/entrypoints/composition/all-modules.js';
 import { bundleTasks } from '../../scripts/bundle-tasks.js';
 
 const useCases = [...new Set(ALL_INBOXES.flatMap((i) => i.routes.map((r) => r.useCase)))].sort();
@@ -32,7 +32,7 @@ describe('one ECS task per use case', () => {
     expect(statements[0]).toBe("import '../stop-signal.js';");
     expect(statements).toContain(`export { ${module}Module as module } from '../../../modules/${module}/${module}.module.js';`);
     // ... and routes what the task writes with the composition's inboxes, the one list the composition root holds.
-    expect(statements).toContain("export { ALL_INBOXES as inboxes } from '../inboxes.js';");
+    expect(statements).toContain("export { ALL_INBOXES as inboxes } from '../../composition/inboxes.js';");
   });
 
   it('a bundle entry with anything but its four statements fails the build (the check bites)', async () => {

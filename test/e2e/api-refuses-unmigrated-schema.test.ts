@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs';
 import { promisify } from 'node:util';
 import pg from 'pg';
 import { beforeAll, expect, it } from 'vitest';
-import { ALL_INBOXES } from '../../src/entrypoints/all-modules.js';
+import { ALL_INBOXES } from '../../src/entrypoints/composition/all-modules.js';
 import { cloneRunDatabase } from '../support/databases.js';
 
 const run = promisify(execFile);

@@ -34,7 +34,7 @@ describe('--help on every command line', () => {
     ['dev/cli/services', ['--help']],
     ['entrypoints/migrate', ['--help']],
     ['dev/cli/ecs-local', ['--help']],
-    ['entrypoints/ecs-task-definitions', ['--help']],
+    ['dev/deploy/ecs-task-definitions', ['--help']],
   ])('%s %j prints plain usage on stdout and exits 0', { timeout: 30_000 }, async (script, args) => {
     const result = await run(script, args);
     expect(result.stderr).toBe('');

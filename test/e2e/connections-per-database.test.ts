@@ -1,6 +1,6 @@
 import pg from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';
-import { ALL_INBOXES, ALL_MODULES } from '../../src/entrypoints/all-modules.js';
+import { ALL_INBOXES, ALL_MODULES } from '../../src/entrypoints/composition/all-modules.js';
 import { deleteKeysWithPrefix } from '../../src/dev/provisioning/redis.js';
 import { THREE_INBOXES, THREE_MODULES } from '../fixtures/composition/all-modules.js';
 import { cloneRunDatabase } from '../support/databases.js';

@@ -1,7 +1,7 @@
 import { createServer, type Server } from 'node:http';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
-import { safeReturnTo } from '../../src/entrypoints/http/console/sign-in/sign-in.routes.js';
+import { safeReturnTo } from '../../src/shared/infrastructure/http/security/sign-in/sign-in.routes.js';
 import { startAlbStandIn, type AlbStandIn } from '../support/alb-standin.js';
 import { cloneRunDatabase } from '../support/databases.js';
 import { startTestProvider, type TestProvider } from '../support/oidc-provider.js';

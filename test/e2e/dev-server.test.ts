@@ -44,7 +44,7 @@ interface DevServer {
 function startDevServer(port: number): DevServer {
   // Without DATABASE_URL, as on a fresh machine (the test run's own database is not this server's).
   const { DATABASE_URL: _testDatabase, ...inherited } = process.env;
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/entrypoints/dev-server.ts'], {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/dev/dev-server.ts'], {
     env: { ...inherited, ...env, PORT: String(port) },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -6,8 +6,8 @@ import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { generateTaskDefinitions } from '../../src/entrypoints/ecs-task-definitions.js';
-import { ALL_INBOXES } from '../../src/entrypoints/tasks/inboxes.js';
+import { generateTaskDefinitions } from '../../src/dev/deploy/ecs-task-definitions.js';
+import { ALL_INBOXES } from '../../src/entrypoints/composition/inboxes.js';
 import { cloneRunDatabase } from '../support/databases.js';
 import { imageNode, imageNodeMajor } from '../support/image-node.js';
 

@@ -1,7 +1,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { chromium, type Browser, type Page } from 'playwright-core';
-import { SagaReader } from '../../src/entrypoints/http/console/saga-reader.js';
-import { buildTimeline } from '../../src/entrypoints/http/console/timeline.js';
+import { SagaReader } from '../../src/shared/infrastructure/http/console/saga-reader.js';
+import { buildTimeline } from '../../src/shared/infrastructure/http/console/timeline.js';
 import {
   eventually,
   placeOrder,

@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
-import { REPEATED_SIGNAL_WINDOW_MS } from '../../src/entrypoints/bootstrap.js';
+import { REPEATED_SIGNAL_WINDOW_MS } from '../../src/entrypoints/process.js';
 
 /** Starts the fixture, sends SIGINT at each of `delaysMs` (from the first), returns its exit code and log. */
 async function interrupt(delaysMs: number[], drainMs: number): Promise<{ code: number | null; log: string }> {

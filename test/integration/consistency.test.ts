@@ -6,7 +6,7 @@ import {
   inOneDatabase,
   type ConsistencyReport,
 } from '../../src/dev/cli/consistency/consistency-checks.js';
-import { ALL_INBOXES, ALL_MODULES } from '../../src/entrypoints/all-modules.js';
+import { ALL_INBOXES, ALL_MODULES } from '../../src/entrypoints/composition/all-modules.js';
 import { customerModule } from '../../src/modules/customer/customer.module.js';
 import { orderModule } from '../../src/modules/order/order.module.js';
 import { cloneDatabase, cloneRunDatabase } from '../support/databases.js';

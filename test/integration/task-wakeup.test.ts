@@ -52,6 +52,8 @@ const settle = () => new Promise((r) => setTimeout(r, 300));
 
 const silentTransport: DeliveryTransport = {
   name: 'ecs',
+  launchesTasks: true,
+  readiness: () => [],
   startConsumers: async () => undefined,
   signal: async (_deliveries: readonly Delivery[]) => undefined,
   ping: async () => undefined,

@@ -137,7 +137,7 @@ async function runScenario(scenario: Scenario, random: Random): Promise<Outcome>
       const databaseUrl = await postgres!.createDatabase(`reliability_${scenario.number}_${databases}`);
       const fullEnv = { ...systemEnv(databaseUrl, redis!.url, workDir, `rel${scenario.number}-${databases}`), ...env };
       const system = new SystemProcess({
-        entry: join(distDir, 'entrypoints', 'dev-server.js'),
+        entry: join(distDir, 'dev', 'dev-server.js'),
         cwd: projectRoot,
         env: fullEnv,
         port: await freePort(),

@@ -2,7 +2,7 @@ import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { join, resolve } from 'node:path';
 import { bundleTasks } from '../../scripts/bundle-tasks.js';
-import { generateTaskDefinitions } from '../../src/entrypoints/ecs-task-definitions.js';
+import { generateTaskDefinitions } from '../../src/dev/deploy/ecs-task-definitions.js';
 import type { ModuleInbox } from '../../src/shared/contract/routing.js';
 
 export interface CompositionTasks {

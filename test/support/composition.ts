@@ -1,4 +1,4 @@
-import { ALL_INBOXES, ALL_MODULES } from '../../src/entrypoints/all-modules.js';
+import { ALL_INBOXES, ALL_MODULES } from '../../src/entrypoints/composition/all-modules.js';
 import type { ModuleInbox } from '../../src/shared/contract/routing.js';
 import type { ModuleDefinition } from '../../src/shared/infrastructure/composition/module-definition.js';
 import { THREE_INBOXES, THREE_MODULES } from '../fixtures/composition/all-modules.js';

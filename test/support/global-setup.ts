@@ -8,7 +8,7 @@ import { startEmbeddedPostgres, stopEmbeddedPostgres } from '../../src/dev/provi
 import { maskUrl } from '../../src/dev/provisioning/mask-url.js';
 import { resolveEndpoints } from '../../src/dev/provisioning/provisioning.js';
 import { deleteKeysWithPrefix } from '../../src/dev/provisioning/redis.js';
-import { createMonolith } from '../../src/entrypoints/bootstrap.js';
+import { createMonolith } from '../../src/entrypoints/composition/monolith.js';
 import { createLogger } from '../../src/shared/infrastructure/logging/logger.js';
 import { MemoryTransport } from '../../src/shared/infrastructure/messaging/memory-transport.js';
 import { buildCompositionTasks } from './composition-tasks.js';

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import { checkConsistency, inOneDatabase, type ConsistencyReport } from '../../src/dev/cli/consistency/consistency-checks.js';
-import { ALL_MODULES } from '../../src/entrypoints/all-modules.js';
+import { ALL_MODULES } from '../../src/entrypoints/composition/all-modules.js';
 
 /**
  * The hot-customer burst of issue 17: a few dozen customers, each with credit for all but (for

@@ -5,8 +5,8 @@ import type { ModuleDefinition } from '../../src/shared/infrastructure/compositi
 import type { Runtime } from '../../src/entrypoints/composition/runtime.js';
 import { createLogger, type Logger } from '../../src/shared/infrastructure/logging/logger.js';
 import type { DeliveryTransport } from '../../src/shared/infrastructure/messaging/transport.js';
-import { createApi, createMonolith } from '../../src/entrypoints/bootstrap.js';
-import type { ApiSecurity } from '../../src/entrypoints/http/security/api-security.js';
+import { createApi, createMonolith } from '../../src/entrypoints/composition/monolith.js';
+import type { ApiSecurity } from '../../src/shared/infrastructure/http/security/api-security.js';
 import { testComposition } from './composition.js';
 import { cloneRunDatabase, uniquePrefix } from './databases.js';
 import { deleteKeysWithPrefix } from '../../src/dev/provisioning/redis.js';

@@ -1,7 +1,7 @@
 import { exportJWK, exportSPKI, generateKeyPair, SignJWT, type CryptoKey, type JWK, type JWTPayload } from 'jose';
 import { loadConfig } from '../../src/shared/infrastructure/config/config.js';
-import type { ApiSecurity } from '../../src/entrypoints/http/security/api-security.js';
-import { apiSecurityFrom } from '../../src/entrypoints/http/security/security-config.js';
+import type { ApiSecurity } from '../../src/shared/infrastructure/http/security/api-security.js';
+import { apiSecurityFrom } from '../../src/shared/infrastructure/http/security/security-config.js';
 
 export const ISSUER = 'https://issuer.test/';
 export const AUDIENCE = 'saga-api-test';

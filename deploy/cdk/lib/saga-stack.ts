@@ -3,7 +3,7 @@ import * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import type { Construct } from 'constructs';
-import type { LaunchSettings } from '../../../src/entrypoints/ecs-task-definitions.js';
+import type { LaunchSettings } from '../../../src/dev/deploy/ecs-task-definitions.js';
 import { Alarms } from './alarms.js';
 import { ApiService } from './api-service.js';
 import { Cache } from './cache.js';

@@ -1,5 +1,5 @@
-import { generateTaskDefinitions, migrationTaskDefinition, type TaskDefinition } from '../../../src/entrypoints/ecs-task-definitions.js';
-import { ALL_INBOXES as DECLARED_INBOXES } from '../../../src/entrypoints/tasks/inboxes.js';
+import { generateTaskDefinitions, migrationTaskDefinition, type TaskDefinition } from '../../../src/dev/deploy/ecs-task-definitions.js';
+import { ALL_INBOXES as DECLARED_INBOXES } from '../../../src/entrypoints/composition/inboxes.js';
 import type { ModuleInbox } from '../../../src/shared/contract/routing.js';
 import { taskFamilyOf } from '../../../src/shared/infrastructure/messaging/ecs/task-family.js';
 import type { SagaStyle } from './settings.js';

@@ -1,7 +1,7 @@
 import { parseArgs } from 'node:util';
 import { loadConfig } from '../../shared/infrastructure/config/config.js';
-import { scopeDeclarationsOf } from '../../entrypoints/http/declared-scopes.js';
-import { ALL_MODULES } from '../../entrypoints/all-modules.js';
+import { scopeDeclarationsOf } from '../../shared/infrastructure/http/declared-scopes.js';
+import { ALL_MODULES } from '../../entrypoints/composition/all-modules.js';
 import { localKeys, signLocalToken } from '../auth/local-issuer.js';
 
 /** Every scope the monolith's API declares; those a customer's token holds by default. */

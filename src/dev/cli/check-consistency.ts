@@ -5,7 +5,7 @@ import { createPgClient } from '../../shared/infrastructure/persistence/pg-conne
 import { maskUrl, provisioningPaths, readEndpointsFile } from '../provisioning/index.js';
 import { checkConsistency, DEFAULT_OPTIONS, inDatabases, SchemaMissingError, type CheckMode } from './consistency/consistency-checks.js';
 import { formatReport } from './consistency/format-report.js';
-import { ALL_INBOXES, ALL_MODULES } from '../../entrypoints/all-modules.js';
+import { ALL_INBOXES, ALL_MODULES } from '../../entrypoints/composition/all-modules.js';
 import { exitWithHelpIfAsked } from '../../entrypoints/cli-help.js';
 
 /**

@@ -1,3 +1,5 @@
+// Over 300 lines on purpose: the embedded PostgreSQL's whole life (binaries, initdb as a non-root
+// user, start, stop, status) around one data directory and its lock; the steps share that directory's invariants.
 import { randomBytes } from 'node:crypto';
 import { appendFile, chmod, chown, cp, mkdir, readdir, readFile, rename, rm, stat, unlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';

@@ -1,3 +1,5 @@
+// Over 300 lines on purpose: the order in which the dev tools find or start PostgreSQL and Redis
+// (configured, recorded, probed, embedded) and stop them, one decision table that reads top to bottom.
 import type { Config } from '../../shared/infrastructure/config/config.js';
 import { checkPostgres, databaseNameOf, ensureDatabase } from './database.js';
 import { embeddedPostgresBinaries, embeddedPostgresStatus, startEmbeddedPostgres, stopEmbeddedPostgres } from './embedded-postgres.js';

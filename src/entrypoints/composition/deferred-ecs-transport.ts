@@ -1,6 +1,6 @@
 import type { EcsTransport } from '../../shared/infrastructure/messaging/ecs/ecs-transport.js';
 import type { Delivery } from '../../shared/infrastructure/messaging/subscription.js';
-import type { DeliveryDispatcher, DeliveryTransport } from '../../shared/infrastructure/messaging/transport.js';
+import type { DeliveryDispatcher, DeliveryTransport, ReadinessCheck } from '../../shared/infrastructure/messaging/transport.js';
 
 /**
  * The ECS transport of a use-case task, loaded on first use. A task signals only after its
@@ -10,6 +10,7 @@ import type { DeliveryDispatcher, DeliveryTransport } from '../../shared/infrast
  */
 export class DeferredEcsTransport implements DeliveryTransport {
   readonly name = 'ecs' as const;
+  readonly launchesTasks = true;
   private loading: Promise<EcsTransport> | undefined;
 
   constructor(private readonly load: () => Promise<EcsTransport>) {}
@@ -40,6 +41,10 @@ export class DeferredEcsTransport implements DeliveryTransport {
 
   async ping(): Promise<void> {
     await (await this.driver()).ping();
+  }
+
+  readiness(): readonly ReadinessCheck[] {
+    return [];
   }
 
   async maintain(schemas: readonly string[]): Promise<unknown> {

@@ -8,8 +8,9 @@ import { DeliverySweeper, purgeMessaging } from '../../shared/infrastructure/mes
 import type { InboxProcessor } from '../../shared/infrastructure/messaging/inbox-processor.js';
 import { OutboxCommits } from '../../shared/infrastructure/messaging/outbox-event-bus.js';
 import { OutboxRelay } from '../../shared/infrastructure/messaging/outbox-relay.js';
-import { RoutingTable } from '../../shared/infrastructure/messaging/subscription.js';
-import type { DeliveryTransport } from '../../shared/infrastructure/messaging/transport.js';
+import { RoutingTable } from '../../shared/infrastructure/messaging/routing-table.js';
+import type { DeliveryTransport, ReadinessCheck } from '../../shared/infrastructure/messaging/transport.js';
+import { DeliveryAdministration } from '../../shared/infrastructure/operations/delivery-administration.js';
 import type { ModuleDefinition, ScheduledJob } from '../../shared/infrastructure/composition/module-definition.js';
 import { SHARED } from '../../shared/infrastructure/composition/tokens.js';
 import { JobScheduler } from './job-scheduler.js';
@@ -82,7 +83,7 @@ export class Runtime {
         batchSize: config.RELAY_BATCH_SIZE,
         pollMs: config.RELAY_POLL_MS,
         lingerMs: config.RELAY_LINGER_MS,
-        notify: transport.name === 'ecs' && config.TASK_WAKE_NOTIFY,
+        notify: transport.launchesTasks && config.TASK_WAKE_NOTIFY,
       },
       commits,
       (schema) => databases.of(schema),
@@ -93,6 +94,23 @@ export class Runtime {
     });
     const scheduler = new JobScheduler(jobsOf(config, host, sweeper, transport), logger);
     return new Runtime(config, logger, routing, transport, host, relay, sweeper, scheduler, databases, options.platformSchemas ?? []);
+  }
+
+  private administrationOnce: DeliveryAdministration | undefined;
+
+  /** The operators' view of the hosted inboxes (dead letters, delivery statistics): the /admin routes', the console's, the metrics' and the CLI's. */
+  get administration(): DeliveryAdministration {
+    return (this.administrationOnce ??= new DeliveryAdministration(
+      this.modules.map((m) => ({ db: m.db, useCases: m.definition.inbox.routes.map((r) => r.useCase) })),
+    ));
+  }
+
+  /** What /health/ready checks, on the API as on the worker's metrics server: every hosted database, then the transport's own. */
+  readiness(): ReadinessCheck[] {
+    return [
+      { name: 'postgres', check: () => Promise.all(this.modules.map((m) => m.db.ping())).then(() => undefined) },
+      ...this.transport.readiness(),
+    ];
   }
 
   get modules(): readonly HostedModule[] {

@@ -9,7 +9,7 @@ import type { ModuleDatabases } from '../../shared/infrastructure/persistence/mo
 import { taskFamilyOf } from '../../shared/infrastructure/messaging/ecs/task-family.js';
 import type { Logger } from '../../shared/infrastructure/logging/logger.js';
 import { MemoryTransport } from '../../shared/infrastructure/messaging/memory-transport.js';
-import type { RoutingTable } from '../../shared/infrastructure/messaging/subscription.js';
+import type { RoutingTable } from '../../shared/infrastructure/messaging/routing-table.js';
 import type { DeliveryTransport } from '../../shared/infrastructure/messaging/transport.js';
 import { DeferredEcsTransport } from './deferred-ecs-transport.js';
 import type { EcsLaunchSettings } from '../../shared/infrastructure/messaging/ecs/ecs-launcher.js';

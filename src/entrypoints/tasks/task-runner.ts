@@ -18,7 +18,7 @@ import {
   SpanKind,
   recordError,
 } from '../../shared/infrastructure/observability/tracing.js';
-import { startTracing } from '../composition/tracing-sdk.js';
+import { startTracing } from '../../shared/infrastructure/observability/tracing-sdk.js';
 import type { ModuleInbox } from '../../shared/contract/routing.js';
 import { onStopRequested, stopRequested } from './stop-signal.js';
 

@@ -28,10 +28,10 @@ import { orderScopes } from './contract/order.scopes.js';
 import { orderConsistency } from './infrastructure/operations/order-consistency.js';
 import { registerOrderRoutes } from './infrastructure/http/order.routes.js';
 import { OrderSchema, SagaStepSchema } from './infrastructure/persistence/order.entity-schema.js';
-import { PgIdempotencyStore } from './infrastructure/persistence/pg-idempotency-store.js';
+import { PgIdempotencyStore } from './infrastructure/persistence/pg-idempotency-store.repository.js';
 import { PgOrderRepository } from './infrastructure/persistence/pg-order.repository.js';
 import { PgPlaceOrderSagaRepository } from './infrastructure/persistence/pg-place-order-saga.repository.js';
-import { PgSagaLog } from './infrastructure/persistence/pg-saga-log.js';
+import { PgSagaLog } from './infrastructure/persistence/pg-saga-log.repository.js';
 import { sagaDurationMetric } from './infrastructure/operations/order-metrics.js';
 import { PgOrderSagaView } from './infrastructure/operations/pg-order-saga-view.js';
 

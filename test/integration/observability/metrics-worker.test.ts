@@ -1,8 +1,8 @@
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { afterEach, describe, expect, it } from 'vitest';
-import { apiSecurityFrom } from '../../../src/entrypoints/http/security/security-config.js';
-import { createMetricsServer } from '../../../src/entrypoints/observability/metrics-server.js';
+import { apiSecurityFrom } from '../../../src/shared/infrastructure/http/security/security-config.js';
+import { createMetricsServer } from '../../../src/entrypoints/composition/metrics-server.js';
 import { systemsClosedAfterEach } from '../../support/system.js';
 import { bearer, jwtSecurity, sign, testIssuer } from '../../support/tokens.js';
 import { parseExposition, valueOf } from '../../unit/observability/exposition.js';

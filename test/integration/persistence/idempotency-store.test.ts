@@ -1,5 +1,5 @@
 import { describe } from 'vitest';
-import { PgIdempotencyStore } from '../../../src/modules/order/infrastructure/persistence/pg-idempotency-store.js';
+import { PgIdempotencyStore } from '../../../src/modules/order/infrastructure/persistence/pg-idempotency-store.repository.js';
 import { orderModule } from '../../../src/modules/order/order.module.js';
 import { InMemoryIdempotencyStore } from '../../support/fakes/index.js';
 import { idempotencyStoreContract } from './idempotency-store.contract.js';

@@ -1,6 +1,6 @@
 import { afterAll, describe, expect, it } from 'vitest';
-import { ALL_INBOXES } from '../../../src/entrypoints/all-modules.js';
-import { createMonolith } from '../../../src/entrypoints/bootstrap.js';
+import { ALL_INBOXES } from '../../../src/entrypoints/composition/all-modules.js';
+import { createMonolith } from '../../../src/entrypoints/composition/monolith.js';
 import { loadConfig } from '../../../src/shared/infrastructure/config/config.js';
 import { createLogger } from '../../../src/shared/infrastructure/logging/logger.js';
 import { MemoryTransport } from '../../../src/shared/infrastructure/messaging/memory-transport.js';

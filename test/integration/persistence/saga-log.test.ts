@@ -1,5 +1,5 @@
 import { describe } from 'vitest';
-import { PgSagaLog } from '../../../src/modules/order/infrastructure/persistence/pg-saga-log.js';
+import { PgSagaLog } from '../../../src/modules/order/infrastructure/persistence/pg-saga-log.repository.js';
 import { orderModule } from '../../../src/modules/order/order.module.js';
 import { InMemorySagaLog } from '../../support/fakes/index.js';
 import { sagaLogContract } from './saga-log.contract.js';

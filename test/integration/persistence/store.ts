@@ -1,7 +1,7 @@
 import { afterAll, beforeAll } from 'vitest';
 import type { ModuleDefinition } from '../../../src/shared/infrastructure/composition/module-definition.js';
 import { createLogger } from '../../../src/shared/infrastructure/logging/logger.js';
-import { quoteIdent } from '../../../src/shared/infrastructure/persistence/messaging-tables.js';
+import { quoteIdent } from '../../../src/shared/infrastructure/persistence/sql-identifier.js';
 import { ModuleDatabase } from '../../../src/shared/infrastructure/persistence/module-database.js';
 import type { TransactionPort } from '../../../src/shared/kernel/index.js';
 import { InMemoryDatabase } from '../../support/fakes/index.js';

@@ -6,7 +6,7 @@ import { promisify } from 'node:util';
 import { createLocalJWKSet, jwtVerify } from 'jose';
 import { afterAll, describe, expect, it } from 'vitest';
 import { localJwks, localKeys, LOCAL_AUDIENCE, LOCAL_ISSUER } from '../../../src/dev/auth/local-issuer.js';
-import { TokenVerifier } from '../../../src/entrypoints/http/security/token-verifier.js';
+import { TokenVerifier } from '../../../src/shared/infrastructure/http/security/token-verifier.js';
 
 /** The dev server's local issuer and `npm run -s auth:token`: tokens an API with AUTH_MODE=jwt accepts. */
 const run = promisify(execFile);

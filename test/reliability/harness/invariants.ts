@@ -5,7 +5,7 @@ import {
   type CheckResult,
   type ConsistencyReport,
 } from '../../../src/dev/cli/consistency/consistency-checks.js';
-import { ALL_MODULES } from '../../../src/entrypoints/all-modules.js';
+import { ALL_MODULES } from '../../../src/entrypoints/composition/all-modules.js';
 import { customerInbox } from '../../../src/modules/customer/contract/index.js';
 import { orderInbox } from '../../../src/modules/order/contract/index.js';
 import type { IntendedOrder } from './load.js';

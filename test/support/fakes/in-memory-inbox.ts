@@ -1,6 +1,7 @@
 import type { Subscription } from '../../../src/shared/infrastructure/messaging/subscription.js';
 import type { InMemoryEventBus } from './in-memory-event-bus.js';
-import type { SagaStyle } from '../../../src/shared/contract/routing.js';
+import type { ModuleInbox, SagaStyle } from '../../../src/shared/contract/routing.js';
+import type { Envelope } from '../../../src/shared/kernel/index.js';
 import { InMemoryTable, type InMemoryDatabase } from './in-memory-database.js';
 
 /** Deliveries marked done, keyed by use case and message id, as in a module's inbox table. */
@@ -46,4 +47,23 @@ export function serveSubscriptions(
       { name: s.useCase },
     );
   }
+}
+
+/** The use cases a module's contract routes messages to (literal when the inbox is declared `as const`). */
+export type UseCaseOf<I extends ModuleInbox> = I['routes'][number]['useCase'];
+
+/**
+ * Delivers a message to one use case of a module through the module's own subscriptions (what
+ * its `subscriptions(container)` returns, the handlers the inbox runs), inside its transaction, as
+ * the inbox does: a testbed never wires a reacting use case a second time by hand.
+ */
+export function deliveryTo(
+  db: InMemoryDatabase,
+  subscriptions: readonly Subscription[],
+): (useCase: string, message: Envelope) => Promise<void> {
+  return (useCase, message) => {
+    const subscription = subscriptions.find((s) => s.useCase === useCase && s.message.type === message.type);
+    if (!subscription) throw new Error(`no subscription of ${useCase} to ${message.type}`);
+    return db.run(() => subscription.handle(message));
+  };
 }

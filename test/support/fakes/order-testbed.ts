@@ -1,29 +1,18 @@
-import { ApproveOrderOnCreditReserved } from '../../../src/modules/order/application/approve-order/approve-order-on-credit-reserved.handler.js';
 import { CancelOrderHandler } from '../../../src/modules/order/application/cancel-order/cancel-order.handler.js';
 import { ExpireOverdueOrdersHandler } from '../../../src/modules/order/application/expire-overdue-orders/expire-overdue-orders.handler.js';
 import { GetOrderQuery } from '../../../src/modules/order/application/get-order/get-order.query.js';
 import { ListOrdersQuery } from '../../../src/modules/order/application/list-orders/list-orders.query.js';
 import { OrderChanges } from '../../../src/modules/order/application/order-changes.js';
 import type { OrderView } from '../../../src/modules/order/application/order.view.js';
-import { PlaceOrderSagaRepliesHandler } from '../../../src/modules/order/application/place-order-saga/place-order-saga-replies.handler.js';
 import { PlaceOrderSagaOrchestrator } from '../../../src/modules/order/application/place-order-saga/place-order-saga.orchestrator.js';
 import { PlaceOrderHandler, type PlaceOrderCommand } from '../../../src/modules/order/application/place-order/place-order.handler.js';
-import { ChoreographySagaCoordinator } from '../../../src/modules/order/application/saga-coordination/choreography.saga-coordinator.js';
-import { OrchestrationSagaCoordinator } from '../../../src/modules/order/application/saga-coordination/orchestration.saga-coordinator.js';
-import { SagaCoordinators } from '../../../src/modules/order/application/saga-coordination/saga-coordinators.js';
-import { RecordCreditReleaseOnCreditReleased } from '../../../src/modules/order/application/record-credit-release/record-credit-release-on-credit-released.handler.js';
-import { RejectOrderOnCreditReservationFailed } from '../../../src/modules/order/application/reject-order/reject-order-on-credit-reservation-failed.handler.js';
 import { InMemoryEventBus } from './in-memory-event-bus.js';
-import { declaredOnly } from './module-containers.js';
 import { orderInbox } from '../../../src/modules/order/contract/index.js';
-import {
-  contextOf,
-  createMessage,
-  uuidv7,
-  type Envelope,
-  type MessageDefinition,
-  type MessageHandler,
-} from '../../../src/shared/kernel/index.js';
+import { contextOf, createMessage, uuidv7, type Envelope, type MessageDefinition } from '../../../src/shared/kernel/index.js';
+import { ORDER, orderModule } from '../../../src/modules/order/order.module.js';
+import type { SagaCoordinatorsPort } from '../../../src/modules/order/application/ports/saga-coordinator.port.js';
+import { orderContainer, testConfig } from './module-containers.js';
+import { deliveryTo, type UseCaseOf } from './in-memory-inbox.js';
 import type { SagaStyle } from '../../../src/shared/contract/routing.js';
 import { FixedClock } from './fixed-clock.js';
 import { InMemoryDatabase } from './in-memory-database.js';
@@ -36,7 +25,11 @@ import {
 
 export const DEFAULT_DEADLINE_MS = 60_000;
 
-/** The Order module's use cases over in-memory fakes, wired as order.module.ts wires them. */
+/**
+ * The Order module's use cases over in-memory fakes, wired by order.module.ts itself: its bindings
+ * with the repositories replaced, and its own subscriptions for the use cases that react to
+ * messages (a new one needs no line here).
+ */
 export interface OrderTestbed {
   readonly style: SagaStyle;
   readonly db: InMemoryDatabase;
@@ -49,20 +42,16 @@ export interface OrderTestbed {
   readonly idempotency: InMemoryIdempotencyStore;
   readonly changes: OrderChanges;
   readonly orchestrator: PlaceOrderSagaOrchestrator;
-  readonly sagaCoordinators: SagaCoordinators;
+  readonly sagaCoordinators: SagaCoordinatorsPort;
   readonly placeOrder: PlaceOrderHandler;
   readonly cancelOrder: CancelOrderHandler;
   readonly getOrder: GetOrderQuery;
   readonly listOrders: ListOrdersQuery;
   readonly expireOverdueOrders: ExpireOverdueOrdersHandler;
-  readonly approveOrder: ApproveOrderOnCreditReserved;
-  readonly rejectOrder: RejectOrderOnCreditReservationFailed;
-  readonly recordCreditRelease: RecordCreditReleaseOnCreditReleased;
-  readonly sagaReplies: PlaceOrderSagaRepliesHandler;
   /** Places an order of 6000 USD for a new customer id unless told otherwise. */
   order(overrides?: Partial<PlaceOrderCommand>): Promise<OrderView>;
-  /** Runs a message handler as the inbox does: inside a transaction. */
-  deliver<P>(handler: MessageHandler<P>, message: Envelope<P>): Promise<void>;
+  /** Delivers a message to a use case through the module's own subscriptions, inside a transaction, as the inbox does. */
+  deliver(useCase: UseCaseOf<typeof orderInbox>, message: Envelope): Promise<void>;
   /** The order's credit request as published: order.created.v1 (choreography) or customer.reserve-credit.v1 (orchestration). */
   creditRequestOf(orderId: string): Envelope;
   /** A message the Customer module would send in answer to `cause`: same saga, caused by it. */
@@ -83,43 +72,32 @@ export function orderTestbed(options: OrderTestbedOptions = {}): OrderTestbed {
   const bus = options.bus ?? new InMemoryEventBus();
   const clock = options.clock ?? new FixedClock();
   const db = new InMemoryDatabase(bus);
-  const orders = new InMemoryOrderRepository(db);
-  const sagas = new InMemoryPlaceOrderSagaRepository(db);
-  const sagaLog = new InMemorySagaLog(db);
-  const idempotency = new InMemoryIdempotencyStore(db);
-  const changes = new OrderChanges(orders, declaredOnly(db.eventBus, orderInbox), sagaLog, clock);
-  const orchestrator = new PlaceOrderSagaOrchestrator(sagas, orders, changes, clock);
-  const sagaCoordinators = new SagaCoordinators(
-    [new ChoreographySagaCoordinator(orders, changes, clock), new OrchestrationSagaCoordinator(orchestrator, sagas, changes)],
-    style,
-  );
-  const placeOrder = new PlaceOrderHandler(db, orders, idempotency, sagaCoordinators, clock, {
-    deadlineMs: options.deadlineMs ?? DEFAULT_DEADLINE_MS,
-  });
+  const config = testConfig(style, { ORDER_DEADLINE_MS: String(options.deadlineMs ?? DEFAULT_DEADLINE_MS) });
+  const container = orderContainer(config, db, clock);
+  const orders = container.get(ORDER.Orders) as InMemoryOrderRepository;
+  const sagaCoordinators = container.get(ORDER.SagaCoordinators);
+  const placeOrder = container.get(ORDER.PlaceOrder);
   return {
     style,
     db,
     bus,
     clock,
     orders,
-    sagas,
-    sagaLog,
-    idempotency,
-    changes,
-    orchestrator,
+    sagas: container.get(ORDER.Sagas) as InMemoryPlaceOrderSagaRepository,
+    sagaLog: container.get(ORDER.SagaLog) as InMemorySagaLog,
+    idempotency: container.get(ORDER.Idempotency) as InMemoryIdempotencyStore,
+    changes: container.get(ORDER.Changes),
+    orchestrator: container.get(ORDER.Orchestrator),
     sagaCoordinators,
     placeOrder,
-    cancelOrder: new CancelOrderHandler(db, orders, sagaCoordinators, clock),
-    getOrder: new GetOrderQuery(orders, sagaCoordinators, sagaLog),
-    listOrders: new ListOrdersQuery(orders),
+    cancelOrder: container.get(ORDER.CancelOrder),
+    getOrder: container.get(ORDER.GetOrder),
+    listOrders: container.get(ORDER.ListOrders),
+    // Not the module's binding: that one logs a failed expiry, and the tests choose the batch size.
     expireOverdueOrders: new ExpireOverdueOrdersHandler(db, sagaCoordinators, clock, undefined, options.expiryBatchSize),
-    approveOrder: new ApproveOrderOnCreditReserved(orders, changes, clock),
-    rejectOrder: new RejectOrderOnCreditReservationFailed(orders, changes, clock),
-    recordCreditRelease: new RecordCreditReleaseOnCreditReleased(changes),
-    sagaReplies: new PlaceOrderSagaRepliesHandler(orchestrator),
     order: async (overrides = {}) =>
       (await placeOrder.execute({ customerId: uuidv7(), total: { amount: 6_000, currency: 'USD' }, ...overrides })).order,
-    deliver: (handler, message) => db.run(() => handler.handle(message)),
+    deliver: deliveryTo(db, orderModule.subscriptions(container)),
     creditRequestOf: (orderId) => {
       const type = style === 'choreography' ? 'order.created.v1' : 'customer.reserve-credit.v1';
       const request = bus.published.find((m) => m.type === type && m.correlationId === orderId);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { escapeHtml, html, traceIdOf, traceLink } from '../../../src/entrypoints/http/console/html.js';
+import { escapeHtml, html, traceIdOf, traceLink } from '../../../src/shared/infrastructure/http/html.js';
 
 const HOSTILE = `<script>alert("x")</script><img src=x onerror='y'> & done`;
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { DeadLetter } from '../../../src/shared/infrastructure/messaging/dead-letters.js';
-import { CONSOLE_SCRIPT_PATH, deadLettersPage } from '../../../src/entrypoints/http/console/pages.js';
+import { CONSOLE_SCRIPT_PATH, deadLettersPage } from '../../../src/shared/infrastructure/http/console/pages.js';
 
 const context = { traceUiUrl: 'https://traces.example/t/{traceId}', queues: false };
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { sagaPage } from '../../../src/entrypoints/http/console/pages.js';
-import { buildTimeline, processOf, type SagaDelivery, type SagaRecord } from '../../../src/entrypoints/http/console/timeline.js';
+import { sagaPage } from '../../../src/shared/infrastructure/http/console/pages.js';
+import { buildTimeline, processOf, type SagaDelivery, type SagaRecord } from '../../../src/shared/infrastructure/http/console/timeline.js';
 
 const ORDER = '01a23fc6-1ebf-7180-b0cd-7c2a6ff06ae1';
 const TRACE = '7c8185c7e4cf663db9aa2246f62baa50';

@@ -5,7 +5,7 @@ import { App, Stack } from 'aws-cdk-lib';
 import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DEPLOY_DIR, LAUNCH_SETTINGS } from '../../../src/entrypoints/ecs-task-definitions.js';
+import { DEPLOY_DIR, LAUNCH_SETTINGS } from '../../../src/dev/deploy/ecs-task-definitions.js';
 import { buildApp, committedContext } from '../../../deploy/cdk/lib/app.js';
 import { LOG_METRICS } from '../../../deploy/cdk/lib/alarms.js';
 import type { SagaStack } from '../../../deploy/cdk/lib/saga-stack.js';
@@ -13,7 +13,7 @@ import { connectionPlan } from '../../../deploy/cdk/lib/connections.js';
 import { Network, otlpPeer } from '../../../deploy/cdk/lib/network.js';
 import { settingsFrom } from '../../../deploy/cdk/lib/settings.js';
 import { activeUseCases, launchableBy, modules, taskFamilyOf } from '../../../deploy/cdk/lib/use-cases.js';
-import { ALL_INBOXES as DECLARED_INBOXES } from '../../../src/entrypoints/all-modules.js';
+import { ALL_INBOXES as DECLARED_INBOXES } from '../../../src/entrypoints/composition/all-modules.js';
 import { SAGA_STYLES, type ModuleInbox } from '../../../src/shared/contract/routing.js';
 import { maxEcsTasks, taskConnections, type Config } from '../../../src/shared/infrastructure/config/config.js';
 

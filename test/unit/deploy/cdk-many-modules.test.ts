@@ -5,7 +5,7 @@ import { Template } from 'aws-cdk-lib/assertions';
 import { afterAll, describe, expect, it } from 'vitest';
 import { buildApp, committedContext } from '../../../deploy/cdk/lib/app.js';
 import { activeUseCases } from '../../../deploy/cdk/lib/use-cases.js';
-import { ALL_INBOXES } from '../../../src/entrypoints/all-modules.js';
+import { ALL_INBOXES } from '../../../src/entrypoints/composition/all-modules.js';
 import type { ModuleInbox, SagaStyle } from '../../../src/shared/contract/routing.js';
 
 /**

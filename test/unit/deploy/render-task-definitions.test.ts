@@ -9,7 +9,7 @@ import {
   renderFromEnvironment,
   staleTaskDefinitions,
   TRACING_SETTINGS,
-} from '../../../src/entrypoints/ecs-task-definitions.js';
+} from '../../../src/dev/deploy/ecs-task-definitions.js';
 
 /** `npm run ecs:task-definitions -- --render DIR`: the manual registration path without jq. */
 const ENV = {

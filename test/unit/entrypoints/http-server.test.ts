@@ -1,7 +1,8 @@
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createHttpServer, toProblem } from '../../../src/entrypoints/http/http-server.js';
-import { apiSecurityFrom, httpLimitsFrom } from '../../../src/entrypoints/http/security/security-config.js';
+import { createHttpServer } from '../../../src/shared/infrastructure/http/http-server.js';
+import { toProblem } from '../../../src/shared/infrastructure/http/problem.js';
+import { apiSecurityFrom, httpLimitsFrom } from '../../../src/shared/infrastructure/http/security/security-config.js';
 import { loadConfig } from '../../../src/shared/infrastructure/config/config.js';
 import { PUBLIC } from '../../../src/shared/infrastructure/http/route-config.js';
 import { createLogger } from '../../../src/shared/infrastructure/logging/logger.js';

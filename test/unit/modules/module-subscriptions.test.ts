@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ALL_MODULES } from '../../../src/entrypoints/all-modules.js';
+import { ALL_MODULES } from '../../../src/entrypoints/composition/all-modules.js';
 import { customerModule } from '../../../src/modules/customer/customer.module.js';
 import type { ModuleDefinition } from '../../../src/shared/infrastructure/composition/module-definition.js';
 import { assertSubscriptionsMatchInbox } from '../../../src/shared/infrastructure/messaging/subscription.js';

@@ -1,12 +1,12 @@
 import { Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
-import { DerivedMetrics, type MetricsDatabase } from '../../../src/entrypoints/observability/derived-metrics.js';
-import { ModuleMetrics } from '../../../src/entrypoints/observability/module-metrics.js';
+import { DerivedMetrics, type MetricsDatabase } from '../../../src/shared/infrastructure/operations/derived-metrics.js';
+import { ModuleMetrics } from '../../../src/shared/infrastructure/observability/module-metrics.js';
 import { sagaDurationMetric } from '../../../src/modules/order/infrastructure/operations/order-metrics.js';
 import type { ModuleMetric } from '../../../src/shared/infrastructure/observability/module-metric.js';
-import { ProcessMetrics } from '../../../src/entrypoints/observability/metrics.js';
-import { SecurityMetrics } from '../../../src/entrypoints/http/security/security-metrics.js';
-import type { SchemaDeliveryStats } from '../../../src/entrypoints/http/admin.routes.js';
+import { ProcessMetrics } from '../../../src/shared/infrastructure/observability/metrics.js';
+import { SecurityMetrics } from '../../../src/shared/infrastructure/http/security/security-metrics.js';
+import type { SchemaDeliveryStats } from '../../../src/shared/infrastructure/operations/delivery-administration.js';
 import { createLogger } from '../../../src/shared/infrastructure/logging/logger.js';
 import { uuidv7, uuidv7Floor } from '../../../src/shared/kernel/index.js';
 import { checkHistograms, parseExposition, valueOf } from './exposition.js';

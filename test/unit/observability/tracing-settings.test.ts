@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { tracingSettings } from '../../../src/entrypoints/composition/tracing-sdk.js';
+import { tracingSettings } from '../../../src/shared/infrastructure/observability/tracing-sdk.js';
 import { spanContextOf, traceparentOf } from '../../../src/shared/infrastructure/observability/tracing.js';
 
 const ENDPOINT = { OTEL_EXPORTER_OTLP_ENDPOINT: 'http://collector:4318' };

@@ -1,7 +1,7 @@
 import type { ModuleInbox } from '../../../shared/contract/routing.js';
 import type { ModuleDefinition } from '../../../shared/infrastructure/composition/module-definition.js';
 import type { CheckContext, CheckMode } from '../../../shared/infrastructure/operations/consistency-check.js';
-import { quoteIdent } from '../../../shared/infrastructure/persistence/messaging-tables.js';
+import { quoteIdent } from '../../../shared/infrastructure/persistence/sql-identifier.js';
 import { byField, missingDeliveries, SCHEMA_CHECKS, type SchemaInSnapshot } from './platform-checks.js';
 import { Snapshot, type CheckedDatabase, type CheckedModule } from './snapshot.js';
 

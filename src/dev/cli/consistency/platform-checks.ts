@@ -1,6 +1,6 @@
 import type { ModuleInbox, SagaStyle } from '../../../shared/contract/routing.js';
 import type { CheckMode, SagaStyleRow } from '../../../shared/infrastructure/operations/consistency-check.js';
-import { quoteIdent } from '../../../shared/infrastructure/persistence/messaging-tables.js';
+import { quoteIdent } from '../../../shared/infrastructure/persistence/sql-identifier.js';
 import type { Snapshot } from './snapshot.js';
 
 /**

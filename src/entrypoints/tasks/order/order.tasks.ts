@@ -2,5 +2,5 @@
 // one container script per use case its contract's inbox routes, dist/tasks/order/<use-case>.task.js.
 import '../stop-signal.js';
 export { orderModule as module } from '../../../modules/order/order.module.js';
-export { ALL_INBOXES as inboxes } from '../inboxes.js';
+export { ALL_INBOXES as inboxes } from '../../composition/inboxes.js';
 export { runUseCaseTask } from '../task-runner.js';

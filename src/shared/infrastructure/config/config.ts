@@ -1,3 +1,5 @@
+// Over 300 lines on purpose: one schema for every setting with its default and the cross-checks that
+// refuse combinations, so an operator reads every variable in one place (the schema alone is 240 lines).
 import { isIP } from 'node:net';
 import { z } from 'zod';
 import { SAGA_STYLES } from '../../contract/routing.js';

@@ -1,7 +1,7 @@
 import type { ScopeDeclarations, ScopeOf } from '../../contract/scopes.js';
 
 /**
- * Route options and request state the HTTP host (src/entrypoints/http/) acts on. A module's route
+ * Route options and request state the HTTP host (src/shared/infrastructure/http/) acts on. A module's route
  * sets them in its `config` and reads `request.principal`; this file is what both sides agree on.
  */
 declare module 'fastify' {

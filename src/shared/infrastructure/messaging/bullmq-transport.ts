@@ -2,7 +2,7 @@ import { Queue, Worker, type Job } from 'bullmq';
 import { Redis } from 'ioredis';
 import type { Logger } from '../logging/logger.js';
 import type { Delivery } from './subscription.js';
-import { batchesOf, type DeliveryDispatcher, type DeliveryTransport } from './transport.js';
+import { batchesOf, type DeliveryDispatcher, type DeliveryTransport, type InspectableQueues, type ReadinessCheck } from './transport.js';
 
 export interface BullMqOptions {
   readonly redisUrl: string;
@@ -64,6 +64,7 @@ export function queueNameOf(useCase: string): string {
  */
 export class BullMqTransport implements DeliveryTransport {
   readonly name = 'bullmq' as const;
+  readonly launchesTasks = false;
   private readonly queues = new Map<string, Queue<DeliveryJob>>();
   private readonly workers: Worker<DeliveryJob>[] = [];
   private readonly connection: Redis;
@@ -141,6 +142,14 @@ export class BullMqTransport implements DeliveryTransport {
     const added = Promise.all([...byUseCase].map(([useCase, jobs]) => this.queue(useCase).addBulk(jobs)));
     // With Redis down, ioredis queues commands forever; a relay must not wait on a wake-up signal.
     await withTimeout(added, SIGNAL_TIMEOUT_MS, 'signalling BullMQ');
+  }
+
+  get inspectableQueues(): InspectableQueues {
+    return { redisUrl: this.options.redisUrl, prefix: this.options.prefix };
+  }
+
+  readiness(): readonly ReadinessCheck[] {
+    return [{ name: 'redis', check: () => this.ping() }];
   }
 
   async ping(): Promise<void> {

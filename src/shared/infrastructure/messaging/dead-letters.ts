@@ -1,5 +1,5 @@
 import type { ModuleDatabase } from '../persistence/module-database.js';
-import { quoteIdent } from '../persistence/messaging-tables.js';
+import { quoteIdent } from '../persistence/sql-identifier.js';
 
 export interface DeadLetter {
   readonly schema: string;

@@ -1,6 +1,6 @@
 import type { Logger } from '../logging/logger.js';
 import type { ModuleDatabase } from '../persistence/module-database.js';
-import { quoteIdent } from '../persistence/messaging-tables.js';
+import { quoteIdent } from '../persistence/sql-identifier.js';
 import type { Delivery } from './subscription.js';
 import type { DeliveryTransport } from './transport.js';
 

@@ -1,6 +1,6 @@
 import type pg from 'pg';
 import type { Logger } from '../logging/logger.js';
-import { quoteIdent } from '../persistence/messaging-tables.js';
+import { quoteIdent } from '../persistence/sql-identifier.js';
 import { createPgClient } from '../persistence/pg-connections.js';
 import { backoffMs } from './backoff.js';
 import { inboxChannel } from './inbox-channel.js';

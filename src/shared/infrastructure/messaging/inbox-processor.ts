@@ -1,8 +1,10 @@
+// Over 300 lines on purpose: one class, the inbox's claim-handle-mark cycle (keys, batches with the
+// one-per-transaction fallback, retries, dead letters, lost connections); each step relies on the previous one's locks.
 import { DomainError, parseEnvelope, type Envelope } from '../../kernel/index.js';
 import { withLogContext, type Logger } from '../logging/logger.js';
 import { LateSpan, linksTo, processSpan } from '../observability/tracing.js';
 import type { ModuleDatabase } from '../persistence/module-database.js';
-import { quoteIdent } from '../persistence/messaging-tables.js';
+import { quoteIdent } from '../persistence/sql-identifier.js';
 import { isConnectionLoss } from '../persistence/pg-connections.js';
 import { backoffMs } from './backoff.js';
 import type { Delivery, Subscription } from './subscription.js';

@@ -1,7 +1,7 @@
 import type { Logger } from '../logging/logger.js';
 import { detached } from '../observability/tracing.js';
 import type { Delivery } from './subscription.js';
-import { batchesOf, type DeliveryDispatcher, type DeliveryTransport } from './transport.js';
+import { batchesOf, type DeliveryDispatcher, type DeliveryTransport, type ReadinessCheck } from './transport.js';
 
 /**
  * Carries signals by calling the dispatcher in the same process, asynchronously (never inside
@@ -10,6 +10,7 @@ import { batchesOf, type DeliveryDispatcher, type DeliveryTransport } from './tr
  */
 export class MemoryTransport implements DeliveryTransport {
   readonly name = 'memory' as const;
+  readonly launchesTasks = false;
   private dispatcher: DeliveryDispatcher | undefined;
   private readonly inFlight = new Set<Promise<void>>();
   private closed = false;
@@ -43,6 +44,10 @@ export class MemoryTransport implements DeliveryTransport {
   }
 
   async ping(): Promise<void> {}
+
+  readiness(): readonly ReadinessCheck[] {
+    return [{ name: 'memory', check: () => this.ping() }];
+  }
 
   async close(): Promise<void> {
     this.closed = true;

@@ -2,7 +2,7 @@ import type { Envelope, EventBusPort } from '../../kernel/index.js';
 import { currentLogContext } from '../logging/logger.js';
 import { stampSend } from '../observability/tracing.js';
 import type { ModuleDatabase } from '../persistence/module-database.js';
-import { quoteIdent } from '../persistence/messaging-tables.js';
+import { quoteIdent } from '../persistence/sql-identifier.js';
 
 interface OutboxRow {
   readonly id: string;

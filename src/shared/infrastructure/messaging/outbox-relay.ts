@@ -1,10 +1,13 @@
+// Over 300 lines on purpose: one class, the relay's loop (wake-ups, linger, batches across databases,
+// fan-out in one transaction, the cross-database insert before the producer's row is marked relayed: ADR 32).
 import type { Logger } from '../logging/logger.js';
 import { LateSpan, linksTo, tracingEnabled } from '../observability/tracing.js';
 import type { OutboxCommits } from './outbox-event-bus.js';
 import type { ModuleDatabase } from '../persistence/module-database.js';
-import { quoteIdent } from '../persistence/messaging-tables.js';
+import { quoteIdent } from '../persistence/sql-identifier.js';
 import { inboxChannel } from './inbox-channel.js';
-import type { Delivery, RoutingTable } from './subscription.js';
+import type { Delivery } from './subscription.js';
+import type { RoutingTable } from './routing-table.js';
 import type { DeliveryTransport } from './transport.js';
 
 export interface RelayOptions {

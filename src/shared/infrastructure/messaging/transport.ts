@@ -31,6 +31,18 @@ export function batchesOf(
   return batches;
 }
 
+/** A dependency /health/ready waits for besides PostgreSQL; its name is what the probe reports. */
+export interface ReadinessCheck {
+  readonly name: string;
+  check(): Promise<void>;
+}
+
+/** Where a queue-backed transport keeps its queues, for operators' tools (bull-board, queue depth). */
+export interface InspectableQueues {
+  readonly redisUrl: string;
+  readonly prefix: string;
+}
+
 /**
  * Carries "a delivery is pending" signals to whatever runs the use case: an in-process call,
  * a BullMQ job, or an ECS task launch. PostgreSQL holds the deliveries; a lost signal costs
@@ -46,6 +58,15 @@ export interface DeliveryTransport {
    */
   signal(deliveries: readonly Delivery[], options?: { readonly redelivery?: boolean }): Promise<void>;
   ping(): Promise<void>;
+  /** What /health/ready checks for this transport: the broker a signal must reach (none for ECS, whose work waits in PostgreSQL). */
+  readiness(): readonly ReadinessCheck[];
+  /**
+   * Whether a signal starts a short-lived task (ECS): the relay then wakes a running task of the
+   * use case with NOTIFY (TASK_WAKE_NOTIFY), and the console reads the launch attempts.
+   */
+  readonly launchesTasks: boolean;
+  /** The queues operators may inspect; only a queue-backed transport (BullMQ) has them. */
+  readonly inspectableQueues?: InspectableQueues;
   /**
    * Decides whether the use case needs a consumer started now (ECS: a task launch through the
    * lease), for a task that stops with work left (its time limit, a SIGTERM).

@@ -1,3 +1,5 @@
+// Over 300 lines on purpose: every span the platform makes (process, relay, launch, late and linked spans) and the traceparent helpers, so one
+// file says how a saga becomes one trace (ADR 29); split by span kind, each part would repeat the context rules.
 import {
   context,
   ROOT_CONTEXT,

@@ -1,5 +1,6 @@
 import type { ModuleDatabase } from './module-database.js';
-import { deliveryKeysSql, launchBreakerSql, launchProbeSql, messagingTablesSql, quoteIdent } from './messaging-tables.js';
+import { deliveryKeysSql, launchBreakerSql, launchProbeSql, messagingTablesSql } from './messaging-tables.js';
+import { quoteIdent } from './sql-identifier.js';
 
 /**
  * The platform's own migrations: the messaging tables (outbox, inbox, task leases, launch

@@ -1,3 +1,5 @@
+import { quoteIdent } from './sql-identifier.js';
+
 /**
  * The messaging tables every module owns in its own schema: the outbox it writes, the inbox
  * (one pending delivery per message and subscribing use case) it consumes, and the lease and
@@ -69,14 +71,6 @@ export function messagingTablesSql(schema: string): string[] {
   ];
 }
 
-const IDENT = /^[a-z_][a-z0-9_]*$/;
-
-/** Schema and table names come from module definitions, never from input; still, refuse anything unusual. */
-export function quoteIdent(name: string): string {
-  if (!IDENT.test(name)) throw new Error(`invalid SQL identifier ${JSON.stringify(name)}`);
-  return `"${name}"`;
-}
-
 /**
  * Delivery keys (ADR 16): each delivery names the aggregate its handler locks, so consumers can
  * keep two transactions off one key. Rows written before this migration have none; they are keyed
@@ -128,3 +122,9 @@ export function launchProbeSql(schema: string): string[] {
     `alter table ${s}.launch_attempts add column if not exists marks_running boolean not null default false`,
   ];
 }
+
+/**
+ * Still re-exported for the ECS launcher and task lease, whose split lands on another branch
+ * (issue 29); remove once they import quoteIdent from sql-identifier.ts.
+ */
+export { quoteIdent };

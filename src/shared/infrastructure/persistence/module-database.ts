@@ -1,3 +1,5 @@
+// Over 300 lines on purpose: one class, the module's transaction boundary (MikroORM, the pool, the
+// transaction in async context, migrations, outage classification); its parts share the one connection state.
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { MikroORM, type EntitySchema, type MigrationObject } from '@mikro-orm/core';
 import { PostgreSqlDriver, type EntityManager, type Knex } from '@mikro-orm/postgresql';

@@ -1,9 +1,9 @@
 import Fastify from 'fastify';
 import { describe, expect, it } from 'vitest';
 import { openApiDocument } from '../../../../scripts/openapi.js';
-import { ALL_MODULES } from '../../../../src/entrypoints/all-modules.js';
-import { refuseUndeclaredScopes, scopeDeclarationsOf } from '../../../../src/entrypoints/http/declared-scopes.js';
-import { OffAuthenticator } from '../../../../src/entrypoints/http/security/authentication.js';
+import { ALL_MODULES } from '../../../../src/entrypoints/composition/all-modules.js';
+import { refuseUndeclaredScopes, scopeDeclarationsOf } from '../../../../src/shared/infrastructure/http/declared-scopes.js';
+import { OffAuthenticator } from '../../../../src/shared/infrastructure/http/security/authentication.js';
 import type { ScopeDeclarations } from '../../../../src/shared/contract/scopes.js';
 import { PLATFORM_SCOPES, requires, scopedAccess } from '../../../../src/shared/infrastructure/http/route-config.js';
 

@@ -1,8 +1,8 @@
 import { generateKeyPairSync } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import Fastify from 'fastify';
-import { apiSecurityFrom, authenticatorFrom, authMode } from '../../../../src/entrypoints/http/security/security-config.js';
-import { trustedHopFrom } from '../../../../src/entrypoints/http/security/trusted-hop.js';
+import { apiSecurityFrom, authenticatorFrom, authMode } from '../../../../src/shared/infrastructure/http/security/security-config.js';
+import { trustedHopFrom } from '../../../../src/shared/infrastructure/http/security/trusted-hop.js';
 import { ConfigError, loadConfig } from '../../../../src/shared/infrastructure/config/config.js';
 
 function pem(type: 'ec' | 'rsa' | 'ed25519', namedCurve = 'P-256'): string {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { InvalidTokenError, TokenVerifier } from '../../../../src/entrypoints/http/security/token-verifier.js';
+import { InvalidTokenError, TokenVerifier } from '../../../../src/shared/infrastructure/http/security/token-verifier.js';
 import { AUDIENCE, ISSUER, sign, testIssuer } from '../../../support/tokens.js';
 
 describe('TokenVerifier', () => {

@@ -1,5 +1,5 @@
 import type { CheckContext, ConsistencyCheck, ModuleConsistency } from '../../../../shared/infrastructure/operations/consistency-check.js';
-import { quoteIdent } from '../../../../shared/infrastructure/persistence/messaging-tables.js';
+import { quoteIdent } from '../../../../shared/infrastructure/persistence/sql-identifier.js';
 import { CUSTOMER_USE_CASES, customerInbox } from '../../contract/customer.inbox.js';
 import { CreditReservedV1 } from '../../contract/customer.messages.js';
 

@@ -1,6 +1,6 @@
 import { Money } from '../../../../shared/kernel/index.js';
 import type { ModuleDatabase } from '../../../../shared/infrastructure/persistence/module-database.js';
-import { quoteIdent } from '../../../../shared/infrastructure/persistence/messaging-tables.js';
+import { quoteIdent } from '../../../../shared/infrastructure/persistence/sql-identifier.js';
 import type { CreditReservationRepositoryPort } from '../../application/ports/credit-reservation.repository.port.js';
 import { CreditReservation, type CreditReservationStatus } from '../../domain/credit-reservation.entity.js';
 

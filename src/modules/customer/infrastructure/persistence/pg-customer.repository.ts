@@ -1,6 +1,6 @@
 import { ConcurrencyError, Money } from '../../../../shared/kernel/index.js';
 import type { ModuleDatabase } from '../../../../shared/infrastructure/persistence/module-database.js';
-import { quoteIdent } from '../../../../shared/infrastructure/persistence/messaging-tables.js';
+import { quoteIdent } from '../../../../shared/infrastructure/persistence/sql-identifier.js';
 import type { CustomerRepositoryPort } from '../../application/ports/customer.repository.port.js';
 import { Customer } from '../../domain/customer.aggregate.js';
 

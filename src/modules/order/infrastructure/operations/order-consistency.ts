@@ -1,5 +1,5 @@
 import type { CheckContext, ConsistencyCheck, ModuleConsistency } from '../../../../shared/infrastructure/operations/consistency-check.js';
-import { quoteIdent } from '../../../../shared/infrastructure/persistence/messaging-tables.js';
+import { quoteIdent } from '../../../../shared/infrastructure/persistence/sql-identifier.js';
 import { CreditReservedV1, ReleaseCreditV1 } from '../../../customer/contract/index.js';
 import { OrderApprovedV1, OrderCancelledV1, OrderRejectedV1 } from '../../contract/order.messages.js';
 

@@ -1,7 +1,7 @@
 import { uuidv7Floor } from '../../../../shared/kernel/index.js';
 import type { ModuleHistogram } from '../../../../shared/infrastructure/observability/module-metric.js';
 import type { ModuleDatabase } from '../../../../shared/infrastructure/persistence/module-database.js';
-import { quoteIdent } from '../../../../shared/infrastructure/persistence/messaging-tables.js';
+import { quoteIdent } from '../../../../shared/infrastructure/persistence/sql-identifier.js';
 
 export const SAGA_BUCKETS = [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600] as const;
 

@@ -1,5 +1,5 @@
 import type { ModuleDatabase } from '../../../../shared/infrastructure/persistence/module-database.js';
-import { quoteIdent } from '../../../../shared/infrastructure/persistence/messaging-tables.js';
+import { quoteIdent } from '../../../../shared/infrastructure/persistence/sql-identifier.js';
 import type { SagaSummary, SagaViewPort } from '../../../../shared/infrastructure/operations/saga-view.port.js';
 
 /** Milliseconds since the epoch: one unambiguous number whatever the driver's date parsing. */

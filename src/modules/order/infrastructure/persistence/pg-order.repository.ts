@@ -1,6 +1,6 @@
 import { ConcurrencyError, Money } from '../../../../shared/kernel/index.js';
 import type { ModuleDatabase } from '../../../../shared/infrastructure/persistence/module-database.js';
-import { quoteIdent } from '../../../../shared/infrastructure/persistence/messaging-tables.js';
+import { quoteIdent } from '../../../../shared/infrastructure/persistence/sql-identifier.js';
 import type { OrderPage, OrderRepositoryPort } from '../../application/ports/order.repository.port.js';
 import { Order, type RejectionReason } from '../../domain/order.aggregate.js';
 import { OrderSchema, type OrderRow } from './order.entity-schema.js';

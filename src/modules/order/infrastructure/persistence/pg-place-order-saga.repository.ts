@@ -1,6 +1,6 @@
 import { ConcurrencyError } from '../../../../shared/kernel/index.js';
 import type { ModuleDatabase } from '../../../../shared/infrastructure/persistence/module-database.js';
-import { quoteIdent } from '../../../../shared/infrastructure/persistence/messaging-tables.js';
+import { quoteIdent } from '../../../../shared/infrastructure/persistence/sql-identifier.js';
 import type { PlaceOrderSagaRepositoryPort } from '../../application/ports/saga.repository.port.js';
 import { PlaceOrderSaga, type PlaceOrderSagaState } from '../../domain/place-order-saga.js';
 

@@ -1,7 +1,7 @@
 import { ECSClient } from '@aws-sdk/client-ecs';
 import type { Logger } from '../../logging/logger.js';
 import type { Delivery } from '../subscription.js';
-import type { DeliveryDispatcher, DeliveryTransport } from '../transport.js';
+import type { DeliveryDispatcher, DeliveryTransport, ReadinessCheck } from '../transport.js';
 import type { PostgresDatabase } from '../../persistence/postgres-database.js';
 import { EcsLauncher, type EcsLaunchSettings } from './ecs-launcher.js';
 
@@ -49,6 +49,7 @@ export interface EcsTransportOptions {
  */
 export class EcsTransport implements DeliveryTransport {
   readonly name = 'ecs' as const;
+  readonly launchesTasks = true;
   readonly launcher: EcsLauncher;
   private readonly ecs: ECSClient;
 
@@ -98,6 +99,11 @@ export class EcsTransport implements DeliveryTransport {
 
   /** The ECS API is not a dependency of readiness: PostgreSQL holds the work, and a launch that fails only waits. */
   async ping(): Promise<void> {}
+
+  /** Not the ECS API: PostgreSQL holds the work, and a launch that fails only waits (its health is in /admin/deliveries/stats). */
+  readiness(): readonly ReadinessCheck[] {
+    return [];
+  }
 
   async close(): Promise<void> {
     await this.launcher.drainLaunches();

@@ -99,7 +99,7 @@ describe('ReleaseCreditHandler', () => {
           ? createMessage(OrderRejectedV1, { orderId, customerId, reason: 'TIMEOUT' }, ctx)
           : createMessage(ReleaseCreditV1, { orderId, customerId }, ctx);
 
-    await tb.deliver(tb.releaseCredit, cause);
+    await tb.deliver('customer.release-credit', cause);
 
     expect(tb.customers.stored(customerId)?.availableCredit.amount).toBe(10_000);
     expect(tb.bus.publishedOf(CreditReleasedV1)).toEqual([expect.objectContaining({ correlationId: orderId, causationId: cause.id })]);

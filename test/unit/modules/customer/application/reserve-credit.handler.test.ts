@@ -24,7 +24,7 @@ describe('ReserveCreditHandler', () => {
     const customer = await tb.customer(10_000);
     const cause = orderCreated(tb, customer.id, usd(6_000));
 
-    await tb.deliver(tb.reserveCredit, cause);
+    await tb.deliver('customer.reserve-credit', cause);
 
     expect(tb.customers.stored(customer.id)).toMatchObject({ availableCredit: { amount: 4_000, currency: 'USD' }, version: 2 });
     expect(tb.reservations.stored(cause.payload.orderId)).toMatchObject({
@@ -54,7 +54,7 @@ describe('ReserveCreditHandler', () => {
       { correlationId: orderId, causationId: uuidv7(), traceparent: traceparent() },
     );
 
-    await tb.deliver(tb.reserveCredit, command);
+    await tb.deliver('customer.reserve-credit', command);
 
     expect(tb.bus.publishedOf(CreditReservedV1)).toEqual([
       expect.objectContaining({
@@ -83,7 +83,7 @@ describe('ReserveCreditHandler', () => {
     const customer = await tb.customer(10_000);
     const cause = orderCreated(tb, customer.id, amount);
 
-    await tb.deliver(tb.reserveCredit, cause);
+    await tb.deliver('customer.reserve-credit', cause);
 
     expect(tb.bus.published).toEqual([
       expect.objectContaining({
@@ -102,7 +102,7 @@ describe('ReserveCreditHandler', () => {
     const stranger = uuidv7();
     const cause = orderCreated(tb, stranger, usd(100));
 
-    await tb.deliver(tb.reserveCredit, cause);
+    await tb.deliver('customer.reserve-credit', cause);
 
     expect(tb.bus.publishedOf(CreditReservationFailedV1)).toEqual([
       expect.objectContaining({
@@ -119,8 +119,8 @@ describe('ReserveCreditHandler', () => {
     const customer = await tb.customer(10_000);
     const cause = orderCreated(tb, customer.id, usd(6_000));
 
-    await tb.deliver(tb.reserveCredit, cause);
-    await tb.deliver(tb.reserveCredit, cause);
+    await tb.deliver('customer.reserve-credit', cause);
+    await tb.deliver('customer.reserve-credit', cause);
     await tb.reserve(cause.payload.orderId, customer.id, usd(1_000), {
       correlationId: cause.correlationId,
       causationId: uuidv7(),
@@ -151,7 +151,7 @@ describe('ReserveCreditHandler', () => {
     const boom = new Error('connection lost');
     tb.reservations.failNext('save', boom);
 
-    await expect(tb.deliver(tb.reserveCredit, orderCreated(tb, customer.id, usd(6_000)))).rejects.toBe(boom);
+    await expect(tb.deliver('customer.reserve-credit', orderCreated(tb, customer.id, usd(6_000)))).rejects.toBe(boom);
 
     expect(tb.customers.stored(customer.id)).toMatchObject({ availableCredit: { amount: 10_000 }, version: 1 });
     expect(tb.reservations.size).toBe(0);
@@ -165,7 +165,7 @@ describe('ReserveCreditHandler', () => {
     const cause = orderCreated(tb, customer.id, usd(1));
     // Past the schema (which refuses it on the wire): the domain refuses it again.
     const zero = { ...cause, payload: { ...cause.payload, total: usd(0) } };
-    await expect(tb.deliver(tb.reserveCredit, zero)).rejects.toMatchObject({ code: 'INVALID_AMOUNT' });
+    await expect(tb.deliver('customer.reserve-credit', zero)).rejects.toMatchObject({ code: 'INVALID_AMOUNT' });
     expect(tb.bus.published).toEqual([]);
     expect(tb.reservations.size).toBe(0);
   });

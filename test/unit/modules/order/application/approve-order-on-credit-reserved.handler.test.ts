@@ -13,7 +13,7 @@ describe('ApproveOrderOnCreditReserved (choreography)', () => {
     tb.clock.advance(250);
     const reply = tb.replyTo(tb.creditRequestOf(order.id), CreditReservedV1, { orderId: order.id, customerId: order.customerId, amount });
 
-    await tb.deliver(tb.approveOrder, reply);
+    await tb.deliver('order.approve-order', reply);
 
     expect(tb.orders.stored(order.id)).toMatchObject({ status: 'APPROVED', decidedAt: tb.clock.now(), version: 2 });
     expect(tb.bus.publishedOf(OrderApprovedV1)).toEqual([
@@ -34,7 +34,7 @@ describe('ApproveOrderOnCreditReserved (choreography)', () => {
     const published = tb.bus.published.length;
 
     await tb.deliver(
-      tb.approveOrder,
+      'order.approve-order',
       tb.replyTo(tb.creditRequestOf(order.id), CreditReservedV1, { orderId: order.id, customerId: order.customerId, amount }),
     );
 
@@ -51,7 +51,7 @@ describe('ApproveOrderOnCreditReserved (choreography)', () => {
       { orderId, customerId: uuidv7(), amount },
       { correlationId: orderId, causationId: null, traceparent: traceparent() },
     );
-    const attempt = tb.deliver(tb.approveOrder, reply);
+    const attempt = tb.deliver('order.approve-order', reply);
     await expect(attempt).rejects.toBeInstanceOf(NotFoundError);
     await expect(attempt).rejects.toMatchObject({ code: 'ORDER_NOT_FOUND' });
   });

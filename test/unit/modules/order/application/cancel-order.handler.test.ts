@@ -15,7 +15,7 @@ async function approvedOrder(tb: OrderTestbed): Promise<string> {
     customerId: order.customerId,
     amount: order.total,
   });
-  await tb.deliver(tb.style === 'choreography' ? tb.approveOrder : tb.sagaReplies, reply);
+  await tb.deliver(tb.style === 'choreography' ? 'order.approve-order' : 'order.place-order-saga', reply);
   expect(tb.orders.stored(order.id)?.status).toBe('APPROVED');
   return order.id;
 }

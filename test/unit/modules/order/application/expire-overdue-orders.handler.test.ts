@@ -34,7 +34,7 @@ describe('ExpireOverdueOrdersHandler', () => {
     const tb = orderTestbed({ deadlineMs: DEADLINE_MS });
     const order = await tb.order();
     await tb.deliver(
-      tb.approveOrder,
+      'order.approve-order',
       tb.replyTo(tb.creditRequestOf(order.id), CreditReservedV1, { orderId: order.id, customerId: order.customerId, amount: order.total }),
     );
     tb.clock.advance(DEADLINE_MS * 2);

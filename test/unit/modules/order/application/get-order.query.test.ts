@@ -16,7 +16,7 @@ describe('GetOrderQuery', () => {
 
     tb.clock.advance(500);
     await tb.deliver(
-      tb.rejectOrder,
+      'order.reject-order',
       tb.replyTo(tb.creditRequestOf(order.id), CreditReservationFailedV1, {
         orderId: order.id,
         customerId: order.customerId,
@@ -37,7 +37,7 @@ describe('GetOrderQuery', () => {
     expect((await tb.getOrder.execute(order.id)).saga).toMatchObject({ style: 'orchestration', state: 'AWAITING_CREDIT' });
 
     await tb.deliver(
-      tb.sagaReplies,
+      'order.place-order-saga',
       tb.replyTo(tb.creditRequestOf(order.id), CreditReservedV1, { orderId: order.id, customerId: order.customerId, amount: order.total }),
     );
     await tb.cancelOrder.execute(order.id);

@@ -1,3 +1,4 @@
+import { PlaceOrderSagaRepliesHandler } from '../../../../../src/modules/order/application/place-order-saga/place-order-saga-replies.handler.js';
 import { describe, expect, it } from 'vitest';
 import {
   CreditReleasedV1,
@@ -33,7 +34,7 @@ describe('PlaceOrderSagaOrchestrator', () => {
     const o = await placed(tb);
     const reply = reserved(tb, o);
 
-    await tb.deliver(tb.sagaReplies, reply);
+    await tb.deliver('order.place-order-saga', reply);
 
     expect(tb.sagas.stored(o.id)).toMatchObject({ state: 'APPROVED', version: 2 });
     expect(tb.orders.stored(o.id)).toMatchObject({ status: 'APPROVED', decidedAt: tb.clock.now() });
@@ -50,7 +51,7 @@ describe('PlaceOrderSagaOrchestrator', () => {
       reason: 'CREDIT_LIMIT_EXCEEDED' as const,
     });
 
-    await tb.deliver(tb.sagaReplies, reply);
+    await tb.deliver('order.place-order-saga', reply);
 
     expect(tb.sagas.stored(o.id)?.state).toBe('REJECTED');
     expect(tb.orders.stored(o.id)).toMatchObject({ status: 'REJECTED', rejectionReason: 'CREDIT_LIMIT_EXCEEDED' });
@@ -76,7 +77,7 @@ describe('PlaceOrderSagaOrchestrator', () => {
       { correlationId: orderId, causationId: uuidv7(), traceparent: traceparent() },
     );
 
-    const attempt = tb.deliver(tb.sagaReplies, reply);
+    const attempt = tb.deliver('order.place-order-saga', reply);
 
     await expect(attempt).rejects.toBeInstanceOf(NotFoundError);
     await expect(attempt).rejects.toMatchObject({ code: 'SAGA_NOT_FOUND', details: { sagaId: orderId } });
@@ -85,7 +86,7 @@ describe('PlaceOrderSagaOrchestrator', () => {
   it('has no second effect for a duplicate reply, and records that it ignored it', async () => {
     const tb = orderTestbed({ style: 'orchestration' });
     const o = await placed(tb);
-    await tb.deliver(tb.sagaReplies, reserved(tb, o));
+    await tb.deliver('order.place-order-saga', reserved(tb, o));
 
     const action = await tb.db.run(() =>
       tb.orchestrator.handle(o.id, { kind: 'credit-reserved' }, { correlationId: o.id, causationId: null, traceparent: traceparent() }),
@@ -126,7 +127,7 @@ describe('PlaceOrderSagaOrchestrator', () => {
     );
 
     const late = reserved(tb, o);
-    await tb.deliver(tb.sagaReplies, late);
+    await tb.deliver('order.place-order-saga', late);
 
     expect(tb.sagas.stored(o.id)?.state).toBe('COMPENSATING');
     expect(tb.orders.stored(o.id)).toMatchObject({ status: 'REJECTED', rejectionReason: 'TIMEOUT' });
@@ -135,7 +136,7 @@ describe('PlaceOrderSagaOrchestrator', () => {
     expect(release).toMatchObject({ correlationId: o.id, causationId: late.id, payload: { orderId: o.id, customerId: o.customerId } });
 
     await tb.deliver(
-      tb.sagaReplies,
+      'order.place-order-saga',
       tb.replyTo(release!, CreditReleasedV1, { orderId: o.id, customerId: o.customerId, amount: { amount: 6_000, currency: 'USD' } }),
     );
     expect(tb.sagas.stored(o.id)?.state).toBe('COMPENSATED');
@@ -147,19 +148,23 @@ describe('PlaceOrderSagaOrchestrator', () => {
     const o = await placed(tb);
     tb.sagas.failNext('save', new ConcurrencyError('place-order saga', o.id));
 
-    await expect(tb.deliver(tb.sagaReplies, reserved(tb, o))).rejects.toBeInstanceOf(ConcurrencyError);
+    await expect(tb.deliver('order.place-order-saga', reserved(tb, o))).rejects.toBeInstanceOf(ConcurrencyError);
 
     expect(tb.orders.stored(o.id)).toMatchObject({ status: 'PENDING', version: 1 });
     expect(tb.sagaLog.names(o.id)).toEqual(['order-placed:done', 'reserve-credit:sent']);
     expect(tb.bus.publishedOf(OrderApprovedV1)).toEqual([]);
 
-    await tb.deliver(tb.sagaReplies, reserved(tb, o));
+    await tb.deliver('order.place-order-saga', reserved(tb, o));
     expect(tb.orders.stored(o.id)?.status).toBe('APPROVED');
   });
 
   it('refuses a message type the saga does not handle', async () => {
     const tb = orderTestbed({ style: 'orchestration' });
     const o = await placed(tb);
-    await expect(tb.deliver(tb.sagaReplies, o.request as Envelope<never>)).rejects.toThrow(/does not handle customer\.reserve-credit\.v1/);
+    // No subscription routes it there: the handler itself must refuse it.
+    const replies = new PlaceOrderSagaRepliesHandler(tb.orchestrator);
+    await expect(tb.db.run(() => replies.handle(o.request as Envelope<never>))).rejects.toThrow(
+      /does not handle customer\.reserve-credit\.v1/,
+    );
   });
 });

@@ -16,7 +16,7 @@ describe('RejectOrderOnCreditReservationFailed (choreography)', () => {
         reason,
       });
 
-      await tb.deliver(tb.rejectOrder, reply);
+      await tb.deliver('order.reject-order', reply);
 
       expect(tb.orders.stored(order.id)).toMatchObject({ status: 'REJECTED', rejectionReason: reason, decidedAt: tb.clock.now() });
       expect(tb.bus.publishedOf(OrderRejectedV1)).toEqual([
@@ -39,12 +39,12 @@ describe('RejectOrderOnCreditReservationFailed (choreography)', () => {
     const order = await tb.order();
     const request = tb.creditRequestOf(order.id);
     await tb.deliver(
-      tb.approveOrder,
+      'order.approve-order',
       tb.replyTo(request, CreditReservedV1, { orderId: order.id, customerId: order.customerId, amount: order.total }),
     );
 
     await tb.deliver(
-      tb.rejectOrder,
+      'order.reject-order',
       tb.replyTo(request, CreditReservationFailedV1, { orderId: order.id, customerId: order.customerId, reason: 'CREDIT_LIMIT_EXCEEDED' }),
     );
 
@@ -61,7 +61,7 @@ describe('RejectOrderOnCreditReservationFailed (choreography)', () => {
       { orderId, customerId: uuidv7(), reason: 'CUSTOMER_NOT_FOUND' },
       { correlationId: orderId, causationId: null, traceparent: traceparent() },
     );
-    await expect(tb.deliver(tb.rejectOrder, reply)).rejects.toBeInstanceOf(NotFoundError);
+    await expect(tb.deliver('order.reject-order', reply)).rejects.toBeInstanceOf(NotFoundError);
   });
 });
 
@@ -72,7 +72,7 @@ describe('RecordCreditReleaseOnCreditReleased (choreography)', () => {
     const published = tb.bus.published.length;
 
     await tb.deliver(
-      tb.recordCreditRelease,
+      'order.record-credit-release',
       tb.replyTo(tb.creditRequestOf(order.id), CreditReleasedV1, { orderId: order.id, customerId: order.customerId, amount: order.total }),
     );
 

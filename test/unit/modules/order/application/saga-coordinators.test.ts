@@ -21,7 +21,7 @@ describe('SagaCoordinators', () => {
     const tb = orderTestbed({ style: 'orchestration' });
     const order = await tb.order();
     await tb.deliver(
-      tb.sagaReplies,
+      'order.place-order-saga',
       tb.replyTo(tb.creditRequestOf(order.id), CreditReservedV1, { orderId: order.id, customerId: order.customerId, amount: order.total }),
     );
     const later = redeployedAs(tb, 'choreography');

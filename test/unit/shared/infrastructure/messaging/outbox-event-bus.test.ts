@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ALL_INBOXES } from '../../../../../src/entrypoints/all-modules.js';
+import { ALL_INBOXES } from '../../../../../src/entrypoints/composition/all-modules.js';
 import {
   OutboxCommits,
   OutboxEventBus,

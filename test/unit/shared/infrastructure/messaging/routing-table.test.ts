@@ -1,10 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { ALL_INBOXES, ALL_MODULES } from '../../../../../src/entrypoints/all-modules.js';
-import {
-  assertSubscriptionsMatchInbox,
-  RoutingTable,
-  type Subscription,
-} from '../../../../../src/shared/infrastructure/messaging/subscription.js';
+import { ALL_INBOXES, ALL_MODULES } from '../../../../../src/entrypoints/composition/all-modules.js';
+import { assertSubscriptionsMatchInbox, type Subscription } from '../../../../../src/shared/infrastructure/messaging/subscription.js';
+import { RoutingTable } from '../../../../../src/shared/infrastructure/messaging/routing-table.js';
 import { SAGA_STYLES, type ModuleInbox } from '../../../../../src/shared/contract/routing.js';
 import { ok, type MessageDefinition } from '../../../../../src/shared/kernel/index.js';
 import { customerInbox } from '../../../../../src/modules/customer/contract/index.js';
