@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import type { FastifyInstance } from 'fastify';
-import { ConfigError, loadConfig, type Config } from '../shared/infrastructure/config/config.js';
+import { loadConfig, type Config } from '../shared/infrastructure/config/config.js';
+import { exitForSettings, settingsOrExit, settingsOrExitAsync } from './cli-help.js';
 import type { ModuleInbox } from '../shared/contract/routing.js';
 import type { ModuleDefinition } from '../shared/infrastructure/composition/module-definition.js';
 import { Runtime } from './composition/runtime.js';
@@ -21,17 +22,9 @@ import { ALL_INBOXES, ALL_MODULES } from './all-modules.js';
 import { ProcessMetrics } from './observability/metrics.js';
 import { registerRuntimeMetrics } from './observability/runtime-metrics.js';
 
-/** Exits 78 with the message of a ConfigError `make` throws (a setting named and refused). */
+/** Exits 78 with one line per setting a ConfigError `make` throws names (see exitForSettings). */
 export function orExit<T>(make: () => T): T {
-  try {
-    return make();
-  } catch (error) {
-    if (error instanceof ConfigError) {
-      process.stderr.write(`${error.message}\n`);
-      process.exit(78); // EX_CONFIG
-    }
-    throw error;
-  }
+  return settingsOrExit(make);
 }
 
 export function configOrExit(env: Record<string, string | undefined> = process.env): Config {
@@ -84,16 +77,17 @@ export function createMonolith(options: MonolithOptions): Promise<Runtime> {
  * createMonolith for an entrypoint: a setting the composition refuses (the transport's cross-checks,
  * the connection budget, pinned revisions) exits 78 with its message, as one loadConfig refuses.
  */
-export async function monolithOrExit(options: MonolithOptions): Promise<Runtime> {
-  try {
-    return await createMonolith(options);
-  } catch (error) {
-    if (error instanceof ConfigError) {
-      process.stderr.write(`${error.message}\n`);
-      process.exit(78); // EX_CONFIG
-    }
-    throw error;
-  }
+export function monolithOrExit(options: MonolithOptions): Promise<Runtime> {
+  return settingsOrExitAsync(() => createMonolith(options));
+}
+
+/**
+ * The setting a process cannot start without, or exit 78 with one line naming it and what it is for
+ * (`DATABASE_URL: required (...)`).
+ */
+export function requiredSetting<T>(value: T | undefined, name: string, why: string): T {
+  if (value === undefined || value === '') exitForSettings([`${name}: required (${why})`]);
+  return value;
 }
 
 /** Why a listen failed, as the operator fixes it; undefined for an error that is not about the address. */
@@ -120,8 +114,7 @@ export async function listenOrExit(
     const problem = listenProblem((error as NodeJS.ErrnoException).code, `${options.host}:${options.port}`);
     if (!problem) throw error;
     await close().catch(() => undefined);
-    process.stderr.write(`${options.variable}: ${problem}; ${options.hint}\n`);
-    process.exit(78); // EX_CONFIG
+    exitForSettings([`${options.variable}: ${problem}; ${options.hint}`]);
   }
 }
 

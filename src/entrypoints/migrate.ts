@@ -1,4 +1,4 @@
-import { baseLogger, configOrExit, createMonolith } from './bootstrap.js';
+import { baseLogger, configOrExit, createMonolith, requiredSetting } from './bootstrap.js';
 import { MemoryTransport } from '../shared/infrastructure/messaging/memory-transport.js';
 import { exitWithHelpIfAsked } from './cli-help.js';
 
@@ -9,11 +9,8 @@ exitWithHelpIfAsked(
 );
 const config = configOrExit();
 const logger = baseLogger(config, 'migrate');
-if (!config.DATABASE_URL) {
-  logger.fatal('DATABASE_URL is required');
-  process.exit(78);
-}
-const runtime = await createMonolith({ config, logger, databaseUrl: config.DATABASE_URL, transport: new MemoryTransport(logger) });
+const databaseUrl = requiredSetting(config.DATABASE_URL, 'DATABASE_URL', 'the PostgreSQL the migrations are applied to');
+const runtime = await createMonolith({ config, logger, databaseUrl, transport: new MemoryTransport(logger) });
 try {
   const pending = await runtime.pendingMigrations();
   await runtime.migrate();

@@ -16,9 +16,9 @@
 import { z } from 'zod';
 import { createLogger, type Logger } from '../../shared/infrastructure/logging/logger.js';
 import { startLocalEcs, type LocalEcs, type StartLocalEcsOptions } from '../ecs-local/index.js';
-import { loadConfig } from '../../shared/infrastructure/config/config.js';
+import { ConfigError, loadConfig } from '../../shared/infrastructure/config/config.js';
 import { resolveEndpoints } from '../provisioning/index.js';
-import { exitWithHelpIfAsked } from '../../entrypoints/cli-help.js';
+import { exitForSettings, exitWithHelpIfAsked } from '../../entrypoints/cli-help.js';
 
 const intVar = (def: number, min: number, max: number) => z.coerce.number().int().min(min).max(max).default(def);
 const rateVar = z.coerce.number().min(0).max(1).optional();
@@ -77,9 +77,7 @@ function readEnv(): z.infer<typeof envSchema> {
   const cleaned = Object.fromEntries(Object.entries(process.env).filter(([, v]) => v !== undefined && v !== ''));
   const parsed = envSchema.safeParse(cleaned);
   if (!parsed.success) {
-    const problems = parsed.error.issues.map((i) => `  - ${i.path.join('.')}: ${i.message}`).join('\n');
-    process.stderr.write(`ecs-local: invalid environment:\n${problems}\n`);
-    process.exit(1);
+    exitForSettings(parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`));
   }
   return parsed.data;
 }
@@ -175,6 +173,7 @@ async function main(): Promise<void> {
 }
 
 main().catch((err: unknown) => {
+  if (err instanceof ConfigError) exitForSettings(err.problems);
   process.stderr.write(`ecs-local: ${err instanceof Error ? err.message : String(err)}\n`);
   process.exit(1);
 });
