@@ -2,6 +2,7 @@ import './observability/tracing-preload.js';
 import { localJwks, localKeys } from '../dev/auth/local-issuer.js';
 import { databaseNameOf, ensureDatabase, resolveEndpoints, withEndpoints } from '../dev/provisioning/index.js';
 import { featuresOff } from '../dev/optional-features.js';
+import { fallbackWarning } from '../dev/node-version.js';
 import { PUBLIC } from '../shared/infrastructure/http/route-config.js';
 import { baseLogger, configOrExit, createApi, declaredScopeNames, listenOrExit, monolithOrExit, onShutdown, orExit } from './bootstrap.js';
 import { apiSecurityFrom, authMode } from './http/security/security-config.js';
@@ -26,6 +27,8 @@ const logger = baseLogger(settings, 'dev-server');
 const endpoints = await resolveEndpoints(settings, { allowEmbedded: true, log: (msg, data) => logger.info(data ?? {}, msg) });
 // One configuration from here on: the addresses found, for every part that reads them.
 const config = withEndpoints(settings, endpoints);
+const fallback = fallbackWarning();
+if (fallback) logger.warn(fallback);
 for (const off of featuresOff(config)) logger.info({ feature: off.feature, why: off.why }, `${off.feature} off: ${off.why}`);
 // A module in a database of its own (<MODULE>_DATABASE_URL): created on its server when missing, like DATABASE_URL's.
 for (const url of config.MODULE_DATABASE_URLS.values()) await ensureDatabase(url, databaseNameOf(url) ?? 'postgres');
