@@ -157,6 +157,22 @@ describe('a missing or refused setting: exit 78, one line naming it', () => {
     expectRefused(await runBare(script, args, settings), lines);
   });
 
+  it('cdk synth without the issuer context exits 78 with one line naming it', { timeout: 60_000 }, async () => {
+    const result = await new Promise<Result>((resolve, reject) => {
+      const child = spawn(process.execPath, ['--import', 'tsx', 'bin/app.ts'], {
+        cwd: 'deploy/cdk',
+        env: bare({ CDK_OUTDIR: join(scratch, 'cdk.out') }),
+      });
+      let stdout = '';
+      let stderr = '';
+      child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+      child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+      child.on('error', reject);
+      child.on('close', (code) => resolve({ code, stdout, stderr }));
+    });
+    expectRefused(result, [/^context authIssuer, authAudience and authJwksUrl: .* pass -c key=value\)$/]);
+  });
+
   it('a task without DATABASE_URL exits 78 with one log line naming it', { timeout: 30_000 }, async () => {
     const result = await spawned(process.execPath, ['dist/tasks/order/approve-order.task.js'], bare({}));
     expect(result.code).toBe(78);
