@@ -15,7 +15,7 @@
  */
 import { z } from 'zod';
 import { createLogger, type Logger } from '../../shared/infrastructure/logging/logger.js';
-import { startLocalEcs, type LocalEcs, type StartLocalEcsOptions } from '../ecs-local/index.js';
+import { startLocalEcs, type EcsLocalLogger, type LocalEcs, type StartLocalEcsOptions } from '../ecs-local/index.js';
 import { ConfigError, loadConfig } from '../../shared/infrastructure/config/config.js';
 import { resolveEndpoints } from '../provisioning/index.js';
 import { exitForSettings, exitWithHelpIfAsked } from '../../entrypoints/cli-help.js';
@@ -111,7 +111,26 @@ function endpointOptions(
     ...(env.ECS_LOCAL_CLUSTERS === undefined ? {} : { clusters: env.ECS_LOCAL_CLUSTERS.split(',').map((c) => c.trim()) }),
     ...(env.ECS_LOCAL_TASK_LOG_DIR === undefined ? {} : { taskLogDir: env.ECS_LOCAL_TASK_LOG_DIR }),
     maxStoppedTasks: env.ECS_LOCAL_MAX_STOPPED_TASKS,
-    logger,
+    logger: endpointLogger(logger),
+  };
+}
+
+/**
+ * This endpoint's logger for the lines it writes and those of its tasks: a task's own JSON line
+ * arrives with its `service` (its use case), and this logger adds its own (`ecs-local`), which
+ * made two `service` keys in one line. The task's is kept as `taskService`.
+ */
+function endpointLogger(logger: Logger): EcsLocalLogger {
+  const oneService = (fields: object): object => {
+    if (!('service' in fields)) return fields;
+    const { service, ...rest } = fields as { service: unknown };
+    return { ...rest, taskService: service };
+  };
+  return {
+    debug: (fields, msg) => logger.debug(oneService(fields), msg),
+    info: (fields, msg) => logger.info(oneService(fields), msg),
+    warn: (fields, msg) => logger.warn(oneService(fields), msg),
+    error: (fields, msg) => logger.error(oneService(fields), msg),
   };
 }
 
