@@ -151,6 +151,8 @@ describe('a missing or refused setting: exit 78, one line naming it', () => {
     ['dev/cli/ecs-local', [], { ECS_LOCAL_PORT: 'x' }, [/^ECS_LOCAL_PORT: /]],
     ['dev/cli/ecs-local', [], { PROBE_REDIS_URL: 'http://nowhere' }, [/^PROBE_REDIS_URL: /]],
     ['dev/cli/traces', [], { TRACES_PORT: '-1' }, [/^TRACES_PORT: /]],
+    // An address taken (PostgreSQL's, which the test run has): the same one line, not EADDRINUSE's stack.
+    ['dev/cli/traces', [], { TRACES_PORT: '5432' }, [/^TRACES_PORT: 127\.0\.0\.1:5432 cannot be listened on \(EADDRINUSE\)/]],
     ['entrypoints/ecs-task-definitions', ['--render', join(scratch, 'rendered')], {}, [/^IMAGE, TASK_ROLE_ARN, .*: required/]],
     ['bench/run', [], { EVENT_BUS: 'kafka' }, [/^EVENT_BUS: /]],
   ])('%s %j with %j', { timeout: 60_000 }, async (script, args, settings, lines) => {

@@ -6,7 +6,7 @@
  */
 import { z } from 'zod';
 import { exitForSettings, exitWithHelpIfAsked } from '../../entrypoints/cli-help.js';
-import { startTraceReceiver } from '../traces/receiver.js';
+import { startTraceReceiver, type TraceReceiver } from '../traces/receiver.js';
 
 const USAGE = `usage: traces (npm run traces)
   receives the spans of the processes started with OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:4318
@@ -28,25 +28,26 @@ const parsed = settingsSchema.safeParse(cleaned);
 if (!parsed.success) exitForSettings(parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`));
 const settings = parsed.data;
 
-let receiver;
-try {
-  receiver = await startTraceReceiver({
-    host: settings.TRACES_HOST,
-    port: settings.TRACES_PORT,
-    settleMs: settings.TRACES_SETTLE_MS,
-    onTrace: (tree) => process.stdout.write(`${tree}\n\n`),
-    onRejected: (problem) => process.stderr.write(`traces: refused a request: ${problem}\n`),
-  });
-} catch (error) {
-  const code = (error as NodeJS.ErrnoException).code;
-  if (code === 'EADDRINUSE' || code === 'EACCES' || code === 'EADDRNOTAVAIL') {
+/** The receiver, or exit 78 naming TRACES_PORT when its address cannot be listened on. */
+async function listen(): Promise<TraceReceiver> {
+  try {
+    return await startTraceReceiver({
+      host: settings.TRACES_HOST,
+      port: settings.TRACES_PORT,
+      settleMs: settings.TRACES_SETTLE_MS,
+      onTrace: (tree) => process.stdout.write(`${tree}\n\n`),
+      onRejected: (problem) => process.stderr.write(`traces: refused a request: ${problem}\n`),
+    });
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code !== 'EADDRINUSE' && code !== 'EACCES' && code !== 'EADDRNOTAVAIL') throw error;
     exitForSettings([
       `TRACES_PORT: ${settings.TRACES_HOST}:${settings.TRACES_PORT} cannot be listened on (${code}): is a collector (Jaeger, otel-collector) already there? Choose another TRACES_PORT`,
     ]);
   }
-  throw error;
 }
-const running = receiver;
+
+const running = await listen();
 process.stderr.write(
   `traces: receiving OTLP/HTTP on ${running.endpoint}/v1/traces; start the system with OTEL_EXPORTER_OTLP_ENDPOINT=${running.endpoint}\n`,
 );
