@@ -17,7 +17,7 @@ exitWithHelpIfAsked(
   process.argv.slice(2),
   `usage: sweeper
   one pass of upkeep, then exits: relays leftover outbox rows, signals again the deliveries no
-  transport carried, relaunches use cases whose task died, rejects orders past their deadline and
+  transport carried, relaunches use cases whose task died, runs the modules' periodic jobs and
   purges old messaging rows. Needs DATABASE_URL (and REDIS_URL with EVENT_BUS=bullmq).
   Exits 0 when done, 75 when PostgreSQL stayed unreachable, 78 on a refused setting.`,
 );
