@@ -28,6 +28,7 @@ import { Redis } from 'ioredis';
 import { loadConfig, moduleDatabaseVariable } from '../src/shared/infrastructure/config/config.js';
 import { ALL_INBOXES } from '../src/entrypoints/composition/all-modules.js';
 import { orderInbox } from '../src/modules/order/contract/index.js';
+import { exitWithHelpIfAsked, settingsOrExit } from '../src/entrypoints/cli-help.js';
 import { deleteKeysWithPrefix } from '../src/dev/provisioning/redis.js';
 import { measureBullMq, measureNodeStart, measureSagaStep } from './lib/baselines.js';
 import { latencyChart, type ChartSeries } from './lib/chart.js';
@@ -117,15 +118,42 @@ function listOption<T extends string>(name: string, all: readonly T[]): T[] {
   return picked as T[];
 }
 
+const USAGE = `usage: npm run bench -- [options]
+  builds, then measures saga throughput and latency of the compiled system against same-run
+  baselines (about 10 minutes; --quick about one); writes bench/results/latest.json and its chart.
+  --quick                  short phases
+  --profile                the system processes run with --cpu-prof; writes profile summaries
+  --adapters=memory,bullmq,ecs  --styles=choreography,orchestration   a partial run
+  --in-flight=N            sagas kept running at saturation (64)
+  --dist=DIR               another compiled tree   --out=FILE   --keep (keep the work directory)
+  --skip=auth,tracing,databases   leave those comparisons out
+  --render                 only rewrite the chart and BENCHMARKS.md from bench/results/latest.json
+  --only=fargate           only the Fargate-time cost ladder
+  Needs PostgreSQL and Redis (DATABASE_URL, REDIS_URL, else found as the dev server finds them).`;
+exitWithHelpIfAsked(process.argv.slice(2), USAGE);
+
+/** A wrong option: one line naming it and exit 2 (a usage error), no stack trace. */
+function usageOrExit<T>(make: () => T): T {
+  try {
+    return make();
+  } catch (error) {
+    process.stderr.write(`bench: ${(error as Error).message}\n`);
+    process.exit(2);
+  }
+}
+
 const quick = flag('quick');
 const profile = flag('profile');
-const adapters = listOption('adapters', ADAPTERS);
-const styles = listOption('styles', STYLES);
+const adapters = usageOrExit(() => listOption('adapters', ADAPTERS));
+const styles = usageOrExit(() => listOption('styles', STYLES));
 const partial = adapters.length < ADAPTERS.length || styles.length < STYLES.length || option('dist') !== undefined;
 const only = option('only');
 const COMPARISONS = ['auth', 'tracing', 'databases'] as const;
-const skippedComparisons = option('skip') === undefined ? [] : listOption('skip', COMPARISONS);
-if (only !== undefined && only !== 'fargate') throw new Error(`--only: unknown ${only} (only fargate can be run alone)`);
+const skippedComparisons = option('skip') === undefined ? [] : usageOrExit(() => listOption('skip', COMPARISONS));
+if (only !== undefined && only !== 'fargate')
+  usageOrExit(() => {
+    throw new Error(`--only: unknown ${only} (only fargate can be run alone)`);
+  });
 
 /** Every phase is bounded in time; the whole run too. */
 const plan = quick
@@ -160,7 +188,7 @@ const plan = quick
 const ignoredOtel = Object.keys(process.env).filter((k) => k.startsWith('OTEL_'));
 for (const k of ignoredOtel) delete process.env[k];
 
-const baseConfig = loadConfig(process.env);
+const baseConfig = settingsOrExit(() => loadConfig(process.env));
 // 32 left the system idle part of the time at its peak (measured: 131–156 sagas/s at 32 against 181–197 at 64, back to back).
 const inFlight = Number(option('in-flight') ?? 64);
 /** Another compiled tree of the system (an A/B comparison of two builds); dist/ by default. */

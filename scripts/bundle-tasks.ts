@@ -176,8 +176,9 @@ function loadedAtStart(metafile: Metafile, entry: string): Set<string> {
 function entrypoint(task: Task, loader: string): string {
   return [
     `// Written by scripts/bundle-tasks.ts from the ${task.module} contract's inbox: the ECS task of \`${task.useCase}\`.`,
-    `import { loadTaskBundle } from '${loader}';`,
+    `import { exitWithTaskHelpIfAsked, loadTaskBundle } from '${loader}';`,
     '',
+    `exitWithTaskHelpIfAsked('${task.useCase}');`,
     "const { module, inboxes, runUseCaseTask } = loadTaskBundle(new URL('./module.cjs', import.meta.url));",
     `await runUseCaseTask(module, '${task.useCase}', inboxes);`,
     '',

@@ -28,6 +28,7 @@ import {
   type TaskSize,
 } from './model.js';
 import { renderCostSection, renderEstimate, replaceCostSection, usd, type DeploymentVariant } from './report.js';
+import { exitWithHelpIfAsked } from '../../src/entrypoints/cli-help.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 /** The range of the chart and the break-even search, orders per hour. */
@@ -168,7 +169,16 @@ async function render(inputs: CostModelInputs, measured: MeasuredInputs, file: s
     );
 }
 
+const USAGE = `usage: npm run ecs:cost -- [--orders-per-hour N] [--results FILE] [--style choreography|orchestration] [--render]
+  the monthly cost of the saga consumers for the three deployments of docs/cost.md, from the
+  Fargate ladder a bench run measured (bench/results/latest.json, or --results FILE).
+  --orders-per-hour N   the three deployments' monthly cost at N orders per hour
+  --style S             the saga style measured (choreography)
+  --render              rewrites docs/cost-break-even.svg and the generated section of docs/cost.md
+  Without --orders-per-hour or --render: the break-even points.`;
+
 async function main(args: readonly string[]): Promise<void> {
+  exitWithHelpIfAsked(args, USAGE);
   const file = resolve(option(args, 'results') ?? join(ROOT, 'bench/results/latest.json'));
   const style = (option(args, 'style') ?? 'choreography') as Style;
   if (style !== 'choreography' && style !== 'orchestration')

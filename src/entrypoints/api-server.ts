@@ -1,6 +1,7 @@
 import '../shared/infrastructure/observability/tracing-preload.js';
-import { baseLogger, configOrExit, listenOrExit, onShutdown, orExit } from './process.js';
+import { baseLogger, configOrExit, listenOrExit, onShutdown, orExit, requiredSetting } from './process.js';
 import { createApi, declaredScopeNames, monolithOrExit } from './composition/monolith.js';
+import { exitWithHelpIfAsked } from './cli-help.js';
 import { apiSecurityFrom } from '../shared/infrastructure/http/security/security-config.js';
 import { OutageTolerance } from '../shared/infrastructure/persistence/outage-tolerance.js';
 import { isConnectionLoss } from '../shared/infrastructure/persistence/pg-connections.js';
@@ -10,15 +11,19 @@ import { isConnectionLoss } from '../shared/infrastructure/persistence/pg-connec
  * ECS tasks, or in `worker.js`), no embedded services and no automatic migration: it refuses to
  * start while migrations are pending (run `migrate.js` first).
  */
+exitWithHelpIfAsked(
+  process.argv.slice(2),
+  `usage: api-server (npm start)
+  serves the HTTP API on HOST:PORT (127.0.0.1:3000) and relays the outbox; runs no use case (see worker).
+  Needs DATABASE_URL, REDIS_URL with EVENT_BUS=bullmq (the default), and the AUTH_* settings
+  (README, Configuration and Authentication); refuses to start while migrations are pending.`,
+);
 const config = configOrExit();
 const logger = baseLogger(config, 'api');
-if (!config.DATABASE_URL) {
-  logger.fatal('DATABASE_URL is required');
-  process.exit(78);
-}
+const databaseUrl = requiredSetting(config.DATABASE_URL, 'DATABASE_URL', 'the PostgreSQL the modules live in');
 // Before any connection: production refuses to start without a complete AUTH_* configuration.
 const security = orExit(() => apiSecurityFrom(config, { scopes: declaredScopeNames() }));
-const runtime = await monolithOrExit({ config, logger, databaseUrl: config.DATABASE_URL, redisUrl: config.REDIS_URL });
+const runtime = await monolithOrExit({ config, logger, databaseUrl, redisUrl: config.REDIS_URL });
 // PostgreSQL restarting or failing over as the API starts: wait for it (DB_OUTAGE_TOLERANCE_MS), not a crash loop.
 const pending = await new OutageTolerance(config.DB_OUTAGE_TOLERANCE_MS, logger, 'the API start')
   .run(() => runtime.pendingMigrations())

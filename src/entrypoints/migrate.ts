@@ -1,4 +1,4 @@
-import { baseLogger, configOrExit } from './process.js';
+import { baseLogger, configOrExit, requiredSetting } from './process.js';
 import { createMonolith } from './composition/monolith.js';
 import { MemoryTransport } from '../shared/infrastructure/messaging/memory-transport.js';
 import { exitWithHelpIfAsked } from './cli-help.js';
@@ -10,11 +10,8 @@ exitWithHelpIfAsked(
 );
 const config = configOrExit();
 const logger = baseLogger(config, 'migrate');
-if (!config.DATABASE_URL) {
-  logger.fatal('DATABASE_URL is required');
-  process.exit(78);
-}
-const runtime = await createMonolith({ config, logger, databaseUrl: config.DATABASE_URL, transport: new MemoryTransport(logger) });
+const databaseUrl = requiredSetting(config.DATABASE_URL, 'DATABASE_URL', 'the PostgreSQL the migrations are applied to');
+const runtime = await createMonolith({ config, logger, databaseUrl, transport: new MemoryTransport(logger) });
 try {
   const pending = await runtime.pendingMigrations();
   await runtime.migrate();

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import type { FastifyInstance } from 'fastify';
-import { ConfigError, loadConfig, type Config } from '../shared/infrastructure/config/config.js';
+import { loadConfig, type Config } from '../shared/infrastructure/config/config.js';
+import { exitForSettings, settingsOrExit } from './cli-help.js';
 import { createLogger, type Logger } from '../shared/infrastructure/logging/logger.js';
 import { shutdownTracing } from '../shared/infrastructure/observability/tracing.js';
 
@@ -9,17 +10,18 @@ import { shutdownTracing } from '../shared/infrastructure/observability/tracing.
  * or exit 78, stop on a signal, name its logger and version.
  */
 
-/** Exits 78 with the message of a ConfigError `make` throws (a setting named and refused). */
+/** Exits 78 with one line per setting a ConfigError `make` throws names (see exitForSettings). */
 export function orExit<T>(make: () => T): T {
-  try {
-    return make();
-  } catch (error) {
-    if (error instanceof ConfigError) {
-      process.stderr.write(`${error.message}\n`);
-      process.exit(78); // EX_CONFIG
-    }
-    throw error;
-  }
+  return settingsOrExit(make);
+}
+
+/**
+ * The setting a process cannot start without, or exit 78 with one line naming it and what it is for
+ * (`DATABASE_URL: required (...)`).
+ */
+export function requiredSetting<T>(value: T | undefined, name: string, why: string): T {
+  if (value === undefined || value === '') exitForSettings([`${name}: required (${why})`]);
+  return value;
 }
 
 export function configOrExit(env: Record<string, string | undefined> = process.env): Config {
@@ -59,8 +61,7 @@ export async function listenOrExit(
     const problem = listenProblem((error as NodeJS.ErrnoException).code, `${options.host}:${options.port}`);
     if (!problem) throw error;
     await close().catch(() => undefined);
-    process.stderr.write(`${options.variable}: ${problem}; ${options.hint}\n`);
-    process.exit(78); // EX_CONFIG
+    exitForSettings([`${options.variable}: ${problem}; ${options.hint}`]);
   }
 }
 

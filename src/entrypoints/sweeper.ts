@@ -2,8 +2,9 @@ import '../shared/infrastructure/observability/tracing-preload.js';
 import { OutageTolerance } from '../shared/infrastructure/persistence/outage-tolerance.js';
 import { isConnectionLoss } from '../shared/infrastructure/persistence/pg-connections.js';
 import { shutdownTracing } from '../shared/infrastructure/observability/tracing.js';
-import { baseLogger, configOrExit } from './process.js';
+import { baseLogger, configOrExit, requiredSetting } from './process.js';
 import { monolithOrExit } from './composition/monolith.js';
+import { exitWithHelpIfAsked } from './cli-help.js';
 
 /**
  * One pass of upkeep, meant to run every minute as its own ECS task (an EventBridge schedule):
@@ -13,13 +14,18 @@ import { monolithOrExit } from './composition/monolith.js';
  * With PostgreSQL away (a restart, a failover) the pass is run again once it is back, for at most
  * DB_OUTAGE_TOLERANCE_MS; then it exits 75 (EX_TEMPFAIL) and the next scheduled run takes over.
  */
+exitWithHelpIfAsked(
+  process.argv.slice(2),
+  `usage: sweeper
+  one pass of upkeep, then exits: relays leftover outbox rows, signals again the deliveries no
+  transport carried, relaunches use cases whose task died, runs the modules' periodic jobs and
+  purges old messaging rows. Needs DATABASE_URL (and REDIS_URL with EVENT_BUS=bullmq).
+  Exits 0 when done, 75 when PostgreSQL stayed unreachable, 78 on a refused setting.`,
+);
 const config = configOrExit();
 const logger = baseLogger(config, 'sweeper');
-if (!config.DATABASE_URL) {
-  logger.fatal('DATABASE_URL is required');
-  process.exit(78);
-}
-const runtime = await monolithOrExit({ config, logger, databaseUrl: config.DATABASE_URL, redisUrl: config.REDIS_URL });
+const databaseUrl = requiredSetting(config.DATABASE_URL, 'DATABASE_URL', 'the PostgreSQL the modules live in');
+const runtime = await monolithOrExit({ config, logger, databaseUrl, redisUrl: config.REDIS_URL });
 let code = 0;
 try {
   const relayed = await new OutageTolerance(config.DB_OUTAGE_TOLERANCE_MS, logger, 'the sweep').run(async () => {

@@ -1,6 +1,7 @@
 import '../shared/infrastructure/observability/tracing-preload.js';
-import { baseLogger, configOrExit, listenOrExit, onShutdown, orExit, packageVersion } from './process.js';
+import { baseLogger, configOrExit, listenOrExit, onShutdown, orExit, packageVersion, requiredSetting } from './process.js';
 import { monolithOrExit } from './composition/monolith.js';
+import { exitWithHelpIfAsked } from './cli-help.js';
 import { apiSecurityFrom } from '../shared/infrastructure/http/security/security-config.js';
 import { createMetricsServer } from './composition/metrics-server.js';
 
@@ -9,13 +10,18 @@ import { createMetricsServer } from './composition/metrics-server.js';
  * the relay, the delivery sweeper and the modules' jobs; HTTP only for GET /metrics and the
  * health probes on METRICS_PORT (0: none).
  */
+exitWithHelpIfAsked(
+  process.argv.slice(2),
+  `usage: worker (npm run worker)
+  runs every use case's BullMQ worker, the outbox relay, the delivery sweeper and the modules' jobs;
+  GET /metrics and the health probes on HOST:METRICS_PORT (9464; 0 for none).
+  Needs DATABASE_URL and REDIS_URL (README, Configuration).`,
+);
 const config = configOrExit();
 const logger = baseLogger(config, 'worker');
-if (!config.DATABASE_URL || !config.REDIS_URL) {
-  logger.fatal('DATABASE_URL and REDIS_URL are required');
-  process.exit(78);
-}
-const runtime = await monolithOrExit({ config, logger, databaseUrl: config.DATABASE_URL, redisUrl: config.REDIS_URL });
+const databaseUrl = requiredSetting(config.DATABASE_URL, 'DATABASE_URL', 'the PostgreSQL the modules live in');
+const redisUrl = requiredSetting(config.REDIS_URL, 'REDIS_URL', 'the Redis the BullMQ queues live in');
+const runtime = await monolithOrExit({ config, logger, databaseUrl, redisUrl });
 const metricsServer =
   config.METRICS_PORT === 0
     ? undefined

@@ -167,8 +167,9 @@ describe('operator console (EVENT_BUS=bullmq, Chromium)', () => {
     const html = { accept: 'text/html' };
     // As the JSON admin routes answer a caller without the break-glass token.
     const refused = (await system.app.inject({ method: 'GET', url: '/admin/deliveries/stats' })).statusCode;
-    expect(refused).toBe(403);
+    expect(refused).toBe(401);
     for (const url of [
+      '/admin',
       '/admin/queues',
       '/admin/queues/api/queues',
       `/admin/sagas/${'0'.repeat(8)}-0000-7000-8000-${'0'.repeat(12)}`,
@@ -183,6 +184,13 @@ describe('operator console (EVENT_BUS=bullmq, Chromium)', () => {
       headers: { ...html, authorization: 'Bearer a-break-glass-token-for-tests' },
     });
     expect(allowed.statusCode).toBe(200);
+    // /admin opens the console (its dead letters, whose navigation leads everywhere else).
+    const index = await system.app.inject({
+      method: 'GET',
+      url: '/admin',
+      headers: { ...html, authorization: 'Bearer a-break-glass-token-for-tests' },
+    });
+    expect([index.statusCode, index.headers['location']]).toEqual([303, '/admin/dead-letters']);
     // Pages for browsers, not API operations: the OpenAPI document leaves them out.
     const paths = Object.keys((await system.app.inject({ method: 'GET', url: '/openapi.json' })).json<{ paths: object }>().paths);
     expect(paths.filter((p) => /^\/admin\/(queues|sagas|console)/.test(p))).toEqual([]);

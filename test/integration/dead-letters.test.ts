@@ -351,7 +351,7 @@ describe('the admin routes', () => {
     }
   });
 
-  it('with ADMIN_TOKEN set and AUTH_MODE=off, answer 403 without it', async () => {
+  it('with ADMIN_TOKEN set and AUTH_MODE=off, answer 401 without it (UNAUTHENTICATED, or INVALID_TOKEN for another)', async () => {
     const token = 'a-long-enough-admin-token-0123456789';
     const guarded = await startTestSystem({ env: { EVENT_BUS: 'memory', ADMIN_TOKEN: token }, consume: false, jobs: false });
     try {
@@ -376,9 +376,14 @@ describe('the admin routes', () => {
           token,
         ]) {
           const res = await call(method, url, authorization);
-          expect([method, url, authorization, res.statusCode]).toEqual([method, url, authorization, 403]);
+          expect([method, url, authorization, res.statusCode]).toEqual([method, url, authorization, 401]);
           expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
-          expect(res.json()).toMatchObject({ status: 403, code: 'INSUFFICIENT_SCOPE', title: 'Forbidden' });
+          expect(res.headers['www-authenticate']).toMatch(/^Bearer realm=/);
+          expect(res.json()).toMatchObject({
+            status: 401,
+            code: authorization === undefined ? 'UNAUTHENTICATED' : 'INVALID_TOKEN',
+            detail: expect.stringContaining('ADMIN_TOKEN'),
+          });
         }
         expect((await call(method, url, `Bearer ${token}`)).statusCode).toBe(200);
       }

@@ -1,5 +1,10 @@
 import type { Node } from 'constructs';
 
+/** A context value the app refuses (missing or invalid): `cdk synth` says it in one line, without a stack trace (bin/app.ts). */
+export class ContextError extends Error {
+  override readonly name = 'ContextError';
+}
+
 /**
  * The deployment's choices, read from CDK context (`cdk.json`, `-c key=value`): everything that
  * differs between environments is here, so the stack code has no `if (prod)` scattered through it.
@@ -100,13 +105,14 @@ function optional(raw: Raw, key: string): string | undefined {
 
 function num(raw: Raw, key: string, fallback: number): number {
   const value = Number(str(raw, key, String(fallback)));
-  if (!Number.isFinite(value) || value < 0) throw new Error(`context ${key}: "${String(raw(key))}" is not a non-negative number`);
+  if (!Number.isFinite(value) || value < 0) throw new ContextError(`context ${key}: "${String(raw(key))}" is not a non-negative number`);
   return value;
 }
 
 function oneOf<T extends string>(raw: Raw, key: string, allowed: readonly T[], fallback: T): T {
   const value = str(raw, key, fallback);
-  if (!(allowed as readonly string[]).includes(value)) throw new Error(`context ${key}: "${value}" is not one of ${allowed.join(', ')}`);
+  if (!(allowed as readonly string[]).includes(value))
+    throw new ContextError(`context ${key}: "${value}" is not one of ${allowed.join(', ')}`);
   return value as T;
 }
 
@@ -132,12 +138,12 @@ function importedVpc(raw: Raw): ImportedVpc | undefined {
   };
   const routeTables = list(raw, 'privateRouteTableIds');
   const missing = Object.entries(vpc).filter(([, v]) => v === '' || (Array.isArray(v) && v.length === 0));
-  if (missing.length > 0) throw new Error(`an imported VPC (vpcId) also needs context ${missing.map(([k]) => k).join(', ')}`);
+  if (missing.length > 0) throw new ContextError(`an imported VPC (vpcId) also needs context ${missing.map(([k]) => k).join(', ')}`);
   // The API's TRUST_PROXY: the ALB's addresses are in it.
   if (!/^(\d{1,3}\.){3}\d{1,3}\/\d{1,2}$/.test(vpc.vpcCidr))
-    throw new Error(`context vpcCidr: "${vpc.vpcCidr}" is not an IPv4 CIDR such as 10.20.0.0/16`);
+    throw new ContextError(`context vpcCidr: "${vpc.vpcCidr}" is not an IPv4 CIDR such as 10.20.0.0/16`);
   if (vpc.privateSubnetIds.length !== vpc.availabilityZones.length || vpc.publicSubnetIds.length !== vpc.availabilityZones.length)
-    throw new Error('an imported VPC needs one private and one public subnet per availability zone, in the same order');
+    throw new ContextError('an imported VPC needs one private and one public subnet per availability zone, in the same order');
   return { ...vpc, privateRouteTableIds: routeTables };
 }
 
@@ -203,11 +209,11 @@ function consoleSignInOf(raw: Raw, certificateArn: string | undefined): ConsoleS
     new URL(publicUrl).protocol !== 'https:' ||
     new URL(publicUrl).origin !== publicUrl
   )
-    throw new Error(
+    throw new ContextError(
       `context publicUrl: "${publicUrl ?? ''}" is not an https origin (https://console.example.com); consoleClientId needs it`,
     );
   if (certificateArn === undefined)
-    throw new Error('context certificateArn: consoleClientId needs HTTPS at the ALB (the session cookie is Secure)');
+    throw new ContextError('context certificateArn: consoleClientId needs HTTPS at the ALB (the session cookie is Secure)');
   const clientSecretArn = optional(raw, 'consoleClientSecretArn');
   const authorizationParams = optional(raw, 'consoleAuthorizationParams');
   return { clientId, publicUrl, ...(clientSecretArn ? { clientSecretArn } : {}), ...(authorizationParams ? { authorizationParams } : {}) };
@@ -223,17 +229,17 @@ function tracingOf(raw: Raw): TracingSettings | undefined {
   const rawRatio = optional(raw, 'otelSampleRatio');
   const sampleRatio = rawRatio === undefined ? 1 : Number(rawRatio);
   if (!(sampleRatio > 0 && sampleRatio <= 1))
-    throw new Error(`context otelSampleRatio: "${rawRatio}" is not a ratio in (0, 1] (the share of new traces kept; 1 keeps all)`);
+    throw new ContextError(`context otelSampleRatio: "${rawRatio}" is not a ratio in (0, 1] (the share of new traces kept; 1 keeps all)`);
   const endpoint = optional(raw, 'otelEndpoint')?.trim();
   if (!endpoint) return undefined;
   let url: URL;
   try {
     url = new URL(endpoint);
   } catch {
-    throw new Error(`context otelEndpoint: "${endpoint}" is not a URL (e.g. http://otel-collector.internal:4318)`);
+    throw new ContextError(`context otelEndpoint: "${endpoint}" is not a URL (e.g. http://otel-collector.internal:4318)`);
   }
   // Shown without credentials, query or fragment, which may hold a key: the message lands in terminals and CI logs.
-  const refuse = (why: string) => new Error(`context otelEndpoint: "${url.protocol}//${url.host}${url.pathname}" ${why}`);
+  const refuse = (why: string) => new ContextError(`context otelEndpoint: "${url.protocol}//${url.host}${url.pathname}" ${why}`);
   if (url.protocol !== 'http:' && url.protocol !== 'https:') throw refuse('is not an http(s) URL: traces are exported as OTLP/HTTP');
   if (url.username || url.password)
     throw refuse('carries credentials, which would be in the task definitions in plain text: put OTLP headers in a secret');
@@ -253,7 +259,7 @@ function authOf(raw: Raw): NonNullable<DeploySettings['auth']> {
   const audience = optional(raw, 'authAudience');
   const jwksUrl = optional(raw, 'authJwksUrl');
   if (issuer && audience && jwksUrl) return { issuer, audience, jwksUrl };
-  throw new Error(
+  throw new ContextError(
     'context authIssuer, authAudience and authJwksUrl: the API verifies tokens of this provider and refuses to start without it',
   );
 }

@@ -6,7 +6,7 @@ import { maskUrl, provisioningPaths, readEndpointsFile } from '../provisioning/i
 import { checkConsistency, DEFAULT_OPTIONS, inDatabases, SchemaMissingError, type CheckMode } from './consistency/consistency-checks.js';
 import { formatReport } from './consistency/format-report.js';
 import { ALL_INBOXES, ALL_MODULES } from '../../entrypoints/composition/all-modules.js';
-import { exitWithHelpIfAsked } from '../../entrypoints/cli-help.js';
+import { exitForSettings, exitWithHelpIfAsked } from '../../entrypoints/cli-help.js';
 
 /**
  * `npm run check:consistency`: checks the system's invariants against its database: the
@@ -126,6 +126,7 @@ main(process.argv.slice(2)).then(
     process.exitCode = code;
   },
   (error: unknown) => {
+    if (error instanceof ConfigError) exitForSettings(error.problems);
     const code = (error as { code?: unknown } | null)?.code;
     const usage = error instanceof UsageError || (typeof code === 'string' && code.startsWith('ERR_PARSE_ARGS'));
     const explained = usage || error instanceof CheckError || error instanceof ConfigError || error instanceof SchemaMissingError;

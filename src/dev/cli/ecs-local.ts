@@ -15,10 +15,10 @@
  */
 import { z } from 'zod';
 import { createLogger, type Logger } from '../../shared/infrastructure/logging/logger.js';
-import { startLocalEcs, type LocalEcs, type StartLocalEcsOptions } from '../ecs-local/index.js';
-import { loadConfig } from '../../shared/infrastructure/config/config.js';
+import { startLocalEcs, type EcsLocalLogger, type LocalEcs, type StartLocalEcsOptions } from '../ecs-local/index.js';
+import { ConfigError, loadConfig } from '../../shared/infrastructure/config/config.js';
 import { resolveEndpoints } from '../provisioning/index.js';
-import { exitWithHelpIfAsked } from '../../entrypoints/cli-help.js';
+import { exitForSettings, exitWithHelpIfAsked } from '../../entrypoints/cli-help.js';
 
 const intVar = (def: number, min: number, max: number) => z.coerce.number().int().min(min).max(max).default(def);
 const rateVar = z.coerce.number().min(0).max(1).optional();
@@ -77,9 +77,7 @@ function readEnv(): z.infer<typeof envSchema> {
   const cleaned = Object.fromEntries(Object.entries(process.env).filter(([, v]) => v !== undefined && v !== ''));
   const parsed = envSchema.safeParse(cleaned);
   if (!parsed.success) {
-    const problems = parsed.error.issues.map((i) => `  - ${i.path.join('.')}: ${i.message}`).join('\n');
-    process.stderr.write(`ecs-local: invalid environment:\n${problems}\n`);
-    process.exit(1);
+    exitForSettings(parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`));
   }
   return parsed.data;
 }
@@ -113,7 +111,26 @@ function endpointOptions(
     ...(env.ECS_LOCAL_CLUSTERS === undefined ? {} : { clusters: env.ECS_LOCAL_CLUSTERS.split(',').map((c) => c.trim()) }),
     ...(env.ECS_LOCAL_TASK_LOG_DIR === undefined ? {} : { taskLogDir: env.ECS_LOCAL_TASK_LOG_DIR }),
     maxStoppedTasks: env.ECS_LOCAL_MAX_STOPPED_TASKS,
-    logger,
+    logger: endpointLogger(logger),
+  };
+}
+
+/**
+ * This endpoint's logger for the lines it writes and those of its tasks: a task's own JSON line
+ * arrives with its `service` (its use case), and this logger adds its own (`ecs-local`), which
+ * made two `service` keys in one line. The task's is kept as `taskService`.
+ */
+function endpointLogger(logger: Logger): EcsLocalLogger {
+  const oneService = (fields: object): object => {
+    if (!('service' in fields)) return fields;
+    const { service, ...rest } = fields as { service: unknown };
+    return { ...rest, taskService: service };
+  };
+  return {
+    debug: (fields, msg) => logger.debug(oneService(fields), msg),
+    info: (fields, msg) => logger.info(oneService(fields), msg),
+    warn: (fields, msg) => logger.warn(oneService(fields), msg),
+    error: (fields, msg) => logger.error(oneService(fields), msg),
   };
 }
 
@@ -175,6 +192,7 @@ async function main(): Promise<void> {
 }
 
 main().catch((err: unknown) => {
+  if (err instanceof ConfigError) exitForSettings(err.problems);
   process.stderr.write(`ecs-local: ${err instanceof Error ? err.message : String(err)}\n`);
   process.exit(1);
 });

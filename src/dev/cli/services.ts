@@ -1,7 +1,7 @@
 import { ConfigError, loadConfig } from '../../shared/infrastructure/config/config.js';
 import { maskUrl } from '../provisioning/mask-url.js';
 import { endpointsStatus, ProvisioningError, resolveEndpoints, stopEmbedded } from '../provisioning/provisioning.js';
-import { exitWithHelpIfAsked } from '../../entrypoints/cli-help.js';
+import { exitForSettings, exitWithHelpIfAsked } from '../../entrypoints/cli-help.js';
 
 /**
  * Local PostgreSQL and Redis for development:
@@ -59,7 +59,8 @@ main(process.argv.slice(2)).then(
     process.exitCode = code;
   },
   (error: unknown) => {
-    const known = error instanceof ProvisioningError || error instanceof ConfigError;
+    if (error instanceof ConfigError) exitForSettings(error.problems);
+    const known = error instanceof ProvisioningError;
     process.stderr.write(`${known ? error.message : error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
     process.exitCode = 1;
   },

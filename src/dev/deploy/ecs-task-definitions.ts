@@ -1,10 +1,11 @@
 import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { ConfigError } from '../../shared/infrastructure/config/config.js';
 import { taskFamilyOf } from '../../shared/infrastructure/messaging/ecs/task-family.js';
 import type { ModuleInbox } from '../../shared/contract/routing.js';
 import { ALL_INBOXES } from '../../entrypoints/composition/inboxes.js';
-import { exitWithHelpIfAsked } from '../../entrypoints/cli-help.js';
+import { exitForSettings, exitWithHelpIfAsked } from '../../entrypoints/cli-help.js';
 
 /**
  * Generates one ECS task definition per use case (and one for the sweeper) from the modules'
@@ -197,7 +198,7 @@ export function renderFromEnvironment(dir: string, env: NodeJS.ProcessEnv = proc
   const defaults: Partial<Record<string, string>> = { SAGA_STYLE: 'choreography', ECS_LAUNCH_TYPE: 'FARGATE' };
   const value = (name: string) => env[name] || defaults[name];
   const missing = [...PLACEHOLDERS, ...LAUNCH_SETTINGS].filter((name) => !value(name));
-  if (missing.length > 0) throw new Error(`--render needs ${missing.join(', ')} in the environment`);
+  if (missing.length > 0) throw new ConfigError([`${missing.join(', ')}: required in the environment by --render`]);
   const values = Object.fromEntries(PLACEHOLDERS.map((name) => [name, value(name)!])) as Record<(typeof PLACEHOLDERS)[number], string>;
   const settings = Object.fromEntries(LAUNCH_SETTINGS.map((name) => [name, value(name)!])) as LaunchSettings;
   const tracing = tracingEnvironmentOf(env);
@@ -222,6 +223,7 @@ if (invokedDirectly) {
       if (dir === undefined || dir.startsWith('-')) throw new Error('--render needs a directory to write to');
       process.stdout.write(`${renderFromEnvironment(dir).join('\n')}\n`);
     } catch (error) {
+      if (error instanceof ConfigError) exitForSettings(error.problems);
       process.stderr.write(`${(error as Error).message}\n`);
       process.exit(1);
     }

@@ -8,6 +8,7 @@ export {
   type ProvisioningLog,
   type ResolvedEndpoints,
   type ResolveEndpointsOptions,
+  withEndpoints,
 } from './provisioning.js';
 export { assertDatabaseName, checkPostgres, databaseNameOf, databaseUrl, dropDatabase, ensureDatabase, listDatabases } from './database.js';
 export { checkRedis, deleteKeysWithPrefix } from './redis.js';

@@ -38,6 +38,16 @@ export interface ResolvedEndpoints {
 
 export type ProvisioningLog = (msg: string, data?: object) => void;
 
+/**
+ * The configuration a process runs on once its endpoints are found: DATABASE_URL and REDIS_URL
+ * are the addresses provisioning resolved (set, recorded, probed or started), so that every part
+ * reading the configuration (bull-board, the queue metrics, the rate limits) sees the same Redis
+ * and PostgreSQL as the transport, and none concludes from an unset variable that there is none.
+ */
+export function withEndpoints(config: Config, endpoints: Pick<ResolvedEndpoints, 'databaseUrl' | 'redisUrl'>): Config {
+  return { ...config, DATABASE_URL: endpoints.databaseUrl, REDIS_URL: endpoints.redisUrl };
+}
+
 export interface ResolveEndpointsOptions {
   /** Start embedded servers when nothing answers. True for dev tools and tests; false in production. */
   allowEmbedded: boolean;

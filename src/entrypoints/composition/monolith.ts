@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
-import { ConfigError, type Config } from '../../shared/infrastructure/config/config.js';
+import type { Config } from '../../shared/infrastructure/config/config.js';
+import { settingsOrExitAsync } from '../cli-help.js';
 import type { ModuleInbox } from '../../shared/contract/routing.js';
 import type { ModuleDefinition } from '../../shared/infrastructure/composition/module-definition.js';
 import { Runtime } from './runtime.js';
@@ -61,16 +62,8 @@ export function createMonolith(options: MonolithOptions): Promise<Runtime> {
  * createMonolith for an entrypoint: a setting the composition refuses (the transport's cross-checks,
  * the connection budget, pinned revisions) exits 78 with its message, as one loadConfig refuses.
  */
-export async function monolithOrExit(options: MonolithOptions): Promise<Runtime> {
-  try {
-    return await createMonolith(options);
-  } catch (error) {
-    if (error instanceof ConfigError) {
-      process.stderr.write(`${error.message}\n`);
-      process.exit(78); // EX_CONFIG
-    }
-    throw error;
-  }
+export function monolithOrExit(options: MonolithOptions): Promise<Runtime> {
+  return settingsOrExitAsync(() => createMonolith(options));
 }
 
 /** Every scope the monolith's API may require (what AUTH_MODE=off's developer holds): the platform's and every module's. */

@@ -39,7 +39,10 @@ export async function createTransport(context: TransportContext): Promise<Delive
     case 'memory':
       return new MemoryTransport(logger, config.DELIVERY_BATCH_SIZE);
     case 'bullmq': {
-      if (!redisUrl) throw new Error('EVENT_BUS=bullmq needs REDIS_URL');
+      if (!redisUrl)
+        throw new ConfigError([
+          'REDIS_URL: required with EVENT_BUS=bullmq, the default (the Redis the BullMQ queues live in, e.g. redis://127.0.0.1:6379)',
+        ]);
       const { BullMqTransport } = await import('../../shared/infrastructure/messaging/bullmq-transport.js');
       return new BullMqTransport(
         { redisUrl, prefix: config.BULLMQ_PREFIX, concurrency: config.WORKER_CONCURRENCY, batchSize: config.DELIVERY_BATCH_SIZE },

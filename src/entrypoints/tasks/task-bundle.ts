@@ -1,6 +1,6 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import Module, { createRequire } from 'node:module';
-import { dirname } from 'node:path';
+import { basename, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import vm from 'node:vm';
 import type { ModuleInbox } from '../../shared/contract/routing.js';
@@ -61,6 +61,21 @@ function evaluate({ script, file }: CompiledBundle): TaskBundle {
   const module = { exports: {} };
   wrapper.call(module.exports, module.exports, createRequire(file), module, file, dirname(file));
   return module.exports as TaskBundle;
+}
+
+/**
+ * `--help` (or `-h`) on a task's container command: its usage on stdout and exit 0, before the
+ * bundle loads, so nothing connects or runs. (No import: this file is what every task loads first.)
+ */
+export function exitWithTaskHelpIfAsked(useCase: string, argv: readonly string[] = process.argv.slice(2)): void {
+  if (!argv.includes('--help') && !argv.includes('-h')) return;
+  process.stdout.write(
+    `usage: ${basename(process.argv[1] ?? 'task.js')}\n` +
+      `  the ECS task of the use case ${useCase}: drains its due deliveries, relays what it wrote, and exits 0\n` +
+      '  when idle for TASK_IDLE_GRACE_MS. Needs DATABASE_URL; started by RunTask (docs/ecs.md).\n' +
+      '  Exits 78 on a refused setting, 75 when PostgreSQL stayed unreachable.\n',
+  );
+  process.exit(0);
 }
 
 /** Loads a module's task bundle; a task entrypoint (`dist/tasks/<module>/<use-case>.task.js`) then runs its use case. */

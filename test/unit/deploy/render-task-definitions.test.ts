@@ -99,7 +99,7 @@ describe('rendering the task definitions for registration', () => {
   it('names what is missing instead of writing half-filled definitions', () => {
     dir = mkdtempSync(join(tmpdir(), 'ecs-render-'));
     const { ECS_SUBNETS: _subnets, IMAGE: _image, ...partial } = ENV;
-    expect(() => renderFromEnvironment(dir!, partial)).toThrow('--render needs IMAGE, ECS_SUBNETS in the environment');
+    expect(() => renderFromEnvironment(dir!, partial)).toThrow('IMAGE, ECS_SUBNETS: required in the environment by --render');
     expect(readdirSync(dir)).toEqual([]);
     expect(PLACEHOLDERS).toContain('IMAGE');
   });

@@ -1,6 +1,7 @@
 import { createRequire } from 'node:module';
 import { basename, extname } from 'node:path';
 import { startTracing } from './tracing-sdk.js';
+import { exitForSettings, helpAsked } from '../config/command-line.js';
 
 /**
  * The first import of every long-lived entrypoint (API, worker, dev server, sweeper): starts
@@ -14,10 +15,14 @@ import { startTracing } from './tracing-sdk.js';
  * after the entrypoint (`saga-api-server`, `saga-worker`...) unless `OTEL_SERVICE_NAME` names it.
  */
 const entry = process.argv[1] ? basename(process.argv[1], extname(process.argv[1])) : 'process';
-try {
-  await startTracing({ serviceName: `saga-${entry}`, instrument: createRequire(import.meta.url) });
-} catch (error) {
-  // A variable the SDK cannot use is a configuration error, like those of loadConfig: EX_CONFIG.
-  process.stderr.write(`${JSON.stringify({ level: 60, time: new Date().toISOString(), msg: `tracing: ${(error as Error).message}` })}\n`);
-  process.exit(78);
+// `--help` only prints the entrypoint's usage: nothing is started for it.
+if (!helpAsked(process.argv.slice(2))) await startOrExit();
+
+async function startOrExit(): Promise<void> {
+  try {
+    await startTracing({ serviceName: `saga-${entry}`, instrument: createRequire(import.meta.url) });
+  } catch (error) {
+    // A variable the SDK cannot use is a configuration error, like those of loadConfig: EX_CONFIG.
+    exitForSettings([(error as Error).message]);
+  }
 }

@@ -45,7 +45,7 @@ function sendPage(reply: FastifyReply, status: number, page: string): FastifyRep
 /**
  * The operator console (ADR 28): server-rendered pages over the admin data. /admin/sagas/:orderId
  * shows a saga as a timeline; /admin/dead-letters, asked for by a browser, lists dead letters
- * with a re-drive button per use case (the JSON route answers everyone else).
+ * with a re-drive button per use case (the JSON route answers everyone else); /admin leads there.
  */
 export function registerOperatorConsole(app: FastifyInstance, options: OperatorConsoleOptions): void {
   const context: PageContext = { traceUiUrl: options.traceUiUrl, queues: options.queues };
@@ -82,6 +82,9 @@ export function registerOperatorConsole(app: FastifyInstance, options: OperatorC
       return sendPage(reply, 200, deadLettersPage(items, limit, contextOf(request, reply, context)));
     },
   );
+  // The console's door: /admin opens on its dead letters, whose navigation reaches the rest.
+  for (const path of ['/admin', '/admin/'])
+    app.get(path, { config: ADMIN_PAGE, schema: HIDDEN }, async (_request, reply) => reply.redirect('/admin/dead-letters', 303));
   app.get(CONSOLE_SCRIPT_PATH, { config: ADMIN, schema: HIDDEN }, async (_request, reply) =>
     reply.header('cache-control', 'no-cache').type('text/javascript; charset=utf-8').send(CONSOLE_SCRIPT),
   );

@@ -101,6 +101,23 @@ function authorize(request: FastifyRequest, reply: FastifyReply, metrics: Securi
     void reply.header('retry-after', '5');
     return refuse(request, reply, 503, 'AUTH_UNAVAILABLE', 'Tokens cannot be checked now; retry later', `Bearer realm="${REALM}"`);
   }
+  if (!access.anyScope.some((s) => auth.principal.scopes.has(s)) && !auth.verified && auth.session !== true) {
+    // AUTH_MODE=off with ADMIN_TOKEN: the anonymous developer lacks only what the token grants.
+    // Not sending it is not being authenticated (401), as with tokens; sending another is an invalid token.
+    const sent = request.headers.authorization !== undefined;
+    metrics.authFailures.inc({ outcome: sent ? 'invalid' : 'missing' });
+    const challenge = `Bearer realm="${REALM}"${sent ? ', error="invalid_token"' : ''}`;
+    return sent
+      ? refuse(request, reply, 401, 'INVALID_TOKEN', 'This route needs the ADMIN_TOKEN: the bearer token sent is not it', challenge)
+      : refuse(
+          request,
+          reply,
+          401,
+          'UNAUTHENTICATED',
+          'This route needs the ADMIN_TOKEN: send "Authorization: Bearer <ADMIN_TOKEN>"',
+          challenge,
+        );
+  }
   if (!access.anyScope.some((s) => auth.principal.scopes.has(s))) {
     metrics.authFailures.inc({ outcome: 'insufficient_scope' });
     const scope = access.anyScope.join(' ');
@@ -172,7 +189,10 @@ export async function registerApiSecurity(
 ): Promise<SecurityMetrics> {
   const metrics = new SecurityMetrics();
   if (security.authenticator.mode === 'off') {
-    logger.warn('AUTH_MODE=off: every caller may do everything; never run like this where untrusted clients reach the API');
+    // Said of this process's endpoints: the API's routes, or a worker's /metrics and probes alone.
+    logger.warn(
+      "AUTH_MODE=off: every caller of this process's HTTP endpoints may do everything; never run like this where untrusted clients reach them",
+    );
   }
   const signIn = security.consoleSignIn !== undefined && sessions !== undefined;
   // Before the hooks below: they read the session the plugin loads.
