@@ -16,6 +16,8 @@ import { ALL_MODULES } from '../src/entrypoints/all-modules.js';
 import { API_TITLE, packageVersion } from '../src/entrypoints/bootstrap.js';
 import { DeliveryAdministration, registerAdminRoutes } from '../src/entrypoints/http/admin.routes.js';
 import { scopeDeclarationsOf } from '../src/entrypoints/http/declared-scopes.js';
+import { registerSagaVersionsRoute } from '../src/entrypoints/http/saga-versions.routes.js';
+import { SagaVersions } from '../src/shared/infrastructure/operations/saga-versions.js';
 import { createHttpServer } from '../src/entrypoints/http/http-server.js';
 import { apiSecurityFrom, httpLimitsFrom } from '../src/entrypoints/http/security/security-config.js';
 import { loadConfig } from '../src/shared/infrastructure/config/config.js';
@@ -46,6 +48,7 @@ export async function openApiDocument(): Promise<unknown> {
     ALL_MODULES.map((m) => ({ db: UNUSED_DATABASE, useCases: m.inbox.routes.map((r) => r.useCase) })),
   );
   registerAdminRoutes(app, { administration, logger });
+  registerSagaVersionsRoute(app, new SagaVersions([]));
   await app.ready();
   const document = app.swagger();
   await app.close();

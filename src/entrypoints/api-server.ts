@@ -1,5 +1,15 @@
 import './observability/tracing-preload.js';
-import { baseLogger, configOrExit, createApi, declaredScopeNames, listenOrExit, monolithOrExit, onShutdown, orExit } from './bootstrap.js';
+import {
+  baseLogger,
+  configOrExit,
+  createApi,
+  declaredScopeNames,
+  listenOrExit,
+  monolithOrExit,
+  onShutdown,
+  orExit,
+  refuseRetiredSagaVersions,
+} from './bootstrap.js';
 import { apiSecurityFrom } from './http/security/security-config.js';
 import { OutageTolerance } from '../shared/infrastructure/persistence/outage-tolerance.js';
 import { isConnectionLoss } from '../shared/infrastructure/persistence/pg-connections.js';
@@ -31,6 +41,7 @@ if (pending.length > 0) {
   await runtime.close();
   process.exit(1);
 }
+await refuseRetiredSagaVersions(runtime);
 runtime.startRelay();
 const app = await createApi(runtime, security);
 await listenOrExit(app, { host: config.HOST, port: config.PORT, variable: 'PORT', hint: 'choose a free PORT' }, async () => {

@@ -6,6 +6,7 @@ import type { ModuleDefinition } from '../shared/infrastructure/composition/modu
 import { Runtime } from './composition/runtime.js';
 import { DeliveryAdministration, registerAdminRoutes } from './http/admin.routes.js';
 import { registerConsole } from './http/console/index.js';
+import { registerSagaVersionsRoute } from './http/saga-versions.routes.js';
 import { SESSION_SCHEMA } from './http/console/sign-in/session-schema.js';
 import { PgSessionStore, type SessionDatabase } from './http/console/sign-in/pg-session-store.js';
 import type { ApiSecurity } from './http/security/api-security.js';
@@ -96,6 +97,18 @@ export async function monolithOrExit(options: MonolithOptions): Promise<Runtime>
   }
 }
 
+/**
+ * Exits 1, after closing the runtime, when instances of a saga definition version this release no
+ * longer handles can still move (ADR 37): one fatal line per version, naming it and the count.
+ */
+export async function refuseRetiredSagaVersions(runtime: Runtime): Promise<void> {
+  const refusals = await runtime.sagaVersions().refusals();
+  if (refusals.length === 0) return;
+  for (const refusal of refusals) runtime.logger.fatal({ code: 'SAGA_DEFINITION_RETIRED' }, refusal);
+  await runtime.close();
+  process.exit(1);
+}
+
 /** Why a listen failed, as the operator fixes it; undefined for an error that is not about the address. */
 function listenProblem(code: string | undefined, address: string): string | undefined {
   if (code === 'EADDRINUSE') return `${address} is already in use (another process, or a second copy of this one, listens there)`;
@@ -179,6 +192,7 @@ export async function createApi(runtime: Runtime, apiSecurity?: ApiSecurity): Pr
     runtime.modules.map((m) => ({ db: m.db, useCases: m.definition.inbox.routes.map((r) => r.useCase) })),
   );
   registerAdminRoutes(app, { administration, logger: runtime.logger, onRedriven: () => runtime.sweeper.sweepOnce() });
+  registerSagaVersionsRoute(app, runtime.sagaVersions());
   await registerRuntimeMetrics(app, runtime, metrics.registry, administration);
   await registerConsole(app, runtime, administration, security);
   return app;

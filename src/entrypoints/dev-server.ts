@@ -2,7 +2,17 @@ import './observability/tracing-preload.js';
 import { localJwks, localKeys } from '../dev/auth/local-issuer.js';
 import { databaseNameOf, ensureDatabase, resolveEndpoints } from '../dev/provisioning/index.js';
 import { PUBLIC } from '../shared/infrastructure/http/route-config.js';
-import { baseLogger, configOrExit, createApi, declaredScopeNames, listenOrExit, monolithOrExit, onShutdown, orExit } from './bootstrap.js';
+import {
+  baseLogger,
+  configOrExit,
+  createApi,
+  declaredScopeNames,
+  listenOrExit,
+  monolithOrExit,
+  onShutdown,
+  orExit,
+  refuseRetiredSagaVersions,
+} from './bootstrap.js';
 import { apiSecurityFrom, authMode } from './http/security/security-config.js';
 
 /**
@@ -24,6 +34,7 @@ const security = orExit(() =>
 );
 const runtime = await monolithOrExit({ config, logger, databaseUrl: endpoints.databaseUrl, redisUrl: endpoints.redisUrl });
 await runtime.migrate();
+await refuseRetiredSagaVersions(runtime);
 await runtime.startConsumers();
 runtime.startRelay();
 runtime.startJobs();

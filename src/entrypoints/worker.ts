@@ -1,5 +1,14 @@
 import './observability/tracing-preload.js';
-import { baseLogger, configOrExit, listenOrExit, monolithOrExit, onShutdown, orExit, packageVersion } from './bootstrap.js';
+import {
+  baseLogger,
+  configOrExit,
+  listenOrExit,
+  monolithOrExit,
+  onShutdown,
+  orExit,
+  refuseRetiredSagaVersions,
+  packageVersion,
+} from './bootstrap.js';
 import { apiSecurityFrom } from './http/security/security-config.js';
 import { createMetricsServer } from './observability/metrics-server.js';
 
@@ -39,6 +48,7 @@ if (metricsServer) {
     },
   );
 }
+await refuseRetiredSagaVersions(runtime);
 await runtime.startConsumers();
 runtime.startRelay();
 runtime.startJobs();

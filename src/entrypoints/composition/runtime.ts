@@ -12,6 +12,7 @@ import { RoutingTable } from '../../shared/infrastructure/messaging/subscription
 import type { DeliveryTransport } from '../../shared/infrastructure/messaging/transport.js';
 import type { ModuleDefinition, ScheduledJob } from '../../shared/infrastructure/composition/module-definition.js';
 import { SHARED } from '../../shared/infrastructure/composition/tokens.js';
+import { SagaVersions } from '../../shared/infrastructure/operations/saga-versions.js';
 import { JobScheduler } from './job-scheduler.js';
 import { ModuleHost, type HostedModule } from './module-host.js';
 
@@ -120,6 +121,13 @@ export class Runtime {
     const pending = await this.host.pendingMigrations();
     for (const p of this.platformSchemas) pending.push(...(await this.databases.of(p.schema).pendingMigrations()));
     return pending;
+  }
+
+  /** The hosted modules' saga instances by definition version (ADR 37). */
+  sagaVersions(): SagaVersions {
+    return new SagaVersions(
+      this.modules.flatMap((m) => (m.definition.sagas ? [{ sagas: m.definition.sagas, container: m.container }] : [])),
+    );
   }
 
   /** Runs every periodic job once (the sweeper task's whole work); returns the jobs that failed. */

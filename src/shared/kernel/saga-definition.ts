@@ -29,9 +29,3 @@ export function transitionOf<S extends string, I extends string, A extends strin
 ): SagaTransition<S, I, A> | undefined {
   return definition.transitions.find((t) => t.from === state && t.on === input);
 }
-
-/** States with no way out under `definition`: an instance there is done with it. */
-export function finalStatesOf(definition: SagaDefinition): string[] {
-  const left = new Set(definition.transitions.map((t) => t.from));
-  return definition.states.filter((s) => !left.has(s));
-}
