@@ -61,7 +61,12 @@ interface World {
   readonly orders: Array<{ id: string; customerId: string; total: number }>;
 }
 
-async function call(port: number, method: string, path: string, body?: unknown): Promise<{ status: number; json: Record<string, unknown> }> {
+async function call(
+  port: number,
+  method: string,
+  path: string,
+  body?: unknown,
+): Promise<{ status: number; json: Record<string, unknown> }> {
   const res = await fetch(`http://127.0.0.1:${port}${path}`, {
     method,
     headers: body === undefined ? {} : { 'content-type': 'application/json' },
@@ -224,7 +229,6 @@ describe.each(SAGA_STYLES)('mixed versions on ECS (local endpoint), %s', (style)
       AWS_ACCESS_KEY_ID: 'test',
       AWS_SECRET_ACCESS_KEY: 'test',
       AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
-      LOG_LEVEL: 'warn',
     });
     for (const release of ['old', 'new'] as const) {
       await endpoints[release]?.close();
@@ -234,7 +238,7 @@ describe.each(SAGA_STYLES)('mixed versions on ECS (local endpoint), %s', (style)
         projectRoot: rootOf(release),
         stopTimeoutMs: 5_000,
         inheritEnv: false,
-        env: { PATH: process.env['PATH'] ?? '', ...taskEnv(release) },
+        env: { PATH: process.env['PATH'] ?? '', ...taskEnv(release), LOG_LEVEL: 'warn' },
         logger: silentEcsLocalLogger,
       });
     }
@@ -251,6 +255,9 @@ describe.each(SAGA_STYLES)('mixed versions on ECS (local endpoint), %s', (style)
     }
     await settled(world, () => all.map((p) => `--- ${p.label}\n${p.logs()}`).join('\n'));
     await assertConsistent(world);
+    // Both revisions really ran use cases.
+    expect([endpoints.old?.stats().tasksStarted, endpoints.new?.stats().tasksStarted]).toEqual([expect.any(Number), expect.any(Number)]);
+    expect(Math.min(endpoints.old!.stats().tasksStarted, endpoints.new!.stats().tasksStarted)).toBeGreaterThan(0);
   });
 });
 
