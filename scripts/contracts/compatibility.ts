@@ -193,7 +193,7 @@ function sagaFindings(locked: ContractLock, current: ContractLock): Finding[] {
         findings.push({
           rule: 'saga-version-removed',
           retire: `saga:${saga}@${version}`,
-          sentence: `saga ${saga} definition v${version} is no longer handled, but instances started under it may still be in flight: keep it until \`GET /admin/sagas/versions\` shows none of them can move, then remove it with \`npm run contracts:update -- --retire saga:${saga}@${version}\` ${see}.`,
+          sentence: `saga ${saga} definition v${version} is no longer handled, but instances started under it may still be in flight: keep it until \`GET /admin/saga-versions\` shows none of them can move, then remove it with \`npm run contracts:update -- --retire saga:${saga}@${version}\` ${see}.`,
         });
       } else if (!isDeepStrictEqual(before, after)) {
         const next = Math.max(...Object.keys(current.sagas[saga] ?? {}).map(Number)) + 1;

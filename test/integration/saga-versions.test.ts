@@ -21,7 +21,7 @@ interface Report {
 }
 
 async function versions(system: TestSystem): Promise<Report> {
-  const res = await system.app.inject({ method: 'GET', url: '/admin/sagas/versions' });
+  const res = await system.app.inject({ method: 'GET', url: '/admin/saga-versions' });
   expect(res.statusCode).toBe(200);
   return res.json() as Report;
 }
@@ -93,7 +93,7 @@ describe('saga definition versions (ADR 37)', () => {
   it('answers problem+json when the instances cannot be read', async () => {
     const system = await start({ env: { SAGA_STYLE: 'orchestration', EVENT_BUS: 'memory' }, consume: false });
     await sql(system, 'alter table ordering.saga_instances rename column definition_version to gone');
-    const res = await system.app.inject({ method: 'GET', url: '/admin/sagas/versions' });
+    const res = await system.app.inject({ method: 'GET', url: '/admin/saga-versions' });
     expect(res.statusCode).toBe(500);
     expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
   });

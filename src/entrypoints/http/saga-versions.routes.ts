@@ -45,10 +45,10 @@ const reportSchema = {
   },
 } as const;
 
-/** `GET /admin/sagas/versions`: every hosted saga's instances by definition version (ADR 37). */
+/** `GET /admin/saga-versions`: every hosted saga's instances by definition version (ADR 37). */
 export function registerSagaVersionsRoute(app: FastifyInstance, versions: SagaVersions): void {
   app.get(
-    '/admin/sagas/versions',
+    '/admin/saga-versions',
     {
       config: requires('admin'),
       schema: {

@@ -34,7 +34,7 @@ export const PLACE_ORDER_SAGA_V1: PlaceOrderSagaDefinition = {
 
 /**
  * Every version this release handles, oldest first; new instances start under the last one. A
- * version leaves this list only when `GET /admin/sagas/versions` shows none of its instances can
+ * version leaves this list only when `GET /admin/saga-versions` shows none of its instances can
  * still move, else the processes refuse to start, naming it (ADR 37).
  */
 export const PLACE_ORDER_SAGA_DEFINITIONS: readonly PlaceOrderSagaDefinition[] = [PLACE_ORDER_SAGA_V1];

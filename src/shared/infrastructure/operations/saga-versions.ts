@@ -50,7 +50,7 @@ export interface HostedSagas {
 }
 
 /**
- * The instances of every hosted saga by definition version (ADR 37): what `GET /admin/sagas/versions`
+ * The instances of every hosted saga by definition version (ADR 37): what `GET /admin/saga-versions`
  * shows, and what a process refuses to start over. A state is movable under a version the release
  * handles when that version has a transition out of it; under a version it no longer handles (its
  * definition is gone), when some handled version has one, or none knows the state.
@@ -79,7 +79,7 @@ export class SagaVersions {
         .filter((v) => !v.handled && v.movable > 0)
         .map(
           (v) =>
-            `saga ${s.saga}: ${v.movable} instance(s) started under definition v${v.version} can still move, and this release handles only ${handledOf(s)}: deploy a release that still handles v${v.version} until GET /admin/sagas/versions shows them drained (ADR 37)`,
+            `saga ${s.saga}: ${v.movable} instance(s) started under definition v${v.version} can still move, and this release handles only ${handledOf(s)}: deploy a release that still handles v${v.version} until GET /admin/saga-versions shows them drained (ADR 37)`,
         ),
     );
   }
