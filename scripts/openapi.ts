@@ -18,6 +18,8 @@ import { API_TITLE } from '../src/entrypoints/composition/monolith.js';
 import { registerAdminRoutes } from '../src/shared/infrastructure/http/admin.routes.js';
 import { DeliveryAdministration } from '../src/shared/infrastructure/operations/delivery-administration.js';
 import { scopeDeclarationsOf } from '../src/shared/infrastructure/http/declared-scopes.js';
+import { registerSagaVersionsRoute } from '../src/shared/infrastructure/http/saga-versions.routes.js';
+import { SagaVersions } from '../src/shared/infrastructure/operations/saga-versions.js';
 import { createHttpServer } from '../src/shared/infrastructure/http/http-server.js';
 import { apiSecurityFrom, httpLimitsFrom } from '../src/shared/infrastructure/http/security/security-config.js';
 import { loadConfig } from '../src/shared/infrastructure/config/config.js';
@@ -48,6 +50,7 @@ export async function openApiDocument(): Promise<unknown> {
     ALL_MODULES.map((m) => ({ db: UNUSED_DATABASE, useCases: m.inbox.routes.map((r) => r.useCase) })),
   );
   registerAdminRoutes(app, { administration, logger });
+  registerSagaVersionsRoute(app, new SagaVersions([]));
   await app.ready();
   const document = app.swagger();
   await app.close();

@@ -5,7 +5,7 @@ import { featuresOff } from './optional-features.js';
 import { fallbackWarning } from './node-version.js';
 import { PUBLIC } from '../shared/infrastructure/http/route-config.js';
 import { baseLogger, configOrExit, listenOrExit, onShutdown, orExit } from '../entrypoints/process.js';
-import { createApi, declaredScopeNames, monolithOrExit } from '../entrypoints/composition/monolith.js';
+import { createApi, declaredScopeNames, monolithOrExit, refuseRetiredSagaVersions } from '../entrypoints/composition/monolith.js';
 import { apiSecurityFrom, authMode } from '../shared/infrastructure/http/security/security-config.js';
 import { exitWithHelpIfAsked } from '../entrypoints/cli-help.js';
 
@@ -39,6 +39,7 @@ const local = authMode(config) === 'jwt' && !ownIssuer ? await localKeys(config.
 const security = orExit(() => apiSecurityFrom(config, { ...(local ? { local } : {}), scopes: declaredScopeNames() }));
 const runtime = await monolithOrExit({ config, logger, databaseUrl: endpoints.databaseUrl, redisUrl: endpoints.redisUrl });
 await runtime.migrate();
+await refuseRetiredSagaVersions(runtime);
 await runtime.startConsumers();
 runtime.startRelay();
 runtime.startJobs();

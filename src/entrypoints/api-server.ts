@@ -1,6 +1,6 @@
 import '../shared/infrastructure/observability/tracing-preload.js';
 import { baseLogger, configOrExit, listenOrExit, onShutdown, orExit, requiredSetting } from './process.js';
-import { createApi, declaredScopeNames, monolithOrExit } from './composition/monolith.js';
+import { createApi, declaredScopeNames, monolithOrExit, refuseRetiredSagaVersions } from './composition/monolith.js';
 import { exitWithHelpIfAsked } from './cli-help.js';
 import { apiSecurityFrom } from '../shared/infrastructure/http/security/security-config.js';
 import { OutageTolerance } from '../shared/infrastructure/persistence/outage-tolerance.js';
@@ -37,6 +37,7 @@ if (pending.length > 0) {
   await runtime.close();
   process.exit(1);
 }
+await refuseRetiredSagaVersions(runtime);
 runtime.startRelay();
 const app = await createApi(runtime, security);
 await listenOrExit(app, { host: config.HOST, port: config.PORT, variable: 'PORT', hint: 'choose a free PORT' }, async () => {

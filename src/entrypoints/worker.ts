@@ -1,6 +1,6 @@
 import '../shared/infrastructure/observability/tracing-preload.js';
 import { baseLogger, configOrExit, listenOrExit, onShutdown, orExit, packageVersion, requiredSetting } from './process.js';
-import { monolithOrExit } from './composition/monolith.js';
+import { monolithOrExit, refuseRetiredSagaVersions } from './composition/monolith.js';
 import { exitWithHelpIfAsked } from './cli-help.js';
 import { apiSecurityFrom } from '../shared/infrastructure/http/security/security-config.js';
 import { createMetricsServer } from './composition/metrics-server.js';
@@ -46,6 +46,7 @@ if (metricsServer) {
     },
   );
 }
+await refuseRetiredSagaVersions(runtime);
 await runtime.startConsumers();
 runtime.startRelay();
 runtime.startJobs();

@@ -5,6 +5,7 @@ import type { ModuleInbox } from '../../shared/contract/routing.js';
 import type { ModuleDefinition } from '../../shared/infrastructure/composition/module-definition.js';
 import { Runtime } from './runtime.js';
 import { registerAdminRoutes } from '../../shared/infrastructure/http/admin.routes.js';
+import { registerSagaVersionsRoute } from '../../shared/infrastructure/http/saga-versions.routes.js';
 import { registerConsole, type ConsoleHost } from '../../shared/infrastructure/http/console/index.js';
 import { SESSION_SCHEMA } from '../../shared/infrastructure/http/security/sign-in/session-schema.js';
 import { PgSessionStore, type SessionDatabase } from '../../shared/infrastructure/http/security/sign-in/pg-session-store.repository.js';
@@ -66,6 +67,18 @@ export function monolithOrExit(options: MonolithOptions): Promise<Runtime> {
   return settingsOrExitAsync(() => createMonolith(options));
 }
 
+/**
+ * Exits 1, after closing the runtime, when instances of a saga definition version this release no
+ * longer handles can still move (ADR 37): one fatal line per version, naming it and the count.
+ */
+export async function refuseRetiredSagaVersions(runtime: Runtime): Promise<void> {
+  const refusals = await runtime.sagaVersions().refusals();
+  if (refusals.length === 0) return;
+  for (const refusal of refusals) runtime.logger.fatal({ code: 'SAGA_DEFINITION_RETIRED' }, refusal);
+  await runtime.close();
+  process.exit(1);
+}
+
 /** Every scope the monolith's API may require (what AUTH_MODE=off's developer holds): the platform's and every module's. */
 export function declaredScopeNames(modules: readonly ModuleDefinition[] = ALL_MODULES): string[] {
   return Object.keys(scopeDeclarationsOf(modules));
@@ -115,6 +128,7 @@ export async function createApi(runtime: Runtime, apiSecurity?: ApiSecurity): Pr
     logger: runtime.logger,
     onRedriven: () => runtime.sweeper.sweepOnce(),
   });
+  registerSagaVersionsRoute(app, runtime.sagaVersions());
   await registerRuntimeMetrics(app, runtime, metrics.registry);
   await registerConsole(app, consoleHostOf(runtime), security);
   return app;

@@ -13,6 +13,7 @@ import type { DeliveryTransport, ReadinessCheck } from '../../shared/infrastruct
 import { DeliveryAdministration } from '../../shared/infrastructure/operations/delivery-administration.js';
 import type { ModuleDefinition, ScheduledJob } from '../../shared/infrastructure/composition/module-definition.js';
 import { SHARED } from '../../shared/infrastructure/composition/tokens.js';
+import { SagaVersions } from '../../shared/infrastructure/operations/saga-versions.js';
 import { JobScheduler } from './job-scheduler.js';
 import { ModuleHost, type HostedModule } from './module-host.js';
 
@@ -138,6 +139,13 @@ export class Runtime {
     const pending = await this.host.pendingMigrations();
     for (const p of this.platformSchemas) pending.push(...(await this.databases.of(p.schema).pendingMigrations()));
     return pending;
+  }
+
+  /** The hosted modules' saga instances by definition version (ADR 37). */
+  sagaVersions(): SagaVersions {
+    return new SagaVersions(
+      this.modules.flatMap((m) => (m.definition.sagas ? [{ sagas: m.definition.sagas, container: m.container }] : [])),
+    );
   }
 
   /** Runs every periodic job once (the sweeper task's whole work); returns the jobs that failed. */

@@ -13,7 +13,13 @@ import { ReserveCreditHandler } from './application/reserve-credit/reserve-credi
 import { customerInbox } from './contract/customer.inbox.js';
 import { customerScopes } from './contract/customer.scopes.js';
 import { customerConsistency } from './infrastructure/operations/customer-consistency.js';
-import { ReleaseCreditV1, ReserveCreditV1 } from './contract/customer.messages.js';
+import {
+  CreditReleasedV1,
+  CreditReservationFailedV1,
+  CreditReservedV1,
+  ReleaseCreditV1,
+  ReserveCreditV1,
+} from './contract/customer.messages.js';
 import { registerCustomerRoutes } from './infrastructure/http/customer.routes.js';
 import { PgCreditReservationRepository } from './infrastructure/persistence/pg-credit-reservation.repository.js';
 import { PgCustomerRepository } from './infrastructure/persistence/pg-customer.repository.js';
@@ -68,6 +74,7 @@ export const customerModule: ModuleDefinition = {
   subscriptions,
   scopes: customerScopes,
   consistency: customerConsistency,
+  messages: [CreditReservedV1, CreditReservationFailedV1, CreditReleasedV1, ReserveCreditV1, ReleaseCreditV1],
   registerRoutes(app, container) {
     registerCustomerRoutes(app, { register: container.get(CUSTOMER.RegisterCustomer), get: container.get(CUSTOMER.GetCustomer) });
   },

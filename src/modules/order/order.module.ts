@@ -24,6 +24,9 @@ import { ChoreographySagaCoordinator } from './application/saga-coordination/cho
 import { OrchestrationSagaCoordinator } from './application/saga-coordination/orchestration.saga-coordinator.js';
 import { SagaCoordinators } from './application/saga-coordination/saga-coordinators.js';
 import { orderInbox } from './contract/order.inbox.js';
+import { OrderApprovedV1, OrderCancelledV1, OrderCreatedV1, OrderRejectedV1 } from './contract/order.messages.js';
+import { PLACE_ORDER_SAGA_DEFINITIONS } from './domain/place-order-saga.definitions.js';
+import { PgSagaInstances } from './infrastructure/operations/pg-saga-instances.js';
 import { orderScopes } from './contract/order.scopes.js';
 import { orderConsistency } from './infrastructure/operations/order-consistency.js';
 import { registerOrderRoutes } from './infrastructure/http/order.routes.js';
@@ -143,6 +146,8 @@ export const orderModule: ModuleDefinition = {
     });
   },
   sagaView: (container) => new PgOrderSagaView(container.get(SHARED.Database)),
+  messages: [OrderCreatedV1, OrderApprovedV1, OrderRejectedV1, OrderCancelledV1],
+  sagas: { definitions: PLACE_ORDER_SAGA_DEFINITIONS, instances: (container) => new PgSagaInstances(container.get(SHARED.Database)) },
   metrics: (container) => [sagaDurationMetric(container.get(SHARED.Database), container.get(SHARED.Config).ORDER_DEADLINE_MS)],
   jobs(container) {
     const config = container.get(SHARED.Config);

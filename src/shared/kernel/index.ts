@@ -9,3 +9,4 @@ export * from './ports/event-bus.port.js';
 export * from './ports/transaction.port.js';
 export * from './routing.js';
 export * from './message-definition.js';
+export * from './saga-definition.js';

@@ -20,6 +20,7 @@ export function defineMessage<P, T extends string = string>(type: T, kind: Messa
   return {
     type,
     kind,
+    schema,
     parse(payload: unknown): Result<P, ValidationError> {
       const result = schema.safeParse(payload);
       if (result.success) return ok(result.data);

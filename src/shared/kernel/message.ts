@@ -22,6 +22,8 @@ export type MessageKind = 'event' | 'command';
 export interface MessageDefinition<P, T extends string = string> {
   readonly type: T;
   readonly kind: MessageKind;
+  /** The schema-library object it was defined with, for tools that read contracts (the contract lock, ADR 37). */
+  readonly schema?: unknown;
   parse(payload: unknown): Result<P, ValidationError>;
 }
 

@@ -28,6 +28,7 @@ export function placeOrderSagaRepositoryContract(open: OpenStore<Store<PlaceOrde
       state: 'AWAITING_CREDIT',
       deadlineAt: at(60_000),
       version: 1,
+      definitionVersion: 1,
     });
   });
 
@@ -64,7 +65,13 @@ export function placeOrderSagaRepositoryContract(open: OpenStore<Store<PlaceOrde
   it('saves the whole state: no field of the snapshot is dropped', async () => {
     const saga = start();
     await add(saga);
-    const changed = PlaceOrderSaga.rehydrate({ id: saga.id, state: 'COMPENSATING', deadlineAt: at(90_000), version: 1 });
+    const changed = PlaceOrderSaga.rehydrate({
+      id: saga.id,
+      state: 'COMPENSATING',
+      deadlineAt: at(90_000),
+      version: 1,
+      definitionVersion: 1,
+    });
     await tx.run(() => sagas.save(changed));
     expect((await sagas.findById(saga.id))?.snapshot()).toEqual({ ...changed.snapshot(), version: 2 });
   });
@@ -82,7 +89,7 @@ export function placeOrderSagaRepositoryContract(open: OpenStore<Store<PlaceOrde
   });
 
   it('refuses to save a saga that was never added', async () => {
-    const saga = PlaceOrderSaga.rehydrate({ id: uuidv7(), state: 'APPROVED', deadlineAt: at(0), version: 1 });
+    const saga = PlaceOrderSaga.rehydrate({ id: uuidv7(), state: 'APPROVED', deadlineAt: at(0), version: 1, definitionVersion: 1 });
     await expect(tx.run(() => sagas.save(saga))).rejects.toBeInstanceOf(ConcurrencyError);
     expect(await sagas.findById(saga.id)).toBeNull();
   });

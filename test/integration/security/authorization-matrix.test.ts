@@ -92,6 +92,7 @@ const ROWS: readonly Row[] = [
   ['POST', (w) => `/orders/${w.orderB}/cancel`, null, { anonymous: 401, A: 404, B: 202, staff: 409, admin: 403 }],
   ['GET', () => '/admin/deliveries/stats', null, { anonymous: 401, A: 403, B: 403, staff: 403, admin: 200 }],
   ['GET', () => '/admin/dead-letters', null, { anonymous: 401, A: 403, B: 403, staff: 403, admin: 200 }],
+  ['GET', () => '/admin/saga-versions', null, { anonymous: 401, A: 403, B: 403, staff: 403, admin: 200 }],
   ['POST', () => '/admin/dead-letters/redrive', () => ({ all: true }), { anonymous: 401, A: 403, B: 403, staff: 403, admin: 200 }],
   ['GET', () => '/metrics', null, { anonymous: 401, A: 403, B: 403, staff: 403, admin: 200 }],
 ];

@@ -1,7 +1,14 @@
+import { DomainError, transitionOf } from '../../../shared/kernel/index.js';
 import type { RejectionReason } from './order-status.js';
+import {
+  PLACE_ORDER_SAGA_DEFINITIONS,
+  type PlaceOrderSagaActionKind,
+  type PlaceOrderSagaDefinition,
+  type PlaceOrderSagaInput,
+  type PlaceOrderSagaState,
+} from './place-order-saga.definitions.js';
 
-export type PlaceOrderSagaState =
-  'AWAITING_CREDIT' | 'APPROVED' | 'REJECTED' | 'AWAITING_CREDIT_RELEASE' | 'CANCELLED' | 'COMPENSATING' | 'COMPENSATED';
+export type { PlaceOrderSagaState } from './place-order-saga.definitions.js';
 
 /** What the orchestrator must do after a transition; the application turns it into order changes and commands. */
 export type SagaAction =
@@ -16,16 +23,30 @@ export interface PlaceOrderSagaSnapshot {
   readonly state: PlaceOrderSagaState;
   readonly deadlineAt: Date;
   readonly version: number;
+  /** The version of the saga's definition it started under, and follows to its end (ADR 37). */
+  readonly definitionVersion: number;
 }
 
 const NONE: SagaAction = { kind: 'none' };
 
+/** An instance whose definition version this release no longer handles. */
+export class SagaDefinitionRetiredError extends DomainError {
+  constructor(sagaId: string, definitionVersion: number, handled: readonly number[]) {
+    super(
+      'SAGA_DEFINITION_RETIRED',
+      `place-order saga ${sagaId} started under definition v${definitionVersion}, which this release no longer handles (it handles v${handled.join(', v')}): deploy a release that still handles it`,
+      'unavailable',
+      { sagaId, definitionVersion },
+    );
+  }
+}
+
 /**
  * The orchestrator of an order's credit (orchestration style). Its id is the order's id, which
- * every command carries as correlationId and every reply echoes. A state machine: each input
- * moves it at most one step and names the action to take; inputs that no longer apply (a
- * duplicate or late reply) return `none`, except a reservation that arrives after the saga gave
- * up, which must be compensated by releasing the credit.
+ * every command carries as correlationId and every reply echoes. A state machine following the
+ * definition version it started under: each input moves it at most one step and names the action
+ * to take; inputs that no longer apply (a duplicate or late reply) return `none`, except a
+ * reservation that arrives after the saga gave up, which must be compensated.
  */
 export class PlaceOrderSaga {
   private constructor(
@@ -33,14 +54,32 @@ export class PlaceOrderSaga {
     private current: PlaceOrderSagaState,
     readonly deadlineAt: Date,
     readonly version: number,
+    readonly definition: PlaceOrderSagaDefinition,
   ) {}
 
-  static start(orderId: string, deadlineAt: Date): { saga: PlaceOrderSaga; action: SagaAction } {
-    return { saga: new PlaceOrderSaga(orderId, 'AWAITING_CREDIT', deadlineAt, 0), action: { kind: 'reserve-credit' } };
+  /** Starts under the newest definition of `definitions` (this release's, unless a test passes its own). */
+  static start(
+    orderId: string,
+    deadlineAt: Date,
+    definitions: readonly PlaceOrderSagaDefinition[] = PLACE_ORDER_SAGA_DEFINITIONS,
+  ): { saga: PlaceOrderSaga; action: SagaAction } {
+    const definition = definitions[definitions.length - 1];
+    if (!definition) throw new Error('no place-order saga definition');
+    return { saga: new PlaceOrderSaga(orderId, definition.initial, deadlineAt, 0, definition), action: { kind: 'reserve-credit' } };
   }
 
-  static rehydrate(s: PlaceOrderSagaSnapshot): PlaceOrderSaga {
-    return new PlaceOrderSaga(s.id, s.state, s.deadlineAt, s.version);
+  static rehydrate(
+    s: PlaceOrderSagaSnapshot,
+    definitions: readonly PlaceOrderSagaDefinition[] = PLACE_ORDER_SAGA_DEFINITIONS,
+  ): PlaceOrderSaga {
+    const definition = definitions.find((d) => d.version === s.definitionVersion);
+    if (!definition)
+      throw new SagaDefinitionRetiredError(
+        s.id,
+        s.definitionVersion,
+        definitions.map((d) => d.version),
+      );
+    return new PlaceOrderSaga(s.id, s.state, s.deadlineAt, s.version, definition);
   }
 
   get state(): PlaceOrderSagaState {
@@ -52,41 +91,46 @@ export class PlaceOrderSaga {
   }
 
   onCreditReserved(): SagaAction {
-    if (this.current === 'AWAITING_CREDIT') return this.move('APPROVED', { kind: 'approve-order' });
-    if (this.current === 'REJECTED') return this.move('COMPENSATING', { kind: 'release-credit' });
-    return NONE;
+    return this.fire('credit-reserved');
   }
 
   onCreditReservationFailed(reason: RejectionReason): SagaAction {
-    if (this.current === 'AWAITING_CREDIT') return this.move('REJECTED', { kind: 'reject-order', reason });
-    return NONE;
+    return this.fire('credit-reservation-failed', reason);
   }
 
   onCreditReleased(): SagaAction {
-    if (this.current === 'AWAITING_CREDIT_RELEASE') return this.move('CANCELLED', NONE);
-    if (this.current === 'COMPENSATING') return this.move('COMPENSATED', NONE);
-    return NONE;
+    return this.fire('credit-released');
   }
 
   onDeadline(now: Date): SagaAction {
-    if (this.current === 'AWAITING_CREDIT' && now.getTime() >= this.deadlineAt.getTime()) {
-      return this.move('REJECTED', { kind: 'reject-order', reason: 'TIMEOUT' });
-    }
-    return NONE;
+    return now.getTime() >= this.deadlineAt.getTime() ? this.fire('deadline', 'TIMEOUT') : NONE;
   }
 
   /** The order was cancelled after approval: its credit must be given back. */
   onOrderCancelled(): SagaAction {
-    if (this.current === 'APPROVED') return this.move('AWAITING_CREDIT_RELEASE', { kind: 'release-credit' });
-    return NONE;
+    return this.fire('order-cancelled');
   }
 
   snapshot(): PlaceOrderSagaSnapshot {
-    return { id: this.id, state: this.current, deadlineAt: this.deadlineAt, version: this.version };
+    return {
+      id: this.id,
+      state: this.current,
+      deadlineAt: this.deadlineAt,
+      version: this.version,
+      definitionVersion: this.definition.version,
+    };
   }
 
-  private move(to: PlaceOrderSagaState, action: SagaAction): SagaAction {
-    this.current = to;
-    return action;
+  private fire(input: PlaceOrderSagaInput, reason?: RejectionReason): SagaAction {
+    const transition = transitionOf(this.definition, this.current, input);
+    if (!transition) return NONE;
+    this.current = transition.to;
+    return actionOf(transition.action, reason);
   }
+}
+
+function actionOf(kind: PlaceOrderSagaActionKind, reason: RejectionReason | undefined): SagaAction {
+  if (kind !== 'reject-order') return { kind };
+  if (reason === undefined) throw new Error('a place-order saga definition rejects on an input that carries no reason');
+  return { kind, reason };
 }

@@ -2,10 +2,12 @@ import type { EntitySchema, MigrationObject } from '@mikro-orm/core';
 import type { FastifyInstance } from 'fastify';
 import type { Container, ContainerModule } from 'inversify';
 import type { ModuleInbox } from '../../contract/routing.js';
+import type { MessageDefinition } from '../../kernel/index.js';
 import type { ScopeDeclarations } from '../../contract/scopes.js';
 import type { Subscription } from '../messaging/subscription.js';
 import type { ModuleMetric } from '../observability/module-metric.js';
 import type { ModuleConsistency } from '../operations/consistency-check.js';
+import type { ModuleSagas } from '../operations/saga-versions.js';
 import type { SagaViewPort } from '../operations/saga-view.port.js';
 
 /** Periodic work a module owns (deadlines, purges); the dev server schedules it, the sweeper task runs it. */
@@ -41,4 +43,8 @@ export interface ModuleDefinition {
   metrics?(container: Container): readonly ModuleMetric[];
   /** Its invariants, each reading its own schema only (`npm run check:consistency`). */
   readonly consistency?: ModuleConsistency;
+  /** The message types its contract defines: their schemas are locked by `npm run contracts:check` (ADR 37). */
+  readonly messages?: readonly MessageDefinition<unknown>[];
+  /** Its orchestrated sagas: the definition versions it handles and its instances by version (ADR 37). */
+  readonly sagas?: ModuleSagas;
 }

@@ -8,6 +8,7 @@ interface NewSagaRow {
   readonly id: string;
   readonly state: string;
   readonly deadline_at: string;
+  readonly definition_version: number;
   readonly at: string;
 }
 
@@ -20,9 +21,10 @@ export class PgPlaceOrderSagaRepository implements PlaceOrderSagaRepositoryPort 
 
   constructor(private readonly db: ModuleDatabase) {
     const sagas = `${quoteIdent(db.schema)}."saga_instances"`;
-    this.insertSql = `insert into ${sagas} (id, type, state, deadline_at, version, created_at, updated_at)
-  select r.id, 'place-order', r.state, r.deadline_at, 1, r.at, r.at from json_to_recordset(?::json) as r(id uuid, state text, deadline_at timestamptz, at timestamptz)`;
-    this.selectSql = `select id, state, deadline_at as "deadlineAt", version from ${sagas} where id = ?`;
+    this.insertSql = `insert into ${sagas} (id, type, state, deadline_at, version, definition_version, created_at, updated_at)
+  select r.id, 'place-order', r.state, r.deadline_at, 1, r.definition_version, r.at, r.at
+  from json_to_recordset(?::json) as r(id uuid, state text, deadline_at timestamptz, definition_version int, at timestamptz)`;
+    this.selectSql = `select id, state, deadline_at as "deadlineAt", version, definition_version as "definitionVersion" from ${sagas} where id = ?`;
     // Every field of the snapshot, guarded by the version it was loaded at.
     this.updateSql = `update ${sagas} set state = ?, deadline_at = ?, version = ?, updated_at = ? where id = ? and version = ?`;
     this.overdueSql = `select id from ${sagas}
@@ -32,7 +34,13 @@ export class PgPlaceOrderSagaRepository implements PlaceOrderSagaRepositoryPort 
 
   /** Like `PgOrderRepository.add`: in a transaction, written with its other buffered rows just before the commit. */
   async add(saga: PlaceOrderSaga): Promise<void> {
-    const row: NewSagaRow = { id: saga.id, state: saga.state, deadline_at: saga.deadlineAt.toISOString(), at: new Date().toISOString() };
+    const row: NewSagaRow = {
+      id: saga.id,
+      state: saga.state,
+      deadline_at: saga.deadlineAt.toISOString(),
+      definition_version: saga.definition.version,
+      at: new Date().toISOString(),
+    };
     const sql = this.insertSql;
     if (this.db.inTransaction())
       this.db
@@ -46,13 +54,17 @@ export class PgPlaceOrderSagaRepository implements PlaceOrderSagaRepositoryPort 
   }
 
   async findById(id: string): Promise<PlaceOrderSaga | null> {
-    const [row] = await this.db.query<{ id: string; state: string; deadlineAt: string; version: number }>(this.selectSql, [id]);
+    const [row] = await this.db.query<{ id: string; state: string; deadlineAt: string; version: number; definitionVersion: number }>(
+      this.selectSql,
+      [id],
+    );
     return row
       ? PlaceOrderSaga.rehydrate({
           id: row.id,
           state: row.state as PlaceOrderSagaState,
           deadlineAt: new Date(row.deadlineAt),
           version: row.version,
+          definitionVersion: row.definitionVersion,
         })
       : null;
   }

@@ -59,6 +59,7 @@ describe('PlaceOrderHandler (orchestration)', () => {
       state: 'AWAITING_CREDIT',
       deadlineAt: new Date(tb.clock.now().getTime() + 5_000),
       version: 1,
+      definitionVersion: 1,
     });
     expect(tb.bus.published.map((m) => m.type)).toEqual([OrderCreatedV1.type, ReserveCreditV1.type]);
     expect(tb.bus.publishedOf(ReserveCreditV1)).toEqual([

@@ -1,5 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { PlaceOrderSaga, type PlaceOrderSagaState, type SagaAction } from '../../../../../src/modules/order/domain/place-order-saga.js';
+import {
+  PLACE_ORDER_SAGA_V1,
+  type PlaceOrderSagaDefinition,
+} from '../../../../../src/modules/order/domain/place-order-saga.definitions.js';
 
 const SAGA = '01900000-0000-7000-8000-00000000000a';
 const DEADLINE = new Date('2026-03-01T09:01:00.000Z');
@@ -67,14 +71,14 @@ const TRANSITIONS: Partial<Record<PlaceOrderSagaState, Partial<Record<Input, [Sa
 };
 
 function sagaIn(state: PlaceOrderSagaState): PlaceOrderSaga {
-  return PlaceOrderSaga.rehydrate({ id: SAGA, state, deadlineAt: DEADLINE, version: 2 });
+  return PlaceOrderSaga.rehydrate({ id: SAGA, state, deadlineAt: DEADLINE, version: 2, definitionVersion: 1 });
 }
 
 describe('PlaceOrderSaga', () => {
   it('starts AWAITING_CREDIT by asking for the credit', () => {
     const { saga, action } = PlaceOrderSaga.start(SAGA, DEADLINE);
     expect(action).toEqual({ kind: 'reserve-credit' });
-    expect(saga.snapshot()).toEqual({ id: SAGA, state: 'AWAITING_CREDIT', deadlineAt: DEADLINE, version: 0 });
+    expect(saga.snapshot()).toEqual({ id: SAGA, state: 'AWAITING_CREDIT', deadlineAt: DEADLINE, version: 0, definitionVersion: 1 });
   });
 
   describe.each(STATES)('in state %s', (state) => {
@@ -119,5 +123,39 @@ describe('PlaceOrderSaga', () => {
     ['COMPENSATED', true],
   ])('%s is finished: %s', (state, finished) => {
     expect(sagaIn(state).isFinished()).toBe(finished);
+  });
+});
+
+describe('PlaceOrderSaga definition versions', () => {
+  // A later release that approves only after a second look: instances started under v1 must not see it.
+  const V2: PlaceOrderSagaDefinition = {
+    ...PLACE_ORDER_SAGA_V1,
+    version: 2,
+    transitions: PLACE_ORDER_SAGA_V1.transitions.map((t) =>
+      t.from === 'AWAITING_CREDIT' && t.on === 'credit-reserved' ? { ...t, action: 'none' as const } : t,
+    ),
+  };
+
+  it('starts new instances under the newest definition it handles', () => {
+    expect(PlaceOrderSaga.start(SAGA, DEADLINE, [PLACE_ORDER_SAGA_V1, V2]).saga.snapshot().definitionVersion).toBe(2);
+  });
+
+  it('keeps an instance on the definition it started under', () => {
+    const old = PlaceOrderSaga.rehydrate({ id: SAGA, state: 'AWAITING_CREDIT', deadlineAt: DEADLINE, version: 1, definitionVersion: 1 }, [
+      PLACE_ORDER_SAGA_V1,
+      V2,
+    ]);
+    expect(old.onCreditReserved()).toEqual({ kind: 'approve-order' });
+    const current = PlaceOrderSaga.rehydrate(
+      { id: SAGA, state: 'AWAITING_CREDIT', deadlineAt: DEADLINE, version: 1, definitionVersion: 2 },
+      [PLACE_ORDER_SAGA_V1, V2],
+    );
+    expect(current.onCreditReserved()).toEqual(NONE);
+  });
+
+  it('refuses an instance of a version this release no longer handles, naming it', () => {
+    expect(() =>
+      PlaceOrderSaga.rehydrate({ id: SAGA, state: 'APPROVED', deadlineAt: DEADLINE, version: 1, definitionVersion: 1 }, [V2]),
+    ).toThrow(/definition v1, which this release no longer handles \(it handles v2\)/);
   });
 });
