@@ -281,7 +281,7 @@ async function handleAws(
       res.once('close', () => state.hung.delete(res));
       return;
     }
-    if (fault) throw fault;
+    if (fault instanceof EcsApiError) throw fault;
     const handler = action === undefined ? undefined : ACTIONS[action];
     if (!handler) {
       const message =
@@ -291,6 +291,14 @@ async function handleAws(
       throw new EcsApiError('UnknownOperationException', message);
     }
     const result = await handler(state, body, ctx);
+    if (fault === 'appliedLost') {
+      // Applied, and the answer lost on its way back: the caller times out (or sees a reset) and cannot tell.
+      state.counters.appliedResponsesLost++;
+      state.logger.info({ action, requestId }, 'ECS request: applied, answer lost');
+      state.hung.add(res);
+      res.once('close', () => state.hung.delete(res));
+      return;
+    }
     state.logger.debug({ action, requestId }, 'ECS request');
     send(200, result);
   } catch (err) {
