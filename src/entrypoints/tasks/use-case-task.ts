@@ -220,7 +220,7 @@ async function drain(
   life: TaskLife,
 ): Promise<StopReason> {
   const db = runtime.modules[0]!.db;
-  const run = new Drain(runtime, useCase, config, logger, idleWait, life);
+  const run = new Drain(runtime, { useCase, launchAttempt }, config, logger, idleWait, life);
   const heartbeat = setInterval(
     () => {
       heartbeatLease(db, useCase, config.LEASE_TTL_MS, launchAttempt).catch((error: unknown) =>
@@ -253,17 +253,22 @@ class Drain {
   private readonly inbox: InboxProcessor;
   private stopLogged = false;
   private firstLogged = false;
+  private readonly useCase: string;
+  /** Its launch attempt: the share of the lease it gives back is that launch's (null: run by hand). */
+  private readonly launchAttempt: string | null;
 
   constructor(
     private readonly runtime: Runtime,
-    private readonly useCase: string,
+    task: { useCase: string; launchAttempt: string | null },
     private readonly config: Config,
     private readonly logger: Logger,
     private readonly idleWait: IdleWait,
     private readonly life: TaskLife,
   ) {
+    this.useCase = task.useCase;
+    this.launchAttempt = task.launchAttempt;
     this.deadline = this.startedAt + config.TASK_MAX_RUNTIME_MS;
-    this.inbox = runtime.inboxOf(useCase);
+    this.inbox = runtime.inboxOf(task.useCase);
   }
 
   /**
@@ -275,7 +280,7 @@ class Drain {
     await this.withEveryWorker();
     await this.runtime.relay.drainAll(this.useCase);
     if (this.stopping() || this.pastDeadline()) {
-      await releaseLease(db, this.useCase);
+      await releaseLease(db, this.useCase, this.launchAttempt);
       // Work may remain (a Spot interruption or a StopTask in a backlog, the time limit): decide a
       // launch for a successor now rather than leaving it to the sweeper; the lease decides.
       await this.runtime.transport
@@ -285,7 +290,7 @@ class Drain {
       return this.stopping() ? 'signal' : 'time-limit';
     }
     if ((await this.waitIdle()) !== 'idle') return undefined;
-    if (!(await releaseLeaseIfIdle(db, this.useCase))) return undefined;
+    if (!(await releaseLeaseIfIdle(db, this.useCase, this.launchAttempt))) return undefined;
     this.logger.info({ processed: this.processed, ms: Date.now() - this.startedAt }, 'drained');
     this.life.setAttributes({ 'saga.task.processed': this.processed });
     return 'drained';

@@ -1,13 +1,15 @@
-import { RunTaskCommand, type ECSClient, type RunTaskCommandOutput } from '@aws-sdk/client-ecs';
+import type { ECSClient, RunTaskCommandInput } from '@aws-sdk/client-ecs';
 import { uuidv7 } from '../../../kernel/index.js';
 import type { Logger } from '../../logging/logger.js';
 import type { PostgresDatabase } from '../../persistence/postgres-database.js';
 import { activeSpanEvent, activeTraceparent, annotate, inSpan } from '../../observability/tracing.js';
 import type { EcsLaunchSettings, LaunchCounters, LeaseDecision } from './launch-settings.js';
 import { tasksToLaunch, wantedTasks } from './launch-policy.js';
-import { launchStore, queryable, type Queryable } from './launch-store.js';
-import { LaunchObserver } from './launch-observer.js';
+import { launchStore, type Queryable } from './launch-store.js';
+import { watchStore } from './launch-watch-store.js';
+import { LaunchObserver, type ObservedPass } from './launch-observer.js';
 import { runTaskInput, taskDefinitionOf } from './run-task-request.js';
+import { RunTaskCall } from './run-task-call.js';
 
 export type { EcsLaunchSettings, LaunchCounters } from './launch-settings.js';
 
@@ -25,7 +27,7 @@ export type { EcsLaunchSettings, LaunchCounters } from './launch-settings.js';
  *   process, until a backoff that doubles per consecutive failure has passed; then one probe.
  *   A task's first heartbeat closes it. After repeated start failures the use case's pending
  *   deliveries are dead-lettered (TASK_FAILED_TO_START), visible and re-drivable.
- * The parts: launch-policy.ts (pure decisions), launch-store.ts (the SQL), run-task-request.ts
+ * The parts: launch-policy.ts (pure decisions), launch-store.ts and launch-watch-store.ts (the SQL), run-task-request.ts
  * (the RunTask input), launch-observer.ts (DescribeTasks of what was launched).
  */
 export class EcsLauncher {
@@ -42,6 +44,7 @@ export class EcsLauncher {
   private readonly inFlight = new Map<string, Promise<void>>();
   private readonly again = new Set<string>();
   private readonly observer: LaunchObserver;
+  private readonly caller: RunTaskCall;
 
   constructor(
     private readonly ecs: ECSClient,
@@ -52,6 +55,7 @@ export class EcsLauncher {
     private readonly logger: Logger,
   ) {
     this.observer = new LaunchObserver(ecs, databaseOf, settings, this.counters, logger);
+    this.caller = new RunTaskCall(ecs, schemaOf, databaseOf, settings, this.counters, logger);
   }
 
   /** Where a use case's lease and launch attempts live. */
@@ -91,7 +95,7 @@ export class EcsLauncher {
   }
 
   /** Locks the lease, compares the backlog with the tasks it covers, and records a launch decision. */
-  private async decide(useCase: string): Promise<LeaseDecision | null> {
+  private async decide(useCase: string): Promise<(LeaseDecision & { request: RunTaskCommandInput }) | null> {
     const schema = this.schemaOf(useCase);
     const s = this.settings;
     return this.databaseOfUseCase(useCase).pgTransaction(async (client) => {
@@ -106,16 +110,18 @@ export class EcsLauncher {
       if (count > 0) count = Math.min(count, await this.budgetAllows(client, useCase, lease.current));
       if (count <= 0) return null;
       const attemptId = uuidv7();
+      // Built once, recorded with the decision: every call of this attempt sends these bytes with this token.
+      const request = runTaskInput(s, useCase, { attemptId, count }, activeTraceparent());
       await launchStore.recordDecision(client, schema, {
+        request: JSON.stringify(request),
         useCase,
         attemptId,
         count,
-        tasks: lease.current + count,
         holdMs: Math.max(s.leaseTtlMs, s.taskStartTimeoutMs),
         taskDefinition: taskDefinitionOf(s, useCase),
       });
       this.counters.launchDecisions += 1;
-      return { attemptId, count };
+      return { attemptId, count, request };
     });
   }
 
@@ -146,90 +152,50 @@ export class EcsLauncher {
     return room;
   }
 
-  /**
-   * One RunTask call for a decision; the SDK retries throttling, 5xx and timeouts with the same
-   * clientToken (a call that was applied returns the same tasks). Whatever fails after that, or a
-   * 200 that placed no task, gives the lease back and opens the breaker: the pending deliveries
-   * stay, and the next launch is decided after the backoff, so a lost launch costs time, never a
-   * message, and a permanent error (AccessDenied, a wrong cluster) costs a few calls, not a storm.
-   */
-  private async launch(useCase: string, decision: LeaseDecision): Promise<void> {
-    let result: RunTaskCommandOutput;
-    try {
-      this.counters.runTaskCalls += 1;
-      result = await this.ecs.send(new RunTaskCommand(runTaskInput(this.settings, useCase, decision, activeTraceparent())));
-    } catch (error) {
-      const name = (error as { name?: string }).name ?? 'Error';
-      if (name === 'ThrottlingException') this.counters.throttled += 1;
-      annotate({ 'saga.launch.outcome': 'failed', 'error.type': name });
-      await this.launchFailed(useCase, decision, `${name}: ${error instanceof Error ? error.message : String(error)}`);
-      return;
-    }
-    const arns = (result.tasks ?? []).flatMap((t) => (t.taskArn ? [t.taskArn] : []));
-    if (arns.length === 0) {
-      this.counters.placementFailures += 1;
-      annotate({ 'saga.launch.outcome': 'not-placed' });
-      await this.launchFailed(useCase, decision, `placement: ${(result.failures ?? []).map((f) => f.reason ?? 'unknown').join(', ')}`);
-      return;
-    }
-    this.counters.tasksStarted += arns.length;
-    annotate({ 'saga.launch.outcome': 'started', 'saga.launch.started': arns.length });
-    this.logger.info({ useCase, tasks: arns.length, clientToken: decision.attemptId }, 'ecs tasks launched');
-    // The tasks run whatever happens below: a failure to record them is not a failed launch (no
-    // breaker). The attempt stays pending and unobserved; the lease lapses at its start timeout
-    // unless the tasks heartbeat it first.
-    try {
-      // Partly placed: the lease counts only what started; the next signal decides about the rest.
-      await launchStore.recordStarted(
-        queryable(this.databaseOfUseCase(useCase)),
-        this.schemaOf(useCase),
-        useCase,
-        decision.attemptId,
-        arns,
-        decision.count - arns.length,
-      );
-    } catch (error) {
-      this.logger.error(
-        { err: error, useCase, taskArns: arns, clientToken: decision.attemptId },
-        'ecs tasks launched but not recorded; their lease lapses by itself',
-      );
-    }
+  /** The decision's RunTask (run-task-call.ts): its exact request was recorded with the decision. */
+  private async launch(useCase: string, decision: LeaseDecision & { request: RunTaskCommandInput }): Promise<void> {
+    await this.caller.send({ useCase, attemptId: decision.attemptId, count: decision.count, request: decision.request });
   }
 
-  /** A RunTask that failed: recorded, and the breaker opened. Never throws: the lease lapses by itself if PostgreSQL cannot take it. */
-  private async launchFailed(useCase: string, decision: LeaseDecision, reason: string): Promise<void> {
-    this.counters.launchFailures += 1;
-    try {
-      const schema = this.schemaOf(useCase);
-      const database = queryable(this.databaseOfUseCase(useCase));
-      await launchStore.recordFailed(database, schema, decision.attemptId, reason);
-      const breaker = await launchStore.openBreaker(
+  /**
+   * RunTask calls whose outcome was unknown (no answer, a 5xx), sent again byte for byte with the
+   * same token once the breaker's backoff has passed: ECS answers with the tasks the first call
+   * started (adopted, never duplicated), or starts them now.
+   */
+  async resendUnknown(schemas: readonly string[]): Promise<void> {
+    for (const schema of schemas) {
+      const database = this.databaseOf(schema);
+      const claimed = await watchStore.claimUnknown(database, schema, Math.max(this.settings.leaseTtlMs, 30_000));
+      for (const a of claimed) {
+        await this.caller.send({
+          useCase: a.use_case,
+          attemptId: a.id,
+          count: a.task_count,
+          request: JSON.parse(a.request) as RunTaskCommandInput,
+        });
+      }
+      await watchStore.unclaim(
         database,
         schema,
-        { useCase, attemptId: decision.attemptId, tasks: decision.count, reason, start: false },
-        { baseMs: this.settings.breakerBaseMs, maxMs: this.settings.breakerMaxMs },
-      );
-      this.logger.error(
-        { useCase, reason, clientToken: decision.attemptId, ...breaker },
-        'RunTask failed; no launch for this use case before the backoff',
-      );
-    } catch (cause) {
-      this.logger.error(
-        { err: cause, useCase, reason },
-        'RunTask failed, and the failure could not be recorded; the lease lapses by itself',
+        claimed.map((a) => a.id),
       );
     }
   }
 
   /** DescribeTasks of the launched tasks (see LaunchObserver). Returns the use cases that had a start failure. */
-  observeLaunches(schemas: readonly string[]): Promise<string[]> {
+  async observeLaunches(schemas: readonly string[]): Promise<string[]> {
+    return (await this.observer.observe(schemas)).startFailed;
+  }
+
+  /** DescribeTasks of the launched tasks: the use cases with a start failure, and those whose dead tasks' shares were released. */
+  observePass(schemas: readonly string[]): Promise<ObservedPass> {
     return this.observer.observe(schemas);
   }
 
-  /** Leases whose tasks stopped heartbeating (a task killed mid-batch): reset them so a launch is decided again. */
+  /** Launches whose tasks stopped heartbeating (killed, and not seen stopped): their shares released so a launch is decided again. */
   async expiredLeases(schemas: readonly string[]): Promise<string[]> {
     const useCases: string[] = [];
-    for (const schema of schemas) useCases.push(...(await launchStore.resetExpiredLeases(this.databaseOf(schema), schema)));
+    for (const schema of schemas) useCases.push(...(await watchStore.releaseExpired(this.databaseOf(schema), schema)));
     return useCases;
   }
 
@@ -239,7 +205,7 @@ export class EcsLauncher {
    */
   async needingTasks(schemas: readonly string[]): Promise<string[]> {
     const useCases: string[] = [];
-    for (const schema of schemas) useCases.push(...(await launchStore.needingTasks(this.databaseOf(schema), schema)));
+    for (const schema of schemas) useCases.push(...(await watchStore.needingTasks(this.databaseOf(schema), schema)));
     return useCases;
   }
 

@@ -34,16 +34,22 @@ export function wantedTasks(backlog: Backlog, limits: ScalingLimits): number {
 export interface BreakerState {
   /** Consecutive failures since the breaker last closed (0: closed). */
   readonly failures: number;
+  /** A launch decided since the last failure has not proved itself yet (RunTask pending, or no heartbeat). */
+  readonly probeInFlight: boolean;
 }
 
 /**
  * How many tasks one launch decision adds (before the connection budget), at most 10 (RunTask's
- * limit). Half-open (failures, and the backoff has passed): one probe task, and no other launch
- * until a task launched after the failure heartbeats (which closes the breaker) or the probe fails too.
+ * limit). Closed: what the backlog wants beyond the tasks running. Half-open (failures, and the
+ * backoff has passed): one probe task beyond those running, whatever runs already (a use case
+ * with one task and a growing backlog must still get its probe), and none while a probe is in
+ * flight; the probe's success closes the breaker, and the next decision scales out.
  */
 export function tasksToLaunch(wanted: number, current: number, breaker: BreakerState): number {
-  const ceiling = breaker.failures > 0 ? Math.min(wanted, 1) : wanted;
-  return Math.min(MAX_TASKS_PER_RUN_TASK, ceiling - current);
+  const missing = Math.min(MAX_TASKS_PER_RUN_TASK, wanted - current);
+  if (breaker.failures === 0) return missing;
+  if (breaker.probeInFlight) return 0;
+  return Math.min(missing, 1);
 }
 
 /** What a task that ran no use case code looks like: it never started, or its configuration was refused (EX_CONFIG). */
@@ -53,7 +59,13 @@ export const CONFIG_EXIT_CODE = 78;
 export const TEMPFAIL_EXIT_CODE = 75;
 
 /** Stop codes of a task stopped from outside (StopTask, a Spot reclaim, a deployment): whatever it exited with, it was not its start that failed. */
-const STOPPED_FROM_OUTSIDE = new Set(['UserInitiated', 'SpotInterruption', 'ServiceSchedulerInitiated', 'TerminationNotice']);
+const STOPPED_FROM_OUTSIDE = new Set([
+  'UserInitiated',
+  'SpotInterruption',
+  'ServiceSchedulerInitiated',
+  'TerminationNotice',
+  'InfrastructureHealth',
+]);
 
 /** What the observer knows of a launch attempt, besides what DescribeTasks says. */
 export interface AttemptProgress {
@@ -73,7 +85,15 @@ export type StartOutcome =
   /** It ran, then died without giving its lease back (killed, crashed): its share is released at once. */
   | { readonly kind: 'crashed'; readonly reason: string }
   /** It did not start; `start` false when it only could not reach its database yet (exit 75): a backoff, not a start failure. */
-  | { readonly kind: 'failed'; readonly stopCode: string; readonly reason: string; readonly stopTask: boolean; readonly start: boolean };
+  | {
+      readonly kind: 'failed';
+      readonly stopCode: string;
+      readonly reason: string;
+      readonly stopTask: boolean;
+      readonly start: boolean;
+      /** Its essential container's exit code, when it exited. */
+      readonly exitCode?: number;
+    };
 
 function isStopping(task: Task): boolean {
   return task.lastStatus === 'STOPPED' || task.lastStatus === 'DEPROVISIONING' || task.lastStatus === 'STOPPING';
@@ -82,7 +102,15 @@ function isStopping(task: Task): boolean {
 /** A task on its way out or out: did it fail to start, crash, or end on its own terms? */
 function stoppedOutcome(task: Task, attempt: AttemptProgress): StartOutcome {
   if (task.stopCode === 'TaskFailedToStart') {
-    return { kind: 'failed', stopCode: 'TaskFailedToStart', reason: task.stoppedReason ?? 'unknown', stopTask: false, start: true };
+    // Fargate puts the cause in stoppedReason and, for an image or a secret, in the container's reason too.
+    const reasons = [task.stoppedReason, ...(task.containers ?? []).map((c) => c.reason)].filter((r): r is string => Boolean(r));
+    return {
+      kind: 'failed',
+      stopCode: 'TaskFailedToStart',
+      reason: [...new Set(reasons)].join('; ') || 'unknown',
+      stopTask: false,
+      start: true,
+    };
   }
   const configExit = (task.containers ?? []).find((c) => c.exitCode === CONFIG_EXIT_CODE);
   if (configExit) {
@@ -92,6 +120,7 @@ function stoppedOutcome(task: Task, attempt: AttemptProgress): StartOutcome {
       reason: `exit code 78 (configuration refused) in container ${configExit.name ?? '?'}`,
       stopTask: false,
       start: true,
+      exitCode: CONFIG_EXIT_CODE,
     };
   }
   if (task.lastStatus !== 'STOPPED') return { kind: 'starting' };
@@ -109,6 +138,7 @@ function stoppedOutcome(task: Task, attempt: AttemptProgress): StartOutcome {
       reason: `${reason} (before its first heartbeat)`,
       stopTask: false,
       start,
+      ...(crashed.exitCode === undefined ? {} : { exitCode: crashed.exitCode }),
     };
   }
   return { kind: 'crashed', reason };
@@ -135,4 +165,23 @@ export function startOutcome(task: Task | undefined, attempt: AttemptProgress): 
     stopTask: true,
     start: true,
   };
+}
+
+export interface DeadLetterThresholds {
+  /** Consecutive permanent start failures before deliveries are dead-lettered. */
+  readonly failures: number;
+  /** And for at least this long since the first of them: a bad minute is not a bad deployment. */
+  readonly forMs: number;
+}
+
+/**
+ * Whether a use case's pending deliveries are dead-lettered for start failures: only permanent
+ * ones count (a transient cause backs off and alarms, never rejects business work), and only once
+ * they have gone on both long enough and often enough.
+ */
+export function deadLetterDue(
+  permanent: { readonly failures: number; readonly failingForMs: number },
+  thresholds: DeadLetterThresholds,
+): boolean {
+  return permanent.failures >= thresholds.failures && permanent.failingForMs >= thresholds.forMs;
 }

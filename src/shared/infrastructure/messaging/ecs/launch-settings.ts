@@ -27,8 +27,15 @@ export interface EcsLaunchSettings {
   /** Backoff after a failed launch or a task that failed to start: doubled per consecutive failure, with jitter, capped. */
   readonly breakerBaseMs: number;
   readonly breakerMaxMs: number;
-  /** Consecutive start failures of a use case after which its pending deliveries are dead-lettered. */
+  /** Consecutive permanent start failures of a use case after which its pending deliveries are dead-lettered... */
   readonly startFailuresBeforeDeadLetter: number;
+  /** ...once they have gone on for at least this long (ADR 36). */
+  readonly startFailingBeforeDeadLetterMs: number;
+  /**
+   * Per use case, the message types a saga waits on (compensations, replies: routes declared
+   * `unblocksSaga`): never dead-lettered for a start failure, they wait for the task, alarmed.
+   */
+  readonly waitingMessageTypes: ReadonlyMap<string, readonly string[]>;
   /**
    * Settings a launched task needs to launch the next use case's task the same way (saga style,
    * cluster, network, prefixes), passed in the overrides so every task of a saga agrees with the

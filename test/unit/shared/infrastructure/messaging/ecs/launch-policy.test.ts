@@ -1,4 +1,5 @@
 import type { Task } from '@aws-sdk/client-ecs';
+import { taskFamilyOf } from '../../../../../../src/shared/infrastructure/messaging/ecs/task-family.js';
 import { describe, expect, it } from 'vitest';
 import {
   startOutcome,
@@ -26,15 +27,23 @@ describe('wantedTasks', () => {
 
 describe('tasksToLaunch', () => {
   it.each([
-    { wanted: 3, current: 0, failures: 0, launch: 3 },
-    { wanted: 3, current: 3, failures: 0, launch: 0 },
-    { wanted: 2, current: 3, failures: 0, launch: -1 },
-    { wanted: 30, current: 0, failures: 0, launch: 10 },
+    { wanted: 3, current: 0, failures: 0, probeInFlight: false, launch: 3 },
+    { wanted: 3, current: 3, failures: 0, probeInFlight: false, launch: 0 },
+    { wanted: 2, current: 3, failures: 0, probeInFlight: false, launch: -1 },
+    { wanted: 30, current: 0, failures: 0, probeInFlight: false, launch: 10 },
     // Half-open: one probe.
-    { wanted: 5, current: 0, failures: 2, launch: 1 },
-  ])('wanted $wanted, current $current, failures $failures: $launch', ({ wanted, current, failures, launch }) => {
-    expect(tasksToLaunch(wanted, current, { failures })).toBe(launch);
-  });
+    { wanted: 5, current: 0, failures: 2, probeInFlight: false, launch: 1 },
+    // Half-open with a task running and a growing backlog: still a probe (the old ceiling of 1 launched none).
+    { wanted: 5, current: 1, failures: 1, probeInFlight: false, launch: 1 },
+    { wanted: 1, current: 1, failures: 1, probeInFlight: false, launch: 0 },
+    // One probe at a time.
+    { wanted: 5, current: 1, failures: 1, probeInFlight: true, launch: 0 },
+  ])(
+    'wanted $wanted, current $current, failures $failures, probe in flight $probeInFlight: $launch',
+    ({ wanted, current, failures, probeInFlight, launch }) => {
+      expect(tasksToLaunch(wanted, current, { failures, probeInFlight })).toBe(launch);
+    },
+  );
 });
 
 const fresh: AttemptProgress = { running: false, marks_running: true, overdue: false, stale: false };
@@ -90,5 +99,12 @@ describe('startOutcome', () => {
       stopCode: 'StartTimeout',
       stopTask: true,
     });
+  });
+});
+
+describe('taskFamilyOf', () => {
+  it('replaces every dot, not only the first', () => {
+    expect(taskFamilyOf('customer.reserve-credit')).toBe('customer-reserve-credit');
+    expect(taskFamilyOf('billing.v2.charge-card')).toBe('billing-v2-charge-card');
   });
 });
