@@ -433,6 +433,44 @@ describe('the launch breaker, counted honestly (choreography)', () => {
     },
   );
 
+  it(
+    'RunTask applied with its answer lost: the same request is sent again with its token and adopts the tasks, no duplicate',
+    { timeout: 120_000 },
+    async () => {
+      // Every RunTask starts its tasks and never answers, until the fault is lifted: the SDK's
+      // retries time out, and so does every later call of the same attempt.
+      const { ecs, system, client } = await start(
+        'choreography',
+        { errors: { RunTask: { type: 'appliedLost', rate: 1 } } },
+        { ECS_MAX_TASKS_PER_USE_CASE: '1', ECS_REQUEST_TIMEOUT_MS: '300' },
+      );
+      const ids = await orders(system, 5);
+      await eventually(async () => (ecs.stats().appliedResponsesLost >= 6 ? true : undefined), {
+        timeoutMs: 30_000,
+        what: 'RunTask calls applied and their answers lost, more than one attempt of retries',
+      });
+      const reserveTasks = async () => (await tasksOf(client)).filter((t) => t.group === 'family:customer-reserve-credit');
+      // However many calls were lost, one task at most (the configured maximum): never a second launch beside an orphan.
+      expect((await reserveTasks()).length).toBe(1);
+      ecs.setFaults({ errors: { RunTask: null } });
+      // Sent again with its token, the attempt gets the task it started: recorded, watched, its share its own.
+      const [attempt] = await eventually(
+        async () => {
+          const rows = await sql<{ status: string; task_arns: string[]; attempts: number }>(
+            system,
+            `select status, task_arns, attempts from customers.launch_attempts where use_case = ? order by created_at limit 1`,
+            [RESERVE],
+          );
+          return rows[0]?.status === 'started' ? rows : undefined;
+        },
+        { timeoutMs: 30_000, what: 'the first attempt adopting its task' },
+      );
+      expect(attempt!.task_arns).toEqual([(await reserveTasks())[0]!.taskArn]);
+      expect(attempt!.attempts).toBeGreaterThanOrEqual(2);
+      await expectApproved(system, ids);
+    },
+  );
+
   it('two processes observing the same failed launch count it once', { timeout: 90_000 }, async () => {
     // No maintenance loops: the two passes below are the only ones, run at the same moment.
     const a = await start(

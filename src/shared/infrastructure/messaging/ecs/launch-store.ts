@@ -125,7 +125,7 @@ export const launchStore = {
   async recordStarted(db: Queryable, schema: string, attemptId: string, arns: readonly string[], notPlaced: number): Promise<void> {
     await db.query(
       `update ${quoteIdent(schema)}.launch_attempts
-       set status = 'started', attempts = 1, task_arns = $2, live_tasks = greatest(live_tasks - $3, 0), updated_at = now() where id = $1`,
+       set status = 'started', attempts = attempts + 1, task_arns = $2, live_tasks = greatest(live_tasks - $3, 0), updated_at = now() where id = $1`,
       [attemptId, arns, notPlaced],
     );
   },
@@ -156,7 +156,7 @@ export const launchStore = {
 
   async recordFailed(db: Queryable, schema: string, attemptId: string, reason: string): Promise<void> {
     await db.query(
-      `update ${quoteIdent(schema)}.launch_attempts set status = 'failed', attempts = 1, last_error = $2, updated_at = now() where id = $1`,
+      `update ${quoteIdent(schema)}.launch_attempts set status = 'failed', attempts = attempts + 1, last_error = $2, updated_at = now() where id = $1`,
       [attemptId, reason.slice(0, 1000)],
     );
   },
