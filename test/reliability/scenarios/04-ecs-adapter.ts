@@ -198,16 +198,25 @@ export const ecsAdapter: Scenario = {
         const atAccepted = load.acceptedCount;
         if (fault === 'kill-task') {
           // Mid-batch: a task runs and deliveries wait.
-          const pids = await waitFor(
-            'a running task with deliveries pending',
+          // A task may exit (drained) between being listed and being killed: then another is picked
+          // (a kill of a process that is gone, ESRCH, is not a fault injected).
+          let pids: number[] = [];
+          const victim = await waitFor(
+            'a running task with deliveries pending, killed',
             async () => {
-              const found = await suiteTaskPids(taskCwd);
-              return found.length > 0 && (await pendingDeliveries(databaseUrl)) > 0 ? found : undefined;
+              pids = await suiteTaskPids(taskCwd);
+              if (pids.length === 0 || (await pendingDeliveries(databaseUrl)) === 0) return undefined;
+              const pid = ctx.random.pick(pids);
+              try {
+                process.kill(pid, 'SIGKILL');
+                return pid;
+              } catch (error) {
+                if ((error as NodeJS.ErrnoException).code === 'ESRCH') return undefined;
+                throw error;
+              }
             },
             { timeoutMs: 20_000, intervalMs: 20 },
           );
-          const victim = ctx.random.pick(pids);
-          process.kill(victim, 'SIGKILL');
           records.push({ fault, atAccepted, runningTasks: pids.length });
           ctx.log('task killed', { pid: victim, runningTasks: pids.length, atAccepted });
         } else {
