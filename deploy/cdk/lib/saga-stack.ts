@@ -103,8 +103,8 @@ export class SagaStack extends Stack {
       NODE_ENV: 'production',
       // RDS refuses connections without TLS (rds.force_ssl). The module pools (MikroORM) rebuild
       // their connection from DATABASE_URL's parts and drop its sslmode, so node-postgres takes it
-      // from PGSSLMODE; no-verify because the image has no RDS CA bundle yet.
-      PGSSLMODE: 'no-verify',
+      // from PGSSLMODE. verify-full: the image trusts the RDS CA bundle (NODE_EXTRA_CA_CERTS, see the Dockerfile).
+      PGSSLMODE: 'verify-full',
       EVENT_BUS: s.eventBus,
       SAGA_STYLE: s.sagaStyle,
       DB_POOL_SIZE: String(s.dbPoolSize),
