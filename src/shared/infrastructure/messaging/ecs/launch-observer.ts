@@ -7,25 +7,18 @@ import { classifyStartFailure } from './start-failure-class.js';
 import { launchStore, type Queryable } from './launch-store.js';
 import { watchStore, type ClaimedAttempt } from './launch-watch-store.js';
 
-interface FailedTask {
+type FailedTask = {
   readonly arn: string;
   readonly stopCode: string;
   readonly reason: string;
   readonly start: boolean;
   readonly exitCode?: number | undefined;
-}
+};
 
-interface Observed {
-  readonly arn: string;
-  readonly task: Task | undefined;
-  readonly outcome: StartOutcome;
-}
+type Observed = { readonly arn: string; readonly task: Task | undefined; readonly outcome: StartOutcome };
 
 /** What one pass saw: use cases with a start failure, and use cases whose dead tasks' shares it released. */
-export interface ObservedPass {
-  readonly startFailed: string[];
-  readonly released: string[];
-}
+export type ObservedPass = { readonly startFailed: string[]; readonly released: string[] };
 
 /** RunTask's and DescribeTasks' limit of tasks a call. */
 const DESCRIBE_CHUNK = 100;
