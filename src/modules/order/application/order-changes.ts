@@ -81,7 +81,8 @@ export class OrderChanges {
     await this.sagaLog.append(orderId, steps);
   }
 
-  step(name: string, outcome: SagaStep['outcome'], detail?: string): SagaStep {
-    return { name, at: this.clock.now(), outcome, ...(detail ? { detail } : {}) };
+  /** A saga step at `at`: pass the instant of the unit of work's other changes, so its step, event and message share one time. */
+  step(name: string, outcome: SagaStep['outcome'], detail?: string, at: Date = this.clock.now()): SagaStep {
+    return { name, at, outcome, ...(detail ? { detail } : {}) };
   }
 }

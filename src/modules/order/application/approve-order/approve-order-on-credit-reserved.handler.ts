@@ -18,9 +18,12 @@ export class ApproveOrderOnCreditReserved implements MessageHandler<CreditReserv
   async handle(message: Envelope<CreditReservedV1>): Promise<void> {
     const order = await this.orders.findByIdForUpdate(message.payload.orderId);
     if (!order) throw new NotFoundError('ORDER_NOT_FOUND', `order ${message.payload.orderId} does not exist`);
-    const approved = order.approve(this.clock.now());
+    // One instant for the unit of work: the step it records, the approval and its message (the
+    // console attributes a step to the message published at the same instant).
+    const now = this.clock.now();
+    const approved = order.approve(now);
     await this.changes.commit(order, contextOf(message), {
-      stepsBefore: [this.changes.step('credit-reserved', approved ? 'received' : 'ignored')],
+      stepsBefore: [this.changes.step('credit-reserved', approved ? 'received' : 'ignored', undefined, now)],
     });
   }
 }

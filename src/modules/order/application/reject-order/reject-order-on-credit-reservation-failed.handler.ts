@@ -14,9 +14,11 @@ export class RejectOrderOnCreditReservationFailed implements MessageHandler<Cred
   async handle(message: Envelope<CreditReservationFailedV1>): Promise<void> {
     const order = await this.orders.findByIdForUpdate(message.payload.orderId);
     if (!order) throw new NotFoundError('ORDER_NOT_FOUND', `order ${message.payload.orderId} does not exist`);
-    const rejected = order.reject(message.payload.reason, this.clock.now());
+    // One instant for the unit of work (see ApproveOrderOnCreditReserved).
+    const now = this.clock.now();
+    const rejected = order.reject(message.payload.reason, now);
     await this.changes.commit(order, contextOf(message), {
-      stepsBefore: [this.changes.step('credit-reservation-failed', rejected ? 'received' : 'ignored', message.payload.reason)],
+      stepsBefore: [this.changes.step('credit-reservation-failed', rejected ? 'received' : 'ignored', message.payload.reason, now)],
     });
   }
 }

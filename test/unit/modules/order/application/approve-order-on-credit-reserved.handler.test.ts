@@ -3,6 +3,16 @@ import { CreditReservedV1 } from '../../../../../src/modules/customer/contract/i
 import { OrderApprovedV1 } from '../../../../../src/modules/order/contract/index.js';
 import { createMessage, NotFoundError, traceparent, uuidv7 } from '../../../../../src/shared/kernel/index.js';
 import { orderTestbed } from '../../../../support/fakes/index.js';
+import { FixedClock } from '../../../../support/fakes/fixed-clock.js';
+
+/** A clock whose every reading is a millisecond after the last: what a busy machine gives two reads in a row. */
+class TickingClock extends FixedClock {
+  override now(): Date {
+    const reading = super.now();
+    this.set(new Date(reading.getTime() + 1));
+    return reading;
+  }
+}
 
 const amount = { amount: 6_000, currency: 'USD' };
 
@@ -24,6 +34,21 @@ describe('ApproveOrderOnCreditReserved (choreography)', () => {
       }),
     ]);
     expect(tb.sagaLog.names(order.id)).toEqual(['order-placed:done', 'credit-reserved:received', 'order-approved:done']);
+  });
+
+  it('stamps the credit-reserved step, the approval and its message with one instant, however the clock moves between reads', async () => {
+    const tb = orderTestbed({ clock: new TickingClock() });
+    const order = await tb.order();
+    const reply = tb.replyTo(tb.creditRequestOf(order.id), CreditReservedV1, { orderId: order.id, customerId: order.customerId, amount });
+
+    await tb.deliver('order.approve-order', reply);
+
+    // The console attributes a step to the message published at the same instant (its use case, its trace).
+    const [approved] = tb.bus.publishedOf(OrderApprovedV1);
+    const steps = await tb.sagaLog.list(order.id);
+    const at = (name: string) => steps.find((s) => s.name === name)?.at.getTime();
+    expect(at('credit-reserved')).toBe(new Date(approved!.occurredAt).getTime());
+    expect(at('order-approved')).toBe(new Date(approved!.occurredAt).getTime());
   });
 
   it('leaves an order that is no longer PENDING as it is (late or duplicate reply)', async () => {
