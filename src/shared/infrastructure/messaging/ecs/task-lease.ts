@@ -1,20 +1,25 @@
 import type { ModuleDatabase } from '../../persistence/module-database.js';
-import { quoteIdent } from '../../persistence/messaging-tables.js';
+import { quoteIdent } from '../../persistence/sql-identifier.js';
 
 /**
- * A running task keeps its use case's lease alive, so the relay does not launch another for the
- * same backlog. Its first heartbeat marks its launch attempt running (a task that stops before
- * that failed to start: ADR 19). A heartbeat closes the launch breaker only when it proves the
- * cause of the last failure gone: the task was launched after that failure (a task started long
- * before, still running an older revision, proves nothing about a launch today). A task run by
- * hand, with no launch attempt, closes it too: an operator ran the use case.
+ * A running task keeps its own launch's lease alive (ADR 36): its heartbeat extends its launch
+ * attempt's `expires_at`, nobody else's, so a task killed while its siblings run lapses on its
+ * own. Its first heartbeat marks its launch attempt running (a task that stops before that failed
+ * to start: ADR 19). A heartbeat closes the launch breaker only when it proves the cause of the
+ * last failure gone: the task was launched after that failure (a task started long before, still
+ * running an older revision, proves nothing about a launch today). A task run by hand, with no
+ * launch attempt, keeps the use case's lease row alive instead, and closes the breaker too: an
+ * operator ran the use case.
  */
 export async function heartbeatLease(db: ModuleDatabase, useCase: string, ttlMs: number, launchAttempt: string | null): Promise<void> {
   const s = quoteIdent(db.schema);
   if (launchAttempt !== null) {
-    await db.exec(`update ${s}.launch_attempts set running_at = now(), updated_at = now() where id = ?::uuid and running_at is null`, [
-      launchAttempt,
-    ]);
+    await db.exec(
+      `update ${s}.launch_attempts
+       set running_at = coalesce(running_at, now()), expires_at = greatest(expires_at, now() + (? * interval '1 millisecond')), updated_at = now()
+       where id = ?::uuid`,
+      [ttlMs, launchAttempt],
+    );
   }
   await db.exec(
     `with proof as (
@@ -22,7 +27,7 @@ export async function heartbeatLease(db: ModuleDatabase, useCase: string, ttlMs:
        from ${s}.task_leases where use_case = ?
      )
      update ${s}.task_leases l
-     set expires_at = greatest(l.expires_at, now() + (? * interval '1 millisecond')),
+     set expires_at = case when ?::uuid is null then greatest(l.expires_at, now() + (? * interval '1 millisecond')) else l.expires_at end,
          failures = case when proof.closes then 0 else l.failures end,
          start_failures = case when proof.closes then 0 else l.start_failures end,
          retry_at = case when proof.closes then null else l.retry_at end,
@@ -31,16 +36,36 @@ export async function heartbeatLease(db: ModuleDatabase, useCase: string, ttlMs:
          updated_at = now()
      from proof
      where l.use_case = ?`,
-    [launchAttempt, launchAttempt, useCase, ttlMs, useCase],
+    [launchAttempt, launchAttempt, useCase, launchAttempt, ttlMs, useCase],
+  );
+}
+
+/** Gives up one task's share: its own launch attempt's, or (run by hand, or by an older release) the lease row's. */
+async function giveBack(db: ModuleDatabase, useCase: string, launchAttempt: string | null): Promise<void> {
+  const s = quoteIdent(db.schema);
+  if (launchAttempt !== null) {
+    await db.exec(`update ${s}.launch_attempts set live_tasks = greatest(live_tasks - 1, 0), updated_at = now() where id = ?::uuid`, [
+      launchAttempt,
+    ]);
+    return;
+  }
+  await db.exec(
+    `update ${s}.task_leases
+     set tasks = greatest(tasks - 1, 0),
+         expires_at = case when tasks <= 1 then now() else expires_at end,
+         holder = case when tasks <= 1 then null else holder end,
+         updated_at = now()
+     where use_case = ?`,
+    [useCase],
   );
 }
 
 /**
- * Gives up this task's share of the lease, but only in a transaction that saw no due delivery
- * under the lease's lock: a delivery committed before the relay checked the lease is always
- * seen here (and drained), and one committed after finds the lease released and launches a task.
+ * Gives up this task's share, but only in a transaction that saw no due delivery under the
+ * lease's lock: a delivery committed before the relay checked the lease is always seen here (and
+ * drained), and one committed after finds the share released and launches a task.
  */
-export function releaseLeaseIfIdle(db: ModuleDatabase, useCase: string): Promise<boolean> {
+export function releaseLeaseIfIdle(db: ModuleDatabase, useCase: string, launchAttempt: string | null): Promise<boolean> {
   const s = quoteIdent(db.schema);
   return db.run(async () => {
     await db.query(`select tasks from ${s}.task_leases where use_case = ? for update`, [useCase]);
@@ -48,25 +73,16 @@ export function releaseLeaseIfIdle(db: ModuleDatabase, useCase: string): Promise
       useCase,
     ]);
     if (due.length > 0) return false;
-    await db.exec(
-      `update ${s}.task_leases
-       set tasks = greatest(tasks - 1, 0),
-           expires_at = case when tasks <= 1 then now() else expires_at end,
-           holder = case when tasks <= 1 then null else holder end,
-           updated_at = now()
-       where use_case = ?`,
-      [useCase],
-    );
+    await giveBack(db, useCase, launchAttempt);
     return true;
   });
 }
 
 /** Gives up this task's share unconditionally (stopping at its time limit or on SIGTERM); the caller relaunches if work remains. */
-export async function releaseLease(db: ModuleDatabase, useCase: string): Promise<void> {
-  await db.exec(
-    `update ${quoteIdent(db.schema)}.task_leases
-     set tasks = greatest(tasks - 1, 0), expires_at = case when tasks <= 1 then now() else expires_at end, updated_at = now()
-     where use_case = ?`,
-    [useCase],
-  );
+export async function releaseLease(db: ModuleDatabase, useCase: string, launchAttempt: string | null): Promise<void> {
+  await db.run(async () => {
+    // Under the lease's lock, like every launch decision: a decision never counts a share being given back.
+    await db.query(`select tasks from ${quoteIdent(db.schema)}.task_leases where use_case = ? for update`, [useCase]);
+    await giveBack(db, useCase, launchAttempt);
+  });
 }
