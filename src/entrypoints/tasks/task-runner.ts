@@ -1,15 +1,16 @@
+import { randomBytes } from 'node:crypto';
 import { isUseCaseId } from '../../shared/kernel/index.js';
 import { ConfigError, databaseUrlOf, loadConfig, type Config } from '../../shared/infrastructure/config/config.js';
 import type { ModuleDefinition } from '../../shared/infrastructure/composition/module-definition.js';
 import { Runtime } from '../composition/runtime.js';
 import { createTransport } from '../composition/transports.js';
 import { createLogger, type Logger } from '../../shared/infrastructure/logging/logger.js';
-import { heartbeatLease, releaseLease, releaseLeaseIfIdle } from '../../shared/infrastructure/messaging/ecs/task-lease.js';
+import { giveBackIfIdle, heartbeatLease, idleUnderLease, releaseLease } from '../../shared/infrastructure/messaging/ecs/task-lease.js';
 import { Doorbell, InboxListener } from '../../shared/infrastructure/messaging/inbox-listener.js';
 import type { ModuleDatabase } from '../../shared/infrastructure/persistence/module-database.js';
 import type { InboxProcessor } from '../../shared/infrastructure/messaging/inbox-processor.js';
 import { OutageTolerance } from '../../shared/infrastructure/persistence/outage-tolerance.js';
-import { isConnectionLoss } from '../../shared/infrastructure/persistence/pg-connections.js';
+import { isConnectionLoss, onOneConnection } from '../../shared/infrastructure/persistence/pg-connections.js';
 import {
   shutdownTracing,
   spanContextOf,
@@ -89,35 +90,106 @@ export async function runUseCaseTask(module: ModuleDefinition, useCase: string, 
       inboxes.map((i) => i.module),
     ),
   );
-  const applicationName = `saga-task:${useCase}`;
+  const tag = connectionTag();
+  logger.info({ connections: `saga-task:${useCase}#${tag}` }, 'task starting');
   // Rung by a notification of a new delivery, by LISTEN (re)starting, and by a stop request.
   const doorbell = new Doorbell();
-  const listener = config.TASK_WAKE_NOTIFY
-    ? new InboxListener({ databaseUrl: ownDatabaseUrl, useCase, logger, onWake: () => doorbell.ring() })
-    : undefined;
-  listener?.start();
   const unsubscribe = onStopRequested(() => doorbell.ring());
-  const stopListening = async () => {
-    unsubscribe();
-    await listener?.close();
+  const task: TaskRounds = {
+    module,
+    useCase,
+    inboxes,
+    config,
+    logger,
+    life,
+    launchAttempt,
+    databaseUrl,
+    ownDatabaseUrl,
+    tag,
+    doorbell,
+    startedAt: Date.now(),
   };
-  let runtime: Runtime | undefined;
   try {
-    runtime = await taskRuntime({ module, inboxes }, config, logger, databaseUrl, applicationName);
-    const idlePollMs = config.TASK_IDLE_POLL_MS ?? (listener ? 500 : 25);
-    const reason = await drain(runtime, useCase, launchAttempt, config, logger, (ms) => doorbell.wait(Math.min(ms, idlePollMs)), life);
+    const reason = await runRounds(task);
     logger.info({ reason }, 'task finished');
-    await stopListening();
-    await runtime.close();
+    unsubscribe();
     return await exit(0, { 'saga.task.stop_reason': reason });
   } catch (error) {
     const failure = exitOf(error);
     logger.fatal({ err: error }, failure.message);
     life.fail(error);
-    await stopListening().catch(() => undefined);
-    await runtime?.close().catch(() => undefined);
+    unsubscribe();
     return exit(failure.code);
   }
+}
+
+interface TaskRounds {
+  readonly module: ModuleDefinition;
+  readonly useCase: string;
+  readonly inboxes: readonly ModuleInbox[];
+  readonly config: Config;
+  readonly logger: Logger;
+  readonly life: TaskLife;
+  readonly launchAttempt: string | null;
+  readonly databaseUrl: string;
+  /** Its own module's database: the relays NOTIFY there, and its deliveries and lease live there. */
+  readonly ownDatabaseUrl: string;
+  readonly tag: string;
+  readonly doorbell: Doorbell;
+  /** When the task began its work: its time limit counts from there, across rounds. */
+  readonly startedAt: number;
+}
+
+/**
+ * The task's work: one round (open, drain, close), unless a delivery arrives while the drained
+ * task closes; then it opens and drains again. A drained task gives its share back last, once
+ * nothing of it holds a connection. Whatever fails, its connections are closed before it throws.
+ */
+async function runRounds(t: TaskRounds): Promise<StopReason> {
+  const { config, useCase, doorbell } = t;
+  const applicationName = `saga-task:${useCase}#${t.tag}`;
+  for (;;) {
+    const listener = config.TASK_WAKE_NOTIFY ? listen(t.ownDatabaseUrl, useCase, t.tag, t.logger, () => doorbell.ring()) : undefined;
+    let runtime: Runtime | undefined;
+    let reason: StopReason;
+    try {
+      runtime = await taskRuntime({ module: t.module, inboxes: t.inboxes }, config, t.logger, t.databaseUrl, applicationName);
+      const idlePollMs = config.TASK_IDLE_POLL_MS ?? (listener ? 500 : 25);
+      const wait = (ms: number) => doorbell.wait(Math.min(ms, idlePollMs));
+      reason = await drain(runtime, useCase, t.launchAttempt, config, t.logger, wait, t.life, t.startedAt);
+    } catch (error) {
+      await listener?.close().catch(() => undefined);
+      await runtime?.close().catch(() => undefined);
+      throw error;
+    }
+    await listener?.close();
+    await runtime.close();
+    if (reason !== 'drained' || (await giveBackLast(t.ownDatabaseUrl, applicationName, t.module.inbox.schema, useCase))) return reason;
+    t.logger.info('a delivery arrived while the drained task closed: draining again');
+  }
+}
+
+/**
+ * Names the task's connections apart from its siblings' in pg_stat_activity (`#<tag>`): what an
+ * operator, and the connection-budget tests, count as one task. The local endpoint gives its task
+ * id in the environment; ECS does not (a random one then, logged with the task's start).
+ */
+function connectionTag(): string {
+  return (process.env['ECS_TASK_ARN']?.split('/').pop() ?? randomBytes(4).toString('hex')).slice(-8);
+}
+
+/** The task's LISTEN connection, started in the background (the first delivery never waits for it). */
+function listen(databaseUrl: string, useCase: string, tag: string, logger: Logger, onWake: () => void): InboxListener {
+  const listener = new InboxListener({ databaseUrl, useCase, logger, applicationName: `saga-listen:${useCase}#${tag}`, onWake });
+  listener.start();
+  return listener;
+}
+
+/** A drained task's share, given back on one connection of its own once its pools are closed (false: work arrived). */
+function giveBackLast(databaseUrl: string, applicationName: string, schema: string, useCase: string): Promise<boolean> {
+  return onOneConnection({ connectionString: databaseUrl, application_name: applicationName, connectionTimeoutMillis: 5_000 }, (query) =>
+    giveBackIfIdle(query, schema, useCase),
+  );
 }
 
 /** What a task records of its life on its span: start, first claim, what it processed, how it ended. */
@@ -218,9 +290,10 @@ async function drain(
   logger: Logger,
   idleWait: IdleWait,
   life: TaskLife,
+  startedAt: number,
 ): Promise<StopReason> {
   const db = runtime.modules[0]!.db;
-  const run = new Drain(runtime, useCase, config, logger, idleWait, life);
+  const run = new Drain(runtime, useCase, config, logger, idleWait, life, startedAt);
   const heartbeat = setInterval(
     () => {
       heartbeatLease(db, useCase, config.LEASE_TTL_MS, launchAttempt).catch((error: unknown) =>
@@ -247,7 +320,6 @@ async function drain(
 
 /** One task's work on its use case: claim with every worker while there is work, then wait idle for more. */
 class Drain {
-  readonly startedAt = Date.now();
   processed = 0;
   private readonly deadline: number;
   private readonly inbox: InboxProcessor;
@@ -261,6 +333,8 @@ class Drain {
     private readonly logger: Logger,
     private readonly idleWait: IdleWait,
     private readonly life: TaskLife,
+    /** When the task began its work: its time limit counts from there, across rounds. */
+    readonly startedAt: number,
   ) {
     this.deadline = this.startedAt + config.TASK_MAX_RUNTIME_MS;
     this.inbox = runtime.inboxOf(useCase);
@@ -285,7 +359,7 @@ class Drain {
       return this.stopping() ? 'signal' : 'time-limit';
     }
     if ((await this.waitIdle()) !== 'idle') return undefined;
-    if (!(await releaseLeaseIfIdle(db, this.useCase))) return undefined;
+    if (!(await idleUnderLease(db, this.useCase))) return undefined;
     this.logger.info({ processed: this.processed, ms: Date.now() - this.startedAt }, 'drained');
     this.life.setAttributes({ 'saga.task.processed': this.processed });
     return 'drained';
