@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { LocalEcs } from '../../src/dev/ecs-local/index.js';
+import { loadConfig, maxEcsTasks } from '../../src/shared/infrastructure/config/config.js';
 import { SuitePostgres } from '../reliability/harness/services.js';
 import { cloneRunDatabase } from '../support/databases.js';
 import { ecsSystemEnv, startTestEcs } from '../support/ecs.js';
@@ -23,7 +24,7 @@ const CLIENTS = 10;
 const AMOUNT = 50;
 const BUDGET = 50;
 
-/** Long-lived pools of 2 × 5 + 2 and tasks of TASK_CONCURRENCY 2 + 3: (50 - 12) / 5 = 7 tasks, scale-out included. */
+/** One database: a long-lived pool of 5 and tasks of TASK_CONCURRENCY 2 + 1 + 1 LISTEN: (50 - 5) / 4 = 11 tasks, scale-out included. */
 // The deadline of the other transports, not ECS' 5 minutes: a TIMEOUT must be possible within the test.
 const SYSTEM_ENV = {
   ORDER_DEADLINE_MS: '60000',
@@ -88,6 +89,9 @@ describe.each(['choreography', 'orchestration'] as const)('a burst on hot custom
     const databaseUrl = await cloneRunDatabase();
     const report = await ecsBurst(databaseUrl, style, SYSTEM_ENV);
     await expectSettledAndSound(report, databaseUrl, BUDGET);
+    // Tasks holding connections at once, within the launcher's ceiling for this budget (both modules in one database).
+    expect(report.peakTasks).toBeGreaterThan(0);
+    expect(report.peakTasks).toBeLessThanOrEqual(maxEcsTasks(loadConfig({ ...SYSTEM_ENV, EVENT_BUS: 'memory' }), 1));
   });
 
   it('on BullMQ: every order decided, none timed out, no deadlock, connections within the budget', { timeout: 240_000 }, async () => {

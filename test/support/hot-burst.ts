@@ -44,6 +44,12 @@ export interface BurstReport {
   readonly peakConnections: number;
   /** Every connection in this database at its peak (the system's and any other client's). */
   readonly peakAllConnections: number;
+  /**
+   * ECS tasks holding a connection at once, at their peak: each task names its connections
+   * `saga-task:<use case>#<task>` and `saga-listen:<use case>#<task>`. What the connection budget
+   * bounds (a task that has closed its connections but not yet exited holds none of it).
+   */
+  readonly peakTasks: number;
 }
 
 /** Orders per customer: round robin, so customers differ by at most one order. */
@@ -106,6 +112,7 @@ export async function runHotBurst(options: BurstOptions): Promise<BurstReport> {
       statuses,
       peakConnections: sampler.peakSystem,
       peakAllConnections: sampler.peakAll,
+      peakTasks: sampler.peakTasks,
     };
   } finally {
     await sampler.stop();
@@ -146,6 +153,7 @@ async function inFlight(client: pg.Client): Promise<number> {
 class ConnectionSampler {
   peakSystem = 0;
   peakAll = 0;
+  peakTasks = 0;
   private readonly client: pg.Client;
   private timer: NodeJS.Timeout | undefined;
   private sampling: Promise<void> | undefined;
@@ -165,12 +173,14 @@ class ConnectionSampler {
   }
 
   private async sample(): Promise<void> {
-    const { rows } = await this.client.query<{ system: number; total: number }>(
-      `select (count(*) filter (where application_name like 'saga%'))::int as system, (count(*) filter (where pid <> pg_backend_pid()))::int as total
+    const { rows } = await this.client.query<{ system: number; total: number; tasks: number }>(
+      `select (count(*) filter (where application_name like 'saga%'))::int as system, (count(*) filter (where pid <> pg_backend_pid()))::int as total,
+         (count(distinct split_part(application_name, '#', 2)) filter (where application_name ~ '^saga-(task|listen):.*#'))::int as tasks
        from pg_stat_activity where datname = current_database()`,
     );
     this.peakSystem = Math.max(this.peakSystem, rows[0]?.system ?? 0);
     this.peakAll = Math.max(this.peakAll, rows[0]?.total ?? 0);
+    this.peakTasks = Math.max(this.peakTasks, rows[0]?.tasks ?? 0);
   }
 
   async stop(): Promise<void> {

@@ -1,7 +1,7 @@
 import type { Config } from '../../shared/infrastructure/config/config.js';
 import type { Runtime } from '../composition/runtime.js';
 import type { Logger } from '../../shared/infrastructure/logging/logger.js';
-import { heartbeatLease, releaseLease, releaseLeaseIfIdle } from '../../shared/infrastructure/messaging/ecs/task-lease.js';
+import { heartbeatLease, idleUnderLease, releaseLease } from '../../shared/infrastructure/messaging/ecs/task-lease.js';
 import type { ModuleDatabase } from '../../shared/infrastructure/persistence/module-database.js';
 import type { InboxProcessor } from '../../shared/infrastructure/messaging/inbox-processor.js';
 import { OutageTolerance } from '../../shared/infrastructure/persistence/outage-tolerance.js';
@@ -34,9 +34,10 @@ export async function drain(
   logger: Logger,
   idleWait: IdleWait,
   life: TaskLife,
+  startedAt: number,
 ): Promise<StopReason> {
   const db = runtime.modules[0]!.db;
-  const run = new Drain(runtime, { useCase, launchAttempt }, config, logger, idleWait, life);
+  const run = new Drain(runtime, { useCase, launchAttempt }, config, logger, idleWait, life, startedAt);
   const heartbeat = setInterval(
     () => {
       heartbeatLease(db, useCase, config.LEASE_TTL_MS, launchAttempt).catch((error: unknown) =>
@@ -63,7 +64,6 @@ export async function drain(
 
 /** One task's work on its use case: claim with every worker while there is work, then wait idle for more. */
 class Drain {
-  readonly startedAt = Date.now();
   processed = 0;
   private readonly deadline: number;
   private readonly inbox: InboxProcessor;
@@ -80,6 +80,8 @@ class Drain {
     private readonly logger: Logger,
     private readonly idleWait: IdleWait,
     private readonly life: TaskLife,
+    /** When the task began its work: its time limit counts from there, across rounds. */
+    readonly startedAt: number,
   ) {
     this.useCase = task.useCase;
     this.launchAttempt = task.launchAttempt;
@@ -106,7 +108,7 @@ class Drain {
       return this.stopping() ? 'signal' : 'time-limit';
     }
     if ((await this.waitIdle()) !== 'idle') return undefined;
-    if (!(await releaseLeaseIfIdle(db, this.useCase, this.launchAttempt))) return undefined;
+    if (!(await idleUnderLease(db, this.useCase))) return undefined;
     this.logger.info({ processed: this.processed, ms: Date.now() - this.startedAt }, 'drained');
     this.life.setAttributes({ 'saga.task.processed': this.processed });
     return 'drained';

@@ -1,11 +1,13 @@
+import { randomBytes } from 'node:crypto';
 import { isUseCaseId } from '../../shared/kernel/index.js';
 import { ConfigError, databaseUrlOf, loadConfig, type Config } from '../../shared/infrastructure/config/config.js';
 import type { ModuleDefinition } from '../../shared/infrastructure/composition/module-definition.js';
 import { Runtime } from '../composition/runtime.js';
 import { createTransport } from '../composition/transports.js';
 import { createLogger, type Logger } from '../../shared/infrastructure/logging/logger.js';
+import { giveBackIfIdle } from '../../shared/infrastructure/messaging/ecs/task-lease.js';
 import { Doorbell, InboxListener } from '../../shared/infrastructure/messaging/inbox-listener.js';
-import { isConnectionLoss } from '../../shared/infrastructure/persistence/pg-connections.js';
+import { isConnectionLoss, onOneConnection } from '../../shared/infrastructure/persistence/pg-connections.js';
 import {
   shutdownTracing,
   spanContextOf,
@@ -17,7 +19,7 @@ import {
 import { startTracing } from '../../shared/infrastructure/observability/tracing-sdk.js';
 import type { ModuleInbox } from '../../shared/contract/routing.js';
 import { onStopRequested } from './stop-signal.js';
-import { drain, type TaskLife } from './task-drain.js';
+import { drain, type StopReason, type TaskLife } from './task-drain.js';
 
 /** `make`'s value; a ConfigError it throws exits 78 with its message (a task's configuration refused). */
 function orExit78<T>(make: () => T): T {
@@ -84,35 +86,113 @@ export async function runUseCaseTask(module: ModuleDefinition, useCase: string, 
       inboxes.map((i) => i.module),
     ),
   );
-  const applicationName = `saga-task:${useCase}`;
+  const tag = connectionTag();
+  logger.info({ connections: `saga-task:${useCase}#${tag}` }, 'task starting');
   // Rung by a notification of a new delivery, by LISTEN (re)starting, and by a stop request.
   const doorbell = new Doorbell();
-  const listener = config.TASK_WAKE_NOTIFY
-    ? new InboxListener({ databaseUrl: ownDatabaseUrl, useCase, logger, onWake: () => doorbell.ring() })
-    : undefined;
-  listener?.start();
   const unsubscribe = onStopRequested(() => doorbell.ring());
-  const stopListening = async () => {
-    unsubscribe();
-    await listener?.close();
+  const task: TaskRounds = {
+    module,
+    useCase,
+    inboxes,
+    config,
+    logger,
+    life,
+    launchAttempt,
+    databaseUrl,
+    ownDatabaseUrl,
+    tag,
+    doorbell,
+    startedAt: Date.now(),
   };
-  let runtime: Runtime | undefined;
   try {
-    runtime = await taskRuntime({ module, inboxes }, config, logger, databaseUrl, applicationName);
-    const idlePollMs = config.TASK_IDLE_POLL_MS ?? (listener ? 500 : 25);
-    const reason = await drain(runtime, useCase, launchAttempt, config, logger, (ms) => doorbell.wait(Math.min(ms, idlePollMs)), life);
+    const reason = await runRounds(task);
     logger.info({ reason }, 'task finished');
-    await stopListening();
-    await runtime.close();
+    unsubscribe();
     return await exit(0, { 'saga.task.stop_reason': reason });
   } catch (error) {
     const failure = exitOf(error);
     logger.fatal({ err: error }, failure.message);
     life.fail(error);
-    await stopListening().catch(() => undefined);
-    await runtime?.close().catch(() => undefined);
+    unsubscribe();
     return exit(failure.code);
   }
+}
+
+interface TaskRounds {
+  readonly module: ModuleDefinition;
+  readonly useCase: string;
+  readonly inboxes: readonly ModuleInbox[];
+  readonly config: Config;
+  readonly logger: Logger;
+  readonly life: TaskLife;
+  readonly launchAttempt: string | null;
+  readonly databaseUrl: string;
+  /** Its own module's database: the relays NOTIFY there, and its deliveries and lease live there. */
+  readonly ownDatabaseUrl: string;
+  readonly tag: string;
+  readonly doorbell: Doorbell;
+  /** When the task began its work: its time limit counts from there, across rounds. */
+  readonly startedAt: number;
+}
+
+/**
+ * The task's work: one round (open, drain, close), unless a delivery arrives while the drained
+ * task closes; then it opens and drains again. A drained task gives its share back last, once
+ * nothing of it holds a connection. Whatever fails, its connections are closed before it throws.
+ */
+async function runRounds(t: TaskRounds): Promise<StopReason> {
+  const { config, useCase, doorbell } = t;
+  const applicationName = `saga-task:${useCase}#${t.tag}`;
+  for (;;) {
+    const listener = config.TASK_WAKE_NOTIFY ? listen(t.ownDatabaseUrl, useCase, t.tag, t.logger, () => doorbell.ring()) : undefined;
+    let runtime: Runtime | undefined;
+    let reason: StopReason;
+    try {
+      runtime = await taskRuntime({ module: t.module, inboxes: t.inboxes }, config, t.logger, t.databaseUrl, applicationName);
+      const idlePollMs = config.TASK_IDLE_POLL_MS ?? (listener ? 500 : 25);
+      const wait = (ms: number) => doorbell.wait(Math.min(ms, idlePollMs));
+      reason = await drain(runtime, useCase, t.launchAttempt, config, t.logger, wait, t.life, t.startedAt);
+    } catch (error) {
+      await listener?.close().catch(() => undefined);
+      await runtime?.close().catch(() => undefined);
+      throw error;
+    }
+    await listener?.close();
+    await runtime.close();
+    if (reason !== 'drained' || (await giveBackLast(t.ownDatabaseUrl, applicationName, t.module.inbox.schema, useCase, t.launchAttempt)))
+      return reason;
+    t.logger.info('a delivery arrived while the drained task closed: draining again');
+  }
+}
+
+/**
+ * Names the task's connections apart from its siblings' in pg_stat_activity (`#<tag>`): what an
+ * operator, and the connection-budget tests, count as one task. The local endpoint gives its task
+ * id in the environment; ECS does not (a random one then, logged with the task's start).
+ */
+function connectionTag(): string {
+  return (process.env['ECS_TASK_ARN']?.split('/').pop() ?? randomBytes(4).toString('hex')).slice(-8);
+}
+
+/** The task's LISTEN connection, started in the background (the first delivery never waits for it). */
+function listen(databaseUrl: string, useCase: string, tag: string, logger: Logger, onWake: () => void): InboxListener {
+  const listener = new InboxListener({ databaseUrl, useCase, logger, applicationName: `saga-listen:${useCase}#${tag}`, onWake });
+  listener.start();
+  return listener;
+}
+
+/** A drained task's share, given back on one connection of its own once its pools are closed (false: work arrived). */
+function giveBackLast(
+  databaseUrl: string,
+  applicationName: string,
+  schema: string,
+  useCase: string,
+  launchAttempt: string | null,
+): Promise<boolean> {
+  return onOneConnection({ connectionString: databaseUrl, application_name: applicationName, connectionTimeoutMillis: 5_000 }, (query) =>
+    giveBackIfIdle(query, schema, useCase, launchAttempt),
+  );
 }
 
 /**

@@ -48,6 +48,8 @@ export interface InboxListenerOptions {
   /** Called on each notification of the use case's channel, and each time LISTEN (re)starts. */
   readonly onWake: () => void;
   readonly logger: Logger;
+  /** The connection's `application_name` (default `saga-listen:<use case>`). */
+  readonly applicationName?: string;
   readonly reconnectBaseMs?: number;
   readonly reconnectMaxMs?: number;
 }
@@ -103,7 +105,7 @@ export class InboxListener {
       const client: pg.Client = createPgClient(
         {
           connectionString: this.options.databaseUrl,
-          application_name: `saga-listen:${this.options.useCase}`,
+          application_name: this.options.applicationName ?? `saga-listen:${this.options.useCase}`,
           connectionTimeoutMillis: 5_000,
           keepAlive: true,
           keepAliveInitialDelayMillis: 10_000,

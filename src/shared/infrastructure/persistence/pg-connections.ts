@@ -15,6 +15,37 @@ export function createPgClient(config: pg.ClientConfig, onLost: ConnectionLost):
   return client;
 }
 
+/** A statement on a session of `onOneConnection`: `$n` parameters, its rows. */
+export type SessionQuery = <R extends object = Record<string, unknown>>(sql: string, params?: readonly unknown[]) => Promise<R[]>;
+
+/**
+ * Runs `work` in one transaction on one connection of its own, opened for it and closed after
+ * it: committed when `work` resolves, rolled back when it throws. What needs the connection
+ * count at exactly one (a task giving its lease share back after its pools are closed).
+ */
+export async function onOneConnection<T>(config: pg.ClientConfig, work: (query: SessionQuery) => Promise<T>): Promise<T> {
+  let lost: Error | undefined;
+  const client = createPgClient(config, (error) => (lost = error));
+  await client.connect();
+  try {
+    await client.query('begin');
+    const query: SessionQuery = async <R extends object>(sql: string, params: readonly unknown[] = []) => {
+      if (lost) throw lost;
+      return (await client.query<R>(sql, [...params])).rows;
+    };
+    try {
+      const result = await work(query);
+      await client.query('commit');
+      return result;
+    } catch (error) {
+      await client.query('rollback').catch(() => undefined);
+      throw error;
+    }
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
+
 /**
  * Network error codes, and SQLSTATEs of a server that went away or cannot take a connection now:
  * class 08 (connection exception), 57P01-57P03 (admin shutdown, crash shutdown, cannot connect

@@ -1,4 +1,5 @@
 import type { ModuleDatabase } from '../../persistence/module-database.js';
+import type { SessionQuery } from '../../persistence/pg-connections.js';
 import { quoteIdent } from '../../persistence/sql-identifier.js';
 
 /**
@@ -40,42 +41,61 @@ export async function heartbeatLease(db: ModuleDatabase, useCase: string, ttlMs:
   );
 }
 
-/** Gives up one task's share: its own launch attempt's, or (run by hand, or by an older release) the lease row's. */
-async function giveBack(db: ModuleDatabase, useCase: string, launchAttempt: string | null): Promise<void> {
-  const s = quoteIdent(db.schema);
-  if (launchAttempt !== null) {
-    await db.exec(`update ${s}.launch_attempts set live_tasks = greatest(live_tasks - 1, 0), updated_at = now() where id = ?::uuid`, [
-      launchAttempt,
-    ]);
-    return;
-  }
-  await db.exec(
-    `update ${s}.task_leases
+/**
+ * The statement giving one task's share back: its own launch attempt's, or (run by hand, or by an
+ * older release) the lease row's. `key`: the parameter holding the attempt id, or the use case.
+ */
+function giveBackSql(s: string, ofAttempt: boolean, key: string): string {
+  if (ofAttempt)
+    return `update ${s}.launch_attempts set live_tasks = greatest(live_tasks - 1, 0), updated_at = now() where id = ${key}::uuid`;
+  return `update ${s}.task_leases
      set tasks = greatest(tasks - 1, 0),
          expires_at = case when tasks <= 1 then now() else expires_at end,
          holder = case when tasks <= 1 then null else holder end,
          updated_at = now()
-     where use_case = ?`,
-    [useCase],
-  );
+     where use_case = ${key}`;
+}
+
+/** Gives up one task's share (see giveBackSql). */
+async function giveBack(db: ModuleDatabase, useCase: string, launchAttempt: string | null): Promise<void> {
+  await db.exec(giveBackSql(quoteIdent(db.schema), launchAttempt !== null, '?'), [launchAttempt ?? useCase]);
+}
+
+/** Locks the use case's lease row, then looks for a due delivery (`param`: the use case's parameter, `?` or `$n`). */
+function lockedDueSql(s: string, param: string): [lock: string, due: string] {
+  return [
+    `select tasks from ${s}.task_leases where use_case = ${param} for update`,
+    `select 1 from ${s}.inbox where use_case = ${param} and status = 'pending' and available_at <= now() limit 1`,
+  ];
 }
 
 /**
- * Gives up this task's share, but only in a transaction that saw no due delivery under the
- * lease's lock: a delivery committed before the relay checked the lease is always seen here (and
- * drained), and one committed after finds the share released and launches a task.
+ * Whether no delivery of the use case is due, seen under the lease's lock; nothing is given back
+ * (a drained task then closes its pools and gives its share back with `giveBackIfIdle`).
  */
-export function releaseLeaseIfIdle(db: ModuleDatabase, useCase: string, launchAttempt: string | null): Promise<boolean> {
-  const s = quoteIdent(db.schema);
+export function idleUnderLease(db: ModuleDatabase, useCase: string): Promise<boolean> {
+  const [lock, due] = lockedDueSql(quoteIdent(db.schema), '?');
   return db.run(async () => {
-    await db.query(`select tasks from ${s}.task_leases where use_case = ? for update`, [useCase]);
-    const due = await db.query(`select 1 from ${s}.inbox where use_case = ? and status = 'pending' and available_at <= now() limit 1`, [
-      useCase,
-    ]);
-    if (due.length > 0) return false;
-    await giveBack(db, useCase, launchAttempt);
-    return true;
+    await db.query(lock, [useCase]);
+    return (await db.query(due, [useCase])).length === 0;
   });
+}
+
+/**
+ * A drained task's last act: gives its share back on a connection of its own, opened once its
+ * pools and its LISTEN connection are closed, so that no launch counts its share free while it
+ * still holds a connection (the connection budget is what the shares stand for). Only in a
+ * transaction that saw no due delivery under the lease's lock: a delivery committed before the
+ * relay checked the lease is always seen here (and the task drains again), and one committed
+ * after finds the share released and launches a task. False: work arrived, nothing given back.
+ */
+export async function giveBackIfIdle(query: SessionQuery, schema: string, useCase: string, launchAttempt: string | null): Promise<boolean> {
+  const s = quoteIdent(schema);
+  const [lock, due] = lockedDueSql(s, '$1');
+  await query(lock, [useCase]);
+  if ((await query(due, [useCase])).length > 0) return false;
+  await query(giveBackSql(s, launchAttempt !== null, '$1'), [launchAttempt ?? useCase]);
+  return true;
 }
 
 /** Gives up this task's share unconditionally (stopping at its time limit or on SIGTERM); the caller relaunches if work remains. */

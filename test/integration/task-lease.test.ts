@@ -1,0 +1,101 @@
+import pg from 'pg';
+import { afterEach, describe, expect, it } from 'vitest';
+import { giveBackIfIdle, idleUnderLease } from '../../src/shared/infrastructure/messaging/ecs/task-lease.js';
+import { onOneConnection } from '../../src/shared/infrastructure/persistence/pg-connections.js';
+import type { ModuleDatabase } from '../../src/shared/infrastructure/persistence/module-database.js';
+import { placeOrder, registerCustomer, systemsClosedAfterEach, type TestSystem } from '../support/system.js';
+
+/**
+ * How a drained ECS task gives its share of the lease back: last, on one connection of its own,
+ * once its pools are closed, and only while no delivery is due (the end-to-end proof, with the
+ * connections of real task processes counted against the budget, is test/e2e/hot-customers.test.ts).
+ */
+
+const start = systemsClosedAfterEach(afterEach);
+const RESERVE = 'customer.reserve-credit';
+
+/** A system that relays into the inboxes but consumes nothing: deliveries stay due. */
+async function system(): Promise<TestSystem> {
+  return start({ env: { EVENT_BUS: 'memory' }, consume: false, jobs: false });
+}
+
+/** The customer module's database: the lease and the inbox of customer.reserve-credit. */
+function customersDb(s: TestSystem): ModuleDatabase {
+  const db = s.runtime.modules.find((m) => m.db.schema === 'customers')?.db;
+  if (!db) throw new Error('the system hosts no customers schema');
+  return db;
+}
+
+function customers(s: TestSystem, text: string, params: unknown[] = []): Promise<Record<string, unknown>[]> {
+  return customersDb(s).query(text, params);
+}
+
+async function leaseOf(s: TestSystem): Promise<number | undefined> {
+  const [row] = await customers(s, 'select tasks from customers.task_leases where use_case = ?', [RESERVE]);
+  return (row as { tasks?: number } | undefined)?.tasks;
+}
+
+const session = (s: TestSystem) => ({ connectionString: s.config.DATABASE_URL!, application_name: 'saga-task:test#00000000' });
+
+describe("a drained task's share", () => {
+  it('is given back when nothing is due, and kept (nothing written) when a delivery is', async () => {
+    const s = await system();
+    await customers(s, `insert into customers.task_leases (use_case, tasks, expires_at) values (?, 2, now() + interval '1 minute')`, [
+      RESERVE,
+    ]);
+
+    expect(await idleUnderLease(customersDb(s), RESERVE)).toBe(true);
+    expect(await onOneConnection(session(s), (query) => giveBackIfIdle(query, 'customers', RESERVE, null))).toBe(true);
+    expect(await leaseOf(s)).toBe(1);
+
+    const customer = await registerCustomer(s.app, { amount: 10_000, currency: 'USD' });
+    await placeOrder(s.app, customer, { amount: 100, currency: 'USD' });
+    await s.runtime.relay.drainAll();
+    expect(await idleUnderLease(customersDb(s), RESERVE)).toBe(false);
+    expect(await onOneConnection(session(s), (query) => giveBackIfIdle(query, 'customers', RESERVE, null))).toBe(false);
+    expect(await leaseOf(s)).toBe(1);
+  });
+
+  it("is given back under the lease's lock: a launch decision waits for it, then sees the share free", async () => {
+    const s = await system();
+    await customers(s, `insert into customers.task_leases (use_case, tasks, expires_at) values (?, 1, now() + interval '1 minute')`, [
+      RESERVE,
+    ]);
+    const decider = new pg.Client({ connectionString: s.config.DATABASE_URL!, application_name: 'test:decider' });
+    await decider.connect();
+    try {
+      let decided: number | undefined;
+      const released = onOneConnection(session(s), async (query) => {
+        const idle = await giveBackIfIdle(query, 'customers', RESERVE, null);
+        // The launcher's decision locks the lease row as this transaction still holds it.
+        await decider.query('begin');
+        const waiting = decider.query<{ tasks: number }>('select tasks from customers.task_leases where use_case = $1 for update', [
+          RESERVE,
+        ]);
+        void waiting.then((r) => (decided = r.rows[0]?.tasks));
+        await new Promise((r) => setTimeout(r, 200));
+        expect(decided).toBeUndefined();
+        void waiting.finally(() => decider.query('commit'));
+        return idle;
+      });
+      expect(await released).toBe(true);
+      await expect.poll(() => decided, { timeout: 5_000 }).toBe(0);
+    } finally {
+      await decider.end();
+    }
+  });
+
+  it('stays held when the work on its connection fails: the transaction rolls back', async () => {
+    const s = await system();
+    await customers(s, `insert into customers.task_leases (use_case, tasks, expires_at) values (?, 1, now() + interval '1 minute')`, [
+      RESERVE,
+    ]);
+    await expect(
+      onOneConnection(session(s), async (query) => {
+        await giveBackIfIdle(query, 'customers', RESERVE, null);
+        throw new Error('lost before commit');
+      }),
+    ).rejects.toThrow('lost before commit');
+    expect(await leaseOf(s)).toBe(1);
+  });
+});
