@@ -551,17 +551,17 @@ describe('the launch breaker, counted honestly (choreography)', () => {
         [RESERVE],
       );
       // A task launched a minute ago (an older revision, still running) proves nothing about today's launches.
-      await heartbeatLease(db, RESERVE, 5_000, await attempt(60_000));
+      await heartbeatLease(db, RESERVE, 5_000, { attempt: await attempt(60_000), ownShare: true });
       expect(await breaker()).toEqual({ failures: 2, start_failures: 2, open: true, running: 1 });
       // The probe launched after the failure started: the cause is gone.
-      await heartbeatLease(db, RESERVE, 5_000, await attempt(0));
+      await heartbeatLease(db, RESERVE, 5_000, { attempt: await attempt(0), ownShare: true });
       expect(await breaker()).toEqual({ failures: 0, start_failures: 0, open: false, running: 2 });
       // And an operator's run by hand (no launch attempt) closes it too.
       await db.exec(
         `update customers.task_leases set failures = 1, retry_at = now() + interval '1 minute', failed_at = now() where use_case = ?`,
         [RESERVE],
       );
-      await heartbeatLease(db, RESERVE, 5_000, null);
+      await heartbeatLease(db, RESERVE, 5_000, { attempt: null, ownShare: false });
       expect(await breaker()).toMatchObject({ failures: 0, open: false });
     } finally {
       await system.close();

@@ -13,6 +13,8 @@ import { placeOrder, registerCustomer, systemsClosedAfterEach, type TestSystem }
 
 const start = systemsClosedAfterEach(afterEach);
 const RESERVE = 'customer.reserve-credit';
+/** A task run by hand: its share is the lease row's. */
+const BY_HAND = { attempt: null, ownShare: false } as const;
 
 /** A system that relays into the inboxes but consumes nothing: deliveries stay due. */
 async function system(): Promise<TestSystem> {
@@ -45,14 +47,14 @@ describe("a drained task's share", () => {
     ]);
 
     expect(await idleUnderLease(customersDb(s), RESERVE)).toBe(true);
-    expect(await onOneConnection(session(s), (query) => giveBackIfIdle(query, 'customers', RESERVE, null))).toBe(true);
+    expect(await onOneConnection(session(s), (query) => giveBackIfIdle(query, 'customers', RESERVE, BY_HAND))).toBe(true);
     expect(await leaseOf(s)).toBe(1);
 
     const customer = await registerCustomer(s.app, { amount: 10_000, currency: 'USD' });
     await placeOrder(s.app, customer, { amount: 100, currency: 'USD' });
     await s.runtime.relay.drainAll();
     expect(await idleUnderLease(customersDb(s), RESERVE)).toBe(false);
-    expect(await onOneConnection(session(s), (query) => giveBackIfIdle(query, 'customers', RESERVE, null))).toBe(false);
+    expect(await onOneConnection(session(s), (query) => giveBackIfIdle(query, 'customers', RESERVE, BY_HAND))).toBe(false);
     expect(await leaseOf(s)).toBe(1);
   });
 
@@ -66,7 +68,7 @@ describe("a drained task's share", () => {
     try {
       let decided: number | undefined;
       const released = onOneConnection(session(s), async (query) => {
-        const idle = await giveBackIfIdle(query, 'customers', RESERVE, null);
+        const idle = await giveBackIfIdle(query, 'customers', RESERVE, BY_HAND);
         // The launcher's decision locks the lease row as this transaction still holds it.
         await decider.query('begin');
         const waiting = decider.query<{ tasks: number }>('select tasks from customers.task_leases where use_case = $1 for update', [
@@ -92,7 +94,7 @@ describe("a drained task's share", () => {
     ]);
     await expect(
       onOneConnection(session(s), async (query) => {
-        await giveBackIfIdle(query, 'customers', RESERVE, null);
+        await giveBackIfIdle(query, 'customers', RESERVE, BY_HAND);
         throw new Error('lost before commit');
       }),
     ).rejects.toThrow('lost before commit');

@@ -1,7 +1,7 @@
 import type { Config } from '../../shared/infrastructure/config/config.js';
 import type { Runtime } from '../composition/runtime.js';
 import type { Logger } from '../../shared/infrastructure/logging/logger.js';
-import { heartbeatLease, idleUnderLease, releaseLease } from '../../shared/infrastructure/messaging/ecs/task-lease.js';
+import { heartbeatLease, idleUnderLease, releaseLease, type TaskLaunch } from '../../shared/infrastructure/messaging/ecs/task-lease.js';
 import type { ModuleDatabase } from '../../shared/infrastructure/persistence/module-database.js';
 import type { InboxProcessor } from '../../shared/infrastructure/messaging/inbox-processor.js';
 import { OutageTolerance } from '../../shared/infrastructure/persistence/outage-tolerance.js';
@@ -29,7 +29,7 @@ type IdleWait = (ms: number) => Promise<unknown>;
 export async function drain(
   runtime: Runtime,
   useCase: string,
-  launchAttempt: string | null,
+  launch: TaskLaunch,
   config: Config,
   logger: Logger,
   idleWait: IdleWait,
@@ -37,10 +37,10 @@ export async function drain(
   startedAt: number,
 ): Promise<StopReason> {
   const db = runtime.modules[0]!.db;
-  const run = new Drain(runtime, { useCase, launchAttempt }, config, logger, idleWait, life, startedAt);
+  const run = new Drain(runtime, { useCase, launch }, config, logger, idleWait, life, startedAt);
   const heartbeat = setInterval(
     () => {
-      heartbeatLease(db, useCase, config.LEASE_TTL_MS, launchAttempt).catch((error: unknown) =>
+      heartbeatLease(db, useCase, config.LEASE_TTL_MS, launch).catch((error: unknown) =>
         logger.warn({ err: error }, 'lease heartbeat failed'),
       );
     },
@@ -48,7 +48,7 @@ export async function drain(
   );
   heartbeat.unref();
   // Unreachable at start: exit 75 at once (the launcher backs off and launches again), no waiting.
-  await heartbeatLease(db, useCase, config.LEASE_TTL_MS, launchAttempt);
+  await heartbeatLease(db, useCase, config.LEASE_TTL_MS, launch);
   life.event('lease heartbeat');
   // Once started, an outage is waited out: what the task claimed rolled back, and it claims again.
   const outage = new OutageTolerance(config.DB_OUTAGE_TOLERANCE_MS, logger, 'the task');
@@ -70,12 +70,12 @@ class Drain {
   private stopLogged = false;
   private firstLogged = false;
   private readonly useCase: string;
-  /** Its launch attempt: the share of the lease it gives back is that launch's (null: run by hand). */
-  private readonly launchAttempt: string | null;
+  /** Its launch: the share of the lease it gives back is that launch's, or the lease row's (run by hand, or by an older release). */
+  private readonly launch: TaskLaunch;
 
   constructor(
     private readonly runtime: Runtime,
-    task: { useCase: string; launchAttempt: string | null },
+    task: { useCase: string; launch: TaskLaunch },
     private readonly config: Config,
     private readonly logger: Logger,
     private readonly idleWait: IdleWait,
@@ -84,7 +84,7 @@ class Drain {
     readonly startedAt: number,
   ) {
     this.useCase = task.useCase;
-    this.launchAttempt = task.launchAttempt;
+    this.launch = task.launch;
     this.deadline = this.startedAt + config.TASK_MAX_RUNTIME_MS;
     this.inbox = runtime.inboxOf(task.useCase);
   }
@@ -98,7 +98,7 @@ class Drain {
     await this.withEveryWorker();
     await this.runtime.relay.drainAll(this.useCase);
     if (this.stopping() || this.pastDeadline()) {
-      await releaseLease(db, this.useCase, this.launchAttempt);
+      await releaseLease(db, this.useCase, this.launch);
       // Work may remain (a Spot interruption or a StopTask in a backlog, the time limit): decide a
       // launch for a successor now rather than leaving it to the sweeper; the lease decides.
       await this.runtime.transport

@@ -5,7 +5,7 @@ import type { ModuleDefinition } from '../../shared/infrastructure/composition/m
 import { Runtime } from '../composition/runtime.js';
 import { createTransport } from '../composition/transports.js';
 import { createLogger, type Logger } from '../../shared/infrastructure/logging/logger.js';
-import { giveBackIfIdle } from '../../shared/infrastructure/messaging/ecs/task-lease.js';
+import { giveBackIfIdle, type TaskLaunch } from '../../shared/infrastructure/messaging/ecs/task-lease.js';
 import { Doorbell, InboxListener } from '../../shared/infrastructure/messaging/inbox-listener.js';
 import { isConnectionLoss, onOneConnection } from '../../shared/infrastructure/persistence/pg-connections.js';
 import {
@@ -98,7 +98,8 @@ export async function runUseCaseTask(module: ModuleDefinition, useCase: string, 
     config,
     logger,
     life,
-    launchAttempt,
+    // Whose share it holds: its launch's when its launcher says so (ADR 36), else the lease row's.
+    launch: { attempt: launchAttempt, ownShare: launchAttempt !== null && process.env['TASK_LEASE_SHARE'] === 'launch' },
     databaseUrl,
     ownDatabaseUrl,
     tag,
@@ -126,7 +127,7 @@ interface TaskRounds {
   readonly config: Config;
   readonly logger: Logger;
   readonly life: TaskLife;
-  readonly launchAttempt: string | null;
+  readonly launch: TaskLaunch;
   readonly databaseUrl: string;
   /** Its own module's database: the relays NOTIFY there, and its deliveries and lease live there. */
   readonly ownDatabaseUrl: string;
@@ -152,7 +153,7 @@ async function runRounds(t: TaskRounds): Promise<StopReason> {
       runtime = await taskRuntime({ module: t.module, inboxes: t.inboxes }, config, t.logger, t.databaseUrl, applicationName);
       const idlePollMs = config.TASK_IDLE_POLL_MS ?? (listener ? 500 : 25);
       const wait = (ms: number) => doorbell.wait(Math.min(ms, idlePollMs));
-      reason = await drain(runtime, useCase, t.launchAttempt, config, t.logger, wait, t.life, t.startedAt);
+      reason = await drain(runtime, useCase, t.launch, config, t.logger, wait, t.life, t.startedAt);
     } catch (error) {
       await listener?.close().catch(() => undefined);
       await runtime?.close().catch(() => undefined);
@@ -160,7 +161,7 @@ async function runRounds(t: TaskRounds): Promise<StopReason> {
     }
     await listener?.close();
     await runtime.close();
-    if (reason !== 'drained' || (await giveBackLast(t.ownDatabaseUrl, applicationName, t.module.inbox.schema, useCase, t.launchAttempt)))
+    if (reason !== 'drained' || (await giveBackLast(t.ownDatabaseUrl, applicationName, t.module.inbox.schema, useCase, t.launch)))
       return reason;
     t.logger.info('a delivery arrived while the drained task closed: draining again');
   }
@@ -183,15 +184,9 @@ function listen(databaseUrl: string, useCase: string, tag: string, logger: Logge
 }
 
 /** A drained task's share, given back on one connection of its own once its pools are closed (false: work arrived). */
-function giveBackLast(
-  databaseUrl: string,
-  applicationName: string,
-  schema: string,
-  useCase: string,
-  launchAttempt: string | null,
-): Promise<boolean> {
+function giveBackLast(databaseUrl: string, applicationName: string, schema: string, useCase: string, launch: TaskLaunch): Promise<boolean> {
   return onOneConnection({ connectionString: databaseUrl, application_name: applicationName, connectionTimeoutMillis: 5_000 }, (query) =>
-    giveBackIfIdle(query, schema, useCase, launchAttempt),
+    giveBackIfIdle(query, schema, useCase, launch),
   );
 }
 

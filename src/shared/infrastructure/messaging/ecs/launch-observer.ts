@@ -128,6 +128,7 @@ export class LaunchObserver {
     // Accounted now: what stopped, and what failed to start (its share given back with the breaker, its task stopped).
     const accounted = observed.filter((o) => o.outcome.kind !== 'started' || isGone(o, attempt)).map((o) => o.arn);
     const outcome = observed.map((o) => o.outcome.kind).join(',');
+    let unreturned = 0;
     const applied = await database.pgTransaction(async (client) => {
       if (!(await watchStore.markStopped(client, schema, attempt.id, accounted, outcome))) return false;
       await watchStore.releaseCrashed(client, schema, attempt.id, crashed.length);
@@ -136,12 +137,14 @@ export class LaunchObserver {
         startFailed = failedTasks.some((t) => t.start);
         logs.push(await this.attemptFailed(client, schema, attempt, failedTasks));
       }
+      unreturned = await watchStore.boundToUnstopped(client, schema, attempt.id);
       return true;
     });
     if (!applied) return { startFailed: false, released: false };
     if (startFailed) this.counters.startFailures += 1;
     for (const log of logs) log();
-    return { startFailed, released: crashed.length > 0 };
+    if (unreturned > 0) this.unreturnedLog(attempt, unreturned);
+    return { startFailed, released: crashed.length + unreturned > 0 };
   }
 
   /** A started attempt's tasks seen stopped since: those that did not give their share back (not exit 0) give it back now. */
@@ -154,6 +157,7 @@ export class LaunchObserver {
     const gone = observed.filter((o) => isGone(o, attempt));
     if (gone.length === 0) return false;
     const dead = gone.filter((o) => o.outcome.kind !== 'started');
+    let unreturned = 0;
     const applied = await database.pgTransaction(async (client) => {
       if (
         !(await watchStore.markStopped(
@@ -166,11 +170,21 @@ export class LaunchObserver {
       )
         return false;
       await watchStore.releaseCrashed(client, schema, attempt.id, dead.length);
+      unreturned = await watchStore.boundToUnstopped(client, schema, attempt.id);
       return true;
     });
     if (!applied) return false;
     for (const o of dead) this.crashLog(attempt, o)();
-    return dead.length > 0;
+    if (unreturned > 0) this.unreturnedLog(attempt, unreturned);
+    return dead.length + unreturned > 0;
+  }
+
+  /** Tasks that stopped cleanly but gave the lease row's share back, not their launch's (an older release's tasks during a roll-out). */
+  private unreturnedLog(attempt: ClaimedAttempt, tasks: number): void {
+    this.logger.info(
+      { useCase: attempt.use_case, launchAttempt: attempt.id, tasks },
+      "ecs tasks stopped without giving their launch's share back (an older release's): released",
+    );
   }
 
   private crashLog(attempt: ClaimedAttempt, o: Observed): () => void {

@@ -32,6 +32,24 @@ export const watchStore = {
   },
 
   /**
+   * An attempt never holds more shares than it has tasks not seen stopped: a task that exited 0
+   * without giving its launch's share back (an older release's task, which gives the lease row's
+   * back instead) has its share released here. Returns how many were released.
+   */
+  async boundToUnstopped(db: Queryable, schema: string, attemptId: string): Promise<number> {
+    const { rows } = await db.query<{ released: number }>(
+      `with before as (select live_tasks from ${quoteIdent(schema)}.launch_attempts where id = $1 for update)
+       update ${quoteIdent(schema)}.launch_attempts a
+       set live_tasks = greatest(cardinality(a.task_arns) - cardinality(a.stopped_arns), 0), updated_at = now()
+       from before
+       where a.id = $1 and a.status = 'started' and a.live_tasks > greatest(cardinality(a.task_arns) - cardinality(a.stopped_arns), 0)
+       returning (before.live_tasks - a.live_tasks)::int as released`,
+      [attemptId],
+    );
+    return rows[0]?.released ?? 0;
+  },
+
+  /**
    * Accounts these tasks of the attempt as seen stopped, once (false when another pass already
    * did), and with `resolved` marks its start resolved with that outcome.
    */

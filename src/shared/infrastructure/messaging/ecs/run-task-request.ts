@@ -65,6 +65,8 @@ export function runTaskInput(
           environment: [
             { name: 'TASK_USE_CASE', value: useCase },
             { name: 'TASK_LAUNCH_ATTEMPT', value: decision.attemptId },
+            // The launch holds the task's share of the lease (ADR 36); without it (an older release's launcher) the lease row does.
+            { name: 'TASK_LEASE_SHARE', value: 'launch' },
             // The task's own span links to this launch decision's (W3C Trace Context's variable name).
             ...(traceparent ? [{ name: 'TRACEPARENT', value: traceparent }] : []),
             ...Object.entries(s.propagatedEnvironment).map(([name, value]) => ({ name, value })),

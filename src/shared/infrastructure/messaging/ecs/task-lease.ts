@@ -3,6 +3,22 @@ import type { SessionQuery } from '../../persistence/pg-connections.js';
 import { quoteIdent } from '../../persistence/sql-identifier.js';
 
 /**
+ * The launch that started a task: its attempt (the RunTask clientToken; null when run by hand)
+ * and whether that launch holds the task's share of the lease (ADR 36: its launcher says so with
+ * TASK_LEASE_SHARE=launch). A task an older release's launcher started shares the lease row
+ * instead, as that launcher counts it: it heartbeats the row and gives its share back there.
+ */
+export interface TaskLaunch {
+  readonly attempt: string | null;
+  readonly ownShare: boolean;
+}
+
+/** The launch attempt holding the task's share, or null when the lease row does. */
+export function shareOf(launch: TaskLaunch): string | null {
+  return launch.ownShare ? launch.attempt : null;
+}
+
+/**
  * A running task keeps its own launch's lease alive (ADR 36): its heartbeat extends its launch
  * attempt's `expires_at`, nobody else's, so a task killed while its siblings run lapses on its
  * own. Its first heartbeat marks its launch attempt running (a task that stops before that failed
@@ -12,8 +28,9 @@ import { quoteIdent } from '../../persistence/sql-identifier.js';
  * launch attempt, keeps the use case's lease row alive instead, and closes the breaker too: an
  * operator ran the use case.
  */
-export async function heartbeatLease(db: ModuleDatabase, useCase: string, ttlMs: number, launchAttempt: string | null): Promise<void> {
+export async function heartbeatLease(db: ModuleDatabase, useCase: string, ttlMs: number, launch: TaskLaunch): Promise<void> {
   const s = quoteIdent(db.schema);
+  const launchAttempt = launch.attempt;
   if (launchAttempt !== null) {
     await db.exec(
       `update ${s}.launch_attempts
@@ -37,7 +54,7 @@ export async function heartbeatLease(db: ModuleDatabase, useCase: string, ttlMs:
          updated_at = now()
      from proof
      where l.use_case = ?`,
-    [launchAttempt, launchAttempt, useCase, launchAttempt, ttlMs, useCase],
+    [launchAttempt, launchAttempt, useCase, shareOf(launch), ttlMs, useCase],
   );
 }
 
@@ -57,8 +74,9 @@ function giveBackSql(s: string, ofAttempt: boolean, key: string): string {
 }
 
 /** Gives up one task's share (see giveBackSql). */
-async function giveBack(db: ModuleDatabase, useCase: string, launchAttempt: string | null): Promise<void> {
-  await db.exec(giveBackSql(quoteIdent(db.schema), launchAttempt !== null, '?'), [launchAttempt ?? useCase]);
+async function giveBack(db: ModuleDatabase, useCase: string, launch: TaskLaunch): Promise<void> {
+  const share = shareOf(launch);
+  await db.exec(giveBackSql(quoteIdent(db.schema), share !== null, '?'), [share ?? useCase]);
 }
 
 /** Locks the use case's lease row, then looks for a due delivery (`param`: the use case's parameter, `?` or `$n`). */
@@ -89,20 +107,21 @@ export function idleUnderLease(db: ModuleDatabase, useCase: string): Promise<boo
  * relay checked the lease is always seen here (and the task drains again), and one committed
  * after finds the share released and launches a task. False: work arrived, nothing given back.
  */
-export async function giveBackIfIdle(query: SessionQuery, schema: string, useCase: string, launchAttempt: string | null): Promise<boolean> {
+export async function giveBackIfIdle(query: SessionQuery, schema: string, useCase: string, launch: TaskLaunch): Promise<boolean> {
+  const share = shareOf(launch);
   const s = quoteIdent(schema);
   const [lock, due] = lockedDueSql(s, '$1');
   await query(lock, [useCase]);
   if ((await query(due, [useCase])).length > 0) return false;
-  await query(giveBackSql(s, launchAttempt !== null, '$1'), [launchAttempt ?? useCase]);
+  await query(giveBackSql(s, share !== null, '$1'), [share ?? useCase]);
   return true;
 }
 
 /** Gives up this task's share unconditionally (stopping at its time limit or on SIGTERM); the caller relaunches if work remains. */
-export async function releaseLease(db: ModuleDatabase, useCase: string, launchAttempt: string | null): Promise<void> {
+export async function releaseLease(db: ModuleDatabase, useCase: string, launch: TaskLaunch): Promise<void> {
   await db.run(async () => {
     // Under the lease's lock, like every launch decision: a decision never counts a share being given back.
     await db.query(`select tasks from ${quoteIdent(db.schema)}.task_leases where use_case = ? for update`, [useCase]);
-    await giveBack(db, useCase, launchAttempt);
+    await giveBack(db, useCase, launch);
   });
 }
