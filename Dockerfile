@@ -46,6 +46,10 @@ WORKDIR /app
 COPY package.json ./
 COPY --from=build /app/dist/tasks ./dist/tasks
 COPY --from=build /app/dist/entrypoints/tasks/task-bundle.js ./dist/entrypoints/tasks/task-bundle.js
+# A task connects to PostgreSQL too: the same RDS CA bundle as the runtime stage (see there).
+ADD https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem /etc/ssl/certs/rds-global-bundle.pem
+RUN chmod 0644 /etc/ssl/certs/rds-global-bundle.pem
+ENV NODE_EXTRA_CA_CERTS=/etc/ssl/certs/rds-global-bundle.pem
 USER node
 STOPSIGNAL SIGTERM
 # No default command: ECS runs the one of the task definition, e.g.
