@@ -61,9 +61,10 @@ describe('idle ECS tasks are woken by the commit of a delivery (LISTEN/NOTIFY)',
         },
         { timeoutMs: 10_000, what: 'both tasks listening' },
       );
-      expect(before.map((r) => r.application_name).sort()).toEqual([
-        'saga-listen:customer.reserve-credit',
-        'saga-listen:order.approve-order',
+      // Each named for its use case and its task (`#<task>`: one task's connections told from its siblings').
+      expect(before.map((r) => r.application_name.replace(/#[0-9a-z]{8}$/, '#<task>')).sort()).toEqual([
+        'saga-listen:customer.reserve-credit#<task>',
+        'saga-listen:order.approve-order#<task>',
       ]);
 
       await sagaOnRunningTasks(system, ecs, customer);
