@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';
 import { giveBackIfIdle, idleUnderLease } from '../../src/shared/infrastructure/messaging/ecs/task-lease.js';
@@ -89,6 +90,37 @@ describe("a drained task's share", () => {
     } finally {
       await decider.end();
     }
+  });
+
+  it("goes back to its launch when the launch holds it (ADR 36), and to the lease row when an older launcher's does", async () => {
+    const s = await system();
+    await customers(s, `insert into customers.task_leases (use_case, tasks, expires_at) values (?, 1, now() + interval '1 minute')`, [
+      RESERVE,
+    ]);
+    const launch = async () => {
+      const id = randomUUID();
+      await customers(
+        s,
+        `insert into customers.launch_attempts (id, use_case, client_token, task_count, status, live_tasks, expires_at)
+         values (?, ?, ?, 1, 'started', 1, now() + interval '1 minute')`,
+        [id, RESERVE, id],
+      );
+      return id;
+    };
+    const liveOf = async (id: string) =>
+      (await customers(s, 'select live_tasks from customers.launch_attempts where id = ?', [id]))[0]?.['live_tasks'];
+
+    const owning = await launch();
+    expect(await onOneConnection(session(s), (q) => giveBackIfIdle(q, 'customers', RESERVE, { attempt: owning, ownShare: true }))).toBe(
+      true,
+    );
+    expect([await liveOf(owning), await leaseOf(s)]).toEqual([0, 1]);
+
+    const older = await launch();
+    expect(await onOneConnection(session(s), (q) => giveBackIfIdle(q, 'customers', RESERVE, { attempt: older, ownShare: false }))).toBe(
+      true,
+    );
+    expect([await liveOf(older), await leaseOf(s)]).toEqual([1, 0]);
   });
 
   it('stays held when the work on its connection fails: the transaction rolls back', async () => {
