@@ -46,6 +46,10 @@ WORKDIR /app
 COPY package.json ./
 COPY --from=build /app/dist/tasks ./dist/tasks
 COPY --from=build /app/dist/entrypoints/tasks/task-bundle.js ./dist/entrypoints/tasks/task-bundle.js
+# A task connects to PostgreSQL too: the same RDS CA bundle as the runtime stage (see there).
+ADD https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem /etc/ssl/certs/rds-global-bundle.pem
+RUN chmod 0644 /etc/ssl/certs/rds-global-bundle.pem
+ENV NODE_EXTRA_CA_CERTS=/etc/ssl/certs/rds-global-bundle.pem
 USER node
 STOPSIGNAL SIGTERM
 # No default command: ECS runs the one of the task definition, e.g.
@@ -72,6 +76,15 @@ COPY package.json package-lock.json .npmrc ./
 RUN npm ci --omit=dev --omit=optional --ignore-scripts && npm cache clean --force
 
 COPY --from=build /app/dist ./dist
+
+# The RDS CA bundle (every Region's roots), so the certificate of an RDS instance is verified
+# (PGSSLMODE=verify-full and sslmode=verify-full in the CDK app): node trusts it beside its own
+# roots (NODE_EXTRA_CA_CERTS adds, never replaces: RDS Proxy's Amazon Trust Services certificates
+# still verify). Readable by the application user. Pin it with --checksum once your builder
+# allows it; AWS rotates the bundle rarely and announces it.
+ADD https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem /etc/ssl/certs/rds-global-bundle.pem
+RUN chmod 0644 /etc/ssl/certs/rds-global-bundle.pem
+ENV NODE_EXTRA_CA_CERTS=/etc/ssl/certs/rds-global-bundle.pem
 
 USER node
 EXPOSE 3000

@@ -129,12 +129,12 @@ const ENTRY_SHAPE: ReadonlyArray<{ readonly pattern: RegExp; readonly example: s
   },
   { pattern: /^export \{ \w+ as inboxes \} from '[^']+';$/, example: "export { ALL_INBOXES as inboxes } from '../inboxes.js';" },
   {
-    pattern: /^export \{ runUseCaseTask \} from '(\.\.?\/)+([\w-]+\/)*task-runner\.js';$/,
-    example: "export { runUseCaseTask } from '../task-runner.js';",
+    pattern: /^export \{ runUseCaseTask \} from '(\.\.?\/)+([\w-]+\/)*use-case-task\.js';$/,
+    example: "export { runUseCaseTask } from '../use-case-task.js';",
   },
 ];
 
-/** Fails unless `source` holds exactly the statements of a bundle entry (startup code belongs in task-runner.ts). */
+/** Fails unless `source` holds exactly the statements of a bundle entry (startup code belongs in use-case-task.ts). */
 function checkEntry(source: string): void {
   const statements = readFileSync(source, 'utf8')
     .replace(/\/\*[\s\S]*?\*\//g, '')
@@ -144,7 +144,7 @@ function checkEntry(source: string): void {
     .filter((line) => line !== '');
   if (statements.length !== ENTRY_SHAPE.length || statements.some((s, i) => !ENTRY_SHAPE[i]!.pattern.test(s))) {
     throw new Error(
-      `${relative(ROOT, source)} must be exactly these statements, from which its bundle is written; startup code belongs in task-runner.ts:\n${ENTRY_SHAPE.map((e) => e.example).join('\n')}`,
+      `${relative(ROOT, source)} must be exactly these statements, from which its bundle is written; startup code belongs in use-case-task.ts:\n${ENTRY_SHAPE.map((e) => e.example).join('\n')}`,
     );
   }
 }

@@ -1,7 +1,7 @@
 /**
  * The discrete-event simulation behind the cost model: one use case's deliveries meet the tasks
  * the launcher starts for them (src/shared/infrastructure/messaging/ecs/ecs-launcher.ts) and the
- * task runner's lifecycle (src/entrypoints/tasks/task-runner.ts). Pure and deterministic: all
+ * task runner's lifecycle (src/entrypoints/tasks/use-case-task.ts). Pure and deterministic: all
  * randomness comes from seeded generators passed in.
  */
 

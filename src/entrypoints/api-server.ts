@@ -39,6 +39,8 @@ if (pending.length > 0) {
 }
 await refuseRetiredSagaVersions(runtime);
 runtime.startRelay();
+// ECS: the launched tasks watched until they stop, so a dead task is replaced within seconds (ADR 36).
+runtime.startTransportUpkeep(config.ECS_OBSERVE_INTERVAL_MS);
 const app = await createApi(runtime, security);
 await listenOrExit(app, { host: config.HOST, port: config.PORT, variable: 'PORT', hint: 'choose a free PORT' }, async () => {
   await app.close();

@@ -5,17 +5,6 @@ import { describe, expect, it } from 'vitest';
 const MAX_LINES = 300;
 const REASON = /^\/\/ Over 300 lines on purpose: \S/;
 
-/**
- * Split on another branch of the same issue (the ECS launcher, the task runner, the local ECS
- * endpoint): remove each entry once its split has landed.
- */
-const BEING_SPLIT = new Set([
-  'src/shared/infrastructure/messaging/ecs/ecs-launcher.ts',
-  'src/entrypoints/tasks/task-runner.ts',
-  'src/dev/ecs-local/server.ts',
-  'src/dev/ecs-local/task-runner.ts',
-]);
-
 /** A file of more than MAX_LINES lines whose first line does not say why. */
 function unexplainedLongFile(text: string): boolean {
   return text.split('\n').length - 1 > MAX_LINES && !REASON.test(text);
@@ -27,7 +16,7 @@ const sourceFiles = readdirSync('src', { recursive: true, encoding: 'utf8' })
 
 describe('files in src', () => {
   it(`hold at most ${MAX_LINES} lines, or say at their top why`, () => {
-    const long = sourceFiles.filter((file) => !BEING_SPLIT.has(file) && unexplainedLongFile(readFileSync(file, 'utf8')));
+    const long = sourceFiles.filter((file) => unexplainedLongFile(readFileSync(file, 'utf8')));
     expect(long).toEqual([]);
   });
 
@@ -36,6 +25,5 @@ describe('files in src', () => {
     expect(unexplainedLongFile(body)).toBe(true);
     expect(unexplainedLongFile(`// Over 300 lines on purpose: one table.\n${body}`)).toBe(false);
     expect(unexplainedLongFile('export const x = 1;\n'.repeat(MAX_LINES))).toBe(false);
-    expect([...BEING_SPLIT].every((file) => sourceFiles.includes(file))).toBe(true);
   });
 });

@@ -219,7 +219,7 @@ describe.each(['choreography', 'orchestration'] as const)('the saga over ECS und
       const { ecs, system } = await start(
         style,
         { startFailureRate: 1 },
-        { ECS_START_FAILURES_BEFORE_DEAD_LETTER: '3', ORDER_DEADLINE_MS: '120000' },
+        { ECS_START_FAILURES_BEFORE_DEAD_LETTER: '3', ECS_START_FAILING_BEFORE_DEAD_LETTER_MS: '0', ORDER_DEADLINE_MS: '120000' },
       );
       const ids = await orders(system, 5);
       await expectDeadLettered(system, ecs, ids, /TaskFailedToStart: (CannotPullContainerError|ResourceInitializationError)/);
@@ -243,7 +243,7 @@ describe.each(['choreography', 'orchestration'] as const)('the saga over ECS und
       const { ecs, system } = await start(
         style,
         {},
-        { ECS_START_FAILURES_BEFORE_DEAD_LETTER: '3', ORDER_DEADLINE_MS: '120000' },
+        { ECS_START_FAILURES_BEFORE_DEAD_LETTER: '3', ECS_START_FAILING_BEFORE_DEAD_LETTER_MS: '0', ORDER_DEADLINE_MS: '120000' },
         { taskEnv: { DB_POOL_SIZE: '0' } },
       );
       const ids = await orders(system, 5);
@@ -290,7 +290,7 @@ describe('the launch breaker, counted honestly (choreography)', () => {
       const { ecs, system } = await start(
         'choreography',
         { errors: { RunTask: { type: 'AccessDeniedException', rate: 1 } } },
-        { ECS_START_FAILURES_BEFORE_DEAD_LETTER: '3', ORDER_DEADLINE_MS: '120000' },
+        { ECS_START_FAILURES_BEFORE_DEAD_LETTER: '3', ECS_START_FAILING_BEFORE_DEAD_LETTER_MS: '0', ORDER_DEADLINE_MS: '120000' },
       );
       const ids = await orders(system, 5);
       // More failed launches than the dead-letter threshold: a missing permission, for a while.
@@ -323,7 +323,7 @@ describe('the launch breaker, counted honestly (choreography)', () => {
       const { ecs, system } = await start(
         'choreography',
         {},
-        { ECS_START_FAILURES_BEFORE_DEAD_LETTER: '3', ORDER_DEADLINE_MS: '120000' },
+        { ECS_START_FAILURES_BEFORE_DEAD_LETTER: '3', ECS_START_FAILING_BEFORE_DEAD_LETTER_MS: '0', ORDER_DEADLINE_MS: '120000' },
         // A wrong secret: the server answers, the database is not there.
         { taskDatabaseUrl: (url) => Object.assign(new URL(url), { pathname: '/no_such_database_for_tasks' }).toString() },
       );
@@ -340,7 +340,7 @@ describe('the launch breaker, counted honestly (choreography)', () => {
       const { ecs, system } = await start(
         'choreography',
         {},
-        { ECS_START_FAILURES_BEFORE_DEAD_LETTER: '3', ORDER_DEADLINE_MS: '120000' },
+        { ECS_START_FAILURES_BEFORE_DEAD_LETTER: '3', ECS_START_FAILING_BEFORE_DEAD_LETTER_MS: '0', ORDER_DEADLINE_MS: '120000' },
         // A failover, a network blip: nothing listens there.
         { taskDatabaseUrl: () => 'postgres://postgres@127.0.0.1:1/unreachable' },
       );
@@ -361,9 +361,124 @@ describe('the launch breaker, counted honestly (choreography)', () => {
     },
   );
 
+  it(
+    'transient start failures (CannotPullContainerError: i/o timeout) back off and raise the alarm, and never dead-letter',
+    { timeout: 120_000 },
+    async () => {
+      const { ecs, system } = await start(
+        'choreography',
+        {
+          startFailureRate: 1,
+          startFailureReasons: [
+            'CannotPullContainerError: pull image manifest has been retried 5 time(s): failed to resolve ref 000000000000.dkr.ecr.us-east-1.amazonaws.com/saga:latest: dial tcp 10.0.3.17:443: i/o timeout',
+          ],
+        },
+        { ECS_START_FAILURES_BEFORE_DEAD_LETTER: '3', ECS_START_FAILING_BEFORE_DEAD_LETTER_MS: '0', ORDER_DEADLINE_MS: '120000' },
+      );
+      const ids = await orders(system, 5);
+      // More start failures than the dead-letter threshold: a registry (or NAT) hiccup, for a while.
+      const stats = await eventually(
+        async () => {
+          const s = await launchStats(system, RESERVE);
+          return (s?.launch?.failures ?? 0) >= 4 ? s : undefined;
+        },
+        { timeoutMs: 60_000, what: '4 transient start failures' },
+      );
+      expect(stats.launch?.lastFailure).toMatch(/i\/o timeout/);
+      // The alarm is the breaker's state (and the error log): open, with the cause; nothing counted towards dead letters.
+      expect(stats.launch?.startFailures).toBe(0);
+      expect(stats.counts.dead).toBe(0);
+      // The registry is back: every order decided, none dead-lettered.
+      ecs.setFaults({ startFailureRate: 0 });
+      await expectApproved(system, ids, 90_000);
+      expect((await launchStats(system, RESERVE))?.counts.dead).toBe(0);
+    },
+  );
+
+  it(
+    'a compensation is never dead-lettered for a start failure: release-credit waits, alarmed, and runs once its task starts',
+    { timeout: 150_000 },
+    async () => {
+      const { ecs, system } = await start(
+        'choreography',
+        {},
+        { ECS_START_FAILURES_BEFORE_DEAD_LETTER: '3', ECS_START_FAILING_BEFORE_DEAD_LETTER_MS: '0', ORDER_DEADLINE_MS: '120000' },
+      );
+      const ids = await orders(system, 5);
+      await expectApproved(system, ids);
+      // A bad revision of every task (an image that does not exist: permanent), then the orders are cancelled.
+      ecs.setFaults({ startFailureRate: 1 });
+      for (const id of ids) expect((await system.app.inject({ method: 'POST', url: `/orders/${id}/cancel` })).statusCode).toBe(202);
+      const RELEASE = 'customer.release-credit';
+      const stats = await eventually(
+        async () => {
+          const s = await launchStats(system, RELEASE);
+          return (s?.launch?.startFailures ?? 0) >= 4 ? s : undefined;
+        },
+        { timeoutMs: 90_000, what: '4 permanent start failures of release-credit' },
+      );
+      expect(stats.launch?.lastFailure).toMatch(/TaskFailedToStart/);
+      expect(stats.counts.dead).toBe(0);
+      expect(stats.counts.pending).toBe(ids.length);
+      // Fixed: the compensations run, every reservation released.
+      ecs.setFaults({ startFailureRate: 0 });
+      await eventually(
+        async () => {
+          const s = await launchStats(system, RELEASE);
+          return s?.counts.done === ids.length ? s : undefined;
+        },
+        { timeoutMs: 90_000, what: 'every release-credit delivery done' },
+      );
+      expect((await launchStats(system, RELEASE))?.counts.dead).toBe(0);
+    },
+  );
+
+  it(
+    'RunTask applied with its answer lost: the same request is sent again with its token and adopts the tasks, no duplicate',
+    { timeout: 120_000 },
+    async () => {
+      // Every RunTask starts its tasks and never answers, until the fault is lifted: the SDK's
+      // retries time out, and so does every later call of the same attempt.
+      const { ecs, system, client } = await start(
+        'choreography',
+        { errors: { RunTask: { type: 'appliedLost', rate: 1 } } },
+        { ECS_MAX_TASKS_PER_USE_CASE: '1', ECS_REQUEST_TIMEOUT_MS: '300' },
+      );
+      const ids = await orders(system, 5);
+      await eventually(async () => (ecs.stats().appliedResponsesLost >= 6 ? true : undefined), {
+        timeoutMs: 30_000,
+        what: 'RunTask calls applied and their answers lost, more than one attempt of retries',
+      });
+      const reserveTasks = async () => (await tasksOf(client)).filter((t) => t.group === 'family:customer-reserve-credit');
+      // However many calls were lost, one task at most (the configured maximum): never a second launch beside an orphan.
+      expect((await reserveTasks()).length).toBe(1);
+      ecs.setFaults({ errors: { RunTask: null } });
+      // Sent again with its token, the attempt gets the task it started: recorded, watched, its share its own.
+      const [attempt] = await eventually(
+        async () => {
+          const rows = await sql<{ status: string; task_arns: string[]; attempts: number }>(
+            system,
+            `select status, task_arns, attempts from customers.launch_attempts where use_case = ? order by created_at limit 1`,
+            [RESERVE],
+          );
+          return rows[0]?.status === 'started' ? rows : undefined;
+        },
+        { timeoutMs: 30_000, what: 'the first attempt adopting its task' },
+      );
+      expect(attempt!.task_arns).toEqual([(await reserveTasks())[0]!.taskArn]);
+      expect(attempt!.attempts).toBeGreaterThanOrEqual(2);
+      await expectApproved(system, ids);
+    },
+  );
+
   it('two processes observing the same failed launch count it once', { timeout: 90_000 }, async () => {
     // No maintenance loops: the two passes below are the only ones, run at the same moment.
-    const a = await start('choreography', { startFailureRate: 1 }, { ECS_START_FAILURES_BEFORE_DEAD_LETTER: '3' }, { jobs: false });
+    const a = await start(
+      'choreography',
+      { startFailureRate: 1 },
+      { ECS_START_FAILURES_BEFORE_DEAD_LETTER: '3', ECS_START_FAILING_BEFORE_DEAD_LETTER_MS: '0' },
+      { jobs: false },
+    );
     const b = await startTestSystem({
       databaseUrl: a.databaseUrl,
       jobs: false,
@@ -436,17 +551,17 @@ describe('the launch breaker, counted honestly (choreography)', () => {
         [RESERVE],
       );
       // A task launched a minute ago (an older revision, still running) proves nothing about today's launches.
-      await heartbeatLease(db, RESERVE, 5_000, await attempt(60_000));
+      await heartbeatLease(db, RESERVE, 5_000, { attempt: await attempt(60_000), ownShare: true });
       expect(await breaker()).toEqual({ failures: 2, start_failures: 2, open: true, running: 1 });
       // The probe launched after the failure started: the cause is gone.
-      await heartbeatLease(db, RESERVE, 5_000, await attempt(0));
+      await heartbeatLease(db, RESERVE, 5_000, { attempt: await attempt(0), ownShare: true });
       expect(await breaker()).toEqual({ failures: 0, start_failures: 0, open: false, running: 2 });
       // And an operator's run by hand (no launch attempt) closes it too.
       await db.exec(
         `update customers.task_leases set failures = 1, retry_at = now() + interval '1 minute', failed_at = now() where use_case = ?`,
         [RESERVE],
       );
-      await heartbeatLease(db, RESERVE, 5_000, null);
+      await heartbeatLease(db, RESERVE, 5_000, { attempt: null, ownShare: false });
       expect(await breaker()).toMatchObject({ failures: 0, open: false });
     } finally {
       await system.close();

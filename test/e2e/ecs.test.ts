@@ -6,7 +6,16 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { EcsTransport } from '../../src/shared/infrastructure/messaging/ecs/ecs-transport.js';
 import { ecsSystemsClosedAfterEach } from '../support/ecs.js';
 import { imageNodeMajor, imageNodeProject } from '../support/image-node.js';
-import { availableCredit, placeOrder, registerCustomer, TERMINAL, waitForStatus, type TestSystem } from '../support/system.js';
+import {
+  availableCredit,
+  eventually,
+  placeOrder,
+  registerCustomer,
+  sql,
+  TERMINAL,
+  waitForStatus,
+  type TestSystem,
+} from '../support/system.js';
 
 // The tasks run under the production image's Node, from bundles that Node cached (test/support/image-node.ts).
 const onImageNode: { nodeBinary?: string; projectRoot?: string; taskLogDir?: string } = {};
@@ -182,14 +191,63 @@ describe('tasks stopped or killed mid-batch', () => {
     expect(ecs.stats().tasksExitedNonZero).toBe(0);
   });
 
+  /** The launch attempts of reserve-credit: which tasks, heartbeated, resolved, the share each still holds. */
+  function attempts(system: TestSystem) {
+    return sql<{
+      id: string;
+      task_arns: string[];
+      running: boolean;
+      observed: boolean;
+      live_tasks: number;
+      stopped_arns: string[];
+      created_ms: number;
+    }>(
+      system,
+      `select id, task_arns, running_at is not null as running, observed_at is not null as observed, live_tasks, stopped_arns,
+         (extract(epoch from created_at) * 1000)::float8 as created_ms
+       from customers.launch_attempts where use_case = 'customer.reserve-credit' and status = 'started' order by created_at`,
+    );
+  }
+
+  // Several tasks of one use case; one is SIGKILLed after its heartbeat and after a maintenance pass
+  // resolved its start. Its share is its own (ADR 36): seen stopped by DescribeTasks, released, and
+  // a replacement launched while its siblings run, far sooner than any lease could lapse (the start
+  // timeout and the lease TTL are a minute here: only the observer can explain a fast relaunch).
   it(
-    'a task killed mid-batch (SIGKILL) loses nothing: its lease expires and a new task finishes the backlog',
+    'a task killed mid-batch (SIGKILL) while its siblings run: its share is released and a replacement launched within 10 s',
     { timeout: 120_000 },
     async () => {
-      const { ecs, system } = await start('choreography', { WORKER_CONCURRENCY: '1', LEASE_TTL_MS: '2000' }, { LEASE_TTL_MS: '2000' });
-      const ids = await backlog(system, 200);
-      const arn = await runningTask('customer-reserve-credit');
-      for (const pid of ecs.taskPids(arn)) process.kill(pid, 'SIGKILL');
+      const slow = { LEASE_TTL_MS: '60000', TASK_CONCURRENCY: '1', ECS_SCALE_OUT_BACKLOG: '20', ECS_MAX_TASKS_PER_USE_CASE: '3' };
+      const { ecs, system } = await start(
+        'choreography',
+        { ...slow, TASK_IDLE_GRACE_MS: '2000', DELIVERY_BATCH_SIZE: '1' },
+        { ...slow, TASK_START_TIMEOUT_MS: '60000' },
+      );
+      const ids = await backlog(system, 300);
+      // One delivery per transaction: the backlog outlasts the tasks' cold starts, however loaded the machine.
+      // Two tasks running, each heartbeated, and a maintenance pass has resolved their starts.
+      const ready = async () => {
+        const rows = await attempts(system);
+        const settled = rows.filter((a) => a.running && a.observed && a.live_tasks > 0);
+        const arns = settled.flatMap((a) => a.task_arns.filter((t) => !a.stopped_arns.includes(t)));
+        return arns.length >= 2 ? arns : undefined;
+      };
+      const arns = await eventually(ready, { timeoutMs: 40_000, intervalMs: 1000, what: 'two heartbeated reserve-credit tasks' });
+      const victim = arns[0]!;
+      const before = await attempts(system);
+      const killedAt = Date.now();
+      for (const pid of ecs.taskPids(victim)) process.kill(pid, 'SIGKILL');
+      // Seen stopped, its share released, and a new launch decided, while a sibling still runs.
+      const replaced = await eventually(
+        async () => {
+          const rows = await attempts(system);
+          const released = rows.some((a) => a.stopped_arns.includes(victim));
+          const fresh = rows.filter((a) => !before.some((b) => b.id === a.id));
+          return released && fresh.length > 0 ? Date.now() - killedAt : undefined;
+        },
+        { timeoutMs: 10_000, intervalMs: 100, what: 'the killed task released and replaced' },
+      );
+      expect(replaced).toBeLessThan(10_000);
       for (const id of ids) expect((await waitForStatus(system.app, id, TERMINAL, 60_000)).status).toBe('APPROVED');
       // One reservation per order: the killed task's transaction in flight rolled back, nothing ran twice.
       const rows = await system.runtime

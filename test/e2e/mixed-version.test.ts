@@ -75,19 +75,43 @@ async function call(
   return { status: res.status, json: (await res.json()) as Record<string, unknown> };
 }
 
-/** Places this generation's orders and cancels the approved ones of the generation before. */
+/**
+ * Places this generation's orders in two waves and cancels the approved ones of the generation
+ * before. The second wave comes once the first is decided and its tasks have exited (ECS): a
+ * launch must then find every share of the first wave's tasks given back, whichever release's
+ * launcher counted it and whichever release's task held it.
+ */
 async function work(world: World, port: number, generation: number): Promise<void> {
   const before = world.orders.slice();
-  for (let i = 0; i < ORDERS_PER_GENERATION; i += 1) {
-    const customerId = world.customers[(generation + i) % world.customers.length]!;
-    const total = 1_000 + ((generation * 7 + i * 13) % 5) * 1_000;
-    const res = await call(port, 'POST', '/orders', { customerId, total: { amount: total, currency: 'USD' } });
-    expect(res.status, JSON.stringify(res.json)).toBe(202);
-    world.orders.push({ id: String(res.json['id']), customerId, total });
-  }
+  const wave = async (from: number, to: number) => {
+    for (let i = from; i < to; i += 1) {
+      const customerId = world.customers[(generation + i) % world.customers.length]!;
+      const total = 1_000 + ((generation * 7 + i * 13) % 5) * 1_000;
+      const res = await call(port, 'POST', '/orders', { customerId, total: { amount: total, currency: 'USD' } });
+      expect(res.status, JSON.stringify(res.json)).toBe(202);
+      world.orders.push({ id: String(res.json['id']), customerId, total });
+    }
+  };
+  const half = ORDERS_PER_GENERATION / 2;
+  await wave(0, half);
+  await decided(world, port, world.orders.slice(-half));
+  // Longer than the tasks' idle grace (300 ms): the first wave's tasks have exited.
+  await new Promise((r) => setTimeout(r, 1_500));
+  await wave(half, ORDERS_PER_GENERATION);
   for (const order of before.slice(-ORDERS_PER_GENERATION)) {
     const res = await call(port, 'GET', `/orders/${order.id}`);
     if (res.json['status'] === 'APPROVED') await call(port, 'POST', `/orders/${order.id}/cancel`);
+  }
+}
+
+/** Waits until these orders are no longer PENDING (30 s at most). */
+async function decided(world: World, port: number, orders: World['orders']): Promise<void> {
+  const deadline = Date.now() + 30_000;
+  for (const order of orders) {
+    while ((await call(port, 'GET', `/orders/${order.id}`)).json['status'] === 'PENDING') {
+      if (Date.now() > deadline) throw new Error(`order ${order.id} still PENDING after 30 s`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
   }
 }
 

@@ -170,6 +170,31 @@ describe('errors AWS answers, and hung calls', () => {
     expect(Date.now() - started).toBeGreaterThanOrEqual(280);
     expect(ecs.stats().hungRequests).toBeGreaterThanOrEqual(1);
   });
+
+  it('applies a call and loses its answer (appliedLost): the task runs, and the same token answers it once the fault is gone', async () => {
+    ecs.setFaults({ errors: { RunTask: { type: 'appliedLost', rate: 1 } } });
+    const impatient = clientOf(ecs.url, { requestTimeout: 300 });
+    const input = { taskDefinition: 'exit-0', clientToken: 'applied-lost-0001', ...AWSVPC };
+    const before = ecs.stats();
+    const error = await failure(impatient.send(new RunTaskCommand(input)));
+    expect(error.name).toMatch(/TimeoutError|RequestTimeout/);
+    expect(ecs.stats().tasksStarted - before.tasksStarted).toBe(1);
+    expect(ecs.stats().appliedResponsesLost - before.appliedResponsesLost).toBe(1);
+    ecs.setFaults({ errors: { RunTask: null } });
+    const replay = await impatient.send(new RunTaskCommand(input));
+    impatient.destroy();
+    expect(replay.tasks).toHaveLength(1);
+    expect(ecs.stats().tasksStarted - before.tasksStarted).toBe(1);
+  });
+
+  it('answers a token reused with other parameters with ConflictException naming the tasks it started (resourceIds)', async () => {
+    const first = await client.send(new RunTaskCommand({ taskDefinition: 'exit-0', clientToken: 'conflict-0001', ...AWSVPC }));
+    const error = (await failure(
+      client.send(new RunTaskCommand({ taskDefinition: 'exit-0', clientToken: 'conflict-0001', startedBy: 'other', ...AWSVPC })),
+    )) as Error & { resourceIds?: string[] };
+    expect(error.name).toBe('ConflictException');
+    expect(error.resourceIds).toEqual([first.tasks![0]!.taskArn]);
+  });
 });
 
 describe('the account’s rate limits', () => {

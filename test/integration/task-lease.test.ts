@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';
 import { giveBackIfIdle, idleUnderLease } from '../../src/shared/infrastructure/messaging/ecs/task-lease.js';
@@ -13,6 +14,8 @@ import { placeOrder, registerCustomer, systemsClosedAfterEach, type TestSystem }
 
 const start = systemsClosedAfterEach(afterEach);
 const RESERVE = 'customer.reserve-credit';
+/** A task run by hand: its share is the lease row's. */
+const BY_HAND = { attempt: null, ownShare: false } as const;
 
 /** A system that relays into the inboxes but consumes nothing: deliveries stay due. */
 async function system(): Promise<TestSystem> {
@@ -45,14 +48,14 @@ describe("a drained task's share", () => {
     ]);
 
     expect(await idleUnderLease(customersDb(s), RESERVE)).toBe(true);
-    expect(await onOneConnection(session(s), (query) => giveBackIfIdle(query, 'customers', RESERVE))).toBe(true);
+    expect(await onOneConnection(session(s), (query) => giveBackIfIdle(query, 'customers', RESERVE, BY_HAND))).toBe(true);
     expect(await leaseOf(s)).toBe(1);
 
     const customer = await registerCustomer(s.app, { amount: 10_000, currency: 'USD' });
     await placeOrder(s.app, customer, { amount: 100, currency: 'USD' });
     await s.runtime.relay.drainAll();
     expect(await idleUnderLease(customersDb(s), RESERVE)).toBe(false);
-    expect(await onOneConnection(session(s), (query) => giveBackIfIdle(query, 'customers', RESERVE))).toBe(false);
+    expect(await onOneConnection(session(s), (query) => giveBackIfIdle(query, 'customers', RESERVE, BY_HAND))).toBe(false);
     expect(await leaseOf(s)).toBe(1);
   });
 
@@ -66,7 +69,7 @@ describe("a drained task's share", () => {
     try {
       let waiting: Promise<number | undefined> | undefined;
       const released = onOneConnection(session(s), async (query) => {
-        const idle = await giveBackIfIdle(query, 'customers', RESERVE);
+        const idle = await giveBackIfIdle(query, 'customers', RESERVE, BY_HAND);
         // The launcher's decision locks the lease row while this transaction still holds it.
         await decider.query('begin');
         let seen = false;
@@ -89,6 +92,37 @@ describe("a drained task's share", () => {
     }
   });
 
+  it("goes back to its launch when the launch holds it (ADR 36), and to the lease row when an older launcher's does", async () => {
+    const s = await system();
+    await customers(s, `insert into customers.task_leases (use_case, tasks, expires_at) values (?, 1, now() + interval '1 minute')`, [
+      RESERVE,
+    ]);
+    const launch = async () => {
+      const id = randomUUID();
+      await customers(
+        s,
+        `insert into customers.launch_attempts (id, use_case, client_token, task_count, status, live_tasks, expires_at)
+         values (?, ?, ?, 1, 'started', 1, now() + interval '1 minute')`,
+        [id, RESERVE, id],
+      );
+      return id;
+    };
+    const liveOf = async (id: string) =>
+      (await customers(s, 'select live_tasks from customers.launch_attempts where id = ?', [id]))[0]?.['live_tasks'];
+
+    const owning = await launch();
+    expect(await onOneConnection(session(s), (q) => giveBackIfIdle(q, 'customers', RESERVE, { attempt: owning, ownShare: true }))).toBe(
+      true,
+    );
+    expect([await liveOf(owning), await leaseOf(s)]).toEqual([0, 1]);
+
+    const older = await launch();
+    expect(await onOneConnection(session(s), (q) => giveBackIfIdle(q, 'customers', RESERVE, { attempt: older, ownShare: false }))).toBe(
+      true,
+    );
+    expect([await liveOf(older), await leaseOf(s)]).toEqual([1, 0]);
+  });
+
   it('stays held when the work on its connection fails: the transaction rolls back', async () => {
     const s = await system();
     await customers(s, `insert into customers.task_leases (use_case, tasks, expires_at) values (?, 1, now() + interval '1 minute')`, [
@@ -96,7 +130,7 @@ describe("a drained task's share", () => {
     ]);
     await expect(
       onOneConnection(session(s), async (query) => {
-        await giveBackIfIdle(query, 'customers', RESERVE);
+        await giveBackIfIdle(query, 'customers', RESERVE, BY_HAND);
         throw new Error('lost before commit');
       }),
     ).rejects.toThrow('lost before commit');

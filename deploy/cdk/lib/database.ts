@@ -204,7 +204,7 @@ export class Database extends Construct {
     whose = 'the saga system',
   ): secretsmanager.Secret {
     const field = (key: string) => master.secretValueFromJson(key).unsafeUnwrap();
-    // RDS requires TLS (rds.force_ssl); the image has no RDS CA bundle yet, so the certificate is not verified.
+    // RDS requires TLS (rds.force_ssl); the certificate and the host name are verified against the RDS CA bundle the image trusts.
     const url = Fn.join('', [
       'postgres://',
       field('username'),
@@ -214,7 +214,7 @@ export class Database extends Construct {
       endpoint.hostname,
       ':',
       Token.asString(endpoint.port),
-      `/${DATABASE_NAME}?sslmode=no-verify`,
+      `/${DATABASE_NAME}?sslmode=verify-full`,
     ]);
     const secret = new secretsmanager.Secret(this, id, {
       description: `DATABASE_URL of ${whose} (assembled from the master secret at deploy time)`,

@@ -10,7 +10,7 @@ import { Cache } from './cache.js';
 import { architectureOf, Compute } from './compute.js';
 import { connectionPlan, type ConnectionPlan } from './connections.js';
 import { Database } from './database.js';
-import { grantLaunch } from './launch-permissions.js';
+import { grantLaunch, grantObserveLaunches } from './launch-permissions.js';
 import { Migration } from './migration.js';
 import { acknowledge } from './nag.js';
 import { Network } from './network.js';
@@ -74,9 +74,12 @@ export class SagaStack extends Stack {
       environment: { ...environment, ...pins, ...this.httpEnvironment(), ...this.consoleEnvironment() },
       secrets: { ...secrets, ADMIN_TOKEN: ecs.Secret.fromSecretsManager(this.adminToken()), ...this.consoleSecrets() },
     });
-    // The API launches every use case the saga style activates; it never observes or stops tasks (the sweeper does).
-    if (this.useCaseTasks)
+    // The API launches every use case the saga style activates, and watches the launched tasks until
+    // they stop (DescribeTasks every ECS_OBSERVE_INTERVAL_MS, StopTask past the start timeout: ADR 36).
+    if (this.useCaseTasks) {
       grantLaunch(this.api.taskRole, this.compute, this.useCaseTasks.launchable(activeUseCases(settings.sagaStyle, inboxes)));
+      grantObserveLaunches(this.api.taskRole, this.compute);
+    }
     this.migration = new Migration(this, 'Migration', this.compute, this.network, settings, system, Object.keys(secrets));
     if (settings.eventBus === 'bullmq') this.workers = this.workerService(environment);
     this.releaseOrder();
@@ -100,8 +103,8 @@ export class SagaStack extends Stack {
       NODE_ENV: 'production',
       // RDS refuses connections without TLS (rds.force_ssl). The module pools (MikroORM) rebuild
       // their connection from DATABASE_URL's parts and drop its sslmode, so node-postgres takes it
-      // from PGSSLMODE; no-verify because the image has no RDS CA bundle yet.
-      PGSSLMODE: 'no-verify',
+      // from PGSSLMODE. verify-full: the image trusts the RDS CA bundle (NODE_EXTRA_CA_CERTS, see the Dockerfile).
+      PGSSLMODE: 'verify-full',
       EVENT_BUS: s.eventBus,
       SAGA_STYLE: s.sagaStyle,
       DB_POOL_SIZE: String(s.dbPoolSize),

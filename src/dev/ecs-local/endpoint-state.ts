@@ -21,6 +21,8 @@ export interface LocalEcsStats {
   injectedErrors: number;
   /** Calls read and never answered (an injected `hang`). */
   hungRequests: number;
+  /** Calls applied whose answer was never sent (an injected `appliedLost`). */
+  appliedResponsesLost: number;
   /** RunTask calls refused by the rate limits (a ThrottlingException, counted in runTaskThrottled too). */
   rateLimited: number;
   /** Tasks created by RunTask (one per process group launched). */
@@ -48,6 +50,7 @@ const emptyCounters = (): Counters => ({
   runTaskReplays: 0,
   injectedErrors: 0,
   hungRequests: 0,
+  appliedResponsesLost: 0,
   rateLimited: 0,
   tasksStarted: 0,
   tasksStopped: 0,
@@ -130,13 +133,13 @@ export class LocalEcsState {
     return task;
   }
 
-  /** An error injected for this operation on a share of its calls; `hang` answers nothing. */
-  injected(action: EcsOperation): 'hang' | EcsApiError | undefined {
+  /** An error injected for this operation on a share of its calls; `hang` answers nothing, `appliedLost` applies it and answers nothing. */
+  injected(action: EcsOperation): 'hang' | 'appliedLost' | EcsApiError | undefined {
     const fault = this.faults.errors[action];
     if (!fault || !this.chance(fault.rate)) return undefined;
     this.counters.injectedErrors++;
     if (action === 'RunTask') this.counters.runTaskCalls++;
-    if (fault.type === 'hang') return 'hang';
+    if (fault.type === 'hang' || fault.type === 'appliedLost') return fault.type;
     const { status, message } = INJECTED_ERRORS[fault.type];
     return new EcsApiError(fault.type, message, status);
   }

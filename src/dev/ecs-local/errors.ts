@@ -21,13 +21,15 @@ export class EcsApiError extends Error {
     readonly type: EcsErrorType,
     message: string,
     readonly statusCode = 400,
+    /** ConflictException's: the tasks already started with the client token. */
+    readonly resourceIds?: readonly string[],
   ) {
     super(message);
     this.name = type;
   }
 
-  toBody(): { __type: EcsErrorType; message: string } {
-    return { __type: this.type, message: this.message };
+  toBody(): { __type: EcsErrorType; message: string; resourceIds?: string[] } {
+    return { __type: this.type, message: this.message, ...(this.resourceIds ? { resourceIds: [...this.resourceIds] } : {}) };
   }
 }
 

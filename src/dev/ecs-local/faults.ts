@@ -18,7 +18,11 @@ export const ECS_OPERATIONS = [
 ] as const;
 export type EcsOperation = (typeof ECS_OPERATIONS)[number];
 
-/** Errors AWS really answers (with their HTTP status), and `hang`: the request is read and never answered. */
+/**
+ * Errors AWS really answers (with their HTTP status); `hang`: the request is read and never
+ * answered; `appliedLost`: the request is applied (a RunTask starts its tasks) and its answer is
+ * lost (a timeout on the caller's side, a connection reset on the way back).
+ */
 export const INJECTED_ERRORS = {
   AccessDeniedException: {
     status: 400,
@@ -29,6 +33,7 @@ export const INJECTED_ERRORS = {
   ServerException: { status: 500, message: 'Service encountered an internal error.' },
   ServiceUnavailableException: { status: 503, message: 'Service is unavailable. Please try again later.' },
   hang: { status: 0, message: '' },
+  appliedLost: { status: 0, message: '' },
 } as const;
 export type InjectedError = keyof typeof INJECTED_ERRORS;
 

@@ -1,3 +1,5 @@
+// Over 300 lines on purpose: the local endpoint's whole ECS API surface (RunTask, DescribeTasks, ListTasks, StopTask and
+// their AWS error shapes) in one dispatch, so a reader compares it with the API reference action by action.
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -281,7 +283,7 @@ async function handleAws(
       res.once('close', () => state.hung.delete(res));
       return;
     }
-    if (fault) throw fault;
+    if (fault instanceof EcsApiError) throw fault;
     const handler = action === undefined ? undefined : ACTIONS[action];
     if (!handler) {
       const message =
@@ -291,6 +293,14 @@ async function handleAws(
       throw new EcsApiError('UnknownOperationException', message);
     }
     const result = await handler(state, body, ctx);
+    if (fault === 'appliedLost') {
+      // Applied, and the answer lost on its way back: the caller times out (or sees a reset) and cannot tell.
+      state.counters.appliedResponsesLost++;
+      state.logger.info({ action, requestId }, 'ECS request: applied, answer lost');
+      state.hung.add(res);
+      res.once('close', () => state.hung.delete(res));
+      return;
+    }
     state.logger.debug({ action, requestId }, 'ECS request');
     send(200, result);
   } catch (err) {

@@ -1,3 +1,5 @@
+// Over 300 lines on purpose: the stand-in for Fargate's task lifecycle (PROVISIONING → RUNNING → STOPPED, start
+// delays, stop codes, kills, exits) is one state machine; split, its transitions would be read across files.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { createWriteStream, mkdirSync, type WriteStream } from 'node:fs';

@@ -47,6 +47,9 @@ export interface RuntimeOptions {
  * commits of the modules' event buses.
  */
 export class Runtime {
+  /** The transport's upkeep in a process that runs no other job (see startTransportUpkeep). */
+  private upkeep: JobScheduler | undefined;
+
   private constructor(
     readonly config: Config,
     readonly logger: Logger,
@@ -165,9 +168,20 @@ export class Runtime {
     this.scheduler.start();
   }
 
+  /**
+   * The transport's upkeep alone, every `intervalMs`, for a long-lived process that runs no other
+   * job (the API on ECS: every launched task watched until it stops, ADR 36). Nothing without one.
+   */
+  startTransportUpkeep(intervalMs: number): void {
+    const job = this.scheduler.jobs.find((j) => j.name === `messaging.${this.transport.name}-maintenance`);
+    if (!job || this.upkeep) return;
+    this.upkeep = new JobScheduler([{ ...job, intervalMs }], this.logger);
+    this.upkeep.start();
+  }
+
   /** Stops in order: no new work, then the transport (finishing messages in flight), then the databases. */
   async close(): Promise<void> {
-    const jobsStopped = this.scheduler.stop();
+    const jobsStopped = Promise.all([this.scheduler.stop(), this.upkeep?.stop()]);
     await this.relay.stop();
     await jobsStopped;
     await this.transport.close();

@@ -86,7 +86,7 @@ function ecsTransport({
           requestTimeoutMs: config.ECS_REQUEST_TIMEOUT_MS,
           connectionTimeoutMs: config.ECS_CONNECT_TIMEOUT_MS,
         },
-        settings: launchSettings(config, maxTasks, revisions, activeUseCases),
+        settings: launchSettings(config, maxTasks, revisions, activeUseCases, routing.waitingMessageTypes()),
       },
       logger,
     );
@@ -100,6 +100,7 @@ function launchSettings(
   maxTasks: number,
   revisions: ReadonlyMap<string, number>,
   activeUseCases: EcsLaunchSettings['activeUseCases'],
+  waitingMessageTypes: EcsLaunchSettings['waitingMessageTypes'],
 ): EcsLaunchSettings {
   return {
     cluster: config.ECS_CLUSTER,
@@ -120,6 +121,8 @@ function launchSettings(
     breakerBaseMs: config.ECS_RETRY_BASE_MS,
     breakerMaxMs: config.ECS_RETRY_MAX_MS,
     startFailuresBeforeDeadLetter: config.ECS_START_FAILURES_BEFORE_DEAD_LETTER,
+    startFailingBeforeDeadLetterMs: config.ECS_START_FAILING_BEFORE_DEAD_LETTER_MS,
+    waitingMessageTypes,
     revisions,
     propagatedEnvironment: propagatedEnvironment(config, maxTasks),
   };

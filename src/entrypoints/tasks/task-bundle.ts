@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import vm from 'node:vm';
 import type { ModuleInbox } from '../../shared/contract/routing.js';
 import type { ModuleDefinition } from '../../shared/infrastructure/composition/module-definition.js';
-import type { runUseCaseTask } from './task-runner.js';
+import type { runUseCaseTask } from './use-case-task.js';
 
 /**
  * What a module's task bundle (`dist/tasks/<module>/module.cjs`, written by

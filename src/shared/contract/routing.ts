@@ -23,6 +23,12 @@ export interface InboundRoute {
    * in the order they arrived (the message-group idea of SQS FIFO).
    */
   readonly key: string;
+  /**
+   * A compensation, or a reply or reaction a saga waits on to move on: its deliveries are never
+   * dead-lettered because the use case's task cannot start; they wait for it (alarmed). Routes
+   * that only begin work may be dead-lettered after repeated permanent start failures (ADR 36).
+   */
+  readonly unblocksSaga?: boolean;
 }
 
 export interface ModuleInbox {

@@ -138,6 +138,8 @@ describe('a connection lost under its owner', () => {
           capacityProviderStrategy: [],
           taskDefinitionPrefix: '',
           revisions: new Map(),
+          startFailingBeforeDeadLetterMs: 0,
+          waitingMessageTypes: new Map(),
           containerName: 'app',
           maxTasksPerUseCase: 1,
           maxTasks: 4,

@@ -38,6 +38,40 @@ async function suiteTaskPids(taskCwd: string): Promise<number[]> {
   return pids;
 }
 
+/** The launch attempt (TASK_LAUNCH_ATTEMPT) and use case of a task process, from its environment. */
+async function launchOf(pid: number): Promise<{ attempt: string; useCase: string } | undefined> {
+  try {
+    const env = new Map(
+      (await readFile(`/proc/${pid}/environ`, 'utf8'))
+        .split('\0')
+        .map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)] as const),
+    );
+    const attempt = env.get('TASK_LAUNCH_ATTEMPT');
+    const useCase = env.get('TASK_USE_CASE');
+    return attempt && useCase ? { attempt, useCase } : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * How long until the killed task's share was released (its launch attempt recorded it stopped:
+ * ADR 36), at most `timeoutMs`; the schema is the use case's module's (`customer.` → customers).
+ */
+async function releasedWithin(databaseUrl: string, launch: { attempt: string; useCase: string }, timeoutMs: number): Promise<number> {
+  const schema = launch.useCase.startsWith('customer.') ? 'customers' : 'ordering';
+  const started = Date.now();
+  await waitFor(
+    `the share of the killed ${launch.useCase} task released`,
+    () =>
+      withDatabase(databaseUrl, (client) =>
+        count(client, `select count(*) from ${schema}.launch_attempts where id = $1 and cardinality(stopped_arns) > 0`, [launch.attempt]),
+      ).then((n) => (n > 0 ? true : undefined)),
+    { timeoutMs, intervalMs: 100 },
+  );
+  return Date.now() - started;
+}
+
 async function pendingDeliveries(databaseUrl: string): Promise<number> {
   return withDatabase(databaseUrl, (client) =>
     count(
@@ -198,18 +232,36 @@ export const ecsAdapter: Scenario = {
         const atAccepted = load.acceptedCount;
         if (fault === 'kill-task') {
           // Mid-batch: a task runs and deliveries wait.
-          const pids = await waitFor(
-            'a running task with deliveries pending',
+          // A task may exit (drained) between being listed and being killed: then another is picked
+          // (a kill of a process that is gone, ESRCH, is not a fault injected).
+          let pids: number[] = [];
+          let launch: { attempt: string; useCase: string } | undefined;
+          let seen: Record<string, number> = {};
+          const victim = await waitFor(
+            'a running task with deliveries pending, killed',
             async () => {
-              const found = await suiteTaskPids(taskCwd);
-              return found.length > 0 && (await pendingDeliveries(databaseUrl)) > 0 ? found : undefined;
+              pids = await suiteTaskPids(taskCwd);
+              seen = { pids: pids.length, pending: await pendingDeliveries(databaseUrl), accepted: load.acceptedCount };
+              if (seen.pids === 0 || seen.pending === 0) return undefined;
+              const pid = ctx.random.pick(pids);
+              launch = await launchOf(pid);
+              try {
+                process.kill(pid, 'SIGKILL');
+                return pid;
+              } catch (error) {
+                if ((error as NodeJS.ErrnoException).code === 'ESRCH') return undefined;
+                throw error;
+              }
             },
             { timeoutMs: 20_000, intervalMs: 20 },
-          );
-          const victim = ctx.random.pick(pids);
-          process.kill(victim, 'SIGKILL');
-          records.push({ fault, atAccepted, runningTasks: pids.length });
-          ctx.log('task killed', { pid: victim, runningTasks: pids.length, atAccepted });
+          ).catch((error: unknown) => {
+            throw new Error(`${String(error)} (last seen: ${JSON.stringify(seen)})`);
+          });
+          // Its own share, released as soon as the maintenance pass sees it stopped, whatever its
+          // siblings do: within 10 s, far below a lease period plus the start timeout.
+          const releasedMs = launch ? await releasedWithin(databaseUrl, launch, 10_000) : undefined;
+          records.push({ fault, atAccepted, runningTasks: pids.length, ...launch, releasedMs });
+          ctx.log('task killed', { pid: victim, runningTasks: pids.length, atAccepted, ...launch, releasedMs });
         } else {
           add(stats, await endpointStats(endpoint));
           await endpoint.kill();

@@ -284,6 +284,19 @@ describe('EVENT_BUS=ecs, prod: the task definitions are deploy/ecs, registered',
     }
   });
 
+  it('verifies the RDS certificate: the image trusts the RDS CA bundle, and the DATABASE_URL asks for verify-full', () => {
+    const dockerfile = readFileSync('Dockerfile', 'utf8');
+    const runtime = dockerfile.slice(dockerfile.indexOf(' AS runtime'));
+    expect(runtime).toMatch(
+      /^ADD https:\/\/truststore\.pki\.rds\.amazonaws\.com\/global\/global-bundle\.pem \/etc\/ssl\/certs\/rds-global-bundle\.pem$/m,
+    );
+    expect(runtime).toMatch(/^ENV NODE_EXTRA_CA_CERTS=\/etc\/ssl\/certs\/rds-global-bundle\.pem$/m);
+    // Read by the application user, not only root (ADD from a URL writes 0600).
+    expect(runtime.indexOf('chmod 0644 /etc/ssl/certs/rds-global-bundle.pem')).toBeLessThan(runtime.indexOf('USER node'));
+    expect(JSON.stringify(ecsProd.json)).toContain('?sslmode=verify-full');
+    expect(JSON.stringify(ecsProd.json)).not.toContain('no-verify');
+  });
+
   it('keeps secrets out of every plain environment and logs every container with a retention', () => {
     for (const [, { props }] of taskDefinitionsByFamily(ecsProd.json)) {
       const env = envOf(props);
@@ -292,7 +305,8 @@ describe('EVENT_BUS=ecs, prod: the task definitions are deploy/ecs, registered',
         expect(JSON.stringify(value)).not.toMatch(/postgres:\/\/|rediss?:\/\/|resolve:secretsmanager/);
       }
       // TLS to PostgreSQL for every pool, including those that drop the URL's sslmode.
-      expect(env.get('PGSSLMODE')).toBe('no-verify');
+      // Verified: the image trusts the RDS CA bundle (NODE_EXTRA_CA_CERTS in the Dockerfile).
+      expect(env.get('PGSSLMODE')).toBe('verify-full');
       const secrets = containerOf(props)['Secrets'] as Json[];
       expect(secrets.find((s) => s['Name'] === 'DATABASE_URL')?.['ValueFrom']).toEqual({
         Ref: expect.stringMatching(/^DatabaseDatabaseUrl/),
@@ -359,9 +373,10 @@ describe('EVENT_BUS=ecs, prod: least-privilege launch permissions', () => {
       );
     expect(runTaskFamiliesOf(roleId(['UseCases', 'SchedulerRole']))).toEqual(['saga-sweeper']);
     expect(runTaskFamiliesOf(roleId(['Migration', 'Handler', 'ServiceRole']))).toEqual(['saga-migrate']);
-    // Only the sweeper's maintenance pass (and the migration's wait) observe tasks; only the sweeper stops them.
+    // Only the maintenance passes (the API's, every few seconds, and the sweeper's; ADR 36) and the
+    // migration's wait observe tasks; only those two passes stop them, never a use-case task.
     const stoppers = policyStatements(ecsProd.json).filter((s) => actionsOf(s.statement).includes('ecs:StopTask'));
-    expect(stoppers.flatMap((s) => s.roles)).toEqual([roleId(['UseCases', 'SweeperTaskRole'])]);
+    expect(stoppers.flatMap((s) => s.roles).sort()).toEqual([roleId(['Api', 'TaskRole']), roleId(['UseCases', 'SweeperTaskRole'])].sort());
   });
 
   it('derives who may launch what from the routes and the declared publications, never what a module cannot cause', () => {

@@ -76,9 +76,12 @@ async function runValidated(state: LocalEcsState, body: Body, ctx: RequestContex
   const known = tokenKey === undefined ? undefined : state.clientTokens.get(tokenKey);
   if (known) {
     if (known.fingerprint !== fingerprint) {
+      // As ECS does: the ARNs of the tasks that token already started, so a caller can adopt them.
       throw new EcsApiError(
         'ConflictException',
         'The specified client token has already been used in a request with different parameters.',
+        400,
+        known.tasks.map((t) => t.arn),
       );
     }
     state.counters.runTaskReplays++;

@@ -3,4 +3,4 @@
 import '../stop-signal.js';
 export { customerModule as module } from '../../../modules/customer/customer.module.js';
 export { ALL_INBOXES as inboxes } from '../../composition/inboxes.js';
-export { runUseCaseTask } from '../task-runner.js';
+export { runUseCaseTask } from '../use-case-task.js';

@@ -3,4 +3,4 @@
 import '../stop-signal.js';
 export { orderModule as module } from '../../../modules/order/order.module.js';
 export { ALL_INBOXES as inboxes } from '../../composition/inboxes.js';
-export { runUseCaseTask } from '../task-runner.js';
+export { runUseCaseTask } from '../use-case-task.js';

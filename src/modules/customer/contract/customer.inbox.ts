@@ -13,9 +13,27 @@ export const customerInbox = {
   routes: [
     { useCase: CUSTOMER_USE_CASES.reserveCredit, messageType: 'order.created.v1', styles: ['choreography'], key: 'customerId' },
     { useCase: CUSTOMER_USE_CASES.reserveCredit, messageType: 'customer.reserve-credit.v1', styles: ['orchestration'], key: 'customerId' },
-    { useCase: CUSTOMER_USE_CASES.releaseCredit, messageType: 'order.rejected.v1', styles: ['choreography'], key: 'customerId' },
-    { useCase: CUSTOMER_USE_CASES.releaseCredit, messageType: 'order.cancelled.v1', styles: ['choreography'], key: 'customerId' },
-    { useCase: CUSTOMER_USE_CASES.releaseCredit, messageType: 'customer.release-credit.v1', styles: ['orchestration'], key: 'customerId' },
+    {
+      useCase: CUSTOMER_USE_CASES.releaseCredit,
+      messageType: 'order.rejected.v1',
+      styles: ['choreography'],
+      key: 'customerId',
+      unblocksSaga: true,
+    },
+    {
+      useCase: CUSTOMER_USE_CASES.releaseCredit,
+      messageType: 'order.cancelled.v1',
+      styles: ['choreography'],
+      key: 'customerId',
+      unblocksSaga: true,
+    },
+    {
+      useCase: CUSTOMER_USE_CASES.releaseCredit,
+      messageType: 'customer.release-credit.v1',
+      styles: ['orchestration'],
+      key: 'customerId',
+      unblocksSaga: true,
+    },
   ],
   publishes: ['customer.credit-reserved.v1', 'customer.credit-reservation-failed.v1', 'customer.credit-released.v1'],
 } as const satisfies ModuleInbox;

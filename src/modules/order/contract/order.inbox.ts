@@ -13,22 +13,48 @@ export const orderInbox = {
   module: 'order',
   schema: 'ordering',
   routes: [
-    { useCase: ORDER_USE_CASES.approveOrder, messageType: 'customer.credit-reserved.v1', styles: ['choreography'], key: 'orderId' },
+    {
+      useCase: ORDER_USE_CASES.approveOrder,
+      messageType: 'customer.credit-reserved.v1',
+      styles: ['choreography'],
+      key: 'orderId',
+      unblocksSaga: true,
+    },
     {
       useCase: ORDER_USE_CASES.rejectOrder,
       messageType: 'customer.credit-reservation-failed.v1',
       styles: ['choreography'],
       key: 'orderId',
+      unblocksSaga: true,
     },
-    { useCase: ORDER_USE_CASES.recordCreditRelease, messageType: 'customer.credit-released.v1', styles: ['choreography'], key: 'orderId' },
-    { useCase: ORDER_USE_CASES.placeOrderSaga, messageType: 'customer.credit-reserved.v1', styles: ['orchestration'], key: 'orderId' },
+    {
+      useCase: ORDER_USE_CASES.recordCreditRelease,
+      messageType: 'customer.credit-released.v1',
+      styles: ['choreography'],
+      key: 'orderId',
+      unblocksSaga: true,
+    },
+    {
+      useCase: ORDER_USE_CASES.placeOrderSaga,
+      messageType: 'customer.credit-reserved.v1',
+      styles: ['orchestration'],
+      key: 'orderId',
+      unblocksSaga: true,
+    },
     {
       useCase: ORDER_USE_CASES.placeOrderSaga,
       messageType: 'customer.credit-reservation-failed.v1',
       styles: ['orchestration'],
       key: 'orderId',
+      unblocksSaga: true,
     },
-    { useCase: ORDER_USE_CASES.placeOrderSaga, messageType: 'customer.credit-released.v1', styles: ['orchestration'], key: 'orderId' },
+    {
+      useCase: ORDER_USE_CASES.placeOrderSaga,
+      messageType: 'customer.credit-released.v1',
+      styles: ['orchestration'],
+      key: 'orderId',
+      unblocksSaga: true,
+    },
   ],
   // Its events, and the commands the orchestrator sends the Customer module.
   publishes: [

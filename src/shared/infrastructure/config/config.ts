@@ -238,11 +238,19 @@ export const configSchema = z.object({
   ECS_RETRY_MAX_MS: int(5 * 60_000, 1),
   /** Consecutive start failures (TaskFailedToStart, exit 78, start timeout) after which a use case's pending deliveries are dead-lettered. */
   ECS_START_FAILURES_BEFORE_DEAD_LETTER: int(5, 1, 1_000),
+  /** ...and only once they have gone on this long: a bad minute is not a bad deployment (ADR 36). */
+  ECS_START_FAILING_BEFORE_DEAD_LETTER_MS: int(5 * 60_000, 0),
   /** The AWS SDK's attempts per ECS call (standard retry mode: throttling, 5xx, timeouts; the clientToken is kept). */
   ECS_SDK_MAX_ATTEMPTS: int(3, 1, 10),
   /** An ECS call that has not answered after this is abandoned (and retried by the SDK): a hung call never stalls a launch for long. */
   ECS_REQUEST_TIMEOUT_MS: int(5_000, 100, 120_000),
   ECS_CONNECT_TIMEOUT_MS: int(3_000, 100, 60_000),
+  /**
+   * How often the API (a long-lived process) describes the launched tasks still counted and
+   * releases the share of one seen stopped (ADR 36): a task killed mid-batch is replaced within
+   * this, not after a lease period. DescribeTasks takes 100 tasks a call.
+   */
+  ECS_OBSERVE_INTERVAL_MS: int(5_000, 250, 60_000),
   /** A launched task holds its use case's lease this long before it must have been seen running (Fargate: tens of seconds, no bound). */
   TASK_START_TIMEOUT_MS: int(3 * 60_000, 1_000),
   /** Default 30 s, or 60 s with EVENT_BUS=ecs. A running task heartbeats every third of it. */

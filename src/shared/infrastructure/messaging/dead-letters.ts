@@ -75,7 +75,7 @@ export async function redriveDeadLetters(
        where ${conditions.join(' and ')}
        returning use_case
      ), closed as (
-       update ${s}.task_leases set failures = 0, start_failures = 0, retry_at = null, failed_at = null, last_failure = null, updated_at = now()
+       update ${s}.task_leases set failures = 0, start_failures = 0, retry_at = null, failed_at = null, last_failure = null, failed_starting = false, start_failing_since = null, updated_at = now()
        where use_case in (select use_case from redriven) and (failures > 0 or retry_at is not null)
      )
      select count(*)::int as n from redriven`,

@@ -14,6 +14,7 @@ export interface ConsumerAddress {
 export class RoutingTable {
   private readonly byType = new Map<string, ConsumerAddress[]>();
   private readonly schemaByUseCase = new Map<string, string>();
+  private readonly waiting = new Map<string, string[]>();
 
   constructor(
     inboxes: readonly ModuleInbox[],
@@ -27,6 +28,7 @@ export class RoutingTable {
         }
         this.schemaByUseCase.set(route.useCase, inbox.schema);
         if (!route.styles.includes(style)) continue;
+        if (route.unblocksSaga) this.waiting.set(route.useCase, [...(this.waiting.get(route.useCase) ?? []), route.messageType]);
         const consumers = this.byType.get(route.messageType) ?? [];
         if (!consumers.some((c) => c.useCase === route.useCase))
           consumers.push({ useCase: route.useCase, schema: inbox.schema, key: route.key });
@@ -48,6 +50,11 @@ export class RoutingTable {
     const schema = this.schemaByUseCase.get(useCase);
     if (!schema) throw new Error(`unknown use case ${useCase}`);
     return schema;
+  }
+
+  /** Per use case, the message types of its active routes a saga waits on (`unblocksSaga`): never dead-lettered for a start failure. */
+  waitingMessageTypes(): ReadonlyMap<string, readonly string[]> {
+    return this.waiting;
   }
 
   /** Use cases active under the configured style. */

@@ -1,5 +1,5 @@
 import type { ModuleDatabase } from './module-database.js';
-import { deliveryKeysSql, launchBreakerSql, launchProbeSql, messagingTablesSql } from './messaging-tables.js';
+import { deliveryKeysSql, launchBreakerSql, launchProbeSql, messagingTablesSql, taskLivenessSql } from './messaging-tables.js';
 import { quoteIdent } from './sql-identifier.js';
 
 /**
@@ -26,6 +26,7 @@ export const MESSAGING_MIGRATIONS: readonly MessagingMigration[] = [
   { name: 'messaging-0002-delivery-keys', statements: deliveryKeysSql },
   { name: 'messaging-0003-launch-breaker', statements: launchBreakerSql },
   { name: 'messaging-0004-launch-probe', statements: launchProbeSql },
+  { name: 'messaging-0005-task-liveness', statements: taskLivenessSql },
 ];
 
 const TRACKING_TABLE = 'messaging_migrations';

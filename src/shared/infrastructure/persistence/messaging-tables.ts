@@ -124,7 +124,25 @@ export function launchProbeSql(schema: string): string[] {
 }
 
 /**
- * Still re-exported for the ECS launcher and task lease, whose split lands on another branch
- * (issue 29); remove once they import quoteIdent from sql-identifier.ts.
+ * Every launch's liveness is its own (ADR 36): a launch attempt holds `live_tasks` of its use
+ * case's tasks until its own `expires_at` (its launch plus the start timeout, then its tasks'
+ * heartbeats), so a dead task's share lapses whatever its siblings of other launches do;
+ * `stopped_arns` are its tasks already seen stopped (each accounted once). The lease row keeps
+ * the breaker and the lock, and counts only tasks launched by an older release or by hand; its
+ * breaker learns whether its last failure was a task's start (then only a heartbeat closes it, not
+ * a RunTask that placed tasks) and since when permanent start failures go on (dead letters wait
+ * for a time as well as a count).
  */
-export { quoteIdent };
+export function taskLivenessSql(schema: string): string[] {
+  const s = quoteIdent(schema);
+  return [
+    `alter table ${s}.launch_attempts add column if not exists live_tasks integer not null default 0`,
+    `alter table ${s}.launch_attempts add column if not exists expires_at timestamptz`,
+    `alter table ${s}.launch_attempts add column if not exists stopped_arns text[] not null default '{}'`,
+    // The exact RunTask input of the attempt: a call sent again after an unknown outcome is byte-identical, with the same token.
+    `alter table ${s}.launch_attempts add column if not exists request text`,
+    `create index if not exists launch_attempts_live_idx on ${s}.launch_attempts (use_case, expires_at) where live_tasks > 0`,
+    `alter table ${s}.task_leases add column if not exists failed_starting boolean not null default false`,
+    `alter table ${s}.task_leases add column if not exists start_failing_since timestamptz`,
+  ];
+}

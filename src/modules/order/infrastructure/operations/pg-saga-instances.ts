@@ -1,5 +1,5 @@
 import type { ModuleDatabase } from '../../../../shared/infrastructure/persistence/module-database.js';
-import { quoteIdent } from '../../../../shared/infrastructure/persistence/messaging-tables.js';
+import { quoteIdent } from '../../../../shared/infrastructure/persistence/sql-identifier.js';
 import type { SagaInstanceCount, SagaInstancesPort } from '../../../../shared/infrastructure/operations/saga-versions.js';
 
 /** The place-order saga's instances by definition version and state, from the Order schema (ADR 37). */

@@ -84,11 +84,18 @@ export class EcsTransport implements DeliveryTransport {
    */
   async maintain(schemas: readonly string[]): Promise<string[]> {
     await this.launcher
-      .observeLaunches(schemas)
-      .catch((error: unknown) => this.logger.warn({ err: error }, 'could not describe the launched tasks; next pass retries'));
+      .resendUnknown(schemas)
+      .catch((error: unknown) =>
+        this.logger.warn({ err: error }, 'could not send again the RunTask calls of unknown outcome; next pass retries'),
+      );
+    const pass = await this.launcher.observePass(schemas).catch((error: unknown) => {
+      this.logger.warn({ err: error }, 'could not describe the launched tasks; next pass retries');
+      return { startFailed: [], released: [] };
+    });
     const expired = await this.launcher.expiredLeases(schemas);
     if (expired.length > 0) this.logger.warn({ useCases: expired }, 'expired task leases: deciding launches again');
-    const useCases = [...new Set([...expired, ...(await this.launcher.needingTasks(schemas))])];
+    // A dead task's share released: decide again at once, even while its siblings run (the backlog may want it replaced).
+    const useCases = [...new Set([...pass.released, ...expired, ...(await this.launcher.needingTasks(schemas))])];
     await Promise.allSettled(useCases.map((u) => this.launcher.ensureRunning(u)));
     return useCases;
   }

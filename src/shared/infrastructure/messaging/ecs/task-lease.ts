@@ -1,21 +1,43 @@
 import type { ModuleDatabase } from '../../persistence/module-database.js';
-import { quoteIdent } from '../../persistence/messaging-tables.js';
 import type { SessionQuery } from '../../persistence/pg-connections.js';
+import { quoteIdent } from '../../persistence/sql-identifier.js';
 
 /**
- * A running task keeps its use case's lease alive, so the relay does not launch another for the
- * same backlog. Its first heartbeat marks its launch attempt running (a task that stops before
- * that failed to start: ADR 19). A heartbeat closes the launch breaker only when it proves the
- * cause of the last failure gone: the task was launched after that failure (a task started long
- * before, still running an older revision, proves nothing about a launch today). A task run by
- * hand, with no launch attempt, closes it too: an operator ran the use case.
+ * The launch that started a task: its attempt (the RunTask clientToken; null when run by hand)
+ * and whether that launch holds the task's share of the lease (ADR 36: its launcher says so with
+ * TASK_LEASE_SHARE=launch). A task an older release's launcher started shares the lease row
+ * instead, as that launcher counts it: it heartbeats the row and gives its share back there.
  */
-export async function heartbeatLease(db: ModuleDatabase, useCase: string, ttlMs: number, launchAttempt: string | null): Promise<void> {
+export interface TaskLaunch {
+  readonly attempt: string | null;
+  readonly ownShare: boolean;
+}
+
+/** The launch attempt holding the task's share, or null when the lease row does. */
+export function shareOf(launch: TaskLaunch): string | null {
+  return launch.ownShare ? launch.attempt : null;
+}
+
+/**
+ * A running task keeps its own launch's lease alive (ADR 36): its heartbeat extends its launch
+ * attempt's `expires_at`, nobody else's, so a task killed while its siblings run lapses on its
+ * own. Its first heartbeat marks its launch attempt running (a task that stops before that failed
+ * to start: ADR 19). A heartbeat closes the launch breaker only when it proves the cause of the
+ * last failure gone: the task was launched after that failure (a task started long before, still
+ * running an older revision, proves nothing about a launch today). A task run by hand, with no
+ * launch attempt, keeps the use case's lease row alive instead, and closes the breaker too: an
+ * operator ran the use case.
+ */
+export async function heartbeatLease(db: ModuleDatabase, useCase: string, ttlMs: number, launch: TaskLaunch): Promise<void> {
   const s = quoteIdent(db.schema);
+  const launchAttempt = launch.attempt;
   if (launchAttempt !== null) {
-    await db.exec(`update ${s}.launch_attempts set running_at = now(), updated_at = now() where id = ?::uuid and running_at is null`, [
-      launchAttempt,
-    ]);
+    await db.exec(
+      `update ${s}.launch_attempts
+       set running_at = coalesce(running_at, now()), expires_at = greatest(expires_at, now() + (? * interval '1 millisecond')), updated_at = now()
+       where id = ?::uuid`,
+      [ttlMs, launchAttempt],
+    );
   }
   await db.exec(
     `with proof as (
@@ -23,7 +45,7 @@ export async function heartbeatLease(db: ModuleDatabase, useCase: string, ttlMs:
        from ${s}.task_leases where use_case = ?
      )
      update ${s}.task_leases l
-     set expires_at = greatest(l.expires_at, now() + (? * interval '1 millisecond')),
+     set expires_at = case when ?::uuid is null then greatest(l.expires_at, now() + (? * interval '1 millisecond')) else l.expires_at end,
          failures = case when proof.closes then 0 else l.failures end,
          start_failures = case when proof.closes then 0 else l.start_failures end,
          retry_at = case when proof.closes then null else l.retry_at end,
@@ -32,25 +54,38 @@ export async function heartbeatLease(db: ModuleDatabase, useCase: string, ttlMs:
          updated_at = now()
      from proof
      where l.use_case = ?`,
-    [launchAttempt, launchAttempt, useCase, ttlMs, useCase],
+    [launchAttempt, launchAttempt, useCase, shareOf(launch), ttlMs, useCase],
   );
 }
 
-/** Locks the use case's lease row, then looks for a due delivery (`?` or `$n` parameters: the use case). */
+/**
+ * The statement giving one task's share back: its own launch attempt's, or (run by hand, or by an
+ * older release) the lease row's. `key`: the parameter holding the attempt id, or the use case.
+ */
+function giveBackSql(s: string, ofAttempt: boolean, key: string): string {
+  if (ofAttempt)
+    return `update ${s}.launch_attempts set live_tasks = greatest(live_tasks - 1, 0), updated_at = now() where id = ${key}::uuid`;
+  return `update ${s}.task_leases
+     set tasks = greatest(tasks - 1, 0),
+         expires_at = case when tasks <= 1 then now() else expires_at end,
+         holder = case when tasks <= 1 then null else holder end,
+         updated_at = now()
+     where use_case = ${key}`;
+}
+
+/** Gives up one task's share (see giveBackSql). */
+async function giveBack(db: ModuleDatabase, useCase: string, launch: TaskLaunch): Promise<void> {
+  const share = shareOf(launch);
+  await db.exec(giveBackSql(quoteIdent(db.schema), share !== null, '?'), [share ?? useCase]);
+}
+
+/** Locks the use case's lease row, then looks for a due delivery (`param`: the use case's parameter, `?` or `$n`). */
 function lockedDueSql(s: string, param: string): [lock: string, due: string] {
   return [
     `select tasks from ${s}.task_leases where use_case = ${param} for update`,
     `select 1 from ${s}.inbox where use_case = ${param} and status = 'pending' and available_at <= now() limit 1`,
   ];
 }
-
-const GIVE_BACK = (s: string, param: string) =>
-  `update ${s}.task_leases
-   set tasks = greatest(tasks - 1, 0),
-       expires_at = case when tasks <= 1 then now() else expires_at end,
-       holder = case when tasks <= 1 then null else holder end,
-       updated_at = now()
-   where use_case = ${param}`;
 
 /**
  * Whether no delivery of the use case is due, seen under the lease's lock; nothing is given back
@@ -72,21 +107,21 @@ export function idleUnderLease(db: ModuleDatabase, useCase: string): Promise<boo
  * relay checked the lease is always seen here (and the task drains again), and one committed
  * after finds the share released and launches a task. False: work arrived, nothing given back.
  */
-export async function giveBackIfIdle(query: SessionQuery, schema: string, useCase: string): Promise<boolean> {
+export async function giveBackIfIdle(query: SessionQuery, schema: string, useCase: string, launch: TaskLaunch): Promise<boolean> {
+  const share = shareOf(launch);
   const s = quoteIdent(schema);
   const [lock, due] = lockedDueSql(s, '$1');
   await query(lock, [useCase]);
   if ((await query(due, [useCase])).length > 0) return false;
-  await query(GIVE_BACK(s, '$1'), [useCase]);
+  await query(giveBackSql(s, share !== null, '$1'), [share ?? useCase]);
   return true;
 }
 
 /** Gives up this task's share unconditionally (stopping at its time limit or on SIGTERM); the caller relaunches if work remains. */
-export async function releaseLease(db: ModuleDatabase, useCase: string): Promise<void> {
-  await db.exec(
-    `update ${quoteIdent(db.schema)}.task_leases
-     set tasks = greatest(tasks - 1, 0), expires_at = case when tasks <= 1 then now() else expires_at end, updated_at = now()
-     where use_case = ?`,
-    [useCase],
-  );
+export async function releaseLease(db: ModuleDatabase, useCase: string, launch: TaskLaunch): Promise<void> {
+  await db.run(async () => {
+    // Under the lease's lock, like every launch decision: a decision never counts a share being given back.
+    await db.query(`select tasks from ${quoteIdent(db.schema)}.task_leases where use_case = ? for update`, [useCase]);
+    await giveBack(db, useCase, launch);
+  });
 }

@@ -5,11 +5,8 @@ import type { ModuleDefinition } from '../../shared/infrastructure/composition/m
 import { Runtime } from '../composition/runtime.js';
 import { createTransport } from '../composition/transports.js';
 import { createLogger, type Logger } from '../../shared/infrastructure/logging/logger.js';
-import { giveBackIfIdle, heartbeatLease, idleUnderLease, releaseLease } from '../../shared/infrastructure/messaging/ecs/task-lease.js';
+import { giveBackIfIdle, type TaskLaunch } from '../../shared/infrastructure/messaging/ecs/task-lease.js';
 import { Doorbell, InboxListener } from '../../shared/infrastructure/messaging/inbox-listener.js';
-import type { ModuleDatabase } from '../../shared/infrastructure/persistence/module-database.js';
-import type { InboxProcessor } from '../../shared/infrastructure/messaging/inbox-processor.js';
-import { OutageTolerance } from '../../shared/infrastructure/persistence/outage-tolerance.js';
 import { isConnectionLoss, onOneConnection } from '../../shared/infrastructure/persistence/pg-connections.js';
 import {
   shutdownTracing,
@@ -21,9 +18,8 @@ import {
 } from '../../shared/infrastructure/observability/tracing.js';
 import { startTracing } from '../../shared/infrastructure/observability/tracing-sdk.js';
 import type { ModuleInbox } from '../../shared/contract/routing.js';
-import { onStopRequested, stopRequested } from './stop-signal.js';
-
-type StopReason = 'drained' | 'time-limit' | 'signal';
+import { onStopRequested } from './stop-signal.js';
+import { drain, type StopReason, type TaskLife } from './task-drain.js';
 
 /** `make`'s value; a ConfigError it throws exits 78 with its message (a task's configuration refused). */
 function orExit78<T>(make: () => T): T {
@@ -102,7 +98,8 @@ export async function runUseCaseTask(module: ModuleDefinition, useCase: string, 
     config,
     logger,
     life,
-    launchAttempt,
+    // Whose share it holds: its launch's when its launcher says so (ADR 36), else the lease row's.
+    launch: { attempt: launchAttempt, ownShare: launchAttempt !== null && process.env['TASK_LEASE_SHARE'] === 'launch' },
     databaseUrl,
     ownDatabaseUrl,
     tag,
@@ -130,7 +127,7 @@ interface TaskRounds {
   readonly config: Config;
   readonly logger: Logger;
   readonly life: TaskLife;
-  readonly launchAttempt: string | null;
+  readonly launch: TaskLaunch;
   readonly databaseUrl: string;
   /** Its own module's database: the relays NOTIFY there, and its deliveries and lease live there. */
   readonly ownDatabaseUrl: string;
@@ -156,7 +153,7 @@ async function runRounds(t: TaskRounds): Promise<StopReason> {
       runtime = await taskRuntime({ module: t.module, inboxes: t.inboxes }, config, t.logger, t.databaseUrl, applicationName);
       const idlePollMs = config.TASK_IDLE_POLL_MS ?? (listener ? 500 : 25);
       const wait = (ms: number) => doorbell.wait(Math.min(ms, idlePollMs));
-      reason = await drain(runtime, useCase, t.launchAttempt, config, t.logger, wait, t.life, t.startedAt);
+      reason = await drain(runtime, useCase, t.launch, config, t.logger, wait, t.life, t.startedAt);
     } catch (error) {
       await listener?.close().catch(() => undefined);
       await runtime?.close().catch(() => undefined);
@@ -164,7 +161,8 @@ async function runRounds(t: TaskRounds): Promise<StopReason> {
     }
     await listener?.close();
     await runtime.close();
-    if (reason !== 'drained' || (await giveBackLast(t.ownDatabaseUrl, applicationName, t.module.inbox.schema, useCase))) return reason;
+    if (reason !== 'drained' || (await giveBackLast(t.ownDatabaseUrl, applicationName, t.module.inbox.schema, useCase, t.launch)))
+      return reason;
     t.logger.info('a delivery arrived while the drained task closed: draining again');
   }
 }
@@ -186,18 +184,10 @@ function listen(databaseUrl: string, useCase: string, tag: string, logger: Logge
 }
 
 /** A drained task's share, given back on one connection of its own once its pools are closed (false: work arrived). */
-function giveBackLast(databaseUrl: string, applicationName: string, schema: string, useCase: string): Promise<boolean> {
+function giveBackLast(databaseUrl: string, applicationName: string, schema: string, useCase: string, launch: TaskLaunch): Promise<boolean> {
   return onOneConnection({ connectionString: databaseUrl, application_name: applicationName, connectionTimeoutMillis: 5_000 }, (query) =>
-    giveBackIfIdle(query, schema, useCase),
+    giveBackIfIdle(query, schema, useCase, launch),
   );
-}
-
-/** What a task records of its life on its span: start, first claim, what it processed, how it ended. */
-interface TaskLife {
-  event(name: string, attributes?: Record<string, string | number>): void;
-  setAttributes(attributes: Record<string, string | number>): void;
-  fail(error: unknown): void;
-  end(): void;
 }
 
 /**
@@ -277,160 +267,4 @@ function exitOf(error: unknown): { code: number; message: string } {
   // bad credentials exit 1: they are failures.
   if (isConnectionLoss(error)) return { code: 75, message: 'database unreachable' };
   return { code: 1, message: 'task failed' };
-}
-
-/** Waits at most `ms` (and at most the idle poll) for a sign of new work. */
-type IdleWait = (ms: number) => Promise<unknown>;
-
-async function drain(
-  runtime: Runtime,
-  useCase: string,
-  launchAttempt: string | null,
-  config: Config,
-  logger: Logger,
-  idleWait: IdleWait,
-  life: TaskLife,
-  startedAt: number,
-): Promise<StopReason> {
-  const db = runtime.modules[0]!.db;
-  const run = new Drain(runtime, useCase, config, logger, idleWait, life, startedAt);
-  const heartbeat = setInterval(
-    () => {
-      heartbeatLease(db, useCase, config.LEASE_TTL_MS, launchAttempt).catch((error: unknown) =>
-        logger.warn({ err: error }, 'lease heartbeat failed'),
-      );
-    },
-    Math.max(1_000, Math.floor(config.LEASE_TTL_MS / 3)),
-  );
-  heartbeat.unref();
-  // Unreachable at start: exit 75 at once (the launcher backs off and launches again), no waiting.
-  await heartbeatLease(db, useCase, config.LEASE_TTL_MS, launchAttempt);
-  life.event('lease heartbeat');
-  // Once started, an outage is waited out: what the task claimed rolled back, and it claims again.
-  const outage = new OutageTolerance(config.DB_OUTAGE_TOLERANCE_MS, logger, 'the task');
-  try {
-    for (;;) {
-      const reason = await outage.run(() => run.step(db));
-      if (reason) return reason;
-    }
-  } finally {
-    clearInterval(heartbeat);
-  }
-}
-
-/** One task's work on its use case: claim with every worker while there is work, then wait idle for more. */
-class Drain {
-  processed = 0;
-  private readonly deadline: number;
-  private readonly inbox: InboxProcessor;
-  private stopLogged = false;
-  private firstLogged = false;
-
-  constructor(
-    private readonly runtime: Runtime,
-    private readonly useCase: string,
-    private readonly config: Config,
-    private readonly logger: Logger,
-    private readonly idleWait: IdleWait,
-    private readonly life: TaskLife,
-    /** When the task began its work: its time limit counts from there, across rounds. */
-    readonly startedAt: number,
-  ) {
-    this.deadline = this.startedAt + config.TASK_MAX_RUNTIME_MS;
-    this.inbox = runtime.inboxOf(useCase);
-  }
-
-  /**
-   * Drains with every worker, relays what they wrote, then waits for more: the reason to stop, or
-   * undefined to go round again. Every statement of a round can fail with PostgreSQL away; the
-   * round is then run again (nothing of it committed that a new round does not see).
-   */
-  async step(db: ModuleDatabase): Promise<StopReason | undefined> {
-    await this.withEveryWorker();
-    await this.runtime.relay.drainAll(this.useCase);
-    if (this.stopping() || this.pastDeadline()) {
-      await releaseLease(db, this.useCase);
-      // Work may remain (a Spot interruption or a StopTask in a backlog, the time limit): decide a
-      // launch for a successor now rather than leaving it to the sweeper; the lease decides.
-      await this.runtime.transport
-        .relaunch?.(this.useCase)
-        .catch((error: unknown) => this.logger.warn({ err: error }, 'could not decide a successor; the sweeper will'));
-      this.life.setAttributes({ 'saga.task.processed': this.processed });
-      return this.stopping() ? 'signal' : 'time-limit';
-    }
-    if ((await this.waitIdle()) !== 'idle') return undefined;
-    if (!(await idleUnderLease(db, this.useCase))) return undefined;
-    this.logger.info({ processed: this.processed, ms: Date.now() - this.startedAt }, 'drained');
-    this.life.setAttributes({ 'saga.task.processed': this.processed });
-    return 'drained';
-  }
-
-  stopping(): boolean {
-    const signal = stopRequested();
-    if (signal && !this.stopLogged) {
-      this.stopLogged = true;
-      this.logger.info({ signal }, 'stop requested: finishing the message in hand');
-    }
-    return signal !== undefined;
-  }
-
-  pastDeadline(): boolean {
-    return Date.now() >= this.deadline;
-  }
-
-  private shouldStop(): boolean {
-    return this.stopping() || this.pastDeadline();
-  }
-
-  /** TASK_CONCURRENCY workers claim batches until none is left (or the task must stop). */
-  async withEveryWorker(): Promise<void> {
-    // Every worker ends before the round does, even when one fails: a round run again must not
-    // meet the previous round's workers still claiming.
-    const ended = await Promise.allSettled(Array.from({ length: this.config.TASK_CONCURRENCY }, () => this.worker()));
-    const failed = ended.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-    if (failed) throw failed.reason;
-  }
-
-  private async worker(): Promise<void> {
-    const perRelay = this.config.TASK_BATCH_SIZE;
-    while (!this.shouldStop()) {
-      const outcomes = await this.inbox.processNextBatch(this.useCase, this.config.DELIVERY_BATCH_SIZE);
-      if (outcomes.length === 0) return;
-      const before = this.processed;
-      this.processed += outcomes.length;
-      if (!this.firstLogged && outcomes.includes('done')) {
-        this.firstLogged = true;
-        // Spawn to first committed delivery: what a cold task costs before it does useful work.
-        const sinceSpawnMs = Math.round(process.uptime() * 1000);
-        this.logger.info({ sinceSpawnMs }, 'first delivery committed');
-        this.life.event('first delivery committed', { 'saga.task.since_spawn_ms': sinceSpawnMs });
-      }
-      if (Math.floor(this.processed / perRelay) > Math.floor(before / perRelay)) await this.runtime.relay.drainAll(this.useCase);
-    }
-  }
-
-  /**
-   * Waits up to TASK_IDLE_GRACE_MS for new work, handling what arrives one batch at a time.
-   * `backlog`: a full batch came, so more may be waiting (drain with every worker); `stop`: the
-   * task must stop; `idle`: the grace passed with nothing new.
-   */
-  async waitIdle(): Promise<'backlog' | 'stop' | 'idle'> {
-    const grace = this.config.TASK_IDLE_GRACE_MS;
-    let idleUntil = Date.now() + grace;
-    while (!this.shouldStop() && Date.now() < idleUntil) {
-      // The next hop of a saga often lands within milliseconds of the last one: the relay that
-      // commits it NOTIFYs, which ends this wait at once; the poll covers lost notifications.
-      await this.idleWait(Math.min(idleUntil, this.deadline) - Date.now());
-      if (this.shouldStop()) break;
-      const outcomes = await this.inbox.processNextBatch(this.useCase, this.config.DELIVERY_BATCH_SIZE);
-      if (outcomes.length === 0) continue;
-      this.processed += outcomes.length;
-      await this.runtime.relay.drainAll(this.useCase);
-      // A full batch: more may be waiting. Less: that was all of it, and the task keeps waiting
-      // here (the grace starts again) without a round of empty claims.
-      if (outcomes.length >= this.config.DELIVERY_BATCH_SIZE) return 'backlog';
-      idleUntil = Date.now() + grace;
-    }
-    return this.shouldStop() ? 'stop' : 'idle';
-  }
 }
