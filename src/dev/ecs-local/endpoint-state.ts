@@ -61,6 +61,12 @@ const emptyCounters = (): Counters => ({
   stopTaskCalls: 0,
 });
 
+/** One entry of RunTask's `failures[]`. */
+export interface PlacementFailure {
+  readonly arn?: string;
+  readonly reason: string;
+}
+
 export interface RequestContext {
   /** From the request's SigV4 credential scope: it goes into the ARNs the request creates. */
   readonly region: string;
@@ -69,8 +75,8 @@ export interface RequestContext {
 /** What the actions share: the account's faults and rate limits, the tasks, the task definitions, the counters. */
 export class LocalEcsState {
   counters = emptyCounters();
-  /** RunTask client tokens, per cluster (`<cluster>/<token>`), oldest first. */
-  readonly clientTokens = new Map<string, { fingerprint: string; tasks: LocalTask[] }>();
+  /** RunTask client tokens, per cluster (`<cluster>/<token>`), oldest first, with the answer they got. */
+  readonly clientTokens = new Map<string, { fingerprint: string; tasks: LocalTask[]; failures: PlacementFailure[] }>();
   /** Requests read and never answered (injected hangs): ended when the endpoint closes. */
   readonly hung = new Set<ServerResponse>();
   closing = false;

@@ -37,8 +37,11 @@ export const INJECTED_ERRORS = {
 } as const;
 export type InjectedError = keyof typeof INJECTED_ERRORS;
 
+/**
+ * The `failures[].reason` Fargate answers when it has no capacity for a task (`RESOURCE:MEMORY`,
+ * `RESOURCE:CPU` and an instance ARN belong to the EC2 launch type, never to Fargate).
+ */
 export const DEFAULT_FAILURE_REASONS: readonly string[] = [
-  'RESOURCE:MEMORY',
   'Capacity is unavailable at this time. Please try again later or in a different availability zone',
 ];
 
@@ -69,6 +72,11 @@ export interface LocalEcsFaults {
   /** 0..1: share of RunTask calls answered 200 with `tasks: []` and a failure per requested task. */
   failureRate: number;
   failureReasons: string[];
+  /**
+   * 0..1: share of RunTask calls with `count` > 1 that place only some of their tasks (at least
+   * one, not all) and answer a failure for each of the others, as Fargate does when capacity runs out mid-call.
+   */
+  partialPlacementRate: number;
   /** How long a task stays PROVISIONING before its containers start: uniform in [min, max]. */
   taskStartDelayMs: DelayRange;
   /** 0..1: share of tasks that go PROVISIONING → STOPPED with stopCode TaskFailedToStart. */
@@ -91,6 +99,7 @@ export function profileFaults(profile: LocalEcsProfile, timeScale = 1): LocalEcs
     throttleRate: 0,
     failureRate: 0,
     failureReasons: [...DEFAULT_FAILURE_REASONS],
+    partialPlacementRate: 0,
     taskStartDelayMs: { min: 0, max: 0 },
     startFailureRate: 0,
     startFailureReasons: [...DEFAULT_START_FAILURE_REASONS],
@@ -116,6 +125,7 @@ const faultsSchema = z.strictObject({
   throttleRate: rate.optional(),
   failureRate: rate.optional(),
   failureReasons: z.array(z.string().min(1)).min(1).optional(),
+  partialPlacementRate: rate.optional(),
   taskStartDelayMs: delay.optional(),
   startFailureRate: rate.optional(),
   startFailureReasons: z.array(z.string().min(1)).min(1).optional(),

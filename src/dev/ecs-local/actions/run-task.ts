@@ -1,9 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
 import { LOCAL_ACCOUNT_ID } from '../arns.js';
-import type { LocalEcsState, RequestContext } from '../endpoint-state.js';
+import type { LocalEcsState, PlacementFailure, RequestContext } from '../endpoint-state.js';
 import { clientError, EcsApiError, invalidParameter, serializationError } from '../errors.js';
 import { canonicalJson, maxLength, optInt, optObject, optString, type Body } from '../request-body.js';
+import { DEFAULT_FAILURE_REASONS } from '../faults.js';
 import { needsAwsvpc, type LocalTaskDefinition } from '../task-definitions.js';
 import type { LocalTask, Tag, TaskOverrides } from '../task-runner.js';
 
@@ -85,20 +86,27 @@ async function runValidated(state: LocalEcsState, body: Body, ctx: RequestContex
       );
     }
     state.counters.runTaskReplays++;
-    return { tasks: known.tasks.map((t) => t.toApi({ includeTags: true })), failures: [] };
+    return { tasks: known.tasks.map((t) => t.toApi({ includeTags: true })), failures: known.failures };
   }
-  if (state.chance(state.faults.failureRate)) return placementFailure(state, request, cluster, ctx);
+  if (state.chance(state.faults.failureRate))
+    return { tasks: [], failures: placementFailures(state, request, cluster, ctx, request.count) };
 
-  state.takeRate('launches', request.count);
-  const tasks = launch(state, request, definition, cluster, ctx);
+  // Fargate may run out of capacity part-way through a call: some tasks placed, the others in failures[].
+  const placed =
+    request.count > 1 && state.chance(state.faults.partialPlacementRate)
+      ? 1 + Math.floor(state.random() * (request.count - 1))
+      : request.count;
+  state.takeRate('launches', placed);
+  const tasks = launch(state, request, definition, cluster, ctx, placed);
+  const failures = placed < request.count ? placementFailures(state, request, cluster, ctx, request.count - placed) : [];
   if (tokenKey !== undefined) {
-    state.clientTokens.set(tokenKey, { fingerprint, tasks });
+    state.clientTokens.set(tokenKey, { fingerprint, tasks, failures });
     if (state.clientTokens.size > MAX_CLIENT_TOKENS) {
       const oldest = state.clientTokens.keys().next();
       if (!oldest.done) state.clientTokens.delete(oldest.value);
     }
   }
-  return { tasks: tasks.map((t) => t.toApi({ includeTags: true })), failures: [] };
+  return { tasks: tasks.map((t) => t.toApi({ includeTags: true })), failures };
 }
 
 function parseRunTask(body: Body): RunTaskRequest {
@@ -179,16 +187,26 @@ async function taskDefinitionFor(state: LocalEcsState, request: RunTaskRequest, 
   return definition;
 }
 
-function placementFailure(state: LocalEcsState, request: RunTaskRequest, cluster: string, ctx: RequestContext): unknown {
+/** `count` failures[] entries with the configured reasons; an EC2 `RESOURCE:*` reason names a container instance, as on EC2. */
+function placementFailures(
+  state: LocalEcsState,
+  request: RunTaskRequest,
+  cluster: string,
+  ctx: RequestContext,
+  count: number,
+): PlacementFailure[] {
   state.counters.runTaskFailures++;
-  const failures = Array.from({ length: request.count }, () => {
-    const reason = state.pick(state.faults.failureReasons) ?? 'RESOURCE:MEMORY';
+  const failures = Array.from({ length: count }, (): PlacementFailure => {
+    const reason = state.pick(state.faults.failureReasons) ?? DEFAULT_FAILURE_REASONS[0]!;
     return reason.startsWith('RESOURCE:')
       ? { arn: `arn:aws:ecs:${ctx.region}:${LOCAL_ACCOUNT_ID}:container-instance/${cluster}/${randomBytes(16).toString('hex')}`, reason }
       : { reason };
   });
-  state.logger.info({ cluster, taskDefinition: request.taskDefinition, failures: failures.length }, 'RunTask: injected placement failure');
-  return { tasks: [], failures };
+  state.logger.info(
+    { cluster, taskDefinition: request.taskDefinition, requested: request.count, failures: failures.length },
+    'RunTask: injected placement failure',
+  );
+  return failures;
 }
 
 function launch(
@@ -197,9 +215,10 @@ function launch(
   definition: LocalTaskDefinition,
   cluster: string,
   ctx: RequestContext,
+  count: number,
 ): LocalTask[] {
   const tasks: LocalTask[] = [];
-  for (let i = 0; i < request.count; i++) {
+  for (let i = 0; i < count; i++) {
     const { min, max } = state.faults.taskStartDelayMs;
     const failsToStart = state.chance(state.faults.startFailureRate);
     tasks.push(
@@ -218,6 +237,6 @@ function launch(
       }),
     );
   }
-  state.counters.tasksStarted += request.count;
+  state.counters.tasksStarted += count;
   return tasks;
 }

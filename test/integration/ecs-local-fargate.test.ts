@@ -1,0 +1,97 @@
+import { mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ECSClient, RunTaskCommand, type RunTaskCommandInput } from '@aws-sdk/client-ecs';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { silentEcsLocalLogger, startLocalEcs, type LocalEcs } from '../../src/dev/ecs-local/index.js';
+
+/**
+ * The local ECS endpoint is as harsh as Fargate where the launcher must cope (issue 31, point 5):
+ * partial placement with Fargate's capacity reasons, the client token's 24-hour window, the
+ * capacity-provider checks, Spot interruptions, and throttled DescribeTasks and StopTask. The
+ * real SDK is the client.
+ */
+
+process.env['AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED'] = 'true';
+
+const CAPACITY = 'Capacity is unavailable at this time. Please try again later or in a different availability zone';
+const AWSVPC = { networkConfiguration: { awsvpcConfiguration: { subnets: ['subnet-local'] } } };
+const definition = (family: string, script: string, extra: Record<string, unknown> = {}) => ({
+  family,
+  requiresCompatibilities: ['FARGATE'],
+  networkMode: 'awsvpc',
+  cpu: '256',
+  memory: '512',
+  containerDefinitions: [{ name: 'app', image: 'saga:local', essential: true, command: ['node', '-e', script] }],
+  ...extra,
+});
+
+let dir: string;
+let ecs: LocalEcs;
+let client: ECSClient;
+
+const runTask = (input: Partial<RunTaskCommandInput> = {}) =>
+  client.send(new RunTaskCommand({ taskDefinition: 'exit-0', ...AWSVPC, ...input }));
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'ecs-fargate-'));
+  await mkdir(join(dir, 'defs'));
+  await writeFile(join(dir, 'defs', 'exit-0.json'), JSON.stringify(definition('exit-0', 'setTimeout(() => process.exit(0), 50)')));
+  ecs = await startLocalEcs({
+    port: 0,
+    taskDefinitionsDir: join(dir, 'defs'),
+    projectRoot: dir,
+    logger: silentEcsLocalLogger,
+    seed: 7,
+    stopTimeoutMs: 500,
+  });
+  client = new ECSClient({
+    endpoint: ecs.url,
+    region: 'us-east-1',
+    credentials: { accessKeyId: 'test', secretAccessKey: 'test' },
+    maxAttempts: 1,
+  });
+});
+
+afterAll(async () => {
+  client?.destroy();
+  await ecs?.close();
+  if (dir) await rm(dir, { recursive: true, force: true });
+});
+
+beforeEach(() => {
+  ecs.setFaults({ failureRate: 0, partialPlacementRate: 0, errors: { DescribeTasks: null, StopTask: null } });
+});
+
+describe('placement on Fargate', () => {
+  it('answers failures[] with Fargate’s capacity reason and no container instance', async () => {
+    ecs.setFaults({ failureRate: 1 });
+    const out = await runTask({ count: 3 });
+    expect(out.tasks).toEqual([]);
+    expect(out.failures).toEqual([{ reason: CAPACITY }, { reason: CAPACITY }, { reason: CAPACITY }]);
+  });
+
+  it('places some of `count` and fails the others, and a replay of its token answers the same', async () => {
+    ecs.setFaults({ partialPlacementRate: 1 });
+    const started = ecs.stats().tasksStarted;
+    const out = await runTask({ count: 5, clientToken: 'partial-1' });
+    const placed = out.tasks?.length ?? 0;
+    expect(placed).toBeGreaterThanOrEqual(1);
+    expect(placed).toBeLessThan(5);
+    expect(out.failures).toHaveLength(5 - placed);
+    for (const f of out.failures ?? []) expect(f.reason).toBe(CAPACITY);
+    expect(ecs.stats().tasksStarted - started).toBe(placed);
+
+    const replay = await runTask({ count: 5, clientToken: 'partial-1' });
+    expect(replay.tasks?.map((t) => t.taskArn)).toEqual(out.tasks?.map((t) => t.taskArn));
+    expect(replay.failures).toEqual(out.failures);
+    expect(ecs.stats().tasksStarted - started).toBe(placed);
+  });
+
+  it('places a single task whole: a partial placement needs count > 1', async () => {
+    ecs.setFaults({ partialPlacementRate: 1 });
+    const out = await runTask({ count: 1 });
+    expect(out.tasks).toHaveLength(1);
+    expect(out.failures).toEqual([]);
+  });
+});
