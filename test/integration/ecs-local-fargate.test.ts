@@ -1,7 +1,7 @@
 import { mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ECSClient, RunTaskCommand, type RunTaskCommandInput } from '@aws-sdk/client-ecs';
+import { DescribeTasksCommand, ECSClient, RunTaskCommand, StopTaskCommand, type RunTaskCommandInput } from '@aws-sdk/client-ecs';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { silentEcsLocalLogger, startLocalEcs, type LocalEcs } from '../../src/dev/ecs-local/index.js';
 
@@ -29,6 +29,15 @@ const definition = (family: string, script: string, extra: Record<string, unknow
 let dir: string;
 let ecs: LocalEcs;
 let client: ECSClient;
+
+async function failure(promise: Promise<unknown>): Promise<Error & { $metadata?: { httpStatusCode?: number } }> {
+  try {
+    await promise;
+  } catch (error) {
+    return error as Error;
+  }
+  throw new Error('expected the call to fail');
+}
 
 const runTask = (input: Partial<RunTaskCommandInput> = {}) =>
   client.send(new RunTaskCommand({ taskDefinition: 'exit-0', ...AWSVPC, ...input }));
@@ -93,5 +102,40 @@ describe('placement on Fargate', () => {
     const out = await runTask({ count: 1 });
     expect(out.tasks).toHaveLength(1);
     expect(out.failures).toEqual([]);
+  });
+});
+
+describe('throttled DescribeTasks and StopTask', () => {
+  it('answers DescribeTasks and StopTask ThrottlingException at the configured rate, and the task runs on', async () => {
+    const task = (await runTask({ taskDefinition: 'exit-0' })).tasks![0]!;
+    ecs.setFaults({
+      errors: { DescribeTasks: { type: 'ThrottlingException', rate: 1 }, StopTask: { type: 'ThrottlingException', rate: 1 } },
+    });
+    const described = await failure(client.send(new DescribeTasksCommand({ tasks: [task.taskArn!] })));
+    expect(described.name).toBe('ThrottlingException');
+    expect(described.message).toBe('Rate exceeded');
+    expect(described.$metadata?.httpStatusCode).toBe(400);
+    const stopped = await failure(client.send(new StopTaskCommand({ task: task.taskArn!, reason: 'test' })));
+    expect(stopped.name).toBe('ThrottlingException');
+
+    ecs.setFaults({ errors: { DescribeTasks: null, StopTask: null } });
+    const after = (await client.send(new DescribeTasksCommand({ tasks: [task.taskArn!] }))).tasks![0]!;
+    expect(after.stopCode).not.toBe('UserInitiated');
+  });
+
+  it('throttles only a share of calls at a rate below 1 (seeded)', async () => {
+    const task = (await runTask({ taskDefinition: 'exit-0' })).tasks![0]!;
+    ecs.setFaults({ errors: { DescribeTasks: { type: 'ThrottlingException', rate: 0.5 } } });
+    const outcomes = await Promise.all(
+      Array.from({ length: 40 }, () =>
+        client.send(new DescribeTasksCommand({ tasks: [task.taskArn!] })).then(
+          () => 'ok',
+          (e: Error) => e.name,
+        ),
+      ),
+    );
+    expect(outcomes.filter((o) => o === 'ThrottlingException').length).toBeGreaterThan(5);
+    expect(outcomes.filter((o) => o === 'ok').length).toBeGreaterThan(5);
+    expect(new Set(outcomes)).toEqual(new Set(['ok', 'ThrottlingException']));
   });
 });

@@ -32,6 +32,8 @@ export const INJECTED_ERRORS = {
   InvalidParameterException: { status: 400, message: "Network Configuration must be provided when networkMode 'awsvpc' is specified." },
   ServerException: { status: 500, message: 'Service encountered an internal error.' },
   ServiceUnavailableException: { status: 503, message: 'Service is unavailable. Please try again later.' },
+  /** The account's API rate for the operation (DescribeTasks and StopTask have their own buckets on ECS). */
+  ThrottlingException: { status: 400, message: 'Rate exceeded' },
   hang: { status: 0, message: '' },
   appliedLost: { status: 0, message: '' },
 } as const;
