@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DescribeTasksCommand, ECSClient, RunTaskCommand, StopTaskCommand, type RunTaskCommandInput } from '@aws-sdk/client-ecs';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { CLIENT_TOKEN_TTL_MS, profileFaults } from '../../src/dev/ecs-local/faults.js';
 import { silentEcsLocalLogger, startLocalEcs, type LocalEcs } from '../../src/dev/ecs-local/index.js';
 
 /**
@@ -69,7 +70,12 @@ afterAll(async () => {
 });
 
 beforeEach(() => {
-  ecs.setFaults({ failureRate: 0, partialPlacementRate: 0, errors: { DescribeTasks: null, StopTask: null } });
+  ecs.setFaults({
+    failureRate: 0,
+    partialPlacementRate: 0,
+    clientTokenTtlMs: CLIENT_TOKEN_TTL_MS,
+    errors: { DescribeTasks: null, StopTask: null },
+  });
 });
 
 describe('placement on Fargate', () => {
@@ -137,5 +143,45 @@ describe('throttled DescribeTasks and StopTask', () => {
     expect(outcomes.filter((o) => o === 'ThrottlingException').length).toBeGreaterThan(5);
     expect(outcomes.filter((o) => o === 'ok').length).toBeGreaterThan(5);
     expect(new Set(outcomes)).toEqual(new Set(['ok', 'ThrottlingException']));
+  });
+});
+
+describe('the client token’s window', () => {
+  it('is 24 hours on the endpoint’s clock: divided by the time scale', async () => {
+    expect(profileFaults('default').clientTokenTtlMs).toBe(86_400_000);
+    expect(profileFaults('fargate', 10).clientTokenTtlMs).toBe(8_640_000);
+    expect(ecs.faults().clientTokenTtlMs).toBe(86_400_000);
+    const scaled = await startLocalEcs({
+      port: 0,
+      taskDefinitionsDir: join(dir, 'defs'),
+      projectRoot: dir,
+      logger: silentEcsLocalLogger,
+      profile: 'fargate',
+      timeScale: 1_000,
+    });
+    try {
+      expect(scaled.faults().clientTokenTtlMs).toBe(86_400);
+    } finally {
+      await scaled.close();
+    }
+  });
+
+  it('answers a token within the window with its tasks; reused after it, starts new ones, whatever the parameters', async () => {
+    ecs.setFaults({ clientTokenTtlMs: 800 });
+    const first = await runTask({ clientToken: 'window-1' });
+    const replay = await runTask({ clientToken: 'window-1' });
+    expect(replay.tasks?.[0]?.taskArn).toBe(first.tasks?.[0]?.taskArn);
+    await new Promise((r) => setTimeout(r, 850));
+    const later = await runTask({ clientToken: 'window-1' });
+    expect(later.tasks).toHaveLength(1);
+    expect(later.tasks?.[0]?.taskArn).not.toBe(first.tasks?.[0]?.taskArn);
+
+    // Within the new window, other parameters conflict and name the tasks the token started last.
+    const conflict = await failure(runTask({ clientToken: 'window-1', startedBy: 'someone-else' }));
+    expect(conflict.name).toBe('ConflictException');
+    expect((conflict as { resourceIds?: string[] }).resourceIds).toEqual([later.tasks?.[0]?.taskArn]);
+    await new Promise((r) => setTimeout(r, 850));
+    const afterConflictWindow = await runTask({ clientToken: 'window-1', startedBy: 'someone-else' });
+    expect(afterConflictWindow.tasks?.[0]?.startedBy).toBe('someone-else');
   });
 });

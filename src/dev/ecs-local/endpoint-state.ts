@@ -67,6 +67,14 @@ export interface PlacementFailure {
   readonly reason: string;
 }
 
+/** What a RunTask client token was first used for, and when (the endpoint's clock, ms). */
+export interface ClientTokenUse {
+  readonly fingerprint: string;
+  readonly tasks: LocalTask[];
+  readonly failures: PlacementFailure[];
+  readonly at: number;
+}
+
 export interface RequestContext {
   /** From the request's SigV4 credential scope: it goes into the ARNs the request creates. */
   readonly region: string;
@@ -76,7 +84,7 @@ export interface RequestContext {
 export class LocalEcsState {
   counters = emptyCounters();
   /** RunTask client tokens, per cluster (`<cluster>/<token>`), oldest first, with the answer they got. */
-  readonly clientTokens = new Map<string, { fingerprint: string; tasks: LocalTask[]; failures: PlacementFailure[] }>();
+  readonly clientTokens = new Map<string, ClientTokenUse>();
   /** Requests read and never answered (injected hangs): ended when the endpoint closes. */
   readonly hung = new Set<ServerResponse>();
   closing = false;
@@ -106,6 +114,16 @@ export class LocalEcsState {
     const next = applyFaults(this.faults, input);
     if (JSON.stringify(next.rateLimits) !== JSON.stringify(this.faults.rateLimits)) this.buckets = bucketsFor(next);
     this.faults = next;
+  }
+
+  /** The first use of a client token in the cluster, if ECS still remembers it (`clientTokenTtlMs`); a forgotten one is dropped. */
+  clientToken(key: string): ClientTokenUse | undefined {
+    const known = this.clientTokens.get(key);
+    if (known && Date.now() - known.at >= this.faults.clientTokenTtlMs) {
+      this.clientTokens.delete(key);
+      return undefined;
+    }
+    return known;
   }
 
   /** A RunTask call (`api`) or `count` task launches (`launches`) within the account's rate limits, else a ThrottlingException. */

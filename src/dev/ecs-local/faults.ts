@@ -88,7 +88,15 @@ export interface LocalEcsFaults {
   errors: Partial<Record<EcsOperation, { type: InjectedError; rate: number }>>;
   /** Token buckets of the account and Region; null: unlimited. */
   rateLimits: RateLimits | null;
+  /**
+   * How long RunTask remembers a client token (ECS: 24 hours, per cluster); reused later, the
+   * token starts new tasks. Divided by the time scale like every duration of the endpoint.
+   */
+  clientTokenTtlMs: number;
 }
+
+/** ECS keeps a RunTask client token for 24 hours. */
+export const CLIENT_TOKEN_TTL_MS = 24 * 60 * 60 * 1000;
 
 export type LocalEcsProfile = 'default' | 'fargate';
 
@@ -107,6 +115,7 @@ export function profileFaults(profile: LocalEcsProfile, timeScale = 1): LocalEcs
     startFailureReasons: [...DEFAULT_START_FAILURE_REASONS],
     errors: {},
     rateLimits: null,
+    clientTokenTtlMs: Math.round(CLIENT_TOKEN_TTL_MS / timeScale),
   };
   if (profile === 'default') return base;
   return {
@@ -141,6 +150,7 @@ const faultsSchema = z.strictObject({
     })
     .nullable()
     .optional(),
+  clientTokenTtlMs: z.number().int().min(1).max(CLIENT_TOKEN_TTL_MS).optional(),
 });
 
 /** What `POST /_local/faults` and `setFaults` accept: any subset; a start delay may be one number. */

@@ -74,7 +74,7 @@ async function runValidated(state: LocalEcsState, body: Body, ctx: RequestContex
   const tokenKey = request.clientToken === undefined ? undefined : `${cluster}/${request.clientToken}`;
   const { clientToken: _ignored, ...rest } = body;
   const fingerprint = tokenKey === undefined ? '' : canonicalJson({ ...rest, cluster, region: ctx.region });
-  const known = tokenKey === undefined ? undefined : state.clientTokens.get(tokenKey);
+  const known = tokenKey === undefined ? undefined : state.clientToken(tokenKey);
   if (known) {
     if (known.fingerprint !== fingerprint) {
       // As ECS does: the ARNs of the tasks that token already started, so a caller can adopt them.
@@ -100,7 +100,7 @@ async function runValidated(state: LocalEcsState, body: Body, ctx: RequestContex
   const tasks = launch(state, request, definition, cluster, ctx, placed);
   const failures = placed < request.count ? placementFailures(state, request, cluster, ctx, request.count - placed) : [];
   if (tokenKey !== undefined) {
-    state.clientTokens.set(tokenKey, { fingerprint, tasks, failures });
+    state.clientTokens.set(tokenKey, { fingerprint, tasks, failures, at: Date.now() });
     if (state.clientTokens.size > MAX_CLIENT_TOKENS) {
       const oldest = state.clientTokens.keys().next();
       if (!oldest.done) state.clientTokens.delete(oldest.value);
