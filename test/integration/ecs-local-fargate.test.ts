@@ -47,6 +47,14 @@ beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'ecs-fargate-'));
   await mkdir(join(dir, 'defs'));
   await writeFile(join(dir, 'defs', 'exit-0.json'), JSON.stringify(definition('exit-0', 'setTimeout(() => process.exit(0), 50)')));
+  await writeFile(
+    join(dir, 'defs', 'arm-0.json'),
+    JSON.stringify(
+      definition('arm-0', 'setTimeout(() => process.exit(0), 50)', {
+        runtimePlatform: { cpuArchitecture: 'ARM64', operatingSystemFamily: 'LINUX' },
+      }),
+    ),
+  );
   ecs = await startLocalEcs({
     port: 0,
     taskDefinitionsDir: join(dir, 'defs'),
@@ -74,6 +82,8 @@ beforeEach(() => {
     failureRate: 0,
     partialPlacementRate: 0,
     clientTokenTtlMs: CLIENT_TOKEN_TTL_MS,
+    clusterCapacityProviders: ['FARGATE', 'FARGATE_SPOT'],
+    refuseSpotOnArm64: false,
     errors: { DescribeTasks: null, StopTask: null },
   });
 });
@@ -183,5 +193,42 @@ describe('the client token’s window', () => {
     await new Promise((r) => setTimeout(r, 850));
     const afterConflictWindow = await runTask({ clientToken: 'window-1', startedBy: 'someone-else' });
     expect(afterConflictWindow.tasks?.[0]?.startedBy).toBe('someone-else');
+  });
+});
+
+describe('capacity-provider strategies', () => {
+  const NOT_ASSOCIATED =
+    'The specified capacity provider strategy cannot contain a capacity provider that is not associated with the cluster. ' +
+    'Associate the capacity provider with the cluster or specify a valid capacity provider and try again.';
+  const spot = [
+    { capacityProvider: 'FARGATE_SPOT', weight: 3 },
+    { capacityProvider: 'FARGATE', weight: 1 },
+  ];
+
+  it('refuses a capacity provider not associated with the cluster, as ECS words it', async () => {
+    ecs.setFaults({ clusterCapacityProviders: ['FARGATE'] });
+    const refused = await failure(runTask({ capacityProviderStrategy: spot }));
+    expect(refused.name).toBe('InvalidParameterException');
+    expect(refused.message).toBe(NOT_ASSOCIATED);
+    expect(refused.$metadata?.httpStatusCode).toBe(400);
+    const unknown = await failure(runTask({ capacityProviderStrategy: [{ capacityProvider: 'my-asg-provider', weight: 1 }] }));
+    expect(unknown.message).toBe(NOT_ASSOCIATED);
+
+    const onDemand = await runTask({ capacityProviderStrategy: [{ capacityProvider: 'FARGATE', weight: 1 }] });
+    expect(onDemand.tasks?.[0]?.capacityProviderName).toBe('FARGATE');
+  });
+
+  it('runs an ARM64 definition on FARGATE_SPOT (Graviton Spot), and refuses it when told to behave as before', async () => {
+    const graviton = await runTask({ taskDefinition: 'arm-0', capacityProviderStrategy: spot });
+    expect(graviton.tasks?.[0]?.capacityProviderName).toBe('FARGATE_SPOT');
+
+    ecs.setFaults({ refuseSpotOnArm64: true });
+    const refused = await failure(runTask({ taskDefinition: 'arm-0', capacityProviderStrategy: spot }));
+    expect(refused.name).toBe('InvalidParameterException');
+    expect(refused.message).toBe('FARGATE_SPOT capacity provider is not supported when using ARM architecture.');
+    // x86 on Spot, and ARM64 on FARGATE, still run.
+    expect((await runTask({ capacityProviderStrategy: spot })).tasks).toHaveLength(1);
+    const arm = await runTask({ taskDefinition: 'arm-0', capacityProviderStrategy: [{ capacityProvider: 'FARGATE', weight: 1 }] });
+    expect(arm.tasks).toHaveLength(1);
   });
 });

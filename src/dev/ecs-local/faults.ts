@@ -93,6 +93,14 @@ export interface LocalEcsFaults {
    * token starts new tasks. Divided by the time scale like every duration of the endpoint.
    */
   clientTokenTtlMs: number;
+  /** The capacity providers associated with every cluster (the CDK app's cluster: FARGATE and FARGATE_SPOT). */
+  clusterCapacityProviders: string[];
+  /**
+   * Whether FARGATE_SPOT refuses an ARM64 task definition. Fargate Spot was x86-only until
+   * September 2024 (RunTask: "FARGATE_SPOT capacity provider is not supported when using ARM
+   * architecture."); it has run Graviton tasks since, so the refusal is off unless asked for.
+   */
+  refuseSpotOnArm64: boolean;
 }
 
 /** ECS keeps a RunTask client token for 24 hours. */
@@ -116,6 +124,8 @@ export function profileFaults(profile: LocalEcsProfile, timeScale = 1): LocalEcs
     errors: {},
     rateLimits: null,
     clientTokenTtlMs: Math.round(CLIENT_TOKEN_TTL_MS / timeScale),
+    clusterCapacityProviders: ['FARGATE', 'FARGATE_SPOT'],
+    refuseSpotOnArm64: false,
   };
   if (profile === 'default') return base;
   return {
@@ -151,6 +161,8 @@ const faultsSchema = z.strictObject({
     .nullable()
     .optional(),
   clientTokenTtlMs: z.number().int().min(1).max(CLIENT_TOKEN_TTL_MS).optional(),
+  clusterCapacityProviders: z.array(z.string().min(1)).optional(),
+  refuseSpotOnArm64: z.boolean().optional(),
 });
 
 /** What `POST /_local/faults` and `setFaults` accept: any subset; a start delay may be one number. */

@@ -5,6 +5,7 @@ import type { LocalEcsState, PlacementFailure, RequestContext } from '../endpoin
 import { clientError, EcsApiError, invalidParameter, serializationError } from '../errors.js';
 import { canonicalJson, maxLength, optInt, optObject, optString, type Body } from '../request-body.js';
 import { DEFAULT_FAILURE_REASONS } from '../faults.js';
+import { checkCapacityProviders } from './capacity-providers.js';
 import { needsAwsvpc, type LocalTaskDefinition } from '../task-definitions.js';
 import type { LocalTask, Tag, TaskOverrides } from '../task-runner.js';
 
@@ -40,6 +41,7 @@ interface RunTaskRequest {
   readonly startedBy: string | undefined;
   readonly group: string | undefined;
   readonly launchType: string | undefined;
+  readonly capacityProviders: readonly string[];
   readonly capacityProviderName: string | undefined;
   readonly overrides: TaskOverrides | undefined;
   readonly tags: Tag[];
@@ -128,9 +130,9 @@ function parseRunTask(body: Body): RunTaskRequest {
   if (launchType !== undefined && Array.isArray(strategy) && strategy.length > 0) {
     throw invalidParameter('Specifying both a launchType and capacityProviderStrategy is not supported.');
   }
-  const capacityProviderName = Array.isArray(strategy)
-    ? (strategy as { capacityProvider?: unknown }[]).map((s) => s.capacityProvider).find((p): p is string => typeof p === 'string')
-    : undefined;
+  const capacityProviders = Array.isArray(strategy)
+    ? (strategy as { capacityProvider?: unknown }[]).map((s) => s.capacityProvider).filter((p): p is string => typeof p === 'string')
+    : [];
   return {
     taskDefinition,
     count,
@@ -138,7 +140,8 @@ function parseRunTask(body: Body): RunTaskRequest {
     startedBy,
     group,
     launchType,
-    capacityProviderName,
+    capacityProviders,
+    capacityProviderName: capacityProviders[0],
     overrides: parseOverrides(body),
     tags: parseTags(body),
   };
@@ -179,6 +182,7 @@ async function taskDefinitionFor(state: LocalEcsState, request: RunTaskRequest, 
   if ((fargate || needsAwsvpc(definition)) && !(Array.isArray(subnets) && subnets.length > 0)) {
     throw invalidParameter("Network Configuration must be provided when networkMode 'awsvpc' is specified.");
   }
+  checkCapacityProviders(request.capacityProviders, definition, state.faults);
   for (const o of request.overrides?.containerOverrides ?? []) {
     if (!definition.containers.some((c) => c.name === o.name)) {
       throw invalidParameter(`Override for container named ${o.name} is not a container in the TaskDefinition.`);
