@@ -1,7 +1,8 @@
+import { existsSync } from 'node:fs';
 import { mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DescribeTasksCommand, ECSClient, RunTaskCommand, StopTaskCommand, type RunTaskCommandInput } from '@aws-sdk/client-ecs';
+import { DescribeTasksCommand, ECSClient, RunTaskCommand, StopTaskCommand, type RunTaskCommandInput, type Task } from '@aws-sdk/client-ecs';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { CLIENT_TOKEN_TTL_MS, profileFaults } from '../../src/dev/ecs-local/faults.js';
 import { silentEcsLocalLogger, startLocalEcs, type LocalEcs } from '../../src/dev/ecs-local/index.js';
@@ -43,6 +44,15 @@ async function failure(promise: Promise<unknown>): Promise<Error & { $metadata?:
 const runTask = (input: Partial<RunTaskCommandInput> = {}) =>
   client.send(new RunTaskCommand({ taskDefinition: 'exit-0', ...AWSVPC, ...input }));
 
+async function until(arn: string, done: (task: Task) => boolean): Promise<Task> {
+  for (let i = 0; i < 400; i++) {
+    const task = (await client.send(new DescribeTasksCommand({ tasks: [arn] }))).tasks?.[0];
+    if (task && done(task)) return task;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  throw new Error(`task ${arn} never reached the expected state`);
+}
+
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'ecs-fargate-'));
   await mkdir(join(dir, 'defs'));
@@ -55,6 +65,14 @@ beforeAll(async () => {
       }),
     ),
   );
+  // Marks itself ready (<task id>.ready) once its SIGTERM handler is in place: it exits 0 on SIGTERM
+  // (a task that drains) or ignores it (one that is SIGKILLed).
+  const waits = "require('fs').writeFileSync(process.env.ECS_TASK_ARN.split('/').pop() + '.ready', ''); setInterval(() => {}, 1000);";
+  await writeFile(
+    join(dir, 'defs', 'drains.json'),
+    JSON.stringify(definition('drains', `process.on('SIGTERM', () => process.exit(0)); ${waits}`)),
+  );
+  await writeFile(join(dir, 'defs', 'stubborn.json'), JSON.stringify(definition('stubborn', `process.on('SIGTERM', () => {}); ${waits}`)));
   ecs = await startLocalEcs({
     port: 0,
     taskDefinitionsDir: join(dir, 'defs'),
@@ -230,5 +248,54 @@ describe('capacity-provider strategies', () => {
     expect((await runTask({ capacityProviderStrategy: spot })).tasks).toHaveLength(1);
     const arm = await runTask({ taskDefinition: 'arm-0', capacityProviderStrategy: [{ capacityProvider: 'FARGATE', weight: 1 }] });
     expect(arm.tasks).toHaveLength(1);
+  });
+});
+
+describe('Spot interruptions', () => {
+  const SPOT = [{ capacityProvider: 'FARGATE_SPOT', weight: 1 }];
+  const ready = async (arn: string) => {
+    const file = join(dir, `${arn.split('/').pop()!}.ready`);
+    for (let i = 0; i < 500 && !existsSync(file); i++) await new Promise((r) => setTimeout(r, 20));
+    expect(existsSync(file)).toBe(true);
+  };
+  const stopped = (t: Task) => t.lastStatus === 'STOPPED';
+
+  it('sends SIGTERM with a TerminationNotice, then SIGKILL after the stop timeout; STOPPED with SpotInterruption', async () => {
+    const task = (await runTask({ taskDefinition: 'stubborn', capacityProviderStrategy: SPOT })).tasks![0]!;
+    await ready(task.taskArn!);
+    expect(ecs.interruptSpot(task.taskArn!)).toEqual([task.taskArn]);
+    const notice = (await client.send(new DescribeTasksCommand({ tasks: [task.taskArn!] }))).tasks![0]!;
+    expect(notice.desiredStatus).toBe('STOPPED');
+    expect(notice.lastStatus).toBe('STOPPING');
+    expect(notice.stopCode).toBe('TerminationNotice');
+    expect(notice.stoppedReason).toBe('Your Spot Task was interrupted.');
+
+    const done = await until(task.taskArn!, stopped);
+    expect(done.stopCode).toBe('SpotInterruption');
+    expect(done.stoppedReason).toBe('Your Spot Task was interrupted.');
+    expect(done.containers![0]!.exitCode).toBe(137);
+    // SIGKILL came after the endpoint's stop timeout (500 ms here), not before.
+    expect(done.stoppedAt!.getTime() - done.stoppingAt!.getTime()).toBeGreaterThanOrEqual(450);
+  });
+
+  it('lets a task that drains on SIGTERM exit on its own, and interrupts only FARGATE_SPOT tasks', async () => {
+    const spotTask = (await runTask({ taskDefinition: 'drains', capacityProviderStrategy: SPOT })).tasks![0]!;
+    const onDemand = (await runTask({ taskDefinition: 'drains', capacityProviderStrategy: [{ capacityProvider: 'FARGATE', weight: 1 }] }))
+      .tasks![0]!;
+    await ready(spotTask.taskArn!);
+    await ready(onDemand.taskArn!);
+
+    const admin = await fetch(`${ecs.url}/_local/spot-interruptions`, { method: 'POST', body: '{}' });
+    expect(await admin.json()).toEqual({ interrupted: [spotTask.taskArn] });
+    const done = await until(spotTask.taskArn!, stopped);
+    expect(done.stopCode).toBe('SpotInterruption');
+    // 0, not 137: it drained on SIGTERM before the SIGKILL.
+    expect(done.containers![0]!.exitCode).toBe(0);
+
+    expect(ecs.interruptSpot(onDemand.taskArn!)).toEqual([]);
+    const untouched = (await client.send(new DescribeTasksCommand({ tasks: [onDemand.taskArn!] }))).tasks![0]!;
+    expect(untouched.lastStatus).toBe('RUNNING');
+    await client.send(new StopTaskCommand({ task: onDemand.taskArn! }));
+    await until(onDemand.taskArn!, stopped);
   });
 });
