@@ -474,10 +474,9 @@ describe('local ECS endpoint with the real ECSClient', () => {
     expect(out.tasks).toEqual([]);
     expect(out.failures).toHaveLength(2);
     for (const f of out.failures ?? []) {
-      expect([
-        'RESOURCE:MEMORY',
-        'Capacity is unavailable at this time. Please try again later or in a different availability zone',
-      ]).toContain(f.reason);
+      // Fargate's reason, with no container instance: RESOURCE:MEMORY belongs to the EC2 launch type.
+      expect(f.reason).toBe('Capacity is unavailable at this time. Please try again later or in a different availability zone');
+      expect(f.arn).toBeUndefined();
     }
     const after = ecs.stats();
     expect(after.runTaskFailures - before.runTaskFailures).toBe(1);

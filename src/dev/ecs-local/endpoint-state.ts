@@ -61,6 +61,20 @@ const emptyCounters = (): Counters => ({
   stopTaskCalls: 0,
 });
 
+/** One entry of RunTask's `failures[]`. */
+export interface PlacementFailure {
+  readonly arn?: string;
+  readonly reason: string;
+}
+
+/** What a RunTask client token was first used for, and when (the endpoint's clock, ms). */
+export interface ClientTokenUse {
+  readonly fingerprint: string;
+  readonly tasks: LocalTask[];
+  readonly failures: PlacementFailure[];
+  readonly at: number;
+}
+
 export interface RequestContext {
   /** From the request's SigV4 credential scope: it goes into the ARNs the request creates. */
   readonly region: string;
@@ -69,8 +83,8 @@ export interface RequestContext {
 /** What the actions share: the account's faults and rate limits, the tasks, the task definitions, the counters. */
 export class LocalEcsState {
   counters = emptyCounters();
-  /** RunTask client tokens, per cluster (`<cluster>/<token>`), oldest first. */
-  readonly clientTokens = new Map<string, { fingerprint: string; tasks: LocalTask[] }>();
+  /** RunTask client tokens, per cluster (`<cluster>/<token>`), oldest first, with the answer they got. */
+  readonly clientTokens = new Map<string, ClientTokenUse>();
   /** Requests read and never answered (injected hangs): ended when the endpoint closes. */
   readonly hung = new Set<ServerResponse>();
   closing = false;
@@ -100,6 +114,16 @@ export class LocalEcsState {
     const next = applyFaults(this.faults, input);
     if (JSON.stringify(next.rateLimits) !== JSON.stringify(this.faults.rateLimits)) this.buckets = bucketsFor(next);
     this.faults = next;
+  }
+
+  /** The first use of a client token in the cluster, if ECS still remembers it (`clientTokenTtlMs`); a forgotten one is dropped. */
+  clientToken(key: string): ClientTokenUse | undefined {
+    const known = this.clientTokens.get(key);
+    if (known && Date.now() - known.at >= this.faults.clientTokenTtlMs) {
+      this.clientTokens.delete(key);
+      return undefined;
+    }
+    return known;
   }
 
   /** A RunTask call (`api`) or `count` task launches (`launches`) within the account's rate limits, else a ThrottlingException. */

@@ -32,13 +32,18 @@ export const INJECTED_ERRORS = {
   InvalidParameterException: { status: 400, message: "Network Configuration must be provided when networkMode 'awsvpc' is specified." },
   ServerException: { status: 500, message: 'Service encountered an internal error.' },
   ServiceUnavailableException: { status: 503, message: 'Service is unavailable. Please try again later.' },
+  /** The account's API rate for the operation (DescribeTasks and StopTask have their own buckets on ECS). */
+  ThrottlingException: { status: 400, message: 'Rate exceeded' },
   hang: { status: 0, message: '' },
   appliedLost: { status: 0, message: '' },
 } as const;
 export type InjectedError = keyof typeof INJECTED_ERRORS;
 
+/**
+ * The `failures[].reason` Fargate answers when it has no capacity for a task (`RESOURCE:MEMORY`,
+ * `RESOURCE:CPU` and an instance ARN belong to the EC2 launch type, never to Fargate).
+ */
 export const DEFAULT_FAILURE_REASONS: readonly string[] = [
-  'RESOURCE:MEMORY',
   'Capacity is unavailable at this time. Please try again later or in a different availability zone',
 ];
 
@@ -69,6 +74,11 @@ export interface LocalEcsFaults {
   /** 0..1: share of RunTask calls answered 200 with `tasks: []` and a failure per requested task. */
   failureRate: number;
   failureReasons: string[];
+  /**
+   * 0..1: share of RunTask calls with `count` > 1 that place only some of their tasks (at least
+   * one, not all) and answer a failure for each of the others, as Fargate does when capacity runs out mid-call.
+   */
+  partialPlacementRate: number;
   /** How long a task stays PROVISIONING before its containers start: uniform in [min, max]. */
   taskStartDelayMs: DelayRange;
   /** 0..1: share of tasks that go PROVISIONING → STOPPED with stopCode TaskFailedToStart. */
@@ -78,7 +88,23 @@ export interface LocalEcsFaults {
   errors: Partial<Record<EcsOperation, { type: InjectedError; rate: number }>>;
   /** Token buckets of the account and Region; null: unlimited. */
   rateLimits: RateLimits | null;
+  /**
+   * How long RunTask remembers a client token (ECS: 24 hours, per cluster); reused later, the
+   * token starts new tasks. Divided by the time scale like every duration of the endpoint.
+   */
+  clientTokenTtlMs: number;
+  /** The capacity providers associated with every cluster (the CDK app's cluster: FARGATE and FARGATE_SPOT). */
+  clusterCapacityProviders: string[];
+  /**
+   * Whether FARGATE_SPOT refuses an ARM64 task definition. Fargate Spot was x86-only until
+   * September 2024 (RunTask: "FARGATE_SPOT capacity provider is not supported when using ARM
+   * architecture."); it has run Graviton tasks since, so the refusal is off unless asked for.
+   */
+  refuseSpotOnArm64: boolean;
 }
+
+/** ECS keeps a RunTask client token for 24 hours. */
+export const CLIENT_TOKEN_TTL_MS = 24 * 60 * 60 * 1000;
 
 export type LocalEcsProfile = 'default' | 'fargate';
 
@@ -91,11 +117,15 @@ export function profileFaults(profile: LocalEcsProfile, timeScale = 1): LocalEcs
     throttleRate: 0,
     failureRate: 0,
     failureReasons: [...DEFAULT_FAILURE_REASONS],
+    partialPlacementRate: 0,
     taskStartDelayMs: { min: 0, max: 0 },
     startFailureRate: 0,
     startFailureReasons: [...DEFAULT_START_FAILURE_REASONS],
     errors: {},
     rateLimits: null,
+    clientTokenTtlMs: Math.round(CLIENT_TOKEN_TTL_MS / timeScale),
+    clusterCapacityProviders: ['FARGATE', 'FARGATE_SPOT'],
+    refuseSpotOnArm64: false,
   };
   if (profile === 'default') return base;
   return {
@@ -116,6 +146,7 @@ const faultsSchema = z.strictObject({
   throttleRate: rate.optional(),
   failureRate: rate.optional(),
   failureReasons: z.array(z.string().min(1)).min(1).optional(),
+  partialPlacementRate: rate.optional(),
   taskStartDelayMs: delay.optional(),
   startFailureRate: rate.optional(),
   startFailureReasons: z.array(z.string().min(1)).min(1).optional(),
@@ -129,6 +160,9 @@ const faultsSchema = z.strictObject({
     })
     .nullable()
     .optional(),
+  clientTokenTtlMs: z.number().int().min(1).max(CLIENT_TOKEN_TTL_MS).optional(),
+  clusterCapacityProviders: z.array(z.string().min(1)).optional(),
+  refuseSpotOnArm64: z.boolean().optional(),
 });
 
 /** What `POST /_local/faults` and `setFaults` accept: any subset; a start delay may be one number. */

@@ -95,6 +95,11 @@ export interface LocalEcs {
   resetStats(): void;
   faults(): LocalEcsFaults;
   setFaults(faults: LocalEcsFaultsInput): void;
+  /**
+   * Fargate takes Spot capacity back: the named task, or every running FARGATE_SPOT task, gets its
+   * termination notice (SIGTERM, SIGKILL after its stop timeout; stopCode SpotInterruption). The ARNs interrupted.
+   */
+  interruptSpot(taskArnOrId?: string): string[];
   /** The pids of a task's running containers (diagnostics and tests); [] when stopped or unknown. */
   taskPids(taskArnOrId: string): number[];
   /** Stops every running task (SIGTERM, then SIGKILL after the grace) and closes the server. */
@@ -203,6 +208,7 @@ function handle(state: LocalEcsState, server: Server, url: string, port: number)
       return parsed ? (state.runner.get(parsed.taskId)?.pids ?? []) : [];
     },
     killTasks: () => state.runner.killAllNow(),
+    interruptSpot: (ref) => interruptSpot(state, ref),
     close: () => {
       closed ??= (async () => {
         state.closing = true;
@@ -314,7 +320,20 @@ async function handleAws(
   }
 }
 
-const ADMIN_ROUTES = ['GET /_local/stats', 'POST /_local/reset-stats', 'GET /_local/faults', 'POST /_local/faults', 'GET /_local/health'];
+function interruptSpot(state: LocalEcsState, ref: string | undefined): string[] {
+  const parsed = ref === undefined ? undefined : parseTaskReference(ref);
+  const candidates = ref === undefined ? [...state.runner.all()] : [parsed && state.runner.get(parsed.taskId)];
+  return candidates.filter((t): t is NonNullable<typeof t> => t !== undefined && state.runner.interruptSpot(t)).map((t) => t.arn);
+}
+
+const ADMIN_ROUTES = [
+  'POST /_local/spot-interruptions',
+  'GET /_local/stats',
+  'POST /_local/reset-stats',
+  'GET /_local/faults',
+  'POST /_local/faults',
+  'GET /_local/health',
+];
 
 function handleAdmin(state: LocalEcsState, req: IncomingMessage, res: ServerResponse, path: string, raw: string): void {
   const send = (status: number, payload: unknown) => sendJson(res, status, payload);
@@ -332,6 +351,15 @@ function handleAdmin(state: LocalEcsState, req: IncomingMessage, res: ServerResp
         state.setFaults(raw.trim() === '' ? {} : JSON.parse(raw));
         state.logger.info({ faults: state.faults }, 'faults changed');
         return send(200, state.faults);
+      } catch (err) {
+        return send(400, { error: err instanceof Error ? err.message : String(err) });
+      }
+    case 'POST /_local/spot-interruptions':
+      try {
+        const body: unknown = raw.trim() === '' ? {} : JSON.parse(raw);
+        const task = typeof body === 'object' && body !== null && 'task' in body ? body.task : undefined;
+        if (task !== undefined && typeof task !== 'string') return send(400, { error: 'task: a task ARN or id' });
+        return send(200, { interrupted: interruptSpot(state, task) });
       } catch (err) {
         return send(400, { error: err instanceof Error ? err.message : String(err) });
       }

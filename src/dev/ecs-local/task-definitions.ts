@@ -38,6 +38,7 @@ const taskDefinitionSchema = z.looseObject({
   memory: z.string().optional(),
   networkMode: z.enum(['awsvpc', 'bridge', 'host', 'none']).optional(),
   requiresCompatibilities: z.array(z.string()).optional(),
+  runtimePlatform: z.looseObject({ cpuArchitecture: z.enum(['X86_64', 'ARM64']).optional() }).optional(),
 });
 
 export interface LocalContainerDefinition {
@@ -60,6 +61,8 @@ export interface LocalTaskDefinition {
   readonly memory: string | undefined;
   readonly networkMode: string | undefined;
   readonly requiresCompatibilities: readonly string[];
+  /** `runtimePlatform.cpuArchitecture`; ECS runs X86_64 when the definition names none. */
+  readonly cpuArchitecture: 'X86_64' | 'ARM64';
   readonly containers: readonly LocalContainerDefinition[];
   /** The definition as registered (DescribeTaskDefinition echoes it). */
   readonly raw: Record<string, unknown>;
@@ -106,6 +109,7 @@ export function parseTaskDefinition(json: unknown, file: string, revision = 1): 
     memory: parsed.data.memory,
     networkMode: parsed.data.networkMode,
     requiresCompatibilities: parsed.data.requiresCompatibilities ?? [],
+    cpuArchitecture: parsed.data.runtimePlatform?.cpuArchitecture ?? 'X86_64',
     raw: parsed.data as Record<string, unknown>,
     containers: parsed.data.containerDefinitions.map((c) => ({
       name: c.name,

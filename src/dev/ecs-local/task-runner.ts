@@ -22,7 +22,10 @@ import type { LocalContainerDefinition, LocalTaskDefinition } from './task-defin
  */
 
 export type TaskLastStatus = 'PROVISIONING' | 'RUNNING' | 'STOPPING' | 'STOPPED';
-export type TaskStopCode = 'TaskFailedToStart' | 'EssentialContainerExited' | 'UserInitiated';
+export type TaskStopCode = 'TaskFailedToStart' | 'EssentialContainerExited' | 'UserInitiated' | 'TerminationNotice' | 'SpotInterruption';
+
+/** The `stoppedReason` of a Fargate Spot task whose capacity AWS took back. */
+export const SPOT_INTERRUPTED_REASON = 'Your Spot Task was interrupted.';
 export type ContainerLastStatus = 'PENDING' | 'RUNNING' | 'STOPPED';
 
 export interface KeyValuePair {
@@ -265,6 +268,18 @@ export class TaskRunner {
       return;
     }
     for (const c of task.containers) this.terminate(task, c);
+  }
+
+  /**
+   * A Fargate Spot interruption: the termination notice (stopCode TerminationNotice while the task
+   * stops) is SIGTERM to its containers, SIGKILL after their stop timeout; STOPPED, its stop code
+   * is SpotInterruption. False when the task does not run on FARGATE_SPOT or is already stopping.
+   */
+  interruptSpot(task: LocalTask): boolean {
+    if (task.params.capacityProviderName !== 'FARGATE_SPOT' || task.desiredStatus === 'STOPPED') return false;
+    this.options.logger.info({ task: task.id, family: task.family }, 'Spot interruption: termination notice');
+    this.stop(task, SPOT_INTERRUPTED_REASON, 'TerminationNotice');
+    return true;
   }
 
   /** Stops every task (SIGTERM, then SIGKILL after the grace) and waits until all have exited. */
@@ -531,6 +546,7 @@ export class TaskRunner {
     const now = new Date();
     task.lastStatus = 'STOPPED';
     task.desiredStatus = 'STOPPED';
+    if (task.stopCode === 'TerminationNotice') task.stopCode = 'SpotInterruption';
     task.executionStoppedAt = now;
     task.stoppedAt = now;
     task.version++;

@@ -1,9 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
 import { LOCAL_ACCOUNT_ID } from '../arns.js';
-import type { LocalEcsState, RequestContext } from '../endpoint-state.js';
+import type { LocalEcsState, PlacementFailure, RequestContext } from '../endpoint-state.js';
 import { clientError, EcsApiError, invalidParameter, serializationError } from '../errors.js';
 import { canonicalJson, maxLength, optInt, optObject, optString, type Body } from '../request-body.js';
+import { DEFAULT_FAILURE_REASONS } from '../faults.js';
+import { checkCapacityProviders } from './capacity-providers.js';
 import { needsAwsvpc, type LocalTaskDefinition } from '../task-definitions.js';
 import type { LocalTask, Tag, TaskOverrides } from '../task-runner.js';
 
@@ -39,6 +41,7 @@ interface RunTaskRequest {
   readonly startedBy: string | undefined;
   readonly group: string | undefined;
   readonly launchType: string | undefined;
+  readonly capacityProviders: readonly string[];
   readonly capacityProviderName: string | undefined;
   readonly overrides: TaskOverrides | undefined;
   readonly tags: Tag[];
@@ -73,7 +76,7 @@ async function runValidated(state: LocalEcsState, body: Body, ctx: RequestContex
   const tokenKey = request.clientToken === undefined ? undefined : `${cluster}/${request.clientToken}`;
   const { clientToken: _ignored, ...rest } = body;
   const fingerprint = tokenKey === undefined ? '' : canonicalJson({ ...rest, cluster, region: ctx.region });
-  const known = tokenKey === undefined ? undefined : state.clientTokens.get(tokenKey);
+  const known = tokenKey === undefined ? undefined : state.clientToken(tokenKey);
   if (known) {
     if (known.fingerprint !== fingerprint) {
       // As ECS does: the ARNs of the tasks that token already started, so a caller can adopt them.
@@ -85,20 +88,27 @@ async function runValidated(state: LocalEcsState, body: Body, ctx: RequestContex
       );
     }
     state.counters.runTaskReplays++;
-    return { tasks: known.tasks.map((t) => t.toApi({ includeTags: true })), failures: [] };
+    return { tasks: known.tasks.map((t) => t.toApi({ includeTags: true })), failures: known.failures };
   }
-  if (state.chance(state.faults.failureRate)) return placementFailure(state, request, cluster, ctx);
+  if (state.chance(state.faults.failureRate))
+    return { tasks: [], failures: placementFailures(state, request, cluster, ctx, request.count) };
 
-  state.takeRate('launches', request.count);
-  const tasks = launch(state, request, definition, cluster, ctx);
+  // Fargate may run out of capacity part-way through a call: some tasks placed, the others in failures[].
+  const placed =
+    request.count > 1 && state.chance(state.faults.partialPlacementRate)
+      ? 1 + Math.floor(state.random() * (request.count - 1))
+      : request.count;
+  state.takeRate('launches', placed);
+  const tasks = launch(state, request, definition, cluster, ctx, placed);
+  const failures = placed < request.count ? placementFailures(state, request, cluster, ctx, request.count - placed) : [];
   if (tokenKey !== undefined) {
-    state.clientTokens.set(tokenKey, { fingerprint, tasks });
+    state.clientTokens.set(tokenKey, { fingerprint, tasks, failures, at: Date.now() });
     if (state.clientTokens.size > MAX_CLIENT_TOKENS) {
       const oldest = state.clientTokens.keys().next();
       if (!oldest.done) state.clientTokens.delete(oldest.value);
     }
   }
-  return { tasks: tasks.map((t) => t.toApi({ includeTags: true })), failures: [] };
+  return { tasks: tasks.map((t) => t.toApi({ includeTags: true })), failures };
 }
 
 function parseRunTask(body: Body): RunTaskRequest {
@@ -120,9 +130,9 @@ function parseRunTask(body: Body): RunTaskRequest {
   if (launchType !== undefined && Array.isArray(strategy) && strategy.length > 0) {
     throw invalidParameter('Specifying both a launchType and capacityProviderStrategy is not supported.');
   }
-  const capacityProviderName = Array.isArray(strategy)
-    ? (strategy as { capacityProvider?: unknown }[]).map((s) => s.capacityProvider).find((p): p is string => typeof p === 'string')
-    : undefined;
+  const capacityProviders = Array.isArray(strategy)
+    ? (strategy as { capacityProvider?: unknown }[]).map((s) => s.capacityProvider).filter((p): p is string => typeof p === 'string')
+    : [];
   return {
     taskDefinition,
     count,
@@ -130,7 +140,8 @@ function parseRunTask(body: Body): RunTaskRequest {
     startedBy,
     group,
     launchType,
-    capacityProviderName,
+    capacityProviders,
+    capacityProviderName: capacityProviders[0],
     overrides: parseOverrides(body),
     tags: parseTags(body),
   };
@@ -171,6 +182,7 @@ async function taskDefinitionFor(state: LocalEcsState, request: RunTaskRequest, 
   if ((fargate || needsAwsvpc(definition)) && !(Array.isArray(subnets) && subnets.length > 0)) {
     throw invalidParameter("Network Configuration must be provided when networkMode 'awsvpc' is specified.");
   }
+  checkCapacityProviders(request.capacityProviders, definition, state.faults);
   for (const o of request.overrides?.containerOverrides ?? []) {
     if (!definition.containers.some((c) => c.name === o.name)) {
       throw invalidParameter(`Override for container named ${o.name} is not a container in the TaskDefinition.`);
@@ -179,16 +191,26 @@ async function taskDefinitionFor(state: LocalEcsState, request: RunTaskRequest, 
   return definition;
 }
 
-function placementFailure(state: LocalEcsState, request: RunTaskRequest, cluster: string, ctx: RequestContext): unknown {
+/** `count` failures[] entries with the configured reasons; an EC2 `RESOURCE:*` reason names a container instance, as on EC2. */
+function placementFailures(
+  state: LocalEcsState,
+  request: RunTaskRequest,
+  cluster: string,
+  ctx: RequestContext,
+  count: number,
+): PlacementFailure[] {
   state.counters.runTaskFailures++;
-  const failures = Array.from({ length: request.count }, () => {
-    const reason = state.pick(state.faults.failureReasons) ?? 'RESOURCE:MEMORY';
+  const failures = Array.from({ length: count }, (): PlacementFailure => {
+    const reason = state.pick(state.faults.failureReasons) ?? DEFAULT_FAILURE_REASONS[0]!;
     return reason.startsWith('RESOURCE:')
       ? { arn: `arn:aws:ecs:${ctx.region}:${LOCAL_ACCOUNT_ID}:container-instance/${cluster}/${randomBytes(16).toString('hex')}`, reason }
       : { reason };
   });
-  state.logger.info({ cluster, taskDefinition: request.taskDefinition, failures: failures.length }, 'RunTask: injected placement failure');
-  return { tasks: [], failures };
+  state.logger.info(
+    { cluster, taskDefinition: request.taskDefinition, requested: request.count, failures: failures.length },
+    'RunTask: injected placement failure',
+  );
+  return failures;
 }
 
 function launch(
@@ -197,9 +219,10 @@ function launch(
   definition: LocalTaskDefinition,
   cluster: string,
   ctx: RequestContext,
+  count: number,
 ): LocalTask[] {
   const tasks: LocalTask[] = [];
-  for (let i = 0; i < request.count; i++) {
+  for (let i = 0; i < count; i++) {
     const { min, max } = state.faults.taskStartDelayMs;
     const failsToStart = state.chance(state.faults.startFailureRate);
     tasks.push(
@@ -218,6 +241,6 @@ function launch(
       }),
     );
   }
-  state.counters.tasksStarted += request.count;
+  state.counters.tasksStarted += count;
   return tasks;
 }
