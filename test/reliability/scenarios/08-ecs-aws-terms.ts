@@ -9,7 +9,6 @@ import {
   type RegisterTaskDefinitionCommandInput,
   type Task,
 } from '@aws-sdk/client-ecs';
-import { combinedSummary } from '../../../src/dev/cli/consistency/consistency-checks.js';
 import {
   CLUSTER,
   delta,
@@ -26,7 +25,7 @@ import {
   type Style,
 } from '../harness/ecs.js';
 import { request } from '../harness/http.js';
-import { assertSettled, RecoveryClock, type SettleResult } from '../harness/invariants.js';
+import { assertSettled, combinedSettled, RecoveryClock, type SettleResult } from '../harness/invariants.js';
 import { emptyStats, OrderLoad, registerCustomers, summarizeStats } from '../harness/load.js';
 import type { Scenario, ScenarioContext } from '../harness/scenario.js';
 import { count, withDatabase } from '../harness/sql.js';
@@ -691,29 +690,6 @@ async function registerRefusedRevision(ecs: ECSClient, ctx: ScenarioContext, fam
   return `${family}:${revision}`;
 }
 
-function sum(records: ReadonlyArray<Record<string, number>>): Record<string, number> {
-  const total: Record<string, number> = {};
-  for (const r of records) for (const [k, v] of Object.entries(r)) total[k] = (total[k] ?? 0) + v;
-  return total;
-}
-
-/** One view of the runs' invariants for the suite's summary (each run was asserted on its own). */
-function combined(results: readonly StyleResult[]): SettleResult {
-  const reports = results.map((r) => r.invariants.report);
-  const last = reports.at(-1)!;
-  return {
-    settleMs: Math.max(...results.map((r) => r.invariants.settleMs)),
-    ordersByStatus: sum(results.map((r) => r.invariants.ordersByStatus)),
-    rejectionReasons: sum(results.map((r) => r.invariants.rejectionReasons)),
-    deadLetters: results.reduce((n, r) => n + r.invariants.deadLetters, 0),
-    report: {
-      ...last,
-      ok: reports.every((r) => r.ok),
-      summary: combinedSummary(reports.map((r) => r.summary)),
-    },
-  };
-}
-
 /**
  * ECS on AWS's terms (issue 11) under a stream of orders: the local endpoint under its `fargate`
  * profile at TIME_SCALE, and in turn a permanent error (AccessDeniedException on every RunTask),
@@ -742,7 +718,7 @@ export const ecsAwsTerms: Scenario = {
       faults: `${plan.map((p) => `${p.style}: ${p.faults.join(', ')}`).join('; ')}; in turn, each for ${ctx.quick ? 3 : 6} s (${ctx.quick ? 30 : 60} s on AWS's clock) at least and until a RunTask met it (and, but for AccessDenied, a task started through it), the running tasks SIGTERMed again every window until then, unless said: AccessDeniedException on every RunTask (${Math.max(ctx.quick ? 3 : 6, (2 * PERMANENT_ERROR_SPAN_MS) / 1_000)} s at least: two of the bound's spans or more); ServerException / ServiceUnavailableException on half the RunTask and DescribeTasks calls; half of them hung; RunTask bucket lowered to 1 call, refilled at 0.5/s; every task failing to start (TaskFailedToStart) until dead-lettered, re-driven with the admin API; a task definition revision whose tasks exit 78 until dead-lettered, re-driven with the dead-letters CLI; SIGTERM (StopTask) of every running task mid-backlog. Each fault but the last began with a SIGTERM of the running tasks`,
       lost: 0,
       recoveryMs: Math.max(...results.flatMap((r) => r.recoveries)),
-      invariants: combined(results),
+      invariants: combinedSettled(results.map((r) => r.invariants)),
       figures: { timeScale: TIME_SCALE, runs: results.map((r) => r.figures) },
     };
   },
