@@ -1,6 +1,7 @@
 import { join } from 'node:path';
 import { StopTaskCommand, type ECSClient, type Task } from '@aws-sdk/client-ecs';
 import {
+  CLUSTER,
   delta,
   describeTasks,
   endpointStats,
@@ -49,7 +50,7 @@ const PULL_TIMEOUT =
  * The lease is AWS's own minute, not scaled: a dead task's share must be released because it is
  * seen stopped, and a lease that lapsed within the bound would hide a watch that stopped watching.
  * Dead letters for start failures are due after three in a row over 3 s (30 s on AWS's clock),
- * well inside the outage: only their classification keeps the orders out of the dead letters.
+ * well inside the outage, so that the outage lasts past both thresholds.
  */
 const SETTINGS: Record<string, string> = {
   ECS_MAX_TASKS_PER_USE_CASE: String(MAX_TASKS),
@@ -83,7 +84,7 @@ function busy(tasks: readonly Task[]): Task[] {
 }
 
 async function stopTasks(ecs: ECSClient, tasks: readonly Task[]): Promise<void> {
-  for (const t of tasks) await ecs.send(new StopTaskCommand({ cluster: 'local', task: t.taskArn!, reason: 'Spot interruption' }));
+  for (const t of tasks) await ecs.send(new StopTaskCommand({ cluster: CLUSTER, task: t.taskArn!, reason: 'Spot interruption' }));
 }
 
 async function deadLetterCount(system: EcsSystem['system']): Promise<number> {
@@ -92,15 +93,15 @@ async function deadLetterCount(system: EcsSystem['system']): Promise<number> {
   return (r.response.json as { items: unknown[] }).items.length;
 }
 
-/** The busy use case's breaker: consecutive failures, the last one, and how long its backoff still runs. */
-async function breaker(databaseUrl: string): Promise<{ failures: number; lastFailure: string | null; backoffLeftMs: number }> {
+/** The busy use case's breaker: consecutive failures, the last one, and when its backoff ends (epoch ms, 0 if none). */
+async function breaker(databaseUrl: string): Promise<{ failures: number; lastFailure: string | null; retryAt: number }> {
   return withDatabase(databaseUrl, async (client) => {
-    const r = await client.query<{ failures: number; last_failure: string | null; left: number | null }>(
-      `select failures, last_failure, greatest(${epochMs('retry_at')} - ${epochMs('now()')}, 0) as left from ${SCHEMA}.task_leases where use_case = $1`,
+    const r = await client.query<{ failures: number; last_failure: string | null; retry_at: number | null }>(
+      `select failures, last_failure, ${epochMs('retry_at')} as retry_at from ${SCHEMA}.task_leases where use_case = $1`,
       [USE_CASE],
     );
     const row = r.rows[0];
-    return { failures: row?.failures ?? 0, lastFailure: row?.last_failure ?? null, backoffLeftMs: Math.round(row?.left ?? 0) };
+    return { failures: row?.failures ?? 0, lastFailure: row?.last_failure ?? null, retryAt: Math.round(row?.retry_at ?? 0) };
   });
 }
 
@@ -202,7 +203,7 @@ class Run {
       },
       { timeoutMs: 60_000, intervalMs: 50 },
     ).catch((error: unknown) => {
-      throw new AssertionFailure(`${this.style}: ${String(error)} (at most ${seen} seen at once)`);
+      throw new AssertionFailure(`${this.style}: ${messageOf(error)} (at most ${seen} seen at once)`);
     });
     // Orders keep coming: the remaining tasks cannot keep up alone, and the use case wants its maximum again.
     this.surge(6_000);
@@ -228,7 +229,9 @@ class Run {
       { timeoutMs: REPLACEMENT_MS, intervalMs: 50 },
     );
     const [releasedMs, replacement] = await Promise.all([released, decided]).catch((error: unknown) => {
-      throw new AssertionFailure(`${this.style}: ${String(error)} (bound ${REPLACEMENT_MS} ms from the SIGKILL of 1 of ${victim.tasks})`);
+      throw new AssertionFailure(
+        `${this.style}: ${messageOf(error)} (bound ${REPLACEMENT_MS} ms from the SIGKILL of 1 of ${victim.tasks})`,
+      );
     });
     assert(
       releasedMs <= REPLACEMENT_MS && replacement.decisionMs <= REPLACEMENT_MS,
@@ -264,14 +267,21 @@ class Run {
     const started = Date.now();
     // Demand throughout: during the burst, so that RunTask is called and throttled, and after, so that the use case wants to scale out.
     this.surge(windowMs + 2 * LONGEST_COLD_START_MS + 5_000);
-    // The busy use case is left one task: the case that used to keep it on one task (issue 31, point 2).
-    const running = busy(await runningTasks(ecs)).sort((a, b) => (a.startedAt?.getTime() ?? 0) - (b.startedAt?.getTime() ?? 0));
-    await stopTasks(ecs, running.slice(1));
+    // The busy use case is left one task, the case that used to keep it on one task (issue 31,
+    // point 2): its oldest running one. Those still provisioning are stopped too: they would start
+    // during the burst.
+    const all = await describeTasks(ecs, await listTasks(ecs));
+    const keep = busy(all)
+      .filter((t) => t.lastStatus === 'RUNNING')
+      .sort((a, b) => (a.startedAt?.getTime() ?? 0) - (b.startedAt?.getTime() ?? 0))[0];
+    await stopTasks(
+      ecs,
+      busy(all).filter((t) => t !== keep),
+    );
     const heldMs = await hold(`${this.style}: RunTask throttled`, windowMs, 10 * windowMs, async () => {
       const b = await breaker(databaseUrl);
       return b.failures > 0 && /Throttl|Rate exceeded/i.test(b.lastFailure ?? '');
     });
-    const atRecovery = await breaker(databaseUrl);
     const runningAtRecovery = busy(await runningTasks(ecs)).length;
     await setFaults(endpoint, { throttleRate: 0 });
     const recoveredAt = Date.now();
@@ -279,16 +289,24 @@ class Run {
       runningAtRecovery <= 1,
       `${this.style}: ${runningAtRecovery} ${FAMILY} tasks ran when RunTask recovered; the scale-out measures nothing unless it is at most one`,
     );
-    const boundMs = atRecovery.backoffLeftMs + LONGEST_COLD_START_MS + 2 * OBSERVE_INTERVAL_MS;
+    // The backoff in force at the recovery, read once a call throttled just before it has been recorded.
+    await sleep(300);
+    const atRecovery = await breaker(databaseUrl);
+    const backoffLeftMs = Math.max(0, atRecovery.retryAt - recoveredAt);
+    const boundMs = backoffLeftMs + LONGEST_COLD_START_MS + 2 * OBSERVE_INTERVAL_MS;
     const scaledOutMs = await waitFor(
       `${this.style}: ${USE_CASE} running more than one task after the throttle`,
       async () => (busy(await runningTasks(ecs)).length > 1 ? Date.now() - recoveredAt : undefined),
-      { timeoutMs: boundMs, intervalMs: 100 },
+      { timeoutMs: boundMs - (Date.now() - recoveredAt), intervalMs: 100 },
     ).catch((error: unknown) => {
       throw new AssertionFailure(
-        `${String(error)}: not within ${boundMs} ms of the recovery (the backoff left, ${atRecovery.backoffLeftMs} ms, one cold start, ${LONGEST_COLD_START_MS} ms, and two observer passes)`,
+        `${messageOf(error)}: not within ${boundMs} ms of the recovery (the backoff left, ${backoffLeftMs} ms, one cold start, ${LONGEST_COLD_START_MS} ms, and two observer passes)`,
       );
     });
+    assert(
+      scaledOutMs <= boundMs,
+      `${this.style}: ${USE_CASE} ran more than one task ${scaledOutMs} ms after the recovery (bound ${boundMs} ms)`,
+    );
     const d = delta(await endpointStats(endpoint), before);
     assert((d['runTaskThrottled'] ?? 0) > 0, `${this.style}: no RunTask throttled during the burst`);
     await this.recovered({
@@ -298,7 +316,7 @@ class Run {
       details: {
         heldMs,
         runTaskThrottled: d['runTaskThrottled'],
-        breakerAtRecovery: atRecovery,
+        breakerAtRecovery: { failures: atRecovery.failures, lastFailure: atRecovery.lastFailure, backoffLeftMs },
         runningAtRecovery,
         scaledOutMs,
         boundMs,
@@ -319,9 +337,10 @@ class Run {
       (await runningTasks(ecs)).filter((t) => t.desiredStatus === 'RUNNING'),
     );
     this.surge(OUTAGE_MS, 5);
+    // Until the busy use case's breaker shows as many pull timeouts in a row as would dead-letter a permanent cause.
     const heldMs = await hold(`${this.style}: image pulls timing out`, OUTAGE_MS, 3 * OUTAGE_MS, async () => {
-      const d = delta(await endpointStats(endpoint), before);
-      return (d['tasksFailedToStart'] ?? 0) >= START_FAILURES_BEFORE_DEAD_LETTER;
+      const b = await breaker(databaseUrl);
+      return b.failures >= START_FAILURES_BEFORE_DEAD_LETTER && /i\/o timeout/.test(b.lastFailure ?? '');
     });
     const deadDuring = await deadLetterCount(system);
     const pendingOrders = await withDatabase(databaseUrl, (client) =>
@@ -347,7 +366,7 @@ class Run {
       details: {
         heldMs,
         tasksFailedToStart: d['tasksFailedToStart'],
-        breakerAtEnd: b,
+        breakerAtEnd: { failures: b.failures, lastFailure: b.lastFailure },
         pendingOrdersAtEnd: pendingOrders,
         transientAlarms: alarms.length,
         deadLettered: deadDuring,
@@ -437,6 +456,10 @@ class Run {
       await sampler;
     }
   }
+}
+
+function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
 }
 
 function transientAlarms(system: EcsSystem['system']): Array<Record<string, unknown>> {
