@@ -164,21 +164,26 @@ class Run {
     this.ctx.log(`${this.style}: ${phase.fault} recovered`, { windowMs: phase.windowMs, recoveryMs: phase.recoveryMs, ...phase.details });
   }
 
+  /** The task processes of the busy use case, with their launch attempts. */
+  private async busyProcesses(): Promise<Array<{ pid: number; attempt: string }>> {
+    const mine: Array<{ pid: number; attempt: string }> = [];
+    for (const pid of await suiteTaskPids(join(this.ctx.projectRoot, 'test', 'reliability'))) {
+      const launch = await launchOf(pid);
+      if (launch?.useCase === USE_CASE) mine.push({ pid, attempt: launch.attempt });
+    }
+    return mine;
+  }
+
   /** SIGKILL one of MAX_TASKS running tasks of the busy use case: its share released and a replacement decided within the bound. */
   async killOne(): Promise<void> {
     const { databaseUrl, endpoint } = this.sys;
     const before = await endpointStats(endpoint);
-    const taskCwd = join(this.ctx.projectRoot, 'test', 'reliability');
     this.surge(6_000);
     let seen = 0;
     const victim = await waitFor(
       `${MAX_TASKS} ${USE_CASE} tasks running, one of them killed`,
       async () => {
-        const mine: Array<{ pid: number; attempt: string }> = [];
-        for (const pid of await suiteTaskPids(taskCwd)) {
-          const launch = await launchOf(pid);
-          if (launch?.useCase === USE_CASE) mine.push({ pid, attempt: launch.attempt });
-        }
+        const mine = await this.busyProcesses();
         seen = Math.max(seen, mine.length);
         if (mine.length < MAX_TASKS) return undefined;
         // A task that heartbeated: it runs, and its share is its own.
@@ -278,12 +283,51 @@ class Run {
       ecs,
       busy(all).filter((t) => t !== keep),
     );
-    const heldMs = await hold(`${this.style}: RunTask throttled`, windowMs, 10 * windowMs, async () => {
-      const b = await breaker(databaseUrl);
-      return b.failures > 0 && /Throttl|Rate exceeded/i.test(b.lastFailure ?? '');
-    });
-    const runningAtRecovery = busy(await runningTasks(ecs)).length;
-    await setFaults(endpoint, { throttleRate: 0 });
+    // The one left is frozen (SIGSTOP) while RunTask is throttled: still running to ECS and to its
+    // lease, it drains nothing, so the backlog grows whatever the upstream use cases' pace (in
+    // orchestration the saga's task sends the commands) and the use case wants more tasks at the
+    // recovery. Its process is the only one of the use case once the stopped ones have exited.
+    const frozen = keep
+      ? await waitFor(
+          `${this.style}: one ${USE_CASE} task process left`,
+          async () => {
+            const left = await this.busyProcesses();
+            if (left.length !== 1) return undefined;
+            try {
+              process.kill(left[0]!.pid, 'SIGSTOP');
+              return left[0]!.pid;
+            } catch (error) {
+              if ((error as NodeJS.ErrnoException).code === 'ESRCH') return null;
+              throw error;
+            }
+          },
+          { timeoutMs: 20_000, intervalMs: 50 },
+        )
+      : null;
+    const thaw = (): void => {
+      if (frozen === null) return;
+      try {
+        process.kill(frozen, 'SIGCONT');
+      } catch {
+        // exited meanwhile
+      }
+    };
+    let heldMs: number;
+    let runningAtRecovery: number;
+    let backlogAtRecovery: number;
+    try {
+      heldMs = await hold(`${this.style}: RunTask throttled`, windowMs, 10 * windowMs, async () => {
+        const b = await breaker(databaseUrl);
+        return b.failures > 0 && /Throttl|Rate exceeded/i.test(b.lastFailure ?? '');
+      });
+      runningAtRecovery = busy(await runningTasks(ecs)).length;
+      backlogAtRecovery = await withDatabase(databaseUrl, (client) =>
+        count(client, `select count(*) from ${SCHEMA}.inbox where use_case = $1 and status = 'pending'`, [USE_CASE]),
+      );
+      await setFaults(endpoint, { throttleRate: 0 });
+    } finally {
+      thaw();
+    }
     const recoveredAt = Date.now();
     assert(
       runningAtRecovery <= 1,
@@ -318,6 +362,8 @@ class Run {
         runTaskThrottled: d['runTaskThrottled'],
         breakerAtRecovery: { failures: atRecovery.failures, lastFailure: atRecovery.lastFailure, backoffLeftMs },
         runningAtRecovery,
+        frozenTask: frozen !== null,
+        backlogAtRecovery,
         scaledOutMs,
         boundMs,
       },
@@ -387,16 +433,45 @@ class Run {
       ecs,
       (await runningTasks(ecs)).filter((t) => t.desiredStatus === 'RUNNING'),
     );
-    // Tasks per family not asked to stop, sampled until every launch is resolved.
+    // Tasks per family not asked to stop, sampled until every launch is resolved: all of them
+    // (reported), and those still holding a share (asserted): a task that drained gives its share
+    // back before its process exits, and a task launched meanwhile may overlap it by that long.
     const most: Record<string, number> = {};
+    const mostHolding: Record<string, number> = {};
+    let overSnapshot: unknown;
     let sampling = true;
     const sampler = (async () => {
       while (sampling) {
         const arns = await listTasks(ecs).catch(() => []);
-        const tasks = arns.length === 0 ? [] : await describeTasks(ecs, arns).catch(() => []);
+        const tasks = (arns.length === 0 ? [] : await describeTasks(ecs, arns).catch(() => [])).filter(
+          (t) => t.desiredStatus === 'RUNNING',
+        );
+        const shares = await liveShares(
+          databaseUrl,
+          tasks.map(attemptOf).filter((a): a is string => a !== undefined),
+        ).catch(() => undefined);
         const now: Record<string, number> = {};
-        for (const t of tasks) if (t.desiredStatus === 'RUNNING') now[familyOf(t)] = (now[familyOf(t)] ?? 0) + 1;
+        const holding: Record<string, number> = {};
+        const used = new Map<string, number>();
+        for (const t of tasks) {
+          const family = familyOf(t);
+          now[family] = (now[family] ?? 0) + 1;
+          // A task of no launch attempt, or of one still holding a share it has not used up, holds one.
+          const attempt = attemptOf(t);
+          const share = attempt === undefined ? undefined : shares?.get(attempt);
+          if (share !== undefined && (used.get(attempt!) ?? 0) >= share) continue;
+          if (attempt !== undefined) used.set(attempt, (used.get(attempt) ?? 0) + 1);
+          holding[family] = (holding[family] ?? 0) + 1;
+        }
         for (const [f, n] of Object.entries(now)) most[f] = Math.max(most[f] ?? 0, n);
+        for (const [f, n] of Object.entries(holding)) mostHolding[f] = Math.max(mostHolding[f] ?? 0, n);
+        if (overSnapshot === undefined && Object.values(holding).some((n) => n > MAX_TASKS))
+          overSnapshot = tasks.map((t) => ({
+            family: familyOf(t),
+            lastStatus: t.lastStatus,
+            attempt: attemptOf(t),
+            share: shares?.get(attemptOf(t) ?? ''),
+          }));
         await sleep(100);
       }
     })();
@@ -428,7 +503,7 @@ class Run {
       const startedSince = (await describeTasks(ecs, all)).filter((t) => (t.createdAt?.getTime() ?? 0) >= started);
       const orphans = startedSince.filter((t) => !known.has(t.taskArn!));
       const d = delta(await endpointStats(endpoint), before);
-      const over = Object.entries(most).filter(([, n]) => n > MAX_TASKS);
+      const over = Object.entries(mostHolding).filter(([, n]) => n > MAX_TASKS);
       assert((d['appliedResponsesLost'] ?? 0) > 0, `${this.style}: no RunTask answer was lost`);
       assert(
         orphans.length === 0,
@@ -437,7 +512,10 @@ class Run {
           .map((t) => `${familyOf(t)} ${t.lastStatus}`)
           .join(', ')}`,
       );
-      assert(over.length === 0, `${this.style}: more than ${MAX_TASKS} tasks of one use case at once: ${JSON.stringify(most)}`);
+      assert(
+        over.length === 0,
+        `${this.style}: more than ${MAX_TASKS} tasks of one use case holding a share at once: ${JSON.stringify(mostHolding)}; the tasks then: ${JSON.stringify(overSnapshot)}`,
+      );
       await this.recovered({
         fault: 'applied-answer-lost',
         windowMs: ended - started,
@@ -449,6 +527,7 @@ class Run {
           tasksStartedSince: startedSince.length,
           adopted: startedSince.length - orphans.length,
           mostTasksPerFamily: most,
+          mostHoldingPerFamily: mostHolding,
         },
       });
     } finally {
@@ -456,6 +535,28 @@ class Run {
       await sampler;
     }
   }
+}
+
+/** The launch attempt a task was started for (TASK_LAUNCH_ATTEMPT in its overrides). */
+function attemptOf(task: Task): string | undefined {
+  return task.overrides?.containerOverrides?.flatMap((c) => c.environment ?? []).find((e) => e.name === 'TASK_LAUNCH_ATTEMPT')?.value;
+}
+
+/** The share each of these launch attempts holds now (0 once given back or lapsed). */
+async function liveShares(databaseUrl: string, attempts: readonly string[]): Promise<Map<string, number>> {
+  if (attempts.length === 0) return new Map();
+  return withDatabase(databaseUrl, async (client) => {
+    const r = await client.query<{ id: string; share: number }>(
+      ['customers', 'ordering']
+        .map(
+          (s) =>
+            `select id::text, case when live_tasks > 0 and expires_at > now() then live_tasks else 0 end as share from ${s}.launch_attempts where id = any($1::uuid[])`,
+        )
+        .join(' union all '),
+      [attempts],
+    );
+    return new Map(r.rows.map((row) => [row.id, row.share]));
+  });
 }
 
 function messageOf(error: unknown): string {
