@@ -392,6 +392,15 @@ class Run {
     const pendingOrders = await withDatabase(databaseUrl, (client) =>
       count(client, `select count(*) from ordering.orders where status = 'PENDING'`),
     );
+    // Where the work waited meanwhile: in PostgreSQL, pending.
+    const pendingDeliveries = await withDatabase(databaseUrl, async (client) => {
+      const r = await client.query<{ use_case: string; n: number }>(
+        ['customers', 'ordering']
+          .map((s) => `select use_case, count(*)::int as n from ${s}.inbox where status = 'pending' group by use_case`)
+          .join(' union all '),
+      );
+      return Object.fromEntries(r.rows.map((row) => [row.use_case, row.n]));
+    });
     const b = await breaker(databaseUrl);
     await setFaults(endpoint, { startFailureRate: 0 });
     const ended = Date.now();
@@ -414,6 +423,7 @@ class Run {
         tasksFailedToStart: d['tasksFailedToStart'],
         breakerAtEnd: { failures: b.failures, lastFailure: b.lastFailure },
         pendingOrdersAtEnd: pendingOrders,
+        pendingDeliveriesAtEnd: pendingDeliveries,
         transientAlarms: alarms.length,
         deadLettered: deadDuring,
       },
