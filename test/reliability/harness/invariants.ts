@@ -1,6 +1,7 @@
 import pg from 'pg';
 import {
   checkConsistency,
+  combinedSummary,
   inOneDatabase,
   type CheckResult,
   type ConsistencyReport,
@@ -287,4 +288,22 @@ export class RecoveryClock {
     }
     this.polling = undefined;
   }
+}
+
+function sum(records: ReadonlyArray<Record<string, number>>): Record<string, number> {
+  const total: Record<string, number> = {};
+  for (const r of records) for (const [k, v] of Object.entries(r)) total[k] = (total[k] ?? 0) + v;
+  return total;
+}
+
+/** One view of several runs' invariants (a scenario's saga styles, each asserted on its own), for the suite's summary. */
+export function combinedSettled(results: readonly SettleResult[]): SettleResult {
+  const reports = results.map((r) => r.report);
+  return {
+    settleMs: Math.max(...results.map((r) => r.settleMs)),
+    ordersByStatus: sum(results.map((r) => r.ordersByStatus)),
+    rejectionReasons: sum(results.map((r) => r.rejectionReasons)),
+    deadLetters: results.reduce((n, r) => n + r.deadLetters, 0),
+    report: { ...reports.at(-1)!, ok: reports.every((r) => r.ok), summary: combinedSummary(reports.map((r) => r.summary)) },
+  };
 }

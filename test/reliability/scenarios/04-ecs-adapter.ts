@@ -1,5 +1,6 @@
-import { readdir, readFile, readlink } from 'node:fs/promises';
+import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
+import { launchOf, suiteTaskPids } from '../harness/ecs.js';
 import { request } from '../harness/http.js';
 import { assertSettled, RecoveryClock } from '../harness/invariants.js';
 import { count, withDatabase } from '../harness/sql.js';
@@ -16,41 +17,6 @@ async function taskEntrypoints(projectRoot: string): Promise<string[]> {
     return entries.filter((e) => e.endsWith('.tasks.ts'));
   } catch {
     return [];
-  }
-}
-
-/**
- * Task processes the local endpoint started for this suite: they run in the suite's compiled
- * tree (their cwd), so no other process on the machine matches. Found through /proc because an
- * endpoint killed with SIGKILL leaves its tasks running as orphans.
- */
-async function suiteTaskPids(taskCwd: string): Promise<number[]> {
-  const pids: number[] = [];
-  for (const entry of await readdir('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const [cwd, cmdline] = await Promise.all([readlink(`/proc/${entry}/cwd`), readFile(`/proc/${entry}/cmdline`, 'utf8')]);
-      if (cwd === taskCwd && cmdline.includes('dist/tasks/')) pids.push(Number(entry));
-    } catch {
-      // gone meanwhile, or not ours to read
-    }
-  }
-  return pids;
-}
-
-/** The launch attempt (TASK_LAUNCH_ATTEMPT) and use case of a task process, from its environment. */
-async function launchOf(pid: number): Promise<{ attempt: string; useCase: string } | undefined> {
-  try {
-    const env = new Map(
-      (await readFile(`/proc/${pid}/environ`, 'utf8'))
-        .split('\0')
-        .map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)] as const),
-    );
-    const attempt = env.get('TASK_LAUNCH_ATTEMPT');
-    const useCase = env.get('TASK_USE_CASE');
-    return attempt && useCase ? { attempt, useCase } : undefined;
-  } catch {
-    return undefined;
   }
 }
 

@@ -3,49 +3,41 @@ import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   DeregisterTaskDefinitionCommand,
-  DescribeTasksCommand,
-  ECSClient,
-  ListTasksCommand,
   RegisterTaskDefinitionCommand,
   StopTaskCommand,
+  type ECSClient,
   type RegisterTaskDefinitionCommandInput,
   type Task,
 } from '@aws-sdk/client-ecs';
-import { combinedSummary } from '../../../src/dev/cli/consistency/consistency-checks.js';
+import {
+  CLUSTER,
+  delta,
+  describeTasks,
+  endpointStats,
+  familyOf,
+  runningTasks,
+  SCALED_ENV,
+  scaled,
+  setFaults,
+  startEcsSystem,
+  TIME_SCALE,
+  type Stats,
+  type Style,
+} from '../harness/ecs.js';
 import { request } from '../harness/http.js';
-import { assertSettled, RecoveryClock, type SettleResult } from '../harness/invariants.js';
+import { assertSettled, combinedSettled, RecoveryClock, type SettleResult } from '../harness/invariants.js';
 import { emptyStats, OrderLoad, registerCustomers, summarizeStats } from '../harness/load.js';
 import type { Scenario, ScenarioContext } from '../harness/scenario.js';
 import { count, withDatabase } from '../harness/sql.js';
 import type { SystemProcess } from '../harness/system-process.js';
-import { assert, AssertionFailure, freePort, sleep, waitFor } from '../harness/util.js';
+import { assert, AssertionFailure, sleep, waitFor } from '../harness/util.js';
 
 /**
  * Issue 11 under load: the sagas over ECS tasks while the local endpoint behaves as Fargate does
  * (its `fargate` profile: cold starts of 15–45 s, the account's RunTask token buckets), with each of
- * AWS's faults injected in turn while careful clients keep placing orders. Everything runs
- * TIME_SCALE times faster than on AWS, consistently: the endpoint's profile (cold starts of
- * 1.5–4.5 s, the buckets refilled 10× faster) and every time-based setting of the ECS transport
- * below (as test/e2e/ecs-aws-terms.test.ts does).
+ * AWS's faults injected in turn while careful clients keep placing orders, at TIME_SCALE
+ * (harness/ecs.ts).
  */
-const TIME_SCALE = 10;
-const scaled = (awsMs: number): number => Math.round(awsMs / TIME_SCALE);
-
-/** The ECS transport's production defaults (docs/ecs.md), divided by TIME_SCALE. */
-const SCALED_ENV: Record<string, string> = {
-  LEASE_TTL_MS: String(scaled(60_000)),
-  TASK_IDLE_GRACE_MS: String(scaled(45_000)),
-  TASK_START_TIMEOUT_MS: String(scaled(180_000)),
-  TASK_MAX_RUNTIME_MS: String(scaled(600_000)),
-  ECS_RETRY_BASE_MS: String(scaled(1_000)),
-  ECS_RETRY_MAX_MS: String(scaled(300_000)),
-  ECS_REQUEST_TIMEOUT_MS: String(scaled(5_000)),
-  ECS_CONNECT_TIMEOUT_MS: String(scaled(3_000)),
-  SWEEP_INTERVAL_MS: String(scaled(1_000)),
-  REDELIVERY_AFTER_MS: String(scaled(15_000)),
-  RELAY_POLL_MS: String(scaled(1_000)),
-};
-
 /** Issue 11's bound: against a permanent error, at most 30 RunTask calls per 20 s (here: per 20 s ÷ TIME_SCALE). */
 const PERMANENT_ERROR_MAX_CALLS = 30;
 const PERMANENT_ERROR_SPAN_MS = scaled(20_000);
@@ -69,9 +61,6 @@ const HUNG_RELAY_LAG_MAX_MS = Number(SCALED_ENV['ECS_REQUEST_TIMEOUT_MS']);
  * reached the system, and the window asserts nothing.
  */
 const MAX_WINDOWS_PER_FAULT = 10;
-const CLUSTER = 'local';
-
-type Style = 'choreography' | 'orchestration';
 type Fault = 'permanent-error' | 'server-errors' | 'hung-calls' | 'rate-limited' | 'start-failures' | 'exit-78' | 'spot-interruption';
 const ALL_FAULTS: readonly Fault[] = [
   'permanent-error',
@@ -87,14 +76,6 @@ const ALL_FAULTS: readonly Fault[] = [
 const FARGATE_LIMITS = { runTaskPerSecond: 20 * TIME_SCALE, runTaskBurst: 20, launchesPerSecond: 20 * TIME_SCALE, launchBurst: 100 };
 /** Lowered: one RunTask in the bucket, one more every 2 s (0.05/s on AWS's clock, against 20/s). */
 const LOWERED_LIMITS = { runTaskPerSecond: 0.5, runTaskBurst: 1, launchesPerSecond: 20 * TIME_SCALE, launchBurst: 100 };
-
-type Stats = Record<string, number>;
-
-function delta(after: Stats, before: Stats): Stats {
-  const out: Stats = {};
-  for (const [k, v] of Object.entries(after)) if (typeof v === 'number' && k !== 'tasksRunning') out[k] = v - (before[k] ?? 0);
-  return out;
-}
 
 /**
  * RunTask calls answered with an injected error or hung, at least: the endpoint counts injected
@@ -135,54 +116,6 @@ interface WindowRecord {
   readonly endpoint: Stats;
   readonly details: Record<string, unknown>;
   recoveryMs?: number;
-}
-
-/**
- * The harness's own ECS client (StopTask, ListTasks, task definitions), through the real SDK. Its
- * DescribeTasks calls meet the faults injected for the system (half of them answered 5xx or hung),
- * so it retries long and gives up on a hung call soon.
- */
-function harnessEcsClient(url: string): ECSClient {
-  return new ECSClient({
-    endpoint: url,
-    region: 'us-east-1',
-    credentials: { accessKeyId: 'reliability', secretAccessKey: 'reliability' },
-    maxAttempts: 12,
-    // Without throwOnRequestTimeout the SDK only warns when requestTimeout passes and goes on waiting.
-    requestHandler: { requestTimeout: 2_000, connectionTimeout: 3_000, throwOnRequestTimeout: true },
-  });
-}
-
-async function describeTasks(ecs: ECSClient, arns: readonly string[]): Promise<Task[]> {
-  const tasks: Task[] = [];
-  for (let i = 0; i < arns.length; i += 100)
-    tasks.push(...((await ecs.send(new DescribeTasksCommand({ cluster: CLUSTER, tasks: arns.slice(i, i + 100) }))).tasks ?? []));
-  return tasks;
-}
-
-/** Tasks whose container runs (not PROVISIONING, not stopping). */
-async function runningTasks(ecs: ECSClient): Promise<Task[]> {
-  const arns: string[] = [];
-  let nextToken: string | undefined;
-  do {
-    const page = await ecs.send(new ListTasksCommand({ cluster: CLUSTER, desiredStatus: 'RUNNING', ...(nextToken ? { nextToken } : {}) }));
-    arns.push(...(page.taskArns ?? []));
-    nextToken = page.nextToken;
-  } while (nextToken);
-  if (arns.length === 0) return [];
-  return (await describeTasks(ecs, arns)).filter((t) => t.lastStatus === 'RUNNING');
-}
-
-async function endpointStats(endpoint: SystemProcess): Promise<Stats> {
-  const r = await request(endpoint.baseUrl, 'GET', '/_local/stats', { timeoutMs: 3_000 });
-  if (!r.ok || r.response.status !== 200) throw new Error(`GET /_local/stats: ${r.ok ? r.response.status : r.error}`);
-  return r.response.json as Stats;
-}
-
-async function setFaults(endpoint: SystemProcess, faults: Record<string, unknown>): Promise<void> {
-  const r = await request(endpoint.baseUrl, 'POST', '/_local/faults', { body: faults, timeoutMs: 3_000 });
-  if (!r.ok || r.response.status !== 200)
-    throw new Error(`POST /_local/faults ${JSON.stringify(faults)}: ${r.ok ? `${r.response.status} ${r.response.text}` : r.error}`);
 }
 
 async function adminJson<T>(system: SystemProcess, method: string, path: string, body?: unknown): Promise<T> {
@@ -283,50 +216,9 @@ async function runStyle(ctx: ScenarioContext, style: Style, faults: readonly Fau
   const startFailuresBeforeDeadLetter = ctx.quick ? 3 : 5;
   const rate = ctx.quick ? 8 : 10;
   const customersCount = ctx.quick ? 20 : 40;
-  const endpointPort = await freePort();
-  const endpointUrl = `http://127.0.0.1:${endpointPort}`;
-  // Settings the dev server (relay, sweeper, maintenance) and every task share.
-  const shared: Record<string, string> = {
-    SAGA_STYLE: style,
-    EVENT_BUS: 'ecs',
-    ECS_CLUSTER: CLUSTER,
-    // The task definitions are Fargate/awsvpc: RunTask needs subnets, here as on AWS.
-    ECS_LAUNCH_TYPE: 'FARGATE',
-    ECS_SUBNETS: 'subnet-local',
-    AWS_REGION: 'us-east-1',
-    AWS_ACCESS_KEY_ID: 'reliability',
-    AWS_SECRET_ACCESS_KEY: 'reliability',
-    AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
-    ...SCALED_ENV,
+  const { system, databaseUrl, endpoint, ecs } = await startEcsSystem(ctx, style, {
     ECS_START_FAILURES_BEFORE_DEAD_LETTER: String(startFailuresBeforeDeadLetter),
-    // Not scaled: the suite's deadline, longer than any fault, so that a TIMEOUT is a stalled saga
-    // (the dead-letter windows include an operator's re-drive, which no setting of the system bounds).
-    ORDER_DEADLINE_MS: '120000',
-    LOG_LEVEL: 'warn',
-  };
-  const { system, databaseUrl, env } = await ctx.createSystem({ ...shared, AWS_ENDPOINT_URL_ECS: endpointUrl });
-  const endpoint = await ctx.createProcess({
-    name: `ecs-local-${style}`,
-    entry: join(ctx.distDir, 'dev', 'cli', 'ecs-local.js'),
-    port: endpointPort,
-    readyPath: '/_local/health',
-    env: {
-      // Tasks inherit the endpoint's environment: the same database and settings as the system.
-      ...env,
-      ECS_LOCAL_HOST: '127.0.0.1',
-      ECS_LOCAL_PORT: String(endpointPort),
-      ECS_LOCAL_PROFILE: 'fargate',
-      ECS_LOCAL_TIME_SCALE: String(TIME_SCALE),
-      ECS_LOCAL_SEED: String(ctx.random.int(1, 2 ** 31 - 1)),
-      ECS_LOCAL_TASK_DEFINITIONS_DIR: join(ctx.projectRoot, 'deploy', 'ecs'),
-      // Task definitions run `node dist/tasks/...`: from here, that is the suite's own build.
-      ECS_LOCAL_PROJECT_ROOT: join(ctx.projectRoot, 'test', 'reliability'),
-      ECS_LOCAL_TASK_LOG_DIR: join(ctx.workDir, `tasks-${style}`),
-    },
   });
-  await endpoint.start();
-  await system.start();
-  const ecs = harnessEcsClient(endpointUrl);
 
   const customers = await registerCustomers(system.baseUrl, customersCount, ctx.random, emptyStats());
   const load = new OrderLoad({
@@ -356,7 +248,7 @@ async function runStyle(ctx: ScenarioContext, style: Style, faults: readonly Fau
     for (const task of tasks) {
       const runningMs = Date.now() - (task.startedAt?.getTime() ?? Date.now());
       await ecs.send(new StopTaskCommand({ cluster: CLUSTER, task: task.taskArn!, reason }));
-      interruptedTasks.push({ arn: task.taskArn!, family: (task.group ?? '').replace(/^family:/, ''), runningMs });
+      interruptedTasks.push({ arn: task.taskArn!, family: familyOf(task), runningMs });
     }
     return tasks.length;
   };
@@ -798,29 +690,6 @@ async function registerRefusedRevision(ecs: ECSClient, ctx: ScenarioContext, fam
   return `${family}:${revision}`;
 }
 
-function sum(records: ReadonlyArray<Record<string, number>>): Record<string, number> {
-  const total: Record<string, number> = {};
-  for (const r of records) for (const [k, v] of Object.entries(r)) total[k] = (total[k] ?? 0) + v;
-  return total;
-}
-
-/** One view of the runs' invariants for the suite's summary (each run was asserted on its own). */
-function combined(results: readonly StyleResult[]): SettleResult {
-  const reports = results.map((r) => r.invariants.report);
-  const last = reports.at(-1)!;
-  return {
-    settleMs: Math.max(...results.map((r) => r.invariants.settleMs)),
-    ordersByStatus: sum(results.map((r) => r.invariants.ordersByStatus)),
-    rejectionReasons: sum(results.map((r) => r.invariants.rejectionReasons)),
-    deadLetters: results.reduce((n, r) => n + r.invariants.deadLetters, 0),
-    report: {
-      ...last,
-      ok: reports.every((r) => r.ok),
-      summary: combinedSummary(reports.map((r) => r.summary)),
-    },
-  };
-}
-
 /**
  * ECS on AWS's terms (issue 11) under a stream of orders: the local endpoint under its `fargate`
  * profile at TIME_SCALE, and in turn a permanent error (AccessDeniedException on every RunTask),
@@ -849,7 +718,7 @@ export const ecsAwsTerms: Scenario = {
       faults: `${plan.map((p) => `${p.style}: ${p.faults.join(', ')}`).join('; ')}; in turn, each for ${ctx.quick ? 3 : 6} s (${ctx.quick ? 30 : 60} s on AWS's clock) at least and until a RunTask met it (and, but for AccessDenied, a task started through it), the running tasks SIGTERMed again every window until then, unless said: AccessDeniedException on every RunTask (${Math.max(ctx.quick ? 3 : 6, (2 * PERMANENT_ERROR_SPAN_MS) / 1_000)} s at least: two of the bound's spans or more); ServerException / ServiceUnavailableException on half the RunTask and DescribeTasks calls; half of them hung; RunTask bucket lowered to 1 call, refilled at 0.5/s; every task failing to start (TaskFailedToStart) until dead-lettered, re-driven with the admin API; a task definition revision whose tasks exit 78 until dead-lettered, re-driven with the dead-letters CLI; SIGTERM (StopTask) of every running task mid-backlog. Each fault but the last began with a SIGTERM of the running tasks`,
       lost: 0,
       recoveryMs: Math.max(...results.flatMap((r) => r.recoveries)),
-      invariants: combined(results),
+      invariants: combinedSettled(results.map((r) => r.invariants)),
       figures: { timeScale: TIME_SCALE, runs: results.map((r) => r.figures) },
     };
   },

@@ -8,6 +8,7 @@ import { badInput } from './06-bad-input.js';
 import { hotCustomers } from './07-hot-customers.js';
 import { ecsAwsTerms } from './08-ecs-aws-terms.js';
 import { postgresOutages } from './09-postgres-outages.js';
+import { ecsTaskLiveness } from './10-ecs-task-liveness.js';
 
 /** The suite's scenarios, in the order they run. */
 export const SCENARIOS: readonly Scenario[] = [
@@ -20,4 +21,5 @@ export const SCENARIOS: readonly Scenario[] = [
   hotCustomers,
   ecsAwsTerms,
   postgresOutages,
+  ecsTaskLiveness,
 ];
