@@ -36,6 +36,8 @@ export const SCALED_ENV: Record<string, string> = {
   SWEEP_INTERVAL_MS: String(scaled(1_000)),
   REDELIVERY_AFTER_MS: String(scaled(15_000)),
   RELAY_POLL_MS: String(scaled(1_000)),
+  // Permanent start failures dead-letter only after 5 minutes of them (ADR 36), and a count.
+  ECS_START_FAILING_BEFORE_DEAD_LETTER_MS: String(scaled(300_000)),
 };
 
 export const CLUSTER = 'local';
