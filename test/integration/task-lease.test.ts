@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';
+import { launchStore } from '../../src/shared/infrastructure/messaging/ecs/launch-store.js';
 import { giveBackIfIdle, idleUnderLease } from '../../src/shared/infrastructure/messaging/ecs/task-lease.js';
 import { onOneConnection } from '../../src/shared/infrastructure/persistence/pg-connections.js';
 import type { ModuleDatabase } from '../../src/shared/infrastructure/persistence/module-database.js';
@@ -121,6 +122,39 @@ describe("a drained task's share", () => {
       true,
     );
     expect([await liveOf(older), await leaseOf(s)]).toEqual([1, 0]);
+  });
+
+  it("counts a launch's share free in a decision that waited for its give-back", async () => {
+    const s = await system();
+    await customers(s, `insert into customers.task_leases (use_case, tasks, expires_at) values (?, 0, now() + interval '1 minute')`, [
+      RESERVE,
+    ]);
+    const id = randomUUID();
+    await customers(
+      s,
+      `insert into customers.launch_attempts (id, use_case, client_token, task_count, status, live_tasks, expires_at)
+       values (?, ?, ?, 1, 'started', 1, now() + interval '1 minute')`,
+      [id, RESERVE, id],
+    );
+    const decider = new pg.Client({ connectionString: s.config.DATABASE_URL!, application_name: 'test:decider' });
+    await decider.connect();
+    try {
+      await decider.query('begin');
+      let decision: ReturnType<typeof launchStore.lockLease> | undefined;
+      const released = onOneConnection(session(s), async (query) => {
+        const idle = await giveBackIfIdle(query, 'customers', RESERVE, { attempt: id, ownShare: true });
+        // The launcher's decision (its real statements) waits for this transaction's lock.
+        decision = launchStore.lockLease(decider, 'customers', RESERVE);
+        await new Promise((r) => setTimeout(r, 200));
+        return idle;
+      });
+      expect(await released).toBe(true);
+      // It read the count after the lock: the share given back is free (a delivery committed meanwhile gets a task).
+      expect((await decision)?.current).toBe(0);
+      await decider.query('commit');
+    } finally {
+      await decider.end();
+    }
   });
 
   it('stays held when the work on its connection fails: the transaction rolls back', async () => {

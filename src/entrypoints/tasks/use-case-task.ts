@@ -159,11 +159,25 @@ async function runRounds(t: TaskRounds): Promise<StopReason> {
       await runtime?.close().catch(() => undefined);
       throw error;
     }
-    await listener?.close();
-    await runtime.close();
+    await closeAfter(reason, listener, runtime, t.logger);
     if (reason !== 'drained' || (await giveBackLast(t.ownDatabaseUrl, applicationName, t.module.inbox.schema, useCase, t.launch)))
       return reason;
     t.logger.info('a delivery arrived while the drained task closed: draining again');
+  }
+}
+
+/**
+ * Closes the task's connections once its work is done. Stopped at its time limit or by a signal,
+ * it has given its share back already: a failure to close then ends it cleanly (exit 0), since a
+ * non-zero exit would have the observer release its share a second time, a sibling's in effect.
+ */
+async function closeAfter(reason: StopReason, listener: InboxListener | undefined, runtime: Runtime, logger: Logger): Promise<void> {
+  try {
+    await listener?.close();
+    await runtime.close();
+  } catch (error) {
+    if (reason === 'drained') throw error;
+    logger.warn({ err: error, reason }, 'task could not close cleanly after giving its share back; exiting 0');
   }
 }
 

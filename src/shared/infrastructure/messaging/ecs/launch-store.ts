@@ -52,12 +52,16 @@ export const launchStore = {
   async lockLease(db: Queryable, schema: string, useCase: string): Promise<LockedLease> {
     const s = quoteIdent(schema);
     await db.query(`insert into ${s}.task_leases (use_case, tasks, expires_at) values ($1, 0, now()) on conflict do nothing`, [useCase]);
+    // The lock first, in a statement of its own: the count below then reads with a snapshot taken
+    // after it. In one statement, a decision that waited for a task's give-back would still count
+    // the share (a launch's share lives in launch_attempts, a row the lock does not re-read).
+    await db.query(`select 1 from ${s}.task_leases where use_case = $1 for update`, [useCase]);
     const lease = await db.query<{ tasks: number; backing_off: boolean; failures: number; probe_in_flight: boolean }>(
       `select ${liveTasksOf(s)} as tasks, coalesce(l.retry_at > now(), false) as backing_off, l.failures,
          l.failed_at is not null and exists (
            select 1 from ${s}.launch_attempts a where a.use_case = l.use_case and a.created_at > l.failed_at and a.running_at is null and ${LIVE_ATTEMPT}
          ) as probe_in_flight
-       from ${s}.task_leases l where l.use_case = $1 for update of l`,
+       from ${s}.task_leases l where l.use_case = $1`,
       [useCase],
     );
     const row = lease.rows[0];
