@@ -212,7 +212,11 @@ class Run {
     ).catch((error: unknown) => {
       throw new AssertionFailure(`${this.style}: ${messageOf(error)} (at most ${seen} seen at once)`);
     });
-    // Orders keep coming: the remaining tasks cannot keep up alone, and the use case wants its maximum again.
+    // Orders keep coming, and the survivors are frozen (SIGSTOP: still running to ECS, holding
+    // their shares) until the replacement is decided: the backlog then surely wants the maximum
+    // again. Without the freeze, two survivors that keep up with the surge rightly get no third task.
+    const frozen = (await this.busyProcesses()).filter((m) => m.pid !== victim.pid).map((m) => m.pid);
+    for (const pid of frozen) signalQuietly(pid, 'SIGSTOP');
     this.surge(6_000);
     const released = waitFor(
       `the share of the killed ${USE_CASE} task released`,
@@ -235,11 +239,15 @@ class Run {
         }),
       { timeoutMs: REPLACEMENT_MS, intervalMs: 50 },
     );
-    const [releasedMs, replacement] = await Promise.all([released, decided]).catch((error: unknown) => {
-      throw new AssertionFailure(
-        `${this.style}: ${messageOf(error)} (bound ${REPLACEMENT_MS} ms from the SIGKILL of 1 of ${victim.tasks})`,
-      );
-    });
+    const [releasedMs, replacement] = await Promise.all([released, decided])
+      .finally(() => {
+        for (const pid of frozen) signalQuietly(pid, 'SIGCONT');
+      })
+      .catch((error: unknown) => {
+        throw new AssertionFailure(
+          `${this.style}: ${messageOf(error)} (bound ${REPLACEMENT_MS} ms from the SIGKILL of 1 of ${victim.tasks})`,
+        );
+      });
     assert(
       releasedMs <= REPLACEMENT_MS && replacement.decisionMs <= REPLACEMENT_MS,
       `${this.style}: released after ${releasedMs} ms, replacement decided after ${replacement.decisionMs} ms (bound ${REPLACEMENT_MS} ms)`,
@@ -677,3 +685,12 @@ export const ecsTaskLiveness: Scenario = {
     };
   },
 };
+
+/** A signal to a task process that may have exited meanwhile (ESRCH is no failure). */
+function signalQuietly(pid: number, signal: NodeJS.Signals): void {
+  try {
+    process.kill(pid, signal);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ESRCH') throw error;
+  }
+}
