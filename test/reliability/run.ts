@@ -113,7 +113,7 @@ function systemEnv(databaseUrl: string, redisUrl: string, workDir: string, prefi
 
 async function runScenario(scenario: Scenario, random: Random): Promise<Outcome> {
   const started = Date.now();
-  const skip = await scenario.skipReason?.({ projectRoot });
+  const skip = await scenario.skipReason?.({ projectRoot, quick });
   if (skip) {
     log(`SKIP scenario ${scenario.number} (${scenario.id}): ${skip}`);
     return { scenario, status: 'skipped', ms: 0, reason: skip };

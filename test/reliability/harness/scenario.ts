@@ -61,7 +61,7 @@ export interface Scenario {
   readonly id: string;
   readonly number: number;
   readonly title: string;
-  /** A reason to skip the scenario on this tree, printed; undefined to run it. */
-  skipReason?(context: Pick<ScenarioContext, 'projectRoot'>): Promise<string | undefined>;
+  /** A reason to skip the scenario on this tree (or in this mode), printed; undefined to run it. */
+  skipReason?(context: Pick<ScenarioContext, 'projectRoot' | 'quick'>): Promise<string | undefined>;
   run(context: ScenarioContext): Promise<ScenarioResult>;
 }
