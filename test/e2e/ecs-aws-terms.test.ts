@@ -471,6 +471,23 @@ describe('the launch breaker, counted honestly (choreography)', () => {
     },
   );
 
+  it('a schema the observer cannot read does not keep it from the others', { timeout: 60_000 }, async () => {
+    // No maintenance loops: the pass below is the only one.
+    const { ecs, system } = await start('choreography', { startFailureRate: 1 }, {}, { jobs: false });
+    await orders(system, 1, 1);
+    await eventually(async () => (ecs.stats().tasksFailedToStart >= 1 ? true : undefined), {
+      timeoutMs: 30_000,
+      what: 'a task that failed to start',
+    });
+    // The first schema's query fails, as on a database that is down (a module may have its own, ADR 32).
+    await sql(system, 'alter table ordering.launch_attempts rename to launch_attempts_away');
+    try {
+      expect(await launcherOf(system).observeLaunches(['ordering', 'customers'])).toEqual([RESERVE]);
+    } finally {
+      await sql(system, 'alter table ordering.launch_attempts_away rename to launch_attempts');
+    }
+  });
+
   it('two processes observing the same failed launch count it once', { timeout: 90_000 }, async () => {
     // No maintenance loops: the two passes below are the only ones, run at the same moment.
     const a = await start(
@@ -567,6 +584,56 @@ describe('the launch breaker, counted honestly (choreography)', () => {
       await system.close();
     }
   });
+
+  // Fargate's cold start (3 s here) outlasts the start timeout (1 s): each launch is overdue before its task runs.
+  const LATE = { taskStartDelayMs: 3_000 };
+  const LATE_ENV = { TASK_START_TIMEOUT_MS: '1000', ECS_SDK_MAX_ATTEMPTS: '2' };
+
+  it('a task that does not start in time is stopped before it runs', { timeout: 60_000 }, async () => {
+    const { ecs, system, client } = await start('choreography', LATE, LATE_ENV);
+    await orders(system, 1, 1);
+    await eventually(async () => (ecs.stats().stopTaskCalls >= 1 ? true : undefined), { timeoutMs: 20_000, what: 'a StopTask' });
+    const stopped = (await tasksOf(client)).filter((t) => t.desiredStatus === 'STOPPED');
+    expect(stopped.length).toBeGreaterThan(0);
+    for (const t of stopped) {
+      expect(t.stoppedReason).toMatch(/no heartbeat after the start timeout/);
+      expect(t.startedAt).toBeUndefined();
+    }
+  });
+
+  it(
+    'a refused StopTask of a task that did not start in time is tried again: it never runs on a share already given back',
+    { timeout: 60_000 },
+    async () => {
+      const { ecs, system } = await start(
+        'choreography',
+        { ...LATE, errors: { StopTask: { type: 'ThrottlingException', rate: 1 } } },
+        LATE_ENV,
+      );
+      const ids = await orders(system, 1, 1);
+      // The StopTask refused past the SDK's retries: the late task starts and heartbeats.
+      const running = await eventually(
+        async () => {
+          const rows = await sql<{ id: string; live_tasks: number; observed: boolean }>(
+            system,
+            `select id, live_tasks, observed_at is not null as observed from customers.launch_attempts where use_case = ? and running_at is not null`,
+            [RESERVE],
+          );
+          return rows[0];
+        },
+        { timeoutMs: 20_000, what: 'the late task running' },
+      );
+      expect(ecs.stats().injectedErrors).toBeGreaterThan(0);
+      // Its launch still holds its share (a launch resolved as failed would have given it back and
+      // counted a start failure, with the task running beside whatever launched next).
+      expect(running.live_tasks).toBe(1);
+      const [lease] = await sql<{ start_failures: number }>(system, `select start_failures from customers.task_leases where use_case = ?`, [
+        RESERVE,
+      ]);
+      expect(lease?.start_failures).toBe(0);
+      await expectApproved(system, ids);
+    },
+  );
 });
 
 function launcherOf(system: TestSystem): EcsTransport['launcher'] {

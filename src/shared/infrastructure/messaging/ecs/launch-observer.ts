@@ -46,7 +46,12 @@ export class LaunchObserver {
   async observe(schemas: readonly string[]): Promise<ObservedPass> {
     const startFailed = new Set<string>();
     const released = new Set<string>();
-    for (const schema of schemas) await this.observeSchema(schema, startFailed, released);
+    // One database or one DescribeTasks refused costs that schema's pass, not the others'.
+    for (const schema of schemas) {
+      await this.observeSchema(schema, startFailed, released).catch((error: unknown) => {
+        this.logger.warn({ err: error, schema }, 'could not describe the launched tasks of a schema; next pass retries');
+      });
+    }
     return { startFailed: [...startFailed], released: [...released] };
   }
 
@@ -57,6 +62,7 @@ export class LaunchObserver {
       overdueMs: taskStartTimeoutMs,
       staleMs: leaseTtlMs,
       claimMs: Math.max(leaseTtlMs, 30_000),
+      longOverdueMs: taskStartTimeoutMs + leaseTtlMs,
     });
     if (rows.length === 0) return;
     try {
@@ -68,7 +74,8 @@ export class LaunchObserver {
         });
         if (!attempt.resolved) {
           if (observed.some((o) => o.outcome.kind === 'starting')) continue;
-          await this.stopFailed(observed);
+          // Resolved only once its tasks that did not start in time are stopped: resolved, it is not watched again.
+          if (!(await this.stopFailed(attempt, observed))) continue;
           const result = await this.resolveStart(database, schema, attempt, observed);
           if (result.startFailed) startFailed.add(attempt.use_case);
           if (result.released) released.add(attempt.use_case);
@@ -87,15 +94,27 @@ export class LaunchObserver {
     }
   }
 
-  /** Stops the tasks that did not start in time (they would otherwise keep a Fargate task billed). */
-  private async stopFailed(observed: readonly Observed[]): Promise<void> {
+  /**
+   * Stops the tasks that did not start in time: one that starts late would run on a share already
+   * given back, billed, beside the tasks launched since. False while a StopTask was refused (a
+   * throttle past the SDK's retries, a 5xx): the attempt stays unresolved and the next pass tries
+   * again, for a lease period past its start timeout; then the attempt is resolved anyway and the
+   * task left to the error logged here.
+   */
+  private async stopFailed(attempt: ClaimedAttempt, observed: readonly Observed[]): Promise<boolean> {
+    let stopped = true;
     for (const { arn, outcome } of observed) {
-      if (outcome.kind === 'failed' && outcome.stopTask) {
-        await this.ecs
-          .send(new StopTaskCommand({ cluster: this.settings.cluster, task: arn, reason: outcome.reason }))
-          .catch(() => undefined);
+      if (outcome.kind !== 'failed' || !outcome.stopTask) continue;
+      try {
+        await this.ecs.send(new StopTaskCommand({ cluster: this.settings.cluster, task: arn, reason: outcome.reason }));
+      } catch (error) {
+        stopped = false;
+        const fields = { err: error, useCase: attempt.use_case, launchAttempt: attempt.id, taskArn: arn };
+        if (attempt.long_overdue) this.logger.error(fields, 'could not stop an ecs task that did not start in time; stop it by hand');
+        else this.logger.warn(fields, 'could not stop an ecs task that did not start in time; next pass tries again');
       }
     }
+    return stopped || attempt.long_overdue;
   }
 
   /** DescribeTasks of every ARN, 100 a call (the API's limit). */

@@ -15,6 +15,8 @@ export interface ClaimedAttempt {
   readonly marks_running: boolean;
   readonly overdue: boolean;
   readonly stale: boolean;
+  /** A lease period past its start timeout: a task that would not stop is left to its alarm. */
+  readonly long_overdue: boolean;
 }
 
 /**
@@ -72,7 +74,7 @@ export const watchStore = {
   async claimObservable(
     database: PostgresDatabase,
     schema: string,
-    times: { overdueMs: number; staleMs: number; claimMs: number },
+    times: { overdueMs: number; staleMs: number; claimMs: number; longOverdueMs: number },
   ): Promise<ClaimedAttempt[]> {
     const s = quoteIdent(schema);
     const { rows } = await database.pgQuery<ClaimedAttempt>(
@@ -84,8 +86,9 @@ export const watchStore = {
        ) claimed
        where a.id = claimed.id
        returning a.id, a.use_case, a.task_arns, a.stopped_arns, a.observed_at is not null as resolved, a.running_at is not null as running,
-         a.marks_running, a.created_at < now() - ($1 * interval '1 millisecond') as overdue, a.created_at < now() - ($2 * interval '1 millisecond') as stale`,
-      [times.overdueMs, times.staleMs, times.claimMs],
+         a.marks_running, a.created_at < now() - ($1 * interval '1 millisecond') as overdue, a.created_at < now() - ($2 * interval '1 millisecond') as stale,
+         a.created_at < now() - ($4 * interval '1 millisecond') as long_overdue`,
+      [times.overdueMs, times.staleMs, times.claimMs, times.longOverdueMs],
     );
     return rows;
   },
