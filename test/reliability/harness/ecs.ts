@@ -186,7 +186,7 @@ export async function suiteTaskPids(taskCwd: string): Promise<number[]> {
 }
 
 /** The launch attempt (TASK_LAUNCH_ATTEMPT) and use case of a task process, from its environment. */
-export async function launchOf(pid: number): Promise<{ attempt: string; useCase: string } | undefined> {
+export async function launchOf(pid: number): Promise<{ attempt: string; useCase: string; connectionTag: string } | undefined> {
   try {
     const env = new Map(
       (await readFile(`/proc/${pid}/environ`, 'utf8'))
@@ -195,7 +195,9 @@ export async function launchOf(pid: number): Promise<{ attempt: string; useCase:
     );
     const attempt = env.get('TASK_LAUNCH_ATTEMPT');
     const useCase = env.get('TASK_USE_CASE');
-    return attempt && useCase ? { attempt, useCase } : undefined;
+    // The tag a task names its connections with (`saga-task:<use case>#<tag>`): its task id's tail.
+    const connectionTag = env.get('ECS_TASK_ARN')?.split('/').pop()?.slice(-8);
+    return attempt && useCase && connectionTag ? { attempt, useCase, connectionTag } : undefined;
   } catch {
     return undefined;
   }
