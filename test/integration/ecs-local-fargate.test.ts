@@ -67,7 +67,8 @@ beforeAll(async () => {
   );
   // Marks itself ready (<task id>.ready) once its SIGTERM handler is in place: it exits 0 on SIGTERM
   // (a task that drains) or ignores it (one that is SIGKILLed).
-  const waits = "require('fs').writeFileSync(process.env.ECS_TASK_ARN.split('/').pop() + '.ready', ''); setInterval(() => {}, 1000);";
+  const waits =
+    "require('fs').writeFileSync(process.env.ECS_CONTAINER_METADATA_URI_V4.split('/').pop().split('-')[0] + '.ready', ''); setInterval(() => {}, 1000);";
   await writeFile(
     join(dir, 'defs', 'drains.json'),
     JSON.stringify(definition('drains', `process.on('SIGTERM', () => process.exit(0)); ${waits}`)),

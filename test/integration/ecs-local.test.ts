@@ -46,7 +46,7 @@ const ECHO_ENV = `
 const fs = require('node:fs');
 fs.appendFileSync(process.env.OUT_FILE, JSON.stringify({
   greeting: process.env.GREETING, fromDefinition: process.env.FROM_DEFINITION,
-  inherited: process.env.INHERITED, taskArn: process.env.ECS_TASK_ARN, cluster: process.env.ECS_CLUSTER,
+  inherited: process.env.INHERITED, taskArn: process.env.ECS_TASK_ARN, metadata: process.env.ECS_CONTAINER_METADATA_URI_V4, cluster: process.env.ECS_CLUSTER,
   endpoint: process.env.AWS_ENDPOINT_URL_ECS, cwd: process.cwd(),
 }) + '\\n');
 console.log('hello from the task: ' + process.env.GREETING);
@@ -216,7 +216,8 @@ describe('local ECS endpoint with the real ECSClient', () => {
       greeting: 'hello-override',
       fromDefinition: 'from-definition',
       inherited: 'from-endpoint',
-      taskArn: task.taskArn,
+      // Never set by AWS, so never by this endpoint: a task learns its ARN from its metadata endpoint.
+      metadata: expect.stringMatching(new RegExp(`^${ecs.url}/v4/${task.taskArn!.split('/').pop()!}-\\d+$`)),
       cluster: 'saga',
       endpoint: ecs.url,
       cwd: dir,

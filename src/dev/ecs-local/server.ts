@@ -23,6 +23,7 @@ import {
 import { defaultEcsLocalLogger, type EcsLocalLogger } from './logger.js';
 import { parseBody, type Body } from './request-body.js';
 import { TaskDefinitionDirectory } from './task-definitions.js';
+import { serveTaskMetadata } from './task-metadata-endpoint.js';
 import { TaskRunner } from './task-runner.js';
 
 /**
@@ -39,6 +40,8 @@ import { TaskRunner } from './task-runner.js';
  *   exist (others → ClusterNotFoundException).
  * - Faults are set at start (a profile, `ECS_LOCAL_*`) or at runtime through the admin API under
  *   `/_local/` on the same port.
+ * - Every task's containers get the task metadata endpoint v4 (`ECS_CONTAINER_METADATA_URI_V4`),
+ *   served under `/v4/` on the same port (task-metadata-endpoint.ts), untouched by the faults.
  */
 
 export const ECS_TARGET_PREFIX = 'AmazonEC2ContainerServiceV20141113.';
@@ -241,13 +244,16 @@ function route(state: LocalEcsState, defaultRegion: string, req: IncomingMessage
       return sendJson(res, 413, { __type: 'SerializationException', message: 'Request body too large.' }, AWS_JSON);
     const raw = Buffer.concat(chunks).toString('utf8');
     if (path.startsWith('/_local/')) return handleAdmin(state, req, res, path, raw);
+    if (path.startsWith('/v4/')) return serveTaskMetadata(state.runner, req.method ?? 'GET', path, res);
     if (req.method === 'POST' && path === '/') {
       if (state.closing)
         return sendJson(res, 503, { __type: 'ServerException', message: 'The local ECS endpoint is shutting down.' }, AWS_JSON);
       void handleAws(state, defaultRegion, req, res, raw);
       return;
     }
-    sendJson(res, 404, { error: 'The ECS API is POST / (AWS JSON 1.1); the admin API is under /_local/.' });
+    sendJson(res, 404, {
+      error: 'The ECS API is POST / (AWS JSON 1.1); the admin API is under /_local/; task metadata (v4) under /v4/.',
+    });
   });
   req.on('error', (err) => state.logger.warn({ err }, 'request stream error'));
 }

@@ -70,8 +70,10 @@ export interface LaunchParams {
   startFailure?: string;
 }
 
-interface ContainerRun {
+export interface ContainerRun {
   readonly id: string;
+  /** Fargate's `<task id>-<uint32>`: the DockerId the task metadata endpoint reports, and its path. */
+  readonly dockerId: string;
   readonly def: LocalContainerDefinition;
   lastStatus: ContainerLastStatus;
   exitCode: number | undefined;
@@ -80,6 +82,10 @@ interface ContainerRun {
   child: ChildProcess | undefined;
   killTimer: NodeJS.Timeout | undefined;
   finished: boolean;
+  /** When its process was created, started (spawned) and exited: the metadata's CreatedAt, StartedAt, FinishedAt. */
+  createdAt: Date | undefined;
+  startedAt: Date | undefined;
+  finishedAt: Date | undefined;
 }
 
 export class LocalTask {
@@ -87,6 +93,9 @@ export class LocalTask {
   readonly arn: string;
   readonly seq: number;
   readonly createdAt = new Date();
+  /** The simulated image pull: from the launch to the end of the start delay (unset when the task never got its image). */
+  readonly pullStartedAt = new Date();
+  pullStoppedAt: Date | undefined;
   lastStatus: TaskLastStatus = 'PROVISIONING';
   desiredStatus: 'RUNNING' | 'STOPPED' = 'RUNNING';
   version = 1;
@@ -112,6 +121,7 @@ export class LocalTask {
     this.arn = taskArn(params.region, params.cluster, this.id);
     this.containers = params.definition.containers.map((def) => ({
       id: randomUUID(),
+      dockerId: `${this.id}-${randomBytes(4).readUInt32BE(0)}`,
       def,
       lastStatus: 'PENDING',
       exitCode: undefined,
@@ -120,6 +130,9 @@ export class LocalTask {
       child: undefined,
       killTimer: undefined,
       finished: false,
+      createdAt: undefined,
+      startedAt: undefined,
+      finishedAt: undefined,
     }));
     this.done = new Promise((resolve) => {
       this.resolveDone = resolve;
@@ -187,6 +200,8 @@ export class LocalTask {
         networkInterfaces: [],
       })),
       createdAt: seconds(this.createdAt),
+      pullStartedAt: seconds(this.pullStartedAt),
+      pullStoppedAt: seconds(this.pullStoppedAt),
       startedAt: seconds(this.startedAt),
       stoppingAt: seconds(this.stoppingAt),
       executionStoppedAt: seconds(this.executionStoppedAt),
@@ -319,6 +334,7 @@ export class TaskRunner {
       }
       return;
     }
+    task.pullStoppedAt = new Date();
     if (this.options.taskLogDir !== undefined) {
       task.logFile = createWriteStream(join(this.options.taskLogDir, `${task.id}.log`), { flags: 'a' });
       task.logFile.on('error', (err) => this.options.logger.error({ task: task.id, err }, 'task log file error'));
@@ -342,7 +358,9 @@ export class TaskRunner {
     for (const kv of c.def.environment) env[kv.name] = kv.value;
     const override = task.params.overrides?.containerOverrides?.find((o) => o.name === c.def.name);
     for (const kv of override?.environment ?? []) env[kv.name] = kv.value;
-    env['ECS_TASK_ARN'] = task.arn;
+    // Fargate (platform 1.4+) gives every container its task metadata endpoint v4, served by this endpoint under /v4/.
+    env['ECS_CONTAINER_METADATA_URI_V4'] = `${this.options.endpointUrl()}/v4/${c.dockerId}`;
+    // No ECS_TASK_ARN: ECS never sets one; a task learns its ARN from `${ECS_CONTAINER_METADATA_URI_V4}/task`.
     env['ECS_CLUSTER'] = task.cluster;
     env['ECS_CONTAINER_NAME'] = c.def.name;
     return env;
@@ -369,6 +387,7 @@ export class TaskRunner {
     // `node` runs the configured Node binary (the endpoint's own by default), whatever PATH says.
     const binary = command === 'node' ? this.options.nodeBinary : command;
     let child: ChildProcess;
+    c.createdAt = new Date();
     try {
       child = spawn(binary, args, {
         cwd: this.options.projectRoot,
@@ -386,6 +405,7 @@ export class TaskRunner {
     let spawned = false;
     child.once('spawn', () => {
       spawned = true;
+      c.startedAt = new Date();
       c.pid = child.pid;
       c.lastStatus = 'RUNNING';
       task.version++;
@@ -522,6 +542,7 @@ export class TaskRunner {
     c.finished = true;
     c.lastStatus = 'STOPPED';
     c.exitCode = exitCode;
+    if (c.startedAt !== undefined) c.finishedAt = new Date();
     if (c.killTimer) clearTimeout(c.killTimer);
     c.killTimer = undefined;
     task.version++;

@@ -195,8 +195,9 @@ export async function launchOf(pid: number): Promise<{ attempt: string; useCase:
     );
     const attempt = env.get('TASK_LAUNCH_ATTEMPT');
     const useCase = env.get('TASK_USE_CASE');
-    // The tag a task names its connections with (`saga-task:<use case>#<tag>`): its task id's tail.
-    const connectionTag = env.get('ECS_TASK_ARN')?.split('/').pop()?.slice(-8);
+    // The tag a task names its connections with (`saga-task:<use case>#<tag>`): its task id's tail
+    // (the metadata endpoint's container id is `<task id>-<n>`).
+    const connectionTag = env.get('ECS_CONTAINER_METADATA_URI_V4')?.split('/').pop()?.split('-')[0]?.slice(-8);
     return attempt && useCase && connectionTag ? { attempt, useCase, connectionTag } : undefined;
   } catch {
     return undefined;
