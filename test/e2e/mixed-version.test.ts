@@ -81,7 +81,7 @@ async function call(
  * launch must then find every share of the first wave's tasks given back, whichever release's
  * launcher counted it and whichever release's task held it.
  */
-async function work(world: World, port: number, generation: number): Promise<void> {
+async function work(world: World, port: number, generation: number, tasksExited: () => Promise<void> = async () => {}): Promise<void> {
   const before = world.orders.slice();
   const wave = async (from: number, to: number) => {
     for (let i = from; i < to; i += 1) {
@@ -95,12 +95,21 @@ async function work(world: World, port: number, generation: number): Promise<voi
   const half = ORDERS_PER_GENERATION / 2;
   await wave(0, half);
   await decided(world, port, world.orders.slice(-half));
-  // Longer than the tasks' idle grace (300 ms): the first wave's tasks have exited.
-  await new Promise((r) => setTimeout(r, 1_500));
+  await tasksExited();
   await wave(half, ORDERS_PER_GENERATION);
   for (const order of before.slice(-ORDERS_PER_GENERATION)) {
     const res = await call(port, 'GET', `/orders/${order.id}`);
     if (res.json['status'] === 'APPROVED') await call(port, 'POST', `/orders/${order.id}/cancel`);
+  }
+}
+
+/** Waits until no task of either endpoint runs (the first wave's tasks drained and exited; 30 s at most). */
+async function noTaskRunning(endpoints: Partial<Record<Release, LocalEcs>>): Promise<void> {
+  const deadline = Date.now() + 30_000;
+  const running = () => Object.values(endpoints).reduce((n, e) => n + (e?.stats().tasksRunning ?? 0), 0);
+  while (running() > 0) {
+    if (Date.now() > deadline) throw new Error(`${running()} task(s) still running 30 s after the first wave was decided`);
+    await new Promise((r) => setTimeout(r, 50));
   }
 }
 
@@ -275,7 +284,7 @@ describe.each(SAGA_STYLES)('mixed versions on ECS (local endpoint), %s', (style)
       await api?.api.stop();
       api = next;
       if (n === 0) await registerCustomers(world, api.port);
-      await work(world, api.port, n);
+      await work(world, api.port, n, () => noTaskRunning(endpoints));
     }
     await settled(world, () => all.map((p) => `--- ${p.label}\n${p.logs()}`).join('\n'));
     await assertConsistent(world);

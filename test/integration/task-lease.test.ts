@@ -1,10 +1,15 @@
 import { randomUUID } from 'node:crypto';
+import net from 'node:net';
 import pg from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';
-import { launchStore } from '../../src/shared/infrastructure/messaging/ecs/launch-store.js';
+import { launchStore, queryable } from '../../src/shared/infrastructure/messaging/ecs/launch-store.js';
+import { watchStore } from '../../src/shared/infrastructure/messaging/ecs/launch-watch-store.js';
 import { giveBackIfIdle, idleUnderLease } from '../../src/shared/infrastructure/messaging/ecs/task-lease.js';
 import { onOneConnection } from '../../src/shared/infrastructure/persistence/pg-connections.js';
 import type { ModuleDatabase } from '../../src/shared/infrastructure/persistence/module-database.js';
+import { giveBackLast } from '../../src/entrypoints/tasks/give-back.js';
+import { createLogger } from '../../src/shared/infrastructure/logging/logger.js';
+import { freePort } from '../support/ports.js';
 import { placeOrder, registerCustomer, systemsClosedAfterEach, type TestSystem } from '../support/system.js';
 
 /**
@@ -122,6 +127,95 @@ describe("a drained task's share", () => {
       true,
     );
     expect([await liveOf(older), await leaseOf(s)]).toEqual([1, 0]);
+  });
+
+  it('is given back once per task ARN: a retried give-back, and the observer seeing the task killed after it, release nothing more (ADR 39)', async () => {
+    const s = await system();
+    await customers(s, `insert into customers.task_leases (use_case, tasks, expires_at) values (?, 0, now() + interval '1 minute')`, [
+      RESERVE,
+    ]);
+    const id = randomUUID();
+    const [a, b, c] = ['a', 'b', 'c'].map((t) => `arn:aws:ecs:us-east-1:000000000000:task/local/${t}${id.slice(0, 8)}`);
+    await customers(
+      s,
+      `insert into customers.launch_attempts (id, use_case, client_token, task_count, status, live_tasks, expires_at, task_arns)
+       values (?, ?, ?, 3, 'started', 3, now() + interval '1 minute', ?::text[])`,
+      [id, RESERVE, id, [a, b, c]],
+    );
+    const attempt = async () =>
+      (await customers(s, 'select live_tasks, returned_arns from customers.launch_attempts where id = ?', [id]))[0] as {
+        live_tasks: number;
+        returned_arns: string[];
+      };
+    const giveBack = (taskArn: string) =>
+      onOneConnection(session(s), (q) => giveBackIfIdle(q, 'customers', RESERVE, { attempt: id, ownShare: true, taskArn }));
+
+    // Task a gives its share back, and again (its first commit's answer lost): one share.
+    expect(await giveBack(a!)).toBe(true);
+    expect(await giveBack(a!)).toBe(true);
+    expect(await attempt()).toEqual({ live_tasks: 2, returned_arns: [a] });
+    // Then a is SIGKILLed at its stop timeout and b crashes: the observer gives back b's share only.
+    const db = queryable(customersDb(s).database);
+    await watchStore.releaseCrashed(db, 'customers', id, [a!, b!]);
+    expect(await attempt()).toEqual({ live_tasks: 1, returned_arns: [a, b] });
+    // Seen stopped again by a second pass: nothing more.
+    await watchStore.releaseCrashed(db, 'customers', id, [b!]);
+    expect((await attempt()).live_tasks).toBe(1);
+    // c still runs: its share is bounded by the tasks neither stopped nor given back, which it is.
+    await customers(s, 'update customers.launch_attempts set stopped_arns = ?::text[] where id = ?', [[a, b], id]);
+    expect(await watchStore.boundToUnstopped(db, 'customers', id)).toBe(0);
+    expect((await attempt()).live_tasks).toBe(1);
+    // A launch that holds more than that (an older release's task exited 0 without giving its launch's share back) is bounded.
+    await customers(s, 'update customers.launch_attempts set live_tasks = 3 where id = ?', [id]);
+    expect(await watchStore.boundToUnstopped(db, 'customers', id)).toBe(2);
+  });
+
+  it('waits out PostgreSQL being away to give the share back when the give-back is recorded by its ARN, and only then', async () => {
+    const s = await system();
+    await customers(s, `insert into customers.task_leases (use_case, tasks, expires_at) values (?, 0, now() + interval '1 minute')`, [
+      RESERVE,
+    ]);
+    const id = randomUUID();
+    await customers(
+      s,
+      `insert into customers.launch_attempts (id, use_case, client_token, task_count, status, live_tasks, expires_at)
+       values (?, ?, ?, 1, 'started', 1, now() + interval '1 minute')`,
+      [id, RESERVE, id],
+    );
+    const real = new URL(s.config.DATABASE_URL!);
+    const port = await freePort();
+    const away = new URL(real);
+    away.hostname = '127.0.0.1';
+    away.port = String(port);
+    const giveBack = (taskArn: string | null) =>
+      giveBackLast({
+        databaseUrl: away.toString(),
+        applicationName: 'saga-task:test#00000000',
+        schema: 'customers',
+        useCase: RESERVE,
+        launch: { attempt: id, ownShare: true, taskArn },
+        logger: createLogger({ level: 'silent' }),
+        toleranceMs: 10_000,
+      });
+    // Nothing listens yet: refused, as while PostgreSQL restarts. A task that does not know its ARN exits with the error.
+    await expect(giveBack(null)).rejects.toThrow(/ECONNREFUSED/);
+    // One that does tries again, and gets through once the server is back (1 s later).
+    const forwarder = net.createServer((socket) => {
+      const upstream = net.connect(Number(real.port || 5432), real.hostname);
+      socket.pipe(upstream).pipe(socket);
+      upstream.on('error', () => socket.destroy());
+      socket.on('error', () => upstream.destroy());
+    });
+    const back = setTimeout(() => forwarder.listen(port, '127.0.0.1'), 1_000);
+    try {
+      const started = Date.now();
+      expect(await giveBack('arn:aws:ecs:us-east-1:000000000000:task/local/away')).toBe(true);
+      expect(Date.now() - started).toBeGreaterThanOrEqual(900);
+      expect((await customers(s, 'select live_tasks from customers.launch_attempts where id = ?', [id]))[0]?.['live_tasks']).toBe(0);
+    } finally {
+      clearTimeout(back);
+      await new Promise((resolve) => forwarder.close(resolve));
+    }
   });
 
   it("counts a launch's share free in a decision that waited for its give-back", async () => {

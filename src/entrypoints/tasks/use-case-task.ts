@@ -1,13 +1,12 @@
-import { randomBytes } from 'node:crypto';
 import { isUseCaseId } from '../../shared/kernel/index.js';
 import { ConfigError, databaseUrlOf, loadConfig, type Config } from '../../shared/infrastructure/config/config.js';
 import type { ModuleDefinition } from '../../shared/infrastructure/composition/module-definition.js';
 import { Runtime } from '../composition/runtime.js';
 import { createTransport } from '../composition/transports.js';
 import { createLogger, type Logger } from '../../shared/infrastructure/logging/logger.js';
-import { giveBackIfIdle, type TaskLaunch } from '../../shared/infrastructure/messaging/ecs/task-lease.js';
+import type { TaskLaunch } from '../../shared/infrastructure/messaging/ecs/task-lease.js';
 import { Doorbell, InboxListener } from '../../shared/infrastructure/messaging/inbox-listener.js';
-import { isConnectionLoss, onOneConnection } from '../../shared/infrastructure/persistence/pg-connections.js';
+import { isConnectionLoss } from '../../shared/infrastructure/persistence/pg-connections.js';
 import {
   shutdownTracing,
   spanContextOf,
@@ -20,6 +19,8 @@ import { startTracing } from '../../shared/infrastructure/observability/tracing-
 import type { ModuleInbox } from '../../shared/contract/routing.js';
 import { onStopRequested } from './stop-signal.js';
 import { drain, type StopReason, type TaskLife } from './task-drain.js';
+import { giveBackLast } from './give-back.js';
+import { taskIdentity } from './task-identity.js';
 
 /** `make`'s value; a ConfigError it throws exits 78 with its message (a task's configuration refused). */
 function orExit78<T>(make: () => T): T {
@@ -86,7 +87,7 @@ export async function runUseCaseTask(module: ModuleDefinition, useCase: string, 
       inboxes.map((i) => i.module),
     ),
   );
-  const tag = connectionTag();
+  const { taskArn, tag } = await taskIdentity(logger);
   logger.info({ connections: `saga-task:${useCase}#${tag}` }, 'task starting');
   // Rung by a notification of a new delivery, by LISTEN (re)starting, and by a stop request.
   const doorbell = new Doorbell();
@@ -98,8 +99,7 @@ export async function runUseCaseTask(module: ModuleDefinition, useCase: string, 
     config,
     logger,
     life,
-    // Whose share it holds: its launch's when its launcher says so (ADR 36), else the lease row's.
-    launch: { attempt: launchAttempt, ownShare: launchAttempt !== null && process.env['TASK_LEASE_SHARE'] === 'launch' },
+    launch: taskLaunch(launchAttempt, taskArn),
     databaseUrl,
     ownDatabaseUrl,
     tag,
@@ -118,6 +118,11 @@ export async function runUseCaseTask(module: ModuleDefinition, useCase: string, 
     unsubscribe();
     return exit(failure.code);
   }
+}
+
+/** Whose share the task holds: its launch's when its launcher says so (ADR 36), else the lease row's; and its ARN (ADR 39). */
+function taskLaunch(attempt: string | null, taskArn: string | null): TaskLaunch {
+  return { attempt, ownShare: attempt !== null && process.env['TASK_LEASE_SHARE'] === 'launch', taskArn };
 }
 
 interface TaskRounds {
@@ -160,8 +165,17 @@ async function runRounds(t: TaskRounds): Promise<StopReason> {
       throw error;
     }
     await closeAfter(reason, listener, runtime, t.logger);
-    if (reason !== 'drained' || (await giveBackLast(t.ownDatabaseUrl, applicationName, t.module.inbox.schema, useCase, t.launch)))
-      return reason;
+    if (reason !== 'drained') return reason;
+    const given = await giveBackLast({
+      databaseUrl: t.ownDatabaseUrl,
+      applicationName,
+      schema: t.module.inbox.schema,
+      useCase,
+      launch: t.launch,
+      logger: t.logger,
+      toleranceMs: config.DB_OUTAGE_TOLERANCE_MS,
+    });
+    if (given) return reason;
     t.logger.info('a delivery arrived while the drained task closed: draining again');
   }
 }
@@ -181,27 +195,11 @@ async function closeAfter(reason: StopReason, listener: InboxListener | undefine
   }
 }
 
-/**
- * Names the task's connections apart from its siblings' in pg_stat_activity (`#<tag>`): what an
- * operator, and the connection-budget tests, count as one task. The local endpoint gives its task
- * id in the environment; ECS does not (a random one then, logged with the task's start).
- */
-function connectionTag(): string {
-  return (process.env['ECS_TASK_ARN']?.split('/').pop() ?? randomBytes(4).toString('hex')).slice(-8);
-}
-
 /** The task's LISTEN connection, started in the background (the first delivery never waits for it). */
 function listen(databaseUrl: string, useCase: string, tag: string, logger: Logger, onWake: () => void): InboxListener {
   const listener = new InboxListener({ databaseUrl, useCase, logger, applicationName: `saga-listen:${useCase}#${tag}`, onWake });
   listener.start();
   return listener;
-}
-
-/** A drained task's share, given back on one connection of its own once its pools are closed (false: work arrived). */
-function giveBackLast(databaseUrl: string, applicationName: string, schema: string, useCase: string, launch: TaskLaunch): Promise<boolean> {
-  return onOneConnection({ connectionString: databaseUrl, application_name: applicationName, connectionTimeoutMillis: 5_000 }, (query) =>
-    giveBackIfIdle(query, schema, useCase, launch),
-  );
 }
 
 /**

@@ -19,6 +19,7 @@ import {
   type Stats,
   type Style,
 } from '../harness/ecs.js';
+import { BUDGET_LOCK } from '../../../src/shared/infrastructure/messaging/ecs/launch-store.js';
 import { request } from '../harness/http.js';
 import { assertSettled, combinedSettled, RecoveryClock, type SettleResult } from '../harness/invariants.js';
 import { emptyStats, OrderLoad, registerCustomers, summarizeStats, type Customer } from '../harness/load.js';
@@ -229,15 +230,18 @@ class Run {
     throw new AssertionFailure(`${this.style}: could not freeze ${tasks.length} ${USE_CASE} task(s) outside a transaction in 200 tries`);
   }
 
-  /** The locks the connections named so hold, other than their own transaction ids: `advisory`, or a table's name and mode. */
+  /** The locks the connections named so hold, other than their own transaction ids: an advisory lock's purpose, or a table's name and mode. */
   private locksHeldBy(names: readonly string[]): Promise<string[]> {
     return withDatabase(this.sys.databaseUrl, async (client) => {
       const r = await client.query<{ lock: string }>(
-        `select distinct case when l.locktype = 'advisory' then 'advisory' else l.relation::regclass::text || ' ' || l.mode end as lock
+        `select distinct case
+             when l.locktype <> 'advisory' then l.relation::regclass::text || ' ' || l.mode
+             when ((l.classid::bigint << 32) | l.objid::bigint) = $2::bigint then 'advisory: the connection budget'
+             else 'advisory: a delivery key' end as lock
            from pg_locks l join pg_stat_activity a on a.pid = l.pid
           where a.application_name like any($1::text[]) and l.granted and l.locktype in ('advisory', 'relation', 'tuple')
             and (l.locktype <> 'relation' or l.mode <> 'AccessShareLock')`,
-        [names],
+        [names, BUDGET_LOCK],
       );
       return r.rows.map((row) => row.lock);
     });
@@ -735,14 +739,6 @@ export const ecsTaskLiveness: Scenario = {
   id: 'ecs-task-liveness',
   number: 10,
   title: 'ECS task liveness: a task SIGKILLed, a throttle burst, registry timeouts, RunTask answers lost',
-  // Out of the quick suite (CI) until its kill check is sound: it failed in CI twice, no
-  // replacement decided within 10 s after the kill (issue 31 stays open on it).
-  skipReason: ({ quick }) =>
-    Promise.resolve(
-      quick && !process.env['FORCE10']
-        ? 'full runs only: its kill check failed in CI (no replacement decided in 10 s), under investigation'
-        : undefined,
-    ),
   async run(ctx) {
     const results: StyleResult[] = [];
     for (const style of ['choreography', 'orchestration'] as const) results.push(await runStyle(ctx, style));

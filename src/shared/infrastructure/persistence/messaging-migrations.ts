@@ -1,5 +1,12 @@
 import type { ModuleDatabase } from './module-database.js';
-import { deliveryKeysSql, launchBreakerSql, launchProbeSql, messagingTablesSql, taskLivenessSql } from './messaging-tables.js';
+import {
+  deliveryKeysSql,
+  launchBreakerSql,
+  launchProbeSql,
+  messagingTablesSql,
+  taskLivenessSql,
+  taskReturnsSql,
+} from './messaging-tables.js';
 import { quoteIdent } from './sql-identifier.js';
 
 /**
@@ -27,6 +34,7 @@ export const MESSAGING_MIGRATIONS: readonly MessagingMigration[] = [
   { name: 'messaging-0003-launch-breaker', statements: launchBreakerSql },
   { name: 'messaging-0004-launch-probe', statements: launchProbeSql },
   { name: 'messaging-0005-task-liveness', statements: taskLivenessSql },
+  { name: 'messaging-0006-task-returns', statements: taskReturnsSql },
 ];
 
 const TRACKING_TABLE = 'messaging_migrations';

@@ -146,3 +146,12 @@ export function taskLivenessSql(schema: string): string[] {
     `alter table ${s}.task_leases add column if not exists start_failing_since timestamptz`,
   ];
 }
+
+/**
+ * Each task's give-back recorded by its ARN (ADR 39): a task gives its launch's share back once,
+ * however often it retries after a lost connection, and the observer never releases a share a
+ * second time for a task that gave it back and was then killed (SIGKILL at the stop timeout).
+ */
+export function taskReturnsSql(schema: string): string[] {
+  return [`alter table ${quoteIdent(schema)}.launch_attempts add column if not exists returned_arns text[] not null default '{}'`];
+}

@@ -150,7 +150,12 @@ export class LaunchObserver {
     let unreturned = 0;
     const applied = await database.pgTransaction(async (client) => {
       if (!(await watchStore.markStopped(client, schema, attempt.id, accounted, outcome))) return false;
-      await watchStore.releaseCrashed(client, schema, attempt.id, crashed.length);
+      await watchStore.releaseCrashed(
+        client,
+        schema,
+        attempt.id,
+        crashed.map((o) => o.arn),
+      );
       logs.push(...crashed.map((o) => this.crashLog(attempt, o)));
       if (failedTasks.length > 0) {
         startFailed = failedTasks.some((t) => t.start);
@@ -188,7 +193,12 @@ export class LaunchObserver {
         ))
       )
         return false;
-      await watchStore.releaseCrashed(client, schema, attempt.id, dead.length);
+      await watchStore.releaseCrashed(
+        client,
+        schema,
+        attempt.id,
+        dead.map((o) => o.arn),
+      );
       unreturned = await watchStore.boundToUnstopped(client, schema, attempt.id);
       return true;
     });

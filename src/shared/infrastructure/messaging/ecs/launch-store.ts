@@ -13,7 +13,7 @@ export function queryable(database: PostgresDatabase): Queryable {
 }
 
 /** The advisory lock under which launch decisions check the connection budget (any fixed number unique to it). */
-const BUDGET_LOCK = '7310558214590371861';
+export const BUDGET_LOCK = '7310558214590371861';
 
 export interface LockedLease {
   /** Tasks believed to run: the live shares of its launch attempts (and of an older release's lease). */

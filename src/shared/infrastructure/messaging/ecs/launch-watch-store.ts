@@ -24,27 +24,36 @@ export interface ClaimedAttempt {
  * claims, what was seen stopped, shares released, launches whose own lease lapsed (ADR 36).
  */
 export const watchStore = {
-  /** Tasks that died without giving their share back (killed, crashed): given back now, from their own attempt's share. */
-  async releaseCrashed(db: Queryable, schema: string, attemptId: string, tasks: number): Promise<void> {
-    if (tasks <= 0) return;
+  /**
+   * Tasks seen dead (killed, crashed): their shares given back now, from their own attempt's,
+   * except a task that gave its share back itself before it was killed (a SIGKILL at the stop
+   * timeout after its give-back): each ARN is given back once (ADR 39).
+   */
+  async releaseCrashed(db: Queryable, schema: string, attemptId: string, arns: readonly string[]): Promise<void> {
+    if (arns.length === 0) return;
     await db.query(
-      `update ${quoteIdent(schema)}.launch_attempts set live_tasks = greatest(live_tasks - $2, 0), updated_at = now() where id = $1`,
-      [attemptId, tasks],
+      `update ${quoteIdent(schema)}.launch_attempts a
+       set live_tasks = greatest(a.live_tasks - (select count(*) from unnest($2::text[]) t where not (t = any(a.returned_arns))), 0),
+           returned_arns = a.returned_arns || array(select t from unnest($2::text[]) t where not (t = any(a.returned_arns))),
+           updated_at = now()
+       where a.id = $1`,
+      [attemptId, arns],
     );
   },
 
   /**
-   * An attempt never holds more shares than it has tasks not seen stopped: a task that exited 0
-   * without giving its launch's share back (an older release's task, which gives the lease row's
-   * back instead) has its share released here. Returns how many were released.
+   * An attempt never holds more shares than it has tasks neither seen stopped nor given back: a
+   * task that exited 0 without giving its launch's share back (an older release's task, which
+   * gives the lease row's back instead) has its share released here. Returns how many were released.
    */
   async boundToUnstopped(db: Queryable, schema: string, attemptId: string): Promise<number> {
+    const holding = `cardinality(array(select unnest(a.task_arns) except select unnest(a.stopped_arns || a.returned_arns)))`;
     const { rows } = await db.query<{ released: number }>(
       `with before as (select live_tasks from ${quoteIdent(schema)}.launch_attempts where id = $1 for update)
        update ${quoteIdent(schema)}.launch_attempts a
-       set live_tasks = greatest(cardinality(a.task_arns) - cardinality(a.stopped_arns), 0), updated_at = now()
+       set live_tasks = ${holding}, updated_at = now()
        from before
-       where a.id = $1 and a.status = 'started' and a.live_tasks > greatest(cardinality(a.task_arns) - cardinality(a.stopped_arns), 0)
+       where a.id = $1 and a.status = 'started' and a.live_tasks > ${holding}
        returning (before.live_tasks - a.live_tasks)::int as released`,
       [attemptId],
     );

@@ -11,6 +11,8 @@ import { quoteIdent } from '../../persistence/sql-identifier.js';
 export interface TaskLaunch {
   readonly attempt: string | null;
   readonly ownShare: boolean;
+  /** The task's own ARN (task metadata): its give-back is recorded by it, so it counts once (ADR 39). */
+  readonly taskArn?: string | null;
 }
 
 /** The launch attempt holding the task's share, or null when the lease row does. */
@@ -60,23 +62,40 @@ export async function heartbeatLease(db: ModuleDatabase, useCase: string, ttlMs:
 
 /**
  * The statement giving one task's share back: its own launch attempt's, or (run by hand, or by an
- * older release) the lease row's. `key`: the parameter holding the attempt id, or the use case.
+ * older release) the lease row's. Its parameters: `[key]`, or `[arn, attempt id]` for a launch's
+ * share, whose give-back is recorded by the task's ARN and applied once (a retry after a lost
+ * commit, or the observer seeing the task killed afterwards, releases nothing more); a task that
+ * does not know its ARN gives back without a record. `p(n)`: the n-th parameter's placeholder.
  */
-function giveBackSql(s: string, ofAttempt: boolean, key: string): string {
+function giveBackSql(s: string, ofAttempt: boolean, p: (n: number) => string): string {
   if (ofAttempt)
-    return `update ${s}.launch_attempts set live_tasks = greatest(live_tasks - 1, 0), updated_at = now() where id = ${key}::uuid`;
+    return `with task as (select ${p(1)}::text as arn)
+     update ${s}.launch_attempts a
+     set live_tasks = greatest(a.live_tasks - 1, 0),
+         returned_arns = case when task.arn is null then a.returned_arns else a.returned_arns || task.arn end,
+         updated_at = now()
+     from task
+     where a.id = ${p(2)}::uuid and (task.arn is null or not (task.arn = any(a.returned_arns)))`;
   return `update ${s}.task_leases
      set tasks = greatest(tasks - 1, 0),
          expires_at = case when tasks <= 1 then now() else expires_at end,
          holder = case when tasks <= 1 then null else holder end,
          updated_at = now()
-     where use_case = ${key}`;
+     where use_case = ${p(1)}`;
+}
+
+/** giveBackSql's parameters for this task. */
+function giveBackParams(useCase: string, launch: TaskLaunch): unknown[] {
+  const share = shareOf(launch);
+  return share === null ? [useCase] : [launch.taskArn ?? null, share];
 }
 
 /** Gives up one task's share (see giveBackSql). */
 async function giveBack(db: ModuleDatabase, useCase: string, launch: TaskLaunch): Promise<void> {
-  const share = shareOf(launch);
-  await db.exec(giveBackSql(quoteIdent(db.schema), share !== null, '?'), [share ?? useCase]);
+  await db.exec(
+    giveBackSql(quoteIdent(db.schema), shareOf(launch) !== null, () => '?'),
+    giveBackParams(useCase, launch),
+  );
 }
 
 /** Locks the use case's lease row, then looks for a due delivery (`param`: the use case's parameter, `?` or `$n`). */
@@ -113,7 +132,10 @@ export async function giveBackIfIdle(query: SessionQuery, schema: string, useCas
   const [lock, due] = lockedDueSql(s, '$1');
   await query(lock, [useCase]);
   if ((await query(due, [useCase])).length > 0) return false;
-  await query(giveBackSql(s, share !== null, '$1'), [share ?? useCase]);
+  await query(
+    giveBackSql(s, share !== null, (n) => `$${n}`),
+    giveBackParams(useCase, launch),
+  );
   return true;
 }
 
