@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DescribeTasksCommand, ECSClient, RunTaskCommand, StopTaskCommand, type RunTaskCommandInput, type Task } from '@aws-sdk/client-ecs';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { localEcsClient } from '../support/ecs.js';
 import { CLIENT_TOKEN_TTL_MS, profileFaults } from '../../src/dev/ecs-local/faults.js';
 import { silentEcsLocalLogger, startLocalEcs, type LocalEcs } from '../../src/dev/ecs-local/index.js';
 
@@ -82,12 +83,7 @@ beforeAll(async () => {
     seed: 7,
     stopTimeoutMs: 500,
   });
-  client = new ECSClient({
-    endpoint: ecs.url,
-    region: 'us-east-1',
-    credentials: { accessKeyId: 'test', secretAccessKey: 'test' },
-    maxAttempts: 1,
-  });
+  client = localEcsClient(ecs.url);
 });
 
 afterAll(async () => {

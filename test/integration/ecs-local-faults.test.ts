@@ -15,6 +15,7 @@ import {
   type Task,
 } from '@aws-sdk/client-ecs';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { localEcsClient } from '../support/ecs.js';
 import { silentEcsLocalLogger, startLocalEcs, type LocalEcs } from '../../src/dev/ecs-local/index.js';
 import { DEFAULT_START_FAILURE_REASONS } from '../../src/dev/ecs-local/faults.js';
 
@@ -42,14 +43,7 @@ let dir: string;
 let ecs: LocalEcs;
 let client: ECSClient;
 
-const clientOf = (url: string, options: { maxAttempts?: number; requestTimeout?: number } = {}) =>
-  new ECSClient({
-    endpoint: url,
-    region: 'us-east-1',
-    credentials: { accessKeyId: 'test', secretAccessKey: 'test' },
-    maxAttempts: options.maxAttempts ?? 1,
-    ...(options.requestTimeout ? { requestHandler: { requestTimeout: options.requestTimeout, throwOnRequestTimeout: true } } : {}),
-  });
+const clientOf = localEcsClient;
 
 async function failure(promise: Promise<unknown>): Promise<Error & { $metadata?: { httpStatusCode?: number } }> {
   try {

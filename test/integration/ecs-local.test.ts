@@ -11,6 +11,7 @@ import {
   type Task,
 } from '@aws-sdk/client-ecs';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { localEcsClient } from '../support/ecs.js';
 import { startLocalEcs, type EcsLocalLogger, type LocalEcs } from '../../src/dev/ecs-local/index.js';
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
@@ -75,13 +76,7 @@ let ecs: LocalEcs;
 let client: ECSClient;
 const logger = new RecordingLogger();
 
-const newClient = (endpoint: string) =>
-  new ECSClient({
-    endpoint,
-    region: 'us-east-1',
-    credentials: { accessKeyId: 'test', secretAccessKey: 'test' },
-    maxAttempts: 1,
-  });
+const newClient = (endpoint: string) => localEcsClient(endpoint);
 
 async function waitFor<T>(probe: () => Promise<T | undefined>, what: string, timeoutMs = 10_000): Promise<T> {
   const deadline = Date.now() + timeoutMs;

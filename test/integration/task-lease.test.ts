@@ -44,6 +44,26 @@ async function leaseOf(s: TestSystem): Promise<number | undefined> {
   return (row as { tasks?: number } | undefined)?.tasks;
 }
 
+/** A started launch holding one task's share, live for a minute: its id. */
+async function startedLaunch(s: TestSystem): Promise<string> {
+  const id = randomUUID();
+  await customers(
+    s,
+    `insert into customers.launch_attempts (id, use_case, client_token, task_count, status, live_tasks, expires_at)
+     values (?, ?, ?, 1, 'started', 1, now() + interval '1 minute')`,
+    [id, RESERVE, id],
+  );
+  return id;
+}
+
+/** An empty lease row and one started launch holding one task's share: the launch's id. */
+async function oneLaunch(s: TestSystem): Promise<string> {
+  await customers(s, `insert into customers.task_leases (use_case, tasks, expires_at) values (?, 0, now() + interval '1 minute')`, [
+    RESERVE,
+  ]);
+  return startedLaunch(s);
+}
+
 const session = (s: TestSystem) => ({ connectionString: s.config.DATABASE_URL!, application_name: 'saga-task:test#00000000' });
 
 describe("a drained task's share", () => {
@@ -103,16 +123,7 @@ describe("a drained task's share", () => {
     await customers(s, `insert into customers.task_leases (use_case, tasks, expires_at) values (?, 1, now() + interval '1 minute')`, [
       RESERVE,
     ]);
-    const launch = async () => {
-      const id = randomUUID();
-      await customers(
-        s,
-        `insert into customers.launch_attempts (id, use_case, client_token, task_count, status, live_tasks, expires_at)
-         values (?, ?, ?, 1, 'started', 1, now() + interval '1 minute')`,
-        [id, RESERVE, id],
-      );
-      return id;
-    };
+    const launch = () => startedLaunch(s);
     const liveOf = async (id: string) =>
       (await customers(s, 'select live_tasks from customers.launch_attempts where id = ?', [id]))[0]?.['live_tasks'];
 
@@ -172,16 +183,7 @@ describe("a drained task's share", () => {
 
   it('waits out PostgreSQL being away to give the share back when the give-back is recorded by its ARN, and only then', async () => {
     const s = await system();
-    await customers(s, `insert into customers.task_leases (use_case, tasks, expires_at) values (?, 0, now() + interval '1 minute')`, [
-      RESERVE,
-    ]);
-    const id = randomUUID();
-    await customers(
-      s,
-      `insert into customers.launch_attempts (id, use_case, client_token, task_count, status, live_tasks, expires_at)
-       values (?, ?, ?, 1, 'started', 1, now() + interval '1 minute')`,
-      [id, RESERVE, id],
-    );
+    const id = await oneLaunch(s);
     const real = new URL(s.config.DATABASE_URL!);
     const port = await freePort();
     const away = new URL(real);
@@ -220,16 +222,7 @@ describe("a drained task's share", () => {
 
   it("counts a launch's share free in a decision that waited for its give-back", async () => {
     const s = await system();
-    await customers(s, `insert into customers.task_leases (use_case, tasks, expires_at) values (?, 0, now() + interval '1 minute')`, [
-      RESERVE,
-    ]);
-    const id = randomUUID();
-    await customers(
-      s,
-      `insert into customers.launch_attempts (id, use_case, client_token, task_count, status, live_tasks, expires_at)
-       values (?, ?, ?, 1, 'started', 1, now() + interval '1 minute')`,
-      [id, RESERVE, id],
-    );
+    const id = await oneLaunch(s);
     const decider = new pg.Client({ connectionString: s.config.DATABASE_URL!, application_name: 'test:decider' });
     await decider.connect();
     try {

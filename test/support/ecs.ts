@@ -1,4 +1,5 @@
 import { existsSync } from 'node:fs';
+import { ECSClient } from '@aws-sdk/client-ecs';
 import { startLocalEcs, type LocalEcs, type StartLocalEcsOptions } from '../../src/dev/ecs-local/index.js';
 import { testComposition } from './composition.js';
 import { cloneDatabasesApart, cloneRunDatabase } from './databases.js';
@@ -95,4 +96,18 @@ export function ecsSystemsClosedAfterEach(
     entry.system = await startTestSystem({ databaseUrl, env: { ...env, ...ecsSystemEnv(entry.ecs.url), ...systemEnv } });
     return { ecs: entry.ecs, system: entry.system };
   };
+}
+
+/**
+ * An SDK client of a local endpoint at `url`, with dummy credentials and no retries unless asked
+ * (a test sees each answer as the endpoint gave it); `requestTimeout` makes a hung call throw.
+ */
+export function localEcsClient(url: string, options: { maxAttempts?: number; requestTimeout?: number } = {}): ECSClient {
+  return new ECSClient({
+    endpoint: url,
+    region: 'us-east-1',
+    credentials: { accessKeyId: 'test', secretAccessKey: 'test' },
+    maxAttempts: options.maxAttempts ?? 1,
+    ...(options.requestTimeout ? { requestHandler: { requestTimeout: options.requestTimeout, throwOnRequestTimeout: true } } : {}),
+  });
 }
