@@ -1,5 +1,5 @@
 import type { Logger } from '../../shared/infrastructure/logging/logger.js';
-import { giveBackIfIdle, type TaskLaunch } from '../../shared/infrastructure/messaging/ecs/task-lease.js';
+import { giveBackIfIdle, givesBackOnce, type TaskLaunch } from '../../shared/infrastructure/messaging/ecs/task-lease.js';
 import { OutageTolerance } from '../../shared/infrastructure/persistence/outage-tolerance.js';
 import { onOneConnection } from '../../shared/infrastructure/persistence/pg-connections.js';
 
@@ -17,15 +17,16 @@ export interface GiveBack {
 /**
  * A drained task's share, given back on one connection of its own once its pools are closed
  * (false: work arrived, nothing given back). PostgreSQL away (a restart, a failover) is waited out
- * like the task's work is, when the give-back is recorded by the task's ARN (ADR 39): a commit
- * whose answer was lost is then not applied twice. Without its ARN the task does not retry: it
- * exits with the error, and the observer gives its share back once it is seen stopped.
+ * like the task's work is, when the give-back is recorded by the task's ARN (ADR 39: its launch's
+ * share, and its ARN known): a retry after a commit whose answer was lost finds it recorded and
+ * gives nothing back twice. Otherwise (no ARN, or the lease row's share) the task does not retry:
+ * it exits with the error, and the observer gives its share back once it is seen stopped.
  */
 export function giveBackLast(g: GiveBack): Promise<boolean> {
   const once = () =>
     onOneConnection({ connectionString: g.databaseUrl, application_name: g.applicationName, connectionTimeoutMillis: 5_000 }, (query) =>
       giveBackIfIdle(query, g.schema, g.useCase, g.launch),
     );
-  if (!g.launch.taskArn) return once();
+  if (!givesBackOnce(g.launch)) return once();
   return new OutageTolerance(g.toleranceMs, g.logger, 'the give-back of its share').run(once);
 }

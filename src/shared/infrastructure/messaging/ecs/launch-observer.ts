@@ -245,6 +245,7 @@ export class LaunchObserver {
         useCase,
         attemptId: attempt.id,
         tasks: tasks.length,
+        arns: tasks.map((t) => t.arn),
         reason: `${last.stopCode}: ${last.reason}`,
         atStart: true,
         permanentStart: permanent !== undefined,

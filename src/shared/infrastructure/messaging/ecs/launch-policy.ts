@@ -99,8 +99,16 @@ function isStopping(task: Task): boolean {
   return task.lastStatus === 'STOPPED' || task.lastStatus === 'DEPROVISIONING' || task.lastStatus === 'STOPPING';
 }
 
+/** The start of the reason StopTask is given for a task that did not heartbeat by the start timeout. */
+const START_TIMEOUT_REASON = 'no heartbeat after the start timeout';
+
 /** A task on its way out or out: did it fail to start, crash, or end on its own terms? */
 function stoppedOutcome(task: Task, attempt: AttemptProgress): StartOutcome {
+  // Stopped for its start timeout, and judged a pass later (the StopTask's answer was lost, or a
+  // sibling's StopTask was refused): still a start failure, not a crash of a running task.
+  if (!attempt.running && task.stoppedReason?.startsWith(START_TIMEOUT_REASON)) {
+    return { kind: 'failed', stopCode: 'StartTimeout', reason: task.stoppedReason, stopTask: false, start: true };
+  }
   if (task.stopCode === 'TaskFailedToStart') {
     // Fargate puts the cause in stoppedReason and, for an image or a secret, in the container's reason too.
     const reasons = [task.stoppedReason, ...(task.containers ?? []).map((c) => c.reason)].filter((r): r is string => Boolean(r));
@@ -161,7 +169,7 @@ export function startOutcome(task: Task | undefined, attempt: AttemptProgress): 
   return {
     kind: 'failed',
     stopCode: 'StartTimeout',
-    reason: `no heartbeat after the start timeout (${task.lastStatus ?? 'unknown'})`,
+    reason: `${START_TIMEOUT_REASON} (${task.lastStatus ?? 'unknown'})`,
     stopTask: true,
     start: true,
   };

@@ -185,13 +185,20 @@ export const launchStore = {
       atStart: boolean;
       /** ...for a cause no retry fixes: it counts towards dead letters. */
       permanentStart: boolean;
+      /** The tasks that did not start: their shares given back once each, recorded by ARN (ADR 39); else `tasks` shares. */
+      arns?: readonly string[];
     },
     backoff: { baseMs: number; maxMs: number },
   ): Promise<BreakerCount> {
     const s = quoteIdent(schema);
     const { rows } = await db.query<{ failures: number; start_failures: number; retry_in_ms: number; failing_for_ms: number }>(
       `with given_back as (
-         update ${s}.launch_attempts set live_tasks = greatest(live_tasks - $2::int, 0), updated_at = now() where id = $6 returning created_at
+         update ${s}.launch_attempts a set
+           live_tasks = greatest(a.live_tasks - case when cardinality($9::text[]) = 0 then $2::int
+             else (select count(*)::int from unnest($9::text[]) t where not (t = any(a.returned_arns))) end, 0),
+           returned_arns = a.returned_arns || array(select t from unnest($9::text[]) t where not (t = any(a.returned_arns))),
+           updated_at = now()
+         where a.id = $6 returning a.created_at
        )
        update ${s}.task_leases l set
          failures = l.failures + 1,
@@ -214,6 +221,7 @@ export const launchStore = {
         failure.attemptId,
         failure.permanentStart,
         failure.atStart,
+        failure.arns ?? [],
       ],
     );
     const row = rows[0];

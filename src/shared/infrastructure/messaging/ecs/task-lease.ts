@@ -84,6 +84,16 @@ function giveBackSql(s: string, ofAttempt: boolean, p: (n: number) => string): s
      where use_case = ${p(1)}`;
 }
 
+/** A row when the task (`$2`) has given its launch's (`$1`) share back. */
+function returnedSql(s: string): string {
+  return `select 1 from ${s}.launch_attempts where id = $1::uuid and $2::text = any(returned_arns)`;
+}
+
+/** Whether this task's give-back is recorded by its ARN, so that applying it again gives nothing more back. */
+export function givesBackOnce(launch: TaskLaunch): boolean {
+  return shareOf(launch) !== null && Boolean(launch.taskArn);
+}
+
 /** giveBackSql's parameters for this task. */
 function giveBackParams(useCase: string, launch: TaskLaunch): unknown[] {
   const share = shareOf(launch);
@@ -131,6 +141,8 @@ export async function giveBackIfIdle(query: SessionQuery, schema: string, useCas
   const s = quoteIdent(schema);
   const [lock, due] = lockedDueSql(s, '$1');
   await query(lock, [useCase]);
+  // Given back already: a retry whose first commit's answer was lost (ADR 39).
+  if (share !== null && launch.taskArn && (await query(returnedSql(s), [share, launch.taskArn])).length > 0) return true;
   if ((await query(due, [useCase])).length > 0) return false;
   await query(
     giveBackSql(s, share !== null, (n) => `$${n}`),
