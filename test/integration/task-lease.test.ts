@@ -161,9 +161,15 @@ describe("a drained task's share", () => {
     const giveBack = (taskArn: string) =>
       onOneConnection(session(s), (q) => giveBackIfIdle(q, 'customers', RESERVE, { attempt: id, ownShare: true, taskArn }));
 
-    // Task a gives its share back, and again (its first commit's answer lost): one share.
+    // Task a gives its share back, and again (its first commit's answer lost): one share. A
+    // delivery due by the retry (the freed share launched a task for it) does not send a back to
+    // work without a share: its give-back is recorded, it is done; b, still holding one, drains it.
     expect(await giveBack(a!)).toBe(true);
+    const customer = await registerCustomer(s.app, { amount: 10_000, currency: 'USD' });
+    await placeOrder(s.app, customer, { amount: 100, currency: 'USD' });
+    await s.runtime.relay.drainAll();
     expect(await giveBack(a!)).toBe(true);
+    expect(await giveBack(b!)).toBe(false);
     expect(await attempt()).toEqual({ live_tasks: 2, returned_arns: [a] });
     // Then a is SIGKILLed at its stop timeout and b crashes: the observer gives back b's share only.
     const db = queryable(customersDb(s).database);
@@ -179,6 +185,43 @@ describe("a drained task's share", () => {
     // A launch that holds more than that (an older release's task exited 0 without giving its launch's share back) is bounded.
     await customers(s, 'update customers.launch_attempts set live_tasks = 3 where id = ?', [id]);
     expect(await watchStore.boundToUnstopped(db, 'customers', id)).toBe(2);
+  });
+
+  it('of a task that failed to start is given back once: the breaker records it, and its own late give-back releases nothing more', async () => {
+    const s = await system();
+    await customers(s, `insert into customers.task_leases (use_case, tasks, expires_at) values (?, 0, now() + interval '1 minute')`, [
+      RESERVE,
+    ]);
+    // One launch of two tasks: one did not start in time, its sibling runs.
+    const id = randomUUID();
+    const [late, sibling] = ['late', 'sibling'].map((t) => `arn:aws:ecs:us-east-1:000000000000:task/local/${t}${id.slice(0, 8)}`);
+    await customers(
+      s,
+      `insert into customers.launch_attempts (id, use_case, client_token, task_count, status, live_tasks, expires_at, task_arns)
+       values (?, ?, ?, 2, 'started', 2, now() + interval '1 minute', ?::text[])`,
+      [id, RESERVE, id, [late, sibling]],
+    );
+    await launchStore.openBreaker(
+      queryable(customersDb(s).database),
+      'customers',
+      {
+        useCase: RESERVE,
+        attemptId: id,
+        tasks: 1,
+        arns: [late!],
+        reason: 'StartTimeout: no heartbeat',
+        atStart: true,
+        permanentStart: false,
+      },
+      { baseMs: 1_000, maxMs: 60_000 },
+    );
+    const live = async () => (await customers(s, 'select live_tasks from customers.launch_attempts where id = ?', [id]))[0]?.['live_tasks'];
+    expect(await live()).toBe(1);
+    // It started after all (its StopTask refused, then a SIGTERM) and gives its share back as it stops: the sibling's stays.
+    expect(
+      await onOneConnection(session(s), (q) => giveBackIfIdle(q, 'customers', RESERVE, { attempt: id, ownShare: true, taskArn: late })),
+    ).toBe(true);
+    expect(await live()).toBe(1);
   });
 
   it('waits out PostgreSQL being away to give the share back when the give-back is recorded by its ARN, and only then', async () => {

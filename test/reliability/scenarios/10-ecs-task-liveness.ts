@@ -41,6 +41,8 @@ const REPLACEMENT_MS = 10_000;
 const OUTAGE_MS = scaled(180_000);
 const OBSERVE_INTERVAL_MS = scaled(5_000);
 const START_FAILURES_BEFORE_DEAD_LETTER = 3;
+/** SIGSTOPs tried before the harness gives up freezing tasks outside a transaction (1–9 were needed in the runs made). */
+const FREEZE_TRIES = 50;
 /** How late the harness may see a task RUNNING through the SDK on a loaded machine. */
 const HARNESS_LOOK_MS = 1_000;
 /** What Fargate says when the registry (or the NAT on the way to it) does not answer. */
@@ -200,34 +202,52 @@ class Run {
    * freeze would fail the check for a reason of the harness's own making.
    */
   private async freezeOutsideTransactions(tasks: readonly TaskProcess[]): Promise<Freeze> {
-    if (tasks.length === 0) return { tries: 0, lockedMidTransaction: [] };
     const names = tasks.map((t) => `%#${t.connectionTag}`);
     // What the tries that landed inside a transaction would have held for the whole freeze.
     const locked = new Set<string>();
-    for (let tries = 1; tries <= 200; tries++) {
-      for (const t of tasks) signalQuietly(t.pid, 'SIGSTOP');
-      // A statement sent before the signal still runs on the server; its connection's state tells once it is done.
-      const inTransaction = await waitFor(
-        "the frozen tasks' statements to finish",
-        () =>
-          withDatabase(this.sys.databaseUrl, async (client) => {
-            const r = await client.query<{ active: number; open: number }>(
-              `select count(*) filter (where state = 'active')::int as active,
-                      count(*) filter (where state like 'idle in transaction%')::int as open
-                 from pg_stat_activity where application_name like any($1::text[])`,
-              [names],
-            );
-            const row = r.rows[0]!;
-            return row.active > 0 ? undefined : row.open;
-          }),
-        { timeoutMs: 2_000, intervalMs: 20 },
-      ).catch(() => -1);
-      if (inTransaction === 0) return { tries, lockedMidTransaction: [...locked] };
-      if (inTransaction > 0) for (const lock of await this.locksHeldBy(names)) locked.add(lock);
-      for (const t of tasks) signalQuietly(t.pid, 'SIGCONT');
+    for (let tries = 1; tries <= FREEZE_TRIES; tries++) {
+      const alive = tasks.filter((t) => isAlive(t.pid));
+      if (alive.length === 0) return { tries, lockedMidTransaction: [...locked] };
+      for (const t of alive) signalQuietly(t.pid, 'SIGSTOP');
+      let safe = false;
+      try {
+        const state = await this.connectionsOf(names);
+        // Every live task seen by its connections (each keeps its LISTEN one), none in a transaction.
+        safe = state !== undefined && state.open === 0 && state.tasks >= alive.length;
+        if (state !== undefined && state.open > 0) for (const lock of await this.locksHeldBy(names)) locked.add(lock);
+      } finally {
+        if (!safe) for (const t of alive) signalQuietly(t.pid, 'SIGCONT');
+      }
+      if (safe) return { tries, lockedMidTransaction: [...locked] };
       await sleep(this.ctx.random.int(5, 50));
     }
-    throw new AssertionFailure(`${this.style}: could not freeze ${tasks.length} ${USE_CASE} task(s) outside a transaction in 200 tries`);
+    throw new AssertionFailure(
+      `${this.style}: could not freeze ${tasks.length} ${USE_CASE} task(s) outside a transaction in ${FREEZE_TRIES} tries (or their connections, ${names.join(', ')}, were not found)`,
+    );
+  }
+
+  /**
+   * The frozen tasks' connections once no statement of theirs runs on the server (a statement sent
+   * before the signal still runs; its connection's state tells once it is done): how many tasks
+   * they belong to, and how many are inside a transaction. Undefined if a statement still runs after 2 s.
+   */
+  private connectionsOf(names: readonly string[]): Promise<{ tasks: number; open: number } | undefined> {
+    return waitFor(
+      "the frozen tasks' statements to finish",
+      () =>
+        withDatabase(this.sys.databaseUrl, async (client) => {
+          const r = await client.query<{ active: number; open: number; tasks: number }>(
+            `select count(*) filter (where state = 'active')::int as active,
+                    count(*) filter (where state like 'idle in transaction%')::int as open,
+                    count(distinct substring(application_name from '#([^#]*)$'))::int as tasks
+               from pg_stat_activity where application_name like any($1::text[])`,
+            [names],
+          );
+          const row = r.rows[0]!;
+          return row.active > 0 ? undefined : { tasks: row.tasks, open: row.open };
+        }),
+      { timeoutMs: 2_000, intervalMs: 20 },
+    ).catch(() => undefined);
   }
 
   /** The locks the connections named so hold, other than their own transaction ids: an advisory lock's purpose, or a table's name and mode. */
@@ -754,6 +774,16 @@ export const ecsTaskLiveness: Scenario = {
     };
   },
 };
+
+/** Whether a process still exists (signal 0 checks without sending). */
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 /** A signal to a task process that may have exited meanwhile (ESRCH is no failure). */
 function signalQuietly(pid: number, signal: NodeJS.Signals): void {

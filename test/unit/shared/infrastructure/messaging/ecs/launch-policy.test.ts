@@ -100,6 +100,17 @@ describe('startOutcome', () => {
       stopTask: true,
     });
   });
+
+  it('a task stopped for its start timeout and seen stopped a pass later is still a start failure, not a crash', () => {
+    const stopped = task('STOPPED', {
+      stopCode: 'UserInitiated',
+      stoppedReason: 'no heartbeat after the start timeout (PROVISIONING)',
+      containers: [{ exitCode: 143 }],
+    });
+    expect(startOutcome(stopped, { ...fresh, overdue: true })).toMatchObject({ kind: 'failed', stopCode: 'StartTimeout', stopTask: false });
+    // Once it heartbeated, a stop is not its start's.
+    expect(startOutcome(stopped, { ...heartbeated, overdue: true }).kind).not.toBe('failed');
+  });
 });
 
 describe('taskFamilyOf', () => {
