@@ -136,16 +136,17 @@ describe('readTaskMetadata', () => {
     );
     const elapsed = Date.now() - started;
     expect(elapsed).toBeGreaterThanOrEqual(190);
-    expect(elapsed).toBeLessThan(1_000);
+    expect(elapsed).toBeLessThan(3_000);
   });
 
   it('honours its timeout over an agent that keeps failing, retries included', async () => {
     const { uri, calls } = await endpoint((_n, _req, res) => json(res, 503, 'not ready'));
     const started = Date.now();
-    await expect(readTaskMetadata({ env: { ECS_CONTAINER_METADATA_URI_V4: uri }, timeoutMs: 120 })).rejects.toThrow(
-      /did not answer within 120 ms \(last: HTTP 503/,
+    // The last try is either answered (503) or cut by the deadline, depending on the machine's load.
+    await expect(readTaskMetadata({ env: { ECS_CONTAINER_METADATA_URI_V4: uri }, timeoutMs: 600 })).rejects.toThrow(
+      /did not answer within 600 ms \(last: (HTTP 503|The operation was aborted)/,
     );
-    expect(Date.now() - started).toBeLessThan(1_000);
+    expect(Date.now() - started).toBeLessThan(3_000);
     expect(calls.length).toBeGreaterThanOrEqual(2);
   });
 });
